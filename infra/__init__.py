@@ -1,0 +1,1 @@
+"""Switchboard infrastructure: typed settings, layer maps, one construct per concern, the stack."""

@@ -1,0 +1,327 @@
+"""Typed settings for the stack, read from CDK context in exactly one place.
+
+`cdk.json`'s ``context`` holds the defaults; ``cdk synth -c key=value`` overrides them (values given
+with ``-c`` arrive as strings, so every reader here accepts ``"true"``/``"30"`` as well as JSON
+types). `python app.py` does not see `cdk.json` by itself: :func:`load_cdk_json_context` reads it
+and `app.build_app` passes it to ``App(context=...)`` as defaults that the CLI's context overrides.
+
+This module also reads the two project documents the stack deploys (``config/flags.json`` and
+``config/options.json``) and derives the few synth-time facts the infrastructure needs from them
+(the last-resort routes, the Bedrock resources the invoke step may call). It does not validate the
+documents: the flag validator Lambda and the seed handler do, with the Lambda code's own models.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra import constants
+
+# Context keys (flat, so that `-c key=value` can override each one).
+CTX_STACK_NAME = "stack_name"
+CTX_REGION = "region"
+CTX_DEFAULT_REGION = "default_region"
+CTX_DELETION_PROTECTION = "deletion_protection"
+CTX_LOG_RETENTION_DAYS = "log_retention_days"
+CTX_INCLUDE_EXECUTION_DATA = "include_execution_data"
+CTX_LOG_PROMPTS = "log_prompts"
+CTX_POWERTOOLS_LAYER_VERSION = "powertools_layer_version"
+CTX_THROTTLING = "throttling"
+CTX_AUTHORIZER_CACHE_TTL_S = "authorizer_cache_ttl_s"
+CTX_API_KEY_CACHE_TTL_S = "api_key_cache_ttl_s"
+CTX_API_STAGE_NAME = "api_stage_name"
+CTX_WAF_ENABLED = "waf_enabled"
+CTX_APPCONFIG_APPLICATION = "appconfig_application"
+CTX_APPCONFIG_ENVIRONMENT = "appconfig_environment"
+CTX_APPCONFIG_PROFILE = "appconfig_profile"
+CTX_FLAGS_ROLLOUT = "flags_rollout"
+CTX_GATEWAY_ERRORS_ALARM_THRESHOLD = "gateway_errors_alarm_threshold"
+
+DEFAULTS: Mapping[str, Any] = {
+    CTX_STACK_NAME: "Switchboard",
+    CTX_DEFAULT_REGION: "us-east-1",
+    CTX_DELETION_PROTECTION: True,
+    CTX_LOG_RETENTION_DAYS: 30,
+    CTX_INCLUDE_EXECUTION_DATA: False,
+    CTX_LOG_PROMPTS: False,
+    CTX_POWERTOOLS_LAYER_VERSION: 27,
+    CTX_THROTTLING: {
+        "standard": {"rate_limit": 10, "burst_limit": 20, "quota_per_day": 20000},
+        "premium": {"rate_limit": 50, "burst_limit": 100, "quota_per_day": None},
+    },
+    CTX_AUTHORIZER_CACHE_TTL_S: 60,
+    CTX_API_KEY_CACHE_TTL_S: 300,
+    CTX_API_STAGE_NAME: "prod",
+    CTX_WAF_ENABLED: True,
+    CTX_APPCONFIG_ENVIRONMENT: "prod",
+    CTX_APPCONFIG_PROFILE: "routing",
+    CTX_FLAGS_ROLLOUT: {"growth_factor": 25, "deployment_minutes": 4, "final_bake_minutes": 2},
+    CTX_GATEWAY_ERRORS_ALARM_THRESHOLD: 5,
+}
+
+
+class ConfigError(ValueError):
+    """A context value is missing or malformed: synthesis stops with this message."""
+
+
+@dataclass(frozen=True, slots=True)
+class TierThrottle:
+    """One usage plan's limits: steady requests per second, burst, optional daily quota."""
+
+    rate_limit: float
+    burst_limit: int
+    quota_per_day: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlagsRollout:
+    """The custom LINEAR AppConfig deployment strategy for the routing flags."""
+
+    growth_factor: float
+    deployment_minutes: int
+    final_bake_minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchboardConfig:
+    """Everything the stack reads from context, typed and checked once."""
+
+    stack_name: str
+    region: str
+    deletion_protection: bool
+    log_retention_days: int
+    include_execution_data: bool
+    log_prompts: bool
+    powertools_layer_version: int
+    throttling: Mapping[str, TierThrottle]
+    authorizer_cache_ttl_s: int
+    api_key_cache_ttl_s: int
+    api_stage_name: str
+    waf_enabled: bool
+    appconfig_application: str
+    appconfig_environment: str
+    appconfig_profile: str
+    flags_rollout: FlagsRollout
+    gateway_errors_alarm_threshold: int
+
+    @property
+    def gateway_function_name(self) -> str:
+        """A literal name, so the AppConfig alarm can name the function without a reference cycle."""
+        return f"{self.stack_name}-gateway"
+
+    @classmethod
+    def from_context(cls, get: Any, *, environ: Mapping[str, str] | None = None) -> SwitchboardConfig:
+        """Build from a context getter (``node.try_get_context``) with :data:`DEFAULTS` underneath.
+
+        Region: ``-c region=…`` first, then ``CDK_DEFAULT_REGION`` (the CLI sets it from the AWS
+        profile), then ``default_region`` from `cdk.json`. It must be concrete: the per-region layer
+        ARNs are chosen at synth time.
+        """
+        env = os.environ if environ is None else environ
+
+        def value(key: str) -> Any:
+            found = get(key)
+            return DEFAULTS.get(key) if found is None else found
+
+        stack_name = _str(value(CTX_STACK_NAME), CTX_STACK_NAME)
+        region = (
+            _opt_str(get(CTX_REGION))
+            or env.get("CDK_DEFAULT_REGION")
+            or _str(value(CTX_DEFAULT_REGION), CTX_DEFAULT_REGION)
+        )
+        throttling_raw = _mapping(value(CTX_THROTTLING), CTX_THROTTLING)
+        throttling = {tier: _tier(throttling_raw.get(tier), tier) for tier in constants.TIERS}
+        rollout_raw = _mapping(value(CTX_FLAGS_ROLLOUT), CTX_FLAGS_ROLLOUT)
+        rollout = FlagsRollout(
+            growth_factor=_number(rollout_raw.get("growth_factor"), "flags_rollout.growth_factor", 1, 100),
+            deployment_minutes=_int(
+                rollout_raw.get("deployment_minutes"), "flags_rollout.deployment_minutes", 0
+            ),
+            final_bake_minutes=_int(
+                rollout_raw.get("final_bake_minutes"), "flags_rollout.final_bake_minutes", 0
+            ),
+        )
+        return cls(
+            stack_name=stack_name,
+            region=region,
+            deletion_protection=_bool(value(CTX_DELETION_PROTECTION), CTX_DELETION_PROTECTION),
+            log_retention_days=_int(value(CTX_LOG_RETENTION_DAYS), CTX_LOG_RETENTION_DAYS, 1),
+            include_execution_data=_bool(value(CTX_INCLUDE_EXECUTION_DATA), CTX_INCLUDE_EXECUTION_DATA),
+            log_prompts=_bool(value(CTX_LOG_PROMPTS), CTX_LOG_PROMPTS),
+            powertools_layer_version=_int(
+                value(CTX_POWERTOOLS_LAYER_VERSION), CTX_POWERTOOLS_LAYER_VERSION, 1
+            ),
+            throttling=throttling,
+            authorizer_cache_ttl_s=_int(
+                value(CTX_AUTHORIZER_CACHE_TTL_S), CTX_AUTHORIZER_CACHE_TTL_S, 0, 3600
+            ),
+            api_key_cache_ttl_s=_int(value(CTX_API_KEY_CACHE_TTL_S), CTX_API_KEY_CACHE_TTL_S, 0),
+            api_stage_name=_str(value(CTX_API_STAGE_NAME), CTX_API_STAGE_NAME),
+            waf_enabled=_bool(value(CTX_WAF_ENABLED), CTX_WAF_ENABLED),
+            appconfig_application=_opt_str(get(CTX_APPCONFIG_APPLICATION)) or stack_name,
+            appconfig_environment=_str(value(CTX_APPCONFIG_ENVIRONMENT), CTX_APPCONFIG_ENVIRONMENT),
+            appconfig_profile=_str(value(CTX_APPCONFIG_PROFILE), CTX_APPCONFIG_PROFILE),
+            flags_rollout=rollout,
+            gateway_errors_alarm_threshold=_int(
+                value(CTX_GATEWAY_ERRORS_ALARM_THRESHOLD), CTX_GATEWAY_ERRORS_ALARM_THRESHOLD, 1
+            ),
+        )
+
+
+def load_cdk_json_context(path: Path = constants.CDK_JSON) -> dict[str, Any]:
+    """The ``context`` object of `cdk.json` (feature flags included), or ``{}`` without the file."""
+    if not path.exists():
+        return {}
+    document = json.loads(path.read_text())
+    context = document.get("context", {})
+    if not isinstance(context, dict):
+        raise ConfigError(f"{path}: 'context' must be an object")
+    return context
+
+
+# --------------------------------------------------------------------------------------------------
+# The deployed documents
+
+
+def load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+
+
+def default_routes(flags_document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Route → attribute values of its default variant: the gateway's last-resort routing.
+
+    The default variant of a multi-variant flag is the one without a rule (AppConfig requires it
+    to be last). A flag without ``_variants`` contributes its own attribute values. Disabled
+    defaults are left out: with the extension silent, the gateway must not invent a route that the
+    document turns off.
+    """
+    values = flags_document.get("values", {})
+    if not isinstance(values, Mapping):
+        raise ConfigError("flags document: 'values' must be an object")
+    routes: dict[str, dict[str, Any]] = {}
+    for name, flag_value in values.items():
+        if not isinstance(flag_value, Mapping):
+            raise ConfigError(f"flags document: values.{name} must be an object")
+        variants = flag_value.get("_variants")
+        if variants is None:
+            candidate: Mapping[str, Any] = flag_value
+            attributes = {k: v for k, v in flag_value.items() if k != "enabled"}
+        else:
+            defaults = [v for v in variants if isinstance(v, Mapping) and "rule" not in v]
+            if not defaults:
+                raise ConfigError(
+                    f"flags document: values.{name} has no default variant (one without a rule)"
+                )
+            candidate = defaults[-1]
+            attributes = dict(candidate.get("attributeValues", {}))
+        if candidate.get("enabled", True) is not True or "chain" not in attributes:
+            continue
+        routes[name] = attributes
+    return routes
+
+
+@dataclass(frozen=True, slots=True)
+class BedrockTarget:
+    """One Bedrock model an option names, split into what IAM needs."""
+
+    option_id: str
+    region: str
+    model_id: str
+    inference_profile_id: str | None
+    """The option's id when it is a cross-region inference profile (``us.…``), else None."""
+    foundation_model_id: str
+    """The model id without the inference-profile geography prefix."""
+
+
+BEDROCK_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
+
+
+def bedrock_targets(options: list[Mapping[str, Any]], *, default_region: str) -> list[BedrockTarget]:
+    """The Bedrock options of a seed document, for least-privilege ``bedrock:InvokeModel``."""
+    targets: list[BedrockTarget] = []
+    for option in options:
+        if option.get("provider") != "bedrock":
+            continue
+        model = option.get("model")
+        if not isinstance(model, str) or not model:
+            raise ConfigError(f"options document: bedrock option {option.get('id')!r} has no model")
+        prefix = next((p for p in BEDROCK_PROFILE_PREFIXES if model.startswith(p)), None)
+        targets.append(
+            BedrockTarget(
+                option_id=str(option.get("id")),
+                region=str(option.get("region") or default_region),
+                model_id=model,
+                inference_profile_id=model if prefix else None,
+                foundation_model_id=model[len(prefix) :] if prefix else model,
+            )
+        )
+    return targets
+
+
+# --------------------------------------------------------------------------------------------------
+# Coercion of context values (which may be strings when given with -c)
+
+
+def _str(raw: Any, key: str) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ConfigError(f"context '{key}' must be a non-empty string, got {raw!r}")
+    return raw.strip()
+
+
+def _opt_str(raw: Any) -> str | None:
+    return raw.strip() if isinstance(raw, str) and raw.strip() else None
+
+
+def _bool(raw: Any, key: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true"
+    raise ConfigError(f"context '{key}' must be true or false, got {raw!r}")
+
+
+def _number(raw: Any, key: str, low: float | None = None, high: float | None = None) -> float:
+    try:
+        number = float(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"context '{key}' must be a number, got {raw!r}") from exc
+    if isinstance(raw, bool) or (low is not None and number < low) or (high is not None and number > high):
+        raise ConfigError(f"context '{key}' must be a number in [{low}, {high}], got {raw!r}")
+    return number
+
+
+def _int(raw: Any, key: str, low: int | None = None, high: int | None = None) -> int:
+    number = _number(raw, key, low, high)
+    if number != int(number):
+        raise ConfigError(f"context '{key}' must be a whole number, got {raw!r}")
+    return int(number)
+
+
+def _mapping(raw: Any, key: str) -> Mapping[str, Any]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError(f"context '{key}' must be a JSON object, got {raw!r}") from exc
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"context '{key}' must be an object, got {raw!r}")
+    return raw
+
+
+def _tier(raw: Any, tier: str) -> TierThrottle:
+    key = f"{CTX_THROTTLING}.{tier}"
+    data = _mapping(raw, key)
+    quota = data.get("quota_per_day")
+    return TierThrottle(
+        rate_limit=_number(data.get("rate_limit"), f"{key}.rate_limit", 0),
+        burst_limit=_int(data.get("burst_limit"), f"{key}.burst_limit", 0),
+        quota_per_day=None if quota is None else _int(quota, f"{key}.quota_per_day", 1),
+    )

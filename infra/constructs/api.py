@@ -1,0 +1,380 @@
+"""The public REST API: OpenAI-compatible routes, the key authorizer, usage plans, errors, WAF."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from infra import constants
+from infra.config import TierThrottle
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResponse:
+    """One API Gateway gateway response, in OpenAI's error shape."""
+
+    response_type: apigw.ResponseType
+    status: int
+    message: str
+    type: str
+    code: str
+
+
+# What API Gateway answers by itself (these never reach the gateway Lambda). OpenAI clients read
+# `error.message`, `error.type` and `error.code`; `request_id` ties a report to the access log.
+GATEWAY_ERRORS: Sequence[ErrorResponse] = (
+    ErrorResponse(
+        apigw.ResponseType.UNAUTHORIZED,
+        401,
+        "Missing or invalid API key. Send 'Authorization: Bearer <key>'.",
+        "invalid_request_error",
+        "invalid_api_key",
+    ),
+    ErrorResponse(
+        apigw.ResponseType.ACCESS_DENIED,
+        403,
+        "This API key may not call this route.",
+        "permission_error",
+        "access_denied",
+    ),
+    ErrorResponse(
+        apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+        404,
+        "Unknown path or method. The API serves POST /v1/chat/completions and GET /v1/models.",
+        "invalid_request_error",
+        "unknown_path",
+    ),
+    ErrorResponse(
+        apigw.ResponseType.THROTTLED,
+        429,
+        "Rate limit reached for this API key. Retry after a short wait.",
+        "rate_limit_error",
+        "rate_limit_exceeded",
+    ),
+    ErrorResponse(
+        apigw.ResponseType.QUOTA_EXCEEDED,
+        429,
+        "Request quota exceeded for this API key.",
+        "insufficient_quota",
+        "insufficient_quota",
+    ),
+    ErrorResponse(
+        apigw.ResponseType.REQUEST_TOO_LARGE,
+        413,
+        "Request body too large (API Gateway accepts at most 10 MB).",
+        "invalid_request_error",
+        "request_too_large",
+    ),
+    ErrorResponse(
+        apigw.ResponseType.BAD_REQUEST_BODY,
+        400,
+        "Invalid request body: 'model' (a string) and 'messages' (a non-empty array) are required.",
+        "invalid_request_error",
+        "invalid_request_body",
+    ),
+    ErrorResponse(
+        apigw.ResponseType.INTEGRATION_TIMEOUT,
+        504,
+        "The gateway did not answer in time. Retry the request.",
+        "server_error",
+        "gateway_timeout",
+    ),
+    ErrorResponse(
+        apigw.ResponseType.DEFAULT_4_XX,
+        400,
+        "The request could not be processed.",
+        "invalid_request_error",
+        "bad_request",
+    ),
+    ErrorResponse(
+        apigw.ResponseType.DEFAULT_5_XX,
+        500,
+        "The gateway failed to process the request. Retry the request.",
+        "server_error",
+        "internal_error",
+    ),
+)
+
+# Minimal shape of a chat completion request. The gateway Lambda validates the whole body; this
+# lets API Gateway refuse obviously malformed requests before they cost an invocation.
+CHAT_COMPLETION_REQUEST_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="ChatCompletionRequest",
+    type=apigw.JsonSchemaType.OBJECT,
+    required=["model", "messages"],
+    properties={
+        "model": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1),
+        "messages": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY, min_items=1),
+    },
+)
+
+# Rules of the AWS managed Common rule set that only count. SizeRestrictions_BODY blocks bodies over
+# 8 KB, and an LLM gateway's prompts are routinely larger. The other *_BODY rules match HTML,
+# script, paths and URLs anywhere in the body, which prompts about code carry all the time; the
+# body here is text for a model, never rendered, executed or used as a path by the gateway.
+COMMON_RULES_COUNT_ONLY: Sequence[str] = (
+    "SizeRestrictions_BODY",
+    "CrossSiteScripting_BODY",
+    "GenericLFI_BODY",
+    "GenericRFI_BODY",
+    "EC2MetaDataSSRF_BODY",
+)
+
+ACCESS_LOG_FIELDS: Mapping[str, str] = {
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "requestTime": "$context.requestTime",
+    "ip": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integration.latency",
+    "integrationStatus": "$context.integration.status",
+    "principalId": "$context.authorizer.principalId",
+    "apiKeyId": "$context.identity.apiKeyId",
+    "errorType": "$context.error.responseType",
+    "errorMessage": "$context.error.message",
+    "xrayTraceId": "$context.xrayTraceId",
+}
+
+
+def error_body(error: ErrorResponse) -> str:
+    """The response template: OpenAI's error object plus API Gateway's request id."""
+    return json.dumps(
+        {
+            "error": {
+                "message": error.message,
+                "type": error.type,
+                "param": None,
+                "code": error.code,
+                "request_id": "$context.requestId",
+            }
+        },
+        separators=(",", ":"),
+    )
+
+
+class GatewayApi(Construct):
+    """REGIONAL REST API in front of the gateway Lambda.
+
+    - ``POST /v1/chat/completions`` and ``GET /v1/models``, Lambda proxy integration.
+    - REQUEST authorizer on ``Authorization``; its answer is cached ``authorizer_cache_ttl`` per
+      header value, so a revoked key keeps working for at most that TTL plus the authorizer's own
+      key cache (``API_KEY_CACHE_TTL_S``).
+    - ``apiKeySource: AUTHORIZER`` and ``apiKeyRequired`` on every method: the authorizer returns
+      the tenant's usage-plan key as ``usageIdentifierKey`` and the plan's throttle applies.
+    - One usage plan per tier, on this stage.
+    - OpenAI-shaped bodies for every error API Gateway produces itself.
+    - JSON access logs, execution logs at ERROR without data tracing (prompts stay out of the logs),
+      X-Ray.
+    - Optional WAF: AWS managed Common and Known-bad-inputs rule sets, with the Common set's
+      ``SizeRestrictions_BODY`` (refuses bodies over 8 KB) and its other body-content rules switched
+      to Count (see :data:`COMMON_RULES_COUNT_ONLY`) so long prompts and prompts about code pass.
+
+    Attributes:
+        rest_api, stage, authorizer, usage_plans (tier → plan), access_log_group, web_acl (or None),
+        chat_completions_method, models_method.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        gateway_function: lambda_.IFunction,
+        authorizer_function: lambda_.IFunction,
+        throttling: Mapping[str, TierThrottle],
+        stage_name: str = "prod",
+        api_name: str = "switchboard",
+        authorizer_cache_ttl: Duration | None = None,
+        waf_enabled: bool = True,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        """
+        Args:
+            gateway_function: serves every route (proxy integration).
+            authorizer_function: the REQUEST authorizer.
+            throttling: tier → rate, burst and optional daily quota; one usage plan each.
+            stage_name: the deployment stage (part of the URL).
+            api_name: the REST API's name.
+            authorizer_cache_ttl: API Gateway's cache of authorizer answers (default 60 s; 0 disables it).
+            waf_enabled: create and associate the WAF web ACL.
+            log_retention / log_removal_policy: the access log group.
+        """
+        super().__init__(scope, construct_id)
+        self.access_log_group = logs.LogGroup(
+            self, "AccessLogs", retention=log_retention, removal_policy=log_removal_policy
+        )
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=api_name,
+            description="Switchboard: OpenAI-compatible LLM gateway",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
+            # API Gateway needs an account-level role to write access and execution logs.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            deploy_options=apigw.StageOptions(
+                stage_name=stage_name,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_log_group),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                tracing_enabled=True,
+            ),
+        )
+        self.stage = self.rest_api.deployment_stage
+        Validations.of(self.rest_api).acknowledge(
+            Acknowledgment(
+                id=f"{constants.NAG_IAM4}[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+                reason="The account-level role API Gateway uses to write logs: AWS's managed policy is "
+                "the documented one and covers exactly log group creation and log writes.",
+            )
+        )
+
+        self.authorizer = apigw.RequestAuthorizer(
+            self,
+            "KeyAuthorizer",
+            handler=authorizer_function,
+            identity_sources=[apigw.IdentitySource.header(constants.AUTHORIZATION_HEADER)],
+            results_cache_ttl=authorizer_cache_ttl or Duration.seconds(60),
+        )
+        validator = self.rest_api.add_request_validator(
+            "Validator", validate_request_body=True, validate_request_parameters=True
+        )
+        chat_model = self.rest_api.add_model(
+            "ChatCompletionRequest",
+            content_type="application/json",
+            model_name="ChatCompletionRequest",
+            schema=CHAT_COMPLETION_REQUEST_SCHEMA,
+        )
+        integration = apigw.LambdaIntegration(gateway_function, proxy=True)
+        chat = self._resource(constants.API_PATH_CHAT_COMPLETIONS)
+        self.chat_completions_method = chat.add_method(
+            "POST",
+            integration,
+            authorizer=self.authorizer,
+            authorization_type=apigw.AuthorizationType.CUSTOM,
+            api_key_required=True,
+            request_validator=validator,
+            request_models={"application/json": chat_model},
+        )
+        models = self._resource(constants.API_PATH_MODELS)
+        self.models_method = models.add_method(
+            "GET",
+            integration,
+            authorizer=self.authorizer,
+            authorization_type=apigw.AuthorizationType.CUSTOM,
+            api_key_required=True,
+            request_validator=validator,
+        )
+        Validations.of(self.rest_api).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-COG4",
+                reason="Clients are applications holding Switchboard API keys (OpenAI SDK style bearer "
+                "keys), not Cognito users: a Lambda REQUEST authorizer checks the SHA-256 of the key "
+                "against the keys table and returns the tenant's usage-plan key.",
+            )
+        )
+
+        for error in GATEWAY_ERRORS:
+            self.rest_api.add_gateway_response(
+                f"Error{error.response_type.response_type}".replace("_", ""),
+                type=error.response_type,
+                status_code=str(error.status),
+                response_headers={"Content-Type": "'application/json'"},
+                templates={"application/json": error_body(error)},
+            )
+
+        self.usage_plans: dict[str, apigw.UsagePlan] = {}
+        for tier, limits in throttling.items():
+            self.usage_plans[tier] = self.rest_api.add_usage_plan(
+                f"UsagePlan{tier.capitalize()}",
+                name=f"{api_name}-{tier}",
+                description=f"Switchboard {tier} tier",
+                throttle=apigw.ThrottleSettings(rate_limit=limits.rate_limit, burst_limit=limits.burst_limit),
+                quota=(
+                    apigw.QuotaSettings(limit=limits.quota_per_day, period=apigw.Period.DAY)
+                    if limits.quota_per_day
+                    else None
+                ),
+                api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.stage)],
+            )
+
+        self.web_acl: wafv2.CfnWebACL | None = None
+        if waf_enabled:
+            self.web_acl = self._web_acl(api_name)
+            wafv2.CfnWebACLAssociation(
+                self,
+                "WebAclAssociation",
+                resource_arn=self.stage.stage_arn,
+                web_acl_arn=self.web_acl.attr_arn,
+            )
+        else:
+            Validations.of(self.rest_api).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-APIG3",
+                    reason="WAF disabled with the waf_enabled context value (e.g. a development stack).",
+                )
+            )
+
+    def _resource(self, path: Sequence[str]) -> apigw.IResource:
+        resource: apigw.IResource = self.rest_api.root
+        for part in path:
+            resource = resource.get_resource(part) or resource.add_resource(part)
+        return resource
+
+    def _web_acl(self, api_name: str) -> wafv2.CfnWebACL:
+        def managed(name: str, priority: int, overrides: Sequence[str] = ()) -> wafv2.CfnWebACL.RuleProperty:
+            return wafv2.CfnWebACL.RuleProperty(
+                name=name,
+                priority=priority,
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS",
+                        name=name,
+                        rule_action_overrides=[
+                            wafv2.CfnWebACL.RuleActionOverrideProperty(
+                                name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})
+                            )
+                            for rule in overrides
+                        ]
+                        or None,
+                    )
+                ),
+                visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
+                    cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+                ),
+            )
+
+        return wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            name=f"{api_name}-api",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            description="Switchboard API - AWS managed rules, body rules count only",
+            visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=f"{api_name}-api", sampled_requests_enabled=True
+            ),
+            rules=[
+                managed("AWSManagedRulesCommonRuleSet", 10, overrides=COMMON_RULES_COUNT_ONLY),
+                managed("AWSManagedRulesKnownBadInputsRuleSet", 20),
+            ],
+        )

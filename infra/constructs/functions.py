@@ -1,0 +1,444 @@
+"""The request-path Lambdas (gateway, authorizer, invoke step) and the shared way to build one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Acknowledgment, Aws, CfnResource, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra import constants
+from infra.config import BedrockTarget
+
+_NAG_ACCOUNT = "<AWS::AccountId>"
+"""How cdk-nag prints ``{"Ref": "AWS::AccountId"}`` inside a finding id."""
+
+XRAY_REASON = (
+    "Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
+    "resource-level permissions (Service Authorization Reference), so CDK grants them on '*'."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountScopedArn:
+    """An ARN pattern with the account left to CloudFormation, and how cdk-nag prints it."""
+
+    template: str
+    """``str.format`` template with an ``{account}`` field."""
+
+    @property
+    def arn(self) -> str:
+        return self.template.format(account=Aws.ACCOUNT_ID)
+
+    @property
+    def nag_form(self) -> str:
+        return self.template.format(account=_NAG_ACCOUNT)
+
+
+def iam5_resource(resource: str) -> str:
+    """The cdk-nag finding id for a wildcard resource, e.g. ``AwsSolutions-IAM5[Resource::arn:…/*]``."""
+    return f"{constants.NAG_IAM5}[Resource::{resource}]"
+
+
+def lambda_code() -> lambda_.Code:
+    """The one code asset every function runs: ``lambdas/`` as is (Powertools comes from a layer)."""
+    return lambda_.Code.from_asset(
+        str(constants.LAMBDA_ASSET_DIR), exclude=list(constants.LAMBDA_ASSET_EXCLUDE)
+    )
+
+
+def powertools_environment(*, log_prompts: bool) -> dict[str, str]:
+    """The variables every Switchboard function gets."""
+    return {
+        constants.ENV_POWERTOOLS_SERVICE_NAME: constants.POWERTOOLS_SERVICE_NAME,
+        constants.ENV_POWERTOOLS_METRICS_NAMESPACE: constants.POWERTOOLS_METRICS_NAMESPACE,
+        constants.ENV_LOG_PROMPTS: "true" if log_prompts else "false",
+    }
+
+
+class SwitchboardFunction(Construct):
+    """One arm64 Python 3.14 function with its own role, log group (with retention) and X-Ray.
+
+    The role has no managed policy: the function may write to its own log group only, plus what
+    the caller grants. ``Code.from_asset`` with no bundling (no Docker here): third-party code comes
+    from layers or the runtime.
+
+    Attributes:
+        function: the Lambda function.
+        role: its execution role.
+        log_group: its log group.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        memory_size: int,
+        timeout: Duration,
+        environment: Mapping[str, str],
+        layers: Sequence[lambda_.ILayerVersion],
+        log_retention: logs.RetentionDays,
+        log_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        function_name: str | None = None,
+    ) -> None:
+        """
+        Args:
+            handler: ``module.function`` inside ``lambdas/``.
+            description: shown in the console.
+            memory_size: MB.
+            timeout: the function timeout.
+            environment: variables (merged over nothing: pass :func:`powertools_environment` in).
+            layers: Lambda layers (Powertools at least).
+            log_retention: retention of the function's log group.
+            log_removal_policy: what happens to the log group when the stack goes.
+            function_name: a literal name, when something must name the function without a reference.
+        """
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=log_removal_policy
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role of {construct_id}",
+        )
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=function_name,
+            description=description,
+            code=lambda_code(),
+            handler=handler,
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            memory_size=memory_size,
+            timeout=timeout,
+            environment=dict(environment),
+            layers=list(layers),
+            tracing=lambda_.Tracing.ACTIVE,
+            role=self.role,
+            log_group=self.log_group,
+        )
+        Validations.of(self.role).acknowledge(Acknowledgment(id=iam5_resource("*"), reason=XRAY_REASON))
+        cfn_function = self.function.node.default_child
+        if isinstance(cfn_function, CfnResource):
+            depend_on_role_policy_only(cfn_function, self.role)
+        _check_environment_size(construct_id, environment)
+
+
+def depend_on_role_policy_only(resource: CfnResource, role: iam.Role) -> None:
+    """Keep the resource's DependsOn on the role's default policy, drop the one on the role.
+
+    CDK makes a function (or state machine) depend on both its role and the role's DefaultPolicy.
+    The role is already referenced through ``Fn::GetAtt``, so cfn-lint warns (W3005) about the
+    redundant entry; the policy dependency is the one that matters (the grants must exist before
+    the first invocation). Call after the default policy exists.
+    """
+    policy = role.node.try_find_child("DefaultPolicy")
+    if policy is None or not isinstance(policy.node.default_child, CfnResource):
+        return
+    resource.add_override("DependsOn", [policy.node.default_child.logical_id])
+
+
+def _check_environment_size(name: str, environment: Mapping[str, str]) -> None:
+    """Lambda refuses more than 4 KB of variables; fail at synth with a useful message instead."""
+    size = sum(len(k) + len(v) for k, v in environment.items() if "${Token[" not in v)
+    if size > constants.LAMBDA_ENV_LIMIT_BYTES - 512:
+        raise ValueError(
+            f"{name}: environment variables take {size} bytes, too close to Lambda's 4 KB limit "
+            "(is DEFAULT_ROUTES too large? keep the default variants small)"
+        )
+
+
+class GatewayFunctions(Construct):
+    """The gateway (API), the authorizer and the invoke step, with their env vars and grants.
+
+    Attributes:
+        gateway: ``handlers.gateway.handler``: the OpenAI-compatible API behind API Gateway.
+        authorizer: ``handlers.authorizer.handler``: REQUEST authorizer (hashed bearer keys).
+        invoke: ``handlers.invoke.handler``: one provider call, run by the request workflow.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        options_table: dynamodb.ITable,
+        keys_table: dynamodb.ITable,
+        payload_bucket: s3.IBucket,
+        powertools_layer: lambda_.ILayerVersion,
+        appconfig_extension_layer: lambda_.ILayerVersion,
+        appconfig_application: str,
+        appconfig_environment: str,
+        appconfig_profile: str,
+        appconfig_configuration_arn: str,
+        default_routes: Mapping[str, Mapping[str, Any]],
+        bedrock_targets: Sequence[BedrockTarget],
+        gateway_function_name: str,
+        log_prompts: bool = False,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        api_key_cache_ttl_s: int = 300,
+        gateway_timeout: Duration | None = None,
+        invoke_timeout: Duration | None = None,
+        authorizer_timeout: Duration | None = None,
+    ) -> None:
+        """
+        Args:
+            options_table: LLM options (gateway and invoke read it).
+            keys_table: hashed API keys (the authorizer reads it).
+            payload_bucket: claim-check bucket (gateway reads/writes, invoke reads).
+            powertools_layer: on every function.
+            appconfig_extension_layer: on the gateway only (AppConfig Agent on localhost:2772).
+            appconfig_application / appconfig_environment / appconfig_profile: the AppConfig *names*
+                the extension resolves (it accepts names or ids).
+            appconfig_configuration_arn: the data-plane ARN
+                (``…:application/{id}/environment/{id}/configuration/{profile id}``) the gateway may
+                start sessions on and read.
+            default_routes: route → default-variant attributes; the gateway's last-resort routing
+                when the extension has never answered.
+            bedrock_targets: the Bedrock models of the seed options; the invoke step may call those
+                and nothing else.
+            gateway_function_name: literal name of the gateway (the AppConfig monitor alarm uses it).
+            log_prompts: LOG_PROMPTS for every function (False: prompts never reach the logs).
+            log_retention / log_removal_policy: every function's log group.
+            api_key_cache_ttl_s: how long the authorizer caches a key lookup (revocation delay, on top
+                of API Gateway's authorizer result cache).
+            gateway_timeout: default 30 s. API Gateway gives up after 29 s; the gateway keeps its own
+                budget below that (REQUEST_BUDGET_MS) and this timeout is only a backstop.
+            invoke_timeout: default 120 s: one provider call (the state machine's task timeout and
+                the request deadline bound it further).
+            authorizer_timeout: default 5 s: one key lookup.
+        """
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        common = powertools_environment(log_prompts=log_prompts)
+
+        gateway_env = {
+            **common,
+            constants.ENV_OPTIONS_TABLE: options_table.table_name,
+            constants.ENV_PAYLOAD_BUCKET: payload_bucket.bucket_name,
+            constants.ENV_APPCONFIG_APPLICATION: appconfig_application,
+            constants.ENV_APPCONFIG_ENVIRONMENT: appconfig_environment,
+            constants.ENV_APPCONFIG_PROFILE: appconfig_profile,
+            constants.ENV_APPCONFIG_AGENT_URL: constants.APPCONFIG_AGENT_URL,
+            constants.ENV_DEFAULT_ROUTES: json.dumps(default_routes, separators=(",", ":"), sort_keys=True),
+            constants.ENV_EXTENSION_POLL_INTERVAL: str(constants.EXTENSION_POLL_INTERVAL_SECONDS),
+            constants.ENV_EXTENSION_PREFETCH_LIST: (
+                f"{appconfig_application}:{appconfig_environment}:{appconfig_profile}"
+            ),
+        }
+        self._gateway = SwitchboardFunction(
+            self,
+            "Gateway",
+            handler=constants.HANDLER_GATEWAY,
+            description="Switchboard gateway: OpenAI-compatible chat completions and models",
+            memory_size=512,
+            timeout=gateway_timeout or Duration.seconds(30),
+            environment=gateway_env,
+            layers=[powertools_layer, appconfig_extension_layer],
+            log_retention=log_retention,
+            log_removal_policy=log_removal_policy,
+            function_name=gateway_function_name,
+        )
+        self._authorizer = SwitchboardFunction(
+            self,
+            "Authorizer",
+            handler=constants.HANDLER_AUTHORIZER,
+            description="Switchboard authorizer: bearer key -> tenant, tier and usage-plan key",
+            memory_size=256,
+            timeout=authorizer_timeout or Duration.seconds(5),
+            environment={
+                **common,
+                constants.ENV_KEYS_TABLE: keys_table.table_name,
+                constants.ENV_API_KEY_CACHE_TTL_S: str(api_key_cache_ttl_s),
+            },
+            layers=[powertools_layer],
+            log_retention=log_retention,
+            log_removal_policy=log_removal_policy,
+        )
+        self._invoke = SwitchboardFunction(
+            self,
+            "Invoke",
+            handler=constants.HANDLER_INVOKE,
+            description="Switchboard invoke step: one provider call for the request workflow",
+            memory_size=512,
+            timeout=invoke_timeout or Duration.seconds(120),
+            environment={
+                **common,
+                constants.ENV_OPTIONS_TABLE: options_table.table_name,
+                constants.ENV_PAYLOAD_BUCKET: payload_bucket.bucket_name,
+            },
+            layers=[powertools_layer],
+            log_retention=log_retention,
+            log_removal_policy=log_removal_policy,
+        )
+        self.gateway = self._gateway.function
+        self.authorizer = self._authorizer.function
+        self.invoke = self._invoke.function
+
+        # --- gateway grants -------------------------------------------------------------------
+        options_table.grant_read_data(self.gateway)
+        payload_objects = payload_bucket.arn_for_objects("*")
+        self.gateway.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ClaimCheckReadWrite",
+                actions=["s3:GetObject", "s3:PutObject"],
+                resources=[payload_objects],
+            )
+        )
+        self.gateway.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RoutingFlags",
+                actions=["appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration"],
+                resources=[appconfig_configuration_arn],
+            )
+        )
+        bucket_objects_nag = stack.resolve(payload_objects)
+        Validations.of(self._gateway.role).acknowledge(
+            Acknowledgment(
+                id=iam5_resource(nag_render(bucket_objects_nag)),
+                reason="Claim-check objects have per-request keys: the gateway writes and reads any "
+                "object of the stack's own payload bucket (and no other bucket).",
+            )
+        )
+
+        # --- authorizer grants ----------------------------------------------------------------
+        keys_table.grant_read_data(self.authorizer)
+        api_keys = f"arn:aws:apigateway:{stack.region}::/apikeys/*"
+        self.authorizer.add_to_role_policy(
+            iam.PolicyStatement(sid="ReadUsagePlanKeyValue", actions=["apigateway:GET"], resources=[api_keys])
+        )
+        Validations.of(self._authorizer.role).acknowledge(
+            Acknowledgment(
+                id=iam5_resource(api_keys),
+                reason="The authorizer reads the value of the API Gateway API key named by the keys "
+                "table (GetApiKey includeValue); keys are created by the CLI at run time, so their ids "
+                "are not known at deploy time. Read-only (GET) on API keys of this region only.",
+            )
+        )
+
+        # --- invoke grants --------------------------------------------------------------------
+        options_table.grant_read_data(self.invoke)
+        self.invoke.add_to_role_policy(
+            iam.PolicyStatement(sid="ClaimCheckRead", actions=["s3:GetObject"], resources=[payload_objects])
+        )
+        Validations.of(self._invoke.role).acknowledge(
+            Acknowledgment(
+                id=iam5_resource(nag_render(bucket_objects_nag)),
+                reason="The invoke step reads claim-check objects (per-request keys) of the stack's own "
+                "payload bucket only.",
+            )
+        )
+        self.bedrock_resources = bedrock_resource_arns(bedrock_targets)
+        if self.bedrock_resources:
+            self.invoke.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="BedrockSeedModels",
+                    actions=["bedrock:InvokeModel"],
+                    resources=[r.arn for r in self.bedrock_resources],
+                )
+            )
+        for resource in self.bedrock_resources:
+            if "*" in resource.nag_form:
+                Validations.of(self._invoke.role).acknowledge(
+                    Acknowledgment(
+                        id=iam5_resource(resource.nag_form),
+                        reason="A cross-region inference profile routes to the named foundation model "
+                        "in any region of its geography; Bedrock authorizes the call on that model's "
+                        "ARN in the serving region, which is chosen at run time. Only the model ids of "
+                        "config/options.json are listed.",
+                    )
+                )
+        region = stack.region
+        sagemaker_endpoints = AccountScopedArn(
+            f"arn:aws:sagemaker:{region}:{{account}}:endpoint/switchboard-*"
+        )
+        secrets = AccountScopedArn(f"arn:aws:secretsmanager:{region}:{{account}}:secret:switchboard/*")
+        self.invoke.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="SageMakerSwitchboardEndpoints",
+                actions=["sagemaker:InvokeEndpoint"],
+                resources=[sagemaker_endpoints.arn],
+            )
+        )
+        self.invoke.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ThirdPartyProviderKeys",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[secrets.arn],
+            )
+        )
+        Validations.of(self._invoke.role).acknowledge(
+            Acknowledgment(
+                id=iam5_resource(sagemaker_endpoints.nag_form),
+                reason="Endpoints are created by the model-deployment workflow at run time; by "
+                "convention their names start with 'switchboard-', and only those may be invoked.",
+            ),
+            Acknowledgment(
+                id=iam5_resource(secrets.nag_form),
+                reason="Keys of OpenAI-compatible providers are added by operators at run time under "
+                "the 'switchboard/' prefix; only that prefix may be read.",
+            ),
+        )
+
+    def bind_workflow(self, state_machine: sfn.IStateMachine) -> None:
+        """Give the gateway the request workflow: its ARN in STATE_MACHINE_ARN and StartSyncExecution."""
+        self.gateway.add_environment(constants.ENV_STATE_MACHINE_ARN, state_machine.state_machine_arn)
+        self.gateway.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RunRequestWorkflow",
+                actions=["states:StartSyncExecution"],
+                resources=[state_machine.state_machine_arn],
+            )
+        )
+
+
+def bedrock_resource_arns(targets: Sequence[BedrockTarget]) -> list[AccountScopedArn]:
+    """Inference-profile and foundation-model ARNs for ``bedrock:InvokeModel``, sorted, no duplicates.
+
+    A profile id (``us.anthropic…``) needs the profile ARN in the option's region and the foundation
+    model in every region the profile may route to (``arn:aws:bedrock:*::foundation-model/…``); a
+    plain model id needs only the foundation model in the option's region.
+    """
+    templates: set[str] = set()
+    for target in targets:
+        if target.inference_profile_id:
+            templates.add(
+                f"arn:aws:bedrock:{target.region}:{{account}}:inference-profile/{target.inference_profile_id}"
+            )
+            templates.add(f"arn:aws:bedrock:*::foundation-model/{target.foundation_model_id}")
+        else:
+            templates.add(f"arn:aws:bedrock:{target.region}::foundation-model/{target.foundation_model_id}")
+    return [AccountScopedArn(t) for t in sorted(templates)]
+
+
+def nag_render(resolved: Any) -> str:
+    """Render a resolved CloudFormation value the way cdk-nag prints it inside a finding id."""
+    if isinstance(resolved, str):
+        return resolved
+    if isinstance(resolved, dict) and len(resolved) == 1:
+        ((fn, arg),) = resolved.items()
+        if fn == "Ref":
+            return f"<{arg}>"
+        if fn == "Fn::GetAtt":
+            return f"<{arg[0]}.{arg[1]}>"
+        if fn == "Fn::Join":
+            separator, parts = arg
+            return str(separator).join(nag_render(p) for p in parts)
+    raise ValueError(f"cannot render {resolved!r} as a cdk-nag id")

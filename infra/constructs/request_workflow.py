@@ -1,0 +1,93 @@
+"""The Express circuit-breaker workflow that tries a route's chain of LLM options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, CfnResource, RemovalPolicy, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra import constants
+from infra.constructs.functions import depend_on_role_policy_only, iam5_resource
+
+
+class RequestWorkflow(Construct):
+    """An EXPRESS state machine from ``statemachines/request_workflow.asl.json``.
+
+    The definition is inlined with ``DefinitionBody.from_string`` (not ``from_file``, which would
+    make an S3 asset) so the template carries it for assertions and cfn-lint. Logging level ALL
+    (every named state of a request is in the log, so the console shows what happened); execution
+    data only when ``include_execution_data`` is set, since inputs carry prompts. X-Ray on.
+
+    Attributes:
+        state_machine: the Express state machine.
+        log_group: its execution log group.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        invoke_function: lambda_.IFunction,
+        definition_file: Path = constants.REQUEST_WORKFLOW_ASL,
+        include_execution_data: bool = False,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        """
+        Args:
+            invoke_function: the invoke step (``${InvokeFunctionArn}``); the only function the
+                workflow may invoke.
+            definition_file: the ASL file.
+            include_execution_data: log states' input and output (prompts and answers) too.
+            log_retention / log_removal_policy: the execution log group.
+        """
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=log_removal_policy
+        )
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            description="Request workflow: invokes the invoke step, writes its logs and traces",
+        )
+        # Unqualified ARN only: the definition calls `${InvokeFunctionArn}`, never a version or alias
+        # (grant_invoke would add `<arn>:*` as well).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="InvokeStep", actions=["lambda:InvokeFunction"], resources=[invoke_function.function_arn]
+            )
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_type=sfn.StateMachineType.EXPRESS,
+            definition_body=sfn.DefinitionBody.from_string(definition_file.read_text()),
+            definition_substitutions={constants.SUBST_INVOKE_FUNCTION_ARN: invoke_function.function_arn},
+            role=role,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group,
+                level=sfn.LogLevel.ALL,
+                include_execution_data=include_execution_data,
+            ),
+        )
+        cfn_state_machine = self.state_machine.node.default_child
+        if isinstance(cfn_state_machine, CfnResource):
+            depend_on_role_policy_only(cfn_state_machine, role)
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id=iam5_resource("*"),
+                reason="CloudWatch Logs vended log delivery (logs:CreateLogDelivery, GetLogDelivery, "
+                "UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, "
+                "DescribeResourcePolicies, DescribeLogGroups) and X-Ray (PutTraceSegments, "
+                "PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) support no resource-level "
+                "permissions; Step Functions documents '*' for both.",
+            )
+        )

@@ -1,0 +1,98 @@
+"""Data at rest: the options and keys tables and the claim-check payload bucket."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra import constants
+
+
+class DataTables(Construct):
+    """The LLM options table, the API keys table and the payload bucket.
+
+    Tables: on-demand, point-in-time recovery on, encrypted with the AWS-managed DynamoDB key
+    (``aws/dynamodb``). A customer-managed key would add a monthly key cost and a key policy to
+    look after for data that holds no secrets: option metadata (secret *ARNs*, never secrets) and
+    SHA-256 hashes of bearer keys.
+
+    Payload bucket: the Step Functions claim check for prompts and answers above the state-size
+    threshold. SSE-S3, TLS only, no public access, objects expire after one day.
+
+    Attributes:
+        options_table: partition key ``id`` (S).
+        keys_table: partition key ``key_hash`` (S).
+        payload_bucket: claim-check objects.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        deletion_protection: bool = True,
+        payload_expiration_days: int = 1,
+    ) -> None:
+        """
+        Args:
+            deletion_protection: DynamoDB deletion protection on both tables, and RETAIN as the
+                removal policy of the tables and the bucket (DESTROY when False, for throwaway stacks).
+            payload_expiration_days: lifecycle expiry of claim-check objects.
+        """
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.RETAIN if deletion_protection else RemovalPolicy.DESTROY
+
+        self.options_table = self._table(
+            "OptionsTable", constants.OPTIONS_TABLE_PARTITION_KEY, deletion_protection, removal
+        )
+        self.keys_table = self._table(
+            "KeysTable", constants.KEYS_TABLE_PARTITION_KEY, deletion_protection, removal
+        )
+
+        self.payload_bucket = s3.Bucket(
+            self,
+            "PayloadBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=False,
+            removal_policy=removal,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-claim-checks",
+                    enabled=True,
+                    expiration=Duration.days(payload_expiration_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+        )
+        Validations.of(self.payload_bucket).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-S1",
+                reason=(
+                    "Transient claim-check objects (expire after one day) written and read only by the "
+                    "gateway and invoke Lambda roles, whose own logs and X-Ray traces record every access "
+                    "with the request id. Server access logs would copy prompt object keys into a second, "
+                    "longer-lived bucket; enable CloudTrail S3 data events where an audit trail is required."
+                ),
+            )
+        )
+
+    def _table(
+        self, construct_id: str, partition_key: str, deletion_protection: bool, removal: RemovalPolicy
+    ) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            construct_id,
+            partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=deletion_protection,
+            removal_policy=removal,
+        )

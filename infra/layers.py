@@ -1,0 +1,88 @@
+"""Public Lambda layers the stack uses, per region.
+
+AWS AppConfig Agent Lambda extension, ARM64, version 2.0.17054.0. Source: the "ARM64 platform"
+table of https://docs.aws.amazon.com/appconfig/latest/userguide/appconfig-integration-lambda-extensions-versions.html
+(us-east-1 ``AWS-AppConfig-Extension-Arm64:254``, as recorded in the project's FACTS page).
+Multi-variant flags need extension >= 2.0.678; CDK's ``Application.get_lambda_layer_version_arn``
+still maps to 2.0.358 (no variant evaluation), hence this map. To move to a newer extension,
+replace the versions here from the same page (each region's layer version number differs; the
+publishing account does not change).
+
+Powertools for AWS Lambda (Python) v3: ``AWSLambdaPowertoolsPythonV3-python314-arm64``, published
+by account 017000801446 in every commercial region with the same version number; the version
+comes from the ``powertools_layer_version`` context value.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+APPCONFIG_EXTENSION_VERSION: Final = "2.0.17054.0"
+
+# region -> (publishing account, layer version) of AWS-AppConfig-Extension-Arm64
+_APPCONFIG_ARM64: Final[dict[str, tuple[str, int]]] = {
+    "us-east-1": ("027255383542", 254),
+    "us-east-2": ("728743619870", 229),
+    "us-west-1": ("958113053741", 272),
+    "us-west-2": ("359756378197", 275),
+    "ca-central-1": ("039592058896", 182),
+    "ca-west-1": ("436199621743", 162),
+    "eu-central-1": ("066940009817", 238),
+    "eu-central-2": ("758369105281", 178),
+    "eu-west-1": ("434848589818", 241),
+    "eu-west-2": ("282860088358", 194),
+    "eu-west-3": ("493207061005", 192),
+    "eu-north-1": ("646970417810", 226),
+    "eu-south-1": ("203683718741", 177),
+    "eu-south-2": ("586093569114", 175),
+    "ap-east-1": ("630222743974", 182),
+    "ap-northeast-1": ("980059726660", 225),
+    "ap-northeast-2": ("826293736237", 181),
+    "ap-northeast-3": ("706869817123", 187),
+    "ap-southeast-1": ("421114256042", 210),
+    "ap-southeast-2": ("080788657173", 256),
+    "ap-southeast-3": ("418787028745", 193),
+    "ap-southeast-4": ("307021474294", 173),
+    "ap-south-1": ("554480029851", 232),
+    "ap-south-2": ("489524808438", 175),
+    "sa-east-1": ("000010852771", 215),
+    "af-south-1": ("574348263942", 188),
+    "me-central-1": ("662846165436", 168),
+    "me-south-1": ("559955524753", 182),
+    "il-central-1": ("895787185223", 171),
+}
+
+POWERTOOLS_ACCOUNT: Final = "017000801446"
+POWERTOOLS_LAYER_NAME: Final = "AWSLambdaPowertoolsPythonV3-python314-arm64"
+
+
+class UnsupportedRegionError(ValueError):
+    """No layer is mapped for this region: synthesis stops rather than deploying without one."""
+
+
+def appconfig_extension_arm64_arn(region: str) -> str:
+    """The AppConfig Agent extension (ARM64) layer ARN for ``region``.
+
+    Raises :class:`UnsupportedRegionError` for an unmapped or unresolved region: the gateway cannot
+    evaluate multi-variant routing flags without the extension.
+    """
+    try:
+        account, version = _APPCONFIG_ARM64[region]
+    except KeyError:
+        known = ", ".join(sorted(_APPCONFIG_ARM64))
+        raise UnsupportedRegionError(
+            f"no AWS AppConfig Lambda extension (ARM64) layer is mapped for region {region!r}. "
+            f"Add it to infra/layers.py from the AWS AppConfig user guide, or deploy to one of: {known}"
+        ) from None
+    return f"arn:aws:lambda:{region}:{account}:layer:AWS-AppConfig-Extension-Arm64:{version}"
+
+
+def powertools_arm64_arn(region: str, version: int) -> str:
+    """The Powertools for AWS Lambda (Python) v3 layer for Python 3.14 on ARM64."""
+    if version < 1:
+        raise ValueError(f"Powertools layer version must be positive, got {version}")
+    return f"arn:aws:lambda:{region}:{POWERTOOLS_ACCOUNT}:layer:{POWERTOOLS_LAYER_NAME}:{version}"
+
+
+def supported_regions() -> list[str]:
+    return sorted(_APPCONFIG_ARM64)

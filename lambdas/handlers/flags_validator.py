@@ -1,0 +1,50 @@
+"""AppConfig Lambda validator for the routing flag document.
+
+AppConfig calls it before any deployment starts; raising refuses the version, so a flag document
+naming an unknown or retired option, or with a bad rule, never reaches a gateway.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from switchboard.observability import logger
+
+
+class InvalidFlagDocument(Exception):
+    """The message lists every problem found; AppConfig shows it to the operator."""
+
+
+@lru_cache(maxsize=1)
+def _options_table() -> str:
+    from switchboard.settings import ValidatorSettings
+
+    return ValidatorSettings.from_env().options_table
+
+
+def validate(content: bytes, option_statuses: dict[str, str]) -> None:
+    from switchboard.routing.flags import validate_document
+
+    try:
+        document = json.loads(content)
+    except ValueError as exc:
+        raise InvalidFlagDocument(f"not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidFlagDocument("the flag document must be a JSON object")
+    problems = validate_document(document, option_statuses)
+    if problems:
+        raise InvalidFlagDocument("; ".join(problems))
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> None:
+    from switchboard.options.store import OptionsStore
+
+    catalogue = OptionsStore(_options_table()).all()
+    statuses = {option.id: option.status.value for option in catalogue}
+    validate(base64.b64decode(event["content"]), statuses)
+    logger.info("flag document accepted", extra={"version": event.get("configurationVersion")})

@@ -1,0 +1,187 @@
+"""`gateway` Lambda: the OpenAI-compatible API behind API Gateway (REST, Lambda proxy).
+
+Wiring only: parse and validate (Powertools event handler), call `ChatService`, map the answer
+or the error to HTTP. Every error leaves here as an OpenAI-style JSON body.
+"""
+
+import json
+from functools import lru_cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from switchboard.api_models import ChatCompletion, ChatCompletionRequest, ErrorBody, ModelCard, ModelList
+from switchboard.chat import Caller, ChatService
+from switchboard.errors import ApiError, InvalidRequest, PayloadTooLarge, Unauthorized
+from switchboard.observability import logger, metrics, tracer
+
+MAX_BODY_BYTES = 6 * 1024 * 1024
+JSON = "application/json"
+
+app = APIGatewayRestResolver(enable_validation=True)
+
+
+def _emit(name: str, data: dict[str, Any]) -> None:
+    logger.warning(name, extra=data)
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+@lru_cache(maxsize=1)
+def _service() -> ChatService:
+    """Built once per execution environment, on first use (so the cold start pays only once)."""
+    import boto3
+    from switchboard.options.store import OptionsStore
+    from switchboard.payloads import PayloadStore
+    from switchboard.routing.agent_client import RoutingFlags
+    from switchboard.settings import GatewaySettings
+    from switchboard.workflow import PollingRunner, SyncExpressRunner, WorkflowRunner
+
+    settings = GatewaySettings.from_env()
+    sfn = boto3.client("stepfunctions")
+    runner: WorkflowRunner
+    if settings.workflow_mode == "sync":
+        runner = SyncExpressRunner(sfn, settings.state_machine_arn)
+    else:
+        runner = PollingRunner(sfn, settings.state_machine_arn)
+    return ChatService(
+        routing=RoutingFlags(
+            agent_url=settings.appconfig_agent_url,
+            application=settings.appconfig_application,
+            environment=settings.appconfig_environment,
+            profile=settings.appconfig_profile,
+            default_routes=settings.default_routes,
+            on_event=_emit,
+        ),
+        options=OptionsStore(settings.options_table),
+        runner=runner,
+        payloads=PayloadStore(settings.payload_bucket),
+        budget_ms=settings.request_budget_ms,
+        on_event=_emit,
+    )
+
+
+def _request_id() -> str:
+    return app.current_event.request_context.request_id or "local"
+
+
+def _caller() -> Caller:
+    """Tenant and tier as the REQUEST authorizer established them (its context values are strings)."""
+    context = app.current_event.request_context.authorizer.get_context() or {}
+    tenant, tier = context.get("tenant"), context.get("tier")
+    if not tenant or not tier:
+        raise Unauthorized("Missing or unknown API key. Send `Authorization: Bearer <key>`.")
+    routes = context.get("allowed_routes") or ""
+    allowed = tuple(r for r in str(routes).split(",") if r) or None
+    return Caller(tenant=str(tenant), tier=str(tier), key_id=context.get("key_id"), allowed_routes=allowed)
+
+
+def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
+    merged = {"x-switchboard-request-id": _request_id(), **(headers or {})}
+    return Response(status_code=status, content_type=JSON, body=body, headers=merged)
+
+
+@app.post(
+    "/v1/chat/completions",
+    summary="Create a chat completion",
+    description="OpenAI-compatible. `model` names a Switchboard route alias; the option that answered "
+    "is in the `x-switchboard-option` header.",
+    responses={
+        200: {"description": "Completion", "content": {JSON: {"model": ChatCompletion}}},
+        400: {"description": "Invalid request", "content": {JSON: {"model": ErrorBody}}},
+        401: {"description": "Missing or unknown API key", "content": {JSON: {"model": ErrorBody}}},
+        404: {"description": "Unknown route", "content": {JSON: {"model": ErrorBody}}},
+        413: {"description": "Body too large", "content": {JSON: {"model": ErrorBody}}},
+        429: {"description": "Throttled", "content": {JSON: {"model": ErrorBody}}},
+        502: {"description": "Workflow failure", "content": {JSON: {"model": ErrorBody}}},
+        503: {"description": "No healthy option; see Retry-After", "content": {JSON: {"model": ErrorBody}}},
+    },
+    tags=["chat"],
+)
+@tracer.capture_method
+def chat_completions(body: Annotated[ChatCompletionRequest, Body()]) -> Response[ChatCompletion]:
+    caller = _caller()
+    answer = _service().complete(body, caller, _request_id())
+    metrics.add_metric(name="ChatCompletions", unit=MetricUnit.Count, value=1)
+    return _json_response(200, answer.completion.model_dump(mode="json"), answer.headers)
+
+
+@app.get(
+    "/v1/models",
+    summary="List the route aliases this key may use",
+    responses={
+        200: {"description": "Routes", "content": {JSON: {"model": ModelList}}},
+        401: {"description": "Missing or unknown API key", "content": {JSON: {"model": ErrorBody}}},
+    },
+    tags=["models"],
+)
+@tracer.capture_method
+def list_models() -> Response[ModelList]:
+    routes = _service().list_routes(_caller())
+    listing = ModelList(data=[ModelCard(id=name) for name in routes])
+    return _json_response(200, listing.model_dump(mode="json"))
+
+
+@app.exception_handler(ApiError)
+def _api_error(exc: ApiError) -> Response[Any]:
+    if exc.status >= 500:
+        logger.error("request failed", extra={"status": exc.status, "code": exc.code}, exc_info=exc.__cause__)
+    return _json_response(exc.status, exc.body(), exc.headers)
+
+
+def _describe_validation(errors: list[Any]) -> tuple[str, str | None]:
+    first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":
+        return "We could not parse the JSON body of your request.", None
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    where = ".".join(loc)
+    message = str(first.get("msg", "invalid request"))
+    extra = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    return (f"Invalid `{where}`: {message}{extra}" if where else f"{message}{extra}"), where or None
+
+
+@app.exception_handler(RequestValidationError)
+def _validation_error(exc: RequestValidationError) -> Response[Any]:
+    message, param = _describe_validation(list(exc.errors()))
+    return _api_error(InvalidRequest(message, param=param))
+
+
+@app.not_found
+def _not_found(_exc: Exception) -> Response[Any]:
+    return _api_error(
+        InvalidRequest(
+            f"Unknown path {app.current_event.http_method} {app.current_event.path}.",
+            status=404,
+            code="unknown_url",
+        )
+    )
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response[Any]:
+    logger.exception("unexpected error")
+    metrics.add_metric(name="UnexpectedErrors", unit=MetricUnit.Count, value=1)
+    return _api_error(
+        ApiError(
+            f"Internal error (request id {_request_id()}). It has been logged.",
+            status=500,
+            type="api_error",
+            code="internal_error",
+        )
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if len(event.get("body") or "") > MAX_BODY_BYTES:
+        error = PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+        return {
+            "statusCode": error.status,
+            "headers": {"Content-Type": JSON},
+            "body": json.dumps(error.body()),
+        }
+    return app.resolve(event, context)

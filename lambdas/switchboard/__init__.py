@@ -1,0 +1,1 @@
+"""Switchboard core: routing, options, providers and the workflow runner shared by every Lambda."""

@@ -1,0 +1,382 @@
+"""DynamoDB-backed LLM options catalogue with a TTL snapshot and last-known-good fallback.
+
+Reads are served from an in-memory snapshot of the whole table (the catalogue is small: one paginated
+Scan), refreshed when older than `ttl_s`. When DynamoDB fails, the last-known-good snapshot keeps
+being served and the refresh is retried after another `ttl_s`; only a store that has never loaded
+raises `OptionsUnavailable`. Stored items that fail validation are skipped (logged, counted), never
+fatal: one bad row must not take the gateway down.
+
+Writes are conditional on `version` (optimistic concurrency), so two operators cannot silently
+overwrite each other, and the seed never overwrites an operator's edit.
+
+Observability goes through an injectable `on_event(name, fields)` hook (metric names below) plus the
+stdlib logger, so this module imports neither Powertools nor boto3 at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from switchboard.options.errors import (
+    InvalidOptions,
+    OptionNotFound,
+    OptionsUnavailable,
+    VersionConflict,
+    describe_validation_error,
+)
+from switchboard.options.model import LlmOption
+
+__all__ = [
+    "EVENT_INVALID_OPTION",
+    "EVENT_REFRESHED",
+    "EVENT_REFRESH_FAILED",
+    "EventHook",
+    "InvalidOptions",
+    "OptionNotFound",
+    "OptionsStore",
+    "OptionsUnavailable",
+    "VersionConflict",
+    "from_dynamodb_item",
+    "load_seed_file",
+    "parse_options",
+    "to_dynamodb_item",
+    "utc_timestamp",
+]
+
+logger = logging.getLogger(__name__)
+
+EventHook = Callable[[str, dict[str, Any]], None]
+
+# Metric names passed to `on_event`.
+EVENT_INVALID_OPTION = "InvalidOptionSkipped"
+EVENT_REFRESH_FAILED = "OptionsRefreshFailed"
+EVENT_REFRESHED = "OptionsRefreshed"
+
+
+def utc_timestamp(now: datetime | None = None) -> str:
+    """`YYYY-MM-DDTHH:MM:SSZ`: the one timestamp form the project writes."""
+    return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- DynamoDB attribute-value conversion ------------------------------------------------------------
+
+
+def _to_dynamo(value: Any) -> Any:
+    """JSON-ish value → what TypeSerializer accepts (floats become exact decimal strings)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str | int | Decimal):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot store non-finite number {value!r}")
+        return Decimal(repr(value))
+    if isinstance(value, Mapping):
+        return {str(k): _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")
+
+
+def _from_dynamo(value: Any) -> Any:
+    """TypeDeserializer output → plain JSON types (Decimal → int without a fraction, else float)."""
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        # DynamoDB normalises numbers ("1.0" reads back as "1"): integral → int, else float.
+        # pydantic accepts an int for float fields, so both read back as valid options.
+        if isinstance(exponent, int) and exponent >= 0:
+            return int(value)
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_from_dynamo(v) for v in value)
+    return value
+
+
+def to_dynamodb_item(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain dict → low-level `{"attr": {"S": ...}}` item."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    ser = TypeSerializer()
+    return {k: ser.serialize(_to_dynamo(v)) for k, v in data.items()}
+
+
+def from_dynamodb_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Low-level item → plain dict with int/float numbers."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    de = TypeDeserializer()
+    return {k: _from_dynamo(de.deserialize(v)) for k, v in item.items()}
+
+
+# --- seed / input parsing -----------------------------------------------------------------------------
+
+
+def parse_options(raw: Any, *, source: str = "options") -> list[LlmOption]:
+    """Validate a JSON array of options; raise `InvalidOptions` listing every bad entry."""
+    if not isinstance(raw, list):
+        raise InvalidOptions(source, [f"expected a JSON array of options, got {type(raw).__name__}"])
+    problems: list[str] = []
+    options: list[LlmOption] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(raw):
+        label = f"entry {index}"
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            label += f" (id {entry['id']!r})"
+        if not isinstance(entry, dict):
+            problems.append(f"{label}: expected an object, got {type(entry).__name__}")
+            continue
+        try:
+            option = LlmOption.model_validate(entry)
+        except ValidationError as exc:
+            problems.extend(f"{label}: {line}" for line in describe_validation_error(exc))
+            continue
+        if option.id in seen:
+            problems.append(f"{label}: duplicate id")
+            continue
+        seen.add(option.id)
+        options.append(option)
+    if problems:
+        raise InvalidOptions(source, problems)
+    return options
+
+
+def load_seed_file(path: str | Path) -> list[LlmOption]:
+    """Read and validate `config/options.json` (or any file of the same shape)."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InvalidOptions(str(path), [f"not valid JSON: {exc}"]) from exc
+    return parse_options(raw, source=str(path))
+
+
+# --- the store ----------------------------------------------------------------------------------------
+
+
+def _conflict_item(exc: Any) -> dict[str, Any] | None:
+    """The stored item DynamoDB returned with a failed condition (ReturnValuesOnConditionCheckFailure)."""
+    item = getattr(exc, "response", {}).get("Item")
+    return from_dynamodb_item(item) if item else None
+
+
+def _error_code(exc: Any) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+class OptionsStore:
+    """The options table: cached reads with last-known-good, versioned conditional writes."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client: Any | None = None,
+        ttl_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        on_event: EventHook | None = None,
+    ) -> None:
+        self.table_name = table_name
+        self._client = client
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._on_event = on_event
+        self._snapshot: dict[str, LlmOption] | None = None
+        self._checked_at = -math.inf  # last refresh attempt (success or failure)
+        self.last_refresh_ok: bool | None = None
+
+    # -- plumbing
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    def _emit(self, name: str, fields: dict[str, Any]) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(name, fields)
+        except Exception:  # a metrics hook must never break a read
+            logger.exception("options store event hook failed", extra={"event_name": name})
+
+    def invalidate(self) -> None:
+        """Force the next read to refresh (the current snapshot stays as last-known-good)."""
+        self._checked_at = -math.inf
+
+    # -- reads
+
+    def _scan(self) -> dict[str, LlmOption]:
+        snapshot: dict[str, LlmOption] = {}
+        kwargs: dict[str, Any] = {"TableName": self.table_name}
+        while True:
+            page = self.client.scan(**kwargs)
+            for raw in page.get("Items", []):
+                option = self._parse_stored(raw)
+                if option is not None:
+                    snapshot[option.id] = option
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return snapshot
+            kwargs["ExclusiveStartKey"] = last
+
+    def _parse_stored(self, raw: Mapping[str, Any]) -> LlmOption | None:
+        option_id = str(raw.get("id", {}).get("S", "<missing id>"))
+        try:
+            return LlmOption.model_validate(from_dynamodb_item(raw))
+        except (ValidationError, TypeError, ValueError) as exc:
+            if isinstance(exc, ValidationError):
+                reason = "; ".join(describe_validation_error(exc))
+            else:
+                reason = f"{type(exc).__name__}: cannot decode item"
+            logger.error(
+                "skipping invalid option %s in %s: %s",
+                option_id,
+                self.table_name,
+                reason,
+                extra={"option_id": option_id, "reason": reason},
+            )
+            self._emit(EVENT_INVALID_OPTION, {"option_id": option_id, "reason": reason})
+            return None
+
+    def _current(self) -> dict[str, LlmOption]:
+        now = self._clock()
+        if self._snapshot is not None and now - self._checked_at < self.ttl_s:
+            return self._snapshot
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            snapshot = self._scan()
+        except (BotoCoreError, ClientError) as exc:
+            self.last_refresh_ok = False
+            reason = _error_code(exc) or type(exc).__name__
+            self._emit(EVENT_REFRESH_FAILED, {"reason": reason, "has_snapshot": self._snapshot is not None})
+            if self._snapshot is None:
+                logger.warning("options table %s unreadable and no snapshot: %s", self.table_name, reason)
+                raise OptionsUnavailable(f"options table {self.table_name!r} unreadable: {reason}") from exc
+            logger.warning(
+                "options table %s unreadable (%s): serving last-known-good snapshot of %d option(s)",
+                self.table_name,
+                reason,
+                len(self._snapshot),
+            )
+            self._checked_at = now  # retry after another ttl
+            return self._snapshot
+        self._snapshot = snapshot
+        self._checked_at = now
+        self.last_refresh_ok = True
+        self._emit(EVENT_REFRESHED, {"count": len(snapshot)})
+        return snapshot
+
+    def get(self, option_id: str) -> LlmOption | None:
+        return self._current().get(option_id)
+
+    def get_many(self, ids: Iterable[str]) -> dict[str, LlmOption]:
+        """The options among `ids` that exist (missing ids are simply absent)."""
+        snapshot = self._current()
+        return {i: snapshot[i] for i in ids if i in snapshot}
+
+    def all(self) -> list[LlmOption]:
+        return sorted(self._current().values(), key=lambda o: o.id)
+
+    # -- writes
+
+    def put(self, option: LlmOption, *, expected_version: int | None, updated_by: str) -> LlmOption:
+        """Create (`expected_version` None or 0: must not exist) or update (stored version must match).
+
+        Stores version + 1, `updated_at` and `updated_by`; returns the stored option.
+        Raises `VersionConflict` when the condition fails.
+        """
+        from botocore.exceptions import ClientError
+
+        creating = not expected_version
+        stored = option.model_copy(
+            update={
+                "version": 1 if creating else int(expected_version or 0) + 1,
+                "updated_at": utc_timestamp(),
+                "updated_by": updated_by,
+            }
+        )
+        # Round-trip through validation so a model_copy can never store something a read would skip.
+        stored = LlmOption.model_validate(stored.model_dump())
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Item": to_dynamodb_item(stored.to_item()),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if creating:
+            kwargs["ConditionExpression"] = "attribute_not_exists(id)"
+        else:
+            kwargs["ConditionExpression"] = "version = :expected"
+            kwargs["ExpressionAttributeValues"] = {":expected": {"N": str(int(expected_version or 0))}}
+        try:
+            self.client.put_item(**kwargs)
+        except ClientError as exc:
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            current = _conflict_item(exc)
+            raise VersionConflict(
+                option.id,
+                expected_version=None if creating else expected_version,
+                current_version=int(current["version"]) if current and "version" in current else None,
+            ) from exc
+        finally:
+            self.invalidate()
+        return stored
+
+    def delete(self, option_id: str, *, expected_version: int | None = None) -> None:
+        """Delete an option; `OptionNotFound` if absent, `VersionConflict` if the version differs."""
+        from botocore.exceptions import ClientError
+
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": {"id": {"S": option_id}},
+            "ConditionExpression": "attribute_exists(id)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if expected_version is not None:
+            kwargs["ConditionExpression"] = "attribute_exists(id) AND version = :expected"
+            kwargs["ExpressionAttributeValues"] = {":expected": {"N": str(int(expected_version))}}
+        try:
+            self.client.delete_item(**kwargs)
+        except ClientError as exc:
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            current = _conflict_item(exc)
+            if current is None:
+                raise OptionNotFound(option_id) from exc
+            raise VersionConflict(
+                option_id,
+                expected_version=expected_version,
+                current_version=int(current["version"]) if "version" in current else None,
+            ) from exc
+        finally:
+            self.invalidate()
+
+    def seed(self, options: Iterable[LlmOption], *, updated_by: str) -> list[str]:
+        """Insert the options that do not exist yet; never overwrite an operator's edit.
+
+        Returns the ids written.
+        """
+        written: list[str] = []
+        for option in options:
+            try:
+                self.put(option, expected_version=None, updated_by=updated_by)
+            except VersionConflict:
+                continue
+            written.append(option.id)
+        return written

@@ -1,0 +1,1 @@
+"""Providers behind one small interface: `Provider.complete(option, request, timeout_s)`."""

@@ -1,0 +1,70 @@
+"""`switchboard agent`: run the AppConfig agent emulator on a flag document until Ctrl-C.
+
+    switchboard agent --config config/flags.json --port 2772
+    curl -H 'Context: tier=premium' \\
+        localhost:2772/applications/switchboard/environments/local/configurations/routing
+
+Names given with --application/--environment/--profile must match; without them any names are
+served. Edits to the file are picked up within `--poll-interval` seconds; an invalid edit is logged
+and the last good document keeps being served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from switchboard.routing.flags import FlagDocumentError, load_option_statuses
+
+from switchboard_local.agent import DEFAULT_PORT, AgentEmulator
+
+DEFAULT_CONFIG = "config/flags.json"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("agent", help="serve flags like the AppConfig agent (localhost:2772)")
+    parser.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE", help=f"default {DEFAULT_CONFIG}")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0: any free port"
+    )
+    parser.add_argument("--application", help="only serve this application name (default: any)")
+    parser.add_argument("--environment", help="only serve this environment name (default: any)")
+    parser.add_argument("--profile", help="only serve this configuration profile name (default: any)")
+    parser.add_argument("--poll-interval", type=float, default=1.0, metavar="S", help="file poll period (s)")
+    parser.add_argument("--options", metavar="FILE", help="also refuse unknown/retired option ids")
+    parser.set_defaults(func=cmd_agent)
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        option_ids = load_option_statuses(args.options) if args.options else None
+        emulator = AgentEmulator(
+            args.config,
+            host=args.host,
+            port=args.port,
+            application=args.application,
+            environment=args.environment,
+            profile=args.profile,
+            poll_interval_s=args.poll_interval,
+            option_ids=option_ids,
+        )
+        emulator.start()
+    except FlagDocumentError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"switchboard: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    print(f"AppConfig agent emulator on {emulator.url} serving {args.config} (Ctrl-C to stop)", flush=True)
+    try:
+        emulator.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+    return 0

@@ -1,0 +1,220 @@
+"""`switchboard options …`: read and edit the LLM options catalogue (JSON in, JSON out).
+
+Writes are conditional: to update an option, send it back with the `version` you read (as `get`
+prints it); an object without `version` (or with 0) only creates. A stale version is refused
+with the current one, so two operators never overwrite each other silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from switchboard.options.errors import (
+    OptionNotFound,
+    OptionsUnavailable,
+    VersionConflict,
+    describe_validation_error,
+)
+from switchboard.options.model import LlmOption
+from switchboard.options.store import OptionsStore
+
+from switchboard_local.cli.target import add_target_arguments, resolve_target
+
+
+def aws_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn an AWS/botocore failure into a one-line message and exit code 1 (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return func(args)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            _err(f"AWS error {error.get('Code', '?')}: {error.get('Message', exc)}")
+        except BotoCoreError as exc:
+            _err(f"AWS error: {exc}")
+        return 1
+
+    return wrapper
+
+
+def _err(message: str) -> None:
+    print(f"switchboard options: {message}", file=sys.stderr)
+
+
+def _out(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=False))
+
+
+def updated_by() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in some containers
+        user = "unknown"
+    return f"cli:{user}"
+
+
+def _store(args: argparse.Namespace) -> OptionsStore:
+    target = resolve_target(args)
+    # ttl 0: every CLI read goes to the table.
+    return OptionsStore(target.options_table, client=target.client("dynamodb"), ttl_s=0)
+
+
+@aws_errors
+def cmd_list(args: argparse.Namespace) -> int:
+    try:
+        options = _store(args).all()
+    except OptionsUnavailable as exc:
+        _err(str(exc))
+        return 1
+    _out([o.to_item() for o in options])
+    return 0
+
+
+@aws_errors
+def cmd_get(args: argparse.Namespace) -> int:
+    try:
+        option = _store(args).get(args.id)
+    except OptionsUnavailable as exc:
+        _err(str(exc))
+        return 1
+    if option is None:
+        _err(f"option {args.id!r} not found (or stored invalid: see `switchboard options list`)")
+        return 1
+    _out(option.to_item())
+    return 0
+
+
+def _read_input(source: str) -> Any:
+    text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    return json.loads(text)
+
+
+def _validate(entries: list[Any]) -> tuple[list[tuple[LlmOption, int | None]], list[str]]:
+    """Validate every entry; (option, expected_version) pairs and every problem found."""
+    parsed: list[tuple[LlmOption, int | None]] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        label = f"entry {index}" if len(entries) > 1 else "input"
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            label += f" (id {entry['id']!r})"
+        if not isinstance(entry, dict):
+            problems.append(f"{label}: expected a JSON object, got {type(entry).__name__}")
+            continue
+        try:
+            option = LlmOption.model_validate(entry)
+        except ValidationError as exc:
+            problems.extend(f"{label}: {line}" for line in describe_validation_error(exc))
+            continue
+        if option.id in seen:
+            problems.append(f"{label}: duplicate id in input")
+            continue
+        seen.add(option.id)
+        # An absent `version` (or 0) means "create"; the store treats both the same.
+        expected = option.version if "version" in entry and option.version else None
+        parsed.append((option, expected))
+    return parsed, problems
+
+
+@aws_errors
+def cmd_put(args: argparse.Namespace) -> int:
+    try:
+        raw = _read_input(args.file)
+    except OSError as exc:
+        _err(f"cannot read {args.file}: {exc}")
+        return 1
+    except json.JSONDecodeError as exc:
+        _err(f"{args.file} is not valid JSON: {exc}")
+        return 1
+    single = isinstance(raw, dict)
+    entries = [raw] if single else raw
+    if not isinstance(entries, list) or not entries:
+        _err("expected a JSON object or a non-empty array of objects")
+        return 1
+    parsed, problems = _validate(entries)
+    if problems:
+        _err(f"{len(problems)} validation error(s); nothing was written:")
+        for line in problems:
+            print(f"  - {line}", file=sys.stderr)
+        return 1
+
+    store = _store(args)
+    who = updated_by()
+    stored: list[dict[str, Any]] = []
+    failed = 0
+    for option, expected in parsed:
+        try:
+            stored.append(store.put(option, expected_version=expected, updated_by=who).to_item())
+        except VersionConflict as exc:
+            failed += 1
+            if expected is None:
+                _err(
+                    f"option {option.id!r} already exists at version {exc.current_version}: to update it, "
+                    f'include "version": {exc.current_version} (see `switchboard options get {option.id}`)'
+                )
+            elif exc.current_version is None:
+                _err(f"option {option.id!r} does not exist: omit `version` to create it")
+            else:
+                _err(
+                    f"option {option.id!r} is at version {exc.current_version}, not {expected}: someone else "
+                    f"changed it; re-read it with `switchboard options get {option.id}` and retry"
+                )
+    if stored:
+        _out(stored[0] if single else stored)
+    return 1 if failed else 0
+
+
+@aws_errors
+def cmd_delete(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        store.delete(args.id, expected_version=args.version)
+    except OptionNotFound as exc:
+        _err(str(exc))
+        return 1
+    except VersionConflict as exc:
+        _err(f"{exc}: re-read it with `switchboard options get {args.id}`")
+        return 1
+    _out({"deleted": args.id})
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    group = subparsers.add_parser("options", help="read and edit the LLM options catalogue")
+    sub = group.add_subparsers(dest="command", required=True, metavar="{list,get,put,delete}")
+
+    p = sub.add_parser("list", help="print every valid option as a JSON array")
+    add_target_arguments(p)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("get", help="print one option as a JSON object")
+    p.add_argument("id")
+    add_target_arguments(p)
+    p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser(
+        "put",
+        help="create or update options from a JSON object or array (FILE or - for stdin)",
+        description="Validates every entry first. An entry with `version` updates that version only; "
+        "without it, the option must not exist yet.",
+    )
+    p.add_argument("file", metavar="FILE", help="JSON file, or - for stdin")
+    add_target_arguments(p)
+    p.set_defaults(func=cmd_put)
+
+    p = sub.add_parser("delete", help="delete an option")
+    p.add_argument("id")
+    p.add_argument("--version", type=int, default=None, help="only if the stored version is N")
+    add_target_arguments(p)
+    p.set_defaults(func=cmd_delete)

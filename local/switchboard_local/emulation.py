@@ -1,0 +1,249 @@
+"""The AWS side of the local stack and the integration tests, on moto.
+
+`provision()` creates what CDK creates (tables, payload bucket, the invoke function, the Express
+request workflow from `statemachines/`, usage plans), seeds the options from `config/` and the
+development key. `bind_lambda_handlers()` points moto's Lambda backend at the in-process handlers,
+so the Step Functions interpreter runs the real ASL against the real handler code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import traceback
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = ROOT / "config"
+STATEMACHINES_DIR = ROOT / "statemachines"
+FLAGS_FILE = CONFIG_DIR / "flags.json"
+OPTIONS_FILE = CONFIG_DIR / "options.json"
+
+DEV_KEY = "sk-switchboard-local-dev"
+DEV_TENANT = "dev"
+DEV_TIER = "standard"
+APPCONFIG_NAMES = {"application": "switchboard", "environment": "local", "profile": "routing"}
+TIERS = {
+    "standard": {"rateLimit": 20.0, "burstLimit": 40},
+    "premium": {"rateLimit": 100.0, "burstLimit": 200},
+}
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class LocalResources:
+    region: str
+    options_table: str
+    keys_table: str
+    payload_bucket: str
+    invoke_function: str
+    state_machine_arn: str
+    usage_plans: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FakeLambdaContext:
+    """What Powertools' `inject_lambda_context` reads from a real context."""
+
+    function_name: str = "switchboard-local"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:switchboard-local"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+def default_routes(flags_document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each route's default variant (the last one, without a rule): the never-had-an-answer fallback.
+
+    CDK computes the same thing for the `DEFAULT_ROUTES` environment variable.
+    """
+    routes: dict[str, dict[str, Any]] = {}
+    for name, value in flags_document.get("values", {}).items():
+        variants = value.get("_variants") if isinstance(value, dict) else None
+        attrs = variants[-1].get("attributeValues", {}) if variants else value
+        if isinstance(attrs, dict) and "chain" in attrs:
+            routes[name] = {key: attrs[key] for key in ("chain", "degrade") if key in attrs}
+    return routes
+
+
+@contextmanager
+def bind_lambda_handlers(handlers: Mapping[str, Handler]) -> Iterator[None]:
+    """Route moto Lambda invocations (the interpreter's Lambda tasks) to in-process handlers.
+
+    A handler's exception is reported the way Lambda reports it (`errorType`, `errorMessage`), so
+    the ASL's Retry/Catch on our own error names behave locally as they do in AWS.
+    """
+    from moto.awslambda.models import LambdaFunction
+
+    original = LambdaFunction._invoke_lambda
+
+    def invoke(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        handler = handlers.get(self.function_name)
+        if handler is None:
+            return original(self, event)
+        try:
+            # moto hands over the request body already parsed (a dict), or a JSON string
+            payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
+            result = handler(payload, FakeLambdaContext(function_name=self.function_name))
+            return json.dumps(result), False, ""
+        except Exception as exc:
+            error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+            return json.dumps(error), True, traceback.format_exc()
+
+    LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        LambdaFunction._invoke_lambda = original  # type: ignore[method-assign]
+
+
+def _tiny_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("placeholder.py", "# code runs in-process; see bind_lambda_handlers\n")
+    return buffer.getvalue()
+
+
+def provision(
+    client: Callable[[str], Any],
+    *,
+    region: str = "us-east-1",
+    prefix: str = "switchboard-local",
+    seed: bool = True,
+    dev_key: str = DEV_KEY,
+    definition_overrides: Mapping[str, str] | None = None,
+) -> LocalResources:
+    """Create the emulated resources. `client(service)` returns a boto3 client for the emulator."""
+    ddb = client("dynamodb")
+    resources = LocalResources(
+        region=region,
+        options_table=f"{prefix}-options",
+        keys_table=f"{prefix}-keys",
+        payload_bucket=f"{prefix}-payloads",
+        invoke_function=f"{prefix}-invoke",
+        state_machine_arn="",
+    )
+    for table, key in ((resources.options_table, "id"), (resources.keys_table, "key_hash")):
+        ddb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    client("s3").create_bucket(Bucket=resources.payload_bucket)
+
+    iam = client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role_arn = iam.create_role(RoleName=f"{prefix}-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
+    ]
+    function_arn = client("lambda").create_function(
+        FunctionName=resources.invoke_function,
+        Runtime="python3.12",
+        Role=role_arn,
+        Handler="handlers.invoke.handler",
+        Code={"ZipFile": _tiny_zip()},
+    )["FunctionArn"]
+
+    definition = (STATEMACHINES_DIR / "request_workflow.asl.json").read_text()
+    substitutions = {"InvokeFunctionArn": function_arn, **(definition_overrides or {})}
+    for name, value in substitutions.items():
+        definition = definition.replace("${" + name + "}", value)
+    resources.state_machine_arn = client("stepfunctions").create_state_machine(
+        name=f"{prefix}-request", definition=definition, roleArn=role_arn, type="EXPRESS"
+    )["stateMachineArn"]
+
+    apigw = client("apigateway")
+    for tier, throttle in TIERS.items():
+        plan = apigw.create_usage_plan(name=f"{prefix}-{tier}", throttle=throttle)
+        resources.usage_plans[tier] = plan["id"]
+
+    if seed:
+        seed_catalogue(client, resources, dev_key=dev_key)
+    return resources
+
+
+def seed_catalogue(
+    client: Callable[[str], Any], resources: LocalResources, *, dev_key: str = DEV_KEY
+) -> None:
+    from switchboard.keys import ApiKeyStore
+    from switchboard.options.store import OptionsStore, load_seed_file
+
+    OptionsStore(resources.options_table, client=client("dynamodb")).seed(
+        load_seed_file(OPTIONS_FILE), updated_by="local-stack"
+    )
+    keys = ApiKeyStore(resources.keys_table, client=client("dynamodb"))
+    if keys.lookup(dev_key) is None:
+        keys.create(
+            DEV_TENANT,
+            DEV_TIER,
+            apigateway=client("apigateway"),
+            usage_plan_id=resources.usage_plans.get(DEV_TIER),
+            key=dev_key,
+        )
+
+
+def handler_environment(
+    resources: LocalResources,
+    *,
+    agent_url: str,
+    endpoint_url: str | None,
+    provider_override: str | None = "mock",
+) -> dict[str, str]:
+    """The environment CDK gives the functions, pointed at the emulators."""
+    env = {
+        "OPTIONS_TABLE": resources.options_table,
+        "KEYS_TABLE": resources.keys_table,
+        "PAYLOAD_BUCKET": resources.payload_bucket,
+        "STATE_MACHINE_ARN": resources.state_machine_arn,
+        "APPCONFIG_APPLICATION": APPCONFIG_NAMES["application"],
+        "APPCONFIG_ENVIRONMENT": APPCONFIG_NAMES["environment"],
+        "APPCONFIG_PROFILE": APPCONFIG_NAMES["profile"],
+        "APPCONFIG_AGENT_URL": agent_url,
+        "DEFAULT_ROUTES": json.dumps(default_routes(json.loads(FLAGS_FILE.read_text()))),
+        "WORKFLOW_MODE": "poll",
+        "AWS_DEFAULT_REGION": resources.region,
+        "AWS_REGION": resources.region,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "API_KEY_CACHE_TTL_S": "5",
+    }
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    if provider_override:
+        env["PROVIDER_OVERRIDE"] = provider_override
+    return env
+
+
+def in_process_handlers(resources: LocalResources) -> dict[str, Handler]:
+    from handlers import invoke
+
+    return {resources.invoke_function: invoke.handler}
+
+
+def reset_handler_caches() -> None:
+    """Handlers build their clients once per 'execution environment'; a new stack needs new ones."""
+    from handlers import authorizer, gateway, invoke
+
+    gateway._service.cache_clear()
+    invoke._deps.cache_clear()
+    authorizer._deps.cache_clear()

@@ -1,0 +1,161 @@
+"""Shared fixtures: emulated AWS (moto, Step Functions interpreter on), the AppConfig agent
+emulator, and builders for API Gateway proxy events."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy credentials: nothing in the test suite may reach AWS."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def emulated_aws(aws_credentials: None) -> Iterator[None]:
+    from moto import mock_aws
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield
+
+
+@pytest.fixture
+def flags_file(tmp_path: Path) -> Path:
+    """A private copy of the seed flag document that a test may edit."""
+    target = tmp_path / "flags.json"
+    shutil.copy(ROOT / "config" / "flags.json", target)
+    return target
+
+
+class GatewayHarness:
+    """The deployed request path in-process: authorizer → gateway → Express workflow → invoke."""
+
+    def __init__(self, resources: Any, agent: Any, flags_file: Path) -> None:
+        self.resources = resources
+        self.agent = agent
+        self.flags_file = flags_file
+
+    def authorize(self, key: str | None) -> dict[str, Any]:
+        from handlers import authorizer
+        from switchboard_local.emulation import FakeLambdaContext
+
+        headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        event = {
+            "type": "REQUEST",
+            "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/POST/v1/chat/completions",
+            "headers": headers,
+        }
+        return dict(authorizer.handler(event, FakeLambdaContext()))
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        key: str | None = "sk-switchboard-local-dev",
+        raw_body: str | None = None,
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        from handlers import gateway
+        from switchboard_local.emulation import FakeLambdaContext
+
+        policy = self.authorize(key)
+        event = api_event(method, path, body, raw_body=raw_body, authorizer=policy["context"])
+        response = gateway.handler(event, FakeLambdaContext())
+        headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+        for name, values in (response.get("multiValueHeaders") or {}).items():
+            headers[name.lower()] = ",".join(values)
+        return int(response["statusCode"]), headers, json.loads(response["body"])
+
+    def set_option_params(self, option_id: str, **params: Any) -> None:
+        from switchboard.options.store import OptionsStore
+
+        store = OptionsStore(self.resources.options_table, client=boto3.client("dynamodb"), ttl_s=0)
+        option = store.get(option_id)
+        assert option is not None
+        changed = option.model_copy(update={"params": {**option.params, **params}})
+        store.put(changed, expected_version=option.version, updated_by="test")
+
+
+def api_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    raw_body: str | None = None,
+    authorizer: dict[str, Any] | None = None,
+    request_id: str = "req-0001",
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event as the deployed API sends it after the authorizer."""
+    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json"},
+        "multiValueHeaders": {"Content-Type": ["application/json"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": request_id,
+            "stage": "prod",
+            "httpMethod": method,
+            "path": f"/prod{path}",
+            "resourcePath": path,
+            "authorizer": authorizer or {},
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.fixture
+def gateway(
+    emulated_aws: None, flags_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[GatewayHarness]:
+    """Provisioned emulated resources, seeded catalogue and dev key, agent emulator on a free port."""
+    from switchboard_local.agent import AgentEmulator
+    from switchboard_local.emulation import (
+        APPCONFIG_NAMES,
+        bind_lambda_handlers,
+        handler_environment,
+        in_process_handlers,
+        provision,
+        reset_handler_caches,
+    )
+
+    resources = provision(lambda service: boto3.client(service, region_name="us-east-1"))
+    agent = AgentEmulator(flags_file, port=0, poll_interval_s=0.1, **APPCONFIG_NAMES)
+    agent.start()
+    try:
+        env = handler_environment(resources, agent_url=agent.url, endpoint_url=None)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        reset_handler_caches()
+        with bind_lambda_handlers(in_process_handlers(resources)):
+            yield GatewayHarness(resources, agent, flags_file)
+    finally:
+        agent.stop()
+        reset_handler_caches()

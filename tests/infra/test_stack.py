@@ -1,0 +1,632 @@
+"""Properties of the synthesized Switchboard stack that matter (not a snapshot).
+
+Given the app synthesized once with cdk-nag on (conftest), when we read the template, then the
+security, resilience and wiring choices the design depends on are all there.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from infra import constants, layers
+from infra.config import (
+    ConfigError,
+    SwitchboardConfig,
+    bedrock_targets,
+    default_routes,
+    load_cdk_json_context,
+)
+from infra.constructs.api import COMMON_RULES_COUNT_ONLY
+from infra.constructs.functions import bedrock_resource_arns
+from infra.stacks.switchboard_stack import retention
+
+REGION = "us-east-1"
+FLAGS = json.loads(constants.FLAGS_FILE.read_text())
+OPTIONS = json.loads(constants.OPTIONS_FILE.read_text())
+
+Resources = dict[str, dict[str, Any]]
+
+
+def of_type(template_json: dict[str, Any], cfn_type: str) -> Resources:
+    return {k: v for k, v in template_json["Resources"].items() if v["Type"] == cfn_type}
+
+
+def only(template_json: dict[str, Any], cfn_type: str) -> tuple[str, dict[str, Any]]:
+    found = of_type(template_json, cfn_type)
+    assert len(found) == 1, f"expected one {cfn_type}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def function_by_handler(template_json: dict[str, Any], handler: str) -> tuple[str, dict[str, Any]]:
+    found = {
+        k: v
+        for k, v in of_type(template_json, "AWS::Lambda::Function").items()
+        if v["Properties"]["Handler"] == handler
+    }
+    assert len(found) == 1, f"expected one function with handler {handler}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def env_of(function: dict[str, Any]) -> dict[str, Any]:
+    variables: dict[str, Any] = function["Properties"]["Environment"]["Variables"]
+    return variables
+
+
+def role_statements(template_json: dict[str, Any], role_logical_id: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in of_type(template_json, "AWS::IAM::Policy").values():
+        roles = policy["Properties"].get("Roles", [])
+        if {"Ref": role_logical_id} in roles:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def role_of(function: dict[str, Any]) -> str:
+    role_ref = function["Properties"]["Role"]["Fn::GetAtt"]
+    assert role_ref[1] == "Arn"
+    return str(role_ref[0])
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# --- Lambda functions ---------------------------------------------------------------------------
+
+
+OUR_HANDLERS = (
+    constants.HANDLER_GATEWAY,
+    constants.HANDLER_AUTHORIZER,
+    constants.HANDLER_INVOKE,
+    constants.HANDLER_FLAGS_VALIDATOR,
+    constants.HANDLER_SEED_OPTIONS,
+)
+
+
+@pytest.mark.parametrize("handler", OUR_HANDLERS)
+def test_every_function_is_arm64_python314_traced_with_powertools_and_retained_logs(
+    template_json: dict[str, Any], handler: str
+) -> None:
+    logical_id, function = function_by_handler(template_json, handler)
+    props = function["Properties"]
+    assert props["Architectures"] == ["arm64"]
+    assert props["Runtime"] == "python3.14"
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert layers.powertools_arm64_arn(REGION, 27) in props["Layers"]
+    env = env_of(function)
+    assert env[constants.ENV_POWERTOOLS_SERVICE_NAME] == "switchboard"
+    assert env[constants.ENV_POWERTOOLS_METRICS_NAMESPACE] == "Switchboard"
+    assert env[constants.ENV_LOG_PROMPTS] == "false"
+    log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
+    assert template_json["Resources"][log_group_id]["Properties"]["RetentionInDays"] == 30
+    # No managed policies: each role writes to its own log group only.
+    role = template_json["Resources"][role_of(function)]
+    assert "ManagedPolicyArns" not in role["Properties"], logical_id
+
+
+def test_only_the_gateway_has_the_appconfig_extension_layer_from_our_map(
+    template_json: dict[str, Any],
+) -> None:
+    extension = layers.appconfig_extension_arm64_arn(REGION)
+    assert extension == "arn:aws:lambda:us-east-1:027255383542:layer:AWS-AppConfig-Extension-Arm64:254"
+    for handler in OUR_HANDLERS:
+        _, function = function_by_handler(template_json, handler)
+        has_extension = extension in function["Properties"]["Layers"]
+        assert has_extension == (handler == constants.HANDLER_GATEWAY), handler
+
+
+def test_function_sizes_and_timeouts(template_json: dict[str, Any]) -> None:
+    expected = {
+        constants.HANDLER_GATEWAY: (512, 30),
+        constants.HANDLER_AUTHORIZER: (256, 5),
+        constants.HANDLER_INVOKE: (512, 120),
+    }
+    for handler, (memory, timeout) in expected.items():
+        _, function = function_by_handler(template_json, handler)
+        assert (function["Properties"]["MemorySize"], function["Properties"]["Timeout"]) == (memory, timeout)
+
+
+def test_gateway_environment(template_json: dict[str, Any]) -> None:
+    _, gateway = function_by_handler(template_json, constants.HANDLER_GATEWAY)
+    env = env_of(gateway)
+    assert env[constants.ENV_APPCONFIG_APPLICATION] == "Switchboard"
+    assert env[constants.ENV_APPCONFIG_ENVIRONMENT] == "prod"
+    assert env[constants.ENV_APPCONFIG_PROFILE] == "routing"
+    assert env[constants.ENV_APPCONFIG_AGENT_URL] == "http://localhost:2772"
+    assert env[constants.ENV_EXTENSION_POLL_INTERVAL] == "30"
+    assert env[constants.ENV_EXTENSION_PREFETCH_LIST] == "Switchboard:prod:routing"
+    assert set(env[constants.ENV_OPTIONS_TABLE]) == {"Ref"}
+    assert set(env[constants.ENV_PAYLOAD_BUCKET]) == {"Ref"}
+    machine_id, _ = only(template_json, "AWS::StepFunctions::StateMachine")
+    assert env[constants.ENV_STATE_MACHINE_ARN] == {"Ref": machine_id}
+    assert gateway["Properties"]["FunctionName"] == "Switchboard-gateway"
+
+
+def test_default_routes_carry_each_routes_default_variant(template_json: dict[str, Any]) -> None:
+    _, gateway = function_by_handler(template_json, constants.HANDLER_GATEWAY)
+    routes = json.loads(env_of(gateway)[constants.ENV_DEFAULT_ROUTES])
+    assert set(routes) == set(FLAGS["values"])
+    assert routes["chat"]["chain"] == ["claude-haiku-us", "nova-lite-us"]
+    assert routes["chat"]["degrade"] == ["smaller_model", "static", "reject"]
+    assert routes["summarize"]["chain"] == ["claude-haiku-us", "nova-lite-eu"]
+    assert routes["echo"]["chain"] == ["mock-echo"]
+
+
+def test_authorizer_and_invoke_environment(template_json: dict[str, Any]) -> None:
+    _, authorizer = function_by_handler(template_json, constants.HANDLER_AUTHORIZER)
+    env = env_of(authorizer)
+    assert set(env[constants.ENV_KEYS_TABLE]) == {"Ref"}
+    assert env[constants.ENV_API_KEY_CACHE_TTL_S] == "300"
+    _, invoke = function_by_handler(template_json, constants.HANDLER_INVOKE)
+    env = env_of(invoke)
+    assert {constants.ENV_OPTIONS_TABLE, constants.ENV_PAYLOAD_BUCKET} <= set(env)
+    assert constants.ENV_STATE_MACHINE_ARN not in env
+
+
+# --- IAM ----------------------------------------------------------------------------------------
+
+
+def test_invoke_role_may_call_exactly_the_seed_bedrock_models(template_json: dict[str, Any]) -> None:
+    _, invoke = function_by_handler(template_json, constants.HANDLER_INVOKE)
+    statements = role_statements(template_json, role_of(invoke))
+    bedrock = [s for s in statements if any(a.startswith("bedrock:") for a in as_list(s["Action"]))]
+    assert len(bedrock) == 1
+    assert as_list(bedrock[0]["Action"]) == ["bedrock:InvokeModel"]
+    resources = as_list(bedrock[0]["Resource"])
+    assert "*" not in resources
+
+    rendered = set()
+    for resource in resources:
+        if isinstance(resource, str):
+            rendered.add(resource)
+        else:
+            parts = resource["Fn::Join"][1]
+            rendered.add("".join("{account}" if p == {"Ref": "AWS::AccountId"} else p for p in parts))
+    expected = set()
+    for option in OPTIONS:
+        if option["provider"] != "bedrock":
+            continue
+        model: str = option["model"]
+        geography, _, base = model.partition(".")
+        assert geography in ("us", "eu", "apac", "global")
+        expected.add(f"arn:aws:bedrock:{option['region']}:{{account}}:inference-profile/{model}")
+        expected.add(f"arn:aws:bedrock:*::foundation-model/{base}")
+    assert rendered == expected
+
+
+def test_invoke_role_third_party_scopes(template_json: dict[str, Any]) -> None:
+    _, invoke = function_by_handler(template_json, constants.HANDLER_INVOKE)
+    statements = role_statements(template_json, role_of(invoke))
+    by_action = {json.dumps(s["Action"]): s for s in statements}
+    sagemaker = by_action['"sagemaker:InvokeEndpoint"']["Resource"]["Fn::Join"][1]
+    assert sagemaker[-1] == ":endpoint/switchboard-*"
+    secrets = by_action['"secretsmanager:GetSecretValue"']["Resource"]["Fn::Join"][1]
+    assert secrets[-1] == ":secret:switchboard/*"
+
+
+def test_gateway_grants_are_scoped(template_json: dict[str, Any]) -> None:
+    _, gateway = function_by_handler(template_json, constants.HANDLER_GATEWAY)
+    statements = {s.get("Sid"): s for s in role_statements(template_json, role_of(gateway))}
+    machine_id = only(template_json, "AWS::StepFunctions::StateMachine")[0]
+    assert statements["RunRequestWorkflow"]["Action"] == "states:StartSyncExecution"
+    assert statements["RunRequestWorkflow"]["Resource"] == {"Ref": machine_id}
+    appconfig = statements["RoutingFlags"]
+    assert sorted(appconfig["Action"]) == [
+        "appconfig:GetLatestConfiguration",
+        "appconfig:StartConfigurationSession",
+    ]
+    parts = appconfig["Resource"]["Fn::Join"][1]
+    profile_id = only(template_json, "AWS::AppConfig::ConfigurationProfile")[0]
+    assert parts[-2:] == ["/configuration/", {"Ref": profile_id}]
+    assert sorted(statements["ClaimCheckReadWrite"]["Action"]) == ["s3:GetObject", "s3:PutObject"]
+
+
+def test_authorizer_reads_api_keys_of_its_region_only(template_json: dict[str, Any]) -> None:
+    _, authorizer = function_by_handler(template_json, constants.HANDLER_AUTHORIZER)
+    statements = {s.get("Sid"): s for s in role_statements(template_json, role_of(authorizer))}
+    assert statements["ReadUsagePlanKeyValue"]["Action"] == "apigateway:GET"
+    assert statements["ReadUsagePlanKeyValue"]["Resource"] == f"arn:aws:apigateway:{REGION}::/apikeys/*"
+
+
+STAR_ALLOWED_ACTION_PREFIXES = (
+    "xray:",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+)
+
+
+def test_star_resources_only_for_actions_without_resource_level_permissions(
+    template_json: dict[str, Any],
+) -> None:
+    for logical_id, policy in of_type(template_json, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if "*" in as_list(statement["Resource"]):
+                for action in as_list(statement["Action"]):
+                    assert action.startswith(STAR_ALLOWED_ACTION_PREFIXES), (logical_id, action)
+
+
+def test_workflow_invokes_the_invoke_function_only(template_json: dict[str, Any]) -> None:
+    _, machine = only(template_json, "AWS::StepFunctions::StateMachine")
+    invoke_id, _ = function_by_handler(template_json, constants.HANDLER_INVOKE)
+    role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    invokes = [s for s in role_statements(template_json, role_id) if s["Action"] == "lambda:InvokeFunction"]
+    assert invokes == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [invoke_id, "Arn"]},
+            "Sid": "InvokeStep",
+        }
+    ]
+
+
+# --- Data ---------------------------------------------------------------------------------------
+
+
+def test_tables_are_on_demand_recoverable_encrypted_and_protected(template: Template) -> None:
+    for key in (constants.OPTIONS_TABLE_PARTITION_KEY, constants.KEYS_TABLE_PARTITION_KEY):
+        template.has_resource(
+            "AWS::DynamoDB::Table",
+            {
+                "Properties": Match.object_like(
+                    {
+                        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+                        "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+                        "BillingMode": "PAY_PER_REQUEST",
+                        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                        "SSESpecification": {"SSEEnabled": True},
+                        "DeletionProtectionEnabled": True,
+                    }
+                ),
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain",
+            },
+        )
+    template.resource_count_is("AWS::DynamoDB::Table", 2)
+
+
+def test_payload_bucket_is_a_private_encrypted_one_day_claim_check(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                ]
+            },
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "LifecycleConfiguration": {
+                "Rules": [Match.object_like({"ExpirationInDays": 1, "Status": "Enabled"})]
+            },
+        },
+    )
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_seed_options_resource_carries_the_options_document(template_json: dict[str, Any]) -> None:
+    _, seed = only(template_json, "Custom::SwitchboardSeedOptions")
+    props = seed["Properties"]
+    assert json.loads(props[constants.SEED_PROP_OPTIONS]) == OPTIONS
+    options_table_id = next(
+        k
+        for k, v in of_type(template_json, "AWS::DynamoDB::Table").items()
+        if v["Properties"]["KeySchema"][0]["AttributeName"] == constants.OPTIONS_TABLE_PARTITION_KEY
+    )
+    assert props[constants.SEED_PROP_TABLE_NAME] == {"Ref": options_table_id}
+    _, seed_fn = function_by_handler(template_json, constants.HANDLER_SEED_OPTIONS)
+    writes = [
+        s
+        for s in role_statements(template_json, role_of(seed_fn))
+        if "dynamodb:PutItem" in as_list(s["Action"])
+    ]
+    assert [w["Resource"] for w in writes] == [{"Fn::GetAtt": [options_table_id, "Arn"]}]
+
+
+# --- Step Functions -----------------------------------------------------------------------------
+
+
+def test_request_workflow_is_express_logged_traced_and_keeps_prompts_out_of_logs(
+    template_json: dict[str, Any],
+) -> None:
+    _, machine = only(template_json, "AWS::StepFunctions::StateMachine")
+    props = machine["Properties"]
+    assert props["StateMachineType"] == "EXPRESS"
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    definition = props["DefinitionString"]
+    text = definition if isinstance(definition, str) else json.dumps(definition)
+    assert "InvokeCandidate" in text
+    invoke_id, _ = function_by_handler(template_json, constants.HANDLER_INVOKE)
+    assert props["DefinitionSubstitutions"] == {
+        constants.SUBST_INVOKE_FUNCTION_ARN: {"Fn::GetAtt": [invoke_id, "Arn"]}
+    }
+
+
+# --- API Gateway --------------------------------------------------------------------------------
+
+
+def test_rest_api_is_regional_with_authorizer_api_keys(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::ApiGateway::RestApi",
+        {"EndpointConfiguration": {"Types": ["REGIONAL"]}, "ApiKeySourceType": "AUTHORIZER"},
+    )
+
+
+def test_every_method_requires_the_custom_authorizer_and_an_api_key(template_json: dict[str, Any]) -> None:
+    authorizer_id, authorizer = only(template_json, "AWS::ApiGateway::Authorizer")
+    assert authorizer["Properties"]["Type"] == "REQUEST"
+    assert authorizer["Properties"]["IdentitySource"] == "method.request.header.Authorization"
+    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 60
+    methods = [m["Properties"] for m in of_type(template_json, "AWS::ApiGateway::Method").values()]
+    routes = set()
+    for method in methods:
+        if method["HttpMethod"] == "OPTIONS":
+            continue
+        assert method["ApiKeyRequired"] is True
+        assert method["AuthorizationType"] == "CUSTOM"
+        assert method["AuthorizerId"] == {"Ref": authorizer_id}
+        assert method["Integration"]["Type"] == "AWS_PROXY"
+        routes.add(method["HttpMethod"])
+    assert routes == {"POST", "GET"}
+
+
+@pytest.mark.parametrize(
+    ("response_type", "status"),
+    [
+        ("UNAUTHORIZED", "401"),
+        ("ACCESS_DENIED", "403"),
+        ("MISSING_AUTHENTICATION_TOKEN", "404"),
+        ("THROTTLED", "429"),
+        ("QUOTA_EXCEEDED", "429"),
+        ("REQUEST_TOO_LARGE", "413"),
+        ("INTEGRATION_TIMEOUT", "504"),
+        ("DEFAULT_4XX", "400"),
+        ("DEFAULT_5XX", "500"),
+    ],
+)
+def test_gateway_responses_are_openai_shaped_json(
+    template_json: dict[str, Any], response_type: str, status: str
+) -> None:
+    found = [
+        r["Properties"]
+        for r in of_type(template_json, "AWS::ApiGateway::GatewayResponse").values()
+        if r["Properties"]["ResponseType"] == response_type
+    ]
+    assert len(found) == 1
+    response = found[0]
+    assert response["StatusCode"] == status
+    assert response["ResponseParameters"] == {"gatewayresponse.header.Content-Type": "'application/json'"}
+    body = json.loads(response["ResponseTemplates"]["application/json"])
+    error = body["error"]
+    assert error["message"] and error["type"] and error["code"]
+    assert error["request_id"] == "$context.requestId"
+
+
+def test_usage_plans_per_tier_on_the_stage(template_json: dict[str, Any]) -> None:
+    context = load_cdk_json_context()
+    plans = {
+        p["Properties"]["UsagePlanName"]: p["Properties"]
+        for p in of_type(template_json, "AWS::ApiGateway::UsagePlan").values()
+    }
+    assert set(plans) == {"switchboard-standard", "switchboard-premium"}
+    stage_id, _ = only(template_json, "AWS::ApiGateway::Stage")
+    for tier in constants.TIERS:
+        plan = plans[f"switchboard-{tier}"]
+        limits = context["throttling"][tier]
+        assert plan["Throttle"] == {"RateLimit": limits["rate_limit"], "BurstLimit": limits["burst_limit"]}
+        assert plan["ApiStages"][0]["Stage"] == {"Ref": stage_id}
+
+
+def test_stage_logs_json_traces_and_never_logs_bodies(template_json: dict[str, Any]) -> None:
+    _, stage = only(template_json, "AWS::ApiGateway::Stage")
+    props = stage["Properties"]
+    assert props["StageName"] == "prod"
+    assert props["TracingEnabled"] is True
+    access_format = json.loads(props["AccessLogSetting"]["Format"])
+    assert access_format["requestId"] == "$context.requestId"
+    settings = props["MethodSettings"][0]
+    assert settings["DataTraceEnabled"] is False
+    assert settings["LoggingLevel"] == "ERROR"
+
+
+def test_waf_counts_body_rules_instead_of_blocking_long_prompts(template_json: dict[str, Any]) -> None:
+    acl_id, acl = only(template_json, "AWS::WAFv2::WebACL")
+    assert acl["Properties"]["Scope"] == "REGIONAL"
+    common = next(
+        r
+        for r in acl["Properties"]["Rules"]
+        if r["Statement"]["ManagedRuleGroupStatement"]["Name"] == "AWSManagedRulesCommonRuleSet"
+    )
+    overrides = {
+        o["Name"]: o["ActionToUse"]
+        for o in common["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"]
+    }
+    assert overrides["SizeRestrictions_BODY"] == {"Count": {}}
+    assert set(overrides) == set(COMMON_RULES_COUNT_ONLY)
+    _, association = only(template_json, "AWS::WAFv2::WebACLAssociation")
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+
+
+# --- AppConfig ----------------------------------------------------------------------------------
+
+
+def test_routing_flags_profile_is_feature_flags_with_a_lambda_validator(
+    template_json: dict[str, Any],
+) -> None:
+    _, profile = only(template_json, "AWS::AppConfig::ConfigurationProfile")
+    validator_id, _ = function_by_handler(template_json, constants.HANDLER_FLAGS_VALIDATOR)
+    assert profile["Properties"]["Type"] == "AWS.AppConfig.FeatureFlags"
+    assert profile["Properties"]["Name"] == "routing"
+    assert profile["Properties"]["Validators"] == [
+        {"Type": "LAMBDA", "Content": {"Fn::GetAtt": [validator_id, "Arn"]}}
+    ]
+    permission = next(
+        p["Properties"]
+        for p in of_type(template_json, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "appconfig.amazonaws.com"
+    )
+    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_hosted_version_is_config_flags_json_and_is_deployed_after_the_seed(
+    template_json: dict[str, Any],
+) -> None:
+    _, version = only(template_json, "AWS::AppConfig::HostedConfigurationVersion")
+    assert json.loads(version["Properties"]["Content"]) == FLAGS
+    assert version["Properties"]["ContentType"] == "application/json"
+    seed_id, _ = only(template_json, "Custom::SwitchboardSeedOptions")
+    _, deployment = only(template_json, "AWS::AppConfig::Deployment")
+    assert seed_id in deployment["DependsOn"]
+    _, strategy = only(template_json, "AWS::AppConfig::DeploymentStrategy")
+    assert strategy["Properties"]["GrowthType"] == "LINEAR"
+    assert strategy["Properties"]["FinalBakeTimeInMinutes"] > 0
+
+
+def test_environment_is_monitored_by_the_gateway_errors_alarm_with_a_scoped_role(
+    template_json: dict[str, Any],
+) -> None:
+    _, environment = only(template_json, "AWS::AppConfig::Environment")
+    alarm_id, alarm = only(template_json, "AWS::CloudWatch::Alarm")
+    monitors = environment["Properties"]["Monitors"]
+    assert len(monitors) == 1
+    assert monitors[0]["AlarmArn"] == {"Fn::GetAtt": [alarm_id, "Arn"]}
+    role_id = monitors[0]["AlarmRoleArn"]["Fn::GetAtt"][0]
+    assert role_statements(template_json, role_id) == [
+        {
+            "Action": "cloudwatch:DescribeAlarms",
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [alarm_id, "Arn"]},
+        }
+    ]
+    _, gateway = function_by_handler(template_json, constants.HANDLER_GATEWAY)
+    assert alarm["Properties"]["Dimensions"] == [
+        {"Name": "FunctionName", "Value": gateway["Properties"]["FunctionName"]}
+    ]
+    assert alarm["Properties"]["MetricName"] == "Errors"
+
+
+# --- Outputs and tooling ------------------------------------------------------------------------
+
+
+def test_outputs_include_everything_the_cli_reads(template_json: dict[str, Any]) -> None:
+    from switchboard_local.cli.target import OUTPUT_KEYS
+
+    outputs = template_json["Outputs"]
+    for key in OUTPUT_KEYS.values():
+        assert key in outputs, key
+    for key in (
+        constants.OUTPUT_STATE_MACHINE_ARN,
+        constants.OUTPUT_APPCONFIG_APPLICATION,
+        constants.OUTPUT_APPCONFIG_ENVIRONMENT,
+        constants.OUTPUT_APPCONFIG_PROFILE,
+        constants.OUTPUT_OPENAI_BASE_URL,
+    ):
+        assert key in outputs, key
+
+
+def test_cfn_lint_is_clean(template_files: list[Path]) -> None:
+    from cfnlint.api import lint_file
+
+    for path in template_files:
+        matches = lint_file(path)
+        assert not matches, "\n".join(str(m) for m in matches)
+
+
+# --- Pure helpers (no synthesis) ----------------------------------------------------------------
+
+
+def test_default_routes_skip_disabled_defaults_and_accept_plain_flags() -> None:
+    document = {
+        "values": {
+            "a": {
+                "_variants": [
+                    {"name": "x", "rule": '(eq $tier "p")', "attributeValues": {"chain": ["p"]}},
+                    {"name": "d", "enabled": True, "attributeValues": {"chain": ["d"]}},
+                ]
+            },
+            "b": {"_variants": [{"name": "d", "enabled": False, "attributeValues": {"chain": ["d"]}}]},
+            "c": {"enabled": True, "chain": ["c1"], "degrade": ["reject"]},
+        }
+    }
+    assert default_routes(document) == {"a": {"chain": ["d"]}, "c": {"chain": ["c1"], "degrade": ["reject"]}}
+    with pytest.raises(ConfigError):
+        default_routes({"values": {"a": {"_variants": [{"name": "x", "rule": "(eq $a 1)"}]}}})
+
+
+def test_bedrock_targets_split_profiles_from_models() -> None:
+    targets = bedrock_targets(
+        [
+            {
+                "id": "p",
+                "provider": "bedrock",
+                "model": "global.anthropic.claude-x-v1:0",
+                "region": "us-west-2",
+            },
+            {"id": "m", "provider": "bedrock", "model": "amazon.titan-text-v1"},
+            {"id": "s", "provider": "sagemaker"},
+        ],
+        default_region="eu-west-1",
+    )
+    arns = [r.nag_form for r in bedrock_resource_arns(targets)]
+    assert arns == [
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-x-v1:0",
+        "arn:aws:bedrock:eu-west-1::foundation-model/amazon.titan-text-v1",
+        "arn:aws:bedrock:us-west-2:<AWS::AccountId>:inference-profile/global.anthropic.claude-x-v1:0",
+    ]
+
+
+def test_unmapped_region_fails_with_a_clear_message() -> None:
+    with pytest.raises(layers.UnsupportedRegionError, match="xx-nowhere-1"):
+        layers.appconfig_extension_arm64_arn("xx-nowhere-1")
+    for region in ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1"):
+        assert layers.appconfig_extension_arm64_arn(region).startswith(f"arn:aws:lambda:{region}:")
+
+
+def test_context_values_given_with_dash_c_are_strings() -> None:
+    context = {
+        **load_cdk_json_context(),
+        "deletion_protection": "false",
+        "log_retention_days": "7",
+        "throttling": '{"standard": {"rate_limit": 1, "burst_limit": 2}, "premium": {"rate_limit": 3, '
+        '"burst_limit": 4}}',
+    }
+    settings = SwitchboardConfig.from_context(context.get, environ={"CDK_DEFAULT_REGION": "eu-west-1"})
+    assert settings.deletion_protection is False
+    assert settings.log_retention_days == 7
+    assert settings.region == "eu-west-1"
+    assert settings.throttling["premium"].burst_limit == 4
+    assert settings.throttling["standard"].quota_per_day is None
+    with pytest.raises(ConfigError):
+        SwitchboardConfig.from_context({"deletion_protection": "maybe"}.get, environ={})
+    with pytest.raises(ConfigError):
+        retention(8)

@@ -1,0 +1,163 @@
+"""Bad input and bad keys: the right status, an OpenAI-style body, never a 5xx."""
+
+from __future__ import annotations
+
+import pytest
+from handlers import gateway as gateway_module
+
+CHAT = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def _assert_openai_error(body: dict, status: int, expected_status: int) -> None:
+    assert status == expected_status, body
+    error = body["error"]
+    assert set(error) >= {"message", "type", "code"}
+    assert error["message"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        ({"messages": [{"role": "user", "content": "x"}]}, "model"),
+        ({"model": "chat"}, "messages"),
+        ({"model": "chat", "messages": []}, "messages"),
+        ({"model": "chat", "messages": [{"role": "robot", "content": "x"}]}, "role"),
+        ({"model": "chat", "messages": [{"role": "system", "content": "only system"}]}, "user"),
+        ({**CHAT, "temperature": 3}, "temperature"),
+        ({**CHAT, "max_tokens": 0}, "max_tokens"),
+        ({**CHAT, "n": 2}, "n"),
+        (
+            {
+                "model": "chat",
+                "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}],
+            },
+            "text",
+        ),
+    ],
+)
+def test_invalid_bodies_are_400(gateway, payload: dict, fragment: str) -> None:
+    status, headers, body = gateway.call("POST", "/v1/chat/completions", payload)
+
+    _assert_openai_error(body, status, 400)
+    assert fragment in body["error"]["message"]
+    assert body["error"]["type"] == "invalid_request_error"
+    assert headers["x-switchboard-request-id"]
+
+
+def test_malformed_json_is_400(gateway) -> None:
+    status, _, body = gateway.call("POST", "/v1/chat/completions", raw_body="{not json")
+
+    _assert_openai_error(body, status, 400)
+    assert "JSON" in body["error"]["message"]
+
+
+def test_stream_true_is_a_clear_400(gateway) -> None:
+    status, _, body = gateway.call("POST", "/v1/chat/completions", {**CHAT, "stream": True})
+
+    _assert_openai_error(body, status, 400)
+    assert "Streaming is not offered yet" in body["error"]["message"]
+    assert body["error"]["code"] == "stream_not_supported"
+
+
+def test_unknown_route_is_404(gateway) -> None:
+    status, _, body = gateway.call("POST", "/v1/chat/completions", {**CHAT, "model": "gpt-4o"})
+
+    _assert_openai_error(body, status, 404)
+    assert body["error"]["code"] == "model_not_found"
+
+
+def test_unknown_path_is_404(gateway) -> None:
+    status, _, body = gateway.call("GET", "/v1/engines")
+
+    _assert_openai_error(body, status, 404)
+
+
+def test_text_parts_are_accepted(gateway) -> None:
+    payload = {
+        "model": "chat",
+        "messages": [
+            {"role": "developer", "content": "be brief"},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "part one "}, {"type": "text", "text": "two"}],
+            },
+        ],
+        "max_completion_tokens": 50,
+        "stop": "\n\n",
+        "user": "u-1",
+    }
+    status, _, body = gateway.call("POST", "/v1/chat/completions", payload)
+
+    assert status == 200, body
+    assert "part one two" in body["choices"][0]["message"]["content"]
+
+
+@pytest.mark.parametrize("key", [None, "sk-nope", ""])
+def test_missing_or_unknown_key_is_refused_by_the_authorizer(gateway, key) -> None:
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        gateway.authorize(key)
+
+
+def test_revoked_key_is_refused(gateway) -> None:
+    import boto3
+    from switchboard.keys import ApiKeyStore
+
+    keys = ApiKeyStore(gateway.resources.keys_table, client=boto3.client("dynamodb"))
+    key, record = keys.create("acme", "standard", apigateway=None, usage_plan_id=None)
+    assert gateway.authorize(key)["context"]["tenant"] == "acme"
+
+    keys.revoke(record.key_id)
+
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        gateway.authorize(key)
+
+
+def test_authorizer_returns_usage_identifier_and_wildcard_policy(gateway) -> None:
+    policy = gateway.authorize("sk-switchboard-local-dev")
+
+    assert policy["context"] == {
+        "tenant": "dev",
+        "tier": "standard",
+        "key_id": policy["context"]["key_id"],
+        "allowed_routes": "",
+    }
+    assert policy["usageIdentifierKey"]
+    assert policy["policyDocument"]["Statement"][0]["Resource"].endswith("/prod/*/*")
+
+
+def test_gateway_without_authorizer_context_is_401() -> None:
+    from switchboard_local.emulation import FakeLambdaContext
+
+    from tests.conftest import api_event
+
+    response = gateway_module.handler(api_event("POST", "/v1/chat/completions", CHAT), FakeLambdaContext())
+
+    assert response["statusCode"] == 401
+
+
+def test_oversized_body_is_413() -> None:
+    from switchboard_local.emulation import FakeLambdaContext
+
+    from tests.conftest import api_event
+
+    event = api_event("POST", "/v1/chat/completions", raw_body="x" * (gateway_module.MAX_BODY_BYTES + 1))
+    response = gateway_module.handler(event, FakeLambdaContext())
+
+    assert response["statusCode"] == 413
+    assert '"request_too_large"' in response["body"]
+
+
+def test_workflow_failure_is_502_with_body(gateway, monkeypatch) -> None:
+    from switchboard.workflow import WorkflowResult
+
+    service = gateway_module._service()
+    monkeypatch.setattr(
+        service._runner,
+        "run",
+        lambda payload, name: WorkflowResult(status="FAILED", output=None, error="Boom"),
+    )
+
+    status, _, body = gateway.call("POST", "/v1/chat/completions", CHAT)
+
+    _assert_openai_error(body, status, 502)
+    assert "req-0001" in body["error"]["message"]
