@@ -25,6 +25,7 @@ HANDLER_AUTHORIZER: Final = "handlers.authorizer.handler"
 HANDLER_INVOKE: Final = "handlers.invoke.handler"
 HANDLER_FLAGS_VALIDATOR: Final = "handlers.flags_validator.handler"
 HANDLER_SEED_OPTIONS: Final = "handlers.seed_options.handler"
+HANDLER_CIRCUIT: Final = "handlers.circuit.handler"
 
 # --- Environment variables read by the handlers ---------------------------------------------------
 ENV_POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
@@ -32,6 +33,7 @@ ENV_POWERTOOLS_METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_LOG_PROMPTS: Final = "LOG_PROMPTS"
 ENV_OPTIONS_TABLE: Final = "OPTIONS_TABLE"
 ENV_KEYS_TABLE: Final = "KEYS_TABLE"
+ENV_CIRCUIT_TABLE: Final = "CIRCUIT_TABLE"
 ENV_STATE_MACHINE_ARN: Final = "STATE_MACHINE_ARN"
 ENV_PAYLOAD_BUCKET: Final = "PAYLOAD_BUCKET"
 ENV_APPCONFIG_APPLICATION: Final = "APPCONFIG_APPLICATION"
@@ -55,6 +57,11 @@ LAMBDA_ENV_LIMIT_BYTES: Final = 4096
 # --- Table keys ------------------------------------------------------------------------------------
 OPTIONS_TABLE_PARTITION_KEY: Final = "id"
 KEYS_TABLE_PARTITION_KEY: Final = "key_hash"
+CIRCUIT_TABLE_PARTITION_KEY: Final = "pk"
+CIRCUIT_TABLE_SORT_KEY: Final = "sk"
+CACHE_TABLE_PARTITION_KEY: Final = "cache_key"
+# Epoch seconds after which DynamoDB TTL may delete the item (circuit events, cached answers).
+TTL_ATTRIBUTE: Final = "expires_at"
 
 # --- Custom resource properties (the seed handler reads these) ------------------------------------
 SEED_PROP_TABLE_NAME: Final = "TableName"
@@ -62,6 +69,9 @@ SEED_PROP_OPTIONS: Final = "Options"
 
 # --- Step Functions definition substitutions -------------------------------------------------------
 SUBST_INVOKE_FUNCTION_ARN: Final = "InvokeFunctionArn"
+SUBST_CIRCUIT_FUNCTION_ARN: Final = "CircuitFunctionArn"
+SUBST_CIRCUIT_TABLE: Final = "CircuitTable"
+SUBST_CACHE_TABLE: Final = "CacheTable"
 
 # --- API -------------------------------------------------------------------------------------------
 API_PATH_CHAT_COMPLETIONS: Final = ("v1", "chat", "completions")
@@ -71,7 +81,7 @@ AUTHORIZATION_HEADER: Final = "Authorization"
 API_INTEGRATION_TIMEOUT_S: Final = 29
 TIERS: Final = ("standard", "premium")
 
-# --- CloudFormation outputs (cli/target.py OUTPUT_KEYS reads the first five) ----------------------
+# --- CloudFormation outputs (cli/target.py OUTPUT_KEYS reads the first five and the two tables) ---
 OUTPUT_OPTIONS_TABLE: Final = "OptionsTableName"
 OUTPUT_KEYS_TABLE: Final = "KeysTableName"
 OUTPUT_USAGE_PLAN_STANDARD: Final = "UsagePlanStandardId"
@@ -86,6 +96,30 @@ OUTPUT_APPCONFIG_PROFILE: Final = "AppConfigProfile"
 OUTPUT_APPCONFIG_APPLICATION_ID: Final = "AppConfigApplicationId"
 OUTPUT_APPCONFIG_ENVIRONMENT_ID: Final = "AppConfigEnvironmentId"
 OUTPUT_APPCONFIG_PROFILE_ID: Final = "AppConfigProfileId"
+OUTPUT_CIRCUIT_TABLE: Final = "CircuitTableName"
+OUTPUT_CACHE_TABLE: Final = "CacheTableName"
+
+# --- Metrics (EMF, namespace POWERTOOLS_METRICS_NAMESPACE, dimension service=POWERTOOLS_SERVICE_NAME)
+# The Lambda code emits exactly these names; the alarms and the dashboard read them.
+METRIC_SERVICE_DIMENSION: Final = "service"
+METRIC_OPTION_DIMENSION: Final = "option"
+METRIC_CHAT_COMPLETIONS: Final = "ChatCompletions"
+METRIC_CIRCUIT_OPENED: Final = "CircuitOpened"
+METRIC_CIRCUIT_CLOSED: Final = "CircuitClosed"
+METRIC_REJECTED_NO_HEALTHY_OPTION: Final = "Rejected_NoHealthyOption"
+METRIC_PROVIDER_LATENCY: Final = "ProviderLatency"
+DEGRADED_KINDS: Final = ("cache", "static", "smaller_model")
+METRIC_DEGRADED_ANSWER_PREFIX: Final = "DegradedAnswer_"
+PROVIDER_ERROR_CLASSES: Final = (
+    "throttled",
+    "timeout",
+    "unavailable",
+    "malformed",
+    "bad_request",
+    "context_too_long",
+    "content_filtered",
+)
+METRIC_PROVIDER_ERROR_PREFIX: Final = "ProviderError_"
 
 # --- cdk-nag ---------------------------------------------------------------------------------------
 NAG_IAM5: Final = "AwsSolutions-IAM5"

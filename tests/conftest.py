@@ -92,8 +92,35 @@ class GatewayHarness:
         store = OptionsStore(self.resources.options_table, client=boto3.client("dynamodb"), ttl_s=0)
         option = store.get(option_id)
         assert option is not None
-        changed = option.model_copy(update={"params": {**option.params, **params}})
+        self.set_option(option_id, params={**option.params, **params})
+
+    def set_option(self, option_id: str, **fields: Any) -> None:
+        """Change an option as an operator would (conditional write), e.g. its params or breaker."""
+        from switchboard.options.model import LlmOption
+        from switchboard.options.store import OptionsStore
+
+        store = OptionsStore(self.resources.options_table, client=boto3.client("dynamodb"), ttl_s=0)
+        option = store.get(option_id)
+        assert option is not None
+        changed = LlmOption.model_validate({**option.to_item(), **fields})
         store.put(changed, expected_version=option.version, updated_by="test")
+        self.refresh_caches()
+
+    @staticmethod
+    def refresh_caches() -> None:
+        """Drop the handlers' option caches, as their short TTL would after a few seconds."""
+        from handlers import gateway, invoke
+
+        invoke._deps().options.invalidate()
+        gateway._service()._options.invalidate()  # type: ignore[attr-defined]
+
+    def last_states(self) -> list[str]:
+        """Names of the states the most recent request workflow execution entered, in order."""
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        executions = sfn.list_executions(stateMachineArn=self.resources.state_machine_arn)["executions"]
+        latest = max(executions, key=lambda e: e["startDate"])
+        events = sfn.get_execution_history(executionArn=latest["executionArn"], maxResults=1000)["events"]
+        return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
 
 def api_event(

@@ -1,4 +1,4 @@
-"""The request-path Lambdas (gateway, authorizer, invoke step) and the shared way to build one."""
+"""The request-path Lambdas (gateway, authorizer, invoke and circuit steps) and how to build one."""
 
 from __future__ import annotations
 
@@ -165,12 +165,14 @@ def _check_environment_size(name: str, environment: Mapping[str, str]) -> None:
 
 
 class GatewayFunctions(Construct):
-    """The gateway (API), the authorizer and the invoke step, with their env vars and grants.
+    """The gateway (API), the authorizer, the invoke step and the circuit step, with env vars and grants.
 
     Attributes:
         gateway: ``handlers.gateway.handler``: the OpenAI-compatible API behind API Gateway.
         authorizer: ``handlers.authorizer.handler``: REQUEST authorizer (hashed bearer keys).
         invoke: ``handlers.invoke.handler``: one provider call, run by the request workflow.
+        circuit: ``handlers.circuit.handler``: the circuit breaker's steps in the request workflow
+            (half-open probe lease, outcome recording and transitions).
     """
 
     def __init__(
@@ -180,6 +182,7 @@ class GatewayFunctions(Construct):
         *,
         options_table: dynamodb.ITable,
         keys_table: dynamodb.ITable,
+        circuit_table: dynamodb.ITable,
         payload_bucket: s3.IBucket,
         powertools_layer: lambda_.ILayerVersion,
         appconfig_extension_layer: lambda_.ILayerVersion,
@@ -197,11 +200,15 @@ class GatewayFunctions(Construct):
         gateway_timeout: Duration | None = None,
         invoke_timeout: Duration | None = None,
         authorizer_timeout: Duration | None = None,
+        circuit_timeout: Duration | None = None,
     ) -> None:
         """
         Args:
             options_table: LLM options (gateway and invoke read it).
             keys_table: hashed API keys (the authorizer reads it).
+            circuit_table: circuit states and transition events. The circuit step and the invoke step
+                read and write it (the invoke step records outcomes; every transition is a
+                conditional write); the gateway reads it (BatchGetItem) for Retry-After.
             payload_bucket: claim-check bucket (gateway reads/writes, invoke reads).
             powertools_layer: on every function.
             appconfig_extension_layer: on the gateway only (AppConfig Agent on localhost:2772).
@@ -224,6 +231,7 @@ class GatewayFunctions(Construct):
             invoke_timeout: default 120 s: one provider call (the state machine's task timeout and
                 the request deadline bound it further).
             authorizer_timeout: default 5 s: one key lookup.
+            circuit_timeout: default 10 s: a few conditional writes to the circuit table.
         """
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -232,6 +240,7 @@ class GatewayFunctions(Construct):
         gateway_env = {
             **common,
             constants.ENV_OPTIONS_TABLE: options_table.table_name,
+            constants.ENV_CIRCUIT_TABLE: circuit_table.table_name,
             constants.ENV_PAYLOAD_BUCKET: payload_bucket.bucket_name,
             constants.ENV_APPCONFIG_APPLICATION: appconfig_application,
             constants.ENV_APPCONFIG_ENVIRONMENT: appconfig_environment,
@@ -282,7 +291,24 @@ class GatewayFunctions(Construct):
             environment={
                 **common,
                 constants.ENV_OPTIONS_TABLE: options_table.table_name,
+                constants.ENV_CIRCUIT_TABLE: circuit_table.table_name,
                 constants.ENV_PAYLOAD_BUCKET: payload_bucket.bucket_name,
+            },
+            layers=[powertools_layer],
+            log_retention=log_retention,
+            log_removal_policy=log_removal_policy,
+        )
+        self._circuit = SwitchboardFunction(
+            self,
+            "Circuit",
+            handler=constants.HANDLER_CIRCUIT,
+            description="Switchboard circuit step: probe lease and outcome of a candidate's circuit",
+            memory_size=256,
+            timeout=circuit_timeout or Duration.seconds(10),
+            environment={
+                **common,
+                constants.ENV_OPTIONS_TABLE: options_table.table_name,
+                constants.ENV_CIRCUIT_TABLE: circuit_table.table_name,
             },
             layers=[powertools_layer],
             log_retention=log_retention,
@@ -291,9 +317,11 @@ class GatewayFunctions(Construct):
         self.gateway = self._gateway.function
         self.authorizer = self._authorizer.function
         self.invoke = self._invoke.function
+        self.circuit = self._circuit.function
 
         # --- gateway grants -------------------------------------------------------------------
         options_table.grant_read_data(self.gateway)
+        circuit_table.grant_read_data(self.gateway)
         payload_objects = payload_bucket.arn_for_objects("*")
         self.gateway.add_to_role_policy(
             iam.PolicyStatement(
@@ -333,8 +361,13 @@ class GatewayFunctions(Construct):
             )
         )
 
+        # --- circuit step grants --------------------------------------------------------------
+        options_table.grant_read_data(self.circuit)
+        circuit_table.grant_read_write_data(self.circuit)
+
         # --- invoke grants --------------------------------------------------------------------
         options_table.grant_read_data(self.invoke)
+        circuit_table.grant_read_write_data(self.invoke)
         self.invoke.add_to_role_policy(
             iam.PolicyStatement(sid="ClaimCheckRead", actions=["s3:GetObject"], resources=[payload_objects])
         )

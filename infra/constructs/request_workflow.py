@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Acknowledgment, CfnResource, RemovalPolicy, Validations
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -34,6 +35,9 @@ class RequestWorkflow(Construct):
         construct_id: str,
         *,
         invoke_function: lambda_.IFunction,
+        circuit_function: lambda_.IFunction,
+        circuit_table: dynamodb.ITable,
+        cache_table: dynamodb.ITable,
         definition_file: Path = constants.REQUEST_WORKFLOW_ASL,
         include_execution_data: bool = False,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
@@ -41,8 +45,14 @@ class RequestWorkflow(Construct):
     ) -> None:
         """
         Args:
-            invoke_function: the invoke step (``${InvokeFunctionArn}``); the only function the
-                workflow may invoke.
+            invoke_function: the invoke step (``${InvokeFunctionArn}``).
+            circuit_function: the circuit step (``${CircuitFunctionArn}``). These two are the only
+                functions the workflow may invoke.
+            circuit_table: ``${CircuitTable}``; ``CheckCircuit`` reads a candidate's circuit with a
+                direct ``getItem`` (no Lambda on the skip path). Read-only: the circuit breaker in
+                the Lambdas owns every write.
+            cache_table: ``${CacheTable}``; the workflow reads (``Degrade_CachedAnswer``) and writes
+                (``RememberAnswer``) cached answers directly.
             definition_file: the ASL file.
             include_execution_data: log states' input and output (prompts and answers) too.
             log_retention / log_removal_policy: the execution log group.
@@ -55,13 +65,30 @@ class RequestWorkflow(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
-            description="Request workflow: invokes the invoke step, writes its logs and traces",
+            description="Request workflow: invokes the invoke and circuit steps, reads circuits, "
+            "reads and writes cached answers, writes its logs and traces",
         )
-        # Unqualified ARN only: the definition calls `${InvokeFunctionArn}`, never a version or alias
-        # (grant_invoke would add `<arn>:*` as well).
+        # Unqualified ARNs only: the definition calls `${InvokeFunctionArn}` and `${CircuitFunctionArn}`,
+        # never a version or alias (grant_invoke would add `<arn>:*` as well).
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="InvokeStep", actions=["lambda:InvokeFunction"], resources=[invoke_function.function_arn]
+                sid="InvokeSteps",
+                actions=["lambda:InvokeFunction"],
+                resources=[invoke_function.function_arn, circuit_function.function_arn],
+            )
+        )
+        # Exactly the actions of the definition's DynamoDB integrations, on the table ARNs only
+        # (Table.grant_read_data would add Query, Scan, BatchGetItem and more).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadCircuits", actions=["dynamodb:GetItem"], resources=[circuit_table.table_arn]
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="CachedAnswers",
+                actions=["dynamodb:GetItem", "dynamodb:PutItem"],
+                resources=[cache_table.table_arn],
             )
         )
         self.state_machine = sfn.StateMachine(
@@ -69,7 +96,12 @@ class RequestWorkflow(Construct):
             "StateMachine",
             state_machine_type=sfn.StateMachineType.EXPRESS,
             definition_body=sfn.DefinitionBody.from_string(definition_file.read_text()),
-            definition_substitutions={constants.SUBST_INVOKE_FUNCTION_ARN: invoke_function.function_arn},
+            definition_substitutions={
+                constants.SUBST_INVOKE_FUNCTION_ARN: invoke_function.function_arn,
+                constants.SUBST_CIRCUIT_FUNCTION_ARN: circuit_function.function_arn,
+                constants.SUBST_CIRCUIT_TABLE: circuit_table.table_name,
+                constants.SUBST_CACHE_TABLE: cache_table.table_name,
+            },
             role=role,
             tracing_enabled=True,
             logs=sfn.LogOptions(

@@ -1,4 +1,4 @@
-"""Data at rest: the options and keys tables and the claim-check payload bucket."""
+"""Data at rest: the options, keys, circuit and answer-cache tables and the claim-check bucket."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ from infra import constants
 
 
 class DataTables(Construct):
-    """The LLM options table, the API keys table and the payload bucket.
+    """The LLM options, API keys, circuit and answer-cache tables and the payload bucket.
 
     Tables: on-demand, point-in-time recovery on, encrypted with the AWS-managed DynamoDB key
     (``aws/dynamodb``). A customer-managed key would add a monthly key cost and a key policy to
-    look after for data that holds no secrets: option metadata (secret *ARNs*, never secrets) and
-    SHA-256 hashes of bearer keys.
+    look after for data that holds no secrets: option metadata (secret *ARNs*, never secrets),
+    SHA-256 hashes of bearer keys and circuit states. The answer cache holds model answers (as the
+    claim-check bucket holds prompts), readable only by the request workflow's role.
+
+    The circuit and cache tables expire items through DynamoDB TTL on ``expires_at`` (epoch
+    seconds): circuit transition events and cached answers are not kept forever.
 
     Payload bucket: the Step Functions claim check for prompts and answers above the state-size
     threshold. SSE-S3, TLS only, no public access, objects expire after one day.
@@ -24,6 +28,10 @@ class DataTables(Construct):
     Attributes:
         options_table: partition key ``id`` (S).
         keys_table: partition key ``key_hash`` (S).
+        circuit_table: partition key ``pk`` (S, the option id), sort key ``sk`` (S: ``STATE``, or one
+            item per transition event); TTL ``expires_at``. One owner writes it: the circuit breaker.
+        cache_table: partition key ``cache_key`` (S, a hash of route + normalized messages); TTL
+            ``expires_at``.
         payload_bucket: claim-check objects.
     """
 
@@ -37,7 +45,7 @@ class DataTables(Construct):
     ) -> None:
         """
         Args:
-            deletion_protection: DynamoDB deletion protection on both tables, and RETAIN as the
+            deletion_protection: DynamoDB deletion protection on every table, and RETAIN as the
                 removal policy of the tables and the bucket (DESTROY when False, for throwaway stacks).
             payload_expiration_days: lifecycle expiry of claim-check objects.
         """
@@ -49,6 +57,21 @@ class DataTables(Construct):
         )
         self.keys_table = self._table(
             "KeysTable", constants.KEYS_TABLE_PARTITION_KEY, deletion_protection, removal
+        )
+        self.circuit_table = self._table(
+            "CircuitTable",
+            constants.CIRCUIT_TABLE_PARTITION_KEY,
+            deletion_protection,
+            removal,
+            sort_key=constants.CIRCUIT_TABLE_SORT_KEY,
+            time_to_live_attribute=constants.TTL_ATTRIBUTE,
+        )
+        self.cache_table = self._table(
+            "CacheTable",
+            constants.CACHE_TABLE_PARTITION_KEY,
+            deletion_protection,
+            removal,
+            time_to_live_attribute=constants.TTL_ATTRIBUTE,
         )
 
         self.payload_bucket = s3.Bucket(
@@ -82,12 +105,23 @@ class DataTables(Construct):
         )
 
     def _table(
-        self, construct_id: str, partition_key: str, deletion_protection: bool, removal: RemovalPolicy
+        self,
+        construct_id: str,
+        partition_key: str,
+        deletion_protection: bool,
+        removal: RemovalPolicy,
+        *,
+        sort_key: str | None = None,
+        time_to_live_attribute: str | None = None,
     ) -> dynamodb.Table:
         return dynamodb.Table(
             self,
             construct_id,
             partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+            sort_key=(
+                dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING) if sort_key else None
+            ),
+            time_to_live_attribute=time_to_live_attribute,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(

@@ -14,6 +14,7 @@ from infra import constants, layers
 from infra.config import ConfigError, SwitchboardConfig, bedrock_targets, default_routes, load_json
 from infra.constructs.api import GatewayApi
 from infra.constructs.functions import GatewayFunctions
+from infra.constructs.monitoring import Monitoring
 from infra.constructs.request_workflow import RequestWorkflow
 from infra.constructs.routing_flags import RoutingFlags
 from infra.constructs.seed_options import SeedOptions
@@ -55,7 +56,7 @@ class SwitchboardStack(Stack):
     The account is left to CloudFormation (``AWS::AccountId``) so the template is the same whoever
     synthesizes it; the region is fixed at synth time because the layer ARNs are per region.
 
-    Attributes: data, routing_flags, functions, workflow, seed, api (the constructs).
+    Attributes: data, routing_flags, functions, workflow, seed, api, monitoring (the constructs).
     """
 
     def __init__(
@@ -126,6 +127,7 @@ class SwitchboardStack(Stack):
             "Functions",
             options_table=self.data.options_table,
             keys_table=self.data.keys_table,
+            circuit_table=self.data.circuit_table,
             payload_bucket=self.data.payload_bucket,
             powertools_layer=powertools,
             appconfig_extension_layer=appconfig_extension,
@@ -146,6 +148,9 @@ class SwitchboardStack(Stack):
             self,
             "RequestWorkflow",
             invoke_function=self.functions.invoke,
+            circuit_function=self.functions.circuit,
+            circuit_table=self.data.circuit_table,
+            cache_table=self.data.cache_table,
             include_execution_data=settings.include_execution_data,
             log_retention=log_retention,
             log_removal_policy=log_removal,
@@ -164,6 +169,23 @@ class SwitchboardStack(Stack):
             waf_enabled=settings.waf_enabled,
             log_retention=log_retention,
             log_removal_policy=log_removal,
+        )
+
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            state_machine=self.workflow.state_machine,
+            gateway_function=self.functions.gateway,
+            functions={
+                "gateway": self.functions.gateway,
+                "authorizer": self.functions.authorizer,
+                "invoke": self.functions.invoke,
+                "circuit": self.functions.circuit,
+                "flags validator": self.routing_flags.validator,
+            },
+            dashboard_name=f"Switchboard-{settings.stack_name}",
+            gateway_errors_threshold=settings.gateway_errors_alarm_threshold,
+            removal_policy=log_removal,
         )
 
         self._outputs()
@@ -209,6 +231,11 @@ class SwitchboardStack(Stack):
                 self.routing_flags.profile.configuration_profile_id,
                 "AppConfig configuration profile id",
             ),
+            constants.OUTPUT_CIRCUIT_TABLE: (
+                self.data.circuit_table.table_name,
+                "Circuit table (circuit states and transition events)",
+            ),
+            constants.OUTPUT_CACHE_TABLE: (self.data.cache_table.table_name, "Answer cache table"),
         }
         for key, (value, description) in outputs.items():
             CfnOutput(self, key, value=value, description=description)

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from switchboard.observability import logger
 
 BEARER = "bearer "
@@ -20,6 +21,7 @@ BEARER = "bearer "
 class _Deps:
     def __init__(self) -> None:
         import boto3
+
         from switchboard.keys import ApiKeyStore
         from switchboard.settings import AuthorizerSettings
 

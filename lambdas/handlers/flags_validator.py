@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from switchboard.observability import logger
 
 

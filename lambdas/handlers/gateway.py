@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from switchboard.api_models import ChatCompletion, ChatCompletionRequest, ErrorBody, ModelCard, ModelList
 from switchboard.chat import Caller, ChatService
 from switchboard.errors import ApiError, InvalidRequest, PayloadTooLarge, Unauthorized
@@ -33,6 +34,8 @@ def _emit(name: str, data: dict[str, Any]) -> None:
 def _service() -> ChatService:
     """Built once per execution environment, on first use (so the cold start pays only once)."""
     import boto3
+
+    from switchboard.circuits.store import CircuitStore
     from switchboard.options.store import OptionsStore
     from switchboard.payloads import PayloadStore
     from switchboard.routing.agent_client import RoutingFlags
@@ -58,6 +61,7 @@ def _service() -> ChatService:
         options=OptionsStore(settings.options_table),
         runner=runner,
         payloads=PayloadStore(settings.payload_bucket),
+        circuits=CircuitStore(settings.circuit_table) if settings.circuit_table else None,
         budget_ms=settings.request_budget_ms,
         on_event=_emit,
     )
@@ -103,8 +107,9 @@ def _json_response(status: int, body: Any, headers: dict[str, str] | None = None
 @tracer.capture_method
 def chat_completions(body: Annotated[ChatCompletionRequest, Body()]) -> Response[ChatCompletion]:
     caller = _caller()
-    answer = _service().complete(body, caller, _request_id())
+    # Every authorized, well-formed request counts: the degraded-answer rate alarm divides by it.
     metrics.add_metric(name="ChatCompletions", unit=MetricUnit.Count, value=1)
+    answer = _service().complete(body, caller, _request_id())
     return _json_response(200, answer.completion.model_dump(mode="json"), answer.headers)
 
 

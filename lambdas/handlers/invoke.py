@@ -8,15 +8,20 @@ all present) so the next Choice state shows the decision in the console.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from switchboard.errors import ErrorClass, ProviderError
-from switchboard.observability import logger, metrics, tracer
+from switchboard.observability import NAMESPACE, SERVICE, logger, metrics, tracer
 from switchboard.options.model import LlmOption, OptionStatus, ProviderKind
 from switchboard.providers.base import ChatRequest
+
+if TYPE_CHECKING:
+    from switchboard.circuits.service import CircuitService
 
 MIN_CALL_TIMEOUT_S = 0.05
 
@@ -36,6 +41,14 @@ class _Deps:
         self.payloads = PayloadStore(self.settings.payload_bucket)
         override = self.settings.provider_override
         self.override = ProviderKind(override) if override else None
+        self.circuits: CircuitService | None = None
+        if self.settings.circuit_table:
+            from switchboard.circuits.service import CircuitService, CircuitSettings
+
+            # The invoke step always passes the option's own policy, so the service's options
+            # source is never read on this path.
+            env = {"CIRCUIT_TABLE": self.settings.circuit_table, "OPTIONS_TABLE": self.settings.options_table}
+            self.circuits = CircuitService.from_settings(CircuitSettings.from_env(env))
 
 
 @lru_cache(maxsize=1)
@@ -43,13 +56,59 @@ def _deps() -> _Deps:
     return _Deps()
 
 
-def _failure(error_class: ErrorClass, message: str, started: float) -> dict[str, Any]:
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _option_metric(name: str, unit: MetricUnit, value: float, option_id: str) -> None:
+    """Per-option metrics go out on their own, so the service-level alarm metrics keep one dimension."""
+    with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
+        metric.add_dimension(name="service", value=SERVICE)
+        metric.add_dimension(name="option", value=option_id)
+
+
+def _record(
+    event: dict[str, Any], option: LlmOption, *, success: bool, error: ProviderError | None, latency_ms: int
+) -> dict[str, Any]:
+    """Tell the candidate's circuit how the call went; the circuit store fails open on its own."""
+    circuits = _deps().circuits
+    if circuits is None:
+        return {"transition": "none", "now": _now_iso()}
+    request_id = str(event.get("request_id") or "unknown")
+    return circuits.record(
+        option.id,
+        success=success,
+        request_id=request_id,
+        error_class=error.error_class.value if error else None,
+        latency_ms=latency_ms,
+        probe=bool(event.get("probe", False)),
+        owner=request_id,
+        message=error.message if error else None,
+        policy=option.breaker,
+    )
+
+
+def _reply(
+    ok: bool,
+    result: dict[str, Any] | None,
+    error: dict[str, Any] | None,
+    latency_ms: int,
+    circuit: dict[str, Any],
+) -> dict[str, Any]:
+    """Every key, every time: the workflow's ResultSelector reads all of them."""
     return {
-        "ok": False,
-        "result": None,
-        "error": {"error_class": error_class.value, "message": message},
-        "latency_ms": int((time.monotonic() - started) * 1000),
+        "ok": ok,
+        "result": result,
+        "error": error,
+        "latency_ms": latency_ms,
+        "transition": circuit.get("transition", "none"),
+        "now": circuit.get("now") or _now_iso(),
     }
+
+
+def _failure(error_class: ErrorClass, message: str, started: float) -> dict[str, Any]:
+    latency_ms = int((time.monotonic() - started) * 1000)
+    return _reply(False, None, {"error_class": error_class.value, "message": message}, latency_ms, {})
 
 
 def _option(option_id: str) -> LlmOption | None:
@@ -78,31 +137,27 @@ def invoke_candidate(event: dict[str, Any], now_ms: float | None = None) -> dict
     deps = _deps()
     request = ChatRequest.from_dict(deps.payloads.unwrap(event["request"]))
     provider = provider_for(option.provider, override=deps.override)
-    dimensions = {"option": option_id}
+    _option_metric("ProviderCalls", MetricUnit.Count, 1, option_id)
     try:
         result = provider.complete(option, request, timeout_s)
     except ProviderError as exc:
-        metrics.add_metadata(key="option", value=option_id)
+        latency_ms = int((time.monotonic() - started) * 1000)
         metrics.add_metric(name=f"ProviderError_{exc.error_class.value}", unit=MetricUnit.Count, value=1)
+        _option_metric(f"ProviderError_{exc.error_class.value}", MetricUnit.Count, 1, option_id)
         logger.warning(
-            "candidate failed",
-            extra={"option_id": option_id, "error_class": exc.error_class.value, **dimensions},
+            "candidate failed", extra={"option_id": option_id, "error_class": exc.error_class.value}
         )
         if exc.error_class is ErrorClass.THROTTLED:
             raise ProviderThrottled(f"{option_id}: {exc.message}") from exc
-        return _failure(exc.error_class, exc.message, started)
+        circuit = _record(event, option, success=False, error=exc, latency_ms=latency_ms)
+        return _reply(False, None, exc.to_dict(), latency_ms, circuit)
     latency_ms = int((time.monotonic() - started) * 1000)
-    metrics.add_metric(name="ProviderCalls", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="ProviderLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
-    payload = result.to_dict()
+    _option_metric("ProviderLatency", MetricUnit.Milliseconds, latency_ms, option_id)
+    circuit = _record(event, option, success=True, error=None, latency_ms=latency_ms)
     if deps.settings.log_prompts:
         logger.info("candidate answered", extra={"option_id": option_id, "answer": result.text})
-    return {
-        "ok": True,
-        "result": deps.payloads.wrap(f"results/{event.get('request_id', 'x')}-{option_id}.json", payload),
-        "error": None,
-        "latency_ms": latency_ms,
-    }
+    key = f"results/{event.get('request_id', 'x')}-{option_id}.json"
+    return _reply(True, deps.payloads.wrap(key, result.to_dict()), None, latency_ms, circuit)
 
 
 @logger.inject_lambda_context

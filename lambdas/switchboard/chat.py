@@ -5,10 +5,12 @@ No boto3 here: routing, options, the workflow and payloads arrive as small inter
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from switchboard.api_models import ChatCompletion, ChatCompletionRequest, Choice, ResponseMessage, Usage
@@ -21,11 +23,15 @@ from switchboard.errors import (
     UpstreamFailed,
 )
 from switchboard.options.model import LlmOption, OptionStatus
-from switchboard.providers.base import ChatResult
+from switchboard.providers.base import ChatRequest, ChatResult
 from switchboard.routing.agent_client import RoutingSnapshot
+from switchboard.routing.flags import RouteDecision
 from switchboard.workflow import WorkflowError, WorkflowRunner
 
 DEFAULT_RETRY_AFTER_S = 10
+MAX_RETRY_AFTER_S = 3600
+KILL_SWITCH_FLAG = "kill-switch"
+FORCE_DEGRADED_FLAG = "force-degraded"
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,10 @@ class Routing(Protocol):
 
 class OptionCatalogue(Protocol):
     def get_many(self, ids: Iterable[str]) -> dict[str, LlmOption]: ...
+
+
+class CircuitReader(Protocol):
+    def soonest_reopening(self, option_ids: Iterable[str]) -> datetime | None: ...
 
 
 class Payloads(Protocol):
@@ -85,6 +95,7 @@ class ChatService:
         options: OptionCatalogue,
         runner: WorkflowRunner,
         payloads: Payloads,
+        circuits: CircuitReader | None = None,
         budget_ms: int = 25000,
         clock: Callable[[], float] = time.time,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
@@ -93,6 +104,7 @@ class ChatService:
         self._options = options
         self._runner = runner
         self._payloads = payloads
+        self._circuits = circuits
         self._budget_ms = budget_ms
         self._clock = clock
         self._on_event = on_event or (lambda _name, _data: None)
@@ -105,14 +117,36 @@ class ChatService:
             if caller.may_use(name) and snapshot.flags[name].get("enabled", True)
         ]
 
-    def _usable_chain(self, chain: tuple[str, ...]) -> list[str]:
-        """Drop retired or unknown options when the catalogue can tell; otherwise keep the chain."""
+    def _usable(self, chains: Iterable[tuple[str, ...]], killed: Mapping[str, Any]) -> list[list[str]]:
+        """Drop retired, unknown and operator-killed options when the catalogue can tell.
+
+        With the catalogue down (and never loaded) the chains pass through: the invoke step checks
+        each option itself, so a catalogue outage never stops traffic.
+        """
+        chains = [tuple(chain) for chain in chains]
+        killed_ids = set(killed.get("options") or ())
+        killed_providers = set(killed.get("providers") or ())
         try:
-            known = self._options.get_many(chain)
-        except Exception:  # catalogue down and never loaded: let the invoke step decide per option
+            known = self._options.get_many({oid for chain in chains for oid in chain})
+        except Exception:
             self._on_event("OptionsCatalogueUnavailable", {})
-            return list(chain)
-        return [oid for oid in chain if oid in known and known[oid].status is not OptionStatus.RETIRED]
+            return [[oid for oid in chain if oid not in killed_ids] for chain in chains]
+        return [
+            [
+                oid
+                for oid in chain
+                if oid in known
+                and known[oid].status is not OptionStatus.RETIRED
+                and oid not in killed_ids
+                and known[oid].provider.value not in killed_providers
+            ]
+            for chain in chains
+        ]
+
+    @staticmethod
+    def _operator_flag(snapshot: RoutingSnapshot, name: str) -> Mapping[str, Any]:
+        value = snapshot.flags.get(name) or {}
+        return value if value.get("enabled") else {}
 
     def complete(self, body: ChatCompletionRequest, caller: Caller, request_id: str) -> ChatAnswer:
         if body.stream:
@@ -132,17 +166,21 @@ class ChatService:
                 "`model` names a Switchboard route; GET /v1/models lists yours.",
                 param="model",
             )
-        chain = self._usable_chain(decision.chain)
-        now_ms = int(self._clock() * 1000)
-        request = self._payloads.wrap(f"requests/{request_id}.json", body.to_chat_request().to_dict())
-        payload = {
-            "request_id": request_id,
-            "route": route,
-            "variant": decision.variant,
-            "chain": chain,
-            "request": request,
-            "deadline_ms": now_ms + self._budget_ms,
-        }
+        killed = self._operator_flag(snapshot, KILL_SWITCH_FLAG)
+        forced = route in (self._operator_flag(snapshot, FORCE_DEGRADED_FLAG).get("routes") or ())
+        fallback_ids = (decision.context_fallback,) if decision.context_fallback else ()
+        chain, smaller_chain, fallback = self._usable(
+            (decision.chain, decision.smaller_chain, fallback_ids), killed
+        )
+        chat_request = body.to_chat_request()
+        payload = self._workflow_input(
+            request_id,
+            route,
+            decision,
+            chains=(chain, smaller_chain, fallback),
+            request=chat_request,
+            forced_degraded=forced,
+        )
         try:
             result = self._runner.run(payload, name=f"{route}-{request_id}"[:80])
         except WorkflowError as exc:
@@ -156,10 +194,48 @@ class ChatService:
                 f"The request workflow ended with {result.status} (request id {request_id}).",
                 code="workflow_failed",
             )
-        return self._shape(result.output, route, decision.variant, request_id, snapshot.source)
+        return self._shape(result.output, route, decision.variant, request_id, snapshot.source, chain)
+
+    def _workflow_input(
+        self,
+        request_id: str,
+        route: str,
+        decision: RouteDecision,
+        *,
+        chains: tuple[list[str], list[str], list[str]],
+        request: ChatRequest,
+        forced_degraded: bool,
+    ) -> dict[str, Any]:
+        chain, smaller_chain, fallback = chains
+        now = self._clock()
+        cache_ttl_s = int(decision.cache_ttl_s or 0)
+        return {
+            "request_id": request_id,
+            "route": route,
+            "variant": decision.variant,
+            "chain": chain,
+            "smaller_chain": smaller_chain,
+            "degrade": list(decision.degrade) or ["reject"],
+            "static_answer": decision.static_answer,
+            "context_fallback": fallback[0] if fallback else None,
+            "force_degraded": forced_degraded,
+            "cache_key": cache_key(route, request),
+            "cache_ttl_s": cache_ttl_s,
+            "cache_expires_at": str(int(now) + cache_ttl_s),
+            "request": self._payloads.wrap(f"requests/{request_id}.json", request.to_dict()),
+            "now": iso_seconds(now),
+            "now_epoch_s": int(now),
+            "deadline_ms": int(now * 1000) + self._budget_ms,
+        }
 
     def _shape(
-        self, output: dict[str, Any], route: str, variant: str | None, request_id: str, source: str
+        self,
+        output: dict[str, Any],
+        route: str,
+        variant: str | None,
+        request_id: str,
+        source: str,
+        chain: list[str],
     ) -> ChatAnswer:
         outcome = output.get("outcome")
         headers = {"x-switchboard-route": route, "x-switchboard-request-id": request_id}
@@ -168,25 +244,31 @@ class ChatService:
         if source != "agent":
             headers["x-switchboard-routing-source"] = source
         if outcome == "answered":
-            raw = self._payloads.unwrap(output["result"])
-            result = ChatResult.from_dict(raw)
             option_id = str(output["option_id"])
-            headers["x-switchboard-option"] = option_id
-            completion = ChatCompletion(
-                id=f"chatcmpl-{request_id}",
-                created=int(self._clock()),
-                model=route,
-                choices=[
-                    Choice(message=ResponseMessage(content=result.text), finish_reason=result.finish_reason)
-                ],
-                usage=Usage(
-                    prompt_tokens=result.prompt_tokens,
-                    completion_tokens=result.completion_tokens,
-                    total_tokens=result.prompt_tokens + result.completion_tokens,
-                ),
-                system_fingerprint=f"switchboard:{option_id}",
-            )
-            return ChatAnswer(completion, route, option_id, variant, headers)
+            phase = output.get("phase", "primary")
+            if phase == "smaller_model":
+                headers["x-switchboard-degraded"] = "smaller_model"
+                self._on_event("DegradedAnswer_smaller_model", {"route": route})
+            elif phase == "context_fallback":
+                headers["x-switchboard-fallback"] = "context"
+            result = ChatResult.from_dict(self._payloads.unwrap(output["result"]))
+            return self._answer(result, route, option_id, variant, request_id, headers)
+        if outcome == "degraded":
+            kind = str(output.get("kind"))
+            headers["x-switchboard-degraded"] = kind
+            self._on_event(f"DegradedAnswer_{kind}", {"route": route})
+            if kind == "cache":
+                result = ChatResult.from_dict(output["result"])
+                option_id = str(output.get("option_id") or "cache")
+            else:
+                result = ChatResult(
+                    text=str(output.get("text", "")),
+                    finish_reason="stop",
+                    prompt_tokens=0,
+                    completion_tokens=0,
+                )
+                option_id = kind
+            return self._answer(result, route, option_id, variant, request_id, headers)
         error = output.get("error") or {}
         error_class = str(error.get("error_class", "unavailable"))
         if outcome == "client_error":
@@ -196,13 +278,65 @@ class ChatService:
                 code=_CLIENT_ERROR_CODES.get(error_class, "provider_rejected_request"),
                 headers=headers,
             )
+        self._on_event("Rejected_NoHealthyOption", {"route": route, "error_class": error_class})
         raise ServiceUnavailable(
             f"No model behind route `{route}` could answer right now (last error: {error_class}). "
             f"Retry later; request id {request_id}.",
-            retry_after_s=DEFAULT_RETRY_AFTER_S,
+            retry_after_s=self._retry_after(chain),
             headers=headers,
         )
 
+    def _answer(
+        self,
+        result: ChatResult,
+        route: str,
+        option_id: str,
+        variant: str | None,
+        request_id: str,
+        headers: dict[str, str],
+    ) -> ChatAnswer:
+        headers["x-switchboard-option"] = option_id
+        completion = ChatCompletion(
+            id=f"chatcmpl-{request_id}",
+            created=int(self._clock()),
+            model=route,
+            choices=[
+                Choice(message=ResponseMessage(content=result.text), finish_reason=result.finish_reason)
+            ],
+            usage=Usage(
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+                total_tokens=result.prompt_tokens + result.completion_tokens,
+            ),
+            system_fingerprint=f"switchboard:{option_id}",
+        )
+        return ChatAnswer(completion, route, option_id, variant, headers)
 
-def new_request_id() -> str:
-    return uuid.uuid4().hex
+    def _retry_after(self, chain: list[str]) -> int:
+        """Seconds until the soonest circuit of the chain reopens for probing (a default without one)."""
+        if self._circuits is None or not chain:
+            return DEFAULT_RETRY_AFTER_S
+        try:
+            soonest = self._circuits.soonest_reopening(chain)
+        except Exception:
+            return DEFAULT_RETRY_AFTER_S
+        if soonest is None:
+            return DEFAULT_RETRY_AFTER_S
+        seconds = int((soonest.timestamp() - self._clock()) + 0.999)
+        return max(1, min(seconds, MAX_RETRY_AFTER_S))
+
+
+def iso_seconds(epoch_s: float) -> str:
+    """`YYYY-MM-DDTHH:MM:SSZ`: the one timestamp form both AWS and moto compare in Choice states."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cache_key(route: str, request: ChatRequest) -> str:
+    """Same route + same normalized conversation + same sampling knobs → same cached answer."""
+    normalized = {
+        "route": route,
+        "messages": [[m.role, " ".join(m.content.split())] for m in request.messages],
+        "params": [request.max_tokens, request.temperature, request.top_p, request.stop],
+    }
+    digest = hashlib.sha256(json.dumps(normalized, separators=(",", ":")).encode()).hexdigest()
+    return f"{route}#{digest}"

@@ -42,6 +42,7 @@ class GatewaySettings(_EnvModel):
     appconfig_environment: str = Field(alias="APPCONFIG_ENVIRONMENT")
     appconfig_profile: str = Field(alias="APPCONFIG_PROFILE")
     appconfig_agent_url: str = Field(default="http://localhost:2772", alias="APPCONFIG_AGENT_URL")
+    circuit_table: str | None = Field(default=None, alias="CIRCUIT_TABLE")
     default_routes: dict[str, dict[str, Any]] = Field(default_factory=dict, alias="DEFAULT_ROUTES")
     payload_bucket: str | None = Field(default=None, alias="PAYLOAD_BUCKET")
     workflow_mode: str = Field(default="sync", alias="WORKFLOW_MODE", pattern="^(sync|poll)$")
@@ -63,6 +64,7 @@ class GatewaySettings(_EnvModel):
 
 class InvokeSettings(_EnvModel):
     options_table: str = Field(alias="OPTIONS_TABLE")
+    circuit_table: str | None = Field(default=None, alias="CIRCUIT_TABLE")
     payload_bucket: str | None = Field(default=None, alias="PAYLOAD_BUCKET")
     provider_override: str | None = Field(default=None, alias="PROVIDER_OVERRIDE")
     log_prompts: bool = Field(default=False, alias="LOG_PROMPTS")

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.config import default_routes
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
 STATEMACHINES_DIR = ROOT / "statemachines"
@@ -45,6 +47,9 @@ class LocalResources:
     payload_bucket: str
     invoke_function: str
     state_machine_arn: str
+    circuit_table: str = ""
+    cache_table: str = ""
+    circuit_function: str = ""
     usage_plans: dict[str, str] = field(default_factory=dict)
 
 
@@ -60,20 +65,6 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 300_000
-
-
-def default_routes(flags_document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each route's default variant (the last one, without a rule): the never-had-an-answer fallback.
-
-    CDK computes the same thing for the `DEFAULT_ROUTES` environment variable.
-    """
-    routes: dict[str, dict[str, Any]] = {}
-    for name, value in flags_document.get("values", {}).items():
-        variants = value.get("_variants") if isinstance(value, dict) else None
-        attrs = variants[-1].get("attributeValues", {}) if variants else value
-        if isinstance(attrs, dict) and "chain" in attrs:
-            routes[name] = {key: attrs[key] for key in ("chain", "degrade") if key in attrs}
-    return routes
 
 
 @contextmanager
@@ -132,12 +123,24 @@ def provision(
         payload_bucket=f"{prefix}-payloads",
         invoke_function=f"{prefix}-invoke",
         state_machine_arn="",
+        circuit_table=f"{prefix}-circuits",
+        cache_table=f"{prefix}-answer-cache",
+        circuit_function=f"{prefix}-circuit",
     )
-    for table, key in ((resources.options_table, "id"), (resources.keys_table, "key_hash")):
+    tables = {
+        resources.options_table: ("id",),
+        resources.keys_table: ("key_hash",),
+        resources.circuit_table: ("pk", "sk"),
+        resources.cache_table: ("cache_key",),
+    }
+    for table, keys in tables.items():
         ddb.create_table(
             TableName=table,
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            KeySchema=[
+                {"AttributeName": key, "KeyType": "HASH" if index == 0 else "RANGE"}
+                for index, key in enumerate(keys)
+            ],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
             BillingMode="PAY_PER_REQUEST",
         )
     client("s3").create_bucket(Bucket=resources.payload_bucket)
@@ -156,16 +159,28 @@ def provision(
     role_arn = iam.create_role(RoleName=f"{prefix}-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"][
         "Arn"
     ]
-    function_arn = client("lambda").create_function(
-        FunctionName=resources.invoke_function,
-        Runtime="python3.12",
-        Role=role_arn,
-        Handler="handlers.invoke.handler",
-        Code={"ZipFile": _tiny_zip()},
-    )["FunctionArn"]
+    function_arns = {
+        name: client("lambda").create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role_arn,
+            Handler=handler,
+            Code={"ZipFile": _tiny_zip()},
+        )["FunctionArn"]
+        for name, handler in (
+            (resources.invoke_function, "handlers.invoke.handler"),
+            (resources.circuit_function, "handlers.circuit.handler"),
+        )
+    }
 
     definition = (STATEMACHINES_DIR / "request_workflow.asl.json").read_text()
-    substitutions = {"InvokeFunctionArn": function_arn, **(definition_overrides or {})}
+    substitutions = {
+        "InvokeFunctionArn": function_arns[resources.invoke_function],
+        "CircuitFunctionArn": function_arns[resources.circuit_function],
+        "CircuitTable": resources.circuit_table,
+        "CacheTable": resources.cache_table,
+        **(definition_overrides or {}),
+    }
     for name, value in substitutions.items():
         definition = definition.replace("${" + name + "}", value)
     resources.state_machine_arn = client("stepfunctions").create_state_machine(
@@ -213,13 +228,14 @@ def handler_environment(
     env = {
         "OPTIONS_TABLE": resources.options_table,
         "KEYS_TABLE": resources.keys_table,
+        "CIRCUIT_TABLE": resources.circuit_table,
         "PAYLOAD_BUCKET": resources.payload_bucket,
         "STATE_MACHINE_ARN": resources.state_machine_arn,
         "APPCONFIG_APPLICATION": APPCONFIG_NAMES["application"],
         "APPCONFIG_ENVIRONMENT": APPCONFIG_NAMES["environment"],
         "APPCONFIG_PROFILE": APPCONFIG_NAMES["profile"],
         "APPCONFIG_AGENT_URL": agent_url,
-        "DEFAULT_ROUTES": json.dumps(default_routes(json.loads(FLAGS_FILE.read_text()))),
+        "DEFAULT_ROUTES": json.dumps(default_routes(json.loads(FLAGS_FILE.read_text()))),  # as CDK does
         "WORKFLOW_MODE": "poll",
         "AWS_DEFAULT_REGION": resources.region,
         "AWS_REGION": resources.region,
@@ -235,15 +251,16 @@ def handler_environment(
 
 
 def in_process_handlers(resources: LocalResources) -> dict[str, Handler]:
-    from handlers import invoke
+    from handlers import circuit, invoke
 
-    return {resources.invoke_function: invoke.handler}
+    return {resources.invoke_function: invoke.handler, resources.circuit_function: circuit.handler}
 
 
 def reset_handler_caches() -> None:
     """Handlers build their clients once per 'execution environment'; a new stack needs new ones."""
-    from handlers import authorizer, gateway, invoke
+    from handlers import authorizer, circuit, gateway, invoke
 
     gateway._service.cache_clear()
     invoke._deps.cache_clear()
     authorizer._deps.cache_clear()
+    circuit._service.cache_clear()

@@ -16,6 +16,7 @@ DOC_PATH = ROOT / "docs" / "openapi.json"
 
 def render() -> str:
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+
     from handlers.gateway import app
 
     raw = app.get_openapi_json_schema(

@@ -141,6 +141,8 @@ class LocalStack:
                 endpoint_url=self.aws_url,
                 usage_plans=dict(self.resources.usage_plans),
                 api_url=f"{self.url}/v1",
+                circuit_table=self.resources.circuit_table,
+                cache_table=self.resources.cache_table,
             )
         )
         return self

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import openai
 import pytest
+
 from switchboard_local.emulation import DEV_KEY, ROOT
 from switchboard_local.stack import LocalStack
 

@@ -85,6 +85,7 @@ OUR_HANDLERS = (
     constants.HANDLER_INVOKE,
     constants.HANDLER_FLAGS_VALIDATOR,
     constants.HANDLER_SEED_OPTIONS,
+    constants.HANDLER_CIRCUIT,
 )
 
 
@@ -150,7 +151,8 @@ def test_gateway_environment(template_json: dict[str, Any]) -> None:
 def test_default_routes_carry_each_routes_default_variant(template_json: dict[str, Any]) -> None:
     _, gateway = function_by_handler(template_json, constants.HANDLER_GATEWAY)
     routes = json.loads(env_of(gateway)[constants.ENV_DEFAULT_ROUTES])
-    assert set(routes) == set(FLAGS["values"])
+    route_flags = {name for name, flag in FLAGS["flags"].items() if "chain" in flag.get("attributes", {})}
+    assert set(routes) == route_flags
     assert routes["chat"]["chain"] == ["claude-haiku-us", "nova-lite-us"]
     assert routes["chat"]["degrade"] == ["smaller_model", "static", "reject"]
     assert routes["summarize"]["chain"] == ["claude-haiku-us", "nova-lite-eu"]
@@ -256,33 +258,42 @@ def test_star_resources_only_for_actions_without_resource_level_permissions(
                     assert action.startswith(STAR_ALLOWED_ACTION_PREFIXES), (logical_id, action)
 
 
-def test_workflow_invokes_the_invoke_function_only(template_json: dict[str, Any]) -> None:
+def test_workflow_invokes_the_invoke_and_circuit_functions_only(template_json: dict[str, Any]) -> None:
     _, machine = only(template_json, "AWS::StepFunctions::StateMachine")
     invoke_id, _ = function_by_handler(template_json, constants.HANDLER_INVOKE)
+    circuit_id, _ = function_by_handler(template_json, constants.HANDLER_CIRCUIT)
     role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     invokes = [s for s in role_statements(template_json, role_id) if s["Action"] == "lambda:InvokeFunction"]
-    assert invokes == [
-        {
-            "Action": "lambda:InvokeFunction",
-            "Effect": "Allow",
-            "Resource": {"Fn::GetAtt": [invoke_id, "Arn"]},
-            "Sid": "InvokeStep",
-        }
-    ]
+    assert len(invokes) == 1
+    # Unqualified ARNs only (no `<arn>:*`).
+    assert sorted(as_list(invokes[0]["Resource"]), key=json.dumps) == sorted(
+        [{"Fn::GetAtt": [invoke_id, "Arn"]}, {"Fn::GetAtt": [circuit_id, "Arn"]}], key=json.dumps
+    )
 
 
 # --- Data ---------------------------------------------------------------------------------------
 
 
 def test_tables_are_on_demand_recoverable_encrypted_and_protected(template: Template) -> None:
-    for key in (constants.OPTIONS_TABLE_PARTITION_KEY, constants.KEYS_TABLE_PARTITION_KEY):
+    key_schemas: list[tuple[str, ...]] = [
+        (constants.OPTIONS_TABLE_PARTITION_KEY,),
+        (constants.KEYS_TABLE_PARTITION_KEY,),
+        (constants.CIRCUIT_TABLE_PARTITION_KEY, constants.CIRCUIT_TABLE_SORT_KEY),
+        (constants.CACHE_TABLE_PARTITION_KEY,),
+    ]
+    for keys in key_schemas:
         template.has_resource(
             "AWS::DynamoDB::Table",
             {
                 "Properties": Match.object_like(
                     {
-                        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
-                        "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+                        "KeySchema": [
+                            {"AttributeName": key, "KeyType": key_type}
+                            for key, key_type in zip(keys, ("HASH", "RANGE"), strict=False)
+                        ],
+                        "AttributeDefinitions": [
+                            {"AttributeName": key, "AttributeType": "S"} for key in keys
+                        ],
                         "BillingMode": "PAY_PER_REQUEST",
                         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                         "SSESpecification": {"SSEEnabled": True},
@@ -293,7 +304,7 @@ def test_tables_are_on_demand_recoverable_encrypted_and_protected(template: Temp
                 "UpdateReplacePolicy": "Retain",
             },
         )
-    template.resource_count_is("AWS::DynamoDB::Table", 2)
+    template.resource_count_is("AWS::DynamoDB::Table", len(key_schemas))
 
 
 def test_payload_bucket_is_a_private_encrypted_one_day_claim_check(template: Template) -> None:
@@ -367,8 +378,8 @@ def test_request_workflow_is_express_logged_traced_and_keeps_prompts_out_of_logs
     text = definition if isinstance(definition, str) else json.dumps(definition)
     assert "InvokeCandidate" in text
     invoke_id, _ = function_by_handler(template_json, constants.HANDLER_INVOKE)
-    assert props["DefinitionSubstitutions"] == {
-        constants.SUBST_INVOKE_FUNCTION_ARN: {"Fn::GetAtt": [invoke_id, "Arn"]}
+    assert props["DefinitionSubstitutions"][constants.SUBST_INVOKE_FUNCTION_ARN] == {
+        "Fn::GetAtt": [invoke_id, "Arn"]
     }
 
 
@@ -516,10 +527,12 @@ def test_environment_is_monitored_by_the_gateway_errors_alarm_with_a_scoped_role
     template_json: dict[str, Any],
 ) -> None:
     _, environment = only(template_json, "AWS::AppConfig::Environment")
-    alarm_id, alarm = only(template_json, "AWS::CloudWatch::Alarm")
     monitors = environment["Properties"]["Monitors"]
     assert len(monitors) == 1
+    alarm_id = monitors[0]["AlarmArn"]["Fn::GetAtt"][0]
     assert monitors[0]["AlarmArn"] == {"Fn::GetAtt": [alarm_id, "Arn"]}
+    alarm = template_json["Resources"][alarm_id]
+    assert alarm["Type"] == "AWS::CloudWatch::Alarm"
     role_id = monitors[0]["AlarmRoleArn"]["Fn::GetAtt"][0]
     assert role_statements(template_json, role_id) == [
         {

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from switchboard.routing.flags import FlagDocumentError
 from switchboard_local.agent import AgentEmulator, parse_context_headers
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import boto3
 import pytest
-import switchboard_local.cli.target as target_mod
 from moto import mock_aws
+
+import switchboard_local.cli.target as target_mod
 from switchboard.keys import hash_key
 from switchboard_local.cli import keys as keys_cli
 from switchboard_local.cli import options as options_cli

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from handlers import gateway as gateway_module
 
 CHAT = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
@@ -100,6 +101,7 @@ def test_missing_or_unknown_key_is_refused_by_the_authorizer(gateway, key) -> No
 
 def test_revoked_key_is_refused(gateway) -> None:
     import boto3
+
     from switchboard.keys import ApiKeyStore
 
     keys = ApiKeyStore(gateway.resources.keys_table, client=boto3.client("dynamodb"))
@@ -127,7 +129,6 @@ def test_authorizer_returns_usage_identifier_and_wildcard_policy(gateway) -> Non
 
 def test_gateway_without_authorizer_context_is_401() -> None:
     from switchboard_local.emulation import FakeLambdaContext
-
     from tests.conftest import api_event
 
     response = gateway_module.handler(api_event("POST", "/v1/chat/completions", CHAT), FakeLambdaContext())
@@ -137,7 +138,6 @@ def test_gateway_without_authorizer_context_is_401() -> None:
 
 def test_oversized_body_is_413() -> None:
     from switchboard_local.emulation import FakeLambdaContext
-
     from tests.conftest import api_event
 
     event = api_event("POST", "/v1/chat/completions", raw_body="x" * (gateway_module.MAX_BODY_BYTES + 1))

@@ -77,11 +77,32 @@ def test_client_error_from_provider_is_a_400_not_a_fallback(gateway) -> None:
     assert headers["x-switchboard-option"] == "claude-haiku-us"
 
 
-def test_whole_chain_down_is_503_with_retry_after_and_body(gateway) -> None:
+def test_whole_chain_down_degrades_to_the_smaller_model(gateway) -> None:
     for option_id in ("claude-haiku-us", "nova-lite-us"):
         gateway.set_option_params(option_id, error_rate=1.0, error_kind="unavailable")
 
     status, headers, body = gateway.call("POST", "/v1/chat/completions", CHAT)
+
+    assert status == 200, body
+    assert headers["x-switchboard-degraded"] == "smaller_model"
+    assert headers["x-switchboard-option"] == "nova-micro-us"
+
+
+def test_smaller_model_down_too_gives_the_static_answer(gateway) -> None:
+    for option_id in ("claude-haiku-us", "nova-lite-us", "nova-micro-us"):
+        gateway.set_option_params(option_id, error_rate=1.0, error_kind="unavailable")
+
+    status, headers, body = gateway.call("POST", "/v1/chat/completions", CHAT)
+
+    assert status == 200, body
+    assert headers["x-switchboard-degraded"] == "static"
+    assert body["choices"][0]["message"]["content"].startswith("The assistant is busy")
+
+
+def test_whole_chain_down_with_reject_policy_is_503_with_retry_after_and_body(gateway) -> None:
+    gateway.set_option_params("mock-echo", error_rate=1.0, error_kind="unavailable")
+
+    status, headers, body = gateway.call("POST", "/v1/chat/completions", {**CHAT, "model": "echo"})
 
     assert status == 503
     assert int(headers["retry-after"]) >= 1

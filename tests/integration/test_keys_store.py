@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from switchboard.keys import ApiKeyNotFound, ApiKeyStore, hash_key
 
 TABLE = "switchboard-keys-test"

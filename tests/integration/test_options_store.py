@@ -11,8 +11,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from handlers.seed_options import handler as seed_handler
 from moto import mock_aws
+
+from handlers.seed_options import handler as seed_handler
 from switchboard.options.errors import OptionNotFound, OptionsUnavailable, VersionConflict
 from switchboard.options.model import LlmOption
 from switchboard.options.store import (

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from switchboard_local.cli import agent as agent_cli
 from switchboard_local.cli import flags as flags_cli
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+
 from switchboard.options.errors import InvalidOptions, describe_validation_error
 from switchboard.options.model import LlmOption, ProviderKind
 from switchboard.options.store import load_seed_file, parse_options

@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore import exceptions as bx
 from botocore.stub import Stubber
+
 from switchboard.errors import ErrorClass, ProviderError
 from switchboard.options.model import LlmOption, ProviderKind
 from switchboard.providers import bedrock

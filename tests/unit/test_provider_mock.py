@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 import pytest
+
 from switchboard.errors import ErrorClass, ProviderError
 from switchboard.options.model import LlmOption, ProviderKind
 from switchboard.providers.base import ChatMessage, ChatRequest

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from switchboard.errors import ErrorClass, ProviderError
 from switchboard.options.model import LlmOption, ProviderKind
 from switchboard.providers.base import ChatMessage, ChatRequest

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+
 from switchboard.options.model import ProviderKind
 from switchboard.providers import registry
 from switchboard.providers.bedrock import BedrockConverseProvider

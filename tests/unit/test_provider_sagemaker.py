@@ -12,6 +12,7 @@ import pytest
 from botocore import exceptions as bx
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
+
 from switchboard.errors import ErrorClass, ProviderError
 from switchboard.options.model import LlmOption, ProviderKind
 from switchboard.providers.base import ChatMessage, ChatRequest

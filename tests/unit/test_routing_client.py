@@ -8,6 +8,7 @@ import urllib.error
 from typing import Any
 
 import pytest
+
 from switchboard.routing.agent_client import RoutingFlags, RoutingUnavailable
 
 CHAT_PREMIUM = {"chat": {"enabled": True, "chain": ["a", "b"], "degrade": ["reject"], "_variant": "premium"}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from switchboard.routing.rules import Rule, RuleSyntaxError, compile_rule, evaluate_rule, split_bucket
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+
 from switchboard.workflow import PollingRunner, SyncExpressRunner, WorkflowError
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:switchboard-request"

@@ -17,7 +17,6 @@ import sys
 from typing import Any
 
 from switchboard.routing.flags import FlagDocumentError, load_option_statuses
-
 from switchboard_local.agent import DEFAULT_PORT, AgentEmulator
 
 DEFAULT_CONFIG = "config/flags.json"

@@ -23,7 +23,6 @@ from switchboard.routing.flags import (
     load_option_statuses,
     validate_document,
 )
-
 from switchboard_local.cli.target import add_target_arguments
 
 DEFAULT_CONFIG = "config/flags.json"

@@ -6,15 +6,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from switchboard_local.cli import agent, flags, keys, options
+from switchboard_local.cli import agent, circuits, flags, keys, options
 from switchboard_local.cli.target import TargetError
 
-GROUPS = (keys, options, flags, agent)
+GROUPS = (keys, options, flags, circuits, agent)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="switchboard", description="Operate a Switchboard LLM gateway.")
-    sub = parser.add_subparsers(dest="group", required=True, metavar="{keys,options,flags,agent}")
+    sub = parser.add_subparsers(dest="group", required=True, metavar="{keys,options,flags,circuits,agent}")
     for group in GROUPS:
         group.register(sub)
     return parser

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+
 from switchboard.options.errors import (
     OptionNotFound,
     OptionsUnavailable,
@@ -25,7 +26,6 @@ from switchboard.options.errors import (
 )
 from switchboard.options.model import LlmOption
 from switchboard.options.store import OptionsStore
-
 from switchboard_local.cli.target import add_target_arguments, resolve_target
 
 

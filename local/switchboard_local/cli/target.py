@@ -24,6 +24,8 @@ OUTPUT_KEYS = {
     "usage_plan_standard": "UsagePlanStandardId",
     "usage_plan_premium": "UsagePlanPremiumId",
     "api_url": "ApiUrl",
+    "circuit_table": "CircuitTableName",
+    "cache_table": "CacheTableName",
 }
 
 
@@ -39,6 +41,8 @@ class Target:
     endpoint_url: str | None = None
     usage_plans: dict[str, str] = field(default_factory=dict)
     api_url: str | None = None
+    circuit_table: str | None = None
+    cache_table: str | None = None
 
     def client(self, service: str) -> Any:
         import boto3
@@ -107,6 +111,8 @@ def resolve_target(args: argparse.Namespace) -> Target:
                 "premium": outputs.get(OUTPUT_KEYS["usage_plan_premium"], ""),
             },
             api_url=outputs.get(OUTPUT_KEYS["api_url"]),
+            circuit_table=outputs.get(OUTPUT_KEYS["circuit_table"]),
+            cache_table=outputs.get(OUTPUT_KEYS["cache_table"]),
         )
     except KeyError as exc:
         raise TargetError(f"stack {args.stack!r} has no output {exc}: is it a Switchboard stack?") from exc

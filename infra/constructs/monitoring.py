@@ -1,0 +1,329 @@
+"""Alarms and the dashboard an on-call engineer reads during an incident.
+
+The custom metrics are EMF metrics the Lambda code emits with Powertools: namespace
+``Switchboard`` (:data:`constants.POWERTOOLS_METRICS_NAMESPACE`), dimension ``service=switchboard``,
+names in :mod:`infra.constants` (``METRIC_*``). Provider latency also carries an ``option``
+dimension; the dashboard finds every option with a SEARCH expression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra import constants
+
+PERIOD = Duration.minutes(5)
+
+
+def switchboard_metric(
+    metric_name: str, *, statistic: str = cloudwatch.Stats.SUM, label: str | None = None
+) -> cloudwatch.Metric:
+    """One of the Lambda code's EMF metrics (dimension ``service`` only), over :data:`PERIOD`."""
+    return cloudwatch.Metric(
+        namespace=constants.POWERTOOLS_METRICS_NAMESPACE,
+        metric_name=metric_name,
+        dimensions_map={constants.METRIC_SERVICE_DIMENSION: constants.POWERTOOLS_SERVICE_NAME},
+        statistic=statistic,
+        period=PERIOD,
+        label=label,
+    )
+
+
+def degraded_metric_names() -> list[str]:
+    """``DegradedAnswer_<kind>`` for each degraded kind (the ``x-switchboard-degraded`` values)."""
+    return [f"{constants.METRIC_DEGRADED_ANSWER_PREFIX}{kind}" for kind in constants.DEGRADED_KINDS]
+
+
+def provider_error_metric_names() -> list[str]:
+    """``ProviderError_<class>`` for each provider error class."""
+    return [f"{constants.METRIC_PROVIDER_ERROR_PREFIX}{cls}" for cls in constants.PROVIDER_ERROR_CLASSES]
+
+
+def provider_latency_search(statistic: str) -> str:
+    """A SEARCH over every option's ``ProviderLatency`` (dimensions ``option`` and ``service``)."""
+    schema = (
+        f"{constants.POWERTOOLS_METRICS_NAMESPACE},"
+        f"{constants.METRIC_OPTION_DIMENSION},{constants.METRIC_SERVICE_DIMENSION}"
+    )
+    return (
+        f'SEARCH(\'{{{schema}}} MetricName="{constants.METRIC_PROVIDER_LATENCY}" '
+        f'{constants.METRIC_SERVICE_DIMENSION}="{constants.POWERTOOLS_SERVICE_NAME}"\', '
+        f"'{statistic}', {int(PERIOD.to_seconds())})"
+    )
+
+
+class Monitoring(Construct):
+    """An encrypted SNS alarm topic, the incident alarms, and one CloudWatch dashboard.
+
+    Alarms (each notifies :attr:`alarm_topic`):
+        - ``circuit_opened_alarm``: ``CircuitOpened`` Sum over 5 minutes ≥ 1.
+        - ``degraded_rate_alarm``: (``DegradedAnswer_cache`` + ``_static`` + ``_smaller_model`` +
+          ``Rejected_NoHealthyOption``) / ``ChatCompletions`` above ``degraded_rate_percent`` in 3
+          consecutive 5-minute periods; no traffic is not an incident (missing data: not breaching).
+        - ``workflow_failed_alarm``: the request workflow's ``ExecutionsFailed`` ≥ 1 (a failed run
+          means the ASL itself broke: every expected failure is caught and answered).
+        - ``gateway_errors_alarm``: the gateway Lambda's ``Errors`` Sum over 5 minutes ≥
+          ``gateway_errors_threshold``.
+
+    The topic is encrypted with a customer-managed KMS key: CloudWatch cannot publish to a topic
+    under the AWS-managed ``alias/aws/sns`` key, whose policy cannot be changed. The key policy and
+    the topic policy let ``cloudwatch.amazonaws.com`` use them for this account's alarms only.
+
+    Attributes:
+        alarm_topic, alarm_key, dashboard, and the four alarms above.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine: sfn.IStateMachine,
+        gateway_function: lambda_.IFunction,
+        functions: Mapping[str, lambda_.IFunction],
+        dashboard_name: str,
+        degraded_rate_percent: float = 5,
+        gateway_errors_threshold: int = 5,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        """
+        Args:
+            state_machine: the request workflow.
+            gateway_function: the gateway Lambda (errors alarm).
+            functions: label → function, for the dashboard's Lambda errors and duration widgets.
+            dashboard_name: the dashboard's name (``Switchboard-<stack>``).
+            degraded_rate_percent: the degraded-answer rate (percent of chat completions) that alarms.
+            gateway_errors_threshold: gateway errors per 5 minutes that alarm.
+            removal_policy: of the topic's KMS key.
+        """
+        super().__init__(scope, construct_id)
+        alarms_of_this_account = f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
+        cloudwatch_principal = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        from_our_alarms = {
+            "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+            "ArnLike": {"aws:SourceArn": alarms_of_this_account},
+        }
+
+        self.alarm_key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="Switchboard alarm topic: SNS encryption at rest",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Notify_Users_Alarm_Changes.html
+        # (alarm actions to an encrypted topic: the key must let CloudWatch encrypt messages).
+        self.alarm_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[cloudwatch_principal],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions=from_our_alarms,
+            )
+        )
+        self.alarm_topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name="Switchboard alarms",
+            master_key=self.alarm_key,
+            enforce_ssl=True,
+        )
+        self.alarm_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[cloudwatch_principal],
+                actions=["sns:Publish"],
+                resources=[self.alarm_topic.topic_arn],
+                conditions=from_our_alarms,
+            )
+        )
+        action = cw_actions.SnsAction(self.alarm_topic)
+
+        self.circuit_opened_alarm = cloudwatch.Alarm(
+            self,
+            "CircuitOpened",
+            alarm_description="A candidate's circuit opened: an LLM option is failing and is skipped "
+            "(see the dashboard's provider errors and the circuit table's events).",
+            metric=switchboard_metric(constants.METRIC_CIRCUIT_OPENED),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+        degraded_ids = {f"d{i}": name for i, name in enumerate(degraded_metric_names())}
+        degraded_ids["rejected"] = constants.METRIC_REJECTED_NO_HEALTHY_OPTION
+        numerator = " + ".join(f"FILL({metric_id}, 0)" for metric_id in degraded_ids)
+        self.degraded_rate = cloudwatch.MathExpression(
+            expression=f"100 * ({numerator}) / requests",
+            using_metrics={
+                **{metric_id: switchboard_metric(name) for metric_id, name in degraded_ids.items()},
+                "requests": switchboard_metric(constants.METRIC_CHAT_COMPLETIONS),
+            },
+            label="Degraded or rejected (% of chat completions)",
+            period=PERIOD,
+        )
+        self.degraded_rate_alarm = cloudwatch.Alarm(
+            self,
+            "DegradedRate",
+            alarm_description=f"More than {degraded_rate_percent:g}% of chat completions were answered "
+            "degraded (cache, static, smaller model) or rejected with no healthy option, for 15 minutes.",
+            metric=self.degraded_rate,
+            threshold=degraded_rate_percent,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+        self.workflow_failed_alarm = cloudwatch.Alarm(
+            self,
+            "WorkflowFailed",
+            alarm_description="Request workflow executions failed: the gateway answered 5xx.",
+            metric=state_machine.metric_failed(period=PERIOD, statistic=cloudwatch.Stats.SUM),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+        self.gateway_errors_alarm = cloudwatch.Alarm(
+            self,
+            "GatewayErrors",
+            alarm_description="The gateway Lambda raised errors (callers got API Gateway's 5xx).",
+            metric=gateway_function.metric_errors(period=PERIOD, statistic=cloudwatch.Stats.SUM),
+            threshold=gateway_errors_threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarms = (
+            self.circuit_opened_alarm,
+            self.degraded_rate_alarm,
+            self.workflow_failed_alarm,
+            self.gateway_errors_alarm,
+        )
+        for alarm in self.alarms:
+            alarm.add_alarm_action(action)
+
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=dashboard_name,
+            default_interval=Duration.hours(3),
+            widgets=self._widgets(state_machine, functions),
+        )
+
+    def _widgets(
+        self, state_machine: sfn.IStateMachine, functions: Mapping[str, lambda_.IFunction]
+    ) -> list[list[cloudwatch.IWidget]]:
+        def graph(
+            title: str,
+            metrics: list[cloudwatch.IMetric],
+            *,
+            right: list[cloudwatch.IMetric] | None = None,
+            stacked: bool = False,
+        ) -> cloudwatch.GraphWidget:
+            return cloudwatch.GraphWidget(
+                title=title, left=metrics, right=right, stacked=stacked, width=8, height=6
+            )
+
+        traffic: list[cloudwatch.IWidget] = [
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24, height=3),
+        ]
+        requests: list[cloudwatch.IWidget] = [
+            graph(
+                "Chat completions",
+                [switchboard_metric(constants.METRIC_CHAT_COMPLETIONS, label="chat completions")],
+                right=[self.degraded_rate],
+            ),
+            graph(
+                "Degraded answers by kind",
+                [
+                    switchboard_metric(name, label=name.removeprefix(constants.METRIC_DEGRADED_ANSWER_PREFIX))
+                    for name in degraded_metric_names()
+                ],
+                stacked=True,
+            ),
+            graph(
+                "Rejected (503, no healthy option)",
+                [switchboard_metric(constants.METRIC_REJECTED_NO_HEALTHY_OPTION, label="rejected")],
+            ),
+        ]
+        providers: list[cloudwatch.IWidget] = [
+            graph(
+                "Circuit transitions",
+                [
+                    switchboard_metric(constants.METRIC_CIRCUIT_OPENED, label="opened"),
+                    switchboard_metric(constants.METRIC_CIRCUIT_CLOSED, label="closed"),
+                ],
+            ),
+            graph(
+                "Provider errors by class",
+                [
+                    switchboard_metric(name, label=name.removeprefix(constants.METRIC_PROVIDER_ERROR_PREFIX))
+                    for name in provider_error_metric_names()
+                ],
+                stacked=True,
+            ),
+            graph(
+                "Provider latency by option (p50, p99)",
+                [
+                    cloudwatch.MathExpression(
+                        expression=provider_latency_search(statistic),
+                        using_metrics={},
+                        # A dynamic label: one series per option, named after it.
+                        label=f"${{PROP('Dim.{constants.METRIC_OPTION_DIMENSION}')}} {statistic}",
+                        period=PERIOD,
+                    )
+                    for statistic in ("p50", "p99")
+                ],
+            ),
+        ]
+        workflow: list[cloudwatch.IWidget] = [
+            graph(
+                "Request workflow executions",
+                [
+                    state_machine.metric_started(period=PERIOD, label="started"),
+                    state_machine.metric_succeeded(period=PERIOD, label="succeeded"),
+                    state_machine.metric_failed(period=PERIOD, label="failed"),
+                    state_machine.metric_timed_out(period=PERIOD, label="timed out"),
+                ],
+            ),
+            graph(
+                "Request workflow duration (p50, p99)",
+                [
+                    state_machine.metric_time(period=PERIOD, statistic="p50", label="p50"),
+                    state_machine.metric_time(period=PERIOD, statistic="p99", label="p99"),
+                ],
+            ),
+        ]
+        lambdas: list[cloudwatch.IWidget] = [
+            graph(
+                "Lambda errors",
+                [fn.metric_errors(period=PERIOD, label=name) for name, fn in functions.items()],
+            ),
+            graph(
+                "Lambda duration (p99)",
+                [
+                    fn.metric_duration(period=PERIOD, statistic="p99", label=name)
+                    for name, fn in functions.items()
+                ],
+            ),
+            graph(
+                "Lambda throttles",
+                [fn.metric_throttles(period=PERIOD, label=name) for name, fn in functions.items()],
+            ),
+        ]
+        return [traffic, requests, providers, workflow, lambdas]

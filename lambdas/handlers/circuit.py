@@ -1,0 +1,87 @@
+"""`circuit` Lambda: the request workflow's probe lease and failure recording for one candidate.
+
+Event: `{"action": "acquire_probe" | "record_failure", "option_id", "request_id", "error_class"?,
+"message"?, "probe"?}`. Results always carry every key, so the next Choice can read them:
+
+- acquire_probe → `{"granted", "state", "open_until", "now"}`
+- record_failure → `{"transition": "opened"|"closed"|"reopened"|"half_opened"|"none", "state",
+  "open_until", "now"}`
+
+`now` is `YYYY-MM-DDTHH:MM:SSZ`, for the workflow's `TimestampGreaterThanPath` comparisons. The
+circuit table being down never fails the request: the store fails open (granted / CLOSED).
+The logic lives in `switchboard.circuits.service`; `record_outcome` is for the invoke step, which
+records successes (and slow calls) in-process after the provider call.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from switchboard.circuits.service import CircuitService, CircuitSettings
+from switchboard.observability import logger, metrics, tracer
+from switchboard.options.model import BreakerPolicy
+
+ACTIONS = ("acquire_probe", "record_failure")
+
+
+@lru_cache(maxsize=1)
+def _service() -> CircuitService:
+    return CircuitService.from_settings(CircuitSettings.from_env())
+
+
+def record_outcome(
+    option_id: str,
+    policy: BreakerPolicy | None,
+    *,
+    success: bool,
+    error_class: str | None,
+    latency_ms: int,
+    probe: bool,
+    owner: str | None,
+    request_id: str,
+    message: str | None = None,
+) -> dict[str, Any]:
+    """Record one provider call's outcome; same shape as the `record_failure` action's result."""
+    return _service().record(
+        option_id,
+        success=success,
+        request_id=request_id,
+        error_class=error_class,
+        latency_ms=latency_ms,
+        probe=probe,
+        owner=owner,
+        message=message,
+        policy=policy,
+    )
+
+
+def dispatch(event: dict[str, Any], service: CircuitService | None = None) -> dict[str, Any]:
+    svc = service or _service()
+    action = event.get("action")
+    option_id = str(event["option_id"])
+    request_id = str(event.get("request_id") or "unknown")
+    if action == "acquire_probe":
+        return svc.acquire_probe(option_id, request_id=request_id)
+    if action == "record_failure":
+        message = event.get("message")
+        return svc.record_failure(
+            option_id,
+            request_id=request_id,
+            error_class=event.get("error_class") or None,
+            message=str(message) if message is not None else None,
+            probe=bool(event.get("probe", False)),
+        )
+    raise ValueError(f"unknown circuit action {action!r}; expected one of {ACTIONS}")
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(
+        request_id=event.get("request_id"), option_id=event.get("option_id"), action=event.get("action")
+    )
+    return dispatch(event)
