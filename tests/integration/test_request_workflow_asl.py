@@ -98,9 +98,11 @@ def test_after_cooldown_one_probe_closes_a_healed_circuit(gateway, run) -> None:
     status, headers, _, states = run()
 
     assert status == 200 and headers["x-switchboard-option"] == "claude-haiku-us"
-    assert [
-        s for s in states if s in {"AcquireProbeLease", "ProbeGranted?", "HalfOpen_Probe"}
-    ] == ["AcquireProbeLease", "ProbeGranted?", "HalfOpen_Probe"]
+    assert [s for s in states if s in {"AcquireProbeLease", "ProbeGranted?", "HalfOpen_Probe"}] == [
+        "AcquireProbeLease",
+        "ProbeGranted?",
+        "HalfOpen_Probe",
+    ]
     assert "CloseCircuit" in states
     assert _circuits(gateway).get("claude-haiku-us").state.value == "CLOSED"
 
