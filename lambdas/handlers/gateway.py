@@ -58,7 +58,7 @@ def _service() -> ChatService:
             default_routes=settings.default_routes,
             on_event=_emit,
         ),
-        options=OptionsStore(settings.options_table),
+        options=OptionsStore(settings.options_table, ttl_s=settings.options_cache_ttl_s),
         runner=runner,
         payloads=PayloadStore(settings.payload_bucket),
         circuits=CircuitStore(settings.circuit_table) if settings.circuit_table else None,

@@ -37,7 +37,7 @@ class _Deps:
         from switchboard.settings import InvokeSettings
 
         self.settings = InvokeSettings.from_env()
-        self.options = OptionsStore(self.settings.options_table)
+        self.options = OptionsStore(self.settings.options_table, ttl_s=self.settings.options_cache_ttl_s)
         self.payloads = PayloadStore(self.settings.payload_bucket)
         override = self.settings.provider_override
         self.override = ProviderKind(override) if override else None

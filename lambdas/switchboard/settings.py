@@ -47,6 +47,7 @@ class GatewaySettings(_EnvModel):
     payload_bucket: str | None = Field(default=None, alias="PAYLOAD_BUCKET")
     workflow_mode: str = Field(default="sync", alias="WORKFLOW_MODE", pattern="^(sync|poll)$")
     request_budget_ms: int = Field(default=25000, alias="REQUEST_BUDGET_MS", ge=1000, le=300000)
+    options_cache_ttl_s: float = Field(default=10.0, alias="OPTIONS_CACHE_TTL_S", ge=0, le=300)
     log_prompts: bool = Field(default=False, alias="LOG_PROMPTS")
 
     @field_validator("default_routes", mode="before")
@@ -67,6 +68,7 @@ class InvokeSettings(_EnvModel):
     circuit_table: str | None = Field(default=None, alias="CIRCUIT_TABLE")
     payload_bucket: str | None = Field(default=None, alias="PAYLOAD_BUCKET")
     provider_override: str | None = Field(default=None, alias="PROVIDER_OVERRIDE")
+    options_cache_ttl_s: float = Field(default=10.0, alias="OPTIONS_CACHE_TTL_S", ge=0, le=300)
     log_prompts: bool = Field(default=False, alias="LOG_PROMPTS")
 
     @field_validator("log_prompts", mode="before")

@@ -242,6 +242,8 @@ def handler_environment(
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "API_KEY_CACHE_TTL_S": "5",
+        # Option edits (`switchboard options put --local`) show within a second, not ten.
+        "OPTIONS_CACHE_TTL_S": "1",
     }
     if endpoint_url:
         env["AWS_ENDPOINT_URL"] = endpoint_url

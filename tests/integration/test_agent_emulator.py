@@ -100,7 +100,8 @@ def test_all_flags_with_headers(agent: AgentEmulator) -> None:
     assert headers["Content-Type"] == "application/json"
     assert headers["Configuration-Version"] == "1"
     data = json.loads(body)
-    assert set(data) == {"chat", "summarize", "echo"}
+    assert set(data) == {"chat", "summarize", "echo", "kill-switch", "force-degraded"}
+    assert data["kill-switch"] == {"enabled": False}  # operator flags: plain, off by default
     assert data["chat"]["_variant"] == "default"
     assert data["chat"]["enabled"] is True
 

@@ -20,7 +20,9 @@ Fault injection, from `option.params`:
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from switchboard.errors import ErrorClass, ProviderError
@@ -43,8 +45,13 @@ class MockProvider:
     def __init__(self, sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None) -> None:
         self._sleep = sleep
         self._rng = rng or random.Random()  # fault injection, not cryptography
+        # Calls per option id, so chaos drills can count what reached a "dead" provider.
+        self.calls: Counter[str] = Counter()
+        self._calls_lock = threading.Lock()
 
     def complete(self, option: LlmOption, request: ChatRequest, timeout_s: float) -> ChatResult:
+        with self._calls_lock:
+            self.calls[option.id] += 1
         params = option.params
         latency_s = max(0.0, _number(params.get("latency_ms")) / 1000.0)
         if latency_s > timeout_s:
