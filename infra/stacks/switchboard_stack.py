@@ -14,6 +14,7 @@ from infra import constants, layers
 from infra.config import ConfigError, SwitchboardConfig, bedrock_targets, default_routes, load_json
 from infra.constructs.api import GatewayApi
 from infra.constructs.functions import GatewayFunctions
+from infra.constructs.model_deployment import ModelDeployment, model_families_from_context
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.request_workflow import RequestWorkflow
 from infra.constructs.routing_flags import RoutingFlags
@@ -187,6 +188,23 @@ class SwitchboardStack(Stack):
             gateway_errors_threshold=settings.gateway_errors_alarm_threshold,
             removal_policy=log_removal,
         )
+
+        model_families = model_families_from_context(self.node.try_get_context)
+        if model_families:
+            self.model_deployment = ModelDeployment(
+                self,
+                "ModelDeployment",
+                families=model_families,
+                options_table=self.data.options_table,
+                powertools_layer=powertools,
+                invoke_log_group=self.functions.invoke.log_group,
+                alarm_name_prefix=f"{settings.stack_name}-model-",
+                deletion_protection=settings.deletion_protection,
+                log_retention=log_retention,
+                log_removal_policy=log_removal,
+            )
+            for key, value, description in self.model_deployment.outputs():
+                CfnOutput(self, key, value=value, description=description)
 
         self._outputs()
 

@@ -254,8 +254,13 @@ def handler_environment(
 
 def in_process_handlers(resources: LocalResources) -> dict[str, Handler]:
     from handlers import circuit, invoke
+    from switchboard_local.lifecycle_local import lifecycle_handlers
 
-    return {resources.invoke_function: invoke.handler, resources.circuit_function: circuit.handler}
+    return {
+        resources.invoke_function: invoke.handler,
+        resources.circuit_function: circuit.handler,
+        **lifecycle_handlers(resources),
+    }
 
 
 def reset_handler_caches() -> None:

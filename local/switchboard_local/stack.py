@@ -76,6 +76,15 @@ class LocalStack:
             self._saved_env.setdefault(name, os.environ.get(name))
             os.environ[name] = value
 
+    def _moto_api(self, path: str, body: dict[str, Any] | None) -> None:
+        request = urllib.request.Request(  # noqa: S310 - our own loopback emulator
+            f"{self.aws_url}/moto-api/{path}",
+            data=json.dumps(body or {}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
+
     def _client(self, service: str) -> Any:
         import boto3
 
@@ -100,15 +109,16 @@ class LocalStack:
         server = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
         server.start()
         self._exit.callback(server.stop)
-        request = urllib.request.Request(  # noqa: S310 - our own loopback emulator
-            f"{self.aws_url}/moto-api/config",
-            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
+        # moto's backends live in this process, not in the server: a stack started earlier in the
+        # same process (tests) left its resources there. Start from empty, then turn the
+        # Step Functions interpreter on.
+        self._moto_api("reset", None)
+        self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
 
         self.resources = provision(self._client, region=REGION, dev_key=self.dev_key)
+        from switchboard_local.lifecycle_local import provision_model_lifecycle
+
+        self.lifecycle = provision_model_lifecycle(self._client, self.resources)
         agent = AgentEmulator(
             self.flags_file,
             host=self.host,

@@ -17,7 +17,12 @@ Resources = dict[str, dict[str, Any]]
 
 
 def of_type(template_json: dict[str, Any], cfn_type: str) -> Resources:
-    return {k: v for k, v in template_json["Resources"].items() if v["Type"] == cfn_type}
+    """Resources of a type, leaving out the model lifecycle's (test_model_deployment_infra.py has those)."""
+    return {
+        k: v
+        for k, v in template_json["Resources"].items()
+        if v["Type"] == cfn_type and not k.startswith("ModelDeployment")
+    }
 
 
 def only(template_json: dict[str, Any], cfn_type: str) -> tuple[str, dict[str, Any]]:

@@ -6,15 +6,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from switchboard_local.cli import agent, circuits, flags, keys, options
+from switchboard_local.cli import agent, circuits, flags, keys, models, options
 from switchboard_local.cli.target import TargetError
 
-GROUPS = (keys, options, flags, circuits, agent)
+GROUPS = (keys, options, flags, circuits, models, agent)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="switchboard", description="Operate a Switchboard LLM gateway.")
-    sub = parser.add_subparsers(dest="group", required=True, metavar="{keys,options,flags,circuits,agent}")
+    sub = parser.add_subparsers(
+        dest="group", required=True, metavar="{keys,options,flags,circuits,models,agent}"
+    )
     for group in GROUPS:
         group.register(sub)
     return parser

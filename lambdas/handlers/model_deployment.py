@@ -1,0 +1,75 @@
+"""The model-deployment workflow's Lambda tasks: `plan`, `smoke`, `switch` (one function, `action`).
+
+Everything else the workflow does is a direct SDK integration. Errors are raised with the lifecycle's
+own exception classes so the state machine can `Catch` them by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from switchboard.lifecycle.service import LifecycleService
+from switchboard.lifecycle.settings import LifecycleSettings
+from switchboard.observability import logger, tracer
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+ACTIONS = ("plan", "smoke", "switch")
+
+
+def build_service(
+    settings: LifecycleSettings,
+    *,
+    sagemaker: Any | None = None,
+    runtime: Any | None = None,
+    dynamodb: Any | None = None,
+) -> LifecycleService:
+    """The service with real clients unless given (tests and the local stack pass emulated ones)."""
+    import boto3
+
+    from switchboard.lifecycle.registry import SageMakerRegistry
+    from switchboard.options.store import OptionsStore
+
+    return LifecycleService(
+        families=settings.families,
+        # ttl 0: every step reads the table (a deployment must see the option as it is now)
+        options=OptionsStore(settings.options_table, client=dynamodb or boto3.client("dynamodb"), ttl_s=0),
+        registry=SageMakerRegistry(
+            sagemaker or boto3.client("sagemaker"), runtime or boto3.client("sagemaker-runtime")
+        ),
+    )
+
+
+@lru_cache(maxsize=1)
+def _service() -> LifecycleService:
+    return build_service(LifecycleSettings.from_env())
+
+
+def dispatch(service: LifecycleService, event: dict[str, Any]) -> dict[str, Any]:
+    action = event.get("action")
+    if action == "plan":
+        return service.plan(event)
+    if action == "smoke":
+        return service.smoke(event)
+    if action == "switch":
+        return service.switch(event)
+    raise ValueError(f"unknown action {action!r}; expected one of {ACTIONS}")
+
+
+def make_handler(service: LifecycleService) -> Handler:
+    """A handler bound to an explicit service (the local stack and tests)."""
+
+    def bound(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        return dispatch(service, event)
+
+    return bound
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(action=event.get("action"), execution_id=event.get("execution_id"))
+    return dispatch(_service(), event)

@@ -1,0 +1,130 @@
+"""Configuration and value objects of the model lifecycle."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from switchboard.options.model import OPTION_ID_PATTERN
+
+SAGEMAKER_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+ADAPTER_OF_KEY = "switchboard:adapter-of"
+"""``CustomerMetadataProperties`` key `switchboard models register --adapter-of` sets on a version."""
+
+
+class Approval(StrEnum):
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+    PENDING = "PendingManualApproval"
+
+
+class FamilyKind(StrEnum):
+    FULL = "full"
+    """Each version is a whole model: new endpoint config, blue/green update of the endpoint."""
+    ADAPTER = "adapter"
+    """Each version is a LoRA adapter: an inference component on the endpoint's base component."""
+
+
+class ModelFamily(BaseModel):
+    """One customised model family: a Model Package Group and the gateway option it feeds.
+
+    From `cdk.json` context ``model_families`` (a list of these objects).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    group: str = Field(pattern=SAGEMAKER_NAME_PATTERN)
+    option_id: str = Field(pattern=OPTION_ID_PATTERN)
+    endpoint_name: str = Field(pattern=SAGEMAKER_NAME_PATTERN)
+    variant_name: str = Field(default="AllTraffic", pattern=SAGEMAKER_NAME_PATTERN)
+    instance_type: str = Field(default="ml.g5.2xlarge", pattern=r"^ml\.[a-z0-9.]+$")
+    instance_count: int = Field(default=1, ge=1, le=100)
+    base_component: str | None = Field(default=None, pattern=SAGEMAKER_NAME_PATTERN)
+    """Adapter families: the base inference component (on ``endpoint_name``) the adapters load on."""
+    retention: int = Field(default=2, ge=1, le=50)
+    """Versions kept deployable besides the one serving traffic; older ones are retired."""
+    description: str | None = Field(default=None, max_length=256)
+
+    @property
+    def kind(self) -> FamilyKind:
+        return FamilyKind.ADAPTER if self.base_component else FamilyKind.FULL
+
+    def as_state(self) -> dict[str, Any]:
+        """What the state machine reads (``$.plan.family``): every key present, strings for absent."""
+        return {
+            "group": self.group,
+            "option_id": self.option_id,
+            "endpoint_name": self.endpoint_name,
+            "variant_name": self.variant_name,
+            "instance_type": self.instance_type,
+            "instance_count": self.instance_count,
+            "kind": self.kind.value,
+            "base_component": self.base_component or "",
+        }
+
+
+def parse_families(raw: Any) -> dict[str, ModelFamily]:
+    """A JSON string or list of family objects → group → family (groups must be unique)."""
+    data = json.loads(raw) if isinstance(raw, str) else raw
+    if data is None:
+        return {}
+    if not isinstance(data, list):
+        raise ValueError("model families must be a list of objects")
+    families: dict[str, ModelFamily] = {}
+    for entry in data:
+        family = ModelFamily.model_validate(entry)
+        if family.group in families:
+            raise ValueError(f"model family group {family.group!r} appears twice")
+        families[family.group] = family
+    return families
+
+
+@dataclass(frozen=True, slots=True)
+class PackageVersion:
+    """One version in a Model Package Group, as the lifecycle needs it."""
+
+    arn: str
+    group: str
+    version: int
+    approval: str
+    created: str = ""
+    """ISO-8601 creation time (for display and ordering ties)."""
+    model_data_url: str = ""
+    image: str = ""
+    adapter_of: str | None = None
+    stage: str | None = None
+    """``ModelLifeCycle.Stage`` (e.g. ``Archived``), when set."""
+
+    @classmethod
+    def from_description(cls, described: Mapping[str, Any]) -> PackageVersion:
+        """From a DescribeModelPackage (or ListModelPackages summary) response."""
+        containers = (described.get("InferenceSpecification") or {}).get("Containers") or [{}]
+        created: Any = described.get("CreationTime")
+        metadata = described.get("CustomerMetadataProperties") or {}
+        life_cycle = described.get("ModelLifeCycle") or {}
+        return cls(
+            arn=str(described["ModelPackageArn"]),
+            group=str(described.get("ModelPackageGroupName", "")),
+            version=int(described.get("ModelPackageVersion") or 0),
+            approval=str(described.get("ModelApprovalStatus", "")),
+            created=created.isoformat() if isinstance(created, datetime) else str(created or ""),
+            model_data_url=str(containers[0].get("ModelDataUrl", "")),
+            image=str(containers[0].get("Image", "")),
+            adapter_of=metadata.get(ADAPTER_OF_KEY),
+            stage=life_cycle.get("Stage"),
+        )
+
+    def as_state(self) -> dict[str, Any]:
+        return {
+            "arn": self.arn,
+            "group": self.group,
+            "version": self.version,
+            "model_data_url": self.model_data_url,
+            "image": self.image,
+        }

@@ -1,0 +1,184 @@
+"""SageMaker adapter of the model lifecycle: the registry, endpoints, inference components.
+
+Takes injected clients (``sagemaker``, ``sagemaker-runtime``); imports botocore only inside methods.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from switchboard.lifecycle.errors import SmokeTestFailed
+from switchboard.lifecycle.model import PackageVersion
+
+_NOT_FOUND = ("could not find", "not found", "does not exist")
+
+
+def _is_not_found(exc: Any) -> bool:
+    error = getattr(exc, "response", {}).get("Error", {})
+    message = str(error.get("Message", "")).lower()
+    return error.get("Code") in ("ValidationException", "ResourceNotFound") and any(
+        marker in message for marker in _NOT_FOUND
+    )
+
+
+class SageMakerRegistry:
+    """Reads and housekeeping calls on SageMaker for the lifecycle."""
+
+    def __init__(self, sagemaker: Any, runtime: Any | None = None) -> None:
+        self.sagemaker = sagemaker
+        self.runtime = runtime
+
+    # -- registry
+
+    def describe_version(self, arn: str) -> PackageVersion:
+        return PackageVersion.from_description(self.sagemaker.describe_model_package(ModelPackageName=arn))
+
+    def list_versions(self, group: str) -> list[PackageVersion]:
+        """Every version of the group, newest first (ListModelPackages sorts ascending by default)."""
+        versions: list[PackageVersion] = []
+        kwargs: dict[str, Any] = {
+            "ModelPackageGroupName": group,
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": 100,
+        }
+        while True:
+            page = self.sagemaker.list_model_packages(**kwargs)
+            versions.extend(
+                PackageVersion.from_description(s) for s in page.get("ModelPackageSummaryList", [])
+            )
+            token = page.get("NextToken")
+            if not token:
+                break
+            kwargs["NextToken"] = token
+        return sorted(versions, key=lambda v: -v.version)
+
+    def archive(self, arn: str, reason: str) -> None:
+        self.sagemaker.update_model_package(
+            ModelPackageArn=arn,
+            ModelLifeCycle={
+                "Stage": "Archived",
+                "StageStatus": "Archived",
+                "StageDescription": reason[:1024],
+            },
+        )
+
+    # -- endpoints and components
+
+    def endpoint(self, name: str) -> dict[str, Any] | None:
+        """``{"status", "config_name"}`` of an endpoint, or None when it does not exist."""
+        from botocore.exceptions import ClientError
+
+        try:
+            described = self.sagemaker.describe_endpoint(EndpointName=name)
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+        return {"status": described["EndpointStatus"], "config_name": described["EndpointConfigName"]}
+
+    def component_status(self, name: str) -> str | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return str(
+                self.sagemaker.describe_inference_component(InferenceComponentName=name)[
+                    "InferenceComponentStatus"
+                ]
+            )
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+
+    def components_named(self, endpoint_name: str, prefix: str) -> list[str]:
+        found: list[str] = []
+        kwargs: dict[str, Any] = {"EndpointNameEquals": endpoint_name, "NameContains": prefix}
+        while True:
+            page = self.sagemaker.list_inference_components(**kwargs)
+            found.extend(
+                c["InferenceComponentName"]
+                for c in page.get("InferenceComponents", [])
+                if c["InferenceComponentName"].startswith(prefix)
+            )
+            if not page.get("NextToken"):
+                return found
+            kwargs["NextToken"] = page["NextToken"]
+
+    def endpoint_configs_named(self, prefix: str) -> list[str]:
+        found: list[str] = []
+        kwargs: dict[str, Any] = {"NameContains": prefix}
+        while True:
+            page = self.sagemaker.list_endpoint_configs(**kwargs)
+            found.extend(
+                c["EndpointConfigName"]
+                for c in page.get("EndpointConfigs", [])
+                if c["EndpointConfigName"].startswith(prefix)
+            )
+            if not page.get("NextToken"):
+                return found
+            kwargs["NextToken"] = page["NextToken"]
+
+    def models_named(self, prefix: str) -> list[str]:
+        found: list[str] = []
+        kwargs: dict[str, Any] = {"NameContains": prefix}
+        while True:
+            page = self.sagemaker.list_models(**kwargs)
+            found.extend(m["ModelName"] for m in page.get("Models", []) if m["ModelName"].startswith(prefix))
+            if not page.get("NextToken"):
+                return found
+            kwargs["NextToken"] = page["NextToken"]
+
+    def delete_component(self, name: str) -> bool:
+        return self._delete(self.sagemaker.delete_inference_component, InferenceComponentName=name)
+
+    def delete_endpoint_config(self, name: str) -> bool:
+        return self._delete(self.sagemaker.delete_endpoint_config, EndpointConfigName=name)
+
+    def delete_model(self, name: str) -> bool:
+        return self._delete(self.sagemaker.delete_model, ModelName=name)
+
+    @staticmethod
+    def _delete(call: Any, **kwargs: Any) -> bool:
+        """True when deleted, False when it was already gone."""
+        from botocore.exceptions import ClientError
+
+        try:
+            call(**kwargs)
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return False
+            raise
+        return True
+
+    # -- smoke
+
+    def smoke_invoke(self, endpoint_name: str, component: str | None, prompt: str) -> int:
+        """One tiny chat request; returns the answer's size. Raises :class:`SmokeTestFailed`."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if self.runtime is None:
+            raise SmokeTestFailed("no sagemaker-runtime client")
+        kwargs: dict[str, Any] = {
+            "EndpointName": endpoint_name,
+            "ContentType": "application/json",
+            "Accept": "application/json",
+            "Body": json.dumps({"messages": [{"role": "user", "content": prompt}], "max_tokens": 8}),
+        }
+        if component:
+            kwargs["InferenceComponentName"] = component
+        try:
+            response = self.runtime.invoke_endpoint(**kwargs)
+            body = response["Body"].read()
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise SmokeTestFailed(
+                f"InvokeEndpoint {endpoint_name}{'/' + component if component else ''}: "
+                f"{error.get('Code', '?')}: {str(error.get('Message', ''))[:200]}"
+            ) from exc
+        except BotoCoreError as exc:
+            raise SmokeTestFailed(f"InvokeEndpoint {endpoint_name}: {type(exc).__name__}") from exc
+        if not body:
+            raise SmokeTestFailed(f"InvokeEndpoint {endpoint_name}: empty answer")
+        return len(body)

@@ -1,0 +1,43 @@
+"""Environment of the lifecycle Lambdas, modelled and checked once at cold start."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from switchboard.lifecycle.model import ModelFamily, parse_families
+
+
+class LifecycleSettingsError(RuntimeError):
+    """A required environment variable is missing or malformed."""
+
+
+class LifecycleSettings(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+    options_table: str = Field(alias="OPTIONS_TABLE", min_length=1)
+    families: dict[str, ModelFamily] = Field(alias="MODEL_FAMILIES")
+
+    @field_validator("families", mode="before")
+    @classmethod
+    def _parse_families(cls, value: Any) -> Any:
+        if isinstance(value, str | list):
+            return parse_families(json.loads(value) if isinstance(value, str) else value)
+        return value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LifecycleSettings:
+        source = dict(os.environ if env is None else env)
+        try:
+            return cls.model_validate(source)
+        except (ValidationError, ValueError) as exc:
+            raise LifecycleSettingsError(f"lifecycle Lambda: bad environment: {exc}") from exc
+
+    def families_json(self) -> str:
+        return json.dumps(
+            [f.model_dump(exclude_none=True) for f in self.families.values()], separators=(",", ":")
+        )

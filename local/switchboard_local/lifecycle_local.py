@@ -1,0 +1,322 @@
+"""The model lifecycle on the local stack and in the integration tests (moto).
+
+:func:`provision_model_lifecycle` creates what ``infra/constructs/model_deployment.py`` creates:
+a sample Model Package Group, the deployments table, the SNS topic, the rollback alarms, the
+deployment and retirement functions (code runs in-process: :func:`lifecycle_handlers`) and the
+Standard deployment state machine from ``statemachines/model_deployment.asl.json`` with small waits.
+It installs the SageMaker extension (:mod:`switchboard_local.sagemaker_ext`) that moto needs.
+
+moto emits no EventBridge event when a package is approved: ``switchboard models approve --local``
+starts the workflow itself with the event EventBridge would deliver (:func:`state_change_event`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from switchboard_local.emulation import STATEMACHINES_DIR, Handler, _tiny_zip
+
+DEPLOYMENT_ASL = STATEMACHINES_DIR / "model_deployment.asl.json"
+SAMPLE_GROUP_SUFFIX = "sample-llm"
+ALARM_SUFFIXES = ("invocation-5xx", "model-latency", "gateway-errors")
+EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
+
+LOCAL_SETTINGS: dict[str, Any] = {
+    "traffic_type": "CANARY",
+    "canary_percent": 10,
+    "linear_step_percent": 10,
+    "wait_interval_seconds": 0,
+    "termination_wait_seconds": 0,
+    "maximum_execution_timeout_seconds": 600,
+    "poll_seconds": 0,
+    "max_poll_seconds": 1,
+    "max_polls": 5,
+    "bake_seconds": 0,
+}
+"""Waits small enough that a local deployment takes well under a second (moto sleeps for real)."""
+
+ClientFactory = Callable[[str], Any]
+
+# options table → (lifecycle names, client factory): what `lifecycle_handlers` binds to
+_PROVISIONED: dict[str, tuple[dict[str, Any], ClientFactory]] = {}
+
+
+def prefix_of(resources: Any) -> str:
+    """The local stack's name prefix (``switchboard-local``), from its options table name."""
+    return str(resources.options_table).removesuffix("-options")
+
+
+def names_for(prefix: str) -> dict[str, str]:
+    """Resource names by convention (the CLI's ``--local`` finds them the same way)."""
+    return {
+        "deployment_state_machine": f"{prefix}-model-deployment",
+        "deployments_table": f"{prefix}-deployments",
+        "deployment_function": f"{prefix}-model-deployment",
+        "retirement_function": f"{prefix}-model-retirement",
+        "topic": f"{prefix}-model-deployments",
+        "alarm_prefix": f"{prefix}-model-",
+        "sample_group": f"{prefix}-{SAMPLE_GROUP_SUFFIX}",
+    }
+
+
+def alarm_names(alarm_prefix: str, group: str) -> list[str]:
+    """The rollback alarms of one family (the ASL formats the same names)."""
+    return [f"{alarm_prefix}{group}-{suffix}" for suffix in ALARM_SUFFIXES]
+
+
+def substitutions(
+    *,
+    function_arn: str,
+    table: str,
+    topic_arn: str,
+    execution_role_arn: str,
+    alarm_prefix: str,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """The ASL's ``${…}`` placeholders (CDK passes the same keys as DefinitionSubstitutions)."""
+    s = {**LOCAL_SETTINGS, **(settings or {})}
+    return {
+        "DeploymentFunctionArn": function_arn,
+        "DeploymentsTable": table,
+        "NotificationTopicArn": topic_arn,
+        "SageMakerExecutionRoleArn": execution_role_arn,
+        "AlarmNamePrefix": alarm_prefix,
+        "TrafficRoutingType": str(s["traffic_type"]),
+        "CanaryPercent": str(s["canary_percent"]),
+        "LinearStepPercent": str(s["linear_step_percent"]),
+        "WaitIntervalSeconds": str(s["wait_interval_seconds"]),
+        "TerminationWaitSeconds": str(s["termination_wait_seconds"]),
+        "MaximumExecutionTimeoutSeconds": str(s["maximum_execution_timeout_seconds"]),
+        "PollSeconds": str(s["poll_seconds"]),
+        "MaxPollSeconds": str(s["max_poll_seconds"]),
+        "MaxPolls": str(s["max_polls"]),
+        "BakeSeconds": str(s["bake_seconds"]),
+    }
+
+
+def render_definition(subs: Mapping[str, str]) -> str:
+    definition = DEPLOYMENT_ASL.read_text()
+    for name, value in subs.items():
+        definition = definition.replace("${" + name + "}", value)
+    return definition
+
+
+def provision_model_lifecycle(
+    client: ClientFactory,
+    resources_like: Any,
+    *,
+    families: list[dict[str, Any]] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Create the lifecycle's emulated resources; returns their names (and the families).
+
+    Args:
+        client: ``client(service)`` → a boto3 client for the emulator.
+        resources_like: the local stack's resources (``region``, ``options_table``).
+        families: model families (default: one full-model sample family).
+        settings: deployment-setting overrides baked into the definition's defaults.
+    """
+    from switchboard_local import sagemaker_ext
+
+    sagemaker_ext.install()
+    prefix = prefix_of(resources_like)
+    names = names_for(prefix)
+    region = str(resources_like.region)
+    if families is None:
+        families = [
+            {
+                "group": names["sample_group"],
+                "option_id": f"{SAMPLE_GROUP_SUFFIX}",
+                "endpoint_name": names["sample_group"],
+                "instance_type": "ml.g4dn.xlarge",
+                "retention": 2,
+                "description": "Local sample family: register and approve versions with `switchboard models`",
+            }
+        ]
+
+    sagemaker = client("sagemaker")
+    for family in families:
+        sagemaker.create_model_package_group(
+            ModelPackageGroupName=family["group"],
+            ModelPackageGroupDescription=str(family.get("description") or "Switchboard model family"),
+        )
+
+    client("dynamodb").create_table(
+        TableName=names["deployments_table"],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    topic_arn = client("sns").create_topic(Name=names["topic"])["TopicArn"]
+
+    cloudwatch = client("cloudwatch")
+    all_alarms: list[str] = []
+    for family in families:
+        for alarm in alarm_names(names["alarm_prefix"], family["group"]):
+            cloudwatch.put_metric_alarm(
+                AlarmName=alarm,
+                Namespace="AWS/SageMaker",
+                MetricName="Invocation5XXErrors",
+                Dimensions=[{"Name": "EndpointName", "Value": family["endpoint_name"]}],
+                Statistic="Sum",
+                Period=60,
+                EvaluationPeriods=1,
+                Threshold=1,
+                ComparisonOperator="GreaterThanOrEqualToThreshold",
+            )
+            all_alarms.append(alarm)
+
+    iam = client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {
+                    "Service": ["lambda.amazonaws.com", "states.amazonaws.com", "sagemaker.amazonaws.com"]
+                },
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role_arn = iam.create_role(
+        RoleName=f"{prefix}-model-lifecycle", AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]["Arn"]
+    families_json = json.dumps(families, separators=(",", ":"))
+    environment = {
+        "Variables": {"OPTIONS_TABLE": str(resources_like.options_table), "MODEL_FAMILIES": families_json}
+    }
+    lambda_client = client("lambda")
+    function_arn = ""
+    for key, handler in (
+        ("deployment_function", "handlers.model_deployment.handler"),
+        ("retirement_function", "handlers.model_retirement.handler"),
+    ):
+        arn = lambda_client.create_function(
+            FunctionName=names[key],
+            Runtime="python3.12",
+            Role=role_arn,
+            Handler=handler,
+            Code={"ZipFile": _tiny_zip()},
+            Environment=environment,
+        )["FunctionArn"]
+        if key == "deployment_function":
+            function_arn = arn
+
+    subs = substitutions(
+        function_arn=function_arn,
+        table=names["deployments_table"],
+        topic_arn=topic_arn,
+        execution_role_arn=role_arn,
+        alarm_prefix=names["alarm_prefix"],
+        settings=settings,
+    )
+    state_machine_arn = client("stepfunctions").create_state_machine(
+        name=names["deployment_state_machine"],
+        definition=render_definition(subs),
+        roleArn=role_arn,
+        type="STANDARD",
+    )["stateMachineArn"]
+
+    result: dict[str, Any] = {
+        **names,
+        "region": region,
+        "options_table": str(resources_like.options_table),
+        "deployment_state_machine_arn": state_machine_arn,
+        "deployment_function_arn": function_arn,
+        "topic_arn": topic_arn,
+        "execution_role_arn": role_arn,
+        "alarm_names": all_alarms,
+        "families": families,
+        "groups": [f["group"] for f in families],
+    }
+    _PROVISIONED[str(resources_like.options_table)] = (result, client)
+    return result
+
+
+def build_service(lifecycle: Mapping[str, Any], client: ClientFactory) -> Any:
+    """A :class:`LifecycleService` on the emulator's clients."""
+    from handlers.model_deployment import build_service as build
+    from switchboard.lifecycle.settings import LifecycleSettings
+
+    settings = LifecycleSettings.model_validate(
+        {"OPTIONS_TABLE": lifecycle["options_table"], "MODEL_FAMILIES": lifecycle["families"]}
+    )
+    return build(
+        settings,
+        sagemaker=client("sagemaker"),
+        runtime=client("sagemaker-runtime"),
+        dynamodb=client("dynamodb"),
+    )
+
+
+def lifecycle_handlers(resources_like: Any) -> dict[str, Handler]:
+    """Function name → in-process handler for the lifecycle's Lambda tasks (for ``bind_lambda_handlers``).
+
+    Empty when :func:`provision_model_lifecycle` has not run for these resources. The service (and
+    its clients) is built on the first invocation, so binding costs nothing when nothing deploys.
+    """
+    from handlers import model_deployment, model_retirement
+
+    found = _PROVISIONED.get(str(resources_like.options_table))
+    if found is None:
+        return {}
+    lifecycle, client = found
+    built: list[Any] = []
+
+    def service() -> Any:
+        if not built:
+            built.append(build_service(lifecycle, client))
+        return built[0]
+
+    def deploy(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        result: dict[str, Any] = model_deployment.make_handler(service())(event, context)
+        return result
+
+    def retire(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        result: dict[str, Any] = model_retirement.make_handler(service())(event, context)
+        return result
+
+    return {lifecycle["deployment_function"]: deploy, lifecycle["retirement_function"]: retire}
+
+
+def state_change_event(
+    described: Mapping[str, Any], *, region: str = "us-east-1", account: str = "123456789012"
+) -> dict[str, Any]:
+    """The ``SageMaker Model Package State Change`` event EventBridge would deliver for a package
+    (from its DescribeModelPackage response): what the CLI sends to the workflow locally."""
+    import uuid
+    from datetime import UTC, datetime
+
+    def stamp(value: Any) -> str:
+        if isinstance(value, datetime):
+            # milliseconds: two status changes within a second must not share an idempotency key
+            return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return str(value or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    arn = str(described["ModelPackageArn"])
+    modified = stamp(described.get("LastModifiedTime") or described.get("CreationTime"))
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": EVENT_DETAIL_TYPE,
+        "source": "aws.sagemaker",
+        "account": account,
+        "time": modified,
+        "region": region,
+        "resources": [arn],
+        "detail": {
+            "ModelPackageGroupName": described.get("ModelPackageGroupName"),
+            "ModelPackageVersion": described.get("ModelPackageVersion"),
+            "ModelPackageArn": arn,
+            "CreationTime": stamp(described.get("CreationTime")),
+            "ModelPackageStatus": described.get("ModelPackageStatus", "Completed"),
+            "ModelApprovalStatus": described.get("ModelApprovalStatus"),
+            "LastModifiedTime": modified,
+        },
+    }

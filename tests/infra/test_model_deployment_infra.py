@@ -1,0 +1,258 @@
+"""The model lifecycle's infrastructure, read from the template the session synthesized (cdk-nag on).
+
+Given the app synthesized with `cdk.json`'s `model_families`, when we read the template, then the
+EventBridge rule matches the documented state-change event for our groups, the Standard state
+machine carries the blue/green update with the alarms and the adapter path, and only the workflow
+may pass only the SageMaker execution role.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = Path("/work/shared/fixtures/sagemaker-model-package-state-change.json")
+SAMPLE_EVENT: dict[str, Any] = (
+    json.loads(FIXTURE.read_text())
+    if FIXTURE.exists()
+    else {
+        "version": "0",
+        "detail-type": "SageMaker Model Package State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "region": "us-east-2",
+        "resources": [],
+        "detail": {"ModelPackageGroupName": "x", "ModelApprovalStatus": "Rejected"},
+    }
+)
+
+
+def _families() -> list[dict[str, Any]]:
+    families: list[dict[str, Any]] = json.loads((ROOT / "cdk.json").read_text())["context"]["model_families"]
+    return families
+
+
+def _of_type(template_json: dict[str, Any], kind: str, prefix: str = "ModelDeployment") -> dict[str, Any]:
+    return {k: v for k, v in template_json["Resources"].items() if v["Type"] == kind and k.startswith(prefix)}
+
+
+def _one(template_json: dict[str, Any], kind: str, prefix: str = "ModelDeployment") -> tuple[str, Any]:
+    found = _of_type(template_json, kind, prefix)
+    assert len(found) == 1, (kind, list(found))
+    return next(iter(found.items()))
+
+
+def _state_machine(template_json: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    logical_id, resource = _one(template_json, "AWS::StepFunctions::StateMachine")
+    props = resource["Properties"]
+    return logical_id, json.loads(props["DefinitionString"]), props["DefinitionSubstitutions"]
+
+
+def _rule_pattern(template_json: dict[str, Any]) -> dict[str, Any]:
+    rules = {
+        k: v
+        for k, v in _of_type(template_json, "AWS::Events::Rule").items()
+        if "EventPattern" in v["Properties"]
+    }
+    assert len(rules) == 1
+    pattern: dict[str, Any] = next(iter(rules.values()))["Properties"]["EventPattern"]
+    return pattern
+
+
+# --------------------------------------------------------------------------------------------------
+# EventBridge
+
+
+def test_rule_targets_the_standard_state_machine(template_json: dict[str, Any]) -> None:
+    sm_id, _, _ = _state_machine(template_json)
+    rules = [
+        v for v in _of_type(template_json, "AWS::Events::Rule").values() if "EventPattern" in v["Properties"]
+    ]
+    assert rules[0]["Properties"]["Targets"][0]["Arn"] == {"Ref": sm_id}
+    props = template_json["Resources"][sm_id]["Properties"]
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+
+
+def test_pattern_matches_approved_and_rejected_versions_of_our_groups_only(
+    template_json: dict[str, Any], emulated_aws: None
+) -> None:
+    """moto's EventBridge matches patterns; its put_events raises for SFN targets, so use SQS."""
+    pattern = _rule_pattern(template_json)
+    events = boto3.client("events", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="approvals")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(Name="approvals", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="approvals", Targets=[{"Id": "q", "Arn": queue_arn}])
+    group = _families()[0]["group"]
+
+    def send(group_name: str, status: str) -> bool:
+        event = copy.deepcopy(SAMPLE_EVENT)
+        event["detail"].update(ModelPackageGroupName=group_name, ModelApprovalStatus=status)
+        events.put_events(
+            Entries=[
+                {
+                    "Source": event["source"],
+                    "DetailType": event["detail-type"],
+                    "Detail": json.dumps(event["detail"]),
+                    "Resources": event["resources"],
+                }
+            ]
+        )
+        received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in received:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return bool(received)
+
+    assert send(group, "Approved")
+    assert send(group, "Rejected")  # the rollback path: the workflow decides whether the version was live
+    assert not send(group, "PendingManualApproval")
+    assert not send(SAMPLE_EVENT["detail"]["ModelPackageGroupName"], "Approved")  # not our group
+
+
+def test_pattern_names_every_configured_group(template_json: dict[str, Any]) -> None:
+    pattern = _rule_pattern(template_json)
+    assert pattern["source"] == ["aws.sagemaker"]
+    assert pattern["detail-type"] == ["SageMaker Model Package State Change"]
+    assert sorted(pattern["detail"]["ModelPackageGroupName"]) == sorted(f["group"] for f in _families())
+    groups = _of_type(template_json, "AWS::SageMaker::ModelPackageGroup")
+    assert sorted(g["Properties"]["ModelPackageGroupName"] for g in groups.values()) == sorted(
+        f["group"] for f in _families()
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# the definition
+
+
+def test_blue_green_update_names_the_three_alarms_of_the_family(template_json: dict[str, Any]) -> None:
+    _, definition, substitutions = _state_machine(template_json)
+    prefix = substitutions["AlarmNamePrefix"]
+    alarm_names = {
+        a["Properties"]["AlarmName"] for a in _of_type(template_json, "AWS::CloudWatch::Alarm").values()
+    }
+    for state_name, routing in (
+        ("UpdateEndpoint_BlueGreenCanary", "CANARY"),
+        ("UpdateEndpoint_BlueGreenLinear", "LINEAR"),
+    ):
+        state = definition["States"][state_name]
+        assert state["Resource"] == "arn:aws:states:::aws-sdk:sagemaker:updateEndpoint"
+        config = state["Parameters"]["DeploymentConfig"]
+        assert config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == routing
+        formats = [a["AlarmName.$"] for a in config["AutoRollbackConfiguration"]["Alarms"]]
+        assert len(formats) == 3
+        # every formatted name exists as an alarm for every family
+        for family in _families():
+            for fmt in formats:
+                template = fmt.split("'")[1].replace("${AlarmNamePrefix}", prefix)
+                assert template.replace("{}", family["group"]) in alarm_names, (fmt, family["group"])
+
+
+def test_alarms_watch_5xx_latency_and_gateway_errors(template_json: dict[str, Any]) -> None:
+    metrics = {
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"])
+        for a in _of_type(template_json, "AWS::CloudWatch::Alarm").values()
+    }
+    assert ("AWS/SageMaker", "Invocation5XXErrors") in metrics
+    assert ("AWS/SageMaker", "ModelLatency") in metrics
+    assert ("Switchboard/Models", "OptionErrors") in metrics
+    _, metric_filter = _one(template_json, "AWS::Logs::MetricFilter")
+    assert metric_filter["Properties"]["MetricTransformations"][0]["Dimensions"] == [
+        {"Key": "Option", "Value": "$.option_id"}
+    ]
+
+
+def test_definition_has_the_adapter_path_and_the_failure_path(template_json: dict[str, Any]) -> None:
+    _, definition, substitutions = _state_machine(template_json)
+    states = definition["States"]
+    assert states["CreateAdapterComponent"]["Resource"].endswith(":sagemaker:createInferenceComponent")
+    assert states["DeleteOldAdapter"]["Resource"].endswith(":sagemaker:deleteInferenceComponent")
+    assert states["MarkPackageRejected"]["Parameters"]["ModelApprovalStatus"] == "Rejected"
+    assert states["NotifyFailure"]["Resource"] == "arn:aws:states:::sns:publish"
+    assert states["DeploymentFailed"]["Type"] == "Fail"
+    for placeholder in ("${DeploymentFunctionArn}", "${DeploymentsTable}", "${NotificationTopicArn}"):
+        assert placeholder.strip("${}") in substitutions
+    # deployed defaults: minutes, not the seconds the tests use
+    assert int(substitutions["WaitIntervalSeconds"]) >= 60
+    assert substitutions["TrafficRoutingType"] == "CANARY"
+
+
+# --------------------------------------------------------------------------------------------------
+# IAM
+
+
+def _statements(template_json: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    for logical_id, resource in template_json["Resources"].items():
+        props = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] == "AWS::IAM::Policy":
+            documents.append(props["PolicyDocument"])
+        if resource["Type"] == "AWS::IAM::Role":
+            documents.extend(p["PolicyDocument"] for p in props.get("Policies", []))
+        for document in documents:
+            found.extend((logical_id, s) for s in document["Statement"])
+    return found
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement.get("Action", [])
+    return action if isinstance(action, list) else [action]
+
+
+def test_pass_role_only_for_the_sagemaker_execution_role(template_json: dict[str, Any]) -> None:
+    execution_role, _ = next(
+        (k, v) for k, v in _of_type(template_json, "AWS::IAM::Role").items() if "SageMakerExecutionRole" in k
+    )
+    passing = [(k, s) for k, s in _statements(template_json) if any("PassRole" in a for a in _actions(s))]
+    assert passing, "the workflow must be able to pass the execution role"
+    for logical_id, statement in passing:
+        assert logical_id.startswith("ModelDeploymentWorkflowRole"), logical_id
+        assert statement["Resource"] == {"Fn::GetAtt": [execution_role, "Arn"]}
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert not any(a in ("iam:*", "*") for _, s in _statements(template_json) for a in _actions(s))
+
+
+def test_registry_role_is_scoped_to_our_groups(template_json: dict[str, Any]) -> None:
+    statements = [s for k, s in _statements(template_json) if k.startswith("ModelDeploymentRegistryRole")]
+    register = next(s for s in statements if "sagemaker:CreateModelPackage" in _actions(s))
+    text = json.dumps(register["Resource"])
+    for family in _families():
+        assert f"model-package-group/{family['group']}" in text
+        assert f"model-package/{family['group']}/*" in text
+    assert '"*"' not in text
+
+
+def test_deployments_table_and_topic_are_encrypted(template_json: dict[str, Any]) -> None:
+    _, table = _one(template_json, "AWS::DynamoDB::Table")
+    props = table["Properties"]
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    _, topic = _one(template_json, "AWS::SNS::Topic")
+    assert "KmsMasterKeyId" in topic["Properties"]
+
+
+def test_retirement_runs_on_a_schedule(template_json: dict[str, Any]) -> None:
+    scheduled = [
+        v
+        for v in _of_type(template_json, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in v["Properties"]
+    ]
+    assert len(scheduled) == 1
+    target = scheduled[0]["Properties"]["Targets"][0]["Arn"]
+    assert "RetirementFunction" in json.dumps(target)
+
+
+@pytest.mark.parametrize("key", ["ModelDeploymentStateMachineArn", "ModelDeploymentsTableName"])
+def test_outputs_the_cli_reads(template_json: dict[str, Any], key: str) -> None:
+    assert key in template_json["Outputs"]

@@ -1,0 +1,529 @@
+"""The model-deployment ASL executed in moto's Step Functions interpreter.
+
+Given the deployment state machine from `statemachines/model_deployment.asl.json` (created the way the
+local stack creates it), its Lambda tasks bound to the in-process handlers, and moto's SageMaker
+extended with UpdateEndpoint and inference components (`switchboard_local.sagemaker_ext`), each test
+approves or rejects registry versions and runs the workflow with the event EventBridge would deliver.
+All waits come from the input (`settings`), zero or one second, so the whole module runs in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+REGION = "us-east-1"
+FULL_GROUP = "switchboard-test-llm"
+ADAPTER_GROUP = "switchboard-test-lora"
+BASE_ENDPOINT = "switchboard-test-base"
+BASE_COMPONENT = "switchboard-test-base-ic"
+ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
+
+FAST = {
+    "traffic_type": "CANARY",
+    "canary_percent": 10,
+    "linear_step_percent": 20,
+    "wait_interval_seconds": 0,
+    "termination_wait_seconds": 0,
+    "maximum_execution_timeout_seconds": 600,
+    "poll_seconds": 0,
+    "max_poll_seconds": 1,
+    "max_polls": 3,
+    "bake_seconds": 0,
+}
+
+FAMILIES = [
+    {
+        "group": FULL_GROUP,
+        "option_id": "test-llm",
+        "endpoint_name": FULL_GROUP,
+        "instance_type": "ml.g4dn.xlarge",
+        "retention": 1,
+    },
+    {
+        "group": ADAPTER_GROUP,
+        "option_id": "test-lora",
+        "endpoint_name": BASE_ENDPOINT,
+        "base_component": BASE_COMPONENT,
+        "retention": 1,
+    },
+]
+
+
+def client(service: str) -> Any:
+    return boto3.client(service, region_name=REGION)
+
+
+class Lifecycle:
+    """The provisioned lifecycle and helpers to drive it."""
+
+    def __init__(self, resources: Any, names: dict[str, Any]) -> None:
+        self.resources = resources
+        self.names = names
+        self.sagemaker = client("sagemaker")
+        self.sfn = client("stepfunctions")
+
+    def register(self, group: str, *, data: str = "s3://models/model.tar.gz") -> str:
+        arn: str = self.sagemaker.create_model_package(
+            ModelPackageGroupName=group,
+            InferenceSpecification={
+                "Containers": [
+                    {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/llm:1", "ModelDataUrl": data}
+                ],
+                "SupportedContentTypes": ["application/json"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            ModelApprovalStatus="PendingManualApproval",
+        )["ModelPackageArn"]
+        return arn
+
+    def event(self, arn: str) -> dict[str, Any]:
+        from switchboard_local.lifecycle_local import state_change_event
+
+        return state_change_event(self.sagemaker.describe_model_package(ModelPackageName=arn), region=REGION)
+
+    def set_status(self, arn: str, status: str, description: str | None = None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"ModelPackageArn": arn, "ModelApprovalStatus": status}
+        if description:
+            kwargs["ApprovalDescription"] = description
+        self.sagemaker.update_model_package(**kwargs)
+        return self.event(arn)
+
+    def run(self, event: dict[str, Any], **settings: Any) -> dict[str, Any]:
+        execution = self.sfn.start_execution(
+            stateMachineArn=self.names["deployment_state_machine_arn"],
+            name=uuid.uuid4().hex,
+            input=json.dumps({**event, "settings": {**FAST, **settings}}),
+        )["executionArn"]
+        deadline = time.monotonic() + 30
+        while True:
+            described: dict[str, Any] = self.sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING" or time.monotonic() > deadline:
+                return described
+            time.sleep(0.02)
+
+    def approve(self, arn: str, **settings: Any) -> dict[str, Any]:
+        return self.run(self.set_status(arn, "Approved"), **settings)
+
+    def states_entered(self, execution_arn: str) -> list[str]:
+        events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+    def option(self, option_id: str) -> Any:
+        from switchboard.options.store import OptionsStore
+
+        return OptionsStore(self.resources.options_table, client=client("dynamodb"), ttl_s=0).get(option_id)
+
+    def package(self, arn: str) -> dict[str, Any]:
+        described: dict[str, Any] = self.sagemaker.describe_model_package(ModelPackageName=arn)
+        return described
+
+    def deployments(self, group: str) -> list[dict[str, Any]]:
+        from switchboard.options.store import from_dynamodb_item
+
+        items = client("dynamodb").query(
+            TableName=self.names["deployments_table"],
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"group#{group}"}},
+        )["Items"]
+        return [from_dynamodb_item(i) for i in items]
+
+    def notifications(self) -> list[str]:
+        from moto.sns.models import sns_backends
+
+        topic = sns_backends["123456789012"][REGION].topics[self.names["topic_arn"]]
+        return [message for _, message, *_ in topic.sent_notifications]
+
+    def endpoint_config(self, endpoint: str) -> str:
+        return str(self.sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"])
+
+    def alarm(self, index: int = 0, state: str = "ALARM") -> str:
+        name = str(self.names["alarm_names"][index])
+        client("cloudwatch").set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+        return name
+
+
+@pytest.fixture
+def lifecycle(emulated_aws: None) -> Iterator[Lifecycle]:
+    from switchboard_local import sagemaker_ext
+    from switchboard_local.emulation import bind_lambda_handlers, provision
+    from switchboard_local.lifecycle_local import lifecycle_handlers, provision_model_lifecycle
+
+    resources = provision(client, region=REGION, seed=False)
+    names = provision_model_lifecycle(client, resources, families=FAMILIES)
+    try:
+        with bind_lambda_handlers(lifecycle_handlers(resources)):
+            yield Lifecycle(resources, names)
+    finally:
+        sagemaker_ext.uninstall()
+
+
+def _deploy_base_endpoint(lc: Lifecycle) -> None:
+    """What an adapter family needs first: an endpoint with a base inference component."""
+    sm = lc.sagemaker
+    sm.create_model(
+        ModelName="base-model",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": "llm:1", "ModelDataUrl": "s3://models/base.tar.gz"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="base-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "base-model",
+                "InstanceType": "ml.g4dn.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    sm.create_endpoint(EndpointName=BASE_ENDPOINT, EndpointConfigName="base-config")
+    sm.create_inference_component(
+        InferenceComponentName=BASE_COMPONENT,
+        EndpointName=BASE_ENDPOINT,
+        VariantName="AllTraffic",
+        Specification={
+            "ModelName": "base-model",
+            "ComputeResourceRequirements": {
+                "MinMemoryRequiredInMb": 1024,
+                "NumberOfAcceleratorDevicesRequired": 1,
+            },
+        },
+        RuntimeConfig={"CopyCount": 1},
+    )
+    sm.describe_inference_component(InferenceComponentName=BASE_COMPONENT)  # settles it
+
+
+# --------------------------------------------------------------------------------------------------
+# full models
+
+
+def test_first_approval_creates_the_endpoint_and_points_the_option_at_it(lifecycle: Lifecycle) -> None:
+    # Given a first version of a family with no endpoint yet
+    v1 = lifecycle.register(FULL_GROUP)
+
+    # When it is approved
+    result = lifecycle.approve(v1)
+
+    # Then the workflow created the endpoint and the option serves version 1
+    assert result["status"] == "SUCCEEDED", result
+    states = lifecycle.states_entered(result["executionArn"])
+    assert "CreateEndpoint_FirstDeployment" in states
+    assert "UpdateEndpoint_BlueGreenCanary" not in states
+    option = lifecycle.option("test-llm")
+    assert option.model_package_arn == v1
+    assert option.endpoint_name == FULL_GROUP
+    assert option.updated_by.startswith("model-deployment:")
+
+
+def test_success_updates_blue_green_switches_the_option_and_records_the_deployment(
+    lifecycle: Lifecycle,
+) -> None:
+    # Given version 1 live
+    v1 = lifecycle.register(FULL_GROUP)
+    assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
+    before = lifecycle.option("test-llm")
+
+    # When version 2 is approved
+    v2 = lifecycle.register(FULL_GROUP, data="s3://models/v2.tar.gz")
+    result = lifecycle.approve(v2)
+
+    # Then a blue/green canary update with the three rollback alarms ran ...
+    assert result["status"] == "SUCCEEDED", result
+    states = lifecycle.states_entered(result["executionArn"])
+    for state in (
+        "DescribeModelPackage",
+        "PlanDeployment",
+        "CreateModelFromPackage",
+        "CreateEndpointConfig",
+        "UpdateEndpoint_BlueGreenCanary",
+        "WaitForEndpoint",
+        "EndpointSettled?",
+        "SmokeTest",
+        "SwitchGatewayOption",
+        "RecordDeployment",
+        "Deployed",
+    ):
+        assert state in states
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    request = CONTROL.update_requests[-1]
+    policy = request["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"]["Type"] == "CANARY"
+    assert policy["TrafficRoutingConfiguration"]["CanarySize"] == {"Type": "CAPACITY_PERCENT", "Value": 10}
+    alarms = [a["AlarmName"] for a in request["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
+    assert alarms == [n for n in lifecycle.names["alarm_names"] if FULL_GROUP in n]
+    # ... the endpoint serves the new config, the option moved with a conditional write ...
+    assert lifecycle.endpoint_config(FULL_GROUP) == request["EndpointConfigName"]
+    assert "-v2-" in request["EndpointConfigName"]
+    option = lifecycle.option("test-llm")
+    assert option.model_package_arn == v2
+    assert option.version == before.version + 1
+    assert option.updated_by == f"model-deployment:{result['name']}"
+    # ... the package stays Approved and the deployment is recorded
+    assert lifecycle.package(v2)["ModelApprovalStatus"] == "Approved"
+    records = {r["version"]: r for r in lifecycle.deployments(FULL_GROUP)}
+    assert records[2]["outcome"] == "deployed"
+    assert records[2]["package_arn"] == v2
+
+
+def test_linear_traffic_shifting_is_a_configuration_choice(lifecycle: Lifecycle) -> None:
+    v1 = lifecycle.register(FULL_GROUP)
+    lifecycle.approve(v1)
+    v2 = lifecycle.register(FULL_GROUP)
+
+    result = lifecycle.approve(v2, traffic_type="LINEAR")
+
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    assert result["status"] == "SUCCEEDED", result
+    assert "UpdateEndpoint_BlueGreenLinear" in lifecycle.states_entered(result["executionArn"])
+    routing = CONTROL.update_requests[-1]["DeploymentConfig"]["BlueGreenUpdatePolicy"][
+        "TrafficRoutingConfiguration"
+    ]
+    assert routing["Type"] == "LINEAR"
+    assert routing["LinearStepSize"] == {"Type": "CAPACITY_PERCENT", "Value": 20}
+
+
+def test_alarm_rollback_rejects_the_package_and_leaves_routing_untouched(lifecycle: Lifecycle) -> None:
+    # Given version 1 live and a rollback alarm firing
+    v1 = lifecycle.register(FULL_GROUP)
+    assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
+    old_config = lifecycle.endpoint_config(FULL_GROUP)
+    before = lifecycle.option("test-llm")
+    lifecycle.alarm(0)
+
+    # When version 2 is approved
+    v2 = lifecycle.register(FULL_GROUP)
+    result = lifecycle.approve(v2)
+
+    # Then SageMaker rolled the endpoint back, the execution failed with a clear error ...
+    assert result["status"] == "FAILED"
+    assert result["error"] == "DeploymentRolledBackByAlarm"
+    assert "back on config" in result["cause"] and old_config in result["cause"]
+    states = lifecycle.states_entered(result["executionArn"])
+    assert "RolledBackByAlarm" in states
+    assert states[-1] == "DeploymentFailed"
+    assert lifecycle.endpoint_config(FULL_GROUP) == old_config
+    # ... the package is Rejected with the reason, routing is untouched, someone is told
+    package = lifecycle.package(v2)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert "auto-rollback" in package["ApprovalDescription"]
+    option = lifecycle.option("test-llm")
+    assert option.model_package_arn == v1
+    assert option.version == before.version
+    assert any("DeploymentRolledBackByAlarm" in m for m in lifecycle.notifications())
+    records = {r["version"]: r for r in lifecycle.deployments(FULL_GROUP)}
+    assert records[2]["outcome"] == "DeploymentRolledBackByAlarm"
+
+    # And the Rejected event that rejection emits is ignored (version 2 never went live)
+    follow_up = lifecycle.run(lifecycle.event(v2))
+    assert follow_up["status"] == "SUCCEEDED"
+    assert "IgnoreRejectionOfNonLiveVersion" in lifecycle.states_entered(follow_up["executionArn"])
+    assert lifecycle.option("test-llm").version == before.version
+
+
+def test_endpoint_that_never_settles_times_out_into_the_failure_path(lifecycle: Lifecycle) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    # Given version 1 live and an update that will never finish
+    v1 = lifecycle.register(FULL_GROUP)
+    assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
+    before = lifecycle.option("test-llm")
+    CONTROL.held.add(FULL_GROUP)
+
+    # When version 2 is approved with at most 3 polls
+    v2 = lifecycle.register(FULL_GROUP)
+    started = time.monotonic()
+    result = lifecycle.approve(v2, max_polls=3)
+
+    # Then the workflow gave up after the polls (with backoff capped at 1 s) and failed
+    assert result["status"] == "FAILED"
+    assert result["error"] == "EndpointDidNotSettle"
+    assert "after 3 polls" in result["cause"]
+    assert time.monotonic() - started < 10
+    assert lifecycle.states_entered(result["executionArn"]).count("DescribeEndpoint") == 3
+    assert lifecycle.package(v2)["ModelApprovalStatus"] == "Rejected"
+    assert lifecycle.option("test-llm").model_package_arn == before.model_package_arn
+
+
+def test_rejecting_the_live_version_redeploys_the_previous_approved_one(lifecycle: Lifecycle) -> None:
+    # Given versions 1 and 2 deployed in turn (2 live)
+    v1 = lifecycle.register(FULL_GROUP)
+    v2 = lifecycle.register(FULL_GROUP)
+    assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
+    assert lifecycle.approve(v2)["status"] == "SUCCEEDED"
+
+    # When the live version is rejected (what `switchboard models rollback` does)
+    result = lifecycle.run(lifecycle.set_status(v2, "Rejected", "rollback: bad answers"))
+
+    # Then version 1 is deployed again through the same path and serves traffic
+    assert result["status"] == "SUCCEEDED", result
+    states = lifecycle.states_entered(result["executionArn"])
+    assert "IsThisVersionLive" in states and "UpdateEndpoint_BlueGreenCanary" in states
+    option = lifecycle.option("test-llm")
+    assert option.model_package_arn == v1
+    assert "-v1-" in lifecycle.endpoint_config(FULL_GROUP)
+    records = lifecycle.deployments(FULL_GROUP)
+    assert any(r["version"] == 1 and r["trigger"] == "rollback_of_rejected_live_version" for r in records)
+
+
+def test_rejecting_the_only_version_leaves_routing_and_fails_loudly(lifecycle: Lifecycle) -> None:
+    v1 = lifecycle.register(FULL_GROUP)
+    assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
+
+    result = lifecycle.run(lifecycle.set_status(v1, "Rejected", "rollback"))
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "NoApprovedVersionToRollBackTo"
+    assert lifecycle.option("test-llm").model_package_arn == v1
+
+
+def test_a_repeated_event_runs_once(lifecycle: Lifecycle) -> None:
+    v1 = lifecycle.register(FULL_GROUP)
+    event = lifecycle.set_status(v1, "Approved")
+    assert lifecycle.run(event)["status"] == "SUCCEEDED"
+
+    again = lifecycle.run(event)
+
+    assert again["status"] == "SUCCEEDED"
+    assert lifecycle.states_entered(again["executionArn"])[-1] == "IgnoreDuplicateEvent"
+
+
+# --------------------------------------------------------------------------------------------------
+# LoRA adapters
+
+
+def test_adapter_versions_get_their_own_component_and_the_old_one_goes_after_the_bake(
+    lifecycle: Lifecycle,
+) -> None:
+    # Given an endpoint with a base component, and adapter version 1 live
+    _deploy_base_endpoint(lifecycle)
+    a1 = lifecycle.register(ADAPTER_GROUP, data="s3://adapters/v1.tar.gz")
+    first = lifecycle.approve(a1)
+    assert first["status"] == "SUCCEEDED", first
+    old_component = lifecycle.option("test-lora").inference_component
+    assert old_component and "-v1-" in old_component
+
+    # When adapter version 2 is approved
+    a2 = lifecycle.register(ADAPTER_GROUP, data="s3://adapters/v2.tar.gz")
+    result = lifecycle.approve(a2)
+
+    # Then a new component was created on the base, smoke-tested, the option moved to it,
+    # and the old component was deleted after the bake
+    assert result["status"] == "SUCCEEDED", result
+    states = lifecycle.states_entered(result["executionArn"])
+    for state in (
+        "CreateAdapterComponent",
+        "SmokeTestAdapter",
+        "SwitchGatewayOption",
+        "BakeOldAdapter",
+        "CheckAlarmsAfterBake",
+        "DeleteOldAdapter",
+        "Deployed",
+    ):
+        assert state in states
+    assert "UpdateEndpoint_BlueGreenCanary" not in states
+    option = lifecycle.option("test-lora")
+    assert option.model_package_arn == a2
+    assert option.endpoint_name == BASE_ENDPOINT
+    assert option.inference_component != old_component and "-v2-" in option.inference_component
+    component = lifecycle.sagemaker.describe_inference_component(
+        InferenceComponentName=option.inference_component
+    )
+    assert component["Specification"]["BaseInferenceComponentName"] == BASE_COMPONENT
+    assert component["Specification"]["Container"]["ArtifactUrl"] == "s3://adapters/v2.tar.gz"
+    remaining = [
+        c["InferenceComponentName"]
+        for c in lifecycle.sagemaker.list_inference_components()["InferenceComponents"]
+    ]
+    assert old_component not in remaining
+    assert BASE_COMPONENT in remaining
+
+
+def test_adapter_alarm_during_bake_moves_the_option_back(lifecycle: Lifecycle) -> None:
+    _deploy_base_endpoint(lifecycle)
+    a1 = lifecycle.register(ADAPTER_GROUP)
+    assert lifecycle.approve(a1)["status"] == "SUCCEEDED"
+    old_component = lifecycle.option("test-lora").inference_component
+    lifecycle.alarm(5)  # the adapter family's gateway-errors alarm
+    a2 = lifecycle.register(ADAPTER_GROUP)
+
+    result = lifecycle.approve(a2)
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "AlarmDuringAdapterBake"
+    option = lifecycle.option("test-lora")
+    assert option.model_package_arn == a1
+    assert option.inference_component == old_component
+    assert lifecycle.package(a2)["ModelApprovalStatus"] == "Rejected"
+    remaining = [
+        c["InferenceComponentName"]
+        for c in lifecycle.sagemaker.list_inference_components()["InferenceComponents"]
+    ]
+    assert old_component in remaining and not any("-v2-" in c for c in remaining)
+
+
+def test_adapter_family_without_its_base_component_fails_before_creating_anything(
+    lifecycle: Lifecycle,
+) -> None:
+    a1 = lifecycle.register(ADAPTER_GROUP)
+
+    result = lifecycle.approve(a1)
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "DeploymentPlanFailed"
+    assert "BaseComponentMissing" in result["cause"]
+    assert lifecycle.option("test-lora") is None
+
+
+# --------------------------------------------------------------------------------------------------
+# retirement
+
+
+def test_retirement_archives_old_versions_and_never_touches_the_live_one(lifecycle: Lifecycle) -> None:
+    # Given versions 1..3 deployed in turn (3 live) and a retention of 1 older version
+    arns = [lifecycle.register(FULL_GROUP) for _ in range(3)]
+    for arn in arns:
+        assert lifecycle.approve(arn)["status"] == "SUCCEEDED"
+    live_config = lifecycle.endpoint_config(FULL_GROUP)
+
+    # When the scheduled retirement runs (through the Lambda API, bound in-process)
+    response = client("lambda").invoke(
+        FunctionName=lifecycle.names["retirement_function"], Payload=json.dumps({"groups": [FULL_GROUP]})
+    )
+    report = json.loads(response["Payload"].read())
+
+    # Then version 1 is retired: its config and model deleted, package archived, pinned option retired
+    retired = report["families"][FULL_GROUP]["retired"]
+    assert [r["version"] for r in retired] == [1]
+    configs = [
+        c["EndpointConfigName"] for c in lifecycle.sagemaker.list_endpoint_configs()["EndpointConfigs"]
+    ]
+    assert not any("-v1-" in c for c in configs)
+    assert any("-v2-" in c for c in configs) and live_config in configs
+    assert lifecycle.package(arns[0])["ModelLifeCycle"]["Stage"] == "Archived"
+    assert "ModelLifeCycle" not in lifecycle.package(arns[2])
+    pinned = lifecycle.option("test-llm-v1")
+    assert pinned.status.value == "retired" and pinned.replaced_by == "test-llm"
+    # and the version serving traffic is untouched
+    assert lifecycle.option("test-llm").model_package_arn == arns[2]
+    assert lifecycle.endpoint_config(FULL_GROUP) == live_config
+    assert lifecycle.option("test-llm-v3").status.value == "active"
+
+    # A second run has nothing left to do
+    again = lifecycle_handlers_retire(lifecycle, {"groups": [FULL_GROUP]})
+    assert again["families"][FULL_GROUP]["retired"] == []
+
+
+def lifecycle_handlers_retire(lifecycle: Lifecycle, event: dict[str, Any]) -> dict[str, Any]:
+    from switchboard_local.lifecycle_local import lifecycle_handlers
+
+    handler = lifecycle_handlers(lifecycle.resources)[lifecycle.names["retirement_function"]]
+    return handler(event, None)

@@ -1,0 +1,324 @@
+"""The project's moto SageMaker extension: validated requests, blue/green with alarm rollback,
+inference components, UpdateModelPackage that keeps what it is not told to change. Plus a botocore
+Stubber contract test of every SageMaker request the deployment workflow sends."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
+CANARY = {
+    "BlueGreenUpdatePolicy": {
+        "TrafficRoutingConfiguration": {
+            "Type": "CANARY",
+            "WaitIntervalInSeconds": 60,
+            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+        },
+        "TerminationWaitInSeconds": 0,
+        "MaximumExecutionTimeoutInSeconds": 600,
+    },
+    "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "model-5xx"}]},
+}
+
+
+@pytest.fixture
+def sm(emulated_aws: None) -> Iterator[Any]:
+    from switchboard_local import sagemaker_ext
+
+    with sagemaker_ext.installed():
+        client = boto3.client("sagemaker", region_name=REGION)
+        client.create_model(
+            ModelName="m",
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer={"Image": "llm:1", "ModelDataUrl": "s3://b/m"},
+        )
+        for name, variant in (("c1", "AllTraffic"), ("c2", "AllTraffic"), ("other-variant", "Blue")):
+            client.create_endpoint_config(
+                EndpointConfigName=name,
+                ProductionVariants=[
+                    {
+                        "VariantName": variant,
+                        "ModelName": "m",
+                        "InstanceType": "ml.g4dn.xlarge",
+                        "InitialInstanceCount": 1,
+                    }
+                ],
+            )
+        client.create_endpoint(EndpointName="e", EndpointConfigName="c1")
+        boto3.client("cloudwatch", region_name=REGION).put_metric_alarm(
+            AlarmName="model-5xx",
+            Namespace="AWS/SageMaker",
+            MetricName="Invocation5XXErrors",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+        yield client
+
+
+def unvalidated() -> Any:
+    """A client that skips client-side validation, like the Step Functions interpreter's clients."""
+    return boto3.client("sagemaker", region_name=REGION, config=Config(parameter_validation=False))
+
+
+def test_install_and_uninstall_are_idempotent(emulated_aws: None) -> None:
+    from moto.sagemaker.responses import SageMakerResponse
+
+    from switchboard_local import sagemaker_ext
+
+    original = SageMakerResponse.describe_endpoint
+    sagemaker_ext.install()
+    sagemaker_ext.install()
+    assert hasattr(SageMakerResponse, "update_endpoint")
+    sagemaker_ext.uninstall()
+    sagemaker_ext.uninstall()
+    assert not hasattr(SageMakerResponse, "update_endpoint")
+    assert SageMakerResponse.describe_endpoint is original
+
+
+# --------------------------------------------------------------------------------------------------
+# validation against the service model
+
+
+@pytest.mark.parametrize(
+    ("deployment", "message"),
+    [
+        (
+            {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "CANARY"}}},
+            "WaitIntervalInSeconds",
+        ),
+        (
+            {
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {"Type": "SLOW", "WaitIntervalInSeconds": 1}
+                }
+            },
+            "enum value set",
+        ),
+    ],
+)
+def test_update_endpoint_requests_are_checked_against_the_service_model(
+    sm: Any, deployment: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ClientError) as caught:
+        unvalidated().update_endpoint(EndpointName="e", EndpointConfigName="c2", DeploymentConfig=deployment)
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert message in caught.value.response["Error"]["Message"]
+
+
+def test_adapter_component_with_compute_is_refused(sm: Any) -> None:
+    sm.create_inference_component(
+        InferenceComponentName="base",
+        EndpointName="e",
+        VariantName="AllTraffic",
+        Specification={"ModelName": "m", "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 1024}},
+        RuntimeConfig={"CopyCount": 1},
+    )
+    with pytest.raises(ClientError, match="no ComputeResourceRequirements"):
+        sm.create_inference_component(
+            InferenceComponentName="adapter",
+            EndpointName="e",
+            Specification={
+                "BaseInferenceComponentName": "base",
+                "Container": {"ArtifactUrl": "s3://b/a.tar.gz"},
+                "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 1024},
+            },
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# blue/green with alarm rollback
+
+
+def test_update_goes_in_service_on_the_new_config(sm: Any) -> None:
+    sm.update_endpoint(EndpointName="e", EndpointConfigName="c2", DeploymentConfig=CANARY)
+
+    described = sm.describe_endpoint(EndpointName="e")
+
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "c2")
+
+
+def test_alarm_in_alarm_rolls_the_endpoint_back_to_the_old_config(sm: Any) -> None:
+    boto3.client("cloudwatch", region_name=REGION).set_alarm_state(
+        AlarmName="model-5xx", StateValue="ALARM", StateReason="test"
+    )
+
+    sm.update_endpoint(EndpointName="e", EndpointConfigName="c2", DeploymentConfig=CANARY)
+    described = sm.describe_endpoint(EndpointName="e")
+
+    # an alarm rollback is InService on the OLD config (not RollingBack)
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "c1")
+
+
+def test_alarms_not_named_in_the_update_are_ignored(sm: Any) -> None:
+    boto3.client("cloudwatch", region_name=REGION).set_alarm_state(
+        AlarmName="model-5xx", StateValue="ALARM", StateReason="test"
+    )
+
+    sm.update_endpoint(EndpointName="e", EndpointConfigName="c2")
+
+    assert sm.describe_endpoint(EndpointName="e")["EndpointConfigName"] == "c2"
+
+
+def test_updates_settle_after_the_configured_describes_or_never_when_held(sm: Any) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    CONTROL.settle_after_describes = 2
+    sm.update_endpoint(EndpointName="e", EndpointConfigName="c2", DeploymentConfig=CANARY)
+    assert sm.describe_endpoint(EndpointName="e")["EndpointStatus"] == "Updating"
+    assert sm.describe_endpoint(EndpointName="e")["EndpointStatus"] == "InService"
+
+    CONTROL.held.add("e")
+    sm.update_endpoint(EndpointName="e", EndpointConfigName="c1", DeploymentConfig=CANARY)
+    for _ in range(3):
+        assert sm.describe_endpoint(EndpointName="e")["EndpointStatus"] == "Updating"
+    # AWS refuses a second update while one is in progress
+    with pytest.raises(ClientError, match="in-progress"):
+        sm.update_endpoint(EndpointName="e", EndpointConfigName="c2")
+
+
+def test_blue_green_needs_the_same_variant_names(sm: Any) -> None:
+    with pytest.raises(ClientError, match="variant names"):
+        sm.update_endpoint(EndpointName="e", EndpointConfigName="other-variant", DeploymentConfig=CANARY)
+
+
+# --------------------------------------------------------------------------------------------------
+# inference components and the registry
+
+
+def test_inference_components_create_describe_list_delete(sm: Any) -> None:
+    sm.create_inference_component(
+        InferenceComponentName="base",
+        EndpointName="e",
+        VariantName="AllTraffic",
+        Specification={"ModelName": "m", "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 1024}},
+        RuntimeConfig={"CopyCount": 1},
+    )
+    sm.create_inference_component(
+        InferenceComponentName="adapter-1",
+        EndpointName="e",
+        Specification={"BaseInferenceComponentName": "base", "Container": {"ArtifactUrl": "s3://b/a.tar.gz"}},
+    )
+    with pytest.raises(ClientError, match="already existing"):
+        sm.create_inference_component(
+            InferenceComponentName="adapter-1",
+            EndpointName="e",
+            Specification={
+                "BaseInferenceComponentName": "base",
+                "Container": {"ArtifactUrl": "s3://b/a.tar.gz"},
+            },
+        )
+
+    assert (
+        sm.describe_inference_component(InferenceComponentName="adapter-1")["InferenceComponentStatus"]
+        == "InService"
+    )
+    listed = sm.list_inference_components(EndpointNameEquals="e", NameContains="adapter")[
+        "InferenceComponents"
+    ]
+    assert [c["InferenceComponentName"] for c in listed] == ["adapter-1"]
+
+    sm.delete_inference_component(InferenceComponentName="base")  # takes its adapters with it
+    assert sm.list_inference_components()["InferenceComponents"] == []
+    with pytest.raises(ClientError, match="Could not find inference component"):
+        sm.describe_inference_component(InferenceComponentName="adapter-1")
+
+
+def test_update_model_package_changes_only_what_it_names(sm: Any) -> None:
+    sm.create_model_package_group(ModelPackageGroupName="g")
+    arn = sm.create_model_package(
+        ModelPackageGroupName="g",
+        InferenceSpecification={
+            "Containers": [{"Image": "llm:1", "ModelDataUrl": "s3://b/m"}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        ModelApprovalStatus="PendingManualApproval",
+        CustomerMetadataProperties={"switchboard:adapter-of": "base"},
+    )["ModelPackageArn"]
+
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    sm.update_model_package(
+        ModelPackageArn=arn, ModelLifeCycle={"Stage": "Archived", "StageStatus": "Archived"}
+    )
+
+    described = sm.describe_model_package(ModelPackageName=arn)
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described["CustomerMetadataProperties"] == {"switchboard:adapter-of": "base"}
+    assert described["ModelLifeCycle"] == {"Stage": "Archived", "StageStatus": "Archived"}
+
+
+# --------------------------------------------------------------------------------------------------
+# contract: the workflow's SageMaker requests, as the interpreter rendered them, against botocore
+
+
+def test_every_sagemaker_request_of_a_deployment_matches_the_service_model(emulated_aws: None) -> None:
+    """Run a full-model deployment (create, then blue/green update) and replay every SageMaker
+    request the interpreter sent through a Stubber, which validates it against the service model
+    (the interpreter's own clients skip validation)."""
+    from switchboard_local import sagemaker_ext
+    from switchboard_local.emulation import bind_lambda_handlers, provision
+    from switchboard_local.lifecycle_local import (
+        LOCAL_SETTINGS,
+        lifecycle_handlers,
+        provision_model_lifecycle,
+        state_change_event,
+    )
+
+    def client(service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+    resources = provision(client, region=REGION, seed=False)
+    names = provision_model_lifecycle(client, resources)
+    sm, sfn = client("sagemaker"), client("stepfunctions")
+    sent: list[tuple[str, dict[str, Any]]] = []
+    try:
+        with bind_lambda_handlers(lifecycle_handlers(resources)):
+            for _ in range(2):
+                arn = sm.create_model_package(
+                    ModelPackageGroupName=names["sample_group"],
+                    InferenceSpecification={
+                        "Containers": [{"Image": "llm:1", "ModelDataUrl": "s3://b/m.tar.gz"}],
+                        "SupportedContentTypes": ["application/json"],
+                        "SupportedResponseMIMETypes": ["application/json"],
+                    },
+                )["ModelPackageArn"]
+                sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+                event = state_change_event(sm.describe_model_package(ModelPackageName=arn))
+                execution = sfn.start_execution(
+                    stateMachineArn=names["deployment_state_machine_arn"],
+                    name=uuid.uuid4().hex,
+                    input=json.dumps({**event, "settings": LOCAL_SETTINGS}),
+                )["executionArn"]
+                while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+                    time.sleep(0.02)  # a busy loop starves the interpreter's thread
+                for item in sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]:
+                    details = item.get("taskScheduledEventDetails")
+                    if details and details["resourceType"] == "aws-sdk:sagemaker":
+                        sent.append((details["resource"], json.loads(details["parameters"])))
+    finally:
+        sagemaker_ext.uninstall()
+
+    actions = [action for action, _ in sent]
+    assert "updateEndpoint" in actions and "createEndpoint" in actions and "createModel" in actions
+    stubbed = boto3.client("sagemaker", region_name=REGION)
+    for action, params in sent:
+        method = "".join("_" + c.lower() if c.isupper() else c for c in action)
+        with Stubber(stubbed) as stubber:
+            # the client validates the request against the service model before the stub answers
+            stubber.add_client_error(method, service_error_code="Stubbed", expected_params=params)
+            with pytest.raises(ClientError, match="Stubbed"):
+                getattr(stubbed, method)(**params)
