@@ -31,6 +31,17 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def stubber(client: Any) -> Iterator[Any]:
+    """botocore's Stubber on the module's `client` fixture: every request is checked against the
+    real service model, and every queued response must be used."""
+    from botocore.stub import Stubber
+
+    with Stubber(client) as stub:
+        yield stub
+        stub.assert_no_pending_responses()
+
+
+@pytest.fixture
 def emulated_aws(aws_credentials: None) -> Iterator[None]:
     from moto import mock_aws
 

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.config import default_routes
-
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
 STATEMACHINES_DIR = ROOT / "statemachines"
@@ -225,6 +223,8 @@ def handler_environment(
     provider_override: str | None = "mock",
 ) -> dict[str, str]:
     """The environment CDK gives the functions, pointed at the emulators."""
+    from infra.config import default_routes  # the same last-resort routes CDK computes
+
     env = {
         "OPTIONS_TABLE": resources.options_table,
         "KEYS_TABLE": resources.keys_table,
@@ -235,7 +235,7 @@ def handler_environment(
         "APPCONFIG_ENVIRONMENT": APPCONFIG_NAMES["environment"],
         "APPCONFIG_PROFILE": APPCONFIG_NAMES["profile"],
         "APPCONFIG_AGENT_URL": agent_url,
-        "DEFAULT_ROUTES": json.dumps(default_routes(json.loads(FLAGS_FILE.read_text()))),  # as CDK does
+        "DEFAULT_ROUTES": json.dumps(default_routes(json.loads(FLAGS_FILE.read_text()))),
         "WORKFLOW_MODE": "poll",
         "AWS_DEFAULT_REGION": resources.region,
         "AWS_REGION": resources.region,

@@ -16,6 +16,7 @@ import socket
 import sys
 import threading
 import urllib.request
+import warnings
 from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any
@@ -189,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    if not args.verbose:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's per-call access log
+        # Metrics are off locally (POWERTOOLS_METRICS_DISABLED); Powertools still warns on each flush.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
     dev_key = os.environ.get("SWITCHBOARD_DEV_KEY", DEV_KEY)
     stack = LocalStack(
         host=args.host,
@@ -210,13 +215,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or a supervisor stopping us
+        signal.signal(signum, lambda *_: stopped.set())
     try:
-        stopped.wait()
-    except KeyboardInterrupt:
-        pass
+        while not stopped.wait(0.5):
+            pass
     finally:
         stack.stop()
+        print("Switchboard local stack stopped.", flush=True)
     return 0
 
 

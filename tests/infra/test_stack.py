@@ -12,6 +12,15 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
+from template_queries import (
+    as_list,
+    env_of,
+    function_by_handler,
+    of_type,
+    only,
+    role_of,
+    role_statements,
+)
 
 from infra import constants, layers
 from infra.config import (
@@ -28,58 +37,6 @@ from infra.stacks.switchboard_stack import retention
 REGION = "us-east-1"
 FLAGS = json.loads(constants.FLAGS_FILE.read_text())
 OPTIONS = json.loads(constants.OPTIONS_FILE.read_text())
-
-Resources = dict[str, dict[str, Any]]
-
-
-def of_type(template_json: dict[str, Any], cfn_type: str) -> Resources:
-    """Resources of a type, leaving out the model lifecycle's (test_model_deployment_infra.py has those)."""
-    return {
-        k: v
-        for k, v in template_json["Resources"].items()
-        if v["Type"] == cfn_type and not k.startswith("ModelDeployment")
-    }
-
-
-def only(template_json: dict[str, Any], cfn_type: str) -> tuple[str, dict[str, Any]]:
-    found = of_type(template_json, cfn_type)
-    assert len(found) == 1, f"expected one {cfn_type}, found {sorted(found)}"
-    return next(iter(found.items()))
-
-
-def function_by_handler(template_json: dict[str, Any], handler: str) -> tuple[str, dict[str, Any]]:
-    found = {
-        k: v
-        for k, v in of_type(template_json, "AWS::Lambda::Function").items()
-        if v["Properties"]["Handler"] == handler
-    }
-    assert len(found) == 1, f"expected one function with handler {handler}, found {sorted(found)}"
-    return next(iter(found.items()))
-
-
-def env_of(function: dict[str, Any]) -> dict[str, Any]:
-    variables: dict[str, Any] = function["Properties"]["Environment"]["Variables"]
-    return variables
-
-
-def role_statements(template_json: dict[str, Any], role_logical_id: str) -> list[dict[str, Any]]:
-    statements: list[dict[str, Any]] = []
-    for policy in of_type(template_json, "AWS::IAM::Policy").values():
-        roles = policy["Properties"].get("Roles", [])
-        if {"Ref": role_logical_id} in roles:
-            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return statements
-
-
-def role_of(function: dict[str, Any]) -> str:
-    role_ref = function["Properties"]["Role"]["Fn::GetAtt"]
-    assert role_ref[1] == "Arn"
-    return str(role_ref[0])
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
 
 # --- Lambda functions ---------------------------------------------------------------------------
 

@@ -10,18 +10,16 @@ written to the timeline with the operator as actor (`cli:<user>`).
 from __future__ import annotations
 
 import argparse
-import functools
-import getpass
 import json
 import re
 import sys
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from switchboard.circuits.policy import CircuitSnapshot
 from switchboard.circuits.store import CircuitContention, CircuitStore
 from switchboard.circuits.timefmt import to_iso, utcnow
+from switchboard_local.cli.common import aws_errors, cli_actor
 from switchboard_local.cli.target import TargetError, add_target_arguments, resolve_target
 
 DEFAULT_DURATION = "15m"
@@ -37,39 +35,12 @@ def _out(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
-def aws_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn an AWS/botocore failure into a one-line message and exit code 1 (no traceback)."""
-
-    @functools.wraps(func)
-    def wrapper(args: argparse.Namespace) -> int:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return func(args)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            _err(f"AWS error {error.get('Code', '?')}: {error.get('Message', exc)}")
-        except BotoCoreError as exc:
-            _err(f"AWS error: {exc}")
-        return 1
-
-    return wrapper
-
-
 def parse_duration(text: str) -> timedelta:
     """`30s`, `10m`, `2h`, `1d`, or bare seconds."""
     match = _DURATION.match(text)
     if not match or int(match.group(1)) <= 0:
         raise argparse.ArgumentTypeError(f"bad duration {text!r}: use e.g. 30s, 10m, 2h, 1d")
     return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
-
-
-def actor() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # no login name in some containers
-        user = "unknown"
-    return f"cli:{user}"
 
 
 def _store(args: argparse.Namespace) -> CircuitStore:
@@ -154,7 +125,7 @@ def _force(args: argparse.Namespace, state: str) -> int:
             args.option_id,
             "open" if state == "open" else "closed",
             until=until,
-            actor=actor(),
+            actor=cli_actor(),
             reason=args.reason,
         )
     except CircuitContention as exc:

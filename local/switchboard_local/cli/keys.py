@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from switchboard.keys import TIERS, ApiKeyNotFound, ApiKeyStore
-from switchboard_local.cli.options import aws_errors
+from switchboard_local.cli.common import aws_errors
 from switchboard_local.cli.target import add_target_arguments, resolve_target
 
 

@@ -13,7 +13,6 @@ newest remaining Approved version (one rollback mechanism).
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 import time
@@ -21,8 +20,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from switchboard_local.cli.options import aws_errors
-from switchboard_local.cli.target import TargetError, add_target_arguments, local_target
+from switchboard_local.cli.common import aws_errors, cli_actor
+from switchboard_local.cli.target import TargetError, add_target_arguments, aws_client, local_target
 
 # CloudFormation outputs of the deployed stack (infra/constructs/model_deployment.py defines them).
 OUTPUT_STATE_MACHINE = "ModelDeploymentStateMachineArn"
@@ -43,12 +42,7 @@ class ModelsTarget:
     families: dict[str, dict[str, Any]]
 
     def client(self, service: str) -> Any:
-        import boto3
-
-        kwargs: dict[str, Any] = {"region_name": self.region}
-        if self.endpoint_url:
-            kwargs["endpoint_url"] = self.endpoint_url
-        return boto3.client(service, **kwargs)
+        return aws_client(service, region=self.region, endpoint_url=self.endpoint_url)
 
     def family(self, group: str) -> dict[str, Any]:
         try:
@@ -126,13 +120,6 @@ def _err(message: str) -> None:
 
 def _out(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no login name in some containers
-        return "cli:unknown"
 
 
 def _versions(target: ModelsTarget, group: str) -> list[dict[str, Any]]:
@@ -220,7 +207,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
     kwargs: dict[str, Any] = {
         "ModelPackageGroupName": args.group,
-        "ModelPackageDescription": args.description or f"registered by {_actor()}",
+        "ModelPackageDescription": args.description or f"registered by {cli_actor()}",
         "InferenceSpecification": {
             "Containers": [{"Image": args.image, "ModelDataUrl": args.model_data}],
             "SupportedContentTypes": ["application/json"],
@@ -252,7 +239,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     target.client("sagemaker").update_model_package(
         ModelPackageArn=arn,
         ModelApprovalStatus="Approved",
-        ApprovalDescription=(args.reason or f"approved by {_actor()}")[:1024],
+        ApprovalDescription=(args.reason or f"approved by {cli_actor()}")[:1024],
     )
     return _report(target, args.group, arn, _run_locally(target, arn) if target.local else None)
 
@@ -267,7 +254,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     target.client("sagemaker").update_model_package(
         ModelPackageArn=live,
         ModelApprovalStatus="Rejected",
-        ApprovalDescription=f"rollback by {_actor()}: {args.reason}"[:1024],
+        ApprovalDescription=f"rollback by {cli_actor()}: {args.reason}"[:1024],
     )
     return _report(target, args.group, live, _run_locally(target, live) if target.local else None)
 

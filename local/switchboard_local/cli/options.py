@@ -8,11 +8,8 @@ with the current one, so two operators never overwrite each other silently.
 from __future__ import annotations
 
 import argparse
-import functools
-import getpass
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +23,8 @@ from switchboard.options.errors import (
 )
 from switchboard.options.model import LlmOption
 from switchboard.options.store import OptionsStore
+from switchboard_local.cli.common import aws_errors, cli_actor
 from switchboard_local.cli.target import add_target_arguments, resolve_target
-
-
-def aws_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn an AWS/botocore failure into a one-line message and exit code 1 (no traceback)."""
-
-    @functools.wraps(func)
-    def wrapper(args: argparse.Namespace) -> int:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return func(args)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            _err(f"AWS error {error.get('Code', '?')}: {error.get('Message', exc)}")
-        except BotoCoreError as exc:
-            _err(f"AWS error: {exc}")
-        return 1
-
-    return wrapper
 
 
 def _err(message: str) -> None:
@@ -54,14 +33,6 @@ def _err(message: str) -> None:
 
 def _out(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False))
-
-
-def updated_by() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # no login name in some containers
-        user = "unknown"
-    return f"cli:{user}"
 
 
 def _store(args: argparse.Namespace) -> OptionsStore:
@@ -150,7 +121,7 @@ def cmd_put(args: argparse.Namespace) -> int:
         return 1
 
     store = _store(args)
-    who = updated_by()
+    who = cli_actor()
     stored: list[dict[str, Any]] = []
     failed = 0
     for option, expected in parsed:

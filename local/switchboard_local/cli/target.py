@@ -45,20 +45,31 @@ class Target:
     cache_table: str | None = None
 
     def client(self, service: str) -> Any:
-        import boto3
-
-        kwargs: dict[str, Any] = {"region_name": self.region}
-        if self.endpoint_url:
-            kwargs["endpoint_url"] = self.endpoint_url
-        return boto3.client(service, **kwargs)
+        return aws_client(service, region=self.region, endpoint_url=self.endpoint_url)
 
     def resource(self, service: str) -> Any:
         import boto3
 
-        kwargs: dict[str, Any] = {"region_name": self.region}
-        if self.endpoint_url:
-            kwargs["endpoint_url"] = self.endpoint_url
-        return boto3.resource(service, **kwargs)
+        return boto3.resource(service, **_client_kwargs(self.region, self.endpoint_url))
+
+
+def _client_kwargs(region: str, endpoint_url: str | None) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"region_name": region}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+        host = endpoint_url.split("://", 1)[-1].split(":", 1)[0].split("/", 1)[0]
+        if host in ("127.0.0.1", "localhost"):
+            # The embedded emulator accepts any credentials; a laptop may have none configured.
+            kwargs["aws_access_key_id"] = "local"
+            kwargs["aws_secret_access_key"] = "local"  # noqa: S105
+    return kwargs
+
+
+def aws_client(service: str, *, region: str, endpoint_url: str | None = None) -> Any:
+    """A boto3 client for the target: the normal credential chain, or the local emulator."""
+    import boto3
+
+    return boto3.client(service, **_client_kwargs(region, endpoint_url))
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
