@@ -13,11 +13,11 @@ export PYTHONDONTWRITEBYTECODE :=
 export AWS_DEFAULT_REGION ?= us-east-1
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: help setup local test lint typecheck pytest synth cfn-lint openapi openapi-check deploy bench clean
+.PHONY: help setup local test lint typecheck pytest synth cfn-lint checkov openapi openapi-check deploy bench clean
 
 help:
 	@echo "make local   - set up, then serve the gateway on http://127.0.0.1:$(PORT) (AWS emulated, no account)"
-	@echo "make test    - set up, then ruff, mypy, pytest, cdk synth + cdk-nag, cfn-lint"
+	@echo "make test    - set up, then ruff, mypy, pytest, cdk synth + cdk-nag, cfn-lint, checkov"
 	@echo "make synth   - CloudFormation into cdk.out/"
 	@echo "make deploy  - cdk deploy (needs AWS credentials)"
 	@echo "make openapi - regenerate docs/openapi.json"
@@ -29,17 +29,25 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $@
 
+# checkov pins boto3, packaging and networkx versions the project cannot share: its own virtualenv.
+CHECKOV_VENV := .tools/checkov
+$(CHECKOV_VENV)/bin/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r requirements-checkov.txt
+	@touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(BIN)/.installed node_modules/.installed
+setup: $(BIN)/.installed node_modules/.installed $(CHECKOV_VENV)/bin/.installed
 
 local: $(BIN)/.installed
 	$(BIN)/python -m switchboard_local.stack --port $(PORT)
 
 test: setup
-	$(MAKE) --no-print-directory lint typecheck pytest synth cfn-lint
+	$(MAKE) --no-print-directory lint typecheck pytest synth cfn-lint checkov
 
 lint:
 	$(BIN)/ruff check .
@@ -61,6 +69,12 @@ synth: node_modules/.installed $(BIN)/.installed
 cfn-lint:
 	$(BIN)/cfn-lint cdk.out/*.template.json
 
+# Fails on any failed check. A check that does not apply is skipped on its resource, with the reason,
+# in the template's metadata (infra/checkov.py); never with --skip-check or --soft-fail here.
+checkov: $(CHECKOV_VENV)/bin/.installed
+	$(CHECKOV_VENV)/bin/checkov --framework cloudformation --compact --quiet --skip-download \
+		-f cdk.out/*.template.json
+
 openapi: $(BIN)/.installed
 	$(BIN)/python -m switchboard_local.openapi docs/openapi.json
 
@@ -68,7 +82,14 @@ deploy: setup
 	$(CDK) deploy --no-notices --all
 
 bench: $(BIN)/.installed
-	@echo "benchmarks are not built yet (see the measurement issue)"; exit 1
+	@# LiteLLM (the anchor) lives in its own virtualenv, pinned with hashes; never a project dependency.
+	@if [ ! -f bench/.venv-litellm/.installed ] || [ bench/requirements-litellm.txt -nt bench/.venv-litellm/.installed ]; then \
+		rm -rf bench/.venv-litellm && $(PYTHON) -m venv bench/.venv-litellm && \
+		bench/.venv-litellm/bin/python -m pip install -q --require-hashes -r bench/requirements-litellm.txt && \
+		touch bench/.venv-litellm/.installed; \
+	fi
+	@[ -n "$$(ls cdk.out/*.template.json 2>/dev/null)" ] || $(MAKE) --no-print-directory synth
+	LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/python bench/run.py
 
 clean:
 	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache .switchboard

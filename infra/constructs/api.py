@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from infra import constants
+from infra import checkov, constants
 from infra.config import TierThrottle
 
 
@@ -238,6 +238,13 @@ class GatewayApi(Construct):
             ),
         )
         self.stage = self.rest_api.deployment_stage
+        checkov.skip_check(
+            self.stage,
+            "CKV_AWS_120",
+            "No stage cache: responses are LLM completions answered per tenant and per request; caching "
+            "them at the stage would serve one tenant's answer to another and freeze routing decisions. "
+            "Degraded-mode answer caching is done deliberately, in the request workflow's cache table.",
+        )
         Validations.of(self.rest_api).acknowledge(
             Acknowledgment(
                 id=f"{constants.NAG_IAM4}[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"

@@ -16,7 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra import constants
+from infra import checkov, constants
 from infra.config import BedrockTarget
 
 _NAG_ACCOUNT = "<AWS::AccountId>"
@@ -318,6 +318,18 @@ class GatewayFunctions(Construct):
         self.authorizer = self._authorizer.function
         self.invoke = self._invoke.function
         self.circuit = self._circuit.function
+        checkov.acknowledge_no_dlq(
+            self.gateway, invoked_by="API Gateway (the REST API's Lambda proxy integration)"
+        )
+        checkov.acknowledge_no_dlq(
+            self.authorizer, invoked_by="API Gateway (the REST API's REQUEST authorizer)"
+        )
+        for step in (self.invoke, self.circuit):
+            checkov.acknowledge_no_dlq(
+                step,
+                invoked_by="the Express request workflow's lambda:invoke tasks (RequestResponse), whose "
+                "Retry and Catch rules handle every failure",
+            )
 
         # --- gateway grants -------------------------------------------------------------------
         options_table.grant_read_data(self.gateway)

@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra import constants
+from infra import checkov, constants
 from infra.constructs.functions import SwitchboardFunction, powertools_environment
 
 
@@ -92,6 +92,11 @@ class RoutingFlags(Construct):
         )
         options_table.grant_read_data(validator.function)
         self.validator = validator.function
+        checkov.acknowledge_no_dlq(
+            self.validator,
+            invoked_by="AppConfig when a flags version is validated or deployed (a failure refuses the "
+            "version)",
+        )
 
         self.gateway_errors_alarm = cloudwatch.Alarm(
             self,

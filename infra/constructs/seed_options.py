@@ -10,7 +10,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from infra import constants
+from infra import checkov, constants
 from infra.constructs.functions import (
     SwitchboardFunction,
     depend_on_role_policy_only,
@@ -68,6 +68,9 @@ class SeedOptions(Construct):
         )
         options_table.grant_write_data(handler.function)
         self.handler = handler.function
+        checkov.acknowledge_no_dlq(
+            self.handler, invoked_by="the CDK custom-resource provider framework (RequestResponse)"
+        )
 
         framework_logs = logs.LogGroup(
             self, "ProviderLogs", retention=log_retention, removal_policy=log_removal_policy
@@ -89,6 +92,15 @@ class SeedOptions(Construct):
         framework_function = self.provider.node.try_find_child("framework-onEvent")
         if framework_function is not None and isinstance(framework_function.node.default_child, CfnResource):
             depend_on_role_policy_only(framework_function.node.default_child, framework_role)
+            checkov.skip_check(
+                framework_function,
+                checkov.LAMBDA_DLQ,
+                "CloudFormation invokes the custom-resource framework asynchronously with a lifecycle "
+                "event carrying a pre-signed response URL. The framework reports any handler failure to "
+                "that URL and the stack operation rolls back (if the function cannot run at all, "
+                "CloudFormation times the resource out and rolls back); a dead-lettered event, whose "
+                "response URL expires, could not be replayed.",
+            )
         # The framework invokes the handler through `grant_invoke`, which adds `<handler arn>:*`.
         handler_versions = nag_render(Stack.of(self).resolve(self.handler.function_arn)) + ":*"
         Validations.of(framework_role).acknowledge(

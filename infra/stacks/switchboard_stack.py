@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import Aspects, CfnOutput, Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra import constants, layers
+from infra import checkov, constants, layers
 from infra.config import ConfigError, SwitchboardConfig, bedrock_targets, default_routes, load_json
 from infra.constructs.api import GatewayApi
 from infra.constructs.functions import GatewayFunctions
+from infra.constructs.log_encryption import EncryptLogGroups, LogsKey
 from infra.constructs.model_deployment import ModelDeployment, model_families_from_context
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.request_workflow import RequestWorkflow
@@ -87,6 +88,11 @@ class SwitchboardStack(Stack):
         appconfig_extension = lambda_.LayerVersion.from_layer_version_arn(
             self, "AppConfigExtensionLayer", layers.appconfig_extension_arm64_arn(settings.region)
         )
+
+        # Every log group gets the stack's logs key; every Lambda the checkov reasons that hold for all.
+        self.logs_key = LogsKey(self, "LogsKey", removal_policy=log_removal).key
+        Aspects.of(self).add(EncryptLogGroups(self.logs_key))
+        Aspects.of(self).add(checkov.LambdaAcknowledgments())
 
         self.data = DataTables(self, "Data", deletion_protection=settings.deletion_protection)
 

@@ -79,6 +79,15 @@ class FrontDoor:
             def do_DELETE(self) -> None:
                 door.handle(self, "DELETE")
 
+            def do_PATCH(self) -> None:
+                door.handle(self, "PATCH")
+
+            def do_OPTIONS(self) -> None:
+                door.handle(self, "OPTIONS")
+
+            def do_TRACE(self) -> None:
+                door.handle(self, "TRACE")
+
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
