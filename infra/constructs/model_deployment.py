@@ -34,10 +34,10 @@ from constructs import Construct
 from infra import checkov
 from infra.constructs.functions import (
     SwitchboardFunction,
-    depend_on_role_policy_only,
     iam5_resource,
     powertools_environment,
 )
+from infra.constructs.state_machine import observed_state_machine
 
 CTX_MODEL_FAMILIES = "model_families"
 DEPLOYMENT_ASL = Path(__file__).resolve().parents[2] / "statemachines" / "model_deployment.asl.json"
@@ -606,12 +606,11 @@ class ModelDeployment(Construct):
         )
         self.deployments_table.grant(role, "dynamodb:PutItem")
         self.topic.grant_publish(role)
-        self.state_machine = sfn.StateMachine(
+        self.state_machine = observed_state_machine(
             self,
             "StateMachine",
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_string(definition_file.read_text()),
-            definition_substitutions={
+            definition_file=definition_file,
+            substitutions={
                 "DeploymentFunctionArn": deploy.function.function_arn,
                 "DeploymentsTable": self.deployments_table.table_name,
                 "NotificationTopicArn": self.topic.topic_arn,
@@ -620,24 +619,11 @@ class ModelDeployment(Construct):
                 **settings.substitutions(),
             },
             role=role,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=self.log_group,
-                level=sfn.LogLevel.ALL,
-                include_execution_data=include_execution_data,
-            ),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            log_group=self.log_group,
+            include_execution_data=include_execution_data,
         )
-        cfn_state_machine = self.state_machine.node.default_child
-        if isinstance(cfn_state_machine, CfnResource):
-            depend_on_role_policy_only(cfn_state_machine, role)
-        Validations.of(role).acknowledge(
-            Acknowledgment(
-                id=iam5_resource("*"),
-                reason="CloudWatch Logs vended log delivery and X-Ray support no resource-level permissions; "
-                "Step Functions documents '*' for both.",
-            ),
-            *wildcard_acks,
-        )
+        Validations.of(role).acknowledge(*wildcard_acks)
 
         # -- triggers --------------------------------------------------------------------------------
         self.rule = events.Rule(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, CfnResource, RemovalPolicy, Validations
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -13,7 +13,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import constants
-from infra.constructs.functions import depend_on_role_policy_only, iam5_resource
+from infra.constructs.state_machine import observed_state_machine
 
 
 class RequestWorkflow(Construct):
@@ -91,35 +91,18 @@ class RequestWorkflow(Construct):
                 resources=[cache_table.table_arn],
             )
         )
-        self.state_machine = sfn.StateMachine(
+        self.state_machine = observed_state_machine(
             self,
             "StateMachine",
-            state_machine_type=sfn.StateMachineType.EXPRESS,
-            definition_body=sfn.DefinitionBody.from_string(definition_file.read_text()),
-            definition_substitutions={
+            definition_file=definition_file,
+            substitutions={
                 constants.SUBST_INVOKE_FUNCTION_ARN: invoke_function.function_arn,
                 constants.SUBST_CIRCUIT_FUNCTION_ARN: circuit_function.function_arn,
                 constants.SUBST_CIRCUIT_TABLE: circuit_table.table_name,
                 constants.SUBST_CACHE_TABLE: cache_table.table_name,
             },
             role=role,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=self.log_group,
-                level=sfn.LogLevel.ALL,
-                include_execution_data=include_execution_data,
-            ),
-        )
-        cfn_state_machine = self.state_machine.node.default_child
-        if isinstance(cfn_state_machine, CfnResource):
-            depend_on_role_policy_only(cfn_state_machine, role)
-        Validations.of(role).acknowledge(
-            Acknowledgment(
-                id=iam5_resource("*"),
-                reason="CloudWatch Logs vended log delivery (logs:CreateLogDelivery, GetLogDelivery, "
-                "UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, "
-                "DescribeResourcePolicies, DescribeLogGroups) and X-Ray (PutTraceSegments, "
-                "PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) support no resource-level "
-                "permissions; Step Functions documents '*' for both.",
-            )
+            state_machine_type=sfn.StateMachineType.EXPRESS,
+            log_group=self.log_group,
+            include_execution_data=include_execution_data,
         )

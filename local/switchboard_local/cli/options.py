@@ -13,16 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from switchboard.options.errors import (
+    InvalidOptions,
     OptionNotFound,
     OptionsUnavailable,
     VersionConflict,
-    describe_validation_error,
 )
 from switchboard.options.model import LlmOption
-from switchboard.options.store import OptionsStore
+from switchboard.options.store import OptionsStore, parse_options
 from switchboard_local.cli.common import aws_errors, cli_actor
 from switchboard_local.cli.target import add_target_arguments, resolve_target
 
@@ -72,30 +70,16 @@ def _read_input(source: str) -> Any:
 
 
 def _validate(entries: list[Any]) -> tuple[list[tuple[LlmOption, int | None]], list[str]]:
-    """Validate every entry; (option, expected_version) pairs and every problem found."""
-    parsed: list[tuple[LlmOption, int | None]] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    for index, entry in enumerate(entries):
-        label = f"entry {index}" if len(entries) > 1 else "input"
-        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-            label += f" (id {entry['id']!r})"
-        if not isinstance(entry, dict):
-            problems.append(f"{label}: expected a JSON object, got {type(entry).__name__}")
-            continue
-        try:
-            option = LlmOption.model_validate(entry)
-        except ValidationError as exc:
-            problems.extend(f"{label}: {line}" for line in describe_validation_error(exc))
-            continue
-        if option.id in seen:
-            problems.append(f"{label}: duplicate id in input")
-            continue
-        seen.add(option.id)
-        # An absent `version` (or 0) means "create"; the store treats both the same.
-        expected = option.version if "version" in entry and option.version else None
-        parsed.append((option, expected))
-    return parsed, problems
+    """Validate every entry (as the seed loader does); (option, expected_version) pairs or the problems."""
+    try:
+        options = parse_options(entries, source="input")
+    except InvalidOptions as exc:
+        return [], list(exc.problems)
+    # An absent `version` (or 0) means "create"; the store treats both the same.
+    return [
+        (option, option.version if "version" in entry and option.version else None)
+        for option, entry in zip(options, entries, strict=True)
+    ], []
 
 
 @aws_errors
