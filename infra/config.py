@@ -30,6 +30,7 @@ CTX_DELETION_PROTECTION = "deletion_protection"
 CTX_LOG_RETENTION_DAYS = "log_retention_days"
 CTX_INCLUDE_EXECUTION_DATA = "include_execution_data"
 CTX_LOG_PROMPTS = "log_prompts"
+CTX_XRAY_SDK = "xray_sdk"
 CTX_POWERTOOLS_LAYER_VERSION = "powertools_layer_version"
 CTX_THROTTLING = "throttling"
 CTX_AUTHORIZER_CACHE_TTL_S = "authorizer_cache_ttl_s"
@@ -98,6 +99,7 @@ class SwitchboardConfig:
     include_execution_data: bool
     log_prompts: bool
     powertools_layer_version: int
+    xray_sdk: bool
     throttling: Mapping[str, TierThrottle]
     authorizer_cache_ttl_s: int
     api_key_cache_ttl_s: int
@@ -153,6 +155,7 @@ class SwitchboardConfig:
             log_retention_days=_int(value(CTX_LOG_RETENTION_DAYS), CTX_LOG_RETENTION_DAYS, 1),
             include_execution_data=_bool(value(CTX_INCLUDE_EXECUTION_DATA), CTX_INCLUDE_EXECUTION_DATA),
             log_prompts=_bool(value(CTX_LOG_PROMPTS), CTX_LOG_PROMPTS),
+            xray_sdk=_bool(value(CTX_XRAY_SDK), CTX_XRAY_SDK),
             powertools_layer_version=_int(
                 value(CTX_POWERTOOLS_LAYER_VERSION), CTX_POWERTOOLS_LAYER_VERSION, 1
             ),

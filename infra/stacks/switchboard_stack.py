@@ -146,6 +146,7 @@ class SwitchboardStack(Stack):
             bedrock_targets=bedrock_targets(options_document, default_region=settings.region),
             gateway_function_name=settings.gateway_function_name,
             log_prompts=settings.log_prompts,
+            xray_sdk=settings.xray_sdk,
             log_retention=log_retention,
             log_removal_policy=log_removal,
             api_key_cache_ttl_s=settings.api_key_cache_ttl_s,

@@ -605,3 +605,21 @@ def test_context_values_given_with_dash_c_are_strings() -> None:
         SwitchboardConfig.from_context({"deletion_protection": "maybe"}.get, environ={})
     with pytest.raises(ConfigError):
         retention(8)
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [
+        constants.HANDLER_GATEWAY,
+        constants.HANDLER_AUTHORIZER,
+        constants.HANDLER_INVOKE,
+        constants.HANDLER_CIRCUIT,
+    ],
+)
+def test_request_path_functions_leave_the_xray_sdk_off_by_default(
+    template_json: dict[str, Any], handler: str
+) -> None:
+    """Active tracing stays on; the SDK's 0.2-0.3 s of cold start is opt-in (context `xray_sdk`)."""
+    _, function = function_by_handler(template_json, handler)
+    assert env_of(function)[constants.ENV_XRAY_SDK] == "false"
+    assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}

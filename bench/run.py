@@ -1,0 +1,685 @@
+"""`make bench`: Switchboard measured side by side with LiteLLM 1.82.6 (the anchor), one table.
+
+Every timing is the median over several runs (BENCH_RUNS, default 5) of that run's p50/p99, and
+the anchor is measured in the same invocation. LiteLLM runs only in bench/.venv-litellm (installed
+from bench/requirements-litellm.txt with hashes); it is never imported here.
+
+Sections: (1) routing decision overhead in-process, (2) gateway handler end to end in-process with
+AWS emulated, (3) cold import + first request and peak RSS of each Lambda handler in a fresh
+interpreter, (4) zipped Lambda assets from cdk.out, (5) a chaos schedule (primary down, flapping,
+healed) replayed against the local stack and against LiteLLM's Router with fallbacks.
+
+Budgets print PASS/FAIL; any FAIL makes the exit status 1. Results: bench/results.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+
+LITELLM_PYTHON = BENCH / ".venv-litellm" / "bin" / "python"
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+ROUTING_CALLS = int(os.environ.get("BENCH_ROUTING_CALLS", "2000"))
+GATEWAY_REQUESTS = int(os.environ.get("BENCH_GATEWAY_REQUESTS", "50"))
+CHAOS_REQUESTS = int(os.environ.get("BENCH_CHAOS_REQUESTS", "30"))
+CHAOS_COOLDOWN_S = 2  # the same cooldown for our breaker and LiteLLM's best configuration
+HANDLERS = ("gateway", "authorizer", "invoke", "circuit")
+MIB = 1024 * 1024
+
+BUDGETS = {
+    "routing_p99_ms": 0.5,
+    "cold_s": {"gateway": 0.5, "authorizer": 0.3, "invoke": 0.3, "circuit": 0.3},
+    "zip_mib": 5.0,
+    "chaos_lost": 0,
+}
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median_of(runs: list[dict[str, float]], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
+def last_json(text: str) -> dict[str, Any]:
+    for line in reversed(text.strip().splitlines()):
+        if line.startswith("{") and line.endswith("}"):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict) and not value.get("_aws"):
+                return value
+    raise RuntimeError(f"no JSON result in output: {text[-2000:]}")
+
+
+def run_json(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 900) -> dict[str, Any]:
+    done = subprocess.run(  # noqa: S603 - our own scripts, fixed argv
+        argv, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:3])} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return last_json(done.stdout)
+
+
+def litellm_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON"))}
+    env.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"})
+    return env
+
+
+def litellm(*args: str, timeout: float = 900) -> dict[str, Any]:
+    return run_json(
+        [str(LITELLM_PYTHON), str(BENCH / "litellm_anchor.py"), *args], env=litellm_env(), timeout=timeout
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Machine
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. Routing decision overhead
+
+
+class _StubDynamo:
+    """A scan that returns the seed catalogue: OptionsStore's real cache code, no network."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self._items = items
+
+    def scan(self, **_kwargs: Any) -> dict[str, Any]:
+        return {"Items": self._items}
+
+
+class _InlinePayloads:
+    def wrap(self, key: str, value: dict[str, Any]) -> dict[str, Any]:
+        return value
+
+    def unwrap(self, value: dict[str, Any]) -> dict[str, Any]:
+        return value
+
+
+def routing_overhead() -> dict[str, Any]:
+    from switchboard.chat import FORCE_DEGRADED_FLAG, KILL_SWITCH_FLAG, Caller, ChatService
+    from switchboard.options.store import OptionsStore, load_seed_file, to_dynamodb_item
+    from switchboard.providers.base import ChatMessage, ChatRequest
+    from switchboard.routing.flags import decide_route, evaluate_document
+
+    doc = json.loads((ROOT / "config" / "flags.json").read_text())
+    items = [to_dynamodb_item(o.to_item()) for o in load_seed_file(ROOT / "config" / "options.json")]
+    options = OptionsStore("bench-options", client=_StubDynamo(items), ttl_s=3600.0)
+    options.get_many(["warm"])  # fill the cache: the per-request path is the warm one
+    service = ChatService(routing=None, options=options, runner=None, payloads=_InlinePayloads())  # type: ignore[arg-type]
+    request = ChatRequest(messages=[ChatMessage(role="user", content="ping")])
+    callers = [Caller(tenant=f"t{i}", tier="premium" if i % 4 == 0 else "standard") for i in range(16)]
+    routes = ("chat", "summarize")
+
+    def one(i: int) -> dict[str, Any]:
+        caller, route = callers[i % len(callers)], routes[i % 2]
+        flags = evaluate_document(doc, caller.context(route, f"user-{i % 97}"))  # what the agent returns
+        decision = decide_route(flags[route])
+        killed = flags[KILL_SWITCH_FLAG] if flags[KILL_SWITCH_FLAG].get("enabled") else {}
+        forced_flag = flags[FORCE_DEGRADED_FLAG]
+        forced = route in ((forced_flag.get("routes") or ()) if forced_flag.get("enabled") else ())
+        fallback = (decision.context_fallback,) if decision.context_fallback else ()
+        chain, smaller, context_fallback = service._usable(
+            (decision.chain, decision.smaller_chain, fallback), killed
+        )
+        return service._workflow_input(
+            f"req-{i}",
+            route,
+            decision,
+            chains=(chain, smaller, context_fallback),
+            request=request,
+            forced_degraded=forced,
+        )
+
+    assert one(0)["chain"], "routing produced an empty chain"
+    for i in range(500):
+        one(i)
+    runs = []
+    for _ in range(RUNS):
+        samples = []
+        for i in range(ROUTING_CALLS):
+            started = time.perf_counter_ns()
+            one(i)
+            samples.append((time.perf_counter_ns() - started) / 1000.0)
+        runs.append({"p50_us": percentile(samples, 50), "p99_us": percentile(samples, 99)})
+    return {"runs": runs}
+
+
+# --------------------------------------------------------------------------------------------------
+# Local stack (for cold starts), fault servers (for the anchor's chaos run)
+
+
+@contextmanager
+def local_stack() -> Iterator[tuple[Any, dict[str, Any]]]:
+    """The local stack in this process; yields it and the first events the step handlers received."""
+    import switchboard_local.cli.target as target
+    import switchboard_local.stack as stack_module
+    from switchboard_local.emulation import FLAGS_FILE
+
+    workdir = Path(tempfile.mkdtemp(prefix="switchboard-bench-"))
+    flags = workdir / "flags.json"
+    shutil.copy(FLAGS_FILE, flags)
+    target.LOCAL_STATE_FILE = workdir / "local.json"  # type: ignore[attr-defined]
+    seen: dict[str, Any] = {}
+    original = stack_module.in_process_handlers
+
+    def recording(resources: Any) -> dict[str, Callable[..., Any]]:
+        handlers = original(resources)
+        names = {resources.invoke_function: "invoke", resources.circuit_function: "circuit"}
+
+        def wrap(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+            def call(event: Any, context: Any) -> Any:
+                seen.setdefault(name, json.loads(json.dumps(event)))
+                return handler(event, context)
+
+            return call
+
+        return {fn: (wrap(names[fn], h) if fn in names else h) for fn, h in handlers.items()}
+
+    stack_module.in_process_handlers = recording  # type: ignore[assignment]
+    stack = stack_module.LocalStack(port=0, agent_port=0, flags_file=flags, poll_interval_s=1.0)
+    try:
+        stack.start()
+        yield stack, seen
+    finally:
+        stack.stop()
+        stack_module.in_process_handlers = original  # type: ignore[assignment]
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def fault_servers() -> Iterator[tuple[str, str]]:
+    processes = []
+    urls = []
+    try:
+        for name in ("primary", "fallback"):
+            process = subprocess.Popen(  # noqa: S603 - our own stdlib server on loopback
+                [sys.executable, str(BENCH / "fault_server.py"), "--name", name],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            processes.append(process)
+            assert process.stdout is not None
+            port = json.loads(process.stdout.readline())["port"]
+            urls.append(f"http://127.0.0.1:{port}")
+        yield urls[0], urls[1]
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------------------------------
+# 3. Cold starts
+
+
+def _post_local(url: str, key: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"model": "chat", "messages": [{"role": "user", "content": "ping"}]}).encode()
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{url}/v1/chat/completions",
+        data=body,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def cold_events(invoke_event: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    from bench.gateway_e2e import METHOD_ARN, api_event
+    from switchboard_local.emulation import DEV_KEY
+
+    body = {"model": "chat", "messages": [{"role": "user", "content": "ping"}]}
+    return {
+        "gateway": api_event(body, {"tenant": "dev", "tier": "standard", "key_id": "cold"}, "cold-0001"),
+        "authorizer": {
+            "type": "REQUEST",
+            "methodArn": METHOD_ARN,
+            "headers": {"Authorization": f"Bearer {DEV_KEY}"},
+        },
+        "invoke": {**invoke_event, "deadline_ms": int(time.time() * 1000) + 60_000},
+        "circuit": {"action": "acquire_probe", "option_id": "nova-micro-us", "request_id": "cold-0001"},
+    }
+
+
+def cold_env(stack: Any) -> dict[str, str]:
+    from switchboard_local.emulation import handler_environment
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHONDONTWRITEBYTECODE"))}
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+    )
+    # LocalStack put the handler environment (agent URL included) in this process's environment.
+    agent_url = os.environ["APPCONFIG_AGENT_URL"]
+    env.update(handler_environment(stack.resources, agent_url=agent_url, endpoint_url=stack.aws_url))
+    return env
+
+
+def import_costs(name: str, env: dict[str, str], top: int = 12) -> list[dict[str, Any]]:
+    """`python -X importtime`: the costliest imports (cumulative µs) of a handler module."""
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-X", "importtime", "-c", f"import handlers.{name}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)
+        if match:
+            depth = (len(match.group(3)) - 1) // 2
+            rows.append({"module": match.group(4), "cumulative_us": int(match.group(2)), "depth": depth})
+    own = ("handlers", "switchboard", "__editable__", "site", "encodings")
+    shallow = [r for r in rows if r["depth"] <= 3 and not r["module"].startswith(own)]
+    return sorted(shallow, key=lambda r: -r["cumulative_us"])[:top]
+
+
+def cold_starts() -> dict[str, Any]:
+    from switchboard_local.emulation import DEV_KEY
+
+    results: dict[str, Any] = {}
+    with local_stack() as (stack, seen):
+        for _ in range(3):  # warm the stack's own handlers; capture a real invoke event
+            status = _post_local(stack.url, DEV_KEY)
+            if status != 200:
+                raise RuntimeError(f"local stack answered {status} while warming up")
+        events = cold_events(seen["invoke"])
+        env = cold_env(stack)
+        for name in HANDLERS:
+            argv = [sys.executable, str(BENCH / "cold_child.py"), name, json.dumps(events[name])]
+            run_json(argv, env=env)  # discarded: writes .pyc files, as a deployed package has them
+            runs = [run_json(argv, env=env) for _ in range(RUNS)]
+            if not all(r["ok"] for r in runs):
+                raise RuntimeError(f"cold {name}: first request failed: {runs}")
+            results[name] = {
+                "runs": runs,
+                "import_s": median_of(runs, "import_s"),
+                "total_s": median_of(runs, "total_s"),
+                "maxrss_mib": median_of(runs, "maxrss_mib"),
+            }
+            if results[name]["total_s"] > BUDGETS["cold_s"][name]:  # type: ignore[index]
+                results[name]["top_imports"] = import_costs(name, env)
+    litellm("cold")  # discarded: .pyc
+    anchor = [litellm("cold") for _ in range(RUNS)]
+    results["litellm"] = {
+        "runs": anchor,
+        "import_s": median_of(anchor, "import_s"),
+        "maxrss_mib": median_of(anchor, "maxrss_mib"),
+    }
+    return results
+
+
+# --------------------------------------------------------------------------------------------------
+# 4. Lambda zips
+
+
+def zipped_size(directory: Path, skip_top: frozenset[str] = frozenset()) -> int:
+    """Deflate-zipped size of a directory, built in memory (bytecode caches left out)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            relative = path.relative_to(directory)
+            if relative.parts[0].split("-")[0] in skip_top or "__pycache__" in relative.parts:
+                continue
+            if path.is_file():
+                archive.write(path, relative.as_posix())
+    return len(buffer.getvalue())
+
+
+def lambda_zips() -> dict[str, Any]:
+    out = ROOT / "cdk.out"
+    if not any(out.glob("*.template.json")):
+        log("cdk.out missing: running `make synth`")
+        subprocess.run(["make", "--no-print-directory", "synth"], cwd=ROOT, check=True)  # noqa: S607
+    assets: dict[str, dict[str, Any]] = {}
+    for template in out.glob("*.template.json"):
+        resources = json.loads(template.read_text()).get("Resources", {})
+        for logical_id, resource in resources.items():
+            if resource.get("Type") != "AWS::Lambda::Function":
+                continue
+            asset = (resource.get("Metadata") or {}).get("aws:asset:path")
+            if not asset or not (out / asset).is_dir():
+                continue
+            entry = assets.setdefault(asset, {"functions": []})
+            entry["functions"].append(resource["Properties"].get("Handler") or logical_id)
+    for asset, entry in assets.items():
+        entry["zip_bytes"] = zipped_size(out / asset)
+    # The anchor: what a Lambda bundling litellm would ship, its installed closure without pip.
+    found = sorted((BENCH / ".venv-litellm" / "lib").glob("python*/site-packages"))
+    skip = frozenset({"pip", "setuptools", "_distutils_hack", "distutils"})
+    anchor = zipped_size(found[0], skip) if found else None
+    return {"assets": assets, "litellm_site_packages_zip_bytes": anchor}
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. Chaos
+
+
+def chaos_schedule() -> list[dict[str, Any]]:
+    return [
+        {"name": "down", "requests": CHAOS_REQUESTS, "error_rate": 1.0},
+        {"name": "flapping", "requests": CHAOS_REQUESTS, "error_rate": 0.5},
+        {"name": "healed", "requests": CHAOS_REQUESTS, "error_rate": 0.0},
+    ]
+
+
+def summarize_chaos(result: dict[str, Any]) -> dict[str, Any]:
+    phases = result["phases"]
+    outage = next(p for p in phases if p["name"] == "down")
+    total = sum(p["requests"] for p in phases)
+    answered = sum(p["answered"] for p in phases)
+    return {
+        "answered": answered,
+        "total": total,
+        "lost": total - answered,
+        "outage_p50_ms": percentile(outage["latencies_ms"], 50),
+        "outage_p99_ms": percentile(outage["latencies_ms"], 99),
+        "wasted_primary_calls": sum(p["primary_failed_calls"] for p in phases),
+        "wasted_during_outage": outage["primary_failed_calls"],
+        "elapsed_s": sum(p["elapsed_s"] for p in phases),
+        "phases": [{k: v for k, v in p.items() if k != "latencies_ms"} for p in phases],
+    }
+
+
+def chaos() -> dict[str, Any]:
+    schedule = json.dumps(chaos_schedule())
+    breaker = json.dumps({"cooldown_s": CHAOS_COOLDOWN_S, "max_cooldown_s": CHAOS_COOLDOWN_S})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    log("chaos: Switchboard local stack")
+    ours = run_json(
+        [sys.executable, str(BENCH / "chaos_switchboard.py"), "--schedule", schedule, "--breaker", breaker],
+        env=env,
+    )
+    results = {"switchboard": summarize_chaos(ours)}
+    with fault_servers() as (primary, fallback):
+        for config in ("best", "default"):
+            log(f"chaos: LiteLLM Router, {config} configuration")
+            anchor = litellm(
+                "chaos",
+                "--primary",
+                primary,
+                "--fallback",
+                fallback,
+                "--config",
+                config,
+                "--cooldown-s",
+                str(CHAOS_COOLDOWN_S),
+                "--schedule",
+                schedule,
+            )
+            results[f"litellm_{config}"] = summarize_chaos(anchor)
+    return results
+
+
+def gateway_anchor() -> dict[str, Any]:
+    with fault_servers() as (_primary, fallback):
+        return litellm("http", "--api-base", fallback, "--calls", str(GATEWAY_REQUESTS), "--runs", str(RUNS))
+
+
+# --------------------------------------------------------------------------------------------------
+# Table
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def ratio(ours: float, anchor: float | None) -> str:
+    if not anchor:
+        return "—"
+    value = ours / anchor
+    return f"{value:.2f}x" if value >= 0.01 else f"{value:.4f}x"
+
+
+def build_rows(results: dict[str, Any]) -> tuple[list[list[str]], list[bool]]:
+    rows: list[list[str]] = []
+    checks: list[bool] = []
+    r, a = results["routing"], results["routing_anchor"]
+    for q in ("p50", "p99"):
+        ours, anchor = median_of(r["runs"], f"{q}_us"), median_of(a["runs"], f"{q}_us")
+        budget, status = "", ""
+        if q == "p99":
+            ok = ours / 1000.0 <= BUDGETS["routing_p99_ms"]  # type: ignore[operator]
+            checks.append(ok)
+            budget, status = f"≤ {BUDGETS['routing_p99_ms']} ms", verdict(ok)
+        rows.append(
+            [
+                f"routing decision {q}",
+                f"{ours:.1f} µs",
+                f"{anchor:.1f} µs",
+                ratio(ours, anchor),
+                budget,
+                status,
+            ]
+        )
+    g, ga = results["gateway"], results["gateway_anchor"]
+    for q in ("p50", "p99"):
+        ours, anchor = median_of(g["runs"], f"{q}_ms"), median_of(ga["runs"], f"{q}_ms")
+        rows.append(
+            [f"gateway end to end {q}", f"{ours:.1f} ms", f"{anchor:.1f} ms", ratio(ours, anchor), "", ""]
+        )
+    c = results["cold"]
+    anchor_s, anchor_mib = c["litellm"]["import_s"], c["litellm"]["maxrss_mib"]
+    for name in HANDLERS:
+        ours = c[name]["total_s"]
+        limit = BUDGETS["cold_s"][name]  # type: ignore[index]
+        ok = ours <= limit
+        checks.append(ok)
+        rows.append(
+            [
+                f"cold {name}: import + 1st request",
+                f"{ours * 1000:.0f} ms (import {c[name]['import_s'] * 1000:.0f})",
+                f"{anchor_s * 1000:.0f} ms (import)",
+                ratio(ours, anchor_s),
+                f"≤ {limit * 1000:.0f} ms",
+                verdict(ok),
+            ]
+        )
+        rows.append(
+            [
+                f"cold {name}: peak RSS",
+                f"{c[name]['maxrss_mib']:.0f} MiB",
+                f"{anchor_mib:.0f} MiB",
+                ratio(c[name]["maxrss_mib"], anchor_mib),
+                "",
+                "",
+            ]
+        )
+    z = results["zips"]
+    anchor_zip = z["litellm_site_packages_zip_bytes"]
+    for _asset, entry in sorted(z["assets"].items()):
+        ok = entry["zip_bytes"] <= BUDGETS["zip_mib"] * MIB  # type: ignore[operator]
+        checks.append(ok)
+        names = sorted({f.split(".")[1] if f.count(".") == 2 else f for f in entry["functions"]})
+        label = "zip " + ", ".join(names[:3]) + (f" +{len(names) - 3} more" if len(names) > 3 else "")
+        rows.append(
+            [
+                label,
+                f"{entry['zip_bytes'] / MIB:.2f} MiB",
+                f"{anchor_zip / MIB:.1f} MiB (litellm closure)" if anchor_zip else "—",
+                ratio(entry["zip_bytes"], anchor_zip),
+                f"≤ {BUDGETS['zip_mib']:.0f} MiB",
+                verdict(ok),
+            ]
+        )
+    ch = results["chaos"]
+    ours, best, default = ch["switchboard"], ch["litellm_best"], ch["litellm_default"]
+    lost_ok = ours["lost"] <= BUDGETS["chaos_lost"]
+    checks.append(lost_ok)
+    rows.append(
+        [
+            "chaos answered / total",
+            f"{ours['answered']}/{ours['total']}",
+            f"best {best['answered']}/{best['total']}, default {default['answered']}/{default['total']}",
+            "",
+            "0 lost",
+            verdict(lost_ok),
+        ]
+    )
+    for q in ("p50", "p99"):
+        key = f"outage_{q}_ms"
+        rows.append(
+            [
+                f"chaos latency in outage {q}",
+                f"{ours[key]:.0f} ms",
+                f"best {best[key]:.0f} ms, default {default[key]:.0f} ms",
+                ratio(ours[key], best[key]),
+                "",
+                "",
+            ]
+        )
+    rows.append(
+        [
+            "chaos calls wasted on dead primary",
+            f"{ours['wasted_primary_calls']} (outage {ours['wasted_during_outage']})",
+            f"best {best['wasted_primary_calls']} ({best['wasted_during_outage']}), "
+            f"default {default['wasted_primary_calls']} ({default['wasted_during_outage']})",
+            "",
+            "",
+            "",
+        ]
+    )
+    return rows, checks
+
+
+def render(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    return "\n".join(
+        [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(r) for r in rows)]
+    )
+
+
+def main() -> int:
+    if not LITELLM_PYTHON.exists():
+        log("bench/.venv-litellm is missing: run `make bench` (it installs litellm==1.82.6 with hashes)")
+        return 2
+    started = time.time()
+    results: dict[str, Any] = {"machine": machine(), "runs_per_figure": RUNS}
+    log(f"machine: {results['machine']}")
+    log("1/5 routing decision overhead (in-process) and LiteLLM Router.completion(mock_response)")
+    results["routing"] = routing_overhead()
+    results["routing_anchor"] = litellm("overhead", "--calls", str(ROUTING_CALLS), "--runs", str(RUNS))
+    log("2/5 gateway handler end to end (in-process, AWS emulated) and LiteLLM over loopback HTTP")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    results["gateway"] = run_json(
+        [
+            sys.executable,
+            str(BENCH / "gateway_e2e.py"),
+            "--requests",
+            str(GATEWAY_REQUESTS),
+            "--runs",
+            str(RUNS),
+        ],
+        env=env,
+    )
+    results["gateway_anchor"] = gateway_anchor()
+    log("3/5 cold import + first request of each handler (fresh interpreters) and `import litellm`")
+    with contextlib.redirect_stdout(sys.stderr):  # the in-process stack's metric lines
+        results["cold"] = cold_starts()
+    log("4/5 zipped Lambda assets in cdk.out")
+    results["zips"] = lambda_zips()
+    log("5/5 chaos schedule: Switchboard local stack, LiteLLM Router (best, default)")
+    results["chaos"] = chaos()
+    results["elapsed_s"] = round(time.time() - started, 1)
+
+    rows, checks = build_rows(results)
+    header = ["measure", "Switchboard", "LiteLLM 1.82.6 (anchor)", "ratio", "budget", "result"]
+    m = results["machine"]
+    machine_line = (
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, load average at start "
+        f"{m['load_average_at_start'][0]}; median of {RUNS} runs per figure; chaos: "
+        f"{CHAOS_REQUESTS} requests per phase (down, flapping 50 %, healed), one replay each."
+    )
+    table = render(rows, header)
+    results["table"] = table
+    results["machine_line"] = machine_line
+    results["budgets"] = BUDGETS
+    results["passed"] = all(checks)
+    for name in HANDLERS:
+        if "top_imports" in results["cold"][name]:
+            results.setdefault("over_budget_import_costs", {})[name] = results["cold"][name]["top_imports"]
+    (BENCH / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(machine_line)
+    print(table)
+    for name, costs in (results.get("over_budget_import_costs") or {}).items():
+        print(
+            f"\n{name} is over its cold-start budget; costliest imports (python -X importtime, cumulative):"
+        )
+        for row in costs:
+            print(f"  {row['cumulative_us'] / 1000:8.1f} ms  {'  ' * row['depth']}{row['module']}")
+    summary = "ALL BUDGETS PASS" if all(checks) else "SOME BUDGETS FAIL"
+    print(f"\n{summary}: bench/results.json ({results['elapsed_s']} s)")
+    return 0 if all(checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
