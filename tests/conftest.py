@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import moto  # noqa: F401 - registers moto's botocore hook before any client (and the shared session) exists
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]

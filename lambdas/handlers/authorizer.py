@@ -20,14 +20,13 @@ BEARER = "bearer "
 
 class _Deps:
     def __init__(self) -> None:
-        import boto3
-
+        from switchboard import aws
         from switchboard.keys import ApiKeyStore
         from switchboard.settings import AuthorizerSettings
 
         self.settings = AuthorizerSettings.from_env()
         self.keys = ApiKeyStore(self.settings.keys_table)
-        self.apigateway = boto3.client("apigateway")
+        self.apigateway = aws.client("apigateway")
         self.key_values: dict[str, tuple[float, str]] = {}
 
     def usage_key_value(self, api_key_id: str) -> str:

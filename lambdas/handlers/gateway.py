@@ -33,8 +33,7 @@ def _emit(name: str, data: dict[str, Any]) -> None:
 @lru_cache(maxsize=1)
 def _service() -> ChatService:
     """Built once per execution environment, on first use (so the cold start pays only once)."""
-    import boto3
-
+    from switchboard import aws
     from switchboard.circuits.store import CircuitStore
     from switchboard.options.store import OptionsStore
     from switchboard.payloads import PayloadStore
@@ -43,7 +42,7 @@ def _service() -> ChatService:
     from switchboard.workflow import PollingRunner, SyncExpressRunner, WorkflowRunner
 
     settings = GatewaySettings.from_env()
-    sfn = boto3.client("stepfunctions")
+    sfn = aws.client("stepfunctions")
     runner: WorkflowRunner
     if settings.workflow_mode == "sync":
         runner = SyncExpressRunner(sfn, settings.state_machine_arn)

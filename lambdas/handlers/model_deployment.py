@@ -28,17 +28,16 @@ def build_service(
     dynamodb: Any | None = None,
 ) -> LifecycleService:
     """The service with real clients unless given (tests and the local stack pass emulated ones)."""
-    import boto3
-
+    from switchboard import aws
     from switchboard.lifecycle.registry import SageMakerRegistry
     from switchboard.options.store import OptionsStore
 
     return LifecycleService(
         families=settings.families,
         # ttl 0: every step reads the table (a deployment must see the option as it is now)
-        options=OptionsStore(settings.options_table, client=dynamodb or boto3.client("dynamodb"), ttl_s=0),
+        options=OptionsStore(settings.options_table, client=dynamodb or aws.client("dynamodb"), ttl_s=0),
         registry=SageMakerRegistry(
-            sagemaker or boto3.client("sagemaker"), runtime or boto3.client("sagemaker-runtime")
+            sagemaker or aws.client("sagemaker"), runtime or aws.client("sagemaker-runtime")
         ),
     )
 

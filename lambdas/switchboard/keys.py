@@ -169,9 +169,9 @@ class ApiKeyStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
+            from switchboard import aws
 
-            self._client = boto3.client("dynamodb")
+            self._client = aws.client("dynamodb")
         return self._client
 
     hash_key = staticmethod(hash_key)

@@ -21,9 +21,9 @@ class PayloadStore:
 
     def _s3(self) -> Any:
         if self._client is None:
-            import boto3
+            from switchboard import aws
 
-            self._client = boto3.client("s3")
+            self._client = aws.client("s3")
         return self._client
 
     def wrap(self, key: str, value: dict[str, Any]) -> dict[str, Any]:

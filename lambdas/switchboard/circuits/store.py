@@ -302,9 +302,9 @@ class CircuitStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
+            from switchboard import aws
 
-            self._client = boto3.client("dynamodb")
+            self._client = aws.client("dynamodb")
         return self._client
 
     def now(self) -> datetime:

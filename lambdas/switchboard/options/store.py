@@ -104,20 +104,53 @@ def _from_dynamo(value: Any) -> Any:
     return value
 
 
+def _serialize(value: Any) -> dict[str, Any]:
+    """One value (after `_to_dynamo`) → a DynamoDB attribute value."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int | Decimal):
+        return {"N": str(value)}
+    if isinstance(value, Mapping):
+        return {"M": {k: _serialize(v) for k, v in value.items()}}
+    if isinstance(value, list):
+        return {"L": [_serialize(v) for v in value]}
+    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")
+
+
+def _deserialize(attribute: Mapping[str, Any]) -> Any:
+    """A DynamoDB attribute value → Python (numbers as Decimal, sets as sets)."""
+    ((kind, value),) = attribute.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        return Decimal(value)
+    if kind == "BOOL":
+        return bool(value)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: _deserialize(v) for k, v in value.items()}
+    if kind == "L":
+        return [_deserialize(v) for v in value]
+    if kind == "SS":
+        return set(value)
+    if kind == "NS":
+        return {Decimal(v) for v in value}
+    raise TypeError(f"unsupported DynamoDB attribute type {kind}")
+
+
 def to_dynamodb_item(data: Mapping[str, Any]) -> dict[str, Any]:
     """Plain dict → low-level `{"attr": {"S": ...}}` item."""
-    from boto3.dynamodb.types import TypeSerializer
-
-    ser = TypeSerializer()
-    return {k: ser.serialize(_to_dynamo(v)) for k, v in data.items()}
+    return {k: _serialize(_to_dynamo(v)) for k, v in data.items()}
 
 
 def from_dynamodb_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """Low-level item → plain dict with int/float numbers."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    de = TypeDeserializer()
-    return {k: _from_dynamo(de.deserialize(v)) for k, v in item.items()}
+    return {k: _from_dynamo(_deserialize(v)) for k, v in item.items()}
 
 
 # --- seed / input parsing -----------------------------------------------------------------------------
@@ -201,9 +234,9 @@ class OptionsStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
+            from switchboard import aws
 
-            self._client = boto3.client("dynamodb")
+            self._client = aws.client("dynamodb")
         return self._client
 
     def _emit(self, name: str, fields: dict[str, Any]) -> None:

@@ -89,8 +89,9 @@ def cached_client(service: str, region: str | None, timeout_s: float) -> Any:
         client = _CLIENTS.get(key)
     if client is not None:
         return client
-    import boto3  # lazy: keeps the mock path and unrelated cold starts free of boto3
     from botocore.config import Config
+
+    from switchboard import aws  # lazy: keeps the mock path and unrelated cold starts free of botocore
 
     config = Config(
         read_timeout=bucket,
@@ -99,7 +100,7 @@ def cached_client(service: str, region: str | None, timeout_s: float) -> Any:
         retries={"total_max_attempts": 1, "mode": "standard"},
         tcp_keepalive=True,
     )
-    client = boto3.client(service, region_name=region, config=config)
+    client = aws.client(service, region_name=region, config=config)
     with _CLIENTS_LOCK:
         if len(_CLIENTS) >= _MAX_CACHED_CLIENTS:
             _CLIENTS.clear()

@@ -66,10 +66,10 @@ def short(text: str) -> str:
 
 
 def _read_secret_from_secrets_manager(secret_arn: str) -> str:
-    import boto3  # lazy: the mock path and cold starts of other providers never pay for it
+    from switchboard import aws  # lazy: the mock path and cold starts of other providers never pay for it
 
     region = secret_arn.split(":")[3] or None
-    client = boto3.client("secretsmanager", region_name=region)
+    client = aws.client("secretsmanager", region_name=region)
     response = client.get_secret_value(SecretId=secret_arn)
     secret = response.get("SecretString")
     if not isinstance(secret, str):
