@@ -24,7 +24,7 @@ from switchboard.errors import (
 )
 from switchboard.options.model import LlmOption, OptionStatus
 from switchboard.providers.base import ChatRequest, ChatResult
-from switchboard.routing.agent_client import RoutingSnapshot
+from switchboard.routing.agent_client import RoutingSnapshot, RoutingUnavailable
 from switchboard.routing.flags import RouteDecision
 from switchboard.workflow import WorkflowError, WorkflowRunner
 
@@ -110,7 +110,7 @@ class ChatService:
         self._on_event = on_event or (lambda _name, _data: None)
 
     def list_routes(self, caller: Caller) -> list[str]:
-        snapshot = self._routing.evaluate(caller.context(None, None))
+        snapshot = self._routes(caller.context(None, None))
         return [
             name
             for name in snapshot.route_names()
@@ -143,6 +143,18 @@ class ChatService:
             for chain in chains
         ]
 
+    def _routes(self, context: Mapping[str, str]) -> RoutingSnapshot:
+        """The evaluated flags; a 503 (not a 500) when routing is unknowable for now."""
+        try:
+            return self._routing.evaluate(context)
+        except RoutingUnavailable as exc:
+            self._on_event("RoutingUnavailable", {})
+            raise ServiceUnavailable(
+                "Routing configuration is unavailable right now; retry shortly.",
+                code="routing_unavailable",
+                retry_after_s=DEFAULT_RETRY_AFTER_S,
+            ) from exc
+
     @staticmethod
     def _operator_flag(snapshot: RoutingSnapshot, name: str) -> Mapping[str, Any]:
         value = snapshot.flags.get(name) or {}
@@ -158,7 +170,7 @@ class ChatService:
         route = body.model
         if not caller.may_use(route):
             raise Forbidden(f"This API key may not use the route `{route}`.", param="model")
-        snapshot = self._routing.evaluate(caller.context(route, body.user))
+        snapshot = self._routes(caller.context(route, body.user))
         decision = snapshot.decision(route)
         if decision is None or not decision.enabled:
             raise RouteNotFound(

@@ -181,3 +181,17 @@ def test_cache_key_normalizes_whitespace_but_not_content() -> None:
     other = ChatRequest(messages=[ChatMessage("user", "hello there")])
     assert cache_key("chat", one) == cache_key("chat", two) != cache_key("chat", other)
     assert cache_key("chat", one) != cache_key("summarize", one)
+
+
+def test_routing_unknowable_is_a_503_not_a_500() -> None:
+    from switchboard.routing.agent_client import RoutingUnavailable
+
+    class Down:
+        def evaluate(self, context: Any) -> RoutingSnapshot:
+            raise RoutingUnavailable("agent down, no defaults")
+
+    service, _ = _service({}, ANSWER)
+    service._routing = Down()  # type: ignore[assignment]
+    with pytest.raises(ServiceUnavailable) as caught:
+        service.complete(BODY, CALLER, "r1")
+    assert caught.value.code == "routing_unavailable" and caught.value.headers["Retry-After"] == "10"
