@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from switchboard_local.emulation import ROOT
 
@@ -28,7 +29,21 @@ def render() -> str:
         security_schemes={"bearer": HTTPBearer(bearerFormat="sk-switchboard-...")},
         security=[{"bearer": []}],
     )
-    return json.dumps(json.loads(raw), indent=2, sort_keys=True) + "\n"
+    return json.dumps(_without_unused_422(json.loads(raw)), indent=2, sort_keys=True) + "\n"
+
+
+def _without_unused_422(document: dict[str, Any]) -> dict[str, Any]:
+    """Powertools documents a 422 for request validation; the gateway answers those with an
+    OpenAI-style 400 (documented on each route), so the 422 and its schemas would mislead clients."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    text = json.dumps(document.get("paths", {}))
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        if f"#/components/schemas/{name}" not in text:
+            schemas.pop(name, None)
+    return document
 
 
 def main(argv: list[str]) -> int:
