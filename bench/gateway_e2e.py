@@ -40,29 +40,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def api_event(body: dict[str, Any], authorizer: dict[str, Any], request_id: str) -> dict[str, Any]:
-    path = "/v1/chat/completions"
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": "POST",
-        "headers": {"Content-Type": "application/json"},
-        "multiValueHeaders": {"Content-Type": ["application/json"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "requestId": request_id,
-            "stage": "prod",
-            "httpMethod": "POST",
-            "path": f"/prod{path}",
-            "resourcePath": path,
-            "authorizer": authorizer,
-            "identity": {"sourceIp": "127.0.0.1"},
-        },
-        "body": json.dumps(body),
-        "isBase64Encoded": False,
-    }
+    from switchboard_local.emulation import proxy_event
+
+    return proxy_event(
+        "POST",
+        "/v1/chat/completions",
+        json.dumps(body),
+        headers={"Content-Type": "application/json"},
+        authorizer=authorizer,
+        request_id=request_id,
+    )
 
 
 def main() -> int:

@@ -145,29 +145,17 @@ def api_event(
     request_id: str = "req-0001",
 ) -> dict[str, Any]:
     """An API Gateway REST proxy event as the deployed API sends it after the authorizer."""
+    from switchboard_local.emulation import proxy_event
+
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": {"Content-Type": "application/json"},
-        "multiValueHeaders": {"Content-Type": ["application/json"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "requestId": request_id,
-            "stage": "prod",
-            "httpMethod": method,
-            "path": f"/prod{path}",
-            "resourcePath": path,
-            "authorizer": authorizer or {},
-            "identity": {"sourceIp": "127.0.0.1"},
-        },
-        "body": text,
-        "isBase64Encoded": False,
-    }
+    return proxy_event(
+        method,
+        path,
+        text,
+        headers={"Content-Type": "application/json"},
+        authorizer=authorizer or {},
+        request_id=request_id,
+    )
 
 
 @pytest.fixture
@@ -198,3 +186,18 @@ def gateway(
     finally:
         agent.stop()
         reset_handler_caches()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The local stack (`make local`) on free ports, one per test module, with a private copy of
+    the flag document and its own CLI state file (so `switchboard ... --local` targets it)."""
+    from switchboard_local.stack import LocalStack
+
+    flags = tmp_path_factory.mktemp("config") / "flags.json"
+    shutil.copy(ROOT / "config" / "flags.json", flags)
+    state = tmp_path_factory.mktemp("state") / "local.json"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("switchboard_local.cli.target.LOCAL_STATE_FILE", state)
+        with LocalStack(port=0, agent_port=0, flags_file=flags, poll_interval_s=0.2) as local:
+            yield local

@@ -96,6 +96,43 @@ def bind_lambda_handlers(handlers: Mapping[str, Handler]) -> Iterator[None]:
         LambdaFunction._invoke_lambda = original  # type: ignore[method-assign]
 
 
+def proxy_event(
+    method: str,
+    path: str,
+    body: str | None,
+    *,
+    headers: Mapping[str, str],
+    authorizer: Mapping[str, Any],
+    request_id: str,
+    stage: str = "prod",
+    identity: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST Lambda-proxy event as the deployed API sends it after the authorizer
+    (the local front door, the test harness and the benchmark all build it here)."""
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": dict(headers),
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": request_id,
+            "stage": stage,
+            "httpMethod": method,
+            "path": f"/{stage}{path}",
+            "resourcePath": path,
+            "authorizer": dict(authorizer),
+            "identity": dict(identity or {"sourceIp": "127.0.0.1"}),
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
 def _tiny_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from switchboard_local.emulation import TIERS, FakeLambdaContext
+from switchboard_local.emulation import TIERS, FakeLambdaContext, proxy_event
 
 log = logging.getLogger("switchboard.local")
 
@@ -194,28 +194,16 @@ class FrontDoor:
                 {**json_headers, "Retry-After": "1"},
             )
             return
-        event = {
-            "resource": path,
-            "path": path,
-            "httpMethod": method,
-            "headers": headers,
-            "multiValueHeaders": {k: [v] for k, v in headers.items()},
-            "queryStringParameters": None,
-            "multiValueQueryStringParameters": None,
-            "pathParameters": None,
-            "stageVariables": None,
-            "requestContext": {
-                "requestId": request_id,
-                "stage": STAGE,
-                "httpMethod": method,
-                "path": f"/{STAGE}{path}",
-                "resourcePath": path,
-                "authorizer": {**context, "principalId": policy.get("principalId")},
-                "identity": {"sourceIp": handler.client_address[0], "apiKey": usage_key},
-            },
-            "body": body,
-            "isBase64Encoded": False,
-        }
+        event = proxy_event(
+            method,
+            path,
+            body,
+            headers=headers,
+            authorizer={**context, "principalId": policy.get("principalId")},
+            request_id=request_id,
+            stage=STAGE,
+            identity={"sourceIp": handler.client_address[0], "apiKey": usage_key},
+        )
         try:
             context = FakeLambdaContext(function_name="switchboard-gateway")
             response = gateway.handler(event, context)

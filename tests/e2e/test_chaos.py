@@ -9,10 +9,8 @@ from __future__ import annotations
 import io
 import json
 import math
-import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -24,7 +22,7 @@ import pytest
 from switchboard.options.model import ProviderKind
 from switchboard.providers.registry import provider_for
 from switchboard_local.cli.main import main as cli
-from switchboard_local.emulation import DEV_KEY, ROOT
+from switchboard_local.emulation import DEV_KEY
 from switchboard_local.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -38,17 +36,6 @@ BREAKER = {
     "half_open_probes": 1,
 }
 OPTIONS_TTL_S = 1.0
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    flags = tmp_path_factory.mktemp("config") / "flags.json"
-    shutil.copy(ROOT / "config" / "flags.json", flags)
-    state = tmp_path_factory.mktemp("state") / "local.json"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("switchboard_local.cli.target.LOCAL_STATE_FILE", state)
-        with LocalStack(port=0, agent_port=0, flags_file=flags, poll_interval_s=0.2) as local:
-            yield local
 
 
 @pytest.fixture

@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 
-from switchboard_local.emulation import DEV_KEY, ROOT
+from switchboard_local.emulation import DEV_KEY
 from switchboard_local.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    flags = tmp_path_factory.mktemp("config") / "flags.json"
-    shutil.copy(ROOT / "config" / "flags.json", flags)
-    state = tmp_path_factory.mktemp("state") / "local.json"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("switchboard_local.cli.target.LOCAL_STATE_FILE", state)
-        local = LocalStack(port=0, agent_port=0, flags_file=flags, poll_interval_s=0.2)
-        with local:
-            yield local
 
 
 @pytest.fixture

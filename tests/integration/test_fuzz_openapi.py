@@ -13,7 +13,6 @@ fuzzed past routing. Whatever is sent:
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,18 +71,6 @@ def before_generate_case(context: Any, strategy: st.SearchStrategy[Any]) -> st.S
         return st.sampled_from([*ROUTES, body["model"]]).map(choose)
 
     return strategy.flatmap(with_route)
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    flags = tmp_path_factory.mktemp("config") / "flags.json"
-    shutil.copy(ROOT / "config" / "flags.json", flags)
-    state = tmp_path_factory.mktemp("state") / "local.json"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("switchboard_local.cli.target.LOCAL_STATE_FILE", state)
-        local = LocalStack(port=0, agent_port=0, flags_file=flags, poll_interval_s=0.2)
-        with local:
-            yield local
 
 
 @pytest.fixture(scope="module")
