@@ -25,7 +25,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
@@ -37,6 +36,7 @@ from infra.constructs.functions import (
     iam5_resource,
     powertools_environment,
 )
+from infra.constructs.private_bucket import private_bucket
 from infra.constructs.state_machine import observed_state_machine
 
 CTX_MODEL_FAMILIES = "model_families"
@@ -238,30 +238,16 @@ class ModelDeployment(Construct):
         version_arns = [_sm_arn("model-package", f"{f.group}/*") for f in families]
         version_nags = [iam5_resource(_sm_nag("model-package", f"{f.group}/*")) for f in families]
 
-        self.artifacts_bucket = s3.Bucket(
+        self.artifacts_bucket = private_bucket(
             self,
             "Artifacts",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal=removal,
             versioned=True,
-            removal_policy=removal,
-        )
-        Validations.of(self.artifacts_bucket).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-S1",
-                reason="Model artifacts are written by the registry role and read by the SageMaker "
-                "execution role only; CloudTrail records both. Versioning keeps every artifact a "
-                "registered version points at.",
-            )
-        )
-        checkov.skip_check(
-            self.artifacts_bucket,
-            "CKV_AWS_18",
-            "Model artifacts are written by the registry role and read by the SageMaker execution role "
-            "only; CloudTrail (S3 data events where required) records access. Versioning keeps every "
-            "artifact a registered version points at (same reason as cdk-nag AwsSolutions-S1).",
+            no_access_logs_reason=(
+                "Model artifacts are written by the registry role and read by the SageMaker execution "
+                "role only; CloudTrail (S3 data events where required) records access. Versioning keeps "
+                "every artifact a registered version points at."
+            ),
         )
 
         self.registry_role = iam.Role(

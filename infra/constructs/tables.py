@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra import checkov, constants
+from infra.constructs.private_bucket import private_bucket
 
 TABLE_KEY_REASON = (
     "Encrypted at rest with the AWS-managed DynamoDB key (aws/dynamodb). The tables hold option "
@@ -81,15 +82,17 @@ class DataTables(Construct):
             time_to_live_attribute=constants.TTL_ATTRIBUTE,
         )
 
-        self.payload_bucket = s3.Bucket(
+        self.payload_bucket = private_bucket(
             self,
             "PayloadBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal=removal,
             versioned=False,
-            removal_policy=removal,
+            no_access_logs_reason=(
+                "Transient claim-check objects (expire after one day) written and read only by the "
+                "gateway and invoke Lambda roles, whose own logs and X-Ray traces record every access "
+                "with the request id. Server access logs would copy prompt object keys into a second, "
+                "longer-lived bucket; enable CloudTrail S3 data events where an audit trail is required."
+            ),
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-claim-checks",
@@ -98,24 +101,6 @@ class DataTables(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-        )
-        Validations.of(self.payload_bucket).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-S1",
-                reason=(
-                    "Transient claim-check objects (expire after one day) written and read only by the "
-                    "gateway and invoke Lambda roles, whose own logs and X-Ray traces record every access "
-                    "with the request id. Server access logs would copy prompt object keys into a second, "
-                    "longer-lived bucket; enable CloudTrail S3 data events where an audit trail is required."
-                ),
-            )
-        )
-        checkov.skip_check(
-            self.payload_bucket,
-            "CKV_AWS_18",
-            "Transient claim-check objects (expire after one day) read and written only by the gateway "
-            "and invoke roles, whose logs and X-Ray traces record every access; server access logs would "
-            "copy prompt object keys into a longer-lived bucket (same reason as cdk-nag AwsSolutions-S1).",
         )
         checkov.skip_check(
             self.payload_bucket,
