@@ -698,57 +698,73 @@ class ModelDeployment(Construct):
         latency_p90_ms: int,
         gateway_errors_threshold: int,
     ) -> list[cloudwatch.Alarm]:
-        names = alarm_names(prefix, family.group)
         dimensions = {"EndpointName": family.endpoint_name, "VariantName": family.variant_name}
-        errors = cloudwatch.Alarm(
-            self,
-            f"Errors5xx-{family.group}",
-            alarm_name=names[0],
-            alarm_description=f"{family.endpoint_name}: model 5xx errors (rolls a deployment back)",
-            metric=cloudwatch.Metric(
-                namespace="AWS/SageMaker",
-                metric_name="Invocation5XXErrors",
-                dimensions_map=dimensions,
-                statistic="Sum",
-                period=Duration.minutes(1),
+        at_least = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+        # (construct id, description, namespace, metric, dimensions, statistic, threshold, periods, operator),
+        # in the order of `alarm_names`.
+        specs = [
+            (
+                "Errors5xx",
+                f"{family.endpoint_name}: model 5xx errors (rolls a deployment back)",
+                "AWS/SageMaker",
+                "Invocation5XXErrors",
+                dimensions,
+                "Sum",
+                errors_5xx_threshold,
+                1,
+                at_least,
             ),
-            threshold=errors_5xx_threshold,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        latency = cloudwatch.Alarm(
-            self,
-            f"Latency-{family.group}",
-            alarm_name=names[1],
-            alarm_description=f"{family.endpoint_name}: model latency p90 (rolls a deployment back)",
-            metric=cloudwatch.Metric(
-                namespace="AWS/SageMaker",
-                metric_name="ModelLatency",  # microseconds
-                dimensions_map=dimensions,
-                statistic="p90",
-                period=Duration.minutes(1),
+            (
+                "Latency",
+                f"{family.endpoint_name}: model latency p90 (rolls a deployment back)",
+                "AWS/SageMaker",
+                "ModelLatency",  # microseconds
+                dimensions,
+                "p90",
+                latency_p90_ms * 1000,
+                3,
+                above,
             ),
-            threshold=latency_p90_ms * 1000,
-            evaluation_periods=3,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        gateway = cloudwatch.Alarm(
-            self,
-            f"GatewayErrors-{family.group}",
-            alarm_name=names[2],
-            alarm_description=f"Gateway-side errors calling option {family.option_id} (rolls back)",
-            metric=cloudwatch.Metric(
-                namespace=OPTION_ERRORS_NAMESPACE,
-                metric_name=OPTION_ERRORS_METRIC,
-                dimensions_map={"Option": family.option_id},
-                statistic="Sum",
-                period=Duration.minutes(1),
+            (
+                "GatewayErrors",
+                f"Gateway-side errors calling option {family.option_id} (rolls back)",
+                OPTION_ERRORS_NAMESPACE,
+                OPTION_ERRORS_METRIC,
+                {"Option": family.option_id},
+                "Sum",
+                gateway_errors_threshold,
+                1,
+                at_least,
             ),
-            threshold=gateway_errors_threshold,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        return [errors, latency, gateway]
+        ]
+        return [
+            cloudwatch.Alarm(
+                self,
+                f"{construct_id}-{family.group}",
+                alarm_name=name,
+                alarm_description=description,
+                metric=cloudwatch.Metric(
+                    namespace=namespace,
+                    metric_name=metric,
+                    dimensions_map=dims,
+                    statistic=statistic,
+                    period=Duration.minutes(1),
+                ),
+                threshold=threshold,
+                evaluation_periods=periods,
+                comparison_operator=operator,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            for name, (
+                construct_id,
+                description,
+                namespace,
+                metric,
+                dims,
+                statistic,
+                threshold,
+                periods,
+                operator,
+            ) in zip(alarm_names(prefix, family.group), specs, strict=True)
+        ]
