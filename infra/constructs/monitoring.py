@@ -239,6 +239,12 @@ class Monitoring(Construct):
                 title=title, left=metrics, right=right, stacked=stacked, width=8, height=6
             )
 
+        def stacked_by_kind(title: str, names: list[str], prefix: str) -> cloudwatch.GraphWidget:
+            """One stacked series per metric of a family, labelled with what follows the prefix."""
+            return graph(
+                title, [switchboard_metric(n, label=n.removeprefix(prefix)) for n in names], stacked=True
+            )
+
         traffic: list[cloudwatch.IWidget] = [
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24, height=3),
         ]
@@ -248,13 +254,8 @@ class Monitoring(Construct):
                 [switchboard_metric(constants.METRIC_CHAT_COMPLETIONS, label="chat completions")],
                 right=[self.degraded_rate],
             ),
-            graph(
-                "Degraded answers by kind",
-                [
-                    switchboard_metric(name, label=name.removeprefix(constants.METRIC_DEGRADED_ANSWER_PREFIX))
-                    for name in degraded_metric_names()
-                ],
-                stacked=True,
+            stacked_by_kind(
+                "Degraded answers by kind", degraded_metric_names(), constants.METRIC_DEGRADED_ANSWER_PREFIX
             ),
             graph(
                 "Rejected (503, no healthy option)",
@@ -269,13 +270,10 @@ class Monitoring(Construct):
                     switchboard_metric(constants.METRIC_CIRCUIT_CLOSED, label="closed"),
                 ],
             ),
-            graph(
+            stacked_by_kind(
                 "Provider errors by class",
-                [
-                    switchboard_metric(name, label=name.removeprefix(constants.METRIC_PROVIDER_ERROR_PREFIX))
-                    for name in provider_error_metric_names()
-                ],
-                stacked=True,
+                provider_error_metric_names(),
+                constants.METRIC_PROVIDER_ERROR_PREFIX,
             ),
             graph(
                 "Provider latency by option (p50, p99)",
