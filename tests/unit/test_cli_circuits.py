@@ -166,3 +166,29 @@ def test_aws_error_is_one_line(target: FakeTarget, capsys: pytest.CaptureFixture
     target.circuit_table = "missing-table"
     code, _, err = run(["circuits", "open", "x"], capsys)
     assert code == 1 and err.startswith("switchboard circuits: AWS error ResourceNotFoundException")
+
+
+def test_release_ends_a_sticky_force(target: FakeTarget, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = run(["circuits", "open", "opt-r", "--sticky", "--reason", "incident"], capsys)
+    assert code == 0
+
+    before = datetime.now(UTC).replace(microsecond=0)
+    code, out, _ = run(["circuits", "release", "opt-r", "--reason", "provider healthy"], capsys)
+    assert code == 0
+    result = json.loads(out)
+    assert result["transition"] == "released" and result["state"] == "OPEN"
+    assert result["reason"] == "forced open released: provider healthy"
+    released_at = datetime.strptime(result["open_until"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert before <= released_at <= datetime.now(UTC)
+
+    # The stored circuit now lets the next request probe, and the timeline says who released it.
+    store = CircuitStore(TABLE, client=target.client("dynamodb"), cache_ttl_s=0)
+    decision = store.acquire_probe("opt-r", BreakerPolicy(), owner="req-1", actor="workflow")
+    assert decision.granted and decision.state.value == "HALF_OPEN"
+    code, out, _ = run(["circuits", "show", "opt-r", "--json"], capsys)
+    events = json.loads(out)["events"]
+    assert any(e["transition"] == "released" and e["actor"] == "cli:tester" for e in events)
+
+    # Nothing is forced any more: a second release says so and fails.
+    code, out, err = run(["circuits", "release", "opt-r"], capsys)
+    assert code == 1 and out == "" and "not forced" in err

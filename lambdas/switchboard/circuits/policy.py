@@ -22,7 +22,8 @@ States (Powertools' `CircuitState`):
 - Forcing: forced open = OPEN until `forced_until` (sticky: `STICKY_UNTIL`) and outcomes never
   close it; forced closed = CLOSED and outcomes never open it until `forced_until` (sticky: until
   the next force). An expired force behaves normally: an expired forced open reaches HALF_OPEN
-  through a probe request like any cooldown end.
+  through a probe request like any cooldown end. Releasing a force expires it now (sticky or not),
+  so the circuit takes that same normal path at once.
 
 Window data stays small: at most `max(failure_threshold, minimum_calls)` failure timestamps (enough:
 once `failure_threshold` of them are in the window the circuit opens anyway), and calls counted in
@@ -63,6 +64,7 @@ __all__ = [
     "is_noop",
     "on_outcome",
     "on_probe_request",
+    "release",
 ]
 
 PROBE_LEASE_S = 60
@@ -75,6 +77,7 @@ TRANSITION_HALF_OPENED = "half_opened"
 TRANSITION_CLOSED = "closed"
 TRANSITION_FORCED_OPEN = "forced_open"
 TRANSITION_FORCED_CLOSED = "forced_closed"
+TRANSITION_RELEASED = "released"
 
 Verdict = Literal["success", "failure", "ignored"]
 ForcedState = Literal["open", "closed"]
@@ -477,4 +480,32 @@ def force(
         to_state=CircuitState.CLOSED,
         reason=f"forced closed {horizon}: {why}",
         at=now,
+    )
+
+
+def release(
+    snapshot: CircuitSnapshot, actor: str, reason: str | None, now: datetime
+) -> tuple[CircuitSnapshot, Transition | None]:
+    """End an operator override now; (snapshot, None) when no force is in effect.
+
+    The force expires rather than vanishing, so what follows is the path an expired force already
+    takes: a released open circuit lets the next request probe (HALF_OPEN), a released closed one
+    counts outcomes again from an empty window.
+    """
+    active = snapshot.forced_active(now)
+    if active is None:
+        return snapshot, None
+    released_at = now.replace(microsecond=0)  # stored in whole seconds
+    new = replace(snapshot, forced_until=released_at, forced_by=actor, forced_reason=reason)
+    open_until = None
+    if active == "open":
+        open_until = released_at
+        new = replace(new, open_until=open_until)
+    return new, Transition(
+        kind=TRANSITION_RELEASED,
+        from_state=snapshot.state,
+        to_state=snapshot.state,
+        reason=f"forced {active} released: {reason or 'operator'}",
+        at=now,
+        open_until=open_until,
     )

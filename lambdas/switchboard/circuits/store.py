@@ -62,6 +62,7 @@ from switchboard.circuits.policy import (
     is_noop,
     on_outcome,
     on_probe_request,
+    release,
 )
 from switchboard.circuits.timefmt import from_iso, from_ms, to_iso, to_iso_ms, to_ms, utcnow
 from switchboard.options.model import BreakerPolicy
@@ -544,11 +545,31 @@ class CircuitStore:
         reason: str | None = None,
     ) -> Transition:
         """Operator override (`until` None = sticky). Errors propagate: the operator must see them."""
+        transition = self._operate(
+            option_id, actor, lambda snapshot, now: force(snapshot, state, until, actor, reason, now)
+        )
+        if transition is None:  # force() always returns one
+            raise RuntimeError(f"circuit {option_id}: forcing produced no transition")
+        return transition
+
+    def release(self, option_id: str, *, actor: str, reason: str | None = None) -> Transition | None:
+        """End an operator override now (None: nothing was forced). Errors propagate."""
+        return self._operate(option_id, actor, lambda snapshot, now: release(snapshot, actor, reason, now))
+
+    def _operate(
+        self,
+        option_id: str,
+        actor: str,
+        change: Callable[[CircuitSnapshot, datetime], tuple[CircuitSnapshot, Transition | None]],
+    ) -> Transition | None:
+        """Read, change, conditionally write; retried on a lost race."""
         from botocore.exceptions import ClientError
 
         for attempt in range(self.max_attempts):
             snapshot = self._read(option_id)
-            new, transition = force(snapshot, state, until, actor, reason, self.now())
+            new, transition = change(snapshot, self.now())
+            if transition is None:
+                return None
             try:
                 self._write(option_id, snapshot, new, transition, actor=actor)
             except ClientError as exc:

@@ -147,6 +147,29 @@ def _force(args: argparse.Namespace, state: str) -> int:
 
 
 @aws_errors
+def cmd_release(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        transition = store.release(args.option_id, actor=cli_actor(), reason=args.reason)
+    except CircuitContention as exc:
+        _err(str(exc))
+        return 1
+    if transition is None:
+        _err(f"circuit {args.option_id} is not forced: nothing to release")
+        return 1
+    _out(
+        {
+            "option_id": args.option_id,
+            "transition": transition.kind,
+            "state": transition.to_state.value,
+            "open_until": _iso(transition.open_until),
+            "reason": transition.reason,
+        }
+    )
+    return 0
+
+
+@aws_errors
 def cmd_open(args: argparse.Namespace) -> int:
     return _force(args, "open")
 
@@ -163,7 +186,7 @@ def _duration_arg(text: str) -> str:
 
 def register(subparsers: Any) -> None:
     group = subparsers.add_parser("circuits", help="see and override circuit breakers per option")
-    sub = group.add_subparsers(dest="command", required=True, metavar="{list,show,open,close}")
+    sub = group.add_subparsers(dest="command", required=True, metavar="{list,show,open,close,release}")
 
     p = sub.add_parser("list", help="every stored circuit as JSON")
     add_target_arguments(p)
@@ -192,3 +215,12 @@ def register(subparsers: Any) -> None:
         p.add_argument("--reason", default=None, help="why (shown in the timeline)")
         add_target_arguments(p)
         p.set_defaults(func=func)
+
+    p = sub.add_parser(
+        "release",
+        help="end a forced open/close now, sticky or not (an open circuit then lets a probe through)",
+    )
+    p.add_argument("option_id", metavar="ID")
+    p.add_argument("--reason", default=None, help="why (shown in the timeline)")
+    add_target_arguments(p)
+    p.set_defaults(func=cmd_release)
