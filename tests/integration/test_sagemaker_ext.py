@@ -69,6 +69,28 @@ def sm(emulated_aws: None) -> Iterator[Any]:
         yield client
 
 
+ADAPTER_SPEC = {"BaseInferenceComponentName": "base", "Container": {"ArtifactUrl": "s3://b/a.tar.gz"}}
+
+
+def create_base_component(sm: Any) -> None:
+    """The base model's inference component on endpoint `e`, which adapters attach to."""
+    sm.create_inference_component(
+        InferenceComponentName="base",
+        EndpointName="e",
+        VariantName="AllTraffic",
+        Specification={"ModelName": "m", "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 1024}},
+        RuntimeConfig={"CopyCount": 1},
+    )
+
+
+def inference_specification(model_data_url: str) -> dict[str, Any]:
+    return {
+        "Containers": [{"Image": "llm:1", "ModelDataUrl": model_data_url}],
+        "SupportedContentTypes": ["application/json"],
+        "SupportedResponseMIMETypes": ["application/json"],
+    }
+
+
 def unvalidated() -> Any:
     """A client that skips client-side validation, like the Step Functions interpreter's clients."""
     return boto3.client("sagemaker", region_name=REGION, config=Config(parameter_validation=False))
@@ -120,22 +142,12 @@ def test_update_endpoint_requests_are_checked_against_the_service_model(
 
 
 def test_adapter_component_with_compute_is_refused(sm: Any) -> None:
-    sm.create_inference_component(
-        InferenceComponentName="base",
-        EndpointName="e",
-        VariantName="AllTraffic",
-        Specification={"ModelName": "m", "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 1024}},
-        RuntimeConfig={"CopyCount": 1},
-    )
+    create_base_component(sm)
     with pytest.raises(ClientError, match="no ComputeResourceRequirements"):
         sm.create_inference_component(
             InferenceComponentName="adapter",
             EndpointName="e",
-            Specification={
-                "BaseInferenceComponentName": "base",
-                "Container": {"ArtifactUrl": "s3://b/a.tar.gz"},
-                "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 1024},
-            },
+            Specification={**ADAPTER_SPEC, "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 1024}},
         )
 
 
@@ -200,26 +212,17 @@ def test_blue_green_needs_the_same_variant_names(sm: Any) -> None:
 
 
 def test_inference_components_create_describe_list_delete(sm: Any) -> None:
-    sm.create_inference_component(
-        InferenceComponentName="base",
-        EndpointName="e",
-        VariantName="AllTraffic",
-        Specification={"ModelName": "m", "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 1024}},
-        RuntimeConfig={"CopyCount": 1},
-    )
+    create_base_component(sm)
     sm.create_inference_component(
         InferenceComponentName="adapter-1",
         EndpointName="e",
-        Specification={"BaseInferenceComponentName": "base", "Container": {"ArtifactUrl": "s3://b/a.tar.gz"}},
+        Specification=ADAPTER_SPEC,
     )
     with pytest.raises(ClientError, match="already existing"):
         sm.create_inference_component(
             InferenceComponentName="adapter-1",
             EndpointName="e",
-            Specification={
-                "BaseInferenceComponentName": "base",
-                "Container": {"ArtifactUrl": "s3://b/a.tar.gz"},
-            },
+            Specification=ADAPTER_SPEC,
         )
 
     assert (
@@ -241,11 +244,7 @@ def test_update_model_package_changes_only_what_it_names(sm: Any) -> None:
     sm.create_model_package_group(ModelPackageGroupName="g")
     arn = sm.create_model_package(
         ModelPackageGroupName="g",
-        InferenceSpecification={
-            "Containers": [{"Image": "llm:1", "ModelDataUrl": "s3://b/m"}],
-            "SupportedContentTypes": ["application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
+        InferenceSpecification=inference_specification("s3://b/m"),
         ModelApprovalStatus="PendingManualApproval",
         CustomerMetadataProperties={"switchboard:adapter-of": "base"},
     )["ModelPackageArn"]
@@ -290,11 +289,7 @@ def test_every_sagemaker_request_of_a_deployment_matches_the_service_model(emula
             for _ in range(2):
                 arn = sm.create_model_package(
                     ModelPackageGroupName=names["sample_group"],
-                    InferenceSpecification={
-                        "Containers": [{"Image": "llm:1", "ModelDataUrl": "s3://b/m.tar.gz"}],
-                        "SupportedContentTypes": ["application/json"],
-                        "SupportedResponseMIMETypes": ["application/json"],
-                    },
+                    InferenceSpecification=inference_specification("s3://b/m.tar.gz"),
                 )["ModelPackageArn"]
                 sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
                 event = state_change_event(sm.describe_model_package(ModelPackageName=arn))
