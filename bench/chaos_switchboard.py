@@ -64,7 +64,7 @@ def main() -> int:
     flags = workdir / "flags.json"
     shutil.copy(FLAGS_FILE, flags)
     # Never overwrite the developer's `make local` state file.
-    target.LOCAL_STATE_FILE = workdir / "local.json"  # type: ignore[attr-defined]
+    target.LOCAL_STATE_FILE = workdir / "local.json"
     phases: list[dict[str, Any]] = []
     stack = LocalStack(port=0, agent_port=0, flags_file=flags, poll_interval_s=0.2)
     stack.start()
@@ -84,8 +84,8 @@ def main() -> int:
                 "params": {**option.params, "error_rate": error_rate, "error_kind": "unavailable"}
             }
             if breaker:
-                fields["breaker"] = {**(option.breaker.model_dump() if option.breaker else {}), **breaker}
-            changed = LlmOption.model_validate({**option.to_item(), **fields})
+                fields["breaker"] = {**(option.breaker.to_dict() if option.breaker else {}), **breaker}
+            changed = LlmOption.from_dict({**option.to_item(), **fields})
             store.put(changed, expected_version=option.version, updated_by="bench")
             time.sleep(OPTIONS_TTL_S + 0.3)  # the handlers' option cache
 
@@ -94,7 +94,9 @@ def main() -> int:
         for phase in schedule:
             set_primary(float(phase["error_rate"]))
             before = calls[PRIMARY]
-            latencies, answered, by_fallback, by_primary, statuses = [], 0, 0, 0, {}
+            latencies: list[float] = []
+            answered, by_fallback, by_primary = 0, 0, 0
+            statuses: dict[str, int] = {}
             started_phase = time.perf_counter()
             for _ in range(int(phase["requests"])):
                 started = time.perf_counter()

@@ -114,7 +114,7 @@ class GatewayHarness:
         store = OptionsStore(self.resources.options_table, client=boto3.client("dynamodb"), ttl_s=0)
         option = store.get(option_id)
         assert option is not None
-        changed = LlmOption.model_validate({**option.to_item(), **fields})
+        changed = LlmOption.from_dict({**option.to_item(), **fields})
         store.put(changed, expected_version=option.version, updated_by="test")
         self.refresh_caches()
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, TypeVar
 
-_T = TypeVar("_T", bound="_EnvSettings")
+_T = TypeVar("_T", bound="EnvSettings")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -62,7 +62,9 @@ def json_object(text: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _EnvSettings:
+class EnvSettings:
+    """Base of the settings dataclasses: each field names its variable and parser with `env(...)`."""
+
     @classmethod
     def from_env(cls: type[_T], environ: Mapping[str, str] | None = None) -> _T:
         source = os.environ if environ is None else environ
@@ -92,7 +94,7 @@ class _EnvSettings:
 
 
 @dataclass(frozen=True)
-class GatewaySettings(_EnvSettings):
+class GatewaySettings(EnvSettings):
     options_table: str = env("OPTIONS_TABLE")
     state_machine_arn: str = env("STATE_MACHINE_ARN")
     appconfig_application: str = env("APPCONFIG_APPLICATION")
@@ -109,7 +111,7 @@ class GatewaySettings(_EnvSettings):
 
 
 @dataclass(frozen=True)
-class InvokeSettings(_EnvSettings):
+class InvokeSettings(EnvSettings):
     options_table: str = env("OPTIONS_TABLE")
     circuit_table: str | None = env("CIRCUIT_TABLE", default=None)
     payload_bucket: str | None = env("PAYLOAD_BUCKET", default=None)
@@ -119,11 +121,11 @@ class InvokeSettings(_EnvSettings):
 
 
 @dataclass(frozen=True)
-class AuthorizerSettings(_EnvSettings):
+class AuthorizerSettings(EnvSettings):
     keys_table: str = env("KEYS_TABLE")
     api_key_cache_ttl_s: int = env("API_KEY_CACHE_TTL_S", bounded(int, 0, 86400), default=300)
 
 
 @dataclass(frozen=True)
-class ValidatorSettings(_EnvSettings):
+class ValidatorSettings(EnvSettings):
     options_table: str = env("OPTIONS_TABLE")

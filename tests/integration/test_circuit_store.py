@@ -388,7 +388,7 @@ def test_service_shapes_and_default_policy(ddb: Any, clock: Clock) -> None:
     class Options:
         def get(self, option_id: str) -> LlmOption | None:
             if option_id == "known":
-                return LlmOption.model_validate(
+                return LlmOption.from_dict(
                     {"id": "known", "provider": "mock", "breaker": {"failure_threshold": 1}}
                 )
             return None

@@ -79,7 +79,7 @@ def mock_option(option_id: str = "mock-a", **overrides: Any) -> LlmOption:
         "breaker": {"failure_rate": 0.5, "failure_threshold": 3},
     }
     data.update(overrides)
-    return LlmOption.model_validate(data)
+    return LlmOption.from_dict(data)
 
 
 def test_put_then_get_round_trips_numbers(store: OptionsStore, ddb: Any) -> None:

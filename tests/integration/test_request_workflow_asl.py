@@ -114,7 +114,7 @@ def test_a_second_request_during_half_open_does_not_probe(gateway, run) -> None:
     run()
     time.sleep(2.1)
     decision = _circuits(gateway).acquire_probe(
-        "claude-haiku-us", BreakerPolicy.model_validate(FAST_BREAKER), owner="someone-else", actor="test"
+        "claude-haiku-us", BreakerPolicy.from_dict(FAST_BREAKER), owner="someone-else", actor="test"
     )
     assert decision.granted
 

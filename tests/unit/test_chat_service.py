@@ -66,7 +66,7 @@ class Circuits:
 
 
 def _option(oid: str, provider: str = "mock", status: str = "active") -> LlmOption:
-    return LlmOption.model_validate(
+    return LlmOption.from_dict(
         {
             "id": oid,
             "provider": provider,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -424,7 +425,7 @@ def test_cooldown_capped_and_monotonic(policy: BreakerPolicy, opens: int) -> Non
     assert all(v <= policy.max_cooldown_s for v in values)
     assert all(a <= b for a, b in itertools.pairwise(values))
     # and over a real reopen sequence
-    policy = policy.model_copy(update={"failure_rate": None, "slow_call_ms": None})
+    policy = dataclasses.replace(policy, failure_rate=None, slow_call_ms=None)
     snapshot = opened(policy)
     seen = [snapshot.cooldown_s or 0]
     for _ in range(min(opens, 8)):

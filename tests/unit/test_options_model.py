@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
-from switchboard.options.errors import InvalidOptions, describe_validation_error
-from switchboard.options.model import LlmOption, ProviderKind
+from switchboard.options.errors import InvalidOptions, OptionValidationError, describe_validation_error
+from switchboard.options.model import OPTION_ID_PATTERN, BreakerPolicy, LlmOption, OptionStatus, ProviderKind
 from switchboard.options.store import load_seed_file, parse_options
 
-SEED_FILE = Path(__file__).resolve().parents[2] / "config" / "options.json"
+ROOT = Path(__file__).resolve().parents[2]
+SEED_FILE = ROOT / "config" / "options.json"
 SECRET = "sk-live-DO-NOT-LEAK-123456"
 
 
@@ -64,7 +68,7 @@ def test_bad_secret_arn_is_rejected() -> None:
 
 def test_good_secret_arn_is_accepted() -> None:
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-AbCdEf"
-    option = LlmOption.model_validate(
+    option = LlmOption.from_dict(
         {
             "id": "oa",
             "provider": "openai_compatible",
@@ -113,8 +117,260 @@ def test_seed_file_must_be_an_array(tmp_path: Path) -> None:
 
 
 def test_describe_validation_error_has_no_input_values() -> None:
-    with pytest.raises(ValidationError) as info:
-        LlmOption.model_validate({"id": "x", "provider": "nope", "base_url": SECRET})
+    with pytest.raises(OptionValidationError) as info:
+        LlmOption.from_dict({"id": "x", "provider": "nope", "base_url": SECRET})
     lines = describe_validation_error(info.value)
     assert any(line.startswith("provider:") for line in lines)
     assert all(SECRET not in line for line in lines)
+
+
+# --- the hand-written validation (no pydantic) ---------------------------------------------------------
+
+
+def _invalid(data: Any) -> list[str]:
+    with pytest.raises(OptionValidationError) as info:
+        LlmOption.from_dict(data)
+    assert SECRET not in str(info.value)
+    return info.value.problems
+
+
+def test_integral_floats_become_ints_and_ints_become_floats() -> None:
+    # Given numbers as JSON or DynamoDB may hand them over (5.0 for 5, 1 for 1.0)
+    option = LlmOption.from_dict(
+        {
+            "id": "m",
+            "provider": "mock",
+            "timeout_ms": 5000.0,
+            "version": 3.0,
+            "breaker": {"cooldown_s": 5.0, "failure_rate": 1},
+        }
+    )
+    # Then int fields hold ints and float fields floats
+    assert option.timeout_ms == 5000 and type(option.timeout_ms) is int
+    assert option.version == 3 and type(option.version) is int
+    assert option.breaker.cooldown_s == 5 and type(option.breaker.cooldown_s) is int
+    assert option.breaker.failure_rate == 1.0 and type(option.breaker.failure_rate) is float
+    # But a fraction is not an integer
+    assert _invalid({"id": "m", "provider": "mock", "timeout_ms": 5000.5}) == [
+        "timeout_ms: must be an integer"
+    ]
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_bool_is_not_a_number(value: bool) -> None:
+    problems = _invalid(
+        {"id": "m", "provider": "mock", "timeout_ms": value, "breaker": {"failure_rate": value}}
+    )
+    assert problems == ["timeout_ms: must be an integer", "breaker.failure_rate: must be a number"]
+
+
+def test_numeric_strings_are_rejected() -> None:
+    problems = _invalid(
+        {"id": "m", "provider": "mock", "version": "1", "breaker": {"failure_rate": "0.5", "window_s": "60"}}
+    )
+    assert problems == [
+        "breaker.failure_rate: must be a number",
+        "breaker.window_s: must be an integer",
+        "version: must be an integer",
+    ]
+
+
+def test_unknown_and_missing_fields_are_reported_with_the_rest() -> None:
+    assert _invalid({"id": "Bad Id", "provider": "mock", "api_secret": SECRET}) == [
+        "api_secret: unknown field",
+        f"id: must match {OPTION_ID_PATTERN}",
+    ]
+    assert _invalid({}) == ["id: field required", "provider: field required"]
+    assert _invalid(["not", "a", "mapping"]) == ["<item>: expected an object, got list"]
+
+
+def test_every_field_problem_is_listed_at_once() -> None:
+    problems = _invalid(
+        {
+            "id": SECRET,
+            "provider": "nope",
+            "model": "",
+            "region": SECRET,
+            "base_url": SECRET,
+            "secret_arn": SECRET,
+            "params": {"api_key": SECRET, "x_token_key": SECRET},
+            "timeout_ms": 99,
+            "status": SECRET,
+            "description": "d" * 1025,
+            "version": -1,
+            "updated_by": 7,
+        }
+    )
+    assert [p.split(":", 1)[0] for p in problems] == [
+        "id",
+        "provider",
+        "model",
+        "region",
+        "base_url",
+        "secret_arn",
+        "params.api_key",
+        "params.x_token_key",
+        "timeout_ms",
+        "status",
+        "description",
+        "version",
+        "updated_by",
+    ]
+    assert "provider: must be one of bedrock, sagemaker, openai_compatible, mock" in problems
+    assert "timeout_ms: must be ≥ 100" in problems
+    assert "params.api_key: credentials belong in Secrets Manager (secret_arn)" in problems
+    assert all(SECRET not in p for p in problems)
+
+
+def test_anchored_patterns_do_not_accept_a_trailing_newline() -> None:
+    assert _invalid({"id": "m\n", "provider": "mock"})[0].startswith("id: must match")
+    assert _invalid({"id": "m", "provider": "mock", "region": "us-east-1\n"})[0].startswith("region:")
+    assert LlmOption.from_dict({"id": "m", "provider": "mock", "region": "us-east-1"}).region == "us-east-1"
+
+
+def test_nested_breaker_problems_carry_the_breaker_prefix() -> None:
+    problems = _invalid(
+        {"id": "m", "provider": "mock", "breaker": {"cooldown_s": 3601, "failure_rate": 0, "extra": 1}}
+    )
+    assert problems == [
+        "breaker.extra: unknown field",
+        "breaker.failure_rate: must be > 0",
+        "breaker.cooldown_s: must be ≤ 3600",
+    ]
+    assert _invalid({"id": "m", "provider": "mock", "breaker": None}) == ["breaker: must be an object"]
+    with pytest.raises(OptionValidationError) as info:
+        BreakerPolicy.from_dict({"window_s": 0})
+    assert info.value.problems == ["window_s: must be ≥ 1"]
+
+
+def test_whole_object_rules_run_once_fields_are_valid() -> None:
+    assert _invalid({"id": "b", "provider": "bedrock"}) == [
+        "<item>: bedrock options need `model` (a model id or inference-profile id)"
+    ]
+    # A field problem is reported alone: the cross-field rules need valid fields.
+    assert _invalid({"id": "b", "provider": "bedrock", "model": ""}) == [
+        "model: must be at least 1 character(s) long"
+    ]
+
+
+def test_constructor_coerces_and_validates() -> None:
+    option = LlmOption(id="m", provider="mock", status="draining", breaker={"failure_threshold": 2})  # type: ignore[arg-type]
+    assert option.provider is ProviderKind.MOCK and option.status is OptionStatus.DRAINING
+    assert option.breaker == BreakerPolicy(failure_threshold=2)
+    with pytest.raises(OptionValidationError, match="failure_threshold: must be ≤ 1000"):
+        BreakerPolicy(failure_threshold=1001)
+
+
+def test_replace_revalidates() -> None:
+    option = LlmOption(id="s", provider=ProviderKind.SAGEMAKER, endpoint_name="ep")
+    assert dataclasses.replace(option, status="retired").status is OptionStatus.RETIRED  # type: ignore[arg-type]
+    with pytest.raises(OptionValidationError) as info:
+        dataclasses.replace(option, timeout_ms=1)
+    assert info.value.problems == ["timeout_ms: must be ≥ 100"]
+    with pytest.raises(OptionValidationError) as info:
+        dataclasses.replace(option, endpoint_name=None)
+    assert info.value.problems == ["<item>: sagemaker options need `endpoint_name`"]
+    # Options are values: a replace never changes the original.
+    assert option.timeout_ms == 20000 and option.endpoint_name == "ep"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        option.timeout_ms = 1  # type: ignore[misc]
+
+
+def test_to_item_drops_none_and_serializes_enums() -> None:
+    option = LlmOption.from_dict(
+        {
+            "id": "oa",
+            "provider": "openai_compatible",
+            "base_url": "https://api.example.com/v1",
+            "model": "gpt-x",
+            "status": "draining",
+            "params": {"temperature": 0.2, "stop": None},
+            "breaker": {"slow_call_ms": 900},
+        }
+    )
+    item = option.to_item()
+    assert item == {
+        "id": "oa",
+        "provider": "openai_compatible",
+        "base_url": "https://api.example.com/v1",
+        "model": "gpt-x",
+        "params": {"temperature": 0.2, "stop": None},  # None inside params is kept, as stored
+        "timeout_ms": 20000,
+        "breaker": {
+            "failure_threshold": 5,
+            "minimum_calls": 10,
+            "window_s": 60,
+            "cooldown_s": 30,
+            "max_cooldown_s": 600,
+            "half_open_probes": 1,
+            "slow_call_ms": 900,
+        },
+        "status": "draining",
+        "version": 0,
+    }
+    assert type(item["provider"]) is str and type(item["status"]) is str
+    assert json.loads(json.dumps(item)) == item
+    assert LlmOption.from_dict(item) == option
+    # to_dict keeps every field (None included) and is JSON-safe as well
+    full = option.to_dict()
+    assert full["region"] is None and full["breaker"]["failure_rate"] is None
+    assert list(full) == [f.name for f in dataclasses.fields(LlmOption)]
+    assert json.loads(json.dumps(full)) == full
+    assert LlmOption.from_dict(full) == option
+    tupled = LlmOption(id="m", provider=ProviderKind.MOCK, params={"pair": (1, 2)})
+    assert tupled.to_item()["params"] == tupled.to_dict()["params"] == {"pair": [1, 2]}
+
+
+def test_describe_validation_error_passes_problems_through() -> None:
+    with pytest.raises(OptionValidationError) as info:
+        LlmOption.from_dict({"id": "m", "provider": "mock", "foo": 1})
+    assert describe_validation_error(info.value) == ["foo: unknown field"]
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("module", ["switchboard.options.model", "handlers.invoke", "handlers.circuit"])
+def test_step_lambdas_do_not_import_pydantic(module: str) -> None:
+    # Given a fresh interpreter with the path pytest uses (pyproject `pythonpath`)
+    code = (
+        "import sys\n"
+        f"import {module}\n"
+        "loaded = sorted(m for m in sys.modules if m == 'pydantic' or m.startswith('pydantic.'))\n"
+        "print(','.join(loaded))\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(ROOT / part) for part in (".", "lambdas", "local")),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # Then the import works and pydantic stays out (it costs the cold start ~0.1 s)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+
+
+def test_circuit_settings_read_and_check_the_environment() -> None:
+    from switchboard.circuits.policy import PROBE_LEASE_S
+    from switchboard.circuits.service import CircuitSettings
+
+    base = {"CIRCUIT_TABLE": "circuits", "OPTIONS_TABLE": "options", "UNRELATED": "ignored"}
+    settings = CircuitSettings.from_env(base)
+    assert (settings.circuit_table, settings.options_table) == ("circuits", "options")
+    assert (settings.probe_lease_s, settings.cache_ttl_s) == (PROBE_LEASE_S, 2.0)
+    tuned = CircuitSettings.from_env({**base, "CIRCUIT_PROBE_LEASE_S": "90", "CIRCUIT_CACHE_TTL_S": "0"})
+    assert (tuned.probe_lease_s, tuned.cache_ttl_s) == (90, 0.0)
+    for bad, name in [
+        ({**base, "CIRCUIT_TABLE": ""}, "CIRCUIT_TABLE"),
+        ({"CIRCUIT_TABLE": "circuits"}, "OPTIONS_TABLE"),
+        ({**base, "CIRCUIT_PROBE_LEASE_S": "0"}, "CIRCUIT_PROBE_LEASE_S"),
+        ({**base, "CIRCUIT_PROBE_LEASE_S": "1.5"}, "CIRCUIT_PROBE_LEASE_S"),
+        ({**base, "CIRCUIT_CACHE_TTL_S": "61"}, "CIRCUIT_CACHE_TTL_S"),
+    ]:
+        with pytest.raises(RuntimeError, match=rf"^CircuitSettings: bad environment: .*{name}"):
+            CircuitSettings.from_env(bad)

@@ -8,11 +8,9 @@ plus `CircuitOpened` / `CircuitClosed`) and a log line.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from switchboard.circuits.policy import (
     PROBE_LEASE_S,
@@ -28,28 +26,31 @@ from switchboard.circuits.policy import (
 from switchboard.circuits.store import CircuitStore
 from switchboard.circuits.timefmt import to_iso
 from switchboard.options.model import BreakerPolicy, LlmOption
+from switchboard.settings import EnvSettings, bounded, env
 
 __all__ = ["TRANSITION_NONE", "CircuitService", "CircuitSettings", "OptionSource"]
 
 TRANSITION_NONE = "none"
 
 
-class CircuitSettings(BaseModel):
-    """Environment of the `circuit` Lambda (and of any handler recording outcomes)."""
+def _non_empty(text: str) -> str:
+    if not text:
+        raise ValueError("must not be empty")
+    return text
 
-    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
 
-    circuit_table: str = Field(alias="CIRCUIT_TABLE", min_length=1)
-    options_table: str = Field(alias="OPTIONS_TABLE", min_length=1)
-    probe_lease_s: int = Field(default=PROBE_LEASE_S, alias="CIRCUIT_PROBE_LEASE_S", ge=1, le=3600)
-    cache_ttl_s: float = Field(default=2.0, alias="CIRCUIT_CACHE_TTL_S", ge=0, le=60)
+@dataclass(frozen=True)
+class CircuitSettings(EnvSettings):
+    """Environment of the `circuit` Lambda (and of any handler recording outcomes).
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> CircuitSettings:
-        try:
-            return cls.model_validate(dict(os.environ if env is None else env))
-        except ValidationError as exc:
-            raise RuntimeError(f"CircuitSettings: bad environment: {exc}") from exc
+    `CircuitSettings.from_env(environ=None)` reads `os.environ` (or `environ`) and raises `SettingsError`
+    (a RuntimeError: "CircuitSettings: bad environment: ...") naming each bad variable.
+    """
+
+    circuit_table: str = env("CIRCUIT_TABLE", _non_empty)
+    options_table: str = env("OPTIONS_TABLE", _non_empty)
+    probe_lease_s: int = env("CIRCUIT_PROBE_LEASE_S", bounded(int, 1, 3600), default=PROBE_LEASE_S)
+    cache_ttl_s: float = env("CIRCUIT_CACHE_TTL_S", bounded(float, 0, 60), default=2.0)
 
 
 class OptionSource(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from switchboard.lifecycle.errors import LifecycleError, OptionMovedByAnotherDeployment, UnknownModelFamily
@@ -191,7 +192,7 @@ class LifecycleService:
             )
         if current.provider is not ProviderKind.SAGEMAKER:
             raise LifecycleError(f"option {option_id} is a {current.provider.value} option, not sagemaker")
-        return current.model_copy(update=changes)
+        return replace(current, **changes)
 
     def _pin_version(self, event: Mapping[str, Any], updated_by: str) -> None:
         """Create or refresh the option pinned to this version (``<option>-v<N>``)."""
@@ -200,8 +201,8 @@ class LifecycleService:
             return
         pinned_id = version_option_id(str(event["option_id"]), version)
         current = self.options.get(pinned_id)
-        desired = self._pointed(current, pinned_id, event).model_copy(
-            update={"description": f"Pinned to model package version {version}"}
+        desired = replace(
+            self._pointed(current, pinned_id, event), description=f"Pinned to model package version {version}"
         )
         try:
             self.options.put(
@@ -283,9 +284,7 @@ class LifecycleService:
         if pinned is not None and pinned.status is not OptionStatus.RETIRED:
             try:
                 self.options.put(
-                    pinned.model_copy(
-                        update={"status": OptionStatus.RETIRED, "replaced_by": family.option_id}
-                    ),
+                    replace(pinned, status=OptionStatus.RETIRED, replaced_by=family.option_id),
                     expected_version=pinned.version,
                     updated_by=RETIREMENT_ACTOR,
                 )

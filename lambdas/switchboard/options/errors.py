@@ -52,8 +52,26 @@ class InvalidOptions(OptionsError, ValueError):
         self.problems = problems
 
 
+class OptionValidationError(ValueError):
+    """One option (or breaker policy) failed validation.
+
+    `problems` holds one `loc: message` line per problem (`<item>` for rules across fields), never
+    the offending input values (they may be secrets).
+    """
+
+    def __init__(self, problems: list[str], *, model: str = "LlmOption") -> None:
+        super().__init__(f"{model}: {len(problems)} problem(s): " + "; ".join(problems))
+        self.model = model
+        self.problems = problems
+
+
 def describe_validation_error(exc: Any) -> list[str]:
-    """`loc: message` lines for a pydantic ValidationError, never echoing input values."""
+    """`loc: message` lines for an `OptionValidationError` or a pydantic ValidationError.
+
+    Never echoes input values.
+    """
+    if isinstance(exc, OptionValidationError):
+        return list(exc.problems)
     lines: list[str] = []
     for err in exc.errors(include_url=False, include_input=False, include_context=False):
         loc = ".".join(str(part) for part in err.get("loc", ())) or "<item>"

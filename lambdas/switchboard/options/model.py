@@ -1,17 +1,37 @@
 """The LLM option: one catalogue entry naming a provider, a model and how to call it.
 
 Validated on every write (CLI) and every read (an invalid stored item is skipped, never fatal).
+Plain dataclasses with hand-written checks rather than pydantic: the `invoke` and `circuit` step
+Lambdas run in every request's workflow, and importing pydantic costs them ~0.1 s of cold start.
+
+Build from untrusted data with `from_dict` (unknown and missing keys are reported too); the
+constructor and `dataclasses.replace` run the same checks. A failure raises `OptionValidationError`
+listing every problem as `loc: message`, never echoing the offending value (it may be a secret).
 """
 
 from __future__ import annotations
 
 import re
-from enum import StrEnum
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from enum import Enum, StrEnum
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from switchboard.options.errors import OptionValidationError
+
+__all__ = [
+    "OPTION_ID_PATTERN",
+    "BreakerPolicy",
+    "LlmOption",
+    "OptionStatus",
+    "OptionValidationError",
+    "ProviderKind",
+]
 
 OPTION_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
+_ID = re.compile(OPTION_ID_PATTERN)
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_BASE_URL = re.compile(r"^https?://")
 _ARN_SECRET = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 
 
@@ -28,75 +48,291 @@ class OptionStatus(StrEnum):
     RETIRED = "retired"
 
 
-class BreakerPolicy(BaseModel):
-    """Circuit-breaker knobs for this option (used by the resilience workflow)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    failure_threshold: int = Field(default=5, ge=1, le=1000)
-    failure_rate: float | None = Field(default=None, gt=0, le=1)
-    minimum_calls: int = Field(default=10, ge=1)
-    window_s: int = Field(default=60, ge=1, le=3600)
-    cooldown_s: int = Field(default=30, ge=1, le=3600)
-    max_cooldown_s: int = Field(default=600, ge=1, le=86400)
-    half_open_probes: int = Field(default=1, ge=1, le=10)
-    slow_call_ms: int | None = Field(default=None, ge=1)
+# --- field checks -------------------------------------------------------------------------------------
+#
+# A check takes the raw value and returns the value to store, or raises `_Invalid` with a message
+# that describes the rule (never the value). Each field names its check in `metadata["check"]`.
 
 
-class LlmOption(BaseModel):
-    """One catalogue item in the options table."""
+class _Invalid(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=False)
 
-    id: str = Field(pattern=OPTION_ID_PATTERN)
-    provider: ProviderKind
-    model: str | None = Field(default=None, min_length=1, max_length=256)
-    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-    endpoint_name: str | None = Field(default=None, min_length=1, max_length=63)
-    inference_component: str | None = Field(default=None, min_length=1, max_length=63)
-    base_url: str | None = Field(default=None, pattern=r"^https?://")
-    secret_arn: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    timeout_ms: int = Field(default=20000, ge=100, le=300000)
-    breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
-    status: OptionStatus = OptionStatus.ACTIVE
-    description: str | None = Field(default=None, max_length=1024)
-    model_package_arn: str | None = None
-    replaced_by: str | None = None
-    version: int = Field(default=0, ge=0)
-    updated_at: str | None = None
-    updated_by: str | None = None
+class _Missing:
+    """Stands in for a required key that `from_dict` did not get, so it is reported with the rest."""
 
-    @field_validator("secret_arn")
-    @classmethod
-    def _secret_is_arn(cls, value: str | None) -> str | None:
-        if value is not None and not _ARN_SECRET.match(value):
-            raise ValueError("secret_arn must be a Secrets Manager secret ARN (keys never live in the table)")
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
+
+Check = Callable[[Any], Any]
+
+
+def _bounds(value: float, ge: float | None, gt: float | None, le: float | None) -> None:
+    # Written as "must hold" so that NaN fails every bound.
+    if ge is not None and not value >= ge:
+        raise _Invalid(f"must be ≥ {ge}")
+    if gt is not None and not value > gt:
+        raise _Invalid(f"must be > {gt}")
+    if le is not None and not value <= le:
+        raise _Invalid(f"must be ≤ {le}")
+
+
+def _integer(*, ge: int | None = None, le: int | None = None, optional: bool = False) -> Check:
+    """int (never bool); an integral float (5.0, as JSON or DynamoDB may give) becomes an int."""
+
+    def check(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid("must be an integer")
+        _bounds(value, ge, None, le)
         return value
 
-    @field_validator("params")
-    @classmethod
-    def _params_have_no_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for name in value:
-            if "key" in name.lower() and name not in ("max_tokens_key",):
-                raise ValueError(f"params.{name}: credentials belong in Secrets Manager (secret_arn)")
+    return check
+
+
+def _number(*, gt: float | None = None, le: float | None = None, optional: bool = False) -> Check:
+    """int or float (never bool), stored as float."""
+
+    def check(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Invalid("must be a number")
+        try:
+            value = float(value)
+        except OverflowError:  # an int too large for a float
+            raise _Invalid("must be a number") from None
+        _bounds(value, None, gt, le)
         return value
 
-    @model_validator(mode="after")
-    def _provider_fields(self) -> LlmOption:
-        kind = self.provider
-        if kind is ProviderKind.BEDROCK and not self.model:
-            raise ValueError("bedrock options need `model` (a model id or inference-profile id)")
-        if kind is ProviderKind.SAGEMAKER and not self.endpoint_name:
-            raise ValueError("sagemaker options need `endpoint_name`")
-        if kind is ProviderKind.OPENAI_COMPATIBLE and not (self.base_url and self.model):
-            raise ValueError("openai_compatible options need `base_url` and `model`")
-        if kind is ProviderKind.MOCK:
-            rate = self.params.get("error_rate", 0)
-            if not isinstance(rate, int | float) or not 0 <= rate <= 1:
-                raise ValueError("mock params.error_rate must be a number in 0..1")
-        return self
+    return check
+
+
+def _string(
+    *,
+    pattern: re.Pattern[str] | None = None,
+    fullmatch: bool = False,
+    min_length: int | None = None,
+    max_length: int | None = None,
+    optional: bool = False,
+) -> Check:
+    def check(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if not isinstance(value, str):
+            raise _Invalid("must be a string")
+        if min_length is not None and len(value) < min_length:
+            raise _Invalid(f"must be at least {min_length} character(s) long")
+        if max_length is not None and len(value) > max_length:
+            raise _Invalid(f"must be at most {max_length} characters long")
+        if pattern is not None:
+            # Anchored patterns must cover the whole string: `$` alone would allow a trailing newline.
+            found = pattern.fullmatch(value) if fullmatch else pattern.match(value)
+            if found is None:
+                raise _Invalid(f"must match {pattern.pattern}")
+        return value
+
+    return check
+
+
+_E = TypeVar("_E", bound=Enum)
+
+
+def _enum(kind: type[_E]) -> Check:
+    allowed = ", ".join(str(member.value) for member in kind)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, kind):
+            return value
+        if isinstance(value, str):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+        raise _Invalid(f"must be one of {allowed}")
+
+    return check
+
+
+def _secret_arn(value: Any) -> Any:
+    value = _string(optional=True)(value)
+    if value is not None and not _ARN_SECRET.match(value):
+        raise _Invalid("must be a Secrets Manager secret ARN (keys never live in the table)")
+    return value
+
+
+def _params(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        raise _Invalid("must be an object")
+    if not all(isinstance(name, str) for name in value):
+        raise _Invalid("keys must be strings")
+    credentials = [
+        f"{name}: credentials belong in Secrets Manager (secret_arn)"
+        for name in value
+        if "key" in name.lower() and name not in ("max_tokens_key",)
+    ]
+    if credentials:
+        raise OptionValidationError(credentials)  # reported as `params.<name>: ...`
+    return dict(value)
+
+
+def _breaker(value: Any) -> Any:
+    if isinstance(value, BreakerPolicy):
+        return value
+    if not isinstance(value, Mapping):
+        raise _Invalid("must be an object")
+    return BreakerPolicy.from_dict(value)  # its problems are reported as `breaker.<field>: ...`
+
+
+def _spec(check: Check, **kwargs: Any) -> Any:
+    return field(metadata={"check": check}, **kwargs)
+
+
+# --- shared machinery ----------------------------------------------------------------------------------
+
+_T = TypeVar("_T", bound="_Validated")
+
+
+def _jsonable(value: Any) -> Any:
+    """Enums to their values, tuples to lists, nested models to dicts (as pydantic's mode="json")."""
+    if isinstance(value, _Validated):
+        return value.to_dict()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Validated:
+    """Runs every field's check on construction (and so on `dataclasses.replace`)."""
+
+    _required: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        for spec in fields(self):
+            raw = getattr(self, spec.name)
+            if raw is _MISSING:
+                problems.append(f"{spec.name}: field required")
+                continue
+            try:
+                value = spec.metadata["check"](raw)
+            except _Invalid as exc:
+                problems.append(f"{spec.name}: {exc.message}")
+                continue
+            except OptionValidationError as exc:  # a nested model
+                problems.extend(f"{spec.name}.{line}" for line in exc.problems)
+                continue
+            if value is not raw:
+                object.__setattr__(self, spec.name, value)
+        if not problems:
+            problems = [f"<item>: {message}" for message in self._whole_object_problems()]
+        if problems:
+            raise OptionValidationError(problems, model=type(self).__name__)
+
+    def _whole_object_problems(self) -> list[str]:
+        """Rules across fields; they run only once every field is valid on its own."""
+        return []
+
+    @classmethod
+    def from_dict(cls: type[_T], data: Mapping[str, Any]) -> _T:
+        """Validate untrusted input (a JSON object, a DynamoDB item): unknown keys are refused."""
+        if not isinstance(data, Mapping):
+            problem = f"<item>: expected an object, got {type(data).__name__}"
+            raise OptionValidationError([problem], model=cls.__name__)
+        known = {spec.name for spec in fields(cls)}
+        unknown = [f"{key}: unknown field" for key in data if key not in known]
+        values = {key: value for key, value in data.items() if key in known}
+        for name in cls._required:
+            values.setdefault(name, _MISSING)
+        try:
+            built = cls(**values)
+        except OptionValidationError as exc:
+            raise OptionValidationError(unknown + exc.problems, model=cls.__name__) from None
+        if unknown:
+            raise OptionValidationError(unknown, model=cls.__name__)
+        return built
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-safe (enums as their values, nested models as dicts)."""
+        return {spec.name: _jsonable(getattr(self, spec.name)) for spec in fields(self)}
 
     def to_item(self) -> dict[str, Any]:
         """JSON-safe dict without unset optionals (what is stored and printed)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        item: dict[str, Any] = {}
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if value is None:
+                continue
+            item[spec.name] = value.to_item() if isinstance(value, _Validated) else _jsonable(value)
+        return item
+
+
+# --- the models ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class BreakerPolicy(_Validated):
+    """Circuit-breaker knobs for this option (used by the resilience workflow)."""
+
+    failure_threshold: int = _spec(_integer(ge=1, le=1000), default=5)
+    failure_rate: float | None = _spec(_number(gt=0, le=1, optional=True), default=None)
+    minimum_calls: int = _spec(_integer(ge=1), default=10)
+    window_s: int = _spec(_integer(ge=1, le=3600), default=60)
+    cooldown_s: int = _spec(_integer(ge=1, le=3600), default=30)
+    max_cooldown_s: int = _spec(_integer(ge=1, le=86400), default=600)
+    half_open_probes: int = _spec(_integer(ge=1, le=10), default=1)
+    slow_call_ms: int | None = _spec(_integer(ge=1, optional=True), default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LlmOption(_Validated):
+    """One catalogue item in the options table."""
+
+    _required: ClassVar[tuple[str, ...]] = ("id", "provider")
+
+    id: str = _spec(_string(pattern=_ID, fullmatch=True))
+    provider: ProviderKind = _spec(_enum(ProviderKind))  # noqa: RUF009
+    model: str | None = _spec(_string(min_length=1, max_length=256, optional=True), default=None)
+    region: str | None = _spec(_string(pattern=_REGION, fullmatch=True, optional=True), default=None)
+    endpoint_name: str | None = _spec(_string(min_length=1, max_length=63, optional=True), default=None)
+    inference_component: str | None = _spec(_string(min_length=1, max_length=63, optional=True), default=None)
+    base_url: str | None = _spec(_string(pattern=_BASE_URL, optional=True), default=None)
+    secret_arn: str | None = _spec(_secret_arn, default=None)
+    params: dict[str, Any] = _spec(_params, default_factory=dict)  # noqa: RUF009
+    timeout_ms: int = _spec(_integer(ge=100, le=300000), default=20000)
+    breaker: BreakerPolicy = _spec(_breaker, default_factory=BreakerPolicy)  # noqa: RUF009
+    status: OptionStatus = _spec(_enum(OptionStatus), default=OptionStatus.ACTIVE)  # noqa: RUF009
+    description: str | None = _spec(_string(max_length=1024, optional=True), default=None)
+    model_package_arn: str | None = _spec(_string(optional=True), default=None)
+    replaced_by: str | None = _spec(_string(optional=True), default=None)
+    version: int = _spec(_integer(ge=0), default=0)
+    updated_at: str | None = _spec(_string(optional=True), default=None)
+    updated_by: str | None = _spec(_string(optional=True), default=None)
+
+    def _whole_object_problems(self) -> list[str]:
+        problems: list[str] = []
+        kind = self.provider
+        if kind is ProviderKind.BEDROCK and not self.model:
+            problems.append("bedrock options need `model` (a model id or inference-profile id)")
+        if kind is ProviderKind.SAGEMAKER and not self.endpoint_name:
+            problems.append("sagemaker options need `endpoint_name`")
+        if kind is ProviderKind.OPENAI_COMPATIBLE and not (self.base_url and self.model):
+            problems.append("openai_compatible options need `base_url` and `model`")
+        if kind is ProviderKind.MOCK:
+            rate = self.params.get("error_rate", 0)
+            if not isinstance(rate, int | float) or not 0 <= rate <= 1:
+                problems.append("mock params.error_rate must be a number in 0..1")
+        return problems

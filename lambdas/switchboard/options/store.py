@@ -20,19 +20,18 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from switchboard.options.errors import (
     InvalidOptions,
     OptionNotFound,
     OptionsUnavailable,
+    OptionValidationError,
     VersionConflict,
-    describe_validation_error,
 )
 from switchboard.options.model import LlmOption
 
@@ -91,7 +90,7 @@ def _from_dynamo(value: Any) -> Any:
     if isinstance(value, Decimal):
         exponent = value.as_tuple().exponent
         # DynamoDB normalises numbers ("1.0" reads back as "1"): integral → int, else float.
-        # pydantic accepts an int for float fields, so both read back as valid options.
+        # The option model accepts an int for float fields and an integral float for int ones.
         if isinstance(exponent, int) and exponent >= 0:
             return int(value)
         return float(value)
@@ -171,9 +170,9 @@ def parse_options(raw: Any, *, source: str = "options") -> list[LlmOption]:
             problems.append(f"{label}: expected an object, got {type(entry).__name__}")
             continue
         try:
-            option = LlmOption.model_validate(entry)
-        except ValidationError as exc:
-            problems.extend(f"{label}: {line}" for line in describe_validation_error(exc))
+            option = LlmOption.from_dict(entry)
+        except OptionValidationError as exc:
+            problems.extend(f"{label}: {line}" for line in exc.problems)
             continue
         if option.id in seen:
             problems.append(f"{label}: duplicate id")
@@ -270,10 +269,10 @@ class OptionsStore:
     def _parse_stored(self, raw: Mapping[str, Any]) -> LlmOption | None:
         option_id = str(raw.get("id", {}).get("S", "<missing id>"))
         try:
-            return LlmOption.model_validate(from_dynamodb_item(raw))
-        except (ValidationError, TypeError, ValueError) as exc:
-            if isinstance(exc, ValidationError):
-                reason = "; ".join(describe_validation_error(exc))
+            return LlmOption.from_dict(from_dynamodb_item(raw))
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, OptionValidationError):
+                reason = "; ".join(exc.problems)
             else:
                 reason = f"{type(exc).__name__}: cannot decode item"
             logger.error(
@@ -337,15 +336,13 @@ class OptionsStore:
         from botocore.exceptions import ClientError
 
         creating = not expected_version
-        stored = option.model_copy(
-            update={
-                "version": 1 if creating else int(expected_version or 0) + 1,
-                "updated_at": utc_timestamp(),
-                "updated_by": updated_by,
-            }
+        # `replace` re-runs validation, so a write can never store something a read would skip.
+        stored = replace(
+            option,
+            version=1 if creating else int(expected_version or 0) + 1,
+            updated_at=utc_timestamp(),
+            updated_by=updated_by,
         )
-        # Round-trip through validation so a model_copy can never store something a read would skip.
-        stored = LlmOption.model_validate(stored.model_dump())
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "Item": to_dynamodb_item(stored.to_item()),
