@@ -1,17 +1,34 @@
 """One cold start: import a Lambda handler module, then serve its first request (fresh interpreter).
 
     python bench/cold_child.py gateway '<event json>'
+    python bench/cold_child.py seed_options            # import only
 
 The environment (set by bench/run.py) points the handler at emulated AWS (moto's server and the
 AppConfig agent emulator, in the parent process), as Lambda's environment points it at AWS. Only
 the standard library is imported before the clock starts, so nothing is pre-loaded for the handler.
-Prints one JSON line: import_s, first_request_s, total_s, maxrss_mib, ok.
+
+The first request is split three ways, measured by wrapping (after the import, so the import is
+untouched): building AWS clients (`switchboard.aws.client`: botocore's import and service models),
+waiting on AWS (HTTP responses from the emulated services and the AppConfig agent, and the whole
+workflow run for the gateway, which in AWS is Step Functions running the step Lambdas), and the
+rest, which is our own code.
+
+Prints one JSON line: import_s, first_request_s, clients_s, aws_wait_s, own_s, total_s,
+maxrss_mib, ok, status.
 """
 
+from __future__ import annotations
+
+import functools
 import json
 import resource
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
 class Context:
@@ -27,6 +44,28 @@ class Context:
         return 300_000
 
 
+class Stopwatch:
+    """Wall time spent inside wrapped callables; nested calls are counted once, by the outermost."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._depth = 0
+
+    def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            self._depth += 1
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.total += time.perf_counter() - started
+
+        return timed
+
+
 def peak_rss_mib() -> float:
     """VmHWM: this process's peak RSS since exec (ru_maxrss would carry the forking parent's)."""
     with open("/proc/self/status") as status:
@@ -36,27 +75,50 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def instrument(clients: Stopwatch, waiting: Stopwatch) -> None:
+    """Wrap client construction, HTTP responses and the workflow runners.
+
+    Runs on the first request's clock: the modules it imports would be imported by that request.
+    """
+    import http.client
+
+    import switchboard.aws as aws
+    import switchboard.workflow as workflow
+
+    aws.client = clients.wrap(aws.client)
+    connection = http.client.HTTPConnection
+    connection.getresponse = waiting.wrap(connection.getresponse)  # type: ignore[method-assign]
+    for runner in (workflow.SyncExpressRunner, workflow.PollingRunner):
+        runner.run = waiting.wrap(runner.run)  # type: ignore[method-assign]
+
+
 def main() -> int:
-    name, event = sys.argv[1], json.loads(sys.argv[2])
+    name = sys.argv[1]
+    event = json.loads(sys.argv[2]) if len(sys.argv) > 2 else None
     started = time.perf_counter()
     module = __import__(f"handlers.{name}", fromlist=["handler"])
     imported = time.perf_counter()
-    result = module.handler(event, Context())
-    done = time.perf_counter()
-    ok = not (isinstance(result, dict) and int(result.get("statusCode", 200)) >= 400)
-    print(
-        json.dumps(
+    report: dict[str, Any] = {"import_s": imported - started}
+    if event is not None:
+        clients, waiting = Stopwatch(), Stopwatch()
+        began = time.perf_counter()
+        instrument(clients, waiting)
+        result = module.handler(event, Context())
+        first = time.perf_counter() - began
+        ok = not (isinstance(result, dict) and int(result.get("statusCode", 200)) >= 400)
+        report.update(
             {
-                "import_s": imported - started,
-                "first_request_s": done - imported,
-                "total_s": done - started,
-                "maxrss_mib": peak_rss_mib(),
+                "first_request_s": first,
+                "clients_s": clients.total,
+                "aws_wait_s": waiting.total,
+                "own_s": max(first - clients.total - waiting.total, 0.0),
+                "total_s": imported - started + first,
                 "ok": ok,
                 "status": result.get("statusCode") if isinstance(result, dict) else None,
             }
-        ),
-        flush=True,
-    )
+        )
+    report["maxrss_mib"] = peak_rss_mib()
+    print(json.dumps(report), flush=True)
     return 0
 
 

@@ -87,7 +87,14 @@ def main() -> int:
     try:
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
             resources = provision(lambda service: boto3.client(service, region_name="us-east-1"))
-            agent = AgentEmulator(flags, port=0, poll_interval_s=1.0, **APPCONFIG_NAMES)
+            agent = AgentEmulator(
+                flags,
+                port=0,
+                application=APPCONFIG_NAMES["application"],
+                environment=APPCONFIG_NAMES["environment"],
+                profile=APPCONFIG_NAMES["profile"],
+                poll_interval_s=1.0,
+            )
             agent.start()
             try:
                 os.environ.update(handler_environment(resources, agent_url=agent.url, endpoint_url=None))
@@ -102,9 +109,10 @@ def main() -> int:
                         started = time.perf_counter()
                         event = {"type": "REQUEST", "methodArn": METHOD_ARN}
                         event["headers"] = {"Authorization": f"Bearer {DEV_KEY}"}  # type: ignore[assignment]
-                        policy = authorizer.handler(event, FakeLambdaContext())
+                        context: Any = FakeLambdaContext()
+                        policy = authorizer.handler(event, context)
                         response = gateway.handler(
-                            api_event(body, policy["context"], f"bench-{counter:06d}"), FakeLambdaContext()
+                            api_event(body, policy["context"], f"bench-{counter:06d}"), context
                         )
                         elapsed = (time.perf_counter() - started) * 1000.0
                         status = str(response["statusCode"])
