@@ -1,0 +1,79 @@
+"""The benchmark's own measuring parts: the first-request split and the staged-asset guard."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import cold_child, run
+
+
+def test_stopwatch_counts_nested_calls_once() -> None:
+    watch = cold_child.Stopwatch()
+
+    @watch.wrap
+    def inner() -> None:
+        time.sleep(0.02)
+
+    @watch.wrap
+    def outer() -> None:
+        inner()
+        time.sleep(0.02)
+
+    outer()
+    inner()
+    # 0.06 s of wrapped time; counting the nested call twice would give 0.08 s.
+    assert 0.055 <= watch.total < 0.078
+
+
+def test_a_call_that_raises_is_counted_and_does_not_hide_later_calls() -> None:
+    watch = cold_child.Stopwatch()
+
+    @watch.wrap
+    def failing() -> None:
+        time.sleep(0.01)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        failing()
+    assert 0.01 <= watch.total < 0.02
+    # Had the raise left the nesting depth at 1, this call would count as nested and be lost.
+    watch.wrap(time.sleep)(0.01)
+    assert watch.total >= 0.02
+
+
+def _fake_checkout(root: Path, source: str) -> Path:
+    lambdas = root / "lambdas" / "handlers"
+    lambdas.mkdir(parents=True)
+    (lambdas / "gateway.py").write_text(source)
+    asset = root / "cdk.out" / "asset.abc" / "handlers"
+    asset.mkdir(parents=True)
+    (asset / "gateway.py").write_text("handler = 1\n")
+    (asset / "__pycache__").mkdir()
+    (asset / "__pycache__" / "gateway.cpython-311.pyc").write_bytes(b"stale bytecode")
+    return root
+
+
+def test_staged_package_is_a_bytecode_free_copy_of_the_asset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra import constants
+
+    root = _fake_checkout(tmp_path / "repo", "handler = 1\n")
+    monkeypatch.setattr(run, "ROOT", root)
+    monkeypatch.setattr(constants, "LAMBDA_ASSET_DIR", root / "lambdas")
+    package = run.staged_lambda_package(tmp_path / "work")
+    assert (package / "handlers" / "gateway.py").read_text() == "handler = 1\n"
+    assert not list(package.rglob("*.pyc")) and not list(package.rglob("__pycache__"))
+
+
+def test_a_stale_cdk_out_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra import constants
+
+    root = _fake_checkout(tmp_path / "repo", "handler = 2  # edited after the last synth\n")
+    monkeypatch.setattr(run, "ROOT", root)
+    monkeypatch.setattr(constants, "LAMBDA_ASSET_DIR", root / "lambdas")
+    with pytest.raises(RuntimeError, match=r"cdk\.out is older than lambdas/handlers/gateway\.py"):
+        run.staged_lambda_package(tmp_path / "work")
