@@ -2,7 +2,9 @@
 
 AWS AppConfig Agent Lambda extension, ARM64, version 2.0.17054.0. Source: the "ARM64 platform"
 table of https://docs.aws.amazon.com/appconfig/latest/userguide/appconfig-integration-lambda-extensions-versions.html
-(us-east-1 ``AWS-AppConfig-Extension-Arm64:254``, as recorded in the project's FACTS page).
+(us-east-1 ``AWS-AppConfig-Extension-Arm64:254``, as recorded in the project's FACTS page). Every
+entry was checked against that table's published source on 2026-11-25; the China and GovCloud
+partitions are left out (other ARN partition, and the Powertools layer is published differently).
 Multi-variant flags need extension >= 2.0.678; CDK's ``Application.get_lambda_layer_version_arn``
 still maps to 2.0.358 (no variant evaluation), hence this map. To move to a newer extension,
 replace the versions here from the same page (each region's layer version number differs; the
@@ -50,6 +52,11 @@ _APPCONFIG_ARM64: Final[dict[str, tuple[str, int]]] = {
     "me-central-1": ("662846165436", 168),
     "me-south-1": ("559955524753", 182),
     "il-central-1": ("895787185223", 171),
+    "ap-east-2": ("730335625313", 121),
+    "ap-southeast-5": ("631746059939", 136),
+    "ap-southeast-6": ("381491832265", 87),
+    "ap-southeast-7": ("851725616657", 133),
+    "mx-central-1": ("891376990304", 141),
 }
 
 POWERTOOLS_ACCOUNT: Final = "017000801446"

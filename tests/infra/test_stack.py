@@ -585,6 +585,13 @@ def test_unmapped_region_fails_with_a_clear_message() -> None:
         layers.appconfig_extension_arm64_arn("xx-nowhere-1")
     for region in ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1"):
         assert layers.appconfig_extension_arm64_arn(region).startswith(f"arn:aws:lambda:{region}:")
+    # Spot checks against the AWS AppConfig user guide's ARM64 table (version 2.0.17054.0).
+    assert layers.appconfig_extension_arm64_arn("eu-west-1") == (
+        "arn:aws:lambda:eu-west-1:434848589818:layer:AWS-AppConfig-Extension-Arm64:241"
+    )
+    assert layers.appconfig_extension_arm64_arn("mx-central-1") == (
+        "arn:aws:lambda:mx-central-1:891376990304:layer:AWS-AppConfig-Extension-Arm64:141"
+    )
 
 
 def test_context_values_given_with_dash_c_are_strings() -> None:
