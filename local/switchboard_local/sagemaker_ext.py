@@ -20,6 +20,10 @@ Behaviour, after AWS (UpdateEndpoint, blue/green deployments with auto-rollback)
   (deleting a base component deletes its adapters).
 - ``UpdateModelPackage`` changes only what the request names, and keeps ``ModelLifeCycle``;
   ``DescribeModelPackage`` and ``ListModelPackages`` return it.
+- ``InvokeEndpoint`` (sagemaker-runtime) answers a ``ModelError`` (HTTP 424, the container's
+  status 500) for an endpoint or inference component named in
+  :attr:`ExtControl.failing_invocations`: a model that deploys but cannot answer, for the smoke-test
+  failure paths. Otherwise moto answers as it does.
 
 Every request to these operations is validated against botocore's service model first (the
 interpreter's own clients skip client-side validation), so a malformed request fails here as it
@@ -35,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 __all__ = ["CONTROL", "ExtControl", "install", "installed", "is_installed", "uninstall"]
 
@@ -51,11 +56,14 @@ class ExtControl:
     """Endpoint or inference-component names that never settle."""
     update_requests: list[dict[str, Any]] = field(default_factory=list)
     """Every accepted UpdateEndpoint request, as sent (for assertions on the deployment config)."""
+    failing_invocations: set[str] = field(default_factory=set)
+    """Endpoint or inference-component names whose InvokeEndpoint answers a ModelError."""
 
     def reset(self) -> None:
         self.settle_after_describes = 1
         self.held.clear()
         self.update_requests.clear()
+        self.failing_invocations.clear()
 
 
 CONTROL = ExtControl()
@@ -474,6 +482,34 @@ _ADDED = (
 
 
 _installed_flag = [False]
+_runtime_original: dict[str, Any] = {}
+
+
+def _model_error(message: str) -> Exception:
+    """InvokeEndpoint's ModelError: HTTP 424, with the container's own status in the body."""
+    from moto.core.exceptions import JsonRESTError
+
+    error = JsonRESTError("ModelError", message)
+    error.code = 424
+    error.description = json.dumps({"__type": "ModelError", "message": message, "OriginalStatusCode": 500})
+    return error
+
+
+def _invoke_endpoint_factory(original: Callable[..., Any]) -> Callable[..., Any]:
+    def invoke_endpoint(self: Any) -> Any:
+        # /endpoints/{EndpointName}/invocations (moto's own params do not carry the name)
+        endpoint = unquote(self.path.split("?")[0].split("/")[2])
+        component = {k.lower(): v for k, v in self.headers.items()}.get(
+            "x-amzn-sagemaker-inference-component"
+        )
+        if CONTROL.failing_invocations & {endpoint, component}:
+            target = f"{endpoint}/{component}" if component else endpoint
+            raise _model_error(
+                f'Received server error (500) from primary with message "model failed" ({target}).'
+            )
+        return original(self)
+
+    return invoke_endpoint
 
 
 def is_installed() -> bool:
@@ -483,9 +519,14 @@ def is_installed() -> bool:
 def install() -> None:
     """Add the operations to moto's SageMaker (idempotent)."""
     from moto.sagemaker.responses import SageMakerResponse
+    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     if _installed_flag[0]:
         return
+    _runtime_original["invoke_endpoint"] = SageMakerRuntimeResponse.__dict__["invoke_endpoint"]
+    SageMakerRuntimeResponse.invoke_endpoint = _invoke_endpoint_factory(  # type: ignore[method-assign]
+        _runtime_original["invoke_endpoint"]
+    )
     for name in (
         "describe_endpoint",
         "update_model_package",
@@ -512,9 +553,11 @@ def install() -> None:
 def uninstall() -> None:
     """Put moto's SageMaker back as it was (idempotent); resets :data:`CONTROL`."""
     from moto.sagemaker.responses import SageMakerResponse
+    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     if not _installed_flag[0]:
         return
+    SageMakerRuntimeResponse.invoke_endpoint = _runtime_original.pop("invoke_endpoint")  # type: ignore[method-assign]
     for name in _ADDED:
         if name in SageMakerResponse.__dict__:
             delattr(SageMakerResponse, name)

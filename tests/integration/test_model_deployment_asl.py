@@ -527,3 +527,82 @@ def lifecycle_handlers_retire(lifecycle: Lifecycle, event: dict[str, Any]) -> di
 
     handler = lifecycle_handlers(lifecycle.resources)[lifecycle.names["retirement_function"]]
     return handler(event, None)
+
+
+# --------------------------------------------------------------------------------------------------
+# smoke-test failures: deployed, but cannot answer
+
+
+def test_full_model_that_fails_its_smoke_test_goes_back_and_is_rejected(lifecycle: Lifecycle) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    # Given version 1 live, and a version 2 whose container will answer every invocation with 500
+    v1 = lifecycle.register(FULL_GROUP)
+    assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
+    old_config = lifecycle.endpoint_config(FULL_GROUP)
+    before = lifecycle.option("test-llm")
+    v2 = lifecycle.register(FULL_GROUP, data="s3://models/v2-broken.tar.gz")
+    CONTROL.failing_invocations.add(FULL_GROUP)
+
+    # When version 2 is approved
+    result = lifecycle.approve(v2)
+
+    # Then the blue/green update went through (no alarm), the smoke test caught the broken model,
+    # and the endpoint went back to version 1's config before anyone routed to version 2
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "SmokeTestFailed"
+    assert "version 2 failed its smoke invocation" in result["cause"]
+    states = lifecycle.states_entered(result["executionArn"])
+    assert states.index("UpdateEndpoint_BlueGreenCanary") < states.index("SmokeTest")
+    assert "NoteSmokeTestFailed" in states and "RestorePreviousEndpointConfig" in states
+    assert "SwitchGatewayOption" not in states
+    assert states[-1] == "DeploymentFailed"
+    assert CONTROL.update_requests[-1]["EndpointConfigName"] == old_config
+    lifecycle.sagemaker.describe_endpoint(EndpointName=FULL_GROUP)  # lets the restore settle
+    assert lifecycle.endpoint_config(FULL_GROUP) == old_config
+    # ... routing never moved, the version is Rejected with the reason, someone is told
+    option = lifecycle.option("test-llm")
+    assert (option.model_package_arn, option.version) == (v1, before.version)
+    package = lifecycle.package(v2)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert "smoke" in package["ApprovalDescription"]
+    assert any("SmokeTestFailed" in m for m in lifecycle.notifications())
+    records = {r["version"]: r for r in lifecycle.deployments(FULL_GROUP)}
+    assert records[2]["outcome"] == "SmokeTestFailed"
+
+
+def test_adapter_that_fails_its_smoke_test_is_deleted_and_rejected(lifecycle: Lifecycle) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    # Given adapter version 1 live on the base endpoint
+    _deploy_base_endpoint(lifecycle)
+    a1 = lifecycle.register(ADAPTER_GROUP, data="s3://adapters/v1.tar.gz")
+    assert lifecycle.approve(a1)["status"] == "SUCCEEDED"
+    old_component = lifecycle.option("test-lora").inference_component
+    # ... and from now on every invocation through the base endpoint fails
+    CONTROL.failing_invocations.add(BASE_ENDPOINT)
+
+    # When adapter version 2 is approved
+    a2 = lifecycle.register(ADAPTER_GROUP, data="s3://adapters/v2.tar.gz")
+    result = lifecycle.approve(a2)
+
+    # Then its new component was created, failed the smoke test and was deleted again
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "SmokeTestFailed"
+    states = lifecycle.states_entered(result["executionArn"])
+    for state in (
+        "CreateAdapterComponent",
+        "SmokeTestAdapter",
+        "NoteSmokeTestFailed",
+        "DeleteUntestedAdapter",
+    ):
+        assert state in states
+    assert "SwitchGatewayOption" not in states
+    remaining = [
+        c["InferenceComponentName"]
+        for c in lifecycle.sagemaker.list_inference_components()["InferenceComponents"]
+    ]
+    assert old_component in remaining and not any("-v2-" in c for c in remaining)
+    option = lifecycle.option("test-lora")
+    assert (option.model_package_arn, option.inference_component) == (a1, old_component)
+    assert lifecycle.package(a2)["ModelApprovalStatus"] == "Rejected"

@@ -317,3 +317,25 @@ def test_every_sagemaker_request_of_a_deployment_matches_the_service_model(emula
             stubber.add_client_error(method, service_error_code="Stubbed", expected_params=params)
             with pytest.raises(ClientError, match="Stubbed"):
                 getattr(stubbed, method)(**params)
+
+
+def test_invocations_named_as_failing_answer_a_model_error(sm: Any) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    runtime = boto3.client("sagemaker-runtime", region_name=REGION)
+    body = json.dumps({"messages": [{"role": "user", "content": "ping"}]})
+    assert runtime.invoke_endpoint(EndpointName="e", Body=body)["Body"].read()
+
+    CONTROL.failing_invocations.add("e")
+    with pytest.raises(ClientError) as caught:
+        runtime.invoke_endpoint(EndpointName="e", Body=body)
+    error = caught.value.response
+    assert error["Error"]["Code"] == "ModelError"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error["OriginalStatusCode"] == 500
+
+    # A failing inference component fails only the requests that name it.
+    CONTROL.failing_invocations = {"adapter-1"}
+    assert runtime.invoke_endpoint(EndpointName="e", Body=body)["Body"].read()
+    with pytest.raises(ClientError, match="ModelError"):
+        runtime.invoke_endpoint(EndpointName="e", InferenceComponentName="adapter-1", Body=body)
