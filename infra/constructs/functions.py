@@ -373,9 +373,10 @@ class GatewayFunctions(Construct):
         Validations.of(self._authorizer.role).acknowledge(
             Acknowledgment(
                 id=iam5_resource(api_keys),
-                reason="The authorizer reads the value of the API Gateway API key named by the keys "
-                "table (GetApiKey includeValue); keys are created by the CLI at run time, so their ids "
-                "are not known at deploy time. Read-only (GET) on API keys of this region only.",
+                reason="For key rows that do not store it, the authorizer reads the value of the API "
+                "Gateway API key named by the keys table (GetApiKey includeValue); keys are created by "
+                "the CLI at run time, so their ids are not known at deploy time. Read-only (GET) on API "
+                "keys of this region only.",
             )
         )
 

@@ -9,34 +9,49 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.observability import logger
+
+if TYPE_CHECKING:
+    from switchboard.keys import ApiKeyRecord
 
 BEARER = "bearer "
 
 
 class _Deps:
     def __init__(self) -> None:
-        from switchboard import aws
         from switchboard.keys import ApiKeyStore
         from switchboard.settings import AuthorizerSettings
 
         self.settings = AuthorizerSettings.from_env()
         self.keys = ApiKeyStore(self.settings.keys_table)
-        self.apigateway = aws.client("apigateway")
+        self._apigateway: Any = None
         self.key_values: dict[str, tuple[float, str]] = {}
 
-    def usage_key_value(self, api_key_id: str) -> str:
-        """The usage-plan key's value, cached: it is an identifier for throttling, not a credential."""
-        cached = self.key_values.get(api_key_id)
+    @property
+    def apigateway(self) -> Any:
+        """Built on first use: only keys issued before `usage_identifier` was stored need it."""
+        if self._apigateway is None:
+            from switchboard import aws
+
+            self._apigateway = aws.client("apigateway")
+        return self._apigateway
+
+    def usage_key_value(self, record: ApiKeyRecord) -> str | None:
+        """The usage-plan key's value: an identifier for throttling, not a credential."""
+        if record.usage_identifier:
+            return record.usage_identifier
+        if not record.api_key_id:
+            return None
+        cached = self.key_values.get(record.api_key_id)
         now = time.monotonic()
         if cached and now - cached[0] < self.settings.api_key_cache_ttl_s:
             return cached[1]
-        value = str(self.apigateway.get_api_key(apiKey=api_key_id, includeValue=True)["value"])
-        self.key_values[api_key_id] = (now, value)
+        value = str(self.apigateway.get_api_key(apiKey=record.api_key_id, includeValue=True)["value"])
+        self.key_values[record.api_key_id] = (now, value)
         return value
 
 
@@ -88,8 +103,9 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
             "allowed_routes": ",".join(record.allowed_routes or ()),
         },
     }
-    if record.api_key_id:
-        policy["usageIdentifierKey"] = _deps().usage_key_value(record.api_key_id)
+    usage_key = _deps().usage_key_value(record)
+    if usage_key:
+        policy["usageIdentifierKey"] = usage_key
     return policy
 
 

@@ -4,7 +4,10 @@ Each key row (partition key `key_hash`) carries the tenant, tier, status, a shor
 (`key_` + 10 hex, what operators use to revoke), the last four characters of the key as a hint,
 and the id of the API Gateway API key whose *value* the authorizer hands back as
 `usageIdentifierKey` so usage plans throttle per tenant (FACTS correction 3). That API Gateway value
-is not a client credential: clients only ever send their bearer key.
+is not a client credential: clients only ever send their bearer key (the API takes its keys from the
+authorizer, never from an `x-api-key` header). Keys issued since it was added also store that value
+(`usage_identifier`), so the authorizer needs no API Gateway call, nor client, on its request path;
+older rows fall back to `GetApiKey`.
 
 A plain SHA-256 (not a password KDF) is right here: the keys are 256-bit random tokens, so there
 is nothing to brute-force, and the authorizer must look a key up in one GetItem.
@@ -18,7 +21,7 @@ import logging
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
@@ -104,6 +107,8 @@ class ApiKeyRecord:
     hint: str
     allowed_routes: tuple[str, ...] | None = None
     revoked_at: str | None = None
+    # The API Gateway key's value (see the module docstring); kept out of repr and of `to_dict`.
+    usage_identifier: str | None = field(default=None, repr=False)
 
     @property
     def active(self) -> bool:
@@ -156,6 +161,7 @@ class ApiKeyRecord:
             hint=s("hint") or "",
             allowed_routes=routes,
             revoked_at=s("revoked_at"),
+            usage_identifier=s("usage_identifier"),
         )
 
 
@@ -243,6 +249,7 @@ class ApiKeyStore:
             raise ValueError("a supplied key must be at least 20 characters long")
         key_id = "key_" + secrets.token_hex(5)
         api_key_id: str | None = None
+        usage_identifier: str | None = None
         if apigateway is not None:
             created = apigateway.create_api_key(
                 name=f"switchboard-{tenant}-{key_id}",
@@ -256,6 +263,7 @@ class ApiKeyStore:
                 },
             )
             api_key_id = str(created["id"])
+            usage_identifier = str(created["value"]) if created.get("value") else None
         try:
             if apigateway is not None and usage_plan_id:
                 apigateway.create_usage_plan_key(
@@ -270,6 +278,7 @@ class ApiKeyStore:
                 created_at=_utc_now(),
                 hint=key[-4:],
                 allowed_routes=routes,
+                usage_identifier=usage_identifier,
             )
             item: dict[str, Any] = {
                 "key_hash": {"S": hash_key(key)},
@@ -282,6 +291,8 @@ class ApiKeyStore:
             }
             if api_key_id:
                 item["api_key_id"] = {"S": api_key_id}
+            if usage_identifier:
+                item["usage_identifier"] = {"S": usage_identifier}
             if routes is not None:
                 item["allowed_routes"] = {"L": [{"S": r} for r in routes]}
             self.client.put_item(

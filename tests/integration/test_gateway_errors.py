@@ -127,6 +127,58 @@ def test_authorizer_returns_usage_identifier_and_wildcard_policy(gateway) -> Non
     assert policy["policyDocument"]["Statement"][0]["Resource"].endswith("/prod/*/*")
 
 
+def test_usage_identifier_comes_from_the_key_row_without_api_gateway(gateway) -> None:
+    import boto3
+
+    from handlers import authorizer
+    from switchboard.keys import ApiKeyStore
+
+    keys = ApiKeyStore(gateway.resources.keys_table, client=boto3.client("dynamodb"))
+    apigw = boto3.client("apigateway")
+    key, record = keys.create("acme", "standard", apigateway=apigw, usage_plan_id=None)
+    assert record.usage_identifier and record.usage_identifier not in repr(record)
+    assert "usage_identifier" not in record.to_dict()  # never printed by `keys list`
+
+    policy = gateway.authorize(key)
+
+    expected = apigw.get_api_key(apiKey=record.api_key_id, includeValue=True)["value"]
+    assert policy["usageIdentifierKey"] == expected
+    assert authorizer._deps()._apigateway is None  # no API Gateway client, no GetApiKey call
+
+
+def test_key_rows_from_before_the_stored_identifier_fall_back_to_get_api_key(gateway) -> None:
+    import boto3
+
+    from handlers import authorizer
+    from switchboard.keys import ApiKeyStore, hash_key
+
+    dynamodb, apigw = boto3.client("dynamodb"), boto3.client("apigateway")
+    keys = ApiKeyStore(gateway.resources.keys_table, client=dynamodb)
+    key, record = keys.create("legacy", "standard", apigateway=apigw, usage_plan_id=None)
+    dynamodb.update_item(
+        TableName=gateway.resources.keys_table,
+        Key={"key_hash": {"S": hash_key(key)}},
+        UpdateExpression="REMOVE usage_identifier",
+    )
+
+    policy = gateway.authorize(key)
+
+    expected = apigw.get_api_key(apiKey=record.api_key_id, includeValue=True)["value"]
+    assert policy["usageIdentifierKey"] == expected
+    assert authorizer._deps()._apigateway is not None
+
+
+def test_key_without_an_api_gateway_key_gets_no_usage_identifier(gateway) -> None:
+    import boto3
+
+    from switchboard.keys import ApiKeyStore
+
+    keys = ApiKeyStore(gateway.resources.keys_table, client=boto3.client("dynamodb"))
+    key, _ = keys.create("nometer", "standard", apigateway=None, usage_plan_id=None)
+
+    assert "usageIdentifierKey" not in gateway.authorize(key)
+
+
 def test_gateway_without_authorizer_context_is_401() -> None:
     from switchboard_local.emulation import FakeLambdaContext
     from tests.conftest import api_event
