@@ -5,10 +5,11 @@ the anchor is measured in the same invocation. LiteLLM runs only in bench/.venv-
 from bench/requirements-litellm.txt with hashes); it is never imported here.
 
 Sections: (1) routing decision overhead in-process, (2) gateway handler end to end in-process with
-AWS emulated, (3) cold import of every Lambda handler module in a fresh interpreter (the budget),
-then the first request of the four request-path handlers split into AWS clients, waiting on AWS and
-our own code, and peak RSS, (4) zipped Lambda assets from cdk.out, (5) a chaos schedule (primary
-down, flapping, healed) replayed against the local stack and against LiteLLM's Router with fallbacks.
+AWS emulated, (3) cold starts in fresh interpreters: the import of every Lambda handler module,
+and for the four request-path handlers import + first request (FACTS correction 9), split into AWS
+clients, waiting on AWS and our own code, with peak RSS, (4) zipped Lambda assets from cdk.out,
+(5) a chaos schedule (primary down, flapping, healed) replayed against the local stack and against
+LiteLLM's Router with fallbacks.
 
 Budgets print PASS/FAIL; any FAIL makes the exit status 1. Results: bench/results.json.
 """
@@ -47,9 +48,13 @@ HANDLERS = ("gateway", "authorizer", "invoke", "circuit")  # on every request's 
 IMPORT_ONLY = ("flags_validator", "seed_options", "model_deployment", "model_retirement")
 MIB = 1024 * 1024
 
+# FACTS correction 9: the cold figure of a request-path handler is import + first request with AWS
+# emulated (a deferred import moves its cost, it does not remove it).
+COLD_START_BUDGETS_S: dict[str, float] = {"gateway": 0.5, "authorizer": 0.3, "invoke": 0.3, "circuit": 0.3}
+
 BUDGETS: dict[str, float] = {
     "routing_p99_ms": 0.5,
-    "cold_import_s": 0.3,  # every Lambda handler module, in a fresh interpreter
+    "cold_import_s": 0.3,  # the issue's: every Lambda handler module, in a fresh interpreter
     "zip_mib": 5.0,
     "chaos_lost": 0,
 }
@@ -381,7 +386,8 @@ def cold_start(name: str, event: dict[str, Any] | None, env: dict[str, str]) -> 
         if key in runs[0]:
             result[key] = median_of(runs, key)
     result["maxrss_mib"] = median_of(runs, "maxrss_mib")
-    if result["import_s"] > BUDGETS["cold_import_s"]:
+    over_start = result.get("total_s", 0.0) > COLD_START_BUDGETS_S.get(name, float("inf"))
+    if over_start or result["import_s"] > BUDGETS["cold_import_s"]:
         result["top_imports"] = import_costs(name, env)
     return result
 
@@ -579,16 +585,21 @@ def build_rows(results: dict[str, Any]) -> tuple[list[list[str]], list[bool]]:
                 verdict(ok),
             ]
         )
+    anchor_start = anchor_s + anchor_first
     for name in HANDLERS:
+        entry, start_limit = c[name], COLD_START_BUDGETS_S[name]
+        ok = entry["total_s"] <= start_limit
+        checks.append(ok)
         rows.append(
             [
-                f"cold first request {name}",
-                f"{c[name]['first_request_s'] * 1000:.0f} ms = clients {c[name]['clients_s'] * 1000:.0f}"
-                f" + AWS {c[name]['aws_wait_s'] * 1000:.0f} + ours {c[name]['own_s'] * 1000:.0f}",
-                f"{anchor_first * 1000:.0f} ms (1st mock completion)",
-                f"{ratio(c[name]['own_s'], anchor_first)} (ours)",
-                "",
-                "",
+                f"cold start {name}: import + 1st request",
+                f"{entry['total_s'] * 1000:.0f} ms = import {entry['import_s'] * 1000:.0f}"
+                f" + clients {entry['clients_s'] * 1000:.0f} + AWS {entry['aws_wait_s'] * 1000:.0f}"
+                f" + ours {entry['own_s'] * 1000:.0f}",
+                f"{anchor_start * 1000:.0f} ms (+ 1st mock completion)",
+                ratio(entry["total_s"], anchor_start),
+                f"≤ {start_limit * 1000:.0f} ms",
+                verdict(ok),
             ]
         )
     z = results["zips"]
@@ -704,7 +715,7 @@ def main() -> int:
     table = render(rows, header)
     results["table"] = table
     results["machine_line"] = machine_line
-    results["budgets"] = BUDGETS
+    results["budgets"] = {**BUDGETS, "cold_start_s": COLD_START_BUDGETS_S}
     results["passed"] = all(checks)
     for name in (*HANDLERS, *IMPORT_ONLY):
         if "top_imports" in results["cold"][name]:
@@ -713,9 +724,7 @@ def main() -> int:
     print(machine_line)
     print(table)
     for name, costs in (results.get("over_budget_import_costs") or {}).items():
-        print(
-            f"\n{name} is over its cold-import budget; costliest imports (python -X importtime, cumulative):"
-        )
+        print(f"\n{name} is over a cold budget; costliest imports (python -X importtime, cumulative):")
         for row in costs:
             print(f"  {row['cumulative_us'] / 1000:8.1f} ms  {'  ' * row['depth']}{row['module']}")
     summary = "ALL BUDGETS PASS" if all(checks) else "SOME BUDGETS FAIL"
