@@ -31,6 +31,8 @@ HANDLER_CIRCUIT: Final = "handlers.circuit.handler"
 ENV_POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
 ENV_POWERTOOLS_METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_LOG_PROMPTS: Final = "LOG_PROMPTS"
+# Request-path DynamoDB / Step Functions calls without botocore (switchboard.aws, switchboard.awsjson).
+ENV_LIGHT_AWS_CLIENT: Final = "SWITCHBOARD_LIGHT_AWS_CLIENT"
 # Opt-in X-Ray SDK subsegments (lambdas/switchboard/observability.py explains the cold-start cost).
 ENV_XRAY_SDK: Final = "SWITCHBOARD_XRAY_SDK"
 ENV_OPTIONS_TABLE: Final = "OPTIONS_TABLE"

@@ -62,6 +62,7 @@ def powertools_environment(*, log_prompts: bool) -> dict[str, str]:
         constants.ENV_POWERTOOLS_SERVICE_NAME: constants.POWERTOOLS_SERVICE_NAME,
         constants.ENV_POWERTOOLS_METRICS_NAMESPACE: constants.POWERTOOLS_METRICS_NAMESPACE,
         constants.ENV_LOG_PROMPTS: "true" if log_prompts else "false",
+        constants.ENV_LIGHT_AWS_CLIENT: "1",
     }
 
 

@@ -8,6 +8,7 @@ environment as boto3 (`AWS_REGION`/`AWS_DEFAULT_REGION`, credentials, `AWS_ENDPO
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -15,8 +16,22 @@ _session: Any = None
 _lock = threading.Lock()
 
 
+LIGHT_CLIENT_ENV = "SWITCHBOARD_LIGHT_AWS_CLIENT"
+
+
 def client(service: str, **kwargs: Any) -> Any:
-    """A botocore client; keyword arguments as for `boto3.client` (region_name, config, endpoint_url)."""
+    """A client; keyword arguments as for `boto3.client` (region_name, config, endpoint_url).
+
+    With `SWITCHBOARD_LIGHT_AWS_CLIENT=1` (set by CDK on every function), DynamoDB and Step Functions
+    calls go through `switchboard.awsjson` when it covers the request: no botocore on the request
+    path's cold start. Otherwise, and for every other service, a botocore client.
+    """
+    if os.environ.get(LIGHT_CLIENT_ENV) == "1":
+        from switchboard.awsjson import light_client
+
+        light = light_client(service, **kwargs)
+        if light is not None:
+            return light
     global _session
     with _lock:
         if _session is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import traceback
 import uuid
 import zipfile
@@ -140,6 +141,44 @@ def _tiny_zip() -> bytes:
     return buffer.getvalue()
 
 
+_ASL_TREES_MAX = 32
+
+
+def cache_asl_parse_trees() -> None:
+    """Parse each state machine definition once, not on every execution (idempotent).
+
+    moto's interpreter runs ANTLR over the ASL at every StartExecution: ~80 ms for the request
+    workflow, most of what a local request costs. The parse tree only depends on the definition
+    text, so it is kept per definition; the evaluation components are still built fresh from it
+    for each execution (moto's own `Preprocessor`), so executions share no state. A definition
+    that does not parse is never cached and fails as before.
+    """
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    parser = asl_parser.AmazonStateLanguageParser
+    if getattr(parser, "_switchboard_tree_cache", None) is not None:
+        return
+    original = parser.parse
+    trees: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        with lock:
+            tree = trees.get(definition)
+        if tree is None:
+            program, tree = original(definition)
+            with lock:
+                if len(trees) >= _ASL_TREES_MAX:
+                    trees.clear()
+                trees[definition] = tree
+            return program, tree
+        return Preprocessor().visit(tree), tree
+
+    parser._switchboard_tree_cache = trees  # type: ignore[attr-defined]
+    parser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
 def provision(
     client: Callable[[str], Any],
     *,
@@ -150,6 +189,7 @@ def provision(
     definition_overrides: Mapping[str, str] | None = None,
 ) -> LocalResources:
     """Create the emulated resources. `client(service)` returns a boto3 client for the emulator."""
+    cache_asl_parse_trees()  # the workflows provisioned here run many times
     ddb = client("dynamodb")
     resources = LocalResources(
         region=region,
@@ -284,6 +324,9 @@ def handler_environment(
     }
     if endpoint_url:
         env["AWS_ENDPOINT_URL"] = endpoint_url
+        # As deployed: DynamoDB and Step Functions without botocore. Only against a real HTTP
+        # emulator: in-process moto (endpoint_url None) intercepts botocore, not plain HTTP.
+        env["SWITCHBOARD_LIGHT_AWS_CLIENT"] = "1"
     if provider_override:
         env["PROVIDER_OVERRIDE"] = provider_override
     return env

@@ -46,6 +46,19 @@ def test_openai_client_gets_a_completion_from_route_chat(client: openai.OpenAI) 
     assert raw.headers["x-switchboard-request-id"]
 
 
+def test_request_path_talks_to_aws_without_botocore_clients(client: openai.OpenAI) -> None:
+    """As deployed: the handlers' DynamoDB and Step Functions clients are the light JSON client."""
+    from handlers import authorizer, gateway, invoke
+    from switchboard.awsjson import AwsJsonClient
+
+    client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}])
+
+    assert isinstance(gateway._service()._runner._client, AwsJsonClient)  # type: ignore[attr-defined]
+    assert isinstance(invoke._deps().options.client, AwsJsonClient)
+    assert isinstance(authorizer._deps().keys.client, AwsJsonClient)
+    assert authorizer._deps()._apigateway is None
+
+
 def test_models_lists_routes(client: openai.OpenAI) -> None:
     assert {model.id for model in client.models.list()} == {"chat", "summarize", "echo"}
 

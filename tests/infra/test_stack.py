@@ -65,6 +65,11 @@ def test_every_function_is_arm64_python314_traced_with_powertools_and_retained_l
     assert env[constants.ENV_POWERTOOLS_SERVICE_NAME] == "switchboard"
     assert env[constants.ENV_POWERTOOLS_METRICS_NAMESPACE] == "Switchboard"
     assert env[constants.ENV_LOG_PROMPTS] == "false"
+    # DynamoDB and Step Functions calls without botocore (the name the Lambda code reads).
+    from switchboard.aws import LIGHT_CLIENT_ENV
+
+    assert constants.ENV_LIGHT_AWS_CLIENT == LIGHT_CLIENT_ENV
+    assert env[constants.ENV_LIGHT_AWS_CLIENT] == "1"
     log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
     assert template_json["Resources"][log_group_id]["Properties"]["RetentionInDays"] == 30
     # No managed policies: each role writes to its own log group only.

@@ -1,0 +1,25 @@
+"""The local emulation's ASL parse-tree cache (moto re-parses a definition on every execution)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def test_asl_parse_trees_are_cached_but_programs_are_built_per_execution() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    from switchboard_local.emulation import cache_asl_parse_trees
+
+    cache_asl_parse_trees()
+    cache_asl_parse_trees()  # idempotent
+    definition = json.dumps({"StartAt": "Only", "States": {"Only": {"Type": "Pass", "End": True}}})
+
+    first_program, first_tree = AmazonStateLanguageParser.parse(definition)
+    second_program, second_tree = AmazonStateLanguageParser.parse(definition)
+
+    assert second_tree is first_tree  # parsed once
+    assert second_program is not first_program  # evaluation components are never shared
+    with pytest.raises(Exception, match="ASLParserException"):
+        AmazonStateLanguageParser.parse('{"StartAt": ')
