@@ -313,7 +313,9 @@ def handler_environment(
         "APPCONFIG_PROFILE": APPCONFIG_NAMES["profile"],
         "APPCONFIG_AGENT_URL": agent_url,
         "DEFAULT_ROUTES": json.dumps(default_routes(json.loads(FLAGS_FILE.read_text()))),
-        "WORKFLOW_MODE": "poll",
+        # In-process moto has no StartSyncExecution: start + poll. Against the local stack's
+        # server, `switchboard_local.sfn_ext` adds it and the gateway runs as deployed.
+        "WORKFLOW_MODE": "sync" if endpoint_url else "poll",
         "AWS_DEFAULT_REGION": resources.region,
         "AWS_REGION": resources.region,
         "POWERTOOLS_METRICS_DISABLED": "true",

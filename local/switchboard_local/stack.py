@@ -110,6 +110,11 @@ class LocalStack:
         server = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
         server.start()
         self._exit.callback(server.stop)
+        # StartSyncExecution, so the gateway runs the workflow as deployed (WORKFLOW_MODE=sync).
+        from switchboard_local import sfn_ext
+
+        sfn_ext.install()
+        self._exit.callback(sfn_ext.uninstall)
         # moto's backends live in this process, not in the server: a stack started earlier in the
         # same process (tests) left its resources there. Start from empty, then turn the
         # Step Functions interpreter on.

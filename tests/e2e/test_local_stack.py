@@ -47,13 +47,16 @@ def test_openai_client_gets_a_completion_from_route_chat(client: openai.OpenAI) 
 
 
 def test_request_path_talks_to_aws_without_botocore_clients(client: openai.OpenAI) -> None:
-    """As deployed: the handlers' DynamoDB and Step Functions clients are the light JSON client."""
+    """As deployed: the light JSON client for DynamoDB and Step Functions, and a synchronous workflow."""
     from handlers import authorizer, gateway, invoke
     from switchboard.awsjson import AwsJsonClient
+    from switchboard.workflow import SyncExpressRunner
 
     client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}])
 
-    assert isinstance(gateway._service()._runner._client, AwsJsonClient)  # type: ignore[attr-defined]
+    runner = gateway._service()._runner
+    assert isinstance(runner, SyncExpressRunner)  # StartSyncExecution, as deployed (sfn_ext)
+    assert isinstance(runner._client, AwsJsonClient)
     assert isinstance(invoke._deps().options.client, AwsJsonClient)
     assert isinstance(authorizer._deps().keys.client, AwsJsonClient)
     assert authorizer._deps()._apigateway is None

@@ -141,3 +141,56 @@ def test_step_functions_start_and_describe(endpoint: str, monkeypatch: pytest.Mo
     unknown = arn.replace(":stateMachine:", ":execution:") + ":nope"
     missing = _error(light.describe_execution, executionArn=unknown)
     assert missing["Error"]["Code"] == "ExecutionDoesNotExist"
+
+
+def test_local_start_sync_execution_waits_and_answers_as_aws(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`switchboard_local.sfn_ext` gives moto's server StartSyncExecution (the local stack's gateway)."""
+    from switchboard_local import sfn_ext
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    boto = boto3.client("stepfunctions", region_name=REGION, endpoint_url=endpoint)
+    light = AwsJsonClient(
+        "stepfunctions", region=REGION, credentials=Credentials("testing", "testing"), endpoint_url=endpoint
+    )
+    import urllib.request
+
+    urllib.request.urlopen(
+        urllib.request.Request(
+            f"{endpoint}/moto-api/config",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+            method="POST",
+        )
+    ).close()
+
+    def machine(states: dict[str, Any]) -> str:
+        definition = {"StartAt": next(iter(states)), "States": states}
+        return str(
+            boto.create_state_machine(
+                name=f"sync-{time.monotonic_ns()}",
+                definition=json.dumps(definition),
+                roleArn="arn:aws:iam::123456789012:role/sfn",
+                type="EXPRESS",
+            )["stateMachineArn"]
+        )
+
+    ok = machine({"Answer": {"Type": "Pass", "Result": {"answer": 42}, "End": True}})
+    failing = machine({"Broken": {"Type": "Fail", "Error": "ProviderDown", "Cause": "all candidates failed"}})
+    sfn_ext.install()
+    try:
+        done = light.start_sync_execution(stateMachineArn=ok, name="one", input="{}")
+        failed = light.start_sync_execution(stateMachineArn=failing, name="two", input="{}")
+    finally:
+        sfn_ext.uninstall()
+
+    assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"answer": 42}
+    assert done["executionArn"].endswith(":one") and "stopDate" in done
+    assert (failed["status"], failed["error"], failed["cause"]) == (
+        "FAILED",
+        "ProviderDown",
+        "all candidates failed",
+    )
+    # Uninstalled, moto is back to not knowing the operation.
+    _error(light.start_sync_execution, stateMachineArn=ok, name="three", input="{}")
