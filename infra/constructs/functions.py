@@ -226,7 +226,8 @@ class GatewayFunctions(Construct):
             gateway_function_name: literal name of the gateway (the AppConfig monitor alarm uses it).
             log_prompts: LOG_PROMPTS for every function (False: prompts never reach the logs).
             xray_sdk: X-Ray SDK subsegments on the request path (costs 0.2-0.3 s of cold start;
-                active tracing records every invocation either way).
+                active tracing records every invocation either way). It also sends the request
+                path's DynamoDB and Step Functions calls through botocore, which the SDK traces.
             log_retention / log_removal_policy: every function's log group.
             api_key_cache_ttl_s: how long the authorizer caches a key lookup (revocation delay, on top
                 of API Gateway's authorizer result cache).
@@ -242,6 +243,8 @@ class GatewayFunctions(Construct):
         common = {
             **powertools_environment(log_prompts=log_prompts),
             constants.ENV_XRAY_SDK: "true" if xray_sdk else "false",
+            # With the X-Ray SDK on, AWS calls go through botocore so that it traces each of them.
+            constants.ENV_LIGHT_AWS_CLIENT: "0" if xray_sdk else "1",
         }
 
         gateway_env = {

@@ -635,3 +635,17 @@ def test_request_path_functions_leave_the_xray_sdk_off_by_default(
     _, function = function_by_handler(template_json, handler)
     assert env_of(function)[constants.ENV_XRAY_SDK] == "false"
     assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_opting_into_the_xray_sdk_sends_aws_calls_through_botocore(tmp_path: Path) -> None:
+    """botocore's calls are what the SDK traces: with it on, the light JSON client steps aside."""
+    from app import build_app
+    from tests.infra.conftest import TEST_CONTEXT
+
+    build_app(outdir=str(tmp_path), context={**TEST_CONTEXT, "xray_sdk": True}).synth()
+    (template_file,) = tmp_path.glob("*.template.json")
+    template_json = json.loads(template_file.read_text())
+    _, gateway = function_by_handler(template_json, constants.HANDLER_GATEWAY)
+    env = env_of(gateway)
+    assert env[constants.ENV_XRAY_SDK] == "true"
+    assert env[constants.ENV_LIGHT_AWS_CLIENT] == "0"
