@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 _POLL_S = 0.002  # in-process status checks: cheap, and the sleep lets the interpreter thread run
@@ -23,13 +24,18 @@ _installed = [False]
 
 def _start_sync_execution(self: Any) -> Any:
     from moto.core.responses import ActionResult
+    from moto.stepfunctions.exceptions import ExecutionAlreadyExists
     from moto.stepfunctions.parser.api import ExecutionStatus
 
-    execution = self.stepfunction_backend.start_execution(
-        self._get_param("stateMachineArn"),
-        self._get_param("name"),
-        self._get_param("input", if_none="{}"),
-    )
+    machine, name = self._get_param("stateMachineArn"), self._get_param("name") or uuid.uuid4().hex
+    execution_input = self._get_param("input", if_none="{}")
+    try:
+        execution = self.stepfunction_backend.start_execution(machine, name, execution_input)
+    except ExecutionAlreadyExists:
+        # Express workflows do not keep names unique (no history to check them against); moto does.
+        execution = self.stepfunction_backend.start_execution(
+            machine, f"{name[:70]}-{uuid.uuid4().hex[:8]}", execution_input
+        )
     arn = execution.execution_arn
     deadline = time.monotonic() + _TIMEOUT_S
     while True:

@@ -192,5 +192,11 @@ def test_local_start_sync_execution_waits_and_answers_as_aws(
         "ProviderDown",
         "all candidates failed",
     )
+    sfn_ext.install()
+    try:  # Express workflows take a name again (AWS keeps no history of them); moto would refuse
+        again = light.start_sync_execution(stateMachineArn=ok, name="one", input="{}")
+    finally:
+        sfn_ext.uninstall()
+    assert again["status"] == "SUCCEEDED" and again["executionArn"] != done["executionArn"]
     # Uninstalled, moto is back to not knowing the operation.
     _error(light.start_sync_execution, stateMachineArn=ok, name="three", input="{}")
