@@ -375,6 +375,7 @@ def import_costs(name: str, env: dict[str, str], top: int = 12) -> list[dict[str
 
 def cold_start(name: str, event: dict[str, Any] | None, env: dict[str, str]) -> dict[str, Any]:
     """RUNS fresh interpreters importing one handler (and serving `event`, when given)."""
+
     def argv() -> list[str]:
         args = [sys.executable, str(BENCH / "cold_child.py"), name]
         if event is not None:
