@@ -18,10 +18,13 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from switchboard_local.cli.common import aws_errors, cli_actor
 from switchboard_local.cli.target import TargetError, add_target_arguments, aws_client, local_target
+
+if TYPE_CHECKING:
+    from switchboard.lifecycle.model import PackageVersion
 
 # CloudFormation outputs of the deployed stack (infra/constructs/model_deployment.py defines them).
 OUTPUT_STATE_MACHINE = "ModelDeploymentStateMachineArn"
@@ -122,22 +125,11 @@ def _out(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
-def _versions(target: ModelsTarget, group: str) -> list[dict[str, Any]]:
-    sagemaker = target.client("sagemaker")
-    versions: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "ModelPackageGroupName": group,
-        "SortBy": "CreationTime",
-        "SortOrder": "Descending",
-        "MaxResults": 100,
-    }
-    while True:
-        page = sagemaker.list_model_packages(**kwargs)
-        versions.extend(page.get("ModelPackageSummaryList", []))
-        if not page.get("NextToken"):
-            break
-        kwargs["NextToken"] = page["NextToken"]
-    return sorted(versions, key=lambda v: -int(v.get("ModelPackageVersion") or 0))
+def _versions(target: ModelsTarget, group: str) -> list[PackageVersion]:
+    """Newest first: the registry adapter the deployment workflow uses."""
+    from switchboard.lifecycle.registry import SageMakerRegistry
+
+    return SageMakerRegistry(target.client("sagemaker")).list_versions(group)
 
 
 def _live_arn(target: ModelsTarget, group: str) -> str | None:
@@ -152,13 +144,13 @@ def _live_arn(target: ModelsTarget, group: str) -> str | None:
 def _version_arn(target: ModelsTarget, group: str, version: int | None, *, status: str | None = None) -> str:
     versions = _versions(target, group)
     if version is not None:
-        match = [v for v in versions if int(v.get("ModelPackageVersion") or 0) == version]
+        match = [v for v in versions if v.version == version]
     else:
-        match = [v for v in versions if status is None or v.get("ModelApprovalStatus") == status]
+        match = [v for v in versions if status is None or v.approval == status]
     if not match:
         what = f"version {version}" if version is not None else f"a {status or ''} version".replace("  ", " ")
         raise TargetError(f"{group}: no {what}")
-    return str(match[0]["ModelPackageArn"])
+    return match[0].arn
 
 
 def _run_locally(target: ModelsTarget, arn: str) -> dict[str, Any]:
@@ -276,17 +268,16 @@ def cmd_list(args: argparse.Namespace) -> int:
         latest[int(item.get("version") or 0)] = item
     rows = []
     for summary in _versions(target, args.group):
-        number = int(summary.get("ModelPackageVersion") or 0)
-        record = latest.get(number, {})
+        record = latest.get(summary.version, {})
         rows.append(
             {
-                "version": number,
-                "approval": summary.get("ModelApprovalStatus"),
-                "stage": (summary.get("ModelLifeCycle") or {}).get("Stage"),
+                "version": summary.version,
+                "approval": summary.approval,
+                "stage": summary.stage,
                 "deployment": record.get("outcome"),
                 "deployed_at": record.get("finished_at"),
-                "serving": summary.get("ModelPackageArn") == live,
-                "model_package_arn": summary.get("ModelPackageArn"),
+                "serving": summary.arn == live,
+                "model_package_arn": summary.arn,
             }
         )
     _out(rows)
