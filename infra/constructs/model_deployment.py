@@ -38,6 +38,7 @@ from infra.constructs.functions import (
 )
 from infra.constructs.private_bucket import private_bucket
 from infra.constructs.state_machine import observed_state_machine
+from infra.constructs.tables import durable_table
 
 CTX_MODEL_FAMILIES = "model_families"
 DEPLOYMENT_ASL = Path(__file__).resolve().parents[2] / "statemachines" / "model_deployment.asl.json"
@@ -381,25 +382,17 @@ class ModelDeployment(Construct):
         )
 
         # -- data, notification, alarms --------------------------------------------------------------
-        self.deployments_table = dynamodb.Table(
+        self.deployments_table = durable_table(
             self,
             "DeploymentsTable",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            deletion_protection=deletion_protection,
-            removal_policy=removal,
-        )
-        checkov.skip_check(
-            self.deployments_table,
-            "CKV_AWS_119",
-            "Encrypted at rest with the AWS-managed DynamoDB key (aws/dynamodb). The table holds deployment "
-            "records (version ARNs, endpoint names, states), no secrets and no prompts; a customer-managed "
-            "key would add a monthly cost and a key policy without narrowing who can read it (IAM does).",
+            "pk",
+            deletion_protection,
+            removal,
+            sort_key="sk",
+            key_reason="Encrypted at rest with the AWS-managed DynamoDB key (aws/dynamodb). The table holds "
+            "deployment records (version ARNs, endpoint names, states), no secrets and no prompts; a "
+            "customer-managed key would add a monthly cost and a key policy without narrowing who can read "
+            "it (IAM does).",
         )
         self.topic = sns.Topic(
             self,

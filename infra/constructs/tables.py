@@ -60,13 +60,14 @@ class DataTables(Construct):
         super().__init__(scope, construct_id)
         removal = RemovalPolicy.RETAIN if deletion_protection else RemovalPolicy.DESTROY
 
-        self.options_table = self._table(
-            "OptionsTable", constants.OPTIONS_TABLE_PARTITION_KEY, deletion_protection, removal
+        self.options_table = durable_table(
+            self, "OptionsTable", constants.OPTIONS_TABLE_PARTITION_KEY, deletion_protection, removal
         )
-        self.keys_table = self._table(
-            "KeysTable", constants.KEYS_TABLE_PARTITION_KEY, deletion_protection, removal
+        self.keys_table = durable_table(
+            self, "KeysTable", constants.KEYS_TABLE_PARTITION_KEY, deletion_protection, removal
         )
-        self.circuit_table = self._table(
+        self.circuit_table = durable_table(
+            self,
             "CircuitTable",
             constants.CIRCUIT_TABLE_PARTITION_KEY,
             deletion_protection,
@@ -74,7 +75,8 @@ class DataTables(Construct):
             sort_key=constants.CIRCUIT_TABLE_SORT_KEY,
             time_to_live_attribute=constants.TTL_ATTRIBUTE,
         )
-        self.cache_table = self._table(
+        self.cache_table = durable_table(
+            self,
             "CacheTable",
             constants.CACHE_TABLE_PARTITION_KEY,
             deletion_protection,
@@ -110,31 +112,37 @@ class DataTables(Construct):
             "and recover nothing the request path needs.",
         )
 
-    def _table(
-        self,
-        construct_id: str,
-        partition_key: str,
-        deletion_protection: bool,
-        removal: RemovalPolicy,
-        *,
-        sort_key: str | None = None,
-        time_to_live_attribute: str | None = None,
-    ) -> dynamodb.Table:
-        table = dynamodb.Table(
-            self,
-            construct_id,
-            partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
-            sort_key=(
-                dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING) if sort_key else None
-            ),
-            time_to_live_attribute=time_to_live_attribute,
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            deletion_protection=deletion_protection,
-            removal_policy=removal,
-        )
-        checkov.skip_check(table, "CKV_AWS_119", TABLE_KEY_REASON)
-        return table
+
+def durable_table(
+    scope: Construct,
+    construct_id: str,
+    partition_key: str,
+    deletion_protection: bool,
+    removal: RemovalPolicy,
+    *,
+    sort_key: str | None = None,
+    time_to_live_attribute: str | None = None,
+    key_reason: str = TABLE_KEY_REASON,
+) -> dynamodb.Table:
+    """The one way this project makes a table: on-demand, point-in-time recovery, AWS-managed key.
+
+    `key_reason` says why the AWS-managed key is enough for what this table holds (checkov CKV_AWS_119).
+    """
+    table = dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        sort_key=(
+            dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING) if sort_key else None
+        ),
+        time_to_live_attribute=time_to_live_attribute,
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        deletion_protection=deletion_protection,
+        removal_policy=removal,
+    )
+    checkov.skip_check(table, "CKV_AWS_119", key_reason)
+    return table
