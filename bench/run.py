@@ -271,24 +271,6 @@ def fault_servers() -> Iterator[tuple[str, str]]:
 # 3. Cold starts
 
 
-def _post_local(url: str, key: str) -> int:
-    import urllib.error
-    import urllib.request
-
-    body = json.dumps({"model": "chat", "messages": [{"role": "user", "content": "ping"}]}).encode()
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        f"{url}/v1/chat/completions",
-        data=body,
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-
-
 def cold_events(invoke_event: dict[str, Any]) -> dict[str, dict[str, Any]]:
     from bench.gateway_e2e import METHOD_ARN, api_event
     from switchboard_local.emulation import DEV_KEY
@@ -400,12 +382,13 @@ def cold_start(name: str, event: dict[str, Any] | None, env: dict[str, str]) -> 
 
 
 def cold_starts() -> dict[str, Any]:
+    from bench.chaos_switchboard import ask
     from switchboard_local.emulation import DEV_KEY
 
     results: dict[str, Any] = {}
     with local_stack() as (stack, seen):
         for _ in range(3):  # warm the stack's own handlers; capture a real invoke event
-            status = _post_local(stack.url, DEV_KEY)
+            status, _ = ask(stack.url, DEV_KEY)
             if status != 200:
                 raise RuntimeError(f"local stack answered {status} while warming up")
         events = cold_events(seen["invoke"])
