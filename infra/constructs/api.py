@@ -22,8 +22,12 @@ class ErrorResponse:
     """One API Gateway gateway response, in OpenAI's error shape."""
 
     response_type: apigw.ResponseType
-    status: int
-    message: str
+    status: int | None
+    """None for the DEFAULT_4XX/DEFAULT_5XX fallbacks: API Gateway's developer guide ("Gateway
+    response types") says that setting their status code changes the status of every other 4XX
+    (5XX) response to that value, so a 403, 415 or 504 would all reach clients as 400 or 500."""
+    message: str | None
+    """The text; None to pass API Gateway's own message (``$context.error.messageString``)."""
     type: str
     code: str
 
@@ -87,20 +91,48 @@ GATEWAY_ERRORS: Sequence[ErrorResponse] = (
         "server_error",
         "gateway_timeout",
     ),
+    # The statuses below are API Gateway's own defaults for these types, stated so the body and
+    # the status are reviewed together.
     ErrorResponse(
-        apigw.ResponseType.DEFAULT_4_XX,
-        400,
-        "The request could not be processed.",
+        apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE,
+        415,
+        "Unsupported media type: send the body as 'Content-Type: application/json'.",
         "invalid_request_error",
-        "bad_request",
+        "unsupported_media_type",
     ),
     ErrorResponse(
-        apigw.ResponseType.DEFAULT_5_XX,
-        500,
-        "The gateway failed to process the request. Retry the request.",
-        "server_error",
-        "internal_error",
+        apigw.ResponseType.INVALID_API_KEY,
+        403,
+        "The API key is not valid for this API.",
+        "permission_error",
+        "invalid_api_key",
     ),
+    ErrorResponse(
+        apigw.ResponseType.WAF_FILTERED,
+        403,
+        "The request was blocked by the API's web application firewall.",
+        "permission_error",
+        "request_blocked",
+    ),
+    ErrorResponse(
+        apigw.ResponseType.AUTHORIZER_FAILURE,
+        500,
+        "The key check failed. Retry the request.",
+        "server_error",
+        "authorizer_failure",
+    ),
+    ErrorResponse(
+        apigw.ResponseType.INTEGRATION_FAILURE,
+        504,
+        "The gateway could not be reached. Retry the request.",
+        "server_error",
+        "integration_failure",
+    ),
+    # Fallbacks: no status (each response keeps its own), API Gateway's message, its response type.
+    ErrorResponse(
+        apigw.ResponseType.DEFAULT_4_XX, None, None, "invalid_request_error", "$context.error.responseType"
+    ),
+    ErrorResponse(apigw.ResponseType.DEFAULT_5_XX, None, None, "server_error", "$context.error.responseType"),
 )
 
 # Minimal shape of a chat completion request. The gateway Lambda validates the whole body; this
@@ -149,12 +181,19 @@ ACCESS_LOG_FIELDS: Mapping[str, str] = {
 }
 
 
+_MESSAGE_PLACEHOLDER = "__SWITCHBOARD_MESSAGE__"
+
+
 def error_body(error: ErrorResponse) -> str:
-    """The response template: OpenAI's error object plus API Gateway's request id."""
-    return json.dumps(
+    """The response template: OpenAI's error object plus API Gateway's request id.
+
+    Without a message of our own, API Gateway's ``$context.error.messageString`` (the message as a
+    quoted JSON string) goes in unquoted, so the body stays valid JSON.
+    """
+    body = json.dumps(
         {
             "error": {
-                "message": error.message,
+                "message": error.message if error.message is not None else _MESSAGE_PLACEHOLDER,
                 "type": error.type,
                 "param": None,
                 "code": error.code,
@@ -163,6 +202,7 @@ def error_body(error: ErrorResponse) -> str:
         },
         separators=(",", ":"),
     )
+    return body.replace(f'"{_MESSAGE_PLACEHOLDER}"', "$context.error.messageString")
 
 
 class GatewayApi(Construct):
@@ -170,8 +210,7 @@ class GatewayApi(Construct):
 
     - ``POST /v1/chat/completions`` and ``GET /v1/models``, Lambda proxy integration.
     - REQUEST authorizer on ``Authorization``; its answer is cached ``authorizer_cache_ttl`` per
-      header value, so a revoked key keeps working for at most that TTL plus the authorizer's own
-      key cache (``API_KEY_CACHE_TTL_S``).
+      header value, so a revoked key keeps working for at most that TTL.
     - ``apiKeySource: AUTHORIZER`` and ``apiKeyRequired`` on every method: the authorizer returns
       the tenant's usage-plan key as ``usageIdentifierKey`` and the plan's throttle applies.
     - One usage plan per tier, on this stage.
@@ -303,7 +342,7 @@ class GatewayApi(Construct):
             self.rest_api.add_gateway_response(
                 f"Error{error.response_type.response_type}".replace("_", ""),
                 type=error.response_type,
-                status_code=str(error.status),
+                status_code=None if error.status is None else str(error.status),
                 response_headers={"Content-Type": "'application/json'"},
                 templates={"application/json": error_body(error)},
             )

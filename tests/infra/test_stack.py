@@ -52,15 +52,15 @@ OUR_HANDLERS = (
 
 
 @pytest.mark.parametrize("handler", OUR_HANDLERS)
-def test_every_function_is_arm64_python314_traced_with_powertools_and_retained_logs(
+def test_every_function_is_arm64_on_the_tested_python_traced_with_powertools_and_retained_logs(
     template_json: dict[str, Any], handler: str
 ) -> None:
     logical_id, function = function_by_handler(template_json, handler)
     props = function["Properties"]
     assert props["Architectures"] == ["arm64"]
-    assert props["Runtime"] == "python3.14"
+    assert props["Runtime"] == f"python{layers.LAMBDA_PYTHON_VERSION}"
     assert props["TracingConfig"] == {"Mode": "Active"}
-    assert layers.powertools_arm64_arn(REGION, 27) in props["Layers"]
+    assert layers.powertools_layer_arn() in props["Layers"]
     env = env_of(function)
     assert env[constants.ENV_POWERTOOLS_SERVICE_NAME] == "switchboard"
     assert env[constants.ENV_POWERTOOLS_METRICS_NAMESPACE] == "Switchboard"
@@ -107,7 +107,19 @@ def test_gateway_environment(template_json: dict[str, Any]) -> None:
     assert env[constants.ENV_APPCONFIG_PROFILE] == "routing"
     assert env[constants.ENV_APPCONFIG_AGENT_URL] == "http://localhost:2772"
     assert env[constants.ENV_EXTENSION_POLL_INTERVAL] == "30"
-    assert env[constants.ENV_EXTENSION_PREFETCH_LIST] == "Switchboard:prod:routing"
+    # The extension prefetches paths, the same path the gateway's agent client requests.
+    assert env[constants.ENV_EXTENSION_PREFETCH_LIST] == (
+        "/applications/Switchboard/environments/prod/configurations/routing"
+    )
+    from switchboard.routing.agent_client import RoutingFlags
+
+    client = RoutingFlags(
+        agent_url=env[constants.ENV_APPCONFIG_AGENT_URL],
+        application=env[constants.ENV_APPCONFIG_APPLICATION],
+        environment=env[constants.ENV_APPCONFIG_ENVIRONMENT],
+        profile=env[constants.ENV_APPCONFIG_PROFILE],
+    )
+    assert client._url == env[constants.ENV_APPCONFIG_AGENT_URL] + env[constants.ENV_EXTENSION_PREFETCH_LIST]
     assert set(env[constants.ENV_OPTIONS_TABLE]) == {"Ref"}
     assert set(env[constants.ENV_PAYLOAD_BUCKET]) == {"Ref"}
     machine_id, _ = only(template_json, "AWS::StepFunctions::StateMachine")
@@ -130,7 +142,7 @@ def test_authorizer_and_invoke_environment(template_json: dict[str, Any]) -> Non
     _, authorizer = function_by_handler(template_json, constants.HANDLER_AUTHORIZER)
     env = env_of(authorizer)
     assert set(env[constants.ENV_KEYS_TABLE]) == {"Ref"}
-    assert env[constants.ENV_API_KEY_CACHE_TTL_S] == "300"
+    assert "API_KEY_CACHE_TTL_S" not in env
     _, invoke = function_by_handler(template_json, constants.HANDLER_INVOKE)
     env = env_of(invoke)
     assert {constants.ENV_OPTIONS_TABLE, constants.ENV_PAYLOAD_BUCKET} <= set(env)
@@ -195,11 +207,25 @@ def test_gateway_grants_are_scoped(template_json: dict[str, Any]) -> None:
     assert sorted(statements["ClaimCheckReadWrite"]["Action"]) == ["s3:GetObject", "s3:PutObject"]
 
 
-def test_authorizer_reads_api_keys_of_its_region_only(template_json: dict[str, Any]) -> None:
+def test_authorizer_reads_the_keys_table_and_no_api_gateway_key(template_json: dict[str, Any]) -> None:
+    """Issue 10 item 8: `apigateway:GET` on /apikeys/* would let it read every API key's value."""
     _, authorizer = function_by_handler(template_json, constants.HANDLER_AUTHORIZER)
-    statements = {s.get("Sid"): s for s in role_statements(template_json, role_of(authorizer))}
-    assert statements["ReadUsagePlanKeyValue"]["Action"] == "apigateway:GET"
-    assert statements["ReadUsagePlanKeyValue"]["Resource"] == f"arn:aws:apigateway:{REGION}::/apikeys/*"
+    statements = role_statements(template_json, role_of(authorizer))
+    actions = {a for s in statements for a in as_list(s["Action"])}
+    assert not [a for a in actions if a.startswith("apigateway:")]
+    assert "dynamodb:GetItem" in actions
+
+
+def test_invoke_step_may_write_large_answers_to_the_payload_bucket(template_json: dict[str, Any]) -> None:
+    """Issue 10 item 2: answers over the inline limit are PutObject'ed by the invoke step."""
+    _, invoke = function_by_handler(template_json, constants.HANDLER_INVOKE)
+    statements = {s.get("Sid"): s for s in role_statements(template_json, role_of(invoke))}
+    claim_check = statements["ClaimCheckReadWrite"]
+    assert sorted(as_list(claim_check["Action"])) == ["s3:GetObject", "s3:PutObject"]
+    _, gateway = function_by_handler(template_json, constants.HANDLER_GATEWAY)
+    gateway_statements = {s.get("Sid"): s for s in role_statements(template_json, role_of(gateway))}
+    # The same objects the gateway writes requests to: the stack's payload bucket, nothing else.
+    assert claim_check["Resource"] == gateway_statements["ClaimCheckReadWrite"]["Resource"]
 
 
 STAR_ALLOWED_ACTION_PREFIXES = (
@@ -388,12 +414,18 @@ def test_every_method_requires_the_custom_authorizer_and_an_api_key(template_jso
         ("QUOTA_EXCEEDED", "429"),
         ("REQUEST_TOO_LARGE", "413"),
         ("INTEGRATION_TIMEOUT", "504"),
-        ("DEFAULT_4XX", "400"),
-        ("DEFAULT_5XX", "500"),
+        ("UNSUPPORTED_MEDIA_TYPE", "415"),
+        ("INVALID_API_KEY", "403"),
+        ("WAF_FILTERED", "403"),
+        ("AUTHORIZER_FAILURE", "500"),
+        ("INTEGRATION_FAILURE", "504"),
+        # No status on the fallbacks: setting one would re-status every other 4XX/5XX response.
+        ("DEFAULT_4XX", None),
+        ("DEFAULT_5XX", None),
     ],
 )
 def test_gateway_responses_are_openai_shaped_json(
-    template_json: dict[str, Any], response_type: str, status: str
+    template_json: dict[str, Any], response_type: str, status: str | None
 ) -> None:
     found = [
         r["Properties"]
@@ -402,9 +434,11 @@ def test_gateway_responses_are_openai_shaped_json(
     ]
     assert len(found) == 1
     response = found[0]
-    assert response["StatusCode"] == status
+    assert response.get("StatusCode") == status
     assert response["ResponseParameters"] == {"gatewayresponse.header.Content-Type": "'application/json'"}
-    body = json.loads(response["ResponseTemplates"]["application/json"])
+    # API Gateway substitutes $context.error.messageString as a quoted JSON string.
+    template = response["ResponseTemplates"]["application/json"]
+    body = json.loads(template.replace("$context.error.messageString", '"Unsupported Media Type"'))
     error = body["error"]
     assert error["message"] and error["type"] and error["code"]
     assert error["request_id"] == "$context.requestId"
