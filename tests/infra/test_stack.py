@@ -471,13 +471,36 @@ def test_stage_logs_json_traces_and_never_logs_bodies(template_json: dict[str, A
     assert settings["LoggingLevel"] == "ERROR"
 
 
+def test_waf_refuses_a_declared_body_over_the_limit_with_413_first(template_json: dict[str, Any]) -> None:
+    """Issue 10 item 5: the 413 comes from in front of Lambda, whose 6 MB covers the whole event."""
+    import re
+
+    from switchboard.limits import MAX_REQUEST_BODY_BYTES
+
+    _, acl = only(template_json, "AWS::WAFv2::WebACL")
+    props = acl["Properties"]
+    first = min(props["Rules"], key=lambda r: r["Priority"])
+    assert first["Name"] == "RequestBodyOverLimit"
+    response = first["Action"]["Block"]["CustomResponse"]
+    assert response["ResponseCode"] == 413
+    body = json.loads(props["CustomResponseBodies"][response["CustomResponseBodyKey"]]["Content"])
+    assert body["error"]["code"] == "request_too_large"
+    statement = first["Statement"]["RegexMatchStatement"]
+    assert statement["FieldToMatch"] == {"SingleHeader": {"Name": "content-length"}}
+    pattern = statement["RegexString"]
+    assert len(pattern) <= 512  # WAF's limit for an inline regex
+    for length, refused in [(0, False), (MAX_REQUEST_BODY_BYTES, False), (MAX_REQUEST_BODY_BYTES + 1, True)]:
+        assert bool(re.fullmatch(pattern, str(length))) is refused, length
+        assert bool(re.fullmatch(pattern, "00" + str(length))) is refused, length
+
+
 def test_waf_counts_body_rules_instead_of_blocking_long_prompts(template_json: dict[str, Any]) -> None:
     acl_id, acl = only(template_json, "AWS::WAFv2::WebACL")
     assert acl["Properties"]["Scope"] == "REGIONAL"
     common = next(
         r
         for r in acl["Properties"]["Rules"]
-        if r["Statement"]["ManagedRuleGroupStatement"]["Name"] == "AWSManagedRulesCommonRuleSet"
+        if r["Statement"].get("ManagedRuleGroupStatement", {}).get("Name") == "AWSManagedRulesCommonRuleSet"
     )
     overrides = {
         o["Name"]: o["ActionToUse"]
@@ -683,3 +706,16 @@ def test_opting_into_the_xray_sdk_sends_aws_calls_through_botocore(tmp_path: Pat
     env = env_of(gateway)
     assert env[constants.ENV_XRAY_SDK] == "true"
     assert env[constants.ENV_LIGHT_AWS_CLIENT] == "0"
+
+
+def test_without_the_managed_waf_rules_the_body_size_guard_still_runs(tmp_path: Path) -> None:
+    """`waf_enabled: false` drops the managed rule groups, never the 413 in front of Lambda."""
+    from app import build_app
+    from tests.infra.conftest import TEST_CONTEXT
+
+    build_app(outdir=str(tmp_path), context={**TEST_CONTEXT, "waf_enabled": False}).synth()
+    (template_file,) = tmp_path.glob("*.template.json")
+    template_json = json.loads(template_file.read_text())
+    _, acl = only(template_json, "AWS::WAFv2::WebACL")
+    assert [r["Name"] for r in acl["Properties"]["Rules"]] == ["RequestBodyOverLimit"]
+    only(template_json, "AWS::WAFv2::WebACLAssociation")

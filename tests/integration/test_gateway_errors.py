@@ -185,15 +185,20 @@ def test_gateway_without_authorizer_context_is_401() -> None:
     assert response["statusCode"] == 401
 
 
-def test_oversized_body_is_413() -> None:
+def test_a_body_over_the_limit_that_reaches_the_function_is_413() -> None:
+    """Without a Content-Length (chunked), the WAF cannot refuse it: the function does."""
+    from switchboard.limits import MAX_REQUEST_BODY_BYTES
     from switchboard_local.emulation import FakeLambdaContext
     from tests.conftest import api_event
 
-    event = api_event("POST", "/v1/chat/completions", raw_body="x" * (gateway_module.MAX_BODY_BYTES + 1))
+    event = api_event("POST", "/v1/chat/completions", raw_body="x" * (MAX_REQUEST_BODY_BYTES + 1))
     response = gateway_module.handler(event, FakeLambdaContext())
 
     assert response["statusCode"] == 413
     assert '"request_too_large"' in response["body"]
+    # Multi-byte characters count as the bytes they are.
+    event = api_event("POST", "/v1/chat/completions", raw_body="é" * (MAX_REQUEST_BODY_BYTES // 2 + 1))
+    assert gateway_module.handler(event, FakeLambdaContext())["statusCode"] == 413
 
 
 def test_workflow_failure_is_502_with_body(gateway, monkeypatch) -> None:
