@@ -18,13 +18,14 @@ export PYTHONDONTWRITEBYTECODE :=
 export AWS_DEFAULT_REGION ?= us-east-1
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: help setup local test lint typecheck pytest pytest-lambda-runtime synth cfn-lint checkov openapi openapi-check deploy bench clean
+.PHONY: help bootstrap setup local test lint typecheck pytest pytest-lambda-runtime synth cfn-lint checkov openapi openapi-check deploy bench clean
 
 help:
 	@echo "make local   - set up, then serve the gateway on http://127.0.0.1:$(PORT) (AWS emulated, no account)"
 	@echo "make test    - set up, then ruff, mypy, pytest, cdk synth + cdk-nag, cfn-lint, checkov"
 	@echo "make synth   - CloudFormation into cdk.out/"
-	@echo "make deploy  - cdk deploy (needs AWS credentials)"
+	@echo "make bootstrap - cdk bootstrap, once per account and region (needs AWS credentials)"
+	@echo "make deploy  - cdk deploy (needs AWS credentials; bootstrap first)"
 	@echo "make openapi - regenerate docs/openapi.json"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
@@ -105,6 +106,10 @@ checkov: $(CHECKOV_VENV)/bin/.installed
 
 openapi: $(BIN)/.installed
 	$(BIN)/python -m switchboard_local.openapi docs/openapi.json
+
+# Once per account and region: CDK's bootstrap stack (assets bucket, deployment roles).
+bootstrap: node_modules/.installed $(BIN)/.installed
+	$(CDK) bootstrap --no-notices
 
 deploy: setup
 	$(CDK) deploy --no-notices --all
