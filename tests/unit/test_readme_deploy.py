@@ -17,11 +17,12 @@ def _deploy_section() -> str:
 
 def test_deploy_section_covers_bootstrap_bedrock_and_doctor_in_order() -> None:
     section = _deploy_section()
-    positions = [
-        section.find(word) for word in ("make bootstrap", "Bedrock", "make deploy", "switchboard doctor")
-    ]
+    steps = ["**Bootstrap", "**Make sure Bedrock", "**Deploy.**", "**Issue a key and check"]
+    positions = [section.find(step) for step in steps]
     assert -1 not in positions, positions
     assert positions == sorted(positions)
+    for command in ("make bootstrap", "make deploy", "switchboard doctor"):
+        assert command in section, command
 
 
 def test_the_commands_the_section_names_are_real_make_targets() -> None:
