@@ -184,6 +184,7 @@ def routing_overhead() -> dict[str, Any]:
             f"req-{i}",
             route,
             decision,
+            tenant=caller.tenant,
             chains=(chain, smaller, context_fallback),
             request=request,
             forced_degraded=forced,

@@ -5,8 +5,6 @@ No boto3 here: routing, options, the workflow and payloads arrive as small inter
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from switchboard.providers.base import ChatRequest, ChatResult
 from switchboard.routing.agent_client import RoutingSnapshot, RoutingUnavailable
 from switchboard.routing.flags import RouteDecision
 from switchboard.state_budget import INPUT_BUDGET_BYTES, json_size
+from switchboard.tenancy import tenant_content_key
 from switchboard.workflow import WorkflowError, WorkflowRunner
 
 DEFAULT_RETRY_AFTER_S = 10
@@ -190,6 +189,7 @@ class ChatService:
             request_id,
             route,
             decision,
+            tenant=caller.tenant,
             chains=(chain, smaller_chain, fallback),
             request=chat_request,
             forced_degraded=forced,
@@ -215,6 +215,7 @@ class ChatService:
         route: str,
         decision: RouteDecision,
         *,
+        tenant: str,
         chains: tuple[list[str], list[str], list[str]],
         request: ChatRequest,
         forced_degraded: bool,
@@ -225,6 +226,7 @@ class ChatService:
         request_dict = request.to_dict()
         payload: dict[str, Any] = {
             "request_id": request_id,
+            "tenant": tenant,
             "route": route,
             "variant": decision.variant,
             "chain": chain,
@@ -233,7 +235,7 @@ class ChatService:
             "static_answer": decision.static_answer,
             "context_fallback": fallback[0] if fallback else None,
             "force_degraded": forced_degraded,
-            "cache_key": cache_key(route, request),
+            "cache_key": cache_key(tenant=tenant, route=route, request=request),
             "cache_ttl_s": cache_ttl_s,
             "cache_expires_at": str(int(now) + cache_ttl_s),
             "request": request_dict,
@@ -354,12 +356,14 @@ def iso_seconds(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def cache_key(route: str, request: ChatRequest) -> str:
-    """Same route + same normalized conversation + same sampling knobs → same cached answer."""
+def cache_key(*, tenant: str, route: str, request: ChatRequest) -> str:
+    """Same tenant + same route + same normalized conversation + same sampling knobs → same cached answer.
+
+    An answer is tenant data: tenant B sending tenant A's messages never gets A's key (and the
+    workflow also checks the `tenant` stored with the item before serving it).
+    """
     normalized = {
-        "route": route,
         "messages": [[m.role, " ".join(m.content.split())] for m in request.messages],
         "params": [request.max_tokens, request.temperature, request.top_p, request.stop],
     }
-    digest = hashlib.sha256(json.dumps(normalized, separators=(",", ":")).encode()).hexdigest()
-    return f"{route}#{digest}"
+    return tenant_content_key(tenant=tenant, scope=route, content=normalized)
