@@ -290,3 +290,15 @@ def test_invalid_default_routes_fail_at_cold_start() -> None:
             profile="p",
             default_routes={"chat": {"chain": "fallback"}},
         )
+
+
+def test_the_default_routes_cdk_computes_from_the_seed_pass_the_answer_validator() -> None:
+    """The gateway checks its DEFAULT_ROUTES at cold start: the deployed ones must pass."""
+    from pathlib import Path
+
+    from infra.config import default_routes
+
+    seed = json.loads((Path(__file__).resolve().parents[2] / "config" / "flags.json").read_text())
+    agent = FakeAgent()
+    agent.down = True
+    assert _flags(agent, default_routes(seed)).evaluate({}).route_names() == ["chat", "echo", "summarize"]
