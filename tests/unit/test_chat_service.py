@@ -264,3 +264,65 @@ def test_routing_unknowable_is_a_503_not_a_500() -> None:
     with pytest.raises(ServiceUnavailable) as caught:
         service.complete(BODY, CALLER, "r1")
     assert caught.value.code == "routing_unavailable" and caught.value.headers["Retry-After"] == "10"
+
+
+NOTHING_TRIED = {
+    "outcome": "rejected",
+    "error": {"error_class": "unavailable", "message": "no candidate was tried"},
+    "chain": [],
+}
+
+
+def _rejected(service: ChatService) -> str:
+    with pytest.raises(ServiceUnavailable) as caught:
+        service.complete(BODY, CALLER, "r1")
+    assert caught.value.status == 503 and "last error" not in caught.value.message
+    return caught.value.message
+
+
+def test_a_chain_of_unknown_options_is_logged_and_the_503_names_them() -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    service, runner = _service({"chat": ROUTE}, NOTHING_TRIED, [_option("s")])
+    service._on_event = lambda name, data: events.append((name, data))
+
+    message = _rejected(service)
+
+    assert runner.payloads[0]["chain"] == []
+    assert ("RouteNamesUnknownOptions", {"route": "chat", "option_ids": ["a", "b"]}) in events
+    assert message.startswith(
+        "No model behind route `chat` could be tried: `a` not in the options catalogue; "
+        "`b` not in the options catalogue."
+    )
+
+
+def test_the_503_says_which_option_the_kill_switch_and_retirement_took() -> None:
+    flags = {"chat": ROUTE, "kill-switch": {"enabled": True, "providers": ["bedrock"], "options": ["a"]}}
+    service, _ = _service(
+        flags, NOTHING_TRIED, [_option("a"), _option("b", provider="bedrock"), _option("s")]
+    )
+    assert "`a` switched off by the kill switch; `b` provider bedrock switched off by the kill switch" in (
+        _rejected(service)
+    )
+    service, _ = _service({"chat": ROUTE}, NOTHING_TRIED, [_option("a", status="retired"), _option("s")])
+    assert "`a` retired; `b` not in the options catalogue" in _rejected(service)
+
+
+def test_the_503_says_when_the_operator_forced_degraded_mode_or_every_circuit_is_open() -> None:
+    flags = {"chat": ROUTE, "force-degraded": {"enabled": True, "routes": ["chat"]}}
+    service, _ = _service(flags, NOTHING_TRIED)
+    assert "could be tried: an operator forced the route into degraded mode" in _rejected(service)
+    service, _ = _service({"chat": ROUTE}, NOTHING_TRIED)
+    assert "could be tried: every option's circuit is open" in _rejected(service)
+
+
+def test_the_no_attempt_message_is_the_workflows_own() -> None:
+    """The 503 recognises 'nothing was tried' by the message the ASL's first attempt carries."""
+    import json
+    from pathlib import Path
+
+    from switchboard.chat import NO_CANDIDATE_TRIED
+
+    asl = json.loads(
+        (Path(__file__).resolve().parents[2] / "statemachines/request_workflow.asl.json").read_text()
+    )
+    assert asl["States"]["NoteNoAttemptYet"]["Parameters"]["error"]["message"] == NO_CANDIDATE_TRIED
