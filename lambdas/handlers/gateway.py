@@ -18,7 +18,7 @@ from switchboard.api_models import ChatCompletion, ChatCompletionRequest, ErrorB
 from switchboard.chat import Caller, ChatService
 from switchboard.errors import ApiError, InvalidRequest, PayloadTooLarge, Unauthorized
 from switchboard.limits import MAX_REQUEST_BODY_BYTES
-from switchboard.observability import logger, metrics, tracer
+from switchboard.observability import keys_from_event, logger, metrics, tracer
 
 JSON = "application/json"
 
@@ -179,6 +179,7 @@ def _unexpected(exc: Exception) -> Response[Any]:
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@keys_from_event(request_id="requestContext.requestId")  # the key the workflow's steps log with
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
