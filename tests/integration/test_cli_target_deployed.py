@@ -13,7 +13,7 @@ from switchboard_local.cli.target import OUTPUT_KEYS, resolve_target
 def test_resolve_target_reads_the_appconfig_ids_from_the_outputs(emulated_aws: None) -> None:
     values = {key: f"value-{key}" for key in OUTPUT_KEYS}
     template = {
-        "Resources": {"Nothing": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Resources": {"Nothing": {"Type": "AWS::SQS::Queue"}},
         "Outputs": {OUTPUT_KEYS[key]: {"Value": value} for key, value in values.items()},
     }
     boto3.client("cloudformation", region_name="us-east-1").create_stack(
