@@ -67,4 +67,3 @@ def parse_media_type(value: str) -> MediaType | None:
     if trailing is None or trailing.end() != len(value):
         return None
     return MediaType(essence.group(1).lower(), essence.group(2).lower(), parameters)
-
