@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.errors import ErrorClass, ProviderError
-from switchboard.observability import NAMESPACE, SERVICE, logger, metrics, tracer
+from switchboard.observability import NAMESPACE, SERVICE, keys_from_event, logger, metrics, tracer
 from switchboard.options.model import LlmOption, OptionStatus, ProviderKind
 from switchboard.providers.base import ChatRequest
 from switchboard.state_budget import ANSWER_INLINE_LIMIT_BYTES
@@ -163,8 +163,8 @@ def invoke_candidate(event: dict[str, Any], now_ms: float | None = None) -> dict
 
 
 @logger.inject_lambda_context
+@keys_from_event(request_id="request_id", route="route")
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(request_id=event.get("request_id"), route=event.get("route"))
     return invoke_candidate(event)

@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +26,31 @@ CONFIG_DIR = ROOT / "config"
 STATEMACHINES_DIR = ROOT / "statemachines"
 FLAGS_FILE = CONFIG_DIR / "flags.json"
 OPTIONS_FILE = CONFIG_DIR / "options.json"
+CDK_JSON = ROOT / "cdk.json"
 
 DEV_KEY = "sk-switchboard-local-dev"
 DEV_TENANT = "dev"
 DEV_TIER = "standard"
 APPCONFIG_NAMES = {"application": "switchboard", "environment": "local", "profile": "routing"}
-TIERS = {
-    "standard": {"rateLimit": 20.0, "burstLimit": 40},
-    "premium": {"rateLimit": 100.0, "burstLimit": 200},
-}
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@lru_cache(maxsize=4)
+def usage_plan_throttles(cdk_json: Path = CDK_JSON) -> dict[str, dict[str, float]]:
+    """Each tier's usage-plan throttle (`rateLimit`, `burstLimit`), as API Gateway takes it.
+
+    Read from `cdk.json`'s context through the infrastructure's own reader, so the local stack
+    throttles with the numbers `cdk deploy` puts on the usage plans, not a copy of them.
+    """
+    from infra.config import SwitchboardConfig, load_cdk_json_context
+
+    context = load_cdk_json_context(cdk_json)
+    config = SwitchboardConfig.from_context(context.get, environ={})
+    return {
+        tier: {"rateLimit": float(limits.rate_limit), "burstLimit": limits.burst_limit}
+        for tier, limits in config.throttling.items()
+    }
 
 
 @dataclass
@@ -263,7 +278,7 @@ def provision(
     )["stateMachineArn"]
 
     apigw = client("apigateway")
-    for tier, throttle in TIERS.items():
+    for tier, throttle in usage_plan_throttles().items():
         plan = apigw.create_usage_plan(name=f"{prefix}-{tier}", throttle=throttle)
         resources.usage_plans[tier] = plan["id"]
 
