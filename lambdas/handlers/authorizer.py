@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.observability import logger
+from switchboard.selfcheck import is_selfcheck
 
 if TYPE_CHECKING:
     from switchboard.keys import ApiKeyRecord
@@ -111,4 +112,9 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_selfcheck(event):
+        from switchboard import selfcheck
+        from switchboard.settings import AuthorizerSettings
+
+        return selfcheck.report("authorizer", settings=AuthorizerSettings.from_env, init=_deps)
     return authorize(event)

@@ -18,6 +18,7 @@ from switchboard.api_models import ChatCompletion, ChatCompletionRequest, ErrorB
 from switchboard.chat import Caller, ChatService
 from switchboard.errors import ApiError, InvalidRequest, PayloadTooLarge, Unauthorized
 from switchboard.observability import logger, metrics, tracer
+from switchboard.selfcheck import is_selfcheck
 
 MAX_BODY_BYTES = 6 * 1024 * 1024
 JSON = "application/json"
@@ -182,6 +183,8 @@ def _unexpected(exc: Exception) -> Response[Any]:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_selfcheck(event):
+        return _selfcheck()
     if len(event.get("body") or "") > MAX_BODY_BYTES:
         error = PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
         return {
@@ -193,6 +196,23 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if unsupported is not None:
         return unsupported
     return app.resolve(event, context)
+
+
+def _selfcheck() -> dict[str, Any]:
+    """`switchboard doctor`: settings, first-use objects, versions, and what the extension serves."""
+    from switchboard import selfcheck
+    from switchboard.settings import GatewaySettings
+
+    def extension() -> selfcheck.ExtensionProbe:
+        settings = GatewaySettings.from_env()
+        return selfcheck.ExtensionProbe(
+            agent_url=settings.appconfig_agent_url,
+            application=settings.appconfig_application,
+            environment=settings.appconfig_environment,
+            profile=settings.appconfig_profile,
+        )
+
+    return selfcheck.report("gateway", settings=GatewaySettings.from_env, init=_service, extension=extension)
 
 
 def _unsupported_media_type(event: dict[str, Any]) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from switchboard.errors import ErrorClass, ProviderError
 from switchboard.observability import NAMESPACE, SERVICE, logger, metrics, tracer
 from switchboard.options.model import LlmOption, OptionStatus, ProviderKind
 from switchboard.providers.base import ChatRequest
+from switchboard.selfcheck import is_selfcheck
 
 if TYPE_CHECKING:
     from switchboard.circuits.service import CircuitService
@@ -164,5 +165,17 @@ def invoke_candidate(event: dict[str, Any], now_ms: float | None = None) -> dict
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_selfcheck(event):
+        from switchboard import selfcheck
+        from switchboard.providers.registry import provider_for
+        from switchboard.settings import InvokeSettings
+
+        def init() -> None:
+            deps = _deps()
+            # Every provider module a chain may need, imported as the first call would import it.
+            for kind in ProviderKind:
+                provider_for(kind, override=deps.override)
+
+        return selfcheck.report("invoke", settings=InvokeSettings.from_env, init=init)
     logger.append_keys(request_id=event.get("request_id"), route=event.get("route"))
     return invoke_candidate(event)

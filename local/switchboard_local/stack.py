@@ -67,6 +67,7 @@ class LocalStack:
         self.poll_interval_s = poll_interval_s
         self.flags_file = flags_file
         self.resources: LocalResources | None = None
+        self.agent: Any = None  # the AppConfig agent emulator, once started (tests stop it)
         self._exit = ExitStack()
         self._saved_env: dict[str, str | None] = {}
         self.url = ""
@@ -136,6 +137,7 @@ class LocalStack:
         )
         agent.start()
         self._exit.callback(agent.stop)
+        self.agent = agent
         self._set_env(
             handler_environment(
                 self.resources,
