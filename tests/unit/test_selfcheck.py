@@ -103,7 +103,9 @@ def test_extension_probe_sends_the_doctor_context_and_reads_version_and_flags() 
     assert seen[1].full_url == (
         "http://localhost:2772/applications/switchboard/environments/prod/configurations/routing"
     )
-    assert seen[1].get_header("Context") == "tenant=switchboard-doctor,tier=standard,userId=switchboard-doctor"
+    assert (
+        seen[1].get_header("Context") == "tenant=switchboard-doctor,tier=standard,userId=switchboard-doctor"
+    )
 
 
 def test_extension_probe_reports_an_unreachable_agent() -> None:
