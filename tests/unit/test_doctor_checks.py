@@ -595,3 +595,19 @@ def test_without_an_api_url_the_api_row_fails() -> None:
 
     assert not row.passed
     assert row.component == "api"
+
+
+def test_an_unparsable_local_flags_file_fails_the_appconfig_and_chain_rows(tmp_path: Path) -> None:
+    from switchboard_local.doctor.report import run_checks
+
+    file = tmp_path / "flags.json"
+    file.write_text('{"version": "1", "flags": {')
+    d = _gateway_deployment(_served(), local=True, flags=FileFlags(file))
+    wanted = [c for c in checks.CHECKS if c.component in ("appconfig extension", "chains")]
+
+    rows = _rows(run_checks(wanted, d))
+
+    assert not rows["appconfig extension"].passed
+    assert "is not valid JSON" in rows["appconfig extension"].detail
+    assert "switchboard flags validate" in rows["appconfig extension"].remedy
+    assert not rows["chains"].passed

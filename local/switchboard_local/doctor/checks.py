@@ -782,12 +782,52 @@ def check_deployment_workflow(d: Deployment) -> Iterator[Finding]:
 
 
 CHECKS: tuple[Check[Deployment], ...] = (
-    Check("functions", FUNCTION_CHECK, check_functions),
-    Check(APPCONFIG_COMPONENT, APPCONFIG_CHECK, check_appconfig),
-    Check("chains", "every route's chains name existing, active options", check_chains),
+    Check(
+        "functions",
+        FUNCTION_CHECK,
+        check_functions,
+        remedy="the functions could not be listed: check --stack/--region and "
+        "cloudformation:ListStackResources (locally: restart `make local`)",
+    ),
+    Check(
+        APPCONFIG_COMPONENT,
+        APPCONFIG_CHECK,
+        check_appconfig,
+        remedy="the deployed flag document could not be read: locally run `switchboard flags validate` on "
+        "it; in AWS the doctor needs appconfig:ListDeployments and GetHostedConfigurationVersion",
+    ),
+    Check(
+        "chains",
+        "every route's chains name existing, active options",
+        check_chains,
+        remedy="the flag document or the options table could not be read: see the `appconfig extension` and "
+        "`options table` rows",
+    ),
     Check("tables", "readable", check_tables),
-    Check("request workflow", WORKFLOW_CHECK, check_workflow),
-    Check("routes", "one completion per route with a temporary key", check_completions),
-    Check("model registry", "model package groups readable", check_model_registry),
-    Check("deployment workflow", "state machine ACTIVE", check_deployment_workflow),
+    Check(
+        "request workflow",
+        WORKFLOW_CHECK,
+        check_workflow,
+        remedy="the doctor needs states:StartSyncExecution on the request workflow (locally: restart "
+        "`make local`)",
+    ),
+    Check(
+        "routes",
+        "one completion per route with a temporary key",
+        check_completions,
+        remedy="the temporary key could not be created: the doctor needs dynamodb:Scan/PutItem on the keys "
+        "table and apigateway:POST on API keys and usage-plan keys (locally: restart `make local`)",
+    ),
+    Check(
+        "model registry",
+        "model package groups readable",
+        check_model_registry,
+        remedy="the doctor needs lambda:GetFunctionConfiguration on the model deployment function",
+    ),
+    Check(
+        "deployment workflow",
+        "state machine ACTIVE",
+        check_deployment_workflow,
+        remedy="the doctor needs states:DescribeStateMachine on the model deployment workflow",
+    ),
 )

@@ -98,7 +98,12 @@ class FileFlags:
     path: Path
 
     def deployed(self, served_version: str | None = None) -> DeployedFlags:
-        document = json.loads(self.path.read_text(encoding="utf-8"))
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValueError(
+                f"{self.path} is not valid JSON ({exc}); the agent keeps serving the last valid document"
+            ) from exc
         if not isinstance(document, dict):
             raise ValueError(f"{self.path} does not hold a JSON object")
         return DeployedFlags(document=document, source=str(self.path))
