@@ -100,11 +100,10 @@ class ExtensionProbe:
 
     @property
     def configuration_url(self) -> str:
-        import urllib.parse
+        from switchboard.routing.appconfig_path import configuration_path
 
-        parts = (urllib.parse.quote(p, safe="") for p in (self.application, self.environment, self.profile))
-        return self.agent_url.rstrip("/") + "/applications/{}/environments/{}/configurations/{}".format(
-            *parts
+        return self.agent_url.rstrip("/") + configuration_path(
+            self.application, self.environment, self.profile
         )
 
 
