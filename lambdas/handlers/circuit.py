@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from switchboard.circuits.service import CircuitService, CircuitSettings
 from switchboard.observability import keys_from_event, logger, metrics, tracer
 from switchboard.options.model import BreakerPolicy
+from switchboard.selfcheck import is_selfcheck
 
 ACTIONS = ("acquire_probe", "record_failure")
 
@@ -82,4 +83,8 @@ def dispatch(event: dict[str, Any], service: CircuitService | None = None) -> di
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_selfcheck(event):
+        from switchboard import selfcheck
+
+        return selfcheck.report("circuit", settings=CircuitSettings.from_env, init=_service)
     return dispatch(event)

@@ -21,6 +21,7 @@ from switchboard.limits import MAX_REQUEST_BODY_BYTES
 from switchboard.media_type import parse_media_type
 from switchboard.observability import keys_from_event, logger, metrics, tracer
 from switchboard.request_json import UnacceptableJson, parse_request_json
+from switchboard.selfcheck import is_selfcheck
 
 JSON = "application/json"
 
@@ -190,6 +191,8 @@ def _unexpected(exc: Exception) -> Response[Any]:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_selfcheck(event):
+        return _selfcheck()
     # In AWS the WAF refuses a declared length over the limit before this function runs; this
     # catches a body that arrived without one (switchboard.limits says what is left).
     if len(str(event.get("body") or "").encode("utf-8", "surrogatepass")) > MAX_REQUEST_BODY_BYTES:
@@ -203,6 +206,23 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if unsupported is not None:
         return unsupported
     return app.resolve(event, context)
+
+
+def _selfcheck() -> dict[str, Any]:
+    """`switchboard doctor`: settings, first-use objects, versions, and what the extension serves."""
+    from switchboard import selfcheck
+    from switchboard.settings import GatewaySettings
+
+    def extension() -> selfcheck.ExtensionProbe:
+        settings = GatewaySettings.from_env()
+        return selfcheck.ExtensionProbe(
+            agent_url=settings.appconfig_agent_url,
+            application=settings.appconfig_application,
+            environment=settings.appconfig_environment,
+            profile=settings.appconfig_profile,
+        )
+
+    return selfcheck.report("gateway", settings=GatewaySettings.from_env, init=_service, extension=extension)
 
 
 def _unsupported_media_type(event: dict[str, Any]) -> dict[str, Any] | None:

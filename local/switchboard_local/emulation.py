@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import threading
 import traceback
 import uuid
@@ -34,6 +35,9 @@ DEV_TIER = "standard"
 APPCONFIG_NAMES = {"application": "switchboard", "environment": "local", "profile": "routing"}
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+LOCAL_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+"""The runtime the emulated functions declare: their code runs in this interpreter, in-process."""
 
 
 @lru_cache(maxsize=4)
@@ -65,6 +69,10 @@ class LocalResources:
     cache_table: str = ""
     circuit_function: str = ""
     usage_plans: dict[str, str] = field(default_factory=dict)
+    # Registered so `switchboard doctor --local` can invoke them as it does in AWS; API traffic
+    # reaches them through the front door, not through Lambda.
+    gateway_function: str = ""
+    authorizer_function: str = ""
 
 
 @dataclass
@@ -216,6 +224,8 @@ def provision(
         circuit_table=f"{prefix}-circuits",
         cache_table=f"{prefix}-answer-cache",
         circuit_function=f"{prefix}-circuit",
+        gateway_function=f"{prefix}-gateway",
+        authorizer_function=f"{prefix}-authorizer",
     )
     tables = {
         resources.options_table: ("id",),
@@ -252,7 +262,7 @@ def provision(
     function_arns = {
         name: client("lambda").create_function(
             FunctionName=name,
-            Runtime="python3.12",
+            Runtime=LOCAL_RUNTIME,
             Role=role_arn,
             Handler=handler,
             Code={"ZipFile": _tiny_zip()},
@@ -260,6 +270,8 @@ def provision(
         for name, handler in (
             (resources.invoke_function, "handlers.invoke.handler"),
             (resources.circuit_function, "handlers.circuit.handler"),
+            (resources.gateway_function, "handlers.gateway.handler"),
+            (resources.authorizer_function, "handlers.authorizer.handler"),
         )
     }
 
@@ -349,14 +361,19 @@ def handler_environment(
 
 
 def in_process_handlers(resources: LocalResources) -> dict[str, Handler]:
-    from handlers import circuit, invoke
+    from handlers import authorizer, circuit, gateway, invoke
     from switchboard_local.lifecycle_local import lifecycle_handlers
 
-    return {
+    handlers: dict[str, Handler] = {
         resources.invoke_function: invoke.handler,
         resources.circuit_function: circuit.handler,
         **lifecycle_handlers(resources),
     }
+    if resources.gateway_function:
+        handlers[resources.gateway_function] = gateway.handler
+    if resources.authorizer_function:
+        handlers[resources.authorizer_function] = authorizer.handler
+    return handlers
 
 
 def reset_handler_caches() -> None:

@@ -165,6 +165,7 @@ class LocalStack:
         self.state_file = state_file
         self.resources: LocalResources | None = None
         self.record: LocalStackRecord | None = None  # what `--local` reads, once started
+        self.agent: Any = None  # the AppConfig agent emulator, once started (tests stop it)
         self._exit = ExitStack()
         self._saved_env: dict[str, str | None] = {}
         self.url = ""
@@ -262,6 +263,7 @@ class LocalStack:
         claim = cli_target.claim_local_state(self.state_file)
         self._exit.callback(claim.release)
         door, agent, aws = self._bind()
+        self.agent = agent
         self.aws_url, self.agent_url = aws.url, agent.url
         # Credentials and region for every boto3 client in this process; nothing reaches AWS.
         self._set_env(
