@@ -366,7 +366,7 @@ def test_rejecting_the_live_version_redeploys_the_previous_approved_one(lifecycl
     # Then version 1 is deployed again through the same path and serves traffic
     assert result["status"] == "SUCCEEDED", result
     states = lifecycle.states_entered(result["executionArn"])
-    assert "IsThisVersionLive" in states and "UpdateEndpoint_BlueGreenCanary" in states
+    assert "IsTheRejectedVersionLive?" in states and "UpdateEndpoint_BlueGreenCanary" in states
     option = lifecycle.option("test-llm")
     assert option.model_package_arn == v1
     assert "-v1-" in lifecycle.endpoint_config(FULL_GROUP)
