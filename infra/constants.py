@@ -17,6 +17,7 @@ LAMBDA_ASSET_EXCLUDE: Final = ("**/__pycache__", "**/*.pyc", "**/.pytest_cache",
 FLAGS_FILE: Final = PROJECT_ROOT / "config" / "flags.json"
 OPTIONS_FILE: Final = PROJECT_ROOT / "config" / "options.json"
 REQUEST_WORKFLOW_ASL: Final = PROJECT_ROOT / "statemachines" / "request_workflow.asl.json"
+MODEL_DEPLOYMENT_ASL: Final = PROJECT_ROOT / "statemachines" / "model_deployment.asl.json"
 DEFAULT_OUTDIR: Final = "cdk.out"
 
 # --- Handlers (module.function inside lambdas/) -----------------------------------------------------
@@ -26,6 +27,8 @@ HANDLER_INVOKE: Final = "handlers.invoke.handler"
 HANDLER_FLAGS_VALIDATOR: Final = "handlers.flags_validator.handler"
 HANDLER_SEED_OPTIONS: Final = "handlers.seed_options.handler"
 HANDLER_CIRCUIT: Final = "handlers.circuit.handler"
+HANDLER_MODEL_DEPLOYMENT: Final = "handlers.model_deployment.handler"
+HANDLER_MODEL_RETIREMENT: Final = "handlers.model_retirement.handler"
 
 # --- Environment variables read by the handlers ---------------------------------------------------
 ENV_POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
@@ -45,6 +48,8 @@ ENV_APPCONFIG_ENVIRONMENT: Final = "APPCONFIG_ENVIRONMENT"
 ENV_APPCONFIG_PROFILE: Final = "APPCONFIG_PROFILE"
 ENV_APPCONFIG_AGENT_URL: Final = "APPCONFIG_AGENT_URL"
 ENV_DEFAULT_ROUTES: Final = "DEFAULT_ROUTES"
+# The model families as JSON (switchboard.lifecycle.settings reads it).
+ENV_MODEL_FAMILIES: Final = "MODEL_FAMILIES"
 # Read by the AppConfig Lambda extension itself, not by our code.
 ENV_EXTENSION_POLL_INTERVAL: Final = "AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS"
 ENV_EXTENSION_PREFETCH_LIST: Final = "AWS_APPCONFIG_EXTENSION_PREFETCH_LIST"
