@@ -117,7 +117,8 @@ def resource_matches(pattern: str, resource: str) -> bool:
     pattern_parts = pattern.split(":", 5)
     resource_parts = resource.split(":", 5)
     if len(pattern_parts) != 6 or len(resource_parts) != 6:
-        # not an ARN on one side: compare whole strings
+        if pattern.startswith("arn:") or resource.startswith("arn:"):
+            return False  # an ARN has six parts; a pattern with fewer matches no ARN
         return _glob(pattern, cross_colon=True, ignore_case=False).fullmatch(resource) is not None
     for index, (p, r) in enumerate(zip(pattern_parts, resource_parts, strict=True)):
         last = index == 5

@@ -1,0 +1,212 @@
+"""The whole check on the synthesized template: roles found, Tasks allowed, item 2 caught."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import inspect
+import json
+import pkgutil
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from iam.check import LOCAL_PREFIX, IamCheck, synthesize
+from iam.recorder import Attribution, ExecutedTask, RecordedCall
+from iam.template import SynthesizedStack
+
+PAYLOADS = f"{LOCAL_PREFIX}-payloads"
+INVOKE = "handlers.invoke.handler"
+
+
+@pytest.fixture(scope="module")
+def stack() -> SynthesizedStack:
+    return synthesize()
+
+
+def call(handler: str, service: str, operation: str, params: Mapping[str, Any], **env: str) -> RecordedCall:
+    return RecordedCall(
+        Attribution(handler, tuple(sorted(env.items()))), service, operation, json.dumps(params), "us-east-1"
+    )
+
+
+def without_action(template: Mapping[str, Any], role_id: str, action: str) -> dict[str, Any]:
+    """The template with `action` taken out of every statement attached to `role_id`."""
+    changed = copy.deepcopy(dict(template))
+    for resource in changed["Resources"].values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in props.get("Roles", []):
+            for statement in props["PolicyDocument"]["Statement"]:
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+                statement["Action"] = [a for a in actions if a != action] or ["none:None"]
+    return changed
+
+
+def test_every_handler_runs_as_exactly_one_function_with_its_own_role(stack: SynthesizedStack) -> None:
+    import handlers
+
+    paths = [
+        f"handlers.{m.name}.handler"
+        for m in pkgutil.iter_modules(handlers.__path__)
+        if hasattr(importlib.import_module(f"handlers.{m.name}"), "handler")
+    ]
+    assert len(paths) >= 8
+    roles = {path: stack.function_role(path).role_id for path in paths}
+    assert len(set(roles.values())) == len(paths), roles
+
+
+def test_the_deployed_gateway_runs_the_workflow_synchronously(stack: SynthesizedStack) -> None:
+    """Why the check may read the poll-mode StartExecution of in-process tests as StartSyncExecution."""
+    gateway = stack.function_role("handlers.gateway.handler").principal_id
+    assert "WORKFLOW_MODE" not in stack.environment(gateway)
+
+
+def test_the_template_names_resources_as_the_emulation_does() -> None:
+    from switchboard_local.emulation import provision
+
+    assert inspect.signature(provision).parameters["prefix"].default == LOCAL_PREFIX
+
+
+def test_every_task_of_both_state_machines_is_allowed(stack: SynthesizedStack) -> None:
+    check = IamCheck(stack)
+    assert [f.line() for f in check.check_static_tasks()] == []
+    assert check.checked_requests >= 30
+
+
+def test_a_task_without_its_grant_is_found(stack: SynthesizedStack) -> None:
+    workflow = next(r for r in stack.resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine")[
+        "Properties"
+    ]["RoleArn"]["Fn::GetAtt"][0]
+    check = IamCheck(
+        SynthesizedStack(without_action(stack.template, workflow, "dynamodb:PutItem"), region="us-east-1")
+    )
+    findings = [f for f in check.check_static_tasks() if f.action == "dynamodb:PutItem"]
+    assert findings, "a state machine role without dynamodb:PutItem must fail its putItem Tasks"
+
+
+def test_item_2_the_invoke_step_writing_a_large_answer_without_put_object_is_denied(
+    stack: SynthesizedStack,
+) -> None:
+    """Issue 10 item 2: `payloads.wrap` → s3:PutObject from the invoke step's role."""
+    role = stack.function_role(INVOKE).role_id
+    check = IamCheck(
+        SynthesizedStack(without_action(stack.template, role, "s3:PutObject"), region="us-east-1")
+    )
+    recorded = call(
+        INVOKE,
+        "s3",
+        "PutObject",
+        {"Bucket": PAYLOADS, "Key": "results/req-1-mock-echo.json"},
+        PAYLOAD_BUCKET=PAYLOADS,
+    )
+    findings = check.check_calls([recorded])
+    assert [(f.principal, f.role, f.action, f.resource, f.reason) for f in findings] == [
+        (
+            INVOKE,
+            role,
+            "s3:PutObject",
+            f"arn:aws:s3:::{PAYLOADS}/results/req-1-mock-echo.json",
+            "no statement allows it (implicit deny)",
+        )
+    ]
+
+
+def test_the_invoke_step_may_write_claim_check_objects(stack: SynthesizedStack) -> None:
+    recorded = call(
+        INVOKE, "s3", "PutObject", {"Bucket": PAYLOADS, "Key": "results/x.json"}, PAYLOAD_BUCKET=PAYLOADS
+    )
+    assert [f.line() for f in IamCheck(stack).check_calls([recorded])] == []
+
+
+def test_grants_are_scoped_to_the_stacks_own_resources(stack: SynthesizedStack) -> None:
+    env = {"PAYLOAD_BUCKET": PAYLOADS, "OPTIONS_TABLE": f"{LOCAL_PREFIX}-options"}
+    calls = [
+        call("handlers.gateway.handler", "s3", "PutObject", {"Bucket": "someone-elses", "Key": "k"}, **env),
+        call("handlers.gateway.handler", "dynamodb", "GetItem", {"TableName": "other-options"}, **env),
+        call(
+            "handlers.gateway.handler", "dynamodb", "PutItem", {"TableName": f"{LOCAL_PREFIX}-options"}, **env
+        ),
+        call(
+            "handlers.gateway.handler", "dynamodb", "GetItem", {"TableName": f"{LOCAL_PREFIX}-options"}, **env
+        ),
+    ]
+    findings = IamCheck(stack).check_calls(calls)
+    assert sorted((f.action, f.resource.rsplit(":", 1)[-1]) for f in findings) == [
+        ("dynamodb:GetItem", "table/other-options"),
+        ("dynamodb:PutItem", f"table/{LOCAL_PREFIX}-options"),
+        ("s3:PutObject", "someone-elses/k"),
+    ]
+
+
+def test_poll_mode_is_judged_as_the_deployed_synchronous_call(stack: SynthesizedStack) -> None:
+    machine = f"arn:aws:states:us-east-1:123456789012:stateMachine:{LOCAL_PREFIX}-request"
+    env = {"STATE_MACHINE_ARN": machine, "WORKFLOW_MODE": "poll"}
+    calls = [
+        call(
+            "handlers.gateway.handler", "stepfunctions", "StartExecution", {"stateMachineArn": machine}, **env
+        ),
+        call(
+            "handlers.gateway.handler",
+            "stepfunctions",
+            "DescribeExecution",
+            {"executionArn": machine + ":x"},
+            **env,
+        ),
+    ]
+    check = IamCheck(stack)
+    assert check.check_calls(calls) == []
+    assert check.checked_requests == 1  # StartSyncExecution only
+    other = call(
+        "handlers.gateway.handler",
+        "stepfunctions",
+        "StartExecution",
+        {"stateMachineArn": machine + "2"},
+        **env,
+    )
+    assert [f.action for f in IamCheck(stack).check_calls([other])] == ["states:StartSyncExecution"]
+
+
+def test_unknown_handlers_and_calls_without_a_row_are_findings(stack: SynthesizedStack) -> None:
+    findings = IamCheck(stack).check_calls(
+        [
+            call("handlers.nothing.handler", "s3", "GetObject", {"Bucket": "b", "Key": "k"}),
+            call(INVOKE, "s3", "ListObjectsV2", {"Bucket": "b"}),
+        ]
+    )
+    assert len(findings) == 2
+    assert "0 functions in the template run" in findings[0].reason
+    assert "no authorization row for s3 ListObjectsV2" in findings[1].reason
+
+
+def test_executed_tasks_are_judged_with_the_names_they_ran_with(stack: SynthesizedStack) -> None:
+    def check_circuit(table: str) -> ExecutedTask:
+        params = {"TableName": table, "ProjectionExpression": "#state, open_until"}
+        return ExecutedTask(
+            "CheckCircuit",
+            "arn:aws:states:::dynamodb:getItem",
+            json.dumps(params),
+            "us-east-1",
+            "123456789012",
+        )
+
+    # the circuit table bound from the substitution it ran with: allowed
+    assert IamCheck(stack).check_executed_tasks([check_circuit(f"{LOCAL_PREFIX}-circuits")]) == []
+
+    # run-time names (JSONPath parameters) are judged as they were: our family's endpoint, not another
+    def describe(endpoint: str) -> ExecutedTask:
+        params = json.dumps({"EndpointName": endpoint})
+        resource = "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint"
+        return ExecutedTask("DescribeEndpoint", resource, params, "us-east-1", "123456789012")
+
+    assert IamCheck(stack).check_executed_tasks([describe("switchboard-support-llm")]) == []
+    [finding] = IamCheck(stack).check_executed_tasks([describe("someone-elses")])
+    assert finding.principal == "model_deployment.asl.json DescribeEndpoint"
+    assert finding.resource.endswith(":endpoint/someone-elses")
+    # a Task of someone else's state machine (no such state in our files) is not ours to judge
+    foreign = ExecutedTask(
+        "Elsewhere", "arn:aws:states:::dynamodb:getItem", "{}", "us-east-1", "123456789012"
+    )
+    assert IamCheck(stack).check_executed_tasks([foreign]) == []
