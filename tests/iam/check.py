@@ -15,6 +15,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,14 @@ class Finding:
 
 
 def synthesize(families: list[Mapping[str, Any]] | None = None) -> SynthesizedStack:
+    """The stack as ``cdk synth`` makes it for these model families (None: ``cdk.json``'s); once per
+    session for each set of families."""
+    return SynthesizedStack(_synthesized_template(json.dumps(families, sort_keys=True)), region=REGION)
+
+
+@lru_cache(maxsize=4)
+def _synthesized_template(families_json: str) -> dict[str, Any]:
+    families = json.loads(families_json)
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from aws_cdk import App
 
@@ -81,7 +90,7 @@ def synthesize(families: list[Mapping[str, Any]] | None = None) -> SynthesizedSt
         path = Path(assembly.get_stack_artifact(stack.artifact_id).template_full_path)
         template = json.loads(path.read_text())
     template["_stack_name"] = settings.stack_name
-    return SynthesizedStack(template, region=REGION)
+    return template
 
 
 def recorded_families(calls: Iterable[RecordedCall]) -> list[dict[str, Any]]:

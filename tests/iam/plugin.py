@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from iam import recorder
+from iam import asl, recorder
 
 
 class IamPlugin:
@@ -90,6 +90,13 @@ class IamPlugin:
                 )
             )
         self.lines = summarize(findings)
+        ours = asl.tasks_by_name()
+        executed = {t.state for t in tasks if t.state in ours and ours[t.state].resource == t.resource}
+        if executed:
+            never = sorted(set(ours) - executed)
+            self.lines.append(
+                f"Tasks never executed in this run (checked statically only): {', '.join(never) or 'none'}"
+            )
         self.lines += [f"condition not evaluated: {u}" for u in sorted(check.unevaluated)]
         self.failed = bool(findings)
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from iam.authorization import AwsCall
+from iam.template import CUSTOM_RESOURCE_PROPERTY
 
 # The environment a binding can use: resource names (…_TABLE, …_BUCKET, …_ARN), the lifecycle's
 # families (they select what the template is synthesized with) and the workflow mode.
@@ -117,7 +118,18 @@ def attributed(
 ) -> Any:
     @functools.wraps(function)
     def run(*args: Any, **kwargs: Any) -> Any:
-        token = CURRENT.set(Attribution(handler_path, _snapshot(environ())))
+        snapshot = _snapshot(environ())
+        event = args[0] if args else kwargs.get("event")
+        if isinstance(event, Mapping) and isinstance(event.get("ResourceProperties"), Mapping):
+            # a custom-resource handler learns its resources from the event, not the environment
+            snapshot += tuple(
+                sorted(
+                    (CUSTOM_RESOURCE_PROPERTY + k, v)
+                    for k, v in event["ResourceProperties"].items()
+                    if isinstance(v, str) and len(v) <= 2048
+                )
+            )
+        token = CURRENT.set(Attribution(handler_path, snapshot))
         try:
             return function(*args, **kwargs)
         finally:

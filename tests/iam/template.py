@@ -24,6 +24,8 @@ from typing import Any
 from iam.policy import Statement, parse_document
 
 ACCOUNT = "123456789012"
+CUSTOM_RESOURCE_PROPERTY = "ResourceProperties."
+"""Prefix of the recorded ``ResourceProperties`` of a custom-resource event (see :mod:`iam.recorder`)."""
 PARTITION = "aws"
 
 _NAME_PROPERTY = {
@@ -179,11 +181,38 @@ class SynthesizedStack:
                 names[arg[0]] = value
 
     def bind_environment(self, function_id: str, environ: Mapping[str, str]) -> dict[str, str]:
+        """Bindings from the function's environment and, for a custom-resource handler, from the
+        ``ResourceProperties`` of the event (recorded as ``ResourceProperties.<Name>``)."""
         names: dict[str, str] = {}
         for variable, intrinsic in self.environment(function_id).items():
             if variable in environ:
                 self.bind(intrinsic, environ[variable], names)
+        for custom_id in self.custom_resources_served_by(function_id):
+            for prop, intrinsic in self.resources[custom_id].get("Properties", {}).items():
+                if prop == "ServiceToken":
+                    continue
+                value = environ.get(f"{CUSTOM_RESOURCE_PROPERTY}{prop}")
+                if value is not None:
+                    self.bind(intrinsic, value, names)
         return names
+
+    def custom_resources_served_by(self, function_id: str) -> list[str]:
+        """Custom resources whose ServiceToken is the function, or a provider framework function
+        whose environment names it (CDK's ``custom_resources.Provider``)."""
+        served = []
+        for logical_id, resource in self.resources.items():
+            if not (
+                resource["Type"].startswith("Custom::")
+                or resource["Type"] == "AWS::CloudFormation::CustomResource"
+            ):
+                continue
+            token = resource.get("Properties", {}).get("ServiceToken")
+            target = token.get("Fn::GetAtt", [None])[0] if isinstance(token, dict) else None
+            if target == function_id or (
+                target in self.resources and function_id in json.dumps(self.environment(target))
+            ):
+                served.append(logical_id)
+        return served
 
     # -- resolution ---------------------------------------------------------------------------
 
@@ -294,9 +323,10 @@ _NO_VALUE: Any = _NoValue()
 
 def _name_from_arn(type_name: str, arn: str) -> str:
     """The physical name inside an ARN the template would compute for a resource of `type_name`."""
-    if not arn.startswith("arn:"):
+    parts = arn.split(":", 5)
+    if not arn.startswith("arn:") or len(parts) != 6:
         return arn
-    resource = arn.split(":", 5)[5]
+    resource = parts[5]
     for prefix in (
         "table/",
         "function:",

@@ -210,3 +210,37 @@ def test_executed_tasks_are_judged_with_the_names_they_ran_with(stack: Synthesiz
         "Elsewhere", "arn:aws:states:::dynamodb:getItem", "{}", "us-east-1", "123456789012"
     )
     assert IamCheck(stack).check_executed_tasks([foreign]) == []
+
+
+def test_every_seed_option_is_callable_by_the_invoke_step(
+    emulated_aws: None, stack: SynthesizedStack
+) -> None:
+    """The suites run providers as `mock`, so the real provider code is driven here, once per seed
+    option, as the invoke step would run it; its calls are recorded (they fail against the emulator,
+    which does not matter: a call is recorded before it is sent) and judged against the invoke role."""
+    from iam import recorder
+    from switchboard.options.model import LlmOption
+    from switchboard.providers.base import ChatRequest
+    from switchboard.providers.registry import provider_for
+    from switchboard_local.emulation import OPTIONS_FILE
+
+    request = ChatRequest.from_dict({"model": "chat", "messages": [{"role": "user", "content": "hi"}]})
+    options = [LlmOption.from_dict(o) for o in json.loads(OPTIONS_FILE.read_text())]
+    real = [o for o in options if o.provider.value != "mock"]
+    assert real, "the seed options name no real provider any more: nothing to check here"
+    before = set(recorder.CALLS)
+    try:
+        for option in real:
+
+            def invoke_step(option: LlmOption = option) -> None:
+                try:
+                    provider_for(option.provider).complete(option, request, 1.0)
+                except Exception:  # the emulator has no models; the call was recorded already
+                    return
+
+            recorder.attributed(INVOKE, invoke_step, dict)()
+        made = recorder.CALLS - before
+    finally:
+        recorder.CALLS.intersection_update(before)
+    assert len({json.loads(c.params_json).get("modelId") for c in made}) == len(real)
+    assert [f.line() for f in IamCheck(stack).check_calls(made)] == []
