@@ -4,6 +4,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The Lambda runtime's Python (infra/layers.py LAMBDA_PYTHON_VERSION; a test keeps them equal). The
+# Lambda code's tests run a second time on it, in .venv-lambda with the same pinned requirements.
+LAMBDA_PYTHON_VERSION := 3.13
+LAMBDA_VENV := .venv-lambda
+LAMBDA_BIN := $(LAMBDA_VENV)/bin
 PORT ?= 8080
 CDK := node_modules/.bin/cdk
 
@@ -13,13 +18,14 @@ export PYTHONDONTWRITEBYTECODE :=
 export AWS_DEFAULT_REGION ?= us-east-1
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: help setup local test lint typecheck pytest synth cfn-lint checkov openapi openapi-check deploy bench clean
+.PHONY: help bootstrap setup local test lint typecheck pytest pytest-lambda-runtime synth cfn-lint checkov openapi openapi-check deploy bench clean
 
 help:
 	@echo "make local   - set up, then serve the gateway on http://127.0.0.1:$(PORT) (AWS emulated, no account)"
 	@echo "make test    - set up, then ruff, mypy, pytest, cdk synth + cdk-nag, cfn-lint, checkov"
 	@echo "make synth   - CloudFormation into cdk.out/"
-	@echo "make deploy  - cdk deploy (needs AWS credentials)"
+	@echo "make bootstrap - cdk bootstrap, once per account and region (needs AWS credentials)"
+	@echo "make deploy  - cdk deploy (needs AWS credentials; bootstrap first)"
 	@echo "make openapi - regenerate docs/openapi.json"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
@@ -41,13 +47,30 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(BIN)/.installed node_modules/.installed $(CHECKOV_VENV)/bin/.installed
+# python3.13 on PATH, else pyenv's 3.13.x (the machines that run `make test` have it); a clear
+# error otherwise: the Lambda code is never shipped untested on its runtime's Python.
+$(LAMBDA_BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@py=$$(command -v python$(LAMBDA_PYTHON_VERSION) 2>/dev/null && python$(LAMBDA_PYTHON_VERSION) -c '' 2>/dev/null) || \
+	py=$$(ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/$(LAMBDA_PYTHON_VERSION).*/bin/python$(LAMBDA_PYTHON_VERSION) 2>/dev/null | sort -V | tail -1); \
+	if [ -z "$$py" ] || ! "$$py" -c '' 2>/dev/null; then \
+		echo "make: Python $(LAMBDA_PYTHON_VERSION) (the Lambda runtime) not found; install it (e.g. pyenv install $(LAMBDA_PYTHON_VERSION))"; exit 1; fi; \
+	echo "Lambda-runtime tests on $$py"; \
+	rm -rf $(LAMBDA_VENV) && "$$py" -m venv $(LAMBDA_VENV)
+	$(LAMBDA_BIN)/python -m pip install -q --upgrade pip
+	$(LAMBDA_BIN)/python -m pip install -q -r requirements-dev.txt
+	$(LAMBDA_BIN)/python -m pip install -q --no-deps -e .
+	@touch $@
+
+setup: $(BIN)/.installed node_modules/.installed $(CHECKOV_VENV)/bin/.installed $(LAMBDA_BIN)/.installed
 
 local: $(BIN)/.installed
 	$(BIN)/python -m switchboard_local.stack --port $(PORT)
 
 test: setup
-	$(MAKE) --no-print-directory lint typecheck pytest synth cfn-lint checkov
+	$(MAKE) --no-print-directory lint typecheck
+	@# Both test runs at once (two cores): the whole suite on 3.11, the Lambda code's on its runtime.
+	$(MAKE) --no-print-directory -j2 --output-sync=target pytest pytest-lambda-runtime
+	$(MAKE) --no-print-directory synth cfn-lint checkov
 
 lint:
 	$(BIN)/ruff check .
@@ -60,6 +83,12 @@ typecheck:
 pytest:
 	@$(BIN)/pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+# The Lambda code's own tests (unit, integration) on the Lambda runtime's Python minor version.
+pytest-lambda-runtime:
+	@SWITCHBOARD_EXPECT_PYTHON=$(LAMBDA_PYTHON_VERSION) $(LAMBDA_BIN)/pytest -q -p no:cacheprovider \
+		tests/unit tests/integration tests/infra/test_deployed_as_tested.py::test_this_run_uses_the_python_it_was_asked_for; \
+	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 # cdk-nag runs as a validation plugin inside synthesis: any unacknowledged finding fails here.
 synth: node_modules/.installed $(BIN)/.installed
@@ -77,6 +106,10 @@ checkov: $(CHECKOV_VENV)/bin/.installed
 
 openapi: $(BIN)/.installed
 	$(BIN)/python -m switchboard_local.openapi docs/openapi.json
+
+# Once per account and region: CDK's bootstrap stack (assets bucket, deployment roles).
+bootstrap: node_modules/.installed $(BIN)/.installed
+	$(CDK) bootstrap --no-notices
 
 deploy: setup
 	$(CDK) deploy --no-notices --all

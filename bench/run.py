@@ -147,7 +147,7 @@ class _StubDynamo:
 
 
 class _InlinePayloads:
-    def wrap(self, key: str, value: dict[str, Any]) -> dict[str, Any]:
+    def wrap(self, key: str, value: dict[str, Any], *, inline_limit: int) -> dict[str, Any]:
         return value
 
     def unwrap(self, value: dict[str, Any]) -> dict[str, Any]:

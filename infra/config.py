@@ -31,10 +31,8 @@ CTX_LOG_RETENTION_DAYS = "log_retention_days"
 CTX_INCLUDE_EXECUTION_DATA = "include_execution_data"
 CTX_LOG_PROMPTS = "log_prompts"
 CTX_XRAY_SDK = "xray_sdk"
-CTX_POWERTOOLS_LAYER_VERSION = "powertools_layer_version"
 CTX_THROTTLING = "throttling"
 CTX_AUTHORIZER_CACHE_TTL_S = "authorizer_cache_ttl_s"
-CTX_API_KEY_CACHE_TTL_S = "api_key_cache_ttl_s"
 CTX_API_STAGE_NAME = "api_stage_name"
 CTX_WAF_ENABLED = "waf_enabled"
 CTX_APPCONFIG_APPLICATION = "appconfig_application"
@@ -50,13 +48,11 @@ DEFAULTS: Mapping[str, Any] = {
     CTX_LOG_RETENTION_DAYS: 30,
     CTX_INCLUDE_EXECUTION_DATA: False,
     CTX_LOG_PROMPTS: False,
-    CTX_POWERTOOLS_LAYER_VERSION: 27,
     CTX_THROTTLING: {
         "standard": {"rate_limit": 10, "burst_limit": 20, "quota_per_day": 20000},
         "premium": {"rate_limit": 50, "burst_limit": 100, "quota_per_day": None},
     },
     CTX_AUTHORIZER_CACHE_TTL_S: 60,
-    CTX_API_KEY_CACHE_TTL_S: 300,
     CTX_API_STAGE_NAME: "prod",
     CTX_WAF_ENABLED: True,
     CTX_APPCONFIG_ENVIRONMENT: "prod",
@@ -98,11 +94,9 @@ class SwitchboardConfig:
     log_retention_days: int
     include_execution_data: bool
     log_prompts: bool
-    powertools_layer_version: int
     xray_sdk: bool
     throttling: Mapping[str, TierThrottle]
     authorizer_cache_ttl_s: int
-    api_key_cache_ttl_s: int
     api_stage_name: str
     waf_enabled: bool
     appconfig_application: str
@@ -156,14 +150,10 @@ class SwitchboardConfig:
             include_execution_data=_bool(value(CTX_INCLUDE_EXECUTION_DATA), CTX_INCLUDE_EXECUTION_DATA),
             log_prompts=_bool(value(CTX_LOG_PROMPTS), CTX_LOG_PROMPTS),
             xray_sdk=_bool(value(CTX_XRAY_SDK), CTX_XRAY_SDK),
-            powertools_layer_version=_int(
-                value(CTX_POWERTOOLS_LAYER_VERSION), CTX_POWERTOOLS_LAYER_VERSION, 1
-            ),
             throttling=throttling,
             authorizer_cache_ttl_s=_int(
                 value(CTX_AUTHORIZER_CACHE_TTL_S), CTX_AUTHORIZER_CACHE_TTL_S, 0, 3600
             ),
-            api_key_cache_ttl_s=_int(value(CTX_API_KEY_CACHE_TTL_S), CTX_API_KEY_CACHE_TTL_S, 0),
             api_stage_name=_str(value(CTX_API_STAGE_NAME), CTX_API_STAGE_NAME),
             waf_enabled=_bool(value(CTX_WAF_ENABLED), CTX_WAF_ENABLED),
             appconfig_application=_opt_str(get(CTX_APPCONFIG_APPLICATION)) or stack_name,

@@ -10,13 +10,23 @@ still maps to 2.0.358 (no variant evaluation), hence this map. To move to a newe
 replace the versions here from the same page (each region's layer version number differs; the
 publishing account does not change).
 
-Powertools for AWS Lambda (Python) v3: ``AWSLambdaPowertoolsPythonV3-python314-arm64``, published
-by account 017000801446 in every commercial region with the same version number; the version
-comes from the ``powertools_layer_version`` context value.
+Powertools for AWS Lambda (Python) v3 is resolved **from the version the tests run**: the exact
+``aws-lambda-powertools==X.Y.Z`` pin in ``requirements.txt`` names the public SSM parameter
+``/aws/service/powertools/python/arm64/python3.13/X.Y.Z`` that Powertools publishes for every
+release (its "Lambda layer" docs; the parameter holds that release's layer ARN in each region), and
+the template carries it as a CloudFormation dynamic reference. A layer *number* pinned by hand is
+how layer 27 (Powertools 3.23.0, no ``circuit_breaker``) came to ship beside tests that ran 3.37.0.
+
+The Lambda runtime's Python minor version is :data:`LAMBDA_PYTHON_VERSION`; ``make test`` runs the
+Lambda code's tests on that same minor version (``LAMBDA_PYTHON_VERSION`` in the Makefile, checked
+against this one by a test). 3.13 and not 3.14: 3.14 cannot be installed on the machines that run
+``make test`` (pyenv offers 3.13), and a runtime the tests never ran on is not "deployed as tested".
 """
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Final
 
 APPCONFIG_EXTENSION_VERSION: Final = "2.0.17054.0"
@@ -59,8 +69,15 @@ _APPCONFIG_ARM64: Final[dict[str, tuple[str, int]]] = {
     "mx-central-1": ("891376990304", 141),
 }
 
-POWERTOOLS_ACCOUNT: Final = "017000801446"
-POWERTOOLS_LAYER_NAME: Final = "AWSLambdaPowertoolsPythonV3-python314-arm64"
+LAMBDA_PYTHON_VERSION: Final = "3.13"
+"""The Lambda runtime's Python (major.minor): ``python3.13`` on arm64."""
+
+REQUIREMENTS_FILE: Final = Path(__file__).resolve().parents[1] / "requirements.txt"
+POWERTOOLS_PACKAGE: Final = "aws-lambda-powertools"
+POWERTOOLS_SSM_PREFIX: Final = "/aws/service/powertools/python"
+LAMBDA_ARCHITECTURE: Final = "arm64"
+
+_PIN = re.compile(r"^\s*([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?\s*==\s*([A-Za-z0-9_.+!-]+)\s*(?:[;#].*)?$")
 
 
 class UnsupportedRegionError(ValueError):
@@ -84,11 +101,46 @@ def appconfig_extension_arm64_arn(region: str) -> str:
     return f"arn:aws:lambda:{region}:{account}:layer:AWS-AppConfig-Extension-Arm64:{version}"
 
 
-def powertools_arm64_arn(region: str, version: int) -> str:
-    """The Powertools for AWS Lambda (Python) v3 layer for Python 3.14 on ARM64."""
-    if version < 1:
-        raise ValueError(f"Powertools layer version must be positive, got {version}")
-    return f"arn:aws:lambda:{region}:{POWERTOOLS_ACCOUNT}:layer:{POWERTOOLS_LAYER_NAME}:{version}"
+def pinned_versions(requirements: Path = REQUIREMENTS_FILE) -> dict[str, str]:
+    """``name -> version`` for every exact (``==``) pin of a requirements file, names normalised."""
+    pins: dict[str, str] = {}
+    for line in requirements.read_text().splitlines():
+        match = _PIN.match(line)
+        if match:
+            pins[normalise(match.group(1))] = match.group(2)
+    return pins
+
+
+def normalise(name: str) -> str:
+    """PEP 503 name normalisation (``aws_lambda_powertools`` == ``aws-lambda-powertools``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def powertools_version(requirements: Path = REQUIREMENTS_FILE) -> str:
+    """The Powertools release the tests install: the exact pin in ``requirements.txt``."""
+    try:
+        return pinned_versions(requirements)[POWERTOOLS_PACKAGE]
+    except KeyError:
+        raise ValueError(
+            f"{requirements} must pin {POWERTOOLS_PACKAGE} exactly (==): the Lambda layer is chosen "
+            "from that pin"
+        ) from None
+
+
+def powertools_layer_parameter(version: str | None = None) -> str:
+    """The public SSM parameter holding the layer ARN of that Powertools release for our runtime."""
+    release = version or powertools_version()
+    return f"{POWERTOOLS_SSM_PREFIX}/{LAMBDA_ARCHITECTURE}/python{LAMBDA_PYTHON_VERSION}/{release}"
+
+
+def powertools_layer_arn(version: str | None = None) -> str:
+    """A CloudFormation dynamic reference CloudFormation resolves to the layer ARN at deploy time.
+
+    The parameter is regional and public: the ARN resolves in the stack's own region. If the
+    release has no parameter (Powertools publishes one per release; a release whose publication
+    failed has none), the deployment fails before any function changes, naming the parameter.
+    """
+    return "{{resolve:ssm:" + powertools_layer_parameter(version) + "}}"
 
 
 def supported_regions() -> list[str]:

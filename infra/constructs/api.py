@@ -15,6 +15,7 @@ from constructs import Construct
 
 from infra import checkov, constants
 from infra.config import TierThrottle
+from switchboard.limits import MAX_REQUEST_BODY_BYTES, larger_than_pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +23,12 @@ class ErrorResponse:
     """One API Gateway gateway response, in OpenAI's error shape."""
 
     response_type: apigw.ResponseType
-    status: int
-    message: str
+    status: int | None
+    """None for the DEFAULT_4XX/DEFAULT_5XX fallbacks: API Gateway's developer guide ("Gateway
+    response types") says that setting their status code changes the status of every other 4XX
+    (5XX) response to that value, so a 403, 415 or 504 would all reach clients as 400 or 500."""
+    message: str | None
+    """The text; None to pass API Gateway's own message (``$context.error.messageString``)."""
     type: str
     code: str
 
@@ -69,7 +74,7 @@ GATEWAY_ERRORS: Sequence[ErrorResponse] = (
     ErrorResponse(
         apigw.ResponseType.REQUEST_TOO_LARGE,
         413,
-        "Request body too large (API Gateway accepts at most 10 MB).",
+        f"Request body too large: the limit is {MAX_REQUEST_BODY_BYTES} bytes.",
         "invalid_request_error",
         "request_too_large",
     ),
@@ -87,20 +92,48 @@ GATEWAY_ERRORS: Sequence[ErrorResponse] = (
         "server_error",
         "gateway_timeout",
     ),
+    # The statuses below are API Gateway's own defaults for these types, stated so the body and
+    # the status are reviewed together.
     ErrorResponse(
-        apigw.ResponseType.DEFAULT_4_XX,
-        400,
-        "The request could not be processed.",
+        apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE,
+        415,
+        "Unsupported media type: send the body as 'Content-Type: application/json'.",
         "invalid_request_error",
-        "bad_request",
+        "unsupported_media_type",
     ),
     ErrorResponse(
-        apigw.ResponseType.DEFAULT_5_XX,
-        500,
-        "The gateway failed to process the request. Retry the request.",
-        "server_error",
-        "internal_error",
+        apigw.ResponseType.INVALID_API_KEY,
+        403,
+        "The API key is not valid for this API.",
+        "permission_error",
+        "invalid_api_key",
     ),
+    ErrorResponse(
+        apigw.ResponseType.WAF_FILTERED,
+        403,
+        "The request was blocked by the API's web application firewall.",
+        "permission_error",
+        "request_blocked",
+    ),
+    ErrorResponse(
+        apigw.ResponseType.AUTHORIZER_FAILURE,
+        500,
+        "The key check failed. Retry the request.",
+        "server_error",
+        "authorizer_failure",
+    ),
+    ErrorResponse(
+        apigw.ResponseType.INTEGRATION_FAILURE,
+        504,
+        "The gateway could not be reached. Retry the request.",
+        "server_error",
+        "integration_failure",
+    ),
+    # Fallbacks: no status (each response keeps its own), API Gateway's message, its response type.
+    ErrorResponse(
+        apigw.ResponseType.DEFAULT_4_XX, None, None, "invalid_request_error", "$context.error.responseType"
+    ),
+    ErrorResponse(apigw.ResponseType.DEFAULT_5_XX, None, None, "server_error", "$context.error.responseType"),
 )
 
 # Minimal shape of a chat completion request. The gateway Lambda validates the whole body; this
@@ -149,12 +182,58 @@ ACCESS_LOG_FIELDS: Mapping[str, str] = {
 }
 
 
+_MESSAGE_PLACEHOLDER = "__SWITCHBOARD_MESSAGE__"
+
+
+BODY_TOO_LARGE_RESPONSE_KEY = "request_too_large"
+BODY_SIZE_RULE = "RequestBodyOverLimit"
+
+
+def body_too_large_json() -> str:
+    """The WAF's 413 body (WAF custom responses cannot carry the request id)."""
+    message = f"Request body too large: the limit is {MAX_REQUEST_BODY_BYTES} bytes."
+    error = {"message": message, "type": "invalid_request_error", "param": None, "code": "request_too_large"}
+    return json.dumps({"error": error}, separators=(",", ":"))
+
+
+def body_size_guard_rule() -> wafv2.CfnWebACL.RuleProperty:
+    """413 for a ``Content-Length`` over :data:`MAX_REQUEST_BODY_BYTES`, before API Gateway invokes
+    anything. WAF inspects at most the first 64 KB of a body, so it compares the declared length,
+    as a number, with a regular expression (``larger_than_pattern``)."""
+    return wafv2.CfnWebACL.RuleProperty(
+        name=BODY_SIZE_RULE,
+        priority=0,
+        action=wafv2.CfnWebACL.RuleActionProperty(
+            block=wafv2.CfnWebACL.BlockActionProperty(
+                custom_response=wafv2.CfnWebACL.CustomResponseProperty(
+                    response_code=413,
+                    custom_response_body_key=BODY_TOO_LARGE_RESPONSE_KEY,
+                )
+            )
+        ),
+        statement=wafv2.CfnWebACL.StatementProperty(
+            regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
+                regex_string=larger_than_pattern(MAX_REQUEST_BODY_BYTES),
+                field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(single_header={"Name": "content-length"}),
+                text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+            )
+        ),
+        visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
+            cloud_watch_metrics_enabled=True, metric_name=BODY_SIZE_RULE, sampled_requests_enabled=True
+        ),
+    )
+
+
 def error_body(error: ErrorResponse) -> str:
-    """The response template: OpenAI's error object plus API Gateway's request id."""
-    return json.dumps(
+    """The response template: OpenAI's error object plus API Gateway's request id.
+
+    Without a message of our own, API Gateway's ``$context.error.messageString`` (the message as a
+    quoted JSON string) goes in unquoted, so the body stays valid JSON.
+    """
+    body = json.dumps(
         {
             "error": {
-                "message": error.message,
+                "message": error.message if error.message is not None else _MESSAGE_PLACEHOLDER,
                 "type": error.type,
                 "param": None,
                 "code": error.code,
@@ -163,6 +242,7 @@ def error_body(error: ErrorResponse) -> str:
         },
         separators=(",", ":"),
     )
+    return body.replace(f'"{_MESSAGE_PLACEHOLDER}"', "$context.error.messageString")
 
 
 class GatewayApi(Construct):
@@ -170,15 +250,16 @@ class GatewayApi(Construct):
 
     - ``POST /v1/chat/completions`` and ``GET /v1/models``, Lambda proxy integration.
     - REQUEST authorizer on ``Authorization``; its answer is cached ``authorizer_cache_ttl`` per
-      header value, so a revoked key keeps working for at most that TTL plus the authorizer's own
-      key cache (``API_KEY_CACHE_TTL_S``).
+      header value, so a revoked key keeps working for at most that TTL.
     - ``apiKeySource: AUTHORIZER`` and ``apiKeyRequired`` on every method: the authorizer returns
       the tenant's usage-plan key as ``usageIdentifierKey`` and the plan's throttle applies.
     - One usage plan per tier, on this stage.
     - OpenAI-shaped bodies for every error API Gateway produces itself.
     - JSON access logs, execution logs at ERROR without data tracing (prompts stay out of the logs),
       X-Ray.
-    - Optional WAF: AWS managed Common and Known-bad-inputs rule sets, with the Common set's
+    - A WAF web ACL, always: its first rule refuses a ``Content-Length`` over the body limit with 413
+      (:func:`body_size_guard_rule`). With ``waf_enabled``, also the AWS managed Common and
+      Known-bad-inputs rule sets, with the Common set's
       ``SizeRestrictions_BODY`` (refuses bodies over 8 KB) and its other body-content rules switched
       to Count (see :data:`COMMON_RULES_COUNT_ONLY`) so long prompts and prompts about code pass.
 
@@ -303,7 +384,7 @@ class GatewayApi(Construct):
             self.rest_api.add_gateway_response(
                 f"Error{error.response_type.response_type}".replace("_", ""),
                 type=error.response_type,
-                status_code=str(error.status),
+                status_code=None if error.status is None else str(error.status),
                 response_headers={"Content-Type": "'application/json'"},
                 templates={"application/json": error_body(error)},
             )
@@ -323,22 +404,15 @@ class GatewayApi(Construct):
                 api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.stage)],
             )
 
-        self.web_acl: wafv2.CfnWebACL | None = None
-        if waf_enabled:
-            self.web_acl = self._web_acl(api_name)
-            wafv2.CfnWebACLAssociation(
-                self,
-                "WebAclAssociation",
-                resource_arn=self.stage.stage_arn,
-                web_acl_arn=self.web_acl.attr_arn,
-            )
-        else:
-            Validations.of(self.rest_api).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions-APIG3",
-                    reason="WAF disabled with the waf_enabled context value (e.g. a development stack).",
-                )
-            )
+        # Always a web ACL: the body-size guard must run in front of Lambda (switchboard.limits);
+        # waf_enabled adds the AWS managed rule groups.
+        self.web_acl = self._web_acl(api_name, managed_rules=waf_enabled)
+        wafv2.CfnWebACLAssociation(
+            self,
+            "WebAclAssociation",
+            resource_arn=self.stage.stage_arn,
+            web_acl_arn=self.web_acl.attr_arn,
+        )
 
     def _resource(self, path: Sequence[str]) -> apigw.IResource:
         resource: apigw.IResource = self.rest_api.root
@@ -346,7 +420,7 @@ class GatewayApi(Construct):
             resource = resource.get_resource(part) or resource.add_resource(part)
         return resource
 
-    def _web_acl(self, api_name: str) -> wafv2.CfnWebACL:
+    def _web_acl(self, api_name: str, *, managed_rules: bool) -> wafv2.CfnWebACL:
         def managed(name: str, priority: int, overrides: Sequence[str] = ()) -> wafv2.CfnWebACL.RuleProperty:
             return wafv2.CfnWebACL.RuleProperty(
                 name=name,
@@ -380,8 +454,20 @@ class GatewayApi(Construct):
             visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
                 cloud_watch_metrics_enabled=True, metric_name=f"{api_name}-api", sampled_requests_enabled=True
             ),
+            custom_response_bodies={
+                BODY_TOO_LARGE_RESPONSE_KEY: wafv2.CfnWebACL.CustomResponseBodyProperty(
+                    content_type="APPLICATION_JSON", content=body_too_large_json()
+                )
+            },
             rules=[
-                managed("AWSManagedRulesCommonRuleSet", 10, overrides=COMMON_RULES_COUNT_ONLY),
-                managed("AWSManagedRulesKnownBadInputsRuleSet", 20),
+                body_size_guard_rule(),
+                *(
+                    [
+                        managed("AWSManagedRulesCommonRuleSet", 10, overrides=COMMON_RULES_COUNT_ONLY),
+                        managed("AWSManagedRulesKnownBadInputsRuleSet", 20),
+                    ]
+                    if managed_rules
+                    else []
+                ),
             ],
         )

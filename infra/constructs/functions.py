@@ -16,8 +16,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra import checkov, constants
+from infra import checkov, constants, layers
 from infra.config import BedrockTarget
+from switchboard.routing.appconfig_path import configuration_path
 
 _NAG_ACCOUNT = "<AWS::AccountId>"
 """How cdk-nag prints ``{"Ref": "AWS::AccountId"}`` inside a finding id."""
@@ -25,6 +26,13 @@ _NAG_ACCOUNT = "<AWS::AccountId>"
 XRAY_REASON = (
     "Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
     "resource-level permissions (Service Authorization Reference), so CDK grants them on '*'."
+)
+
+RUNTIME_REASON = (
+    "Deployed as tested: the functions run the Python minor version `make test` runs the Lambda "
+    "code's tests on (infra/layers.py LAMBDA_PYTHON_VERSION, 3.13, a supported Lambda runtime); "
+    "python3.14 cannot be installed on the machines that run the suite, so shipping it would ship "
+    "an untested interpreter."
 )
 
 
@@ -66,8 +74,15 @@ def powertools_environment(*, log_prompts: bool) -> dict[str, str]:
     }
 
 
+def lambda_runtime() -> lambda_.Runtime:
+    """The runtime whose Python minor version ``make test`` runs the Lambda code's tests on."""
+    name = "PYTHON_" + layers.LAMBDA_PYTHON_VERSION.replace(".", "_")
+    runtime: lambda_.Runtime = getattr(lambda_.Runtime, name)
+    return runtime
+
+
 class SwitchboardFunction(Construct):
-    """One arm64 Python 3.14 function with its own role, log group (with retention) and X-Ray.
+    """One arm64 function on the tested Python with its own role, log group (retention) and X-Ray.
 
     The role has no managed policy: the function may write to its own log group only, plus what
     the caller grants. ``Code.from_asset`` with no bundling (no Docker here): third-party code comes
@@ -124,7 +139,7 @@ class SwitchboardFunction(Construct):
             description=description,
             code=lambda_code(),
             handler=handler,
-            runtime=lambda_.Runtime.PYTHON_3_14,
+            runtime=lambda_runtime(),
             architecture=lambda_.Architecture.ARM_64,
             memory_size=memory_size,
             timeout=timeout,
@@ -135,6 +150,10 @@ class SwitchboardFunction(Construct):
             log_group=self.log_group,
         )
         Validations.of(self.role).acknowledge(Acknowledgment(id=iam5_resource("*"), reason=XRAY_REASON))
+        if self.function.runtime.name != lambda_.Runtime.PYTHON_3_14.name:
+            Validations.of(self.function).acknowledge(
+                Acknowledgment(id="AwsSolutions-L1", reason=RUNTIME_REASON)
+            )
         cfn_function = self.function.node.default_child
         if isinstance(cfn_function, CfnResource):
             depend_on_role_policy_only(cfn_function, self.role)
@@ -198,7 +217,6 @@ class GatewayFunctions(Construct):
         xray_sdk: bool = False,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
-        api_key_cache_ttl_s: int = 300,
         gateway_timeout: Duration | None = None,
         invoke_timeout: Duration | None = None,
         authorizer_timeout: Duration | None = None,
@@ -229,8 +247,6 @@ class GatewayFunctions(Construct):
                 active tracing records every invocation either way). It also sends the request
                 path's DynamoDB and Step Functions calls through botocore, which the SDK traces.
             log_retention / log_removal_policy: every function's log group.
-            api_key_cache_ttl_s: how long the authorizer caches a key lookup (revocation delay, on top
-                of API Gateway's authorizer result cache).
             gateway_timeout: default 30 s. API Gateway gives up after 29 s; the gateway keeps its own
                 budget below that (REQUEST_BUDGET_MS) and this timeout is only a backstop.
             invoke_timeout: default 120 s: one provider call (the state machine's task timeout and
@@ -258,8 +274,8 @@ class GatewayFunctions(Construct):
             constants.ENV_APPCONFIG_AGENT_URL: constants.APPCONFIG_AGENT_URL,
             constants.ENV_DEFAULT_ROUTES: json.dumps(default_routes, separators=(",", ":"), sort_keys=True),
             constants.ENV_EXTENSION_POLL_INTERVAL: str(constants.EXTENSION_POLL_INTERVAL_SECONDS),
-            constants.ENV_EXTENSION_PREFETCH_LIST: (
-                f"{appconfig_application}:{appconfig_environment}:{appconfig_profile}"
+            constants.ENV_EXTENSION_PREFETCH_LIST: configuration_path(
+                appconfig_application, appconfig_environment, appconfig_profile
             ),
         }
         self._gateway = SwitchboardFunction(
@@ -285,7 +301,6 @@ class GatewayFunctions(Construct):
             environment={
                 **common,
                 constants.ENV_KEYS_TABLE: keys_table.table_name,
-                constants.ENV_API_KEY_CACHE_TTL_S: str(api_key_cache_ttl_s),
             },
             layers=[powertools_layer],
             log_retention=log_retention,
@@ -369,20 +384,9 @@ class GatewayFunctions(Construct):
         )
 
         # --- authorizer grants ----------------------------------------------------------------
+        # The keys table only: each row stores its usage-plan key value, so the authorizer reads
+        # no API Gateway key (it may not: GetApiKey includeValue would expose every key's value).
         keys_table.grant_read_data(self.authorizer)
-        api_keys = f"arn:aws:apigateway:{stack.region}::/apikeys/*"
-        self.authorizer.add_to_role_policy(
-            iam.PolicyStatement(sid="ReadUsagePlanKeyValue", actions=["apigateway:GET"], resources=[api_keys])
-        )
-        Validations.of(self._authorizer.role).acknowledge(
-            Acknowledgment(
-                id=iam5_resource(api_keys),
-                reason="For key rows that do not store it, the authorizer reads the value of the API "
-                "Gateway API key named by the keys table (GetApiKey includeValue); keys are created by "
-                "the CLI at run time, so their ids are not known at deploy time. Read-only (GET) on API "
-                "keys of this region only.",
-            )
-        )
 
         # --- circuit step grants --------------------------------------------------------------
         options_table.grant_read_data(self.circuit)
@@ -391,14 +395,21 @@ class GatewayFunctions(Construct):
         # --- invoke grants --------------------------------------------------------------------
         options_table.grant_read_data(self.invoke)
         circuit_table.grant_read_write_data(self.invoke)
+        # Reads the request's claim check; writes an answer too large to travel in the workflow's
+        # state (payloads.PayloadStore.wrap). Without PutObject a large answer fails as AccessDenied
+        # and counts against a healthy option's circuit (issue 10 item 2).
         self.invoke.add_to_role_policy(
-            iam.PolicyStatement(sid="ClaimCheckRead", actions=["s3:GetObject"], resources=[payload_objects])
+            iam.PolicyStatement(
+                sid="ClaimCheckReadWrite",
+                actions=["s3:GetObject", "s3:PutObject"],
+                resources=[payload_objects],
+            )
         )
         Validations.of(self._invoke.role).acknowledge(
             Acknowledgment(
                 id=iam5_resource(nag_render(bucket_objects_nag)),
-                reason="The invoke step reads claim-check objects (per-request keys) of the stack's own "
-                "payload bucket only.",
+                reason="The invoke step reads claim-check objects (per-request keys) and writes large "
+                "answers (per-request keys) in the stack's own payload bucket only.",
             )
         )
         self.bedrock_resources = bedrock_resource_arns(bedrock_targets)

@@ -39,6 +39,7 @@ from infra.constructs.functions import (
 from infra.constructs.private_bucket import private_bucket
 from infra.constructs.state_machine import observed_state_machine
 from infra.constructs.tables import durable_table
+from switchboard.lifecycle.logic import family_name_prefix
 
 CTX_MODEL_FAMILIES = "model_families"
 DEPLOYMENT_ASL = Path(__file__).resolve().parents[2] / "statemachines" / "model_deployment.asl.json"
@@ -49,6 +50,8 @@ OPTION_ERRORS_NAMESPACE = "Switchboard/Models"
 OPTION_ERRORS_METRIC = "OptionErrors"
 # AWS Deep Learning Containers (LMI, TGI, vLLM images) live in this AWS-owned registry account.
 DLC_ACCOUNT = "763104351884"
+# The LLM-serving repositories of that account (LMI/DJL with vLLM and LoRA, Hugging Face TGI).
+DLC_LLM_REPOSITORIES = ("djl-inference", "huggingface-pytorch-tgi-inference")
 # CloudFormation outputs (the CLI's `switchboard models` reads them; cli/models.py holds the same names)
 OUTPUT_STATE_MACHINE = "ModelDeploymentStateMachineArn"
 OUTPUT_DEPLOYMENTS_TABLE = "ModelDeploymentsTableName"
@@ -195,6 +198,7 @@ class ModelDeployment(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         definition_file: Path = DEPLOYMENT_ASL,
+        registry_principal_arns: Sequence[str] | None = None,
     ) -> None:
         """
         Args:
@@ -211,6 +215,9 @@ class ModelDeployment(Construct):
             latency_p90_ms: ModelLatency p90 (over 3 minutes) that rolls a deployment back.
             gateway_errors_threshold: the option's gateway-side errors per minute.
             retirement_schedule: default daily.
+            registry_principal_arns: ARN patterns of the IAM principals (of this account) that may
+                assume the registry role; default the roles named ``<stack name>-ml-*`` (with or
+                without a path, e.g. an IAM Identity Center permission set's role path).
         """
         super().__init__(scope, construct_id)
         if not families:
@@ -251,10 +258,15 @@ class ModelDeployment(Construct):
             ),
         )
 
+        # Not "anyone in the account who may call sts:AssumeRole": only principals the project names.
+        role_prefix = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role"
+        trusted = list(registry_principal_arns or ())
+        if not trusted:
+            trusted = [f"{role_prefix}/{stack.stack_name}-ml-*", f"{role_prefix}/*/{stack.stack_name}-ml-*"]
         self.registry_role = iam.Role(
             self,
             "RegistryRole",
-            assumed_by=iam.AccountRootPrincipal(),
+            assumed_by=iam.AccountRootPrincipal().with_conditions({"ArnLike": {"aws:PrincipalArn": trusted}}),
             description="ML engineers: upload artifacts, register, describe and approve versions of "
             "the Switchboard model families (approval starts the deployment workflow)",
         )
@@ -325,9 +337,14 @@ class ModelDeployment(Construct):
                     "ecr:GetDownloadUrlForLayer",
                     "ecr:BatchCheckLayerAvailability",
                 ],
+                # The AWS LLM-serving images, and the account's own repositories named for the
+                # project; not every repository of the account (or of the DLC account).
                 resources=[
-                    f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{DLC_ACCOUNT}:repository/*",
-                    f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{Aws.ACCOUNT_ID}:repository/*",
+                    *[
+                        f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{DLC_ACCOUNT}:repository/{repo}"
+                        for repo in DLC_LLM_REPOSITORIES
+                    ],
+                    f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{Aws.ACCOUNT_ID}:repository/switchboard-*",
                 ],
             )
         )
@@ -359,12 +376,11 @@ class ModelDeployment(Construct):
                 "permissions (Service Authorization Reference).",
             ),
             Acknowledgment(
-                id=iam5_resource(f"arn:<AWS::Partition>:ecr:{_NAG_REGION}:{DLC_ACCOUNT}:repository/*"),
-                reason="AWS Deep Learning Container images (LMI/TGI/vLLM) for LLM serving: read-only pulls.",
-            ),
-            Acknowledgment(
-                id=iam5_resource(f"arn:<AWS::Partition>:ecr:{_NAG_REGION}:{_NAG_ACCOUNT}:repository/*"),
-                reason="The account's own inference images: read-only pulls; names chosen at registration.",
+                id=iam5_resource(
+                    f"arn:<AWS::Partition>:ecr:{_NAG_REGION}:{_NAG_ACCOUNT}:repository/switchboard-*"
+                ),
+                reason="The account's own inference images in repositories named switchboard-*: read-only "
+                "pulls; image tags are chosen at registration.",
             ),
             Acknowledgment(
                 id=iam5_resource(
@@ -471,9 +487,13 @@ class ModelDeployment(Construct):
             "the next day's run, and shows in the function's Errors metric and logs. A dead-lettered "
             "copy of the empty event would hold nothing to replay.",
         )
-        component_arn = _sm_arn("inference-component", "*")
-        config_arn = _sm_arn("endpoint-config", "*")
-        model_arn = _sm_arn("model", "*")
+        # Only the names the workflow makes (family_name_prefix) and the LoRA families' base components.
+        component_arns = [_sm_arn("inference-component", f"{family_name_prefix(f.group)}*") for f in families]
+        component_arns += [
+            _sm_arn("inference-component", f.base_component) for f in families if f.base_component
+        ]
+        config_arns = [_sm_arn("endpoint-config", f"{family_name_prefix(f.group)}*") for f in families]
+        model_arns = [_sm_arn("model", f"{family_name_prefix(f.group)}*") for f in families]
         for fn in (deploy, retire):
             options_table.grant_read_write_data(fn.role)
             fn.role.add_to_policy(
@@ -484,7 +504,7 @@ class ModelDeployment(Construct):
                         "sagemaker:DescribeEndpoint",
                         "sagemaker:DescribeInferenceComponent",
                     ],
-                    resources=[*version_arns, *endpoint_arns, component_arn],
+                    resources=[*version_arns, *endpoint_arns, *component_arns],
                 )
             )
             fn.role.add_to_policy(
@@ -503,7 +523,7 @@ class ModelDeployment(Construct):
             iam.PolicyStatement(
                 sid="SmokeInvoke",
                 actions=["sagemaker:InvokeEndpoint"],
-                resources=[*endpoint_arns, component_arn],
+                resources=[*endpoint_arns, *component_arns],
             )
         )
         retire.role.add_to_policy(
@@ -515,10 +535,10 @@ class ModelDeployment(Construct):
                     "sagemaker:DeleteModel",
                     "sagemaker:UpdateModelPackage",
                 ],
-                resources=[component_arn, config_arn, model_arn, *version_arns],
+                resources=[*component_arns, *config_arns, *model_arns, *version_arns],
             )
         )
-        wildcard_acks = self._sagemaker_wildcard_acks(version_nags)
+        wildcard_acks = self._sagemaker_wildcard_acks(version_nags, families)
         for fn in (deploy, retire):
             Validations.of(fn.role).acknowledge(
                 Acknowledgment(
@@ -565,7 +585,7 @@ class ModelDeployment(Construct):
                     "sagemaker:DescribeModelPackage",
                     "sagemaker:UpdateModelPackage",
                 ],
-                resources=[model_arn, config_arn, *endpoint_arns, component_arn, *version_arns],
+                resources=[*model_arns, *config_arns, *endpoint_arns, *component_arns, *version_arns],
             )
         )
         role.add_to_policy(
@@ -660,26 +680,26 @@ class ModelDeployment(Construct):
         raise ValueError(f"{construct.node.path} has no CloudFormation resource")
 
     @staticmethod
-    def _sagemaker_wildcard_acks(version_nags: list[str]) -> list[Acknowledgment]:
+    def _sagemaker_wildcard_acks(
+        version_nags: list[str], families: Sequence[ModelFamilyConfig]
+    ) -> list[Acknowledgment]:
+        named = "named <family prefix>-v<version>-<deployment> at run time (family_name_prefix)"
         return [
+            *[
+                Acknowledgment(id=iam5_resource(_sm_nag(kind, f"{family_name_prefix(f.group)}*")), reason=why)
+                for f in families
+                for kind, why in (
+                    ("inference-component", f"Adapter inference components of this family only, {named}."),
+                    ("endpoint-config", f"Endpoint configs of this family only, {named}."),
+                    ("model", f"SageMaker models of this family only, {named}."),
+                )
+            ],
             *[
                 Acknowledgment(
                     id=nag, reason="Versions of our own model package groups (numbered at registration)."
                 )
                 for nag in version_nags
             ],
-            Acknowledgment(
-                id=iam5_resource(_sm_nag("inference-component", "*")),
-                reason="Adapter inference components are named per version and deployment at run time.",
-            ),
-            Acknowledgment(
-                id=iam5_resource(_sm_nag("endpoint-config", "*")),
-                reason="Endpoint configs are named per version and deployment at run time.",
-            ),
-            Acknowledgment(
-                id=iam5_resource(_sm_nag("model", "*")),
-                reason="SageMaker models are named per version and deployment at run time.",
-            ),
         ]
 
     def _family_alarms(

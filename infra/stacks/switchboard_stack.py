@@ -80,10 +80,10 @@ class SwitchboardStack(Stack):
         if not isinstance(options_document, list):
             raise ConfigError(f"{constants.OPTIONS_FILE}: expected a list of options")
 
+        # The Powertools release requirements.txt pins (the one the tests ran), resolved by
+        # CloudFormation from Powertools' public SSM parameter for our runtime and architecture.
         powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "PowertoolsLayer",
-            layers.powertools_arm64_arn(settings.region, settings.powertools_layer_version),
+            self, "PowertoolsLayer", layers.powertools_layer_arn()
         )
         appconfig_extension = lambda_.LayerVersion.from_layer_version_arn(
             self, "AppConfigExtensionLayer", layers.appconfig_extension_arm64_arn(settings.region)
@@ -149,7 +149,6 @@ class SwitchboardStack(Stack):
             xray_sdk=settings.xray_sdk,
             log_retention=log_retention,
             log_removal_policy=log_removal,
-            api_key_cache_ttl_s=settings.api_key_cache_ttl_s,
         )
 
         self.workflow = RequestWorkflow(

@@ -7,16 +7,12 @@ context, and its API Gateway key value as `usageIdentifierKey` so usage plans th
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.observability import logger
-
-if TYPE_CHECKING:
-    from switchboard.keys import ApiKeyRecord
 
 BEARER = "bearer "
 
@@ -28,31 +24,6 @@ class _Deps:
 
         self.settings = AuthorizerSettings.from_env()
         self.keys = ApiKeyStore(self.settings.keys_table)
-        self._apigateway: Any = None
-        self.key_values: dict[str, tuple[float, str]] = {}
-
-    @property
-    def apigateway(self) -> Any:
-        """Built on first use: only keys issued before `usage_identifier` was stored need it."""
-        if self._apigateway is None:
-            from switchboard import aws
-
-            self._apigateway = aws.client("apigateway")
-        return self._apigateway
-
-    def usage_key_value(self, record: ApiKeyRecord) -> str | None:
-        """The usage-plan key's value: an identifier for throttling, not a credential."""
-        if record.usage_identifier:
-            return record.usage_identifier
-        if not record.api_key_id:
-            return None
-        cached = self.key_values.get(record.api_key_id)
-        now = time.monotonic()
-        if cached and now - cached[0] < self.settings.api_key_cache_ttl_s:
-            return cached[1]
-        value = str(self.apigateway.get_api_key(apiKey=record.api_key_id, includeValue=True)["value"])
-        self.key_values[record.api_key_id] = (now, value)
-        return value
 
 
 @lru_cache(maxsize=1)
@@ -103,9 +74,14 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
             "allowed_routes": ",".join(record.allowed_routes or ()),
         },
     }
-    usage_key = _deps().usage_key_value(record)
-    if usage_key:
-        policy["usageIdentifierKey"] = usage_key
+    if record.api_key_id and not record.usage_identifier:
+        # Every key the CLI issues stores its usage-plan key value. A row without one cannot be
+        # throttled by a usage plan, so it is refused rather than looked up: the authorizer may not
+        # read API Gateway key values (least privilege, issue 10 item 8). Re-issue such a key.
+        logger.error("key row has no usage identifier; re-issue the key", extra={"key_id": record.key_id})
+        raise Exception("Unauthorized")
+    if record.usage_identifier:
+        policy["usageIdentifierKey"] = record.usage_identifier
     return policy
 
 

@@ -19,6 +19,7 @@ from switchboard.errors import ErrorClass, ProviderError
 from switchboard.observability import NAMESPACE, SERVICE, logger, metrics, tracer
 from switchboard.options.model import LlmOption, OptionStatus, ProviderKind
 from switchboard.providers.base import ChatRequest
+from switchboard.state_budget import ANSWER_INLINE_LIMIT_BYTES
 
 if TYPE_CHECKING:
     from switchboard.circuits.service import CircuitService
@@ -157,7 +158,8 @@ def invoke_candidate(event: dict[str, Any], now_ms: float | None = None) -> dict
     if deps.settings.log_prompts:
         logger.info("candidate answered", extra={"option_id": option_id, "answer": result.text})
     key = f"results/{event.get('request_id', 'x')}-{option_id}.json"
-    return _reply(True, deps.payloads.wrap(key, result.to_dict()), None, latency_ms, circuit)
+    answer = deps.payloads.wrap(key, result.to_dict(), inline_limit=ANSWER_INLINE_LIMIT_BYTES)
+    return _reply(True, answer, None, latency_ms, circuit)
 
 
 @logger.inject_lambda_context

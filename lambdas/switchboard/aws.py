@@ -17,6 +17,11 @@ _lock = threading.Lock()
 
 
 LIGHT_CLIENT_ENV = "SWITCHBOARD_LIGHT_AWS_CLIENT"
+NO_BOTOCORE_RETRIES = frozenset({"stepfunctions"})
+"""botocore retries every operation on 5xx and lost answers; StartSyncExecution is not idempotent
+(a retry can run a second workflow and call a provider twice), and botocore's retry policy cannot be
+set per operation, so these clients do not retry at all. (`switchboard.awsjson` retries them only
+when the service certainly did not act.)"""
 
 
 def client(service: str, **kwargs: Any) -> Any:
@@ -32,6 +37,10 @@ def client(service: str, **kwargs: Any) -> Any:
         light = light_client(service, **kwargs)
         if light is not None:
             return light
+    if service in NO_BOTOCORE_RETRIES and "config" not in kwargs:
+        from botocore.config import Config
+
+        kwargs["config"] = Config(retries={"mode": "standard", "total_max_attempts": 1})
     global _session
     with _lock:
         if _session is None:

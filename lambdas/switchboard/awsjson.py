@@ -56,6 +56,16 @@ _RETRYABLE_CODES = frozenset(
 )
 
 
+# Refusals that mean the service did not act on the request: safe to retry even when the
+# operation is not idempotent.
+_REFUSED_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException"}
+)
+IDLE_REUSE_S = 20.0
+"""A non-idempotent call never rides a keep-alive connection idle for longer than this: a server
+may have closed it, and a failure after the request was sent cannot be retried safely."""
+
+
 # Endpoint variants this client does not build: botocore serves those configurations.
 _BOTOCORE_ONLY_FLAGS = ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT")
 
@@ -67,11 +77,23 @@ class _Service:
     endpoint_prefix: str
     env_suffix: str  # AWS_ENDPOINT_URL_<this>, from the service id as botocore spells it
     host_prefixes: Mapping[str, str]
+    not_idempotent: frozenset[str] = frozenset()
+    """Operations that act each time they are received: retried only when the service certainly
+    did not act (no connection was made, or it answered with a throttling refusal). A retried
+    StartSyncExecution after a 5xx or a lost answer would run a second workflow and call a provider
+    twice (issue 10 item 7)."""
 
 
 SERVICES: Mapping[str, _Service] = {
     "dynamodb": _Service("dynamodb", "DynamoDB_20120810", "dynamodb", "DYNAMODB", {}),
-    "stepfunctions": _Service("states", "AWSStepFunctions", "states", "SFN", {"StartSyncExecution": "sync-"}),
+    "stepfunctions": _Service(
+        "states",
+        "AWSStepFunctions",
+        "states",
+        "SFN",
+        {"StartSyncExecution": "sync-"},
+        not_idempotent=frozenset({"StartSyncExecution", "StartExecution"}),
+    ),
 }
 
 
@@ -198,6 +220,7 @@ class AwsJsonClient:
         body = json.dumps(params, separators=(",", ":")).encode()
         scheme, host, port, path = self._url(operation)
         host_header = host if port is None else f"{host}:{port}"
+        idempotent = operation not in self._service.not_idempotent
         for attempt in range(self._max_attempts):
             last = attempt + 1 == self._max_attempts
             headers = sign(
@@ -215,10 +238,19 @@ class AwsJsonClient:
                 now=self._clock(),
             )
             try:
-                status, response_headers, data = self._send(scheme, host, port, path, headers, body)
-            except (OSError, http.client.HTTPException) as exc:
+                connection = self._connection(scheme, host, port, fresh=not idempotent)
+            except OSError as exc:  # no connection: the request never reached the service
                 self._drop_connection()
                 if not last:
+                    self._backoff(attempt)
+                    continue
+                raise _connection_error(f"{scheme}://{host_header}", exc) from exc
+            try:
+                status, response_headers, data = self._exchange(connection, path, headers, body)
+            except (OSError, http.client.HTTPException) as exc:
+                # Sent, perhaps acted on: only an idempotent operation may go again.
+                self._drop_connection()
+                if idempotent and not last:
                     self._backoff(attempt)
                     continue
                 raise _connection_error(f"{scheme}://{host_header}", exc) from exc
@@ -233,7 +265,9 @@ class AwsJsonClient:
                 parsed["ResponseMetadata"] = metadata
                 return parsed
             error = _error_response(status, response_headers, data, metadata)
-            if not last and (status >= 500 or error["Error"]["Code"] in _RETRYABLE_CODES):
+            code = error["Error"]["Code"]
+            retryable = code in _REFUSED_CODES or (idempotent and (status >= 500 or code in _RETRYABLE_CODES))
+            if not last and retryable:
                 self._backoff(attempt)
                 continue
             from botocore.exceptions import ClientError
@@ -241,10 +275,19 @@ class AwsJsonClient:
             raise ClientError(error, operation)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _send(
-        self, scheme: str, host: str, port: int | None, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        connection = getattr(self._local, "connection", None)
+    def _connection(
+        self, scheme: str, host: str, port: int | None, *, fresh: bool
+    ) -> http.client.HTTPConnection:
+        """This thread's keep-alive connection, connected; a new one when there is none, or when
+        ``fresh`` and the kept one has been idle longer than :data:`IDLE_REUSE_S`.
+
+        Connecting happens here, so an error raised here means nothing was sent.
+        """
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        idle = time.monotonic() - getattr(self._local, "used_at", 0.0)
+        if connection is not None and fresh and idle > IDLE_REUSE_S:
+            self._drop_connection()
+            connection = None
         if connection is None:
             if scheme == "https":
                 import ssl
@@ -255,9 +298,16 @@ class AwsJsonClient:
             else:
                 connection = http.client.HTTPConnection(host, port, timeout=self._timeout_s)
             self._local.connection = connection
+            connection.connect()
+        return connection
+
+    def _exchange(
+        self, connection: http.client.HTTPConnection, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         connection.request("POST", path, body=body, headers=headers)
         response = connection.getresponse()
         data = response.read()
+        self._local.used_at = time.monotonic()
         if response.will_close:
             self._drop_connection()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, data

@@ -26,6 +26,7 @@ from switchboard.options.model import LlmOption, OptionStatus
 from switchboard.providers.base import ChatRequest, ChatResult
 from switchboard.routing.agent_client import RoutingSnapshot, RoutingUnavailable
 from switchboard.routing.flags import RouteDecision
+from switchboard.state_budget import INPUT_BUDGET_BYTES, json_size
 from switchboard.workflow import WorkflowError, WorkflowRunner
 
 DEFAULT_RETRY_AFTER_S = 10
@@ -66,7 +67,7 @@ class CircuitReader(Protocol):
 
 
 class Payloads(Protocol):
-    def wrap(self, key: str, value: dict[str, Any]) -> dict[str, Any]: ...
+    def wrap(self, key: str, value: dict[str, Any], *, inline_limit: int) -> dict[str, Any]: ...
 
     def unwrap(self, value: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -221,7 +222,8 @@ class ChatService:
         chain, smaller_chain, fallback = chains
         now = self._clock()
         cache_ttl_s = int(decision.cache_ttl_s or 0)
-        return {
+        request_dict = request.to_dict()
+        payload: dict[str, Any] = {
             "request_id": request_id,
             "route": route,
             "variant": decision.variant,
@@ -234,11 +236,18 @@ class ChatService:
             "cache_key": cache_key(route, request),
             "cache_ttl_s": cache_ttl_s,
             "cache_expires_at": str(int(now) + cache_ttl_s),
-            "request": self._payloads.wrap(f"requests/{request_id}.json", request.to_dict()),
+            "request": request_dict,
             "now": iso_seconds(now),
             "now_epoch_s": int(now),
             "deadline_ms": int(now * 1000) + self._budget_ms,
         }
+        # The whole input must fit its share of the workflow state (state_budget), not the request
+        # alone: over it, the request travels by claim check.
+        if json_size(payload) > INPUT_BUDGET_BYTES:
+            payload["request"] = self._payloads.wrap(
+                f"requests/{request_id}.json", request_dict, inline_limit=0
+            )
+        return payload
 
     def _shape(
         self,
@@ -270,7 +279,9 @@ class ChatService:
             headers["x-switchboard-degraded"] = kind
             self._on_event(f"DegradedAnswer_{kind}", {"route": route})
             if kind == "cache":
-                result = ChatResult.from_dict(output["result"])
+                # An answer too large for the state was cached as its claim check (the object
+                # outlives the cache entry: the bucket keeps objects a day, the TTL is at most a day).
+                result = ChatResult.from_dict(self._payloads.unwrap(output["result"]))
                 option_id = str(output.get("option_id") or "cache")
             else:
                 result = ChatResult(

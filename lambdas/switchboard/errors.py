@@ -47,7 +47,10 @@ class ProviderError(Exception):
         self.retry_after_s = retry_after_s
 
     def to_dict(self) -> dict[str, Any]:
-        return {"error_class": self.error_class.value, "message": self.message}
+        """What the workflow state carries: the message clipped (see ``state_budget``)."""
+        from switchboard.state_budget import clip_message
+
+        return {"error_class": self.error_class.value, "message": clip_message(self.message)}
 
 
 class ApiError(Exception):

@@ -1,8 +1,9 @@
 """Claim check for large prompts and answers.
 
-Step Functions caps a state's input and output at 256 KiB; above `INLINE_LIMIT_BYTES` a payload
-travels as `{"$ref": "s3://bucket/key"}` to an encrypted object that a lifecycle rule expires
-after a day. Nothing is ever truncated.
+Step Functions caps a state's input and output at 256 KiB; a payload over its share of that state
+(`switchboard.state_budget`, which sizes every share on the whole state) travels as
+`{"$ref": "s3://bucket/key"}` to an encrypted object that a lifecycle rule expires after a day.
+Nothing is ever truncated.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-INLINE_LIMIT_BYTES = 128 * 1024
 REF_KEY = "$ref"
 
 
@@ -26,10 +26,11 @@ class PayloadStore:
             self._client = aws.client("s3")
         return self._client
 
-    def wrap(self, key: str, value: dict[str, Any]) -> dict[str, Any]:
-        """The value itself when small; a reference to an S3 object when large."""
+    def wrap(self, key: str, value: dict[str, Any], *, inline_limit: int) -> dict[str, Any]:
+        """The value itself when its compact JSON fits ``inline_limit`` bytes; else a reference to
+        an S3 object (``inline_limit=0`` always stores it)."""
         body = json.dumps(value, separators=(",", ":")).encode()
-        if len(body) <= INLINE_LIMIT_BYTES:
+        if len(body) <= inline_limit:
             return value
         if not self._bucket:
             raise ValueError("payload too large to pass inline and no payload bucket is configured")

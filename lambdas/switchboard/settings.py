@@ -123,7 +123,6 @@ class InvokeSettings(EnvSettings):
 @dataclass(frozen=True)
 class AuthorizerSettings(EnvSettings):
     keys_table: str = env("KEYS_TABLE")
-    api_key_cache_ttl_s: int = env("API_KEY_CACHE_TTL_S", bounded(int, 0, 86400), default=300)
 
 
 @dataclass(frozen=True)

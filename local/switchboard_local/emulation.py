@@ -320,7 +320,6 @@ def handler_environment(
         "AWS_REGION": resources.region,
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "API_KEY_CACHE_TTL_S": "5",
         # Option edits (`switchboard options put --local`) show within a second, not ten.
         "OPTIONS_CACHE_TTL_S": "1",
     }

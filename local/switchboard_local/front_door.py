@@ -2,7 +2,8 @@
 
 Does what the deployed API does before the Lambda runs: the REQUEST authorizer (401 for missing
 or unknown keys, its context passed on), usage-plan throttling per API key (429), the payload
-limit (413 above Lambda's 6 MB), unknown paths, and OpenAI-style bodies for each of these.
+limit (413 above `switchboard.limits.MAX_REQUEST_BODY_BYTES`, which the deployed WAF enforces),
+unknown paths, and OpenAI-style bodies for each of these.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from switchboard.limits import MAX_REQUEST_BODY_BYTES
 from switchboard_local.emulation import TIERS, FakeLambdaContext, proxy_event
 
 log = logging.getLogger("switchboard.local")
 
-MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous request payload limit
+MAX_BODY_BYTES = MAX_REQUEST_BODY_BYTES  # what the WAF rule refuses in AWS (switchboard.limits)
 DRAIN_LIMIT_BYTES = 10 * 1024 * 1024  # API Gateway's own limit: beyond it we just close
 ROUTES = {("POST", "/v1/chat/completions"), ("GET", "/v1/models")}
 STAGE = "local"

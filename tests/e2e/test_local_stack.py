@@ -111,11 +111,20 @@ def test_bad_bodies_are_400_never_5xx(stack: LocalStack) -> None:
         assert payload["error"]["type"] == "invalid_request_error"
 
 
-def test_body_over_the_lambda_limit_is_413(stack: LocalStack) -> None:
+def test_body_limit_boundary_413_above_not_at(stack: LocalStack) -> None:
+    """The limit the deployed WAF enforces (switchboard.limits), byte for byte at the front door."""
+    from switchboard.limits import MAX_REQUEST_BODY_BYTES
+
     headers = {"Authorization": f"Bearer {DEV_KEY}", "Content-Type": "application/json"}
-    status, payload = _post(stack, b"x" * (6 * 1024 * 1024 + 1), headers)
+    status, payload = _post(stack, b"x" * (MAX_REQUEST_BODY_BYTES + 1), headers)
     assert status == 413
     assert payload["error"]["code"] == "request_too_large"
+    prefix = b'{"model": "echo", "messages": [{"role": "user", "content": "'
+    suffix = b'"}]}'
+    exactly = prefix + b"y" * (MAX_REQUEST_BODY_BYTES - len(prefix) - len(suffix)) + suffix
+    assert len(exactly) == MAX_REQUEST_BODY_BYTES
+    status, payload = _post(stack, exactly, headers)
+    assert status == 200, payload
 
 
 def test_long_prompt_travels_by_claim_check(client: openai.OpenAI) -> None:

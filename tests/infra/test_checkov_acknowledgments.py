@@ -125,8 +125,8 @@ def test_makefile_runs_checkov_without_blanket_skips() -> None:
     command = recipe.group(1)
     for flag in ("--skip-check", "--soft-fail", "--hard-fail-on", "--check ", "--baseline"):
         assert flag not in command, flag
-    test_line = re.search(r"^test:.*\n\t(.*)\n", makefile, re.MULTILINE)
-    assert test_line and "checkov" in test_line.group(1).split()
+    test_recipe = re.search(r"^test:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert test_recipe and "checkov" in test_recipe.group(1).split()
 
 
 @pytest.mark.parametrize("comment", ["", "n/a", "   not applicable   "])

@@ -256,3 +256,70 @@ def test_retirement_runs_on_a_schedule(template_json: dict[str, Any]) -> None:
 @pytest.mark.parametrize("key", ["ModelDeploymentStateMachineArn", "ModelDeploymentsTableName"])
 def test_outputs_the_cli_reads(template_json: dict[str, Any], key: str) -> None:
     assert key in template_json["Outputs"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Least privilege (issue 10 item 8): only the project's own names
+
+
+def _flat(value: Any) -> str:
+    """A resource as text, CloudFormation joins flattened (``{"Ref": …}`` parts dropped)."""
+    if isinstance(value, dict) and "Fn::Join" in value:
+        return "".join(_flat(part) for part in value["Fn::Join"][1])
+    if isinstance(value, list):
+        return " ".join(_flat(v) for v in value)
+    return value if isinstance(value, str) else ""
+
+
+def test_lifecycle_roles_create_and_delete_only_the_familys_own_sagemaker_names(
+    template_json: dict[str, Any],
+) -> None:
+    from switchboard.lifecycle.logic import family_name_prefix
+
+    prefixes = [family_name_prefix(f["group"]) for f in _families()]
+    bases = [f["base_component"] for f in _families() if f.get("base_component")]
+    mutating = ("sagemaker:Create", "sagemaker:Delete", "sagemaker:UpdateEndpoint")
+    checked = 0
+    for logical_id, statement in _statements(template_json):
+        if not any(a.startswith(mutating) for a in _actions(statement)):
+            continue
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        for resource in resources:
+            text = _flat(resource)
+            kind, _, name = text.rpartition(":")[2].partition("/")
+            checked += 1
+            if kind in ("model", "endpoint-config", "inference-component"):
+                assert name != "*", (logical_id, text)
+                assert any(name == f"{p}*" for p in prefixes) or name in bases, (logical_id, text)
+    assert checked
+
+
+def test_registry_role_trusts_named_principals_not_the_whole_account(template_json: dict[str, Any]) -> None:
+    _, role = next(
+        (k, v)
+        for k, v in _of_type(template_json, "AWS::IAM::Role").items()
+        if k.startswith("ModelDeploymentRegistryRole")
+    )
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    patterns = statement["Condition"]["ArnLike"]["aws:PrincipalArn"]
+    assert [_flat(p).rsplit(":", 1)[-1] for p in patterns] == [
+        "role/Switchboard-ml-*",
+        "role/*/Switchboard-ml-*",
+    ]
+
+
+def test_sagemaker_execution_role_pulls_only_llm_serving_and_project_images(
+    template_json: dict[str, Any],
+) -> None:
+    statements = [
+        s for k, s in _statements(template_json) if k.startswith("ModelDeploymentSageMakerExecutionRole")
+    ]
+    pull = next(s for s in statements if "ecr:BatchGetImage" in _actions(s))
+    repositories = sorted(_flat(r).rsplit(":", 1)[-1] for r in pull["Resource"])
+    assert repositories == [
+        "repository/djl-inference",
+        "repository/huggingface-pytorch-tgi-inference",
+        "repository/switchboard-*",
+    ]

@@ -52,15 +52,15 @@ OUR_HANDLERS = (
 
 
 @pytest.mark.parametrize("handler", OUR_HANDLERS)
-def test_every_function_is_arm64_python314_traced_with_powertools_and_retained_logs(
+def test_every_function_is_arm64_on_the_tested_python_traced_with_powertools_and_retained_logs(
     template_json: dict[str, Any], handler: str
 ) -> None:
     logical_id, function = function_by_handler(template_json, handler)
     props = function["Properties"]
     assert props["Architectures"] == ["arm64"]
-    assert props["Runtime"] == "python3.14"
+    assert props["Runtime"] == f"python{layers.LAMBDA_PYTHON_VERSION}"
     assert props["TracingConfig"] == {"Mode": "Active"}
-    assert layers.powertools_arm64_arn(REGION, 27) in props["Layers"]
+    assert layers.powertools_layer_arn() in props["Layers"]
     env = env_of(function)
     assert env[constants.ENV_POWERTOOLS_SERVICE_NAME] == "switchboard"
     assert env[constants.ENV_POWERTOOLS_METRICS_NAMESPACE] == "Switchboard"
@@ -107,7 +107,19 @@ def test_gateway_environment(template_json: dict[str, Any]) -> None:
     assert env[constants.ENV_APPCONFIG_PROFILE] == "routing"
     assert env[constants.ENV_APPCONFIG_AGENT_URL] == "http://localhost:2772"
     assert env[constants.ENV_EXTENSION_POLL_INTERVAL] == "30"
-    assert env[constants.ENV_EXTENSION_PREFETCH_LIST] == "Switchboard:prod:routing"
+    # The extension prefetches paths, the same path the gateway's agent client requests.
+    assert env[constants.ENV_EXTENSION_PREFETCH_LIST] == (
+        "/applications/Switchboard/environments/prod/configurations/routing"
+    )
+    from switchboard.routing.agent_client import RoutingFlags
+
+    client = RoutingFlags(
+        agent_url=env[constants.ENV_APPCONFIG_AGENT_URL],
+        application=env[constants.ENV_APPCONFIG_APPLICATION],
+        environment=env[constants.ENV_APPCONFIG_ENVIRONMENT],
+        profile=env[constants.ENV_APPCONFIG_PROFILE],
+    )
+    assert client._url == env[constants.ENV_APPCONFIG_AGENT_URL] + env[constants.ENV_EXTENSION_PREFETCH_LIST]
     assert set(env[constants.ENV_OPTIONS_TABLE]) == {"Ref"}
     assert set(env[constants.ENV_PAYLOAD_BUCKET]) == {"Ref"}
     machine_id, _ = only(template_json, "AWS::StepFunctions::StateMachine")
@@ -130,7 +142,7 @@ def test_authorizer_and_invoke_environment(template_json: dict[str, Any]) -> Non
     _, authorizer = function_by_handler(template_json, constants.HANDLER_AUTHORIZER)
     env = env_of(authorizer)
     assert set(env[constants.ENV_KEYS_TABLE]) == {"Ref"}
-    assert env[constants.ENV_API_KEY_CACHE_TTL_S] == "300"
+    assert "API_KEY_CACHE_TTL_S" not in env
     _, invoke = function_by_handler(template_json, constants.HANDLER_INVOKE)
     env = env_of(invoke)
     assert {constants.ENV_OPTIONS_TABLE, constants.ENV_PAYLOAD_BUCKET} <= set(env)
@@ -195,11 +207,25 @@ def test_gateway_grants_are_scoped(template_json: dict[str, Any]) -> None:
     assert sorted(statements["ClaimCheckReadWrite"]["Action"]) == ["s3:GetObject", "s3:PutObject"]
 
 
-def test_authorizer_reads_api_keys_of_its_region_only(template_json: dict[str, Any]) -> None:
+def test_authorizer_reads_the_keys_table_and_no_api_gateway_key(template_json: dict[str, Any]) -> None:
+    """Issue 10 item 8: `apigateway:GET` on /apikeys/* would let it read every API key's value."""
     _, authorizer = function_by_handler(template_json, constants.HANDLER_AUTHORIZER)
-    statements = {s.get("Sid"): s for s in role_statements(template_json, role_of(authorizer))}
-    assert statements["ReadUsagePlanKeyValue"]["Action"] == "apigateway:GET"
-    assert statements["ReadUsagePlanKeyValue"]["Resource"] == f"arn:aws:apigateway:{REGION}::/apikeys/*"
+    statements = role_statements(template_json, role_of(authorizer))
+    actions = {a for s in statements for a in as_list(s["Action"])}
+    assert not [a for a in actions if a.startswith("apigateway:")]
+    assert "dynamodb:GetItem" in actions
+
+
+def test_invoke_step_may_write_large_answers_to_the_payload_bucket(template_json: dict[str, Any]) -> None:
+    """Issue 10 item 2: answers over the inline limit are PutObject'ed by the invoke step."""
+    _, invoke = function_by_handler(template_json, constants.HANDLER_INVOKE)
+    statements = {s.get("Sid"): s for s in role_statements(template_json, role_of(invoke))}
+    claim_check = statements["ClaimCheckReadWrite"]
+    assert sorted(as_list(claim_check["Action"])) == ["s3:GetObject", "s3:PutObject"]
+    _, gateway = function_by_handler(template_json, constants.HANDLER_GATEWAY)
+    gateway_statements = {s.get("Sid"): s for s in role_statements(template_json, role_of(gateway))}
+    # The same objects the gateway writes requests to: the stack's payload bucket, nothing else.
+    assert claim_check["Resource"] == gateway_statements["ClaimCheckReadWrite"]["Resource"]
 
 
 STAR_ALLOWED_ACTION_PREFIXES = (
@@ -388,12 +414,18 @@ def test_every_method_requires_the_custom_authorizer_and_an_api_key(template_jso
         ("QUOTA_EXCEEDED", "429"),
         ("REQUEST_TOO_LARGE", "413"),
         ("INTEGRATION_TIMEOUT", "504"),
-        ("DEFAULT_4XX", "400"),
-        ("DEFAULT_5XX", "500"),
+        ("UNSUPPORTED_MEDIA_TYPE", "415"),
+        ("INVALID_API_KEY", "403"),
+        ("WAF_FILTERED", "403"),
+        ("AUTHORIZER_FAILURE", "500"),
+        ("INTEGRATION_FAILURE", "504"),
+        # No status on the fallbacks: setting one would re-status every other 4XX/5XX response.
+        ("DEFAULT_4XX", None),
+        ("DEFAULT_5XX", None),
     ],
 )
 def test_gateway_responses_are_openai_shaped_json(
-    template_json: dict[str, Any], response_type: str, status: str
+    template_json: dict[str, Any], response_type: str, status: str | None
 ) -> None:
     found = [
         r["Properties"]
@@ -402,9 +434,11 @@ def test_gateway_responses_are_openai_shaped_json(
     ]
     assert len(found) == 1
     response = found[0]
-    assert response["StatusCode"] == status
+    assert response.get("StatusCode") == status
     assert response["ResponseParameters"] == {"gatewayresponse.header.Content-Type": "'application/json'"}
-    body = json.loads(response["ResponseTemplates"]["application/json"])
+    # API Gateway substitutes $context.error.messageString as a quoted JSON string.
+    template = response["ResponseTemplates"]["application/json"]
+    body = json.loads(template.replace("$context.error.messageString", '"Unsupported Media Type"'))
     error = body["error"]
     assert error["message"] and error["type"] and error["code"]
     assert error["request_id"] == "$context.requestId"
@@ -437,13 +471,36 @@ def test_stage_logs_json_traces_and_never_logs_bodies(template_json: dict[str, A
     assert settings["LoggingLevel"] == "ERROR"
 
 
+def test_waf_refuses_a_declared_body_over_the_limit_with_413_first(template_json: dict[str, Any]) -> None:
+    """Issue 10 item 5: the 413 comes from in front of Lambda, whose 6 MB covers the whole event."""
+    import re
+
+    from switchboard.limits import MAX_REQUEST_BODY_BYTES
+
+    _, acl = only(template_json, "AWS::WAFv2::WebACL")
+    props = acl["Properties"]
+    first = min(props["Rules"], key=lambda r: r["Priority"])
+    assert first["Name"] == "RequestBodyOverLimit"
+    response = first["Action"]["Block"]["CustomResponse"]
+    assert response["ResponseCode"] == 413
+    body = json.loads(props["CustomResponseBodies"][response["CustomResponseBodyKey"]]["Content"])
+    assert body["error"]["code"] == "request_too_large"
+    statement = first["Statement"]["RegexMatchStatement"]
+    assert statement["FieldToMatch"] == {"SingleHeader": {"Name": "content-length"}}
+    pattern = statement["RegexString"]
+    assert len(pattern) <= 512  # WAF's limit for an inline regex
+    for length, refused in [(0, False), (MAX_REQUEST_BODY_BYTES, False), (MAX_REQUEST_BODY_BYTES + 1, True)]:
+        assert bool(re.fullmatch(pattern, str(length))) is refused, length
+        assert bool(re.fullmatch(pattern, "00" + str(length))) is refused, length
+
+
 def test_waf_counts_body_rules_instead_of_blocking_long_prompts(template_json: dict[str, Any]) -> None:
     acl_id, acl = only(template_json, "AWS::WAFv2::WebACL")
     assert acl["Properties"]["Scope"] == "REGIONAL"
     common = next(
         r
         for r in acl["Properties"]["Rules"]
-        if r["Statement"]["ManagedRuleGroupStatement"]["Name"] == "AWSManagedRulesCommonRuleSet"
+        if r["Statement"].get("ManagedRuleGroupStatement", {}).get("Name") == "AWSManagedRulesCommonRuleSet"
     )
     overrides = {
         o["Name"]: o["ActionToUse"]
@@ -649,3 +706,16 @@ def test_opting_into_the_xray_sdk_sends_aws_calls_through_botocore(tmp_path: Pat
     env = env_of(gateway)
     assert env[constants.ENV_XRAY_SDK] == "true"
     assert env[constants.ENV_LIGHT_AWS_CLIENT] == "0"
+
+
+def test_without_the_managed_waf_rules_the_body_size_guard_still_runs(tmp_path: Path) -> None:
+    """`waf_enabled: false` drops the managed rule groups, never the 413 in front of Lambda."""
+    from app import build_app
+    from tests.infra.conftest import TEST_CONTEXT
+
+    build_app(outdir=str(tmp_path), context={**TEST_CONTEXT, "waf_enabled": False}).synth()
+    (template_file,) = tmp_path.glob("*.template.json")
+    template_json = json.loads(template_file.read_text())
+    _, acl = only(template_json, "AWS::WAFv2::WebACL")
+    assert [r["Name"] for r in acl["Properties"]["Rules"]] == ["RequestBodyOverLimit"]
+    only(template_json, "AWS::WAFv2::WebACLAssociation")

@@ -143,29 +143,26 @@ def test_usage_identifier_comes_from_the_key_row_without_api_gateway(gateway) ->
 
     expected = apigw.get_api_key(apiKey=record.api_key_id, includeValue=True)["value"]
     assert policy["usageIdentifierKey"] == expected
-    assert authorizer._deps()._apigateway is None  # no API Gateway client, no GetApiKey call
+    assert not hasattr(authorizer._deps(), "_apigateway")  # no API Gateway client, no GetApiKey call
 
 
-def test_key_rows_from_before_the_stored_identifier_fall_back_to_get_api_key(gateway) -> None:
+def test_key_rows_without_a_stored_identifier_are_refused_not_looked_up(gateway) -> None:
+    """The authorizer may not read API key values (issue 10 item 8): such a row is refused (401)."""
     import boto3
 
-    from handlers import authorizer
     from switchboard.keys import ApiKeyStore, hash_key
 
     dynamodb, apigw = boto3.client("dynamodb"), boto3.client("apigateway")
     keys = ApiKeyStore(gateway.resources.keys_table, client=dynamodb)
-    key, record = keys.create("legacy", "standard", apigateway=apigw, usage_plan_id=None)
+    key, _ = keys.create("legacy", "standard", apigateway=apigw, usage_plan_id=None)
     dynamodb.update_item(
         TableName=gateway.resources.keys_table,
         Key={"key_hash": {"S": hash_key(key)}},
         UpdateExpression="REMOVE usage_identifier",
     )
 
-    policy = gateway.authorize(key)
-
-    expected = apigw.get_api_key(apiKey=record.api_key_id, includeValue=True)["value"]
-    assert policy["usageIdentifierKey"] == expected
-    assert authorizer._deps()._apigateway is not None
+    with pytest.raises(Exception, match="Unauthorized"):
+        gateway.authorize(key)
 
 
 def test_key_without_an_api_gateway_key_gets_no_usage_identifier(gateway) -> None:
@@ -188,15 +185,20 @@ def test_gateway_without_authorizer_context_is_401() -> None:
     assert response["statusCode"] == 401
 
 
-def test_oversized_body_is_413() -> None:
+def test_a_body_over_the_limit_that_reaches_the_function_is_413() -> None:
+    """Without a Content-Length (chunked), the WAF cannot refuse it: the function does."""
+    from switchboard.limits import MAX_REQUEST_BODY_BYTES
     from switchboard_local.emulation import FakeLambdaContext
     from tests.conftest import api_event
 
-    event = api_event("POST", "/v1/chat/completions", raw_body="x" * (gateway_module.MAX_BODY_BYTES + 1))
+    event = api_event("POST", "/v1/chat/completions", raw_body="x" * (MAX_REQUEST_BODY_BYTES + 1))
     response = gateway_module.handler(event, FakeLambdaContext())
 
     assert response["statusCode"] == 413
     assert '"request_too_large"' in response["body"]
+    # Multi-byte characters count as the bytes they are.
+    event = api_event("POST", "/v1/chat/completions", raw_body="é" * (MAX_REQUEST_BODY_BYTES // 2 + 1))
+    assert gateway_module.handler(event, FakeLambdaContext())["statusCode"] == 413
 
 
 def test_workflow_failure_is_502_with_body(gateway, monkeypatch) -> None:

@@ -223,3 +223,102 @@ def test_endpoints_follow_botocore_precedence_and_the_sync_host_prefix() -> None
     specific = {**local, "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:6000"}
     assert endpoint(light_client("dynamodb", specific)) == "http://127.0.0.1:6000"
     assert endpoint(light_client("stepfunctions", local), "StartSyncExecution") == "http://127.0.0.1:5000"
+
+
+# --------------------------------------------------------------------------------------------------
+# not idempotent: StartSyncExecution (issue 10 item 7)
+
+
+def _sfn(url: str, sleeps: list[float] | None = None, timeout_s: float = 60.0) -> AwsJsonClient:
+    return AwsJsonClient(
+        "stepfunctions",
+        region="us-east-1",
+        credentials=TOKEN_CREDS,
+        endpoint_url=url,
+        timeout_s=timeout_s,
+        sleep=(sleeps.append if sleeps is not None else lambda _: None),
+    )
+
+
+def test_start_sync_execution_is_not_retried_after_a_5xx(server: tuple[str, Scripted]) -> None:
+    """A 5xx after the request arrived may mean the workflow ran: a retry could run it twice."""
+    url, script = server
+    script.answers += [_json(500, {"__type": "InternalServerError"}), _json(200, {"status": "SUCCEEDED"})]
+
+    with pytest.raises(ClientError, match="InternalServerError"):
+        _sfn(url).start_sync_execution(stateMachineArn="arn", input="{}")
+    assert len(script.requests) == 1
+
+
+def test_start_sync_execution_is_retried_when_throttled(server: tuple[str, Scripted]) -> None:
+    """A throttling refusal means the service did not start anything: safe to go again."""
+    url, script = server
+    script.answers += [_json(400, {"__type": "ThrottlingException"}), _json(200, {"status": "SUCCEEDED"})]
+    sleeps: list[float] = []
+
+    answer = _sfn(url, sleeps).start_sync_execution(stateMachineArn="arn", input="{}")
+
+    assert answer["status"] == "SUCCEEDED" and len(script.requests) == 2 and len(sleeps) == 1
+
+
+def test_start_sync_execution_is_not_retried_when_the_answer_is_lost() -> None:
+    """Sent, then no answer (read timeout): the workflow may be running; no second execution."""
+    import socket
+
+    received: list[bytes] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        for _ in range(3):
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            received.append(conn.recv(65536))  # read the request, never answer
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(BotoCoreError):
+            _sfn(f"http://127.0.0.1:{listener.getsockname()[1]}", timeout_s=0.3).start_sync_execution(
+                stateMachineArn="arn", input="{}"
+            )
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
+    assert len(received) == 1
+
+
+def test_connection_refused_is_retried_for_start_sync_execution() -> None:
+    """Nothing was sent when no connection could be made: every attempt is safe."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sleeps: list[float] = []
+    with pytest.raises(EndpointConnectionError):
+        _sfn(f"http://127.0.0.1:{port}", sleeps).start_sync_execution(stateMachineArn="arn", input="{}")
+    assert len(sleeps) == 2  # three attempts
+
+
+def test_dynamodb_reads_keep_retrying_5xx(server: tuple[str, Scripted]) -> None:
+    url, script = server
+    script.answers += [_json(500, {"__type": "InternalServerError"}), _json(200, {"Count": 1})]
+    assert _client(url).scan(TableName="t")["Count"] == 1
+    assert len(script.requests) == 2
+
+
+def test_botocore_step_functions_clients_do_not_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from switchboard import aws
+
+    monkeypatch.setenv(aws.LIGHT_CLIENT_ENV, "0")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    sfn = aws.client("stepfunctions")
+    assert sfn.meta.config.retries["total_max_attempts"] == 1
+    assert aws.client("dynamodb").meta.config.retries.get("total_max_attempts") != 1

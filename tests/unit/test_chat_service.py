@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,11 +54,20 @@ class Runner:
 
 
 class Payloads:
-    def wrap(self, key: str, value: dict[str, Any]) -> dict[str, Any]:
-        return value
+    """In-memory claim check: over the limit, the value is kept here and a reference returned."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, dict[str, Any]] = {}
+
+    def wrap(self, key: str, value: dict[str, Any], *, inline_limit: int) -> dict[str, Any]:
+        if len(json.dumps(value, separators=(",", ":")).encode()) <= inline_limit:
+            return value
+        self.stored[key] = value
+        return {"$ref": f"s3://fake/{key}"}
 
     def unwrap(self, value: dict[str, Any]) -> dict[str, Any]:
-        return value
+        ref = value.get("$ref")
+        return self.stored[str(ref).removeprefix("s3://fake/")] if ref else value
 
 
 class Circuits:
@@ -115,6 +125,27 @@ def test_workflow_input_carries_policy_clock_and_cache_key() -> None:
     assert payload["now_epoch_s"] == int(NOW)
     assert payload["cache_key"].startswith("chat#")
     assert payload["force_degraded"] is False
+
+
+@pytest.mark.parametrize("static_kib", [0, 40])
+def test_the_request_travels_inline_only_while_the_whole_input_fits_its_share(static_kib: int) -> None:
+    """Issue 10 item 6: the claim-check threshold is sized on the whole workflow input."""
+    from switchboard.state_budget import INPUT_BUDGET_BYTES, json_size
+
+    route = {**ROUTE, "static_answer": "s" * (static_kib * 1024)}
+    for content_kib in (1, 40, 60, 90, 120):
+        service, runner = _service({"chat": route}, ANSWER)
+        body = ChatCompletionRequest.model_validate(
+            {"model": "chat", "messages": [{"role": "user", "content": "x" * (content_kib * 1024)}]}
+        )
+        service.complete(body, CALLER, f"r{content_kib}")
+        payload = runner.payloads[0]
+        inline_size = json_size({**payload, "request": body.to_chat_request().to_dict()})
+        if inline_size <= INPUT_BUDGET_BYTES:
+            assert "$ref" not in payload["request"], content_kib
+        else:
+            assert payload["request"] == {"$ref": f"s3://fake/requests/r{content_kib}.json"}
+        assert json_size(payload) <= INPUT_BUDGET_BYTES
 
 
 def test_kill_switch_removes_providers_and_options() -> None:

@@ -147,9 +147,15 @@ def deployment_id(execution_id: str) -> str:
     return hashlib.sha256(execution_id.encode()).hexdigest()[:8]
 
 
+def family_name_prefix(group: str) -> str:
+    """The prefix of every SageMaker model, endpoint config and inference component the workflow
+    makes for a family: the lifecycle roles may create and delete only names that start with it."""
+    return f"{group[:44].rstrip('-')}-v"
+
+
 def version_prefix(group: str, version: int) -> str:
     """The name prefix of everything made for one version (retirement finds them by it)."""
-    return f"{group[:44].rstrip('-')}-v{version}-"
+    return f"{family_name_prefix(group)}{version}-"
 
 
 def resource_names(group: str, version: int, execution_id: str) -> dict[str, str]:
