@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import boto3
@@ -61,18 +63,37 @@ def test_botocore_calls_inside_a_handler_are_recorded_with_its_environment(
     }
 
 
-def test_the_json_client_calls_are_recorded_without_their_data(
-    monkeypatch: pytest.MonkeyPatch, own_records: set[RecordedCall]
-) -> None:
+def test_the_json_client_calls_are_recorded_without_their_data(own_records: set[RecordedCall]) -> None:
     from switchboard.awsjson import AwsJsonClient, Credentials
 
-    client = AwsJsonClient("dynamodb", region="eu-west-1", credentials=Credentials("a", "b"))
-    monkeypatch.setattr(client, "_send", lambda *args: (200, {}, b"{}"))
-    before = set(recorder.CALLS)
-    handler = recorder.attributed(
-        "handlers.test.handler", lambda: client.get_item(TableName="keys", Key={"k": {"S": "secret"}}), dict
-    )
-    handler()
+    class EmptyAnswer(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), EmptyAnswer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        client = AwsJsonClient(
+            "dynamodb", region="eu-west-1", credentials=Credentials("a", "b"), endpoint_url=url
+        )
+        before = set(recorder.CALLS)
+        handler = recorder.attributed(
+            "handlers.test.handler",
+            lambda: client.get_item(TableName="keys", Key={"k": {"S": "secret"}}),
+            dict,
+        )
+        handler()
+    finally:
+        server.shutdown()
+        server.server_close()
     [recorded] = new_calls(before)
     assert (recorded.service, recorded.operation, recorded.region) == ("dynamodb", "GetItem", "eu-west-1")
     assert json.loads(recorded.params_json) == {"TableName": "keys"}
