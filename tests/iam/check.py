@@ -128,6 +128,8 @@ class IamCheck:
         self._statements: dict[tuple[str, tuple[tuple[str, str], ...]], list[Statement]] = {}
         self.checked_requests = 0
         self.unevaluated: set[str] = set()
+        self.tolerated: set[KnownDenial] = set()
+        """The known denials that matched a request in this run (the others may be fixed already)."""
 
     def statements(self, role_id: str, names: Mapping[str, str]) -> list[Statement]:
         key = (role_id, tuple(sorted(names.items())))
@@ -136,12 +138,15 @@ class IamCheck:
         return self._statements[key]
 
     def _tolerated(self, principal: str, request: Request) -> bool:
-        return any(
-            k.principal == principal
-            and k.action.lower() == request.action.lower()
-            and fnmatch.fnmatchcase(request.resource, k.resource)
-            for k in self.known
-        )
+        for known in self.known:
+            if (
+                known.principal == principal
+                and known.action.lower() == request.action.lower()
+                and fnmatch.fnmatchcase(request.resource, known.resource)
+            ):
+                self.tolerated.add(known)
+                return True
+        return False
 
     def _judge(
         self,

@@ -90,6 +90,15 @@ class IamPlugin:
                 )
             )
         self.lines = summarize(findings)
+        self.lines += [
+            f"tolerated until fixed: {k.principal} {k.action} on {k.resource}: {k.reason}"
+            for k in check.tolerated
+        ]
+        self.lines += [
+            f"known denial not seen in this run (fixed? drop it from KNOWN_DENIALS): {k.principal} {k.action}"
+            for k in check.known
+            if k not in check.tolerated
+        ]
         ours = asl.tasks_by_name()
         executed = {t.state for t in tasks if t.state in ours and ours[t.state].resource == t.resource}
         if executed:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from iam.check import LOCAL_PREFIX, IamCheck, synthesize
+from iam.check import LOCAL_PREFIX, IamCheck, KnownDenial, synthesize
 from iam.recorder import Attribution, ExecutedTask, RecordedCall
 from iam.template import SynthesizedStack
 
@@ -244,3 +244,22 @@ def test_every_seed_option_is_callable_by_the_invoke_step(
         recorder.CALLS.intersection_update(before)
     assert len({json.loads(c.params_json).get("modelId") for c in made}) == len(real)
     assert [f.line() for f in IamCheck(stack).check_calls(made)] == []
+
+
+def test_a_known_denial_is_tolerated_and_said(stack: SynthesizedStack) -> None:
+    role = stack.function_role(INVOKE).role_id
+    without = SynthesizedStack(without_action(stack.template, role, "s3:PutObject"), region="us-east-1")
+    known = KnownDenial(INVOKE, "s3:PutObject", f"arn:aws:s3:::{PAYLOADS}/*", "until the grant lands")
+    check = IamCheck(without, known=[known])
+    recorded = call(INVOKE, "s3", "PutObject", {"Bucket": PAYLOADS, "Key": "k"}, PAYLOAD_BUCKET=PAYLOADS)
+    assert check.check_calls([recorded]) == []
+    assert check.tolerated == {known}
+    other = call(INVOKE, "s3", "PutObject", {"Bucket": "elsewhere", "Key": "k"}, PAYLOAD_BUCKET=PAYLOADS)
+    assert len(check.check_calls([other])) == 1  # only what the entry names
+
+
+def test_the_known_denials_list_is_empty_or_explained() -> None:
+    from iam.check import KNOWN_DENIALS
+
+    for known in KNOWN_DENIALS:
+        assert len(known.reason) > 20 and known.resource, known
