@@ -47,21 +47,22 @@ class Context:
 class Stopwatch:
     """Wall time spent inside wrapped callables; nested calls are counted once, by the outermost."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self.total = 0.0
         self._depth = 0
+        self._clock = clock
 
     def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
         def timed(*args: Any, **kwargs: Any) -> Any:
             self._depth += 1
-            started = time.perf_counter()
+            started = self._clock()
             try:
                 return function(*args, **kwargs)
             finally:
                 self._depth -= 1
                 if self._depth == 0:
-                    self.total += time.perf_counter() - started
+                    self.total += self._clock() - started
 
         return timed
 

@@ -177,13 +177,14 @@ def routing_overhead() -> dict[str, Any]:
         forced_flag = flags[FORCE_DEGRADED_FLAG]
         forced = route in ((forced_flag.get("routes") or ()) if forced_flag.get("enabled") else ())
         fallback = (decision.context_fallback,) if decision.context_fallback else ()
-        chain, smaller, context_fallback = service._usable(
-            (decision.chain, decision.smaller_chain, fallback), killed
+        (chain, smaller, context_fallback), _dropped = service._usable(
+            route, (decision.chain, decision.smaller_chain, fallback), killed
         )
         return service._workflow_input(
             f"req-{i}",
             route,
             decision,
+            tenant=caller.tenant,
             chains=(chain, smaller, context_fallback),
             request=request,
             forced_degraded=forced,

@@ -123,6 +123,13 @@ PROVIDER_ERROR_CLASSES: Final = (
     "content_filtered",
 )
 METRIC_PROVIDER_ERROR_PREFIX: Final = "ProviderError_"
+# Routing configuration: what the gateway did when the AppConfig extension failed it
+# (lambdas/switchboard/routing/agent_client.py) and a chain naming options the catalogue lacks
+# (lambdas/switchboard/chat.py).
+METRIC_ROUTING_ANSWER_INVALID: Final = "RoutingAnswerInvalid"
+METRIC_ROUTING_LAST_KNOWN_GOOD: Final = "RoutingLastKnownGood"
+METRIC_ROUTING_ENVIRONMENT_DEFAULT: Final = "RoutingEnvironmentDefault"
+METRIC_ROUTE_NAMES_UNKNOWN_OPTIONS: Final = "RouteNamesUnknownOptions"
 
 # --- cdk-nag ---------------------------------------------------------------------------------------
 NAG_IAM5: Final = "AwsSolutions-IAM5"

@@ -74,13 +74,15 @@ class Monitoring(Construct):
           means the ASL itself broke: every expected failure is caught and answered).
         - ``gateway_errors_alarm``: the gateway Lambda's ``Errors`` Sum over 5 minutes ≥
           ``gateway_errors_threshold``.
+        - ``routing_answer_invalid_alarm``: ``RoutingAnswerInvalid`` Sum over 5 minutes ≥ 1 (the
+          AppConfig extension answered flags the gateway refused: it serves last-known-good).
 
     The topic is encrypted with a customer-managed KMS key: CloudWatch cannot publish to a topic
     under the AWS-managed ``alias/aws/sns`` key, whose policy cannot be changed. The key policy and
     the topic policy let ``cloudwatch.amazonaws.com`` use them for this account's alarms only.
 
     Attributes:
-        alarm_topic, alarm_key, dashboard, and the four alarms above.
+        alarm_topic, alarm_key, dashboard, and the five alarms above.
     """
 
     def __init__(
@@ -208,11 +210,23 @@ class Monitoring(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        self.routing_answer_invalid_alarm = cloudwatch.Alarm(
+            self,
+            "RoutingAnswerInvalid",
+            alarm_description="The AppConfig extension answered routing flags the gateway refused (see "
+            "the gateway's RoutingAnswerInvalid log lines): routing is served from last-known-good.",
+            metric=switchboard_metric(constants.METRIC_ROUTING_ANSWER_INVALID),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
         self.alarms = (
             self.circuit_opened_alarm,
             self.degraded_rate_alarm,
             self.workflow_failed_alarm,
             self.gateway_errors_alarm,
+            self.routing_answer_invalid_alarm,
         )
         for alarm in self.alarms:
             alarm.add_alarm_action(action)
@@ -260,6 +274,19 @@ class Monitoring(Construct):
             graph(
                 "Rejected (503, no healthy option)",
                 [switchboard_metric(constants.METRIC_REJECTED_NO_HEALTHY_OPTION, label="rejected")],
+            ),
+            graph(
+                "Routing configuration fallbacks",
+                [
+                    switchboard_metric(constants.METRIC_ROUTING_ANSWER_INVALID, label="invalid answer"),
+                    switchboard_metric(constants.METRIC_ROUTING_LAST_KNOWN_GOOD, label="last-known-good"),
+                    switchboard_metric(
+                        constants.METRIC_ROUTING_ENVIRONMENT_DEFAULT, label="deploy-time default"
+                    ),
+                    switchboard_metric(
+                        constants.METRIC_ROUTE_NAMES_UNKNOWN_OPTIONS, label="unknown option in chain"
+                    ),
+                ],
             ),
         ]
         providers: list[cloudwatch.IWidget] = [

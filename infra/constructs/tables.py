@@ -38,8 +38,8 @@ class DataTables(Construct):
         keys_table: partition key ``key_hash`` (S).
         circuit_table: partition key ``pk`` (S, the option id), sort key ``sk`` (S: ``STATE``, or one
             item per transition event); TTL ``expires_at``. One owner writes it: the circuit breaker.
-        cache_table: partition key ``cache_key`` (S, a hash of route + normalized messages); TTL
-            ``expires_at``.
+        cache_table: partition key ``cache_key`` (S, ``tenant#route#`` and a hash of tenant, route and
+            normalized messages; each item also names its ``tenant``); TTL ``expires_at``.
         payload_bucket: claim-check objects.
     """
 

@@ -19,10 +19,13 @@ from switchboard.chat import Caller, ChatService
 from switchboard.errors import ApiError, InvalidRequest, PayloadTooLarge, Unauthorized
 from switchboard.limits import MAX_REQUEST_BODY_BYTES
 from switchboard.observability import logger, metrics, tracer
+from switchboard.request_json import UnacceptableJson, parse_request_json
 
 JSON = "application/json"
 
-app = APIGatewayRestResolver(enable_validation=True)
+# Bodies are parsed by the bounded parser, not json.loads: hostile JSON (deep nesting, huge numbers,
+# NaN, repeated keys, lone surrogates) is a 400 that names the problem, never a 500.
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_request_json)
 
 
 def _emit(name: str, data: dict[str, Any]) -> None:
@@ -136,10 +139,13 @@ def _api_error(exc: ApiError) -> Response[Any]:
     return _json_response(exc.status, exc.body(), exc.headers)
 
 
+@app.exception_handler(UnacceptableJson)
+def _unacceptable_json(exc: UnacceptableJson) -> Response[Any]:
+    return _api_error(InvalidRequest(exc.message, code=exc.code, param=exc.param))
+
+
 def _describe_validation(errors: list[Any]) -> tuple[str, str | None]:
     first = errors[0] if errors else {}
-    if first.get("type") == "json_invalid":
-        return "We could not parse the JSON body of your request.", None
     loc = [str(part) for part in first.get("loc", ()) if part != "body"]
     where = ".".join(loc)
     message = str(first.get("msg", "invalid request"))

@@ -5,8 +5,6 @@ No boto3 here: routing, options, the workflow and payloads arrive as small inter
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,14 +23,18 @@ from switchboard.errors import (
 from switchboard.options.model import LlmOption, OptionStatus
 from switchboard.providers.base import ChatRequest, ChatResult
 from switchboard.routing.agent_client import RoutingSnapshot, RoutingUnavailable
+from switchboard.routing.flags import FORCE_DEGRADED_FLAG as FORCE_DEGRADED_FLAG  # re-exported
+from switchboard.routing.flags import KILL_SWITCH_FLAG as KILL_SWITCH_FLAG  # re-exported
 from switchboard.routing.flags import RouteDecision
 from switchboard.state_budget import INPUT_BUDGET_BYTES, json_size
+from switchboard.tenancy import tenant_content_key
 from switchboard.workflow import WorkflowError, WorkflowRunner
 
 DEFAULT_RETRY_AFTER_S = 10
 MAX_RETRY_AFTER_S = 3600
-KILL_SWITCH_FLAG = "kill-switch"
-FORCE_DEGRADED_FLAG = "force-degraded"
+# The request workflow's attempt before any candidate ran (NoteNoAttemptYet in the ASL).
+NO_CANDIDATE_TRIED = "no candidate was tried"
+EVENT_UNKNOWN_OPTIONS = "RouteNamesUnknownOptions"
 
 
 @dataclass(frozen=True)
@@ -118,31 +120,42 @@ class ChatService:
             if caller.may_use(name) and snapshot.flags[name].get("enabled", True)
         ]
 
-    def _usable(self, chains: Iterable[tuple[str, ...]], killed: Mapping[str, Any]) -> list[list[str]]:
+    def _usable(
+        self, route: str, chains: Iterable[tuple[str, ...]], killed: Mapping[str, Any]
+    ) -> tuple[list[list[str]], dict[str, str]]:
         """Drop retired, unknown and operator-killed options when the catalogue can tell.
 
-        With the catalogue down (and never loaded) the chains pass through: the invoke step checks
-        each option itself, so a catalogue outage never stops traffic.
+        Returns the usable chains and, for each dropped id, why it was dropped (the 503 says it).
+        Unknown ids are also an event: the flag document names an option the catalogue lacks (AWS
+        validates documents against the catalogue at deployment, but an option can be deleted
+        after). With the catalogue down (and never loaded) the chains pass through: the invoke step
+        checks each option itself, so a catalogue outage never stops traffic.
         """
         chains = [tuple(chain) for chain in chains]
         killed_ids = set(killed.get("options") or ())
         killed_providers = set(killed.get("providers") or ())
+        dropped: dict[str, str] = {}
         try:
             known = self._options.get_many({oid for chain in chains for oid in chain})
         except Exception:
             self._on_event("OptionsCatalogueUnavailable", {})
-            return [[oid for oid in chain if oid not in killed_ids] for chain in chains]
-        return [
-            [
-                oid
-                for oid in chain
-                if oid in known
-                and known[oid].status is not OptionStatus.RETIRED
-                and oid not in killed_ids
-                and known[oid].provider.value not in killed_providers
-            ]
-            for chain in chains
-        ]
+            known = None
+        for oid in (oid for chain in chains for oid in chain):
+            option = known.get(oid) if known is not None else None
+            if oid in killed_ids:
+                dropped[oid] = "switched off by the kill switch"
+            elif known is None:
+                continue
+            elif option is None:
+                dropped[oid] = "not in the options catalogue"
+            elif option.status is OptionStatus.RETIRED:
+                dropped[oid] = "retired"
+            elif option.provider.value in killed_providers:
+                dropped[oid] = f"provider {option.provider.value} switched off by the kill switch"
+        unknown = sorted(oid for oid, why in dropped.items() if why == "not in the options catalogue")
+        if unknown:
+            self._on_event(EVENT_UNKNOWN_OPTIONS, {"route": route, "option_ids": unknown})
+        return [[oid for oid in chain if oid not in dropped] for chain in chains], dropped
 
     def _routes(self, context: Mapping[str, str]) -> RoutingSnapshot:
         """The evaluated flags; a 503 (not a 500) when routing is unknowable for now."""
@@ -182,14 +195,15 @@ class ChatService:
         killed = self._operator_flag(snapshot, KILL_SWITCH_FLAG)
         forced = route in (self._operator_flag(snapshot, FORCE_DEGRADED_FLAG).get("routes") or ())
         fallback_ids = (decision.context_fallback,) if decision.context_fallback else ()
-        chain, smaller_chain, fallback = self._usable(
-            (decision.chain, decision.smaller_chain, fallback_ids), killed
+        (chain, smaller_chain, fallback), dropped = self._usable(
+            route, (decision.chain, decision.smaller_chain, fallback_ids), killed
         )
         chat_request = body.to_chat_request()
         payload = self._workflow_input(
             request_id,
             route,
             decision,
+            tenant=caller.tenant,
             chains=(chain, smaller_chain, fallback),
             request=chat_request,
             forced_degraded=forced,
@@ -207,7 +221,10 @@ class ChatService:
                 f"The request workflow ended with {result.status} (request id {request_id}).",
                 code="workflow_failed",
             )
-        return self._shape(result.output, route, decision.variant, request_id, snapshot.source, chain)
+        not_tried = _why_nothing_was_tried(decision.chain, chain, dropped, forced)
+        return self._shape(
+            result.output, route, decision.variant, request_id, snapshot.source, chain, not_tried
+        )
 
     def _workflow_input(
         self,
@@ -215,6 +232,7 @@ class ChatService:
         route: str,
         decision: RouteDecision,
         *,
+        tenant: str,
         chains: tuple[list[str], list[str], list[str]],
         request: ChatRequest,
         forced_degraded: bool,
@@ -225,6 +243,7 @@ class ChatService:
         request_dict = request.to_dict()
         payload: dict[str, Any] = {
             "request_id": request_id,
+            "tenant": tenant,
             "route": route,
             "variant": decision.variant,
             "chain": chain,
@@ -233,7 +252,7 @@ class ChatService:
             "static_answer": decision.static_answer,
             "context_fallback": fallback[0] if fallback else None,
             "force_degraded": forced_degraded,
-            "cache_key": cache_key(route, request),
+            "cache_key": cache_key(tenant=tenant, route=route, request=request),
             "cache_ttl_s": cache_ttl_s,
             "cache_expires_at": str(int(now) + cache_ttl_s),
             "request": request_dict,
@@ -257,6 +276,7 @@ class ChatService:
         request_id: str,
         source: str,
         chain: list[str],
+        not_tried: str | None = None,
     ) -> ChatAnswer:
         outcome = output.get("outcome")
         headers = {"x-switchboard-route": route, "x-switchboard-request-id": request_id}
@@ -302,9 +322,13 @@ class ChatService:
                 headers=headers,
             )
         self._on_event("Rejected_NoHealthyOption", {"route": route, "error_class": error_class})
+        if error.get("message") == NO_CANDIDATE_TRIED:
+            why = not_tried or "every option's circuit is open"
+            message = f"No model behind route `{route}` could be tried: {why}."
+        else:
+            message = f"No model behind route `{route}` could answer right now (last error: {error_class})."
         raise ServiceUnavailable(
-            f"No model behind route `{route}` could answer right now (last error: {error_class}). "
-            f"Retry later; request id {request_id}.",
+            f"{message} Retry later; request id {request_id}.",
             retry_after_s=self._retry_after(chain),
             headers=headers,
         )
@@ -349,17 +373,30 @@ class ChatService:
         return max(1, min(seconds, MAX_RETRY_AFTER_S))
 
 
+def _why_nothing_was_tried(
+    configured: tuple[str, ...], usable: list[str], dropped: Mapping[str, str], forced: bool
+) -> str | None:
+    """Why the workflow had no candidate to try, in words for the 503 (None: it had some)."""
+    if forced:
+        return "an operator forced the route into degraded mode (force-degraded)"
+    if usable:
+        return None
+    return "; ".join(f"`{oid}` {dropped.get(oid, 'unusable')}" for oid in configured)
+
+
 def iso_seconds(epoch_s: float) -> str:
     """`YYYY-MM-DDTHH:MM:SSZ`: the one timestamp form both AWS and moto compare in Choice states."""
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def cache_key(route: str, request: ChatRequest) -> str:
-    """Same route + same normalized conversation + same sampling knobs → same cached answer."""
+def cache_key(*, tenant: str, route: str, request: ChatRequest) -> str:
+    """Same tenant + same route + same normalized conversation + same sampling knobs → same cached answer.
+
+    An answer is tenant data: tenant B sending tenant A's messages never gets A's key (and the
+    workflow also checks the `tenant` stored with the item before serving it).
+    """
     normalized = {
-        "route": route,
         "messages": [[m.role, " ".join(m.content.split())] for m in request.messages],
         "params": [request.max_tokens, request.temperature, request.top_p, request.stop],
     }
-    digest = hashlib.sha256(json.dumps(normalized, separators=(",", ":")).encode()).hexdigest()
-    return f"{route}#{digest}"
+    return tenant_content_key(tenant=tenant, scope=route, content=normalized)

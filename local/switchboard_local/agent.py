@@ -14,6 +14,11 @@ The file is polled every ``poll_interval_s``: a changed, valid document is serve
 with a new ``Configuration-Version`` (a counter, bumped on every change of content). A changed but
 invalid document (bad JSON or :func:`validate_document` problems) is logged and ignored: the last
 good document keeps being served, as the real agent serves its cached copy when a poll fails.
+
+Given ``option_ids`` (``{id: status}``, or a callable returning it, read on every load), a document
+whose chains name an unknown or retired option is refused the same way: that is what the profile's
+Lambda validator does in AWS before a deployment starts (``handlers/flags_validator.py``). The local
+stack passes a reader of its options table, as that validator reads the deployed one.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +46,8 @@ __all__ = ["AgentEmulator", "ContextHeaderError", "parse_context_headers"]
 log = logging.getLogger("switchboard.agent")
 
 DEFAULT_PORT = 2772
+
+OptionIds = Mapping[str, str] | Callable[[], Mapping[str, str]]
 
 
 class ContextHeaderError(ValueError):
@@ -61,11 +68,16 @@ def parse_context_headers(values: list[str]) -> dict[str, str]:
     return context
 
 
-def _parse_document(raw: bytes, source: Path, option_ids: Mapping[str, str] | None) -> dict[str, Any]:
+def _parse_document(raw: bytes, source: Path, option_ids: OptionIds | None) -> dict[str, Any]:
     try:
         doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise FlagDocumentError(f"flag document {source} is not valid JSON: {exc}") from exc
+    if callable(option_ids):
+        try:
+            option_ids = option_ids()
+        except Exception as exc:  # the validator cannot check: AWS would fail the deployment too
+            raise FlagDocumentError(f"cannot read the option ids to check {source} against: {exc}") from exc
     problems = validate_document(doc, option_ids)
     if problems:
         raise FlagDocumentError(f"flag document {source} is invalid", problems)
@@ -124,7 +136,7 @@ class AgentEmulator:
         environment: str | None = None,
         profile: str | None = None,
         poll_interval_s: float = 1.0,
-        option_ids: Mapping[str, str] | None = None,
+        option_ids: OptionIds | None = None,
     ) -> None:
         self.config_path = Path(config_path)
         self.host = host

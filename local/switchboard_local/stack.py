@@ -91,6 +91,14 @@ class LocalStack:
 
         return boto3.client(service, region_name=REGION, endpoint_url=self.aws_url)
 
+    def _option_statuses(self) -> dict[str, str]:
+        """``{id: status}`` from the options table, read as the flags profile's Lambda validator reads it."""
+        from switchboard.options.store import OptionsStore
+
+        assert self.resources is not None
+        store = OptionsStore(self.resources.options_table, client=self._client("dynamodb"), ttl_s=0)
+        return {option.id: option.status.value for option in store.all()}
+
     def start(self) -> LocalStack:
         from moto.server import ThreadedMotoServer
 
@@ -133,6 +141,7 @@ class LocalStack:
             environment=APPCONFIG_NAMES["environment"],
             profile=APPCONFIG_NAMES["profile"],
             poll_interval_s=self.poll_interval_s,
+            option_ids=self._option_statuses,
         )
         agent.start()
         self._exit.callback(agent.stop)

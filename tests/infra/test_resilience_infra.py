@@ -252,6 +252,37 @@ def test_degraded_rate_alarm_is_metric_math_over_three_periods(template_json: di
     assert alarm["AlarmActions"] == [{"Ref": topic_id}]
 
 
+def test_an_invalid_routing_answer_pages_and_the_dashboard_shows_every_routing_fallback(
+    template_json: dict[str, Any],
+) -> None:
+    """The on-call sees "serving last-known-good" (STYLE habit 12), under the names the code emits."""
+    from switchboard.chat import EVENT_UNKNOWN_OPTIONS
+    from switchboard.routing import agent_client
+
+    assert agent_client.EVENT_ANSWER_INVALID == constants.METRIC_ROUTING_ANSWER_INVALID
+    assert agent_client.EVENT_LAST_KNOWN_GOOD == constants.METRIC_ROUTING_LAST_KNOWN_GOOD
+    assert agent_client.EVENT_ENVIRONMENT_DEFAULT == constants.METRIC_ROUTING_ENVIRONMENT_DEFAULT
+    assert EVENT_UNKNOWN_OPTIONS == constants.METRIC_ROUTE_NAMES_UNKNOWN_OPTIONS
+
+    topic_id, _ = only(template_json, "AWS::SNS::Topic")
+    alarm = alarm_on_metric(template_json, constants.METRIC_ROUTING_ANSWER_INVALID)
+    assert (alarm["Namespace"], alarm["Dimensions"]) == ("Switchboard", SERVICE_DIMENSION)
+    assert (alarm["Statistic"], alarm["Period"]) == ("Sum", 300)
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+
+    _, dashboard = only(template_json, "AWS::CloudWatch::Dashboard")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for name in (
+        constants.METRIC_ROUTING_ANSWER_INVALID,
+        constants.METRIC_ROUTING_LAST_KNOWN_GOOD,
+        constants.METRIC_ROUTING_ENVIRONMENT_DEFAULT,
+        constants.METRIC_ROUTE_NAMES_UNKNOWN_OPTIONS,
+    ):
+        assert name in body, name
+
+
 def test_workflow_failures_and_gateway_errors_page_too(template_json: dict[str, Any]) -> None:
     topic_id, _ = only(template_json, "AWS::SNS::Topic")
     machine_id, _ = only(template_json, "AWS::StepFunctions::StateMachine")

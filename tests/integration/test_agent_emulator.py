@@ -22,6 +22,7 @@ from switchboard_local.agent import AgentEmulator, parse_context_headers
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "config" / "flags.json"
 PATH = "/applications/switchboard/environments/local/configurations/routing"
+NAMES = {"application": "switchboard", "environment": "local", "profile": "routing"}
 
 
 @pytest.fixture
@@ -221,6 +222,55 @@ def test_invalid_at_start_raises(tmp_path: Path) -> None:
     assert info.value.problems
     with pytest.raises(FlagDocumentError, match="cannot read"):
         AgentEmulator(tmp_path / "missing.json", port=0).start()
+
+
+def test_a_document_naming_an_unknown_option_is_refused_as_the_lambda_validator_would(
+    config: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Option ids are read on every load (the local stack reads its options table), so a
+    document naming an option the catalogue lacks never replaces the served one."""
+    from switchboard.routing.flags import load_option_statuses
+
+    caplog.set_level(logging.ERROR, logger="switchboard.agent")
+    catalogue = load_option_statuses(ROOT / "config" / "options.json")
+    reads: list[int] = []
+
+    def option_ids() -> dict[str, str]:
+        reads.append(1)
+        return dict(catalogue)
+
+    with AgentEmulator(config, port=0, poll_interval_s=0.05, option_ids=option_ids, **NAMES) as agent:
+        before = get_json(agent)
+
+        def ghost(doc: dict[str, Any]) -> None:
+            doc["values"]["echo"]["_variants"][0]["attributeValues"]["chain"] = ["mock-echo", "ghost-model"]
+
+        _edit(config, ghost)
+        assert wait_for(lambda: any("unknown option 'ghost-model'" in r.getMessage() for r in caplog.records))
+        assert get_json(agent) == before
+        assert get(agent)[1]["Configuration-Version"] == "1"
+        assert len(reads) == 2  # at start, then for the edit
+
+        catalogue["ghost-model"] = "active"  # the option is created: a later edit goes through
+        _edit(config, lambda doc: doc["values"]["echo"]["_variants"][0].update(name="default-v2"))
+        assert wait_for(lambda: get_json(agent, PATH + "?flag=echo")["echo"]["_variant"] == "default-v2")
+        assert get_json(agent, PATH + "?flag=echo")["echo"]["chain"] == ["mock-echo", "ghost-model"]
+
+
+def test_unknown_option_at_start_or_an_unreadable_catalogue_refuses_to_start(config: Path) -> None:
+    def ghost(doc: dict[str, Any]) -> None:
+        doc["values"]["echo"]["_variants"][0]["attributeValues"]["chain"] = ["ghost-model"]
+
+    _edit(config, ghost)
+    with pytest.raises(FlagDocumentError) as info:
+        AgentEmulator(config, port=0, option_ids={"mock-echo": "active"}).start()
+    assert any("unknown option 'ghost-model'" in p for p in info.value.problems)
+
+    def catalogue_down() -> dict[str, str]:
+        raise ConnectionError("options table unreachable")
+
+    with pytest.raises(FlagDocumentError, match="cannot read the option ids"):
+        AgentEmulator(config, port=0, option_ids=catalogue_down).start()
 
 
 def test_stop_is_idempotent(config: Path) -> None:

@@ -8,18 +8,23 @@ fuzzed past routing. Whatever is sent:
 - the gateway never answers 5xx (a provider outage is not part of this run: the mock provider is up);
 - every 4xx carries an OpenAI-style error body ``{"error": {"message", "type", "code"}}``;
 - every response matches the document (status code documented, content type, body schema).
+
+A second, smaller run posts hypothesis-generated hostile JSON (tests/hostile_json.py: deep nesting,
+huge numbers, NaN, lone surrogates, NUL bytes, repeated keys, 2 MB strings) through the front door:
+no 5xx, an OpenAI error body on every 4xx, and an answer within seconds.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -32,8 +37,10 @@ from infra.config import default_routes
 from switchboard_local.emulation import DEV_KEY, ROOT
 from switchboard_local.openapi import DOC_PATH
 from switchboard_local.stack import LocalStack
+from tests.hostile_json import hostile_bodies
 
 MAX_EXAMPLES = 25
+HOSTILE_EXAMPLES = 30
 AUTH = {"Authorization": f"Bearer {DEV_KEY}"}
 
 ROUTES = sorted(default_routes(json.loads((ROOT / "config" / "flags.json").read_text())))
@@ -126,3 +133,47 @@ def test_undeclared_methods_get_an_openai_error(
     assert 400 <= response.status_code < 500, response.status_code
     error = response.json()["error"]
     assert {"message", "type", "code"} <= set(error)
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("[" * 5000 + "]" * 5000, "json_too_deep"),
+        (
+            '{"model": "chat", "messages": [{"role": "user", "content": "hi"}], "n": ' + "1" * 5000 + "}",
+            "json_number_out_of_range",
+        ),
+    ],
+    ids=["nested-5000", "digits-5000"],
+)
+def test_the_two_bodies_that_answered_500_are_400s_at_the_front_door(
+    stack: LocalStack, session: requests.Session, raw: str, code: str
+) -> None:
+    response = session.post(f"{stack.url}/v1/chat/completions", data=raw.encode(), headers=AUTH, timeout=30)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == code
+
+
+@given(raw=hostile_bodies)
+@settings(
+    max_examples=HOSTILE_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_hostile_json_at_the_front_door_is_never_a_5xx(
+    raw: str, stack: LocalStack, session: requests.Session
+) -> None:
+    started = time.monotonic()
+    response = session.post(
+        f"{stack.url}/v1/chat/completions",
+        data=raw.encode("utf-8", "surrogatepass"),
+        headers={**AUTH, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert time.monotonic() - started < 15
+    assert response.status_code < 500, response.text[:500]
+    if response.status_code >= 400:
+        error = response.json()["error"]
+        assert {"message", "type", "code"} <= set(error) and error["message"]

@@ -45,9 +45,30 @@ def run(gateway, request):
     return _run
 
 
-def _premium_key(gateway) -> str:
+def _premium_key(gateway, tenant: str = "acme") -> str:
     keys = ApiKeyStore(gateway.resources.keys_table, client=boto3.client("dynamodb"))
-    return keys.create("acme", "premium", apigateway=None, usage_plan_id=None)[0]
+    return keys.create(tenant, "premium", apigateway=None, usage_plan_id=None)[0]
+
+
+def _cache_item(tenant: str | None, *, text: str, expires_at: int, key_tenant: str) -> dict:
+    """A cache row for CHAT's messages under `key_tenant`'s key, naming `tenant` (None: no tenant)."""
+    from switchboard.chat import cache_key
+    from switchboard.providers.base import ChatMessage, ChatRequest
+
+    key = cache_key(
+        tenant=key_tenant, route="chat", request=ChatRequest(messages=[ChatMessage("user", "hello")])
+    )
+    answer = {"text": text, "finish_reason": "stop", "prompt_tokens": 1, "completion_tokens": 1}
+    item = {
+        "cache_key": {"S": key},
+        "answer": {"S": json.dumps(answer)},
+        "option_id": {"S": "claude-sonnet-us"},
+        "route": {"S": "chat"},
+        "expires_at": {"N": str(expires_at)},
+    }
+    if tenant is not None:
+        item["tenant"] = {"S": tenant}
+    return item
 
 
 def _break(gateway, *option_ids: str, kind: str = "unavailable") -> None:
@@ -197,27 +218,105 @@ def test_expired_or_missing_cache_entries_fall_through_to_static(gateway, run) -
     assert status == 200 and headers["x-switchboard-degraded"] == "static"
     assert "CachedAnswerFound?" in states and "ReadCachedAnswer" not in states
 
-    from switchboard.chat import cache_key
-    from switchboard.providers.base import ChatMessage, ChatRequest
-
-    key = cache_key("chat", ChatRequest(messages=[ChatMessage("user", "hello")]))
-    boto3.client("dynamodb").put_item(
-        TableName=gateway.resources.cache_table,
-        Item={
-            "cache_key": {"S": key},
-            "answer": {
-                "S": json.dumps(
-                    {"text": "old", "finish_reason": "stop", "prompt_tokens": 1, "completion_tokens": 1}
-                )
-            },
-            "option_id": {"S": "claude-sonnet-us"},
-            "route": {"S": "chat"},
-            "expires_at": {"N": str(int(time.time()) - 5)},
-        },
-    )
+    expired = _cache_item("acme", text="old", expires_at=int(time.time()) - 5, key_tenant="acme")
+    boto3.client("dynamodb").put_item(TableName=gateway.resources.cache_table, Item=expired)
     status, headers, _, states = run(key=premium)
     assert headers["x-switchboard-degraded"] == "static"
     assert "ReadCachedAnswer" in states and "Answered_FromCache" not in states
+
+
+def test_a_cached_answer_is_served_only_to_its_own_tenant(gateway, run) -> None:
+    """Tenant B sending tenant A's messages while the route degrades to the cache never gets A's answer."""
+    tenant_a, tenant_b = _premium_key(gateway, "acme"), _premium_key(gateway, "globex")
+    status, _, first, states = run(key=tenant_a)
+    assert status == 200 and "RememberAnswer" in states
+    items = boto3.client("dynamodb").scan(TableName=gateway.resources.cache_table)["Items"]
+    assert [(i["tenant"]["S"], i["cache_key"]["S"].split("#")[0]) for i in items] == [("acme", "acme")]
+    _break(gateway, "claude-sonnet-us", "claude-sonnet-eu", "claude-haiku-us", "nova-micro-us")
+
+    status, headers, body, states = run(key=tenant_b)
+
+    assert status == 200 and headers["x-switchboard-degraded"] == "static", headers
+    assert "Degrade_CachedAnswer" in states and "ReadCachedAnswer" not in states
+    assert body["choices"][0]["message"]["content"] != first["choices"][0]["message"]["content"]
+
+    status, headers, body, states = run(key=tenant_a)  # A's own answer is still there for A
+
+    assert headers["x-switchboard-degraded"] == "cache" and states[-1] == "Answered_FromCache"
+    assert body["choices"][0]["message"]["content"] == first["choices"][0]["message"]["content"]
+
+
+@pytest.mark.parametrize("stored_tenant", ["acme", None], ids=["another-tenant", "no-tenant"])
+def test_an_item_that_does_not_name_the_requests_tenant_is_never_served(
+    gateway, run, stored_tenant: str | None
+) -> None:
+    """Even under B's own key (a bug, or a row from before tenants were stored), only B's rows serve B."""
+    tenant_b = _premium_key(gateway, "globex")
+    planted = _cache_item(
+        stored_tenant, text="acme's secret", expires_at=int(time.time()) + 300, key_tenant="globex"
+    )
+    boto3.client("dynamodb").put_item(TableName=gateway.resources.cache_table, Item=planted)
+    _break(gateway, "claude-sonnet-us", "claude-sonnet-eu", "claude-haiku-us", "nova-micro-us")
+
+    status, headers, body, states = run(key=tenant_b)
+
+    assert status == 200 and headers["x-switchboard-degraded"] == "static"
+    assert "CachedAnswerOfAnotherTenant_Ignore" in states and "ReadCachedAnswer" not in states
+    assert "secret" not in body["choices"][0]["message"]["content"]
+
+
+def test_a_workflow_input_without_a_tenant_neither_writes_nor_reads_the_cache(gateway, request) -> None:
+    """The ASL itself refuses to cache for a request that names no tenant (e.g. an older gateway)."""
+    from switchboard.chat import iso_seconds
+
+    sfn = boto3.client("stepfunctions")
+    now = time.time()
+    base = {
+        "request_id": "no-tenant",
+        "route": "chat",
+        "variant": "premium",
+        "chain": ["claude-sonnet-us"],
+        "smaller_chain": [],
+        "degrade": ["cache", "static"],
+        "static_answer": "busy",
+        "context_fallback": None,
+        "force_degraded": False,
+        "cache_key": "chat#legacy",
+        "cache_ttl_s": 300,
+        "cache_expires_at": str(int(now) + 300),
+        "request": {"messages": [{"role": "user", "content": "hello"}]},
+        "now": iso_seconds(now),
+        "now_epoch_s": int(now),
+        "deadline_ms": int(now * 1000) + 20000,
+    }
+
+    def execute(name: str, **overrides: object) -> tuple[dict, list[str]]:
+        arn = sfn.start_execution(
+            stateMachineArn=gateway.resources.state_machine_arn,
+            name=name,
+            input=json.dumps({**base, **overrides}),
+        )["executionArn"]
+        deadline = time.monotonic() + 20
+        while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert described["status"] == "SUCCEEDED", described
+        events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        states = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+        VISITED.setdefault(request.node.name, set()).update(states)
+        return json.loads(described["output"]), states
+
+    output, states = execute("answered-without-tenant")
+    assert output["outcome"] == "answered"
+    assert "ShouldCacheAnswer?" in states and "RememberAnswer" not in states
+    assert boto3.client("dynamodb").scan(TableName=gateway.resources.cache_table)["Count"] == 0
+
+    legacy = _cache_item(None, text="old", expires_at=int(now) + 300, key_tenant="acme")
+    legacy["cache_key"] = {"S": "chat#legacy"}
+    boto3.client("dynamodb").put_item(TableName=gateway.resources.cache_table, Item=legacy)
+    output, states = execute("degraded-without-tenant", force_degraded=True)
+    assert output == {"outcome": "degraded", "kind": "static", "text": "busy"}
+    assert "CachedAnswerOfAnotherTenant_Ignore" in states
 
 
 def test_reject_policy_is_503_with_retry_after(gateway, run) -> None:

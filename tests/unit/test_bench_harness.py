@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -10,38 +9,53 @@ import pytest
 from bench import cold_child, run
 
 
+class _Clock:
+    """A clock the test moves: the stopwatch's arithmetic, not this machine's load, is tested."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def test_stopwatch_counts_nested_calls_once() -> None:
-    watch = cold_child.Stopwatch()
+    clock = _Clock()
+    watch = cold_child.Stopwatch(clock)
 
     @watch.wrap
     def inner() -> None:
-        time.sleep(0.02)
+        clock.sleep(0.02)
 
     @watch.wrap
     def outer() -> None:
         inner()
-        time.sleep(0.02)
+        clock.sleep(0.02)
 
     outer()
     inner()
     # 0.06 s of wrapped time; counting the nested call twice would give 0.08 s.
-    assert 0.055 <= watch.total < 0.078
+    assert watch.total == pytest.approx(0.06)
 
 
 def test_a_call_that_raises_is_counted_and_does_not_hide_later_calls() -> None:
-    watch = cold_child.Stopwatch()
+    clock = _Clock()
+    watch = cold_child.Stopwatch(clock)
 
     @watch.wrap
     def failing() -> None:
-        time.sleep(0.01)
+        clock.sleep(0.01)
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
         failing()
-    assert 0.01 <= watch.total < 0.02
+    assert watch.total == pytest.approx(0.01)
     # Had the raise left the nesting depth at 1, this call would count as nested and be lost.
-    watch.wrap(time.sleep)(0.01)
-    assert watch.total >= 0.02
+    watch.wrap(clock.sleep)(0.01)
+    assert watch.total == pytest.approx(0.02)
 
 
 def _fake_checkout(root: Path, source: str) -> Path:

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from switchboard.api_models import ChatCompletionRequest
 from switchboard.chat import Caller, ChatService, cache_key, iso_seconds
@@ -123,7 +125,8 @@ def test_workflow_input_carries_policy_clock_and_cache_key() -> None:
     assert payload["degrade"] == ["cache", "reject"]
     assert payload["now"] == iso_seconds(NOW) and payload["now"].endswith("Z") and len(payload["now"]) == 20
     assert payload["now_epoch_s"] == int(NOW)
-    assert payload["cache_key"].startswith("chat#")
+    assert payload["tenant"] == "acme"
+    assert payload["cache_key"].startswith("acme#chat#")
     assert payload["force_degraded"] is False
 
 
@@ -210,8 +213,43 @@ def test_cache_key_normalizes_whitespace_but_not_content() -> None:
     one = ChatRequest(messages=[ChatMessage("user", "hello   world")])
     two = ChatRequest(messages=[ChatMessage("user", " hello world ")])
     other = ChatRequest(messages=[ChatMessage("user", "hello there")])
-    assert cache_key("chat", one) == cache_key("chat", two) != cache_key("chat", other)
-    assert cache_key("chat", one) != cache_key("summarize", one)
+
+    def key(request: ChatRequest, route: str = "chat") -> str:
+        return cache_key(tenant="acme", route=route, request=request)
+
+    assert key(one) == key(two) != key(other)
+    assert key(one) != key(one, route="summarize")
+
+
+def test_cache_key_cannot_be_built_without_a_tenant() -> None:
+    request = ChatRequest(messages=[ChatMessage("user", "hello")])
+    with pytest.raises(TypeError):
+        cache_key("chat", request)  # type: ignore[misc]
+    with pytest.raises(ValueError, match="tenant"):
+        cache_key(tenant="", route="chat", request=request)
+
+
+@given(
+    tenants=st.lists(st.text(min_size=1, max_size=40), min_size=2, max_size=2, unique=True),
+    texts=st.lists(st.text(max_size=200), min_size=1, max_size=4),
+)
+@settings(max_examples=200, deadline=None)
+def test_two_tenants_sending_the_same_conversation_never_share_a_cache_key(
+    tenants: list[str], texts: list[str]
+) -> None:
+    request = ChatRequest(messages=[ChatMessage("user", text) for text in texts])
+    first, second = (cache_key(tenant=tenant, route="chat", request=request) for tenant in tenants)
+    assert first != second
+    assert first.startswith(f"{tenants[0]}#chat#") and second.startswith(f"{tenants[1]}#chat#")
+
+
+def test_the_service_keys_the_cache_by_the_callers_tenant() -> None:
+    service, runner = _service({"chat": ROUTE}, ANSWER)
+    service.complete(BODY, Caller(tenant="acme", tier="premium"), "r1")
+    service.complete(BODY, Caller(tenant="globex", tier="premium"), "r2")
+    acme, globex = runner.payloads
+    assert (acme["tenant"], globex["tenant"]) == ("acme", "globex")
+    assert acme["cache_key"] != globex["cache_key"]
 
 
 def test_routing_unknowable_is_a_503_not_a_500() -> None:
@@ -226,3 +264,65 @@ def test_routing_unknowable_is_a_503_not_a_500() -> None:
     with pytest.raises(ServiceUnavailable) as caught:
         service.complete(BODY, CALLER, "r1")
     assert caught.value.code == "routing_unavailable" and caught.value.headers["Retry-After"] == "10"
+
+
+NOTHING_TRIED = {
+    "outcome": "rejected",
+    "error": {"error_class": "unavailable", "message": "no candidate was tried"},
+    "chain": [],
+}
+
+
+def _rejected(service: ChatService) -> str:
+    with pytest.raises(ServiceUnavailable) as caught:
+        service.complete(BODY, CALLER, "r1")
+    assert caught.value.status == 503 and "last error" not in caught.value.message
+    return caught.value.message
+
+
+def test_a_chain_of_unknown_options_is_logged_and_the_503_names_them() -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    service, runner = _service({"chat": ROUTE}, NOTHING_TRIED, [_option("s")])
+    service._on_event = lambda name, data: events.append((name, data))
+
+    message = _rejected(service)
+
+    assert runner.payloads[0]["chain"] == []
+    assert ("RouteNamesUnknownOptions", {"route": "chat", "option_ids": ["a", "b"]}) in events
+    assert message.startswith(
+        "No model behind route `chat` could be tried: `a` not in the options catalogue; "
+        "`b` not in the options catalogue."
+    )
+
+
+def test_the_503_says_which_option_the_kill_switch_and_retirement_took() -> None:
+    flags = {"chat": ROUTE, "kill-switch": {"enabled": True, "providers": ["bedrock"], "options": ["a"]}}
+    service, _ = _service(
+        flags, NOTHING_TRIED, [_option("a"), _option("b", provider="bedrock"), _option("s")]
+    )
+    assert "`a` switched off by the kill switch; `b` provider bedrock switched off by the kill switch" in (
+        _rejected(service)
+    )
+    service, _ = _service({"chat": ROUTE}, NOTHING_TRIED, [_option("a", status="retired"), _option("s")])
+    assert "`a` retired; `b` not in the options catalogue" in _rejected(service)
+
+
+def test_the_503_says_when_the_operator_forced_degraded_mode_or_every_circuit_is_open() -> None:
+    flags = {"chat": ROUTE, "force-degraded": {"enabled": True, "routes": ["chat"]}}
+    service, _ = _service(flags, NOTHING_TRIED)
+    assert "could be tried: an operator forced the route into degraded mode" in _rejected(service)
+    service, _ = _service({"chat": ROUTE}, NOTHING_TRIED)
+    assert "could be tried: every option's circuit is open" in _rejected(service)
+
+
+def test_the_no_attempt_message_is_the_workflows_own() -> None:
+    """The 503 recognises 'nothing was tried' by the message the ASL's first attempt carries."""
+    import json
+    from pathlib import Path
+
+    from switchboard.chat import NO_CANDIDATE_TRIED
+
+    asl = json.loads(
+        (Path(__file__).resolve().parents[2] / "statemachines/request_workflow.asl.json").read_text()
+    )
+    assert asl["States"]["NoteNoAttemptYet"]["Parameters"]["error"]["message"] == NO_CANDIDATE_TRIED

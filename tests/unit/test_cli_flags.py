@@ -92,6 +92,16 @@ def test_evaluate_user_and_extra_context(capsys: pytest.CaptureFixture[str]) -> 
     assert result["variant"] in ("nova-canary", "default")
 
 
+def test_evaluate_sees_the_context_as_the_gateway_sends_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """A `user` that is not plain reaches the agent as its opaque form: the CLI shows and uses it."""
+    from switchboard.routing.agent_client import context_value
+
+    result = _evaluate(["--route", "chat", "--user", "用户", "--tier", "x,tier=premium"], capsys)
+    assert result["context"] == {"tier": context_value("x,tier=premium"), "userId": context_value("用户")}
+    assert result["context"]["userId"].startswith("~")
+    assert result["variant"] == "default"
+
+
 def test_evaluate_unknown_route(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["flags", "evaluate", "--config", FLAGS, "--route", "nope"]) == 1
     err = capsys.readouterr().err

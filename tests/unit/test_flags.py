@@ -24,6 +24,7 @@ from switchboard.routing.flags import (
     load_valid_document,
     option_statuses,
     validate_document,
+    validate_evaluated,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,7 +238,7 @@ def test_load_document_errors(tmp_path: Path) -> None:
 
 def test_load_valid_document_carries_problems(tmp_path: Path) -> None:
     path = tmp_path / "f.json"
-    path.write_text(json.dumps({"version": "2"}))
+    path.write_text(json.dumps({"version": "2", "flags": {"on": {"name": "on"}}, "values": {}}))
     with pytest.raises(FlagDocumentError) as info:
         load_valid_document(path)
     assert info.value.problems == ['document: "version" must be the string "1" (got \'2\')']
@@ -415,7 +416,11 @@ def test_all_problems_are_reported_at_once(doc: dict[str, Any]) -> None:
 
 def test_not_a_document() -> None:
     assert validate_document([]) == ["the document must be a JSON object, not array"]
-    assert validate_document({"version": "1"}) == []  # flags and values are optional
+    assert validate_document({"version": "1", "flags": {"on": {"name": "on"}}}) == []  # values are optional
+    # The agent would answer {} for a profile without flags, and the gateway refuses that answer.
+    assert validate_document({"version": "1"}) == [
+        "document: 'flags' is empty: a routing profile needs at least one flag"
+    ]
 
 
 def test_unknown_and_retired_options_are_reported(doc: dict[str, Any], option_ids: dict[str, str]) -> None:
@@ -469,5 +474,92 @@ def test_validator_never_crashes_on_junk(junk: Any, where: str) -> None:
     _set(where, junk)(bad)
     problems = validate_document(bad, load_option_statuses(OPTIONS))
     assert all(isinstance(p, str) for p in problems)
-    if not problems:  # whatever validates must evaluate
-        evaluate_document(bad, {"tier": "premium", "userId": "u"})
+    if not problems:  # whatever validates must evaluate, to an answer the gateway accepts
+        answer = evaluate_document(bad, {"tier": "premium", "userId": "u"})
+        assert validate_evaluated(answer, routes=ROUTES) == []
+
+
+ROUTES = ("chat", "summarize", "echo")
+_context = st.dictionaries(
+    st.sampled_from(["tier", "tenant", "userId", "route", "other"]), st.text(max_size=20), max_size=5
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(context=_context)
+def test_the_seed_evaluates_to_a_valid_answer_for_any_context(context: dict[str, str]) -> None:
+    answer = evaluate_document(load_document(FLAGS), context)
+    assert validate_evaluated(answer, routes=ROUTES) == []
+    assert validate_evaluated(json.loads(json.dumps(answer)), routes=ROUTES) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    junk=_json,
+    flag=st.sampled_from(["chat", "kill-switch", "force-degraded", "echo"]),
+    attribute=st.sampled_from(["", "enabled", "chain", "degrade", "options", "routes", "_variant"]),
+)
+def test_answer_validator_never_crashes_on_junk(junk: Any, flag: str, attribute: str) -> None:
+    answer = evaluate_document(load_document(FLAGS), {"tier": "premium"})
+    if attribute:
+        answer[flag][attribute] = junk
+    else:
+        answer[flag] = junk
+    problems = validate_evaluated(answer, routes=ROUTES)
+    assert all(isinstance(p, str) for p in problems)
+    if not problems and flag in ROUTES:  # whatever validates decides without raising
+        decide_route(answer[flag])
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("kill-switch", {"enabled": True, "options": "claude-haiku-us"}, "options: must be an array"),
+        ("kill-switch", {"enabled": True, "providers": "bedrock"}, "providers: must be an array"),
+        ("force-degraded", {"enabled": True, "routes": "chat"}, "routes: must be an array"),
+        (
+            "kill-switch",
+            {"enabled": True, "options": ["no-such-option"]},
+            "names unknown option 'no-such-option'",
+        ),
+    ],
+)
+def test_operator_flags_are_checked_even_without_declared_constraints(
+    doc: dict[str, Any], option_ids: dict[str, str], flag: str, value: dict[str, Any], expected: str
+) -> None:
+    """A string read as a list would be a kill switch that silently does nothing."""
+    bad = copy.deepcopy(doc)
+    for attribute in bad["flags"][flag]["attributes"].values():
+        attribute.pop("constraints", None)
+    bad["values"][flag] = value
+    problems = validate_document(bad, option_ids)
+    assert len(problems) == 1 and expected in problems[0], problems
+    assert problems[0].startswith(f"values.{flag}")
+
+
+def test_route_attributes_are_typed_even_without_declared_constraints(doc: dict[str, Any]) -> None:
+    bad = copy.deepcopy(doc)
+    bad["flags"]["echo"]["attributes"]["chain"].pop("constraints")
+    _echo = bad["values"]["echo"]["_variants"][0]["attributeValues"]
+    _echo["chain"] = "mock-echo"
+    problems = validate_document(bad)
+    assert problems == [
+        "values.echo._variants[0] (default).attributeValues.chain: must be an array (got string 'mock-echo')"
+    ]
+
+
+def test_a_fault_found_by_a_declared_constraint_and_a_gateway_rule_is_reported_once(
+    doc: dict[str, Any],
+) -> None:
+    bad = copy.deepcopy(doc)
+    bad["values"]["echo"]["_variants"][0]["attributeValues"]["chain"] = "mock-echo"
+    problems = validate_document(bad)
+    assert problems == [
+        "values.echo._variants[0] (default).attributeValues.chain: must be an array (got string 'mock-echo')"
+    ]
+
+
+def test_a_kill_switch_may_name_a_retired_option(doc: dict[str, Any], option_ids: dict[str, str]) -> None:
+    good = copy.deepcopy(doc)
+    good["values"]["kill-switch"] = {"enabled": True, "providers": [], "options": ["old-model"]}
+    assert validate_document(good, {**option_ids, "old-model": "retired"}) == []

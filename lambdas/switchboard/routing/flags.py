@@ -6,6 +6,9 @@
   FeatureFlags profile takes only Lambda validators).
 * :func:`evaluate_document` returns what the AppConfig agent / Lambda extension returns for a
   feature-flag profile with a request context: ``{flag: {"enabled": ..., attrs..., "_variant": ...}}``.
+* :func:`validate_evaluated` checks such an answer before the gateway uses it, with the same
+  attribute rules: a valid document always evaluates to a valid answer, so an answer that fails is
+  a broken agent (or extension), never an operator's choice.
 * :func:`decide_route` turns one evaluated route flag into a :class:`RouteDecision`.
 
 Evaluation semantics (AppConfig user guide, "Understanding multi-variant feature flag rules"):
@@ -24,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,8 @@ from switchboard.routing.rules import RuleSyntaxError, compile_rule
 
 __all__ = [
     "DEGRADE_WORDS",
+    "FORCE_DEGRADED_FLAG",
+    "KILL_SWITCH_FLAG",
     "FlagDocumentError",
     "RouteDecision",
     "UnknownFlagError",
@@ -45,6 +50,7 @@ __all__ = [
     "load_valid_document",
     "option_statuses",
     "validate_document",
+    "validate_evaluated",
 ]
 
 KEY_RE = re.compile(r"^[a-z][a-zA-Z0-9_-]{0,63}$")
@@ -56,6 +62,27 @@ MAX_VARIANTS = 32
 MAX_STRING = 1024
 MAX_RULE = 16384
 RETIRED = "retired"
+
+# Operator flags: the gateway reads them on every request, whatever the route.
+KILL_SWITCH_FLAG = "kill-switch"
+FORCE_DEGRADED_FLAG = "force-degraded"
+
+_STRINGS = {"type": "array", "elements": {"type": "string"}}
+# What the gateway itself requires of the attributes it reads, whatever the document declares (a
+# document may leave a constraint out; the gateway must still never read a string as a list of
+# characters). Both validators apply these, in the constraint language of the document.
+ROUTE_ATTRIBUTES: Mapping[str, Mapping[str, Any]] = {
+    "chain": _STRINGS,
+    "degrade": _STRINGS,
+    "smaller_chain": _STRINGS,
+    "static_answer": {"type": "string"},
+    "context_fallback": {"type": "string"},
+    "cache_ttl_s": {"type": "number"},
+}
+OPERATOR_FLAG_ATTRIBUTES: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
+    KILL_SWITCH_FLAG: {"providers": _STRINGS, "options": _STRINGS},
+    FORCE_DEGRADED_FLAG: {"routes": _STRINGS},
+}
 
 _DOC_KEYS = {"version", "flags", "values"}
 _FLAG_KEYS = {"name", "description", "attributes", "_createdAt", "_updatedAt", "_deprecation"}
@@ -337,6 +364,21 @@ def _check_attribute_values(
             problems.append(f"{where}: required attribute {name!r} is missing")
 
 
+def _check_builtin_types(
+    problems: list[str], where: str, attrs: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]]
+) -> set[str]:
+    """Check the attributes the gateway reads against its own rules; return the names that failed."""
+    failed: set[str] = set()
+    for name, constraint in rules.items():
+        if name in attrs:
+            found: list[str] = []
+            _check_typed_value(found, f"{where}.{name}", attrs[name], constraint)
+            if found:
+                problems.extend(found)
+                failed.add(name)
+    return failed
+
+
 def _check_route_values(
     problems: list[str],
     where: str,
@@ -347,48 +389,65 @@ def _check_route_values(
     """Switchboard's own rules for route flags (those declaring a ``chain`` attribute).
 
     An enabled value needs a non-empty chain; a disabled one (the route is off) may omit it, but
-    whatever it does carry is still checked.
+    whatever it does carry is still checked. An attribute of the wrong type is reported once and
+    then treated as absent.
     """
+    failed = _check_builtin_types(problems, where, attrs, ROUTE_ATTRIBUTES)
+    attrs = {name: value for name, value in attrs.items() if name not in failed}
     chain = attrs.get("chain")
-    if (enabled or "chain" in attrs) and (not isinstance(chain, list) or not chain):
+    if "chain" in failed:
+        pass
+    elif (enabled or "chain" in attrs) and (not isinstance(chain, list) or not chain):
         problems.append(f"{where}: a route needs a non-empty 'chain' of option ids")
-    elif isinstance(chain, list) and len(set(map(str, chain))) != len(chain):
+    elif isinstance(chain, list) and len(set(chain)) != len(chain):
         problems.append(f"{where}: 'chain' names an option more than once")
     degrade = attrs.get("degrade", [])
-    if not isinstance(degrade, list):
-        problems.append(f"{where}: 'degrade' must be a list")
-        degrade = []
     unknown = [d for d in degrade if d not in DEGRADE_WORDS]
     if unknown:
         problems.append(
             f"{where}: 'degrade' has unknown step(s) {', '.join(map(repr, unknown))} "
             f"(known: {', '.join(DEGRADE_WORDS)})"
         )
-    if len(set(map(str, degrade))) != len(degrade):
+    if len(set(degrade)) != len(degrade):
         problems.append(f"{where}: 'degrade' lists a step more than once")
     if "reject" in degrade and degrade[-1] != "reject":
         problems.append(f"{where}: 'reject' must be the last degrade step (steps after it never run)")
     smaller = attrs.get("smaller_chain")
-    if "smaller_model" in degrade and (not isinstance(smaller, list) or not smaller):
+    if "smaller_model" in degrade and not smaller and "smaller_chain" not in failed:
         problems.append(f"{where}: degrade step 'smaller_model' needs a non-empty 'smaller_chain'")
     static = attrs.get("static_answer")
-    if "static" in degrade and (not isinstance(static, str) or not static.strip()):
+    if "static" in degrade and not (static or "").strip() and "static_answer" not in failed:
         problems.append(f"{where}: degrade step 'static' needs a non-empty 'static_answer'")
-    if "cache_ttl_s" in attrs and not _is_number(attrs["cache_ttl_s"]):
-        problems.append(f"{where}: 'cache_ttl_s' must be a number of seconds")
     if option_ids is None:
         return
     for name in OPTION_ID_ATTRIBUTES:
         value = attrs.get(name)
-        ids = value if isinstance(value, list) else [value] if isinstance(value, str) else []
-        for option_id in ids:
-            if not isinstance(option_id, str):
-                continue  # already reported by the attribute's type check
+        for option_id in value if isinstance(value, list) else [value] if isinstance(value, str) else []:
             status = option_ids.get(option_id)
             if status is None:
                 problems.append(f"{where}: {name} names unknown option {option_id!r}")
             elif status == RETIRED:
                 problems.append(f"{where}: {name} names retired option {option_id!r}")
+
+
+def _check_operator_values(
+    problems: list[str],
+    where: str,
+    key: str,
+    attrs: Mapping[str, Any],
+    option_ids: Mapping[str, str] | None,
+) -> None:
+    """The kill switch and force-degraded: lists of strings, and a kill switch names real options.
+
+    A kill switch naming an option that does not exist would remove nothing, silently: refused
+    like a chain naming one. Naming a retired option is fine (it is already out of every chain).
+    """
+    failed = _check_builtin_types(problems, where, attrs, OPERATOR_FLAG_ATTRIBUTES[key])
+    if key != KILL_SWITCH_FLAG or option_ids is None or "options" in failed:
+        return
+    for option_id in attrs.get("options") or []:
+        if option_id not in option_ids:
+            problems.append(f"{where}: the kill switch names unknown option {option_id!r}")
 
 
 def validate_document(doc: Any, option_ids: Mapping[str, str] | None = None) -> list[str]:
@@ -470,6 +529,7 @@ def validate_document(doc: Any, option_ids: Mapping[str, str] | None = None) -> 
             continue
         attr_defs = definitions.get(key, {})
         is_route = "chain" in attr_defs
+        operator = key if key in OPERATOR_FLAG_ATTRIBUTES and not is_route else None
         if not isinstance(value, Mapping):
             problems.append(f"{where}: must be an object, not {_json_type(value)}")
             continue
@@ -480,7 +540,7 @@ def validate_document(doc: Any, option_ids: Mapping[str, str] | None = None) -> 
                     f"{where}: a flag with _variants carries its values in the variants; "
                     f"unexpected key(s) {', '.join(map(repr, extra))}"
                 )
-            _check_variants(problems, where, value["_variants"], attr_defs, is_route, option_ids)
+            _check_variants(problems, where, value["_variants"], attr_defs, is_route, option_ids, operator)
         else:
             if not isinstance(value.get("enabled"), bool):
                 problems.append(f"{where}: 'enabled' must be true or false")
@@ -489,11 +549,17 @@ def validate_document(doc: Any, option_ids: Mapping[str, str] | None = None) -> 
             _check_attribute_values(problems, where, attrs, attr_defs, enabled)
             if is_route:
                 _check_route_values(problems, where, attrs, option_ids, enabled)
+            elif operator is not None:
+                _check_operator_values(problems, where, operator, attrs, option_ids)
 
     for key, attr_defs in definitions.items():
         if "chain" in attr_defs and key not in values:
             problems.append(f"values.{key}: route flag {key!r} has no value (and so no chain)")
-    return problems
+    if isinstance(flags, Mapping) and not flags:
+        # The agent would answer {}: the gateway refuses that as a broken agent (validate_evaluated).
+        problems.append("document: 'flags' is empty: a routing profile needs at least one flag")
+    # A declared constraint and the gateway's own rule can find the same fault: say it once.
+    return list(dict.fromkeys(problems))
 
 
 def _check_variants(
@@ -503,6 +569,7 @@ def _check_variants(
     attr_defs: Mapping[str, dict[str, Any] | None],
     is_route: bool,
     option_ids: Mapping[str, str] | None,
+    operator: str | None = None,
 ) -> None:
     if not isinstance(variants, list) or not variants:
         problems.append(f"{where}._variants: must be a non-empty list of variants")
@@ -550,6 +617,8 @@ def _check_variants(
         _check_attribute_values(problems, f"{vwhere}.attributeValues", attrs, attr_defs, enabled)
         if is_route:
             _check_route_values(problems, f"{vwhere}.attributeValues", attrs, option_ids, enabled)
+        elif operator is not None:
+            _check_operator_values(problems, f"{vwhere}.attributeValues", operator, attrs, option_ids)
     if not defaults:
         problems.append(f"{where}._variants: needs a default variant (one without a rule), placed last")
     elif len(defaults) > 1:
@@ -559,6 +628,53 @@ def _check_variants(
         )
     elif defaults[0] != len(variants) - 1:
         problems.append(f"{where}._variants: the default variant (no rule) must be the last one")
+
+
+def validate_evaluated(answer: Any, routes: Collection[str] = ()) -> list[str]:
+    """Every problem in an agent's answer (``{flag: {"enabled", attrs..., "_variant"}}``); ``[]`` = usable.
+
+    The answer is what :func:`evaluate_document` makes of a valid document, so the rules are the
+    document's own: flag and attribute keys, at most 25 attribute values of AppConfig's value
+    types, Switchboard's route rules for every flag carrying a ``chain`` or named in ``routes`` (the
+    routes this deploy knows: enabled, such a flag must carry its chain), and the operator flags'
+    types. The answer carries no attribute definitions, so constraints a document declares beyond
+    these (patterns, enums, bounds) are the document validator's job alone.
+
+    An empty answer is refused: a valid document has a route flag and the agent answers every flag
+    of the profile. Keys starting with ``_`` are the agent's metadata, not attributes: ``_variant``
+    must name a variant; others (none documented today) are ignored rather than refused, so a newer
+    extension adding one cannot turn every answer into a failure.
+    """
+    if not isinstance(answer, Mapping):
+        return [f"the answer must be a JSON object, not {_json_type(answer)}"]
+    if not answer:
+        return ["the answer names no flag at all (a routing profile has at least one route flag)"]
+    problems: list[str] = []
+    for key, value in answer.items():
+        if not _check_key(problems, "answer", key, "flag"):
+            continue
+        where = f"answer.{key}"
+        if not isinstance(value, Mapping):
+            problems.append(f"{where}: must be an object, not {_json_type(value)}")
+            continue
+        enabled = value.get("enabled")
+        if not isinstance(enabled, bool):
+            problems.append(f"{where}: 'enabled' must be true or false (got {enabled!r})")
+        if "_variant" in value and not (
+            isinstance(value["_variant"], str) and NAME_RE.match(value["_variant"])
+        ):
+            problems.append(f"{where}: '_variant' must be a variant name (got {value['_variant']!r})")
+        attrs = {
+            name: item
+            for name, item in value.items()
+            if name != "enabled" and not (isinstance(name, str) and name.startswith("_"))
+        }
+        _check_attribute_values(problems, where, attrs, dict.fromkeys(attrs), enabled=False)
+        if "chain" in attrs or key in routes:
+            _check_route_values(problems, where, attrs, None, enabled is True)
+        elif key in OPERATOR_FLAG_ATTRIBUTES:
+            _check_operator_values(problems, where, key, attrs, None)
+    return list(dict.fromkeys(problems))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@
 
 Both work on files only (the same checks as the profile's Lambda validator, the same evaluation as
 the gateway); `--local`/`--stack`/`--region` are accepted for symmetry with the other groups and
-ignored.
+ignored. `evaluate` passes each context value through the gateway's encoding and prints the
+context as the agent sees it: a value that is not plain (e.g. a `user` in another script) shows
+its `~…` form, the one a rule must name to match it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import sys
 from typing import Any
 
+from switchboard.routing.agent_client import context_value
 from switchboard.routing.flags import (
     FlagDocumentError,
     UnknownFlagError,
@@ -83,13 +86,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _context(args: argparse.Namespace) -> dict[str, str] | str:
     context: dict[str, str] = {}
     for key, value in (("tenant", args.tenant), ("tier", args.tier), ("userId", args.user)):
-        if value is not None:
-            context[key] = value
+        if value:
+            context[key] = context_value(value)
     for item in args.context:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             return f"--context expects KEY=VALUE, got {item!r}"
-        context[key.strip()] = value
+        if value:  # the gateway leaves empty values out of the Context header
+            context[key.strip()] = context_value(value)
     return context
 
 
