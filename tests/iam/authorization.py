@@ -8,6 +8,10 @@ action that exists there, and only build an ARN of a resource type that action l
 type's documented ARN format. A recorded call without a row raises :class:`NoAuthorizationRow`, so
 a new call cannot slip through unchecked: add its row.
 
+Which resources: every *required* resource type of the action that the call names (the
+reference: "you must include an ARN or pattern for each required resource type"); where an action
+has only optional types (S3 objects, whose alternative is an access point), the one the call uses.
+
 Names are case-sensitive in ARNs; SageMaker writes its resource names lower-cased into ARNs, so
 those are lowered here as AWS does.
 """
@@ -328,11 +332,11 @@ def _sm(call: AwsCall, action: str, resource_type: str, key: str, name: str) -> 
 
 @row("sagemaker-runtime", "InvokeEndpoint", "InvokeEndpointWithResponseStream", reference=_SAGEMAKER)
 def _sagemaker_invoke(call: AwsCall) -> list[Request]:
-    out = [_sm(call, call.operation, "endpoint", "EndpointName", call.params["EndpointName"])]
-    component = call.params.get("InferenceComponentName")
-    if component:
-        out.append(_sm(call, call.operation, "inference-component", "InferenceComponentName", component))
-    return out
+    """The endpoint, the one required resource type. The reference lists ``inference-component`` as
+    optional for these actions ("you can choose to use" it to narrow a policy; a policy needs "an ARN
+    or pattern for each *required* resource type"), so a call naming a component is allowed by a
+    grant on its endpoint and is not checked against the component's ARN."""
+    return [_sm(call, call.operation, "endpoint", "EndpointName", call.params["EndpointName"])]
 
 
 @row("sagemaker", "DescribeModelPackage", reference=_SAGEMAKER)

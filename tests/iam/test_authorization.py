@@ -131,10 +131,7 @@ EXAMPLES: dict[tuple[str, str], tuple[dict[str, Any], list[tuple[str, str]]]] = 
     ),
     ("sagemaker-runtime", "InvokeEndpoint"): (
         {"EndpointName": "Switchboard-Base", "InferenceComponentName": "adapter-1"},
-        [
-            ("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{R}:{A}:endpoint/switchboard-base"),
-            ("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{R}:{A}:inference-component/adapter-1"),
-        ],
+        [("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{R}:{A}:endpoint/switchboard-base")],
     ),
     ("sagemaker-runtime", "InvokeEndpointWithResponseStream"): (
         {"EndpointName": "e"},

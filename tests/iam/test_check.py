@@ -228,6 +228,7 @@ def test_every_seed_option_is_callable_by_the_invoke_step(
     options = [LlmOption.from_dict(o) for o in json.loads(OPTIONS_FILE.read_text())]
     real = [o for o in options if o.provider.value != "mock"]
     assert real, "the seed options name no real provider any more: nothing to check here"
+    real += deployed_options(stack)
     before = set(recorder.CALLS)
     try:
         for option in real:
@@ -242,7 +243,11 @@ def test_every_seed_option_is_callable_by_the_invoke_step(
         made = recorder.CALLS - before
     finally:
         recorder.CALLS.intersection_update(before)
-    assert len({json.loads(c.params_json).get("modelId") for c in made}) == len(real)
+    called = {
+        json.loads(c.params_json).get("modelId") or json.loads(c.params_json).get("EndpointName")
+        for c in made
+    }
+    assert len(called) == len({o.model or o.endpoint_name for o in real})
     assert [f.line() for f in IamCheck(stack).check_calls(made)] == []
 
 
@@ -263,3 +268,28 @@ def test_the_known_denials_list_is_empty_or_explained() -> None:
 
     for known in KNOWN_DENIALS:
         assert len(known.reason) > 20 and known.resource, known
+
+
+def deployed_options(stack: SynthesizedStack) -> list[Any]:
+    """The options the model-deployment workflow points the gateway at (its `switch` step), one per
+    model family the template deploys: a SageMaker endpoint, and a component for an adapter family."""
+    from switchboard.lifecycle.logic import family_name_prefix
+    from switchboard.options.model import LlmOption
+
+    deploy = stack.function_role("handlers.model_deployment.handler").principal_id
+    families = json.loads(stack.environment(deploy)["MODEL_FAMILIES"])
+    assert families
+    return [
+        LlmOption.from_dict(
+            {
+                "id": f["option_id"],
+                "provider": "sagemaker",
+                "region": "us-east-1",
+                "endpoint_name": f["endpoint_name"],
+                "inference_component": f"{family_name_prefix(f['group'])}3-abc"
+                if f.get("base_component")
+                else None,
+            }
+        )
+        for f in families
+    ]
