@@ -21,7 +21,7 @@ from typing import Any
 
 from iam import asl
 from iam.authorization import AwsCall, NoAuthorizationRow, Request, requests_for
-from iam.policy import Decision, Statement, evaluate, possibly_allowed
+from iam.policy import Decision, Statement, action_matches, evaluate, possibly_allowed
 from iam.recorder import ExecutedTask, RecordedCall
 from iam.template import SynthesizedStack
 
@@ -175,7 +175,8 @@ class IamCheck:
                 resource = request.resource
             self.unevaluated.update(f"{principal}: {u}" for u in decision.unevaluated)
             if not decision.allowed and not self._tolerated(principal, request):
-                findings.append(Finding(principal, role, label, request.action, resource, decision.reason))
+                reason = decision.reason + _granted_elsewhere(statements, request.action)
+                findings.append(Finding(principal, role, label, request.action, resource, reason))
         return findings
 
     def check_calls(self, calls: Iterable[RecordedCall]) -> list[Finding]:
@@ -233,6 +234,21 @@ class IamCheck:
                     self._judge(f"{file} {task.name}", role.role_id, call, statements, static=True)
                 )
         return findings
+
+
+def _granted_elsewhere(statements: list[Statement], action: str) -> str:
+    """Where the role does allow `action`, so the report shows how far off the grant is."""
+    resources = sorted(
+        {
+            r
+            for s in statements
+            if s.effect == "Allow" and any(action_matches(p, action) for p in s.actions or ())
+            for r in s.resources or ()
+        }
+    )
+    if not resources:
+        return f"; the role has no {action} at all"
+    return f"; the role allows {action} only on {', '.join(resources)}"
 
 
 def summarize(findings: Iterable[Finding], *, examples: int = 1) -> list[str]:

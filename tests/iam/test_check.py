@@ -109,7 +109,7 @@ def test_item_2_the_invoke_step_writing_a_large_answer_without_put_object_is_den
             role,
             "s3:PutObject",
             f"arn:aws:s3:::{PAYLOADS}/results/req-1-mock-echo.json",
-            "no statement allows it (implicit deny)",
+            "no statement allows it (implicit deny); the role has no s3:PutObject at all",
         )
     ]
 
@@ -134,6 +134,8 @@ def test_grants_are_scoped_to_the_stacks_own_resources(stack: SynthesizedStack) 
         ),
     ]
     findings = IamCheck(stack).check_calls(calls)
+    s3 = next(f for f in findings if f.action == "s3:PutObject")
+    assert s3.reason.endswith(f"the role allows s3:PutObject only on arn:aws:s3:::{PAYLOADS}/*")
     assert sorted((f.action, f.resource.rsplit(":", 1)[-1]) for f in findings) == [
         ("dynamodb:GetItem", "table/other-options"),
         ("dynamodb:PutItem", f"table/{LOCAL_PREFIX}-options"),
