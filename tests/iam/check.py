@@ -62,7 +62,8 @@ class Finding:
 def synthesize(families: list[Mapping[str, Any]] | None = None) -> SynthesizedStack:
     """The stack as ``cdk synth`` makes it for these model families (None: ``cdk.json``'s); once per
     session for each set of families."""
-    return SynthesizedStack(_synthesized_template(json.dumps(families, sort_keys=True)), region=REGION)
+    template = _synthesized_template(json.dumps(families, sort_keys=True))
+    return SynthesizedStack(template, region=REGION, stack_name=LOCAL_PREFIX)
 
 
 @lru_cache(maxsize=4)
@@ -89,7 +90,6 @@ def _synthesized_template(families_json: str) -> dict[str, Any]:
         assembly = app.synth()
         path = Path(assembly.get_stack_artifact(stack.artifact_id).template_full_path)
         template = json.loads(path.read_text())
-    template["_stack_name"] = settings.stack_name
     return template
 
 

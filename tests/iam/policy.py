@@ -42,11 +42,6 @@ class Statement:
     conditions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     sid: str | None = None
 
-    def describe(self) -> str:
-        what = self.actions if self.actions is not None else ("NOT", *(self.not_actions or ()))
-        where = self.resources if self.resources is not None else ("NOT", *(self.not_resources or ()))
-        return f"{self.effect} {self.sid or '(no Sid)'}: {list(what)} on {list(where)}"
-
 
 @dataclass(frozen=True)
 class Decision:

@@ -87,12 +87,19 @@ class RoleRef:
 class SynthesizedStack:
     """One synthesized stack template, for IAM questions."""
 
-    def __init__(self, template: Mapping[str, Any], *, region: str, account: str = ACCOUNT) -> None:
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        *,
+        region: str,
+        account: str = ACCOUNT,
+        stack_name: str = "Switchboard",
+    ) -> None:
         self.template = template
         self.resources: Mapping[str, Mapping[str, Any]] = template["Resources"]
         self.region = region
         self.account = account
-        self.stack_name = str(template.get("_stack_name", "Switchboard"))
+        self.stack_name = stack_name
 
     # -- principals ---------------------------------------------------------------------------
 
