@@ -10,6 +10,11 @@ LAMBDA_PYTHON_VERSION := 3.13
 LAMBDA_VENV := .venv-lambda
 LAMBDA_BIN := $(LAMBDA_VENV)/bin
 PORT ?= 8080
+# `make local` ports: PORT the gateway, AGENT_PORT the AppConfig agent emulator, AWS_PORT the
+# embedded AWS endpoint. 0 picks a free port (printed at start-up); a busy one is refused, naming
+# the variable to set.
+AGENT_PORT ?= 2772
+AWS_PORT ?= 0
 CDK := node_modules/.bin/cdk
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -21,7 +26,8 @@ export CDK_DISABLE_VERSION_CHECK := 1
 .PHONY: help bootstrap setup local test lint typecheck pytest pytest-lambda-runtime synth cfn-lint checkov openapi openapi-check deploy bench clean
 
 help:
-	@echo "make local   - set up, then serve the gateway on http://127.0.0.1:$(PORT) (AWS emulated, no account)"
+	@echo "make local   - set up, then serve the gateway on http://127.0.0.1:$(PORT) (AWS emulated, no account;"
+	@echo "               PORT, AGENT_PORT, AWS_PORT move its ports, 0 picks free ones)"
 	@echo "make test    - set up, then ruff, mypy, pytest, cdk synth + cdk-nag, cfn-lint, checkov"
 	@echo "make synth   - CloudFormation into cdk.out/"
 	@echo "make bootstrap - cdk bootstrap, once per account and region (needs AWS credentials)"
@@ -64,7 +70,7 @@ $(LAMBDA_BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 setup: $(BIN)/.installed node_modules/.installed $(CHECKOV_VENV)/bin/.installed $(LAMBDA_BIN)/.installed
 
 local: $(BIN)/.installed
-	$(BIN)/python -m switchboard_local.stack --port $(PORT)
+	@$(BIN)/python -m switchboard_local.stack --port $(PORT) --agent-port $(AGENT_PORT) --aws-port $(AWS_PORT)
 
 test: setup
 	$(MAKE) --no-print-directory lint typecheck

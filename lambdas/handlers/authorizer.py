@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.observability import logger
+from switchboard.selfcheck import is_selfcheck
 
 BEARER = "bearer "
 
@@ -87,4 +88,9 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_selfcheck(event):
+        from switchboard import selfcheck
+        from switchboard.settings import AuthorizerSettings
+
+        return selfcheck.report("authorizer", settings=AuthorizerSettings.from_env, init=_deps)
     return authorize(event)

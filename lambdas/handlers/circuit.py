@@ -21,8 +21,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.circuits.service import CircuitService, CircuitSettings
-from switchboard.observability import logger, metrics, tracer
+from switchboard.observability import keys_from_event, logger, metrics, tracer
 from switchboard.options.model import BreakerPolicy
+from switchboard.selfcheck import is_selfcheck
 
 ACTIONS = ("acquire_probe", "record_failure")
 
@@ -78,10 +79,12 @@ def dispatch(event: dict[str, Any], service: CircuitService | None = None) -> di
 
 
 @logger.inject_lambda_context
+@keys_from_event(request_id="request_id", option_id="option_id", action="action")
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(
-        request_id=event.get("request_id"), option_id=event.get("option_id"), action=event.get("action")
-    )
+    if is_selfcheck(event):
+        from switchboard import selfcheck
+
+        return selfcheck.report("circuit", settings=CircuitSettings.from_env, init=_service)
     return dispatch(event)

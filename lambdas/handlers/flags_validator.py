@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.observability import logger
+from switchboard.selfcheck import is_selfcheck
 
 
 class InvalidFlagDocument(Exception):
@@ -42,10 +43,24 @@ def validate(content: bytes, option_statuses: dict[str, str]) -> None:
 
 
 @logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> None:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | None:
     from switchboard.options.store import OptionsStore
+
+    if is_selfcheck(event):
+        from switchboard import selfcheck
+        from switchboard.settings import ValidatorSettings
+
+        def init() -> None:
+            from switchboard.routing.flags import validate_document
+
+            OptionsStore(_options_table())
+            # The checks' modules load and run (an empty document is refused: problems, no raise).
+            validate_document({"version": "1", "flags": {}, "values": {}}, {})
+
+        return selfcheck.report("flags_validator", settings=ValidatorSettings.from_env, init=init)
 
     catalogue = OptionsStore(_options_table()).all()
     statuses = {option.id: option.status.value for option in catalogue}
     validate(base64.b64decode(event["content"]), statuses)
     logger.info("flag document accepted", extra={"version": event.get("configurationVersion")})
+    return None

@@ -18,8 +18,10 @@ from switchboard.api_models import ChatCompletion, ChatCompletionRequest, ErrorB
 from switchboard.chat import Caller, ChatService
 from switchboard.errors import ApiError, InvalidRequest, PayloadTooLarge, Unauthorized
 from switchboard.limits import MAX_REQUEST_BODY_BYTES
-from switchboard.observability import logger, metrics, tracer
+from switchboard.media_type import parse_media_type
+from switchboard.observability import keys_from_event, logger, metrics, tracer
 from switchboard.request_json import UnacceptableJson, parse_request_json
+from switchboard.selfcheck import is_selfcheck
 
 JSON = "application/json"
 
@@ -185,9 +187,12 @@ def _unexpected(exc: Exception) -> Response[Any]:
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@keys_from_event(request_id="requestContext.requestId")  # the key the workflow's steps log with
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_selfcheck(event):
+        return _selfcheck()
     # In AWS the WAF refuses a declared length over the limit before this function runs; this
     # catches a body that arrived without one (switchboard.limits says what is left).
     if len(str(event.get("body") or "").encode("utf-8", "surrogatepass")) > MAX_REQUEST_BODY_BYTES:
@@ -203,22 +208,46 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
 
 
+def _selfcheck() -> dict[str, Any]:
+    """`switchboard doctor`: settings, first-use objects, versions, and what the extension serves."""
+    from switchboard import selfcheck
+    from switchboard.settings import GatewaySettings
+
+    def extension() -> selfcheck.ExtensionProbe:
+        settings = GatewaySettings.from_env()
+        return selfcheck.ExtensionProbe(
+            agent_url=settings.appconfig_agent_url,
+            application=settings.appconfig_application,
+            environment=settings.appconfig_environment,
+            profile=settings.appconfig_profile,
+        )
+
+    return selfcheck.report("gateway", settings=GatewaySettings.from_env, init=_service, extension=extension)
+
+
 def _unsupported_media_type(event: dict[str, Any]) -> dict[str, Any] | None:
     """415 for a POST whose Content-Type is set and is not JSON, before Powertools parses the body.
 
     The API takes JSON only. Left to Powertools' validation, a multipart type without a boundary
     raises ValueError and any type other than JSON, form or multipart raises
-    RequestUnsupportedContentType: both ended as a 500. The test is Powertools' own test for JSON
-    (an absent type counts as JSON).
+    RequestUnsupportedContentType: both ended as a 500. An absent type counts as JSON, as it does
+    for Powertools. The type is parsed (`switchboard.media_type`): `Application/JSON;
+    charset=UTF-8` is JSON, `application/jsonx` is not. Powertools then tests for JSON with a
+    case-sensitive prefix, so a JSON type is handed on in its canonical spelling.
     """
     if event.get("httpMethod") != "POST":
         return None
     headers = event.get("headers") or {}
-    content_type = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "").strip()
-    if not content_type or content_type.startswith(JSON):
+    name = next((k for k in headers if k.lower() == "content-type"), None)
+    content_type = str(headers[name]) if name is not None else ""
+    if not content_type.strip():
+        return None
+    media = parse_media_type(content_type)
+    if media is not None and media.essence == JSON:
+        headers[name] = str(media)
         return None
     error = InvalidRequest(
-        f"Unsupported Content-Type {content_type[:100]!r}: send the body as application/json.",
+        f"Unsupported Content-Type {content_type.strip()[:100]!r}: send the body as application/json.",
         status=415,
         code="unsupported_media_type",
     )

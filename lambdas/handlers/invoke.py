@@ -16,9 +16,10 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.errors import ErrorClass, ProviderError
-from switchboard.observability import NAMESPACE, SERVICE, logger, metrics, tracer
+from switchboard.observability import NAMESPACE, SERVICE, keys_from_event, logger, metrics, tracer
 from switchboard.options.model import LlmOption, OptionStatus, ProviderKind
 from switchboard.providers.base import ChatRequest
+from switchboard.selfcheck import is_selfcheck
 from switchboard.state_budget import ANSWER_INLINE_LIMIT_BYTES
 
 if TYPE_CHECKING:
@@ -163,8 +164,20 @@ def invoke_candidate(event: dict[str, Any], now_ms: float | None = None) -> dict
 
 
 @logger.inject_lambda_context
+@keys_from_event(request_id="request_id", route="route")
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(request_id=event.get("request_id"), route=event.get("route"))
+    if is_selfcheck(event):
+        from switchboard import selfcheck
+        from switchboard.providers.registry import provider_for
+        from switchboard.settings import InvokeSettings
+
+        def init() -> None:
+            deps = _deps()
+            # Every provider module a chain may need, imported as the first call would import it.
+            for kind in ProviderKind:
+                provider_for(kind, override=deps.override)
+
+        return selfcheck.report("invoke", settings=InvokeSettings.from_env, init=init)
     return invoke_candidate(event)

@@ -14,7 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.lifecycle.service import LifecycleService
 from switchboard.lifecycle.settings import LifecycleSettings
-from switchboard.observability import logger, tracer
+from switchboard.observability import keys_from_event, logger, tracer
+from switchboard.selfcheck import is_selfcheck
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 ACTIONS = ("plan", "smoke", "switch")
@@ -68,7 +69,11 @@ def make_handler(service: LifecycleService) -> Handler:
 
 
 @logger.inject_lambda_context
+@keys_from_event(action="action", execution_id="execution_id")
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(action=event.get("action"), execution_id=event.get("execution_id"))
+    if is_selfcheck(event):
+        from switchboard import selfcheck
+
+        return selfcheck.report("model_deployment", settings=LifecycleSettings.from_env, init=_service)
     return dispatch(_service(), event)

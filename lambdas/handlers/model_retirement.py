@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from switchboard.lifecycle.service import LifecycleService
 from switchboard.lifecycle.settings import LifecycleSettings
 from switchboard.observability import logger, tracer
+from switchboard.selfcheck import is_selfcheck
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -39,6 +40,10 @@ def make_handler(service: LifecycleService) -> Handler:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_selfcheck(event):
+        from switchboard import selfcheck
+
+        return selfcheck.report("model_retirement", settings=LifecycleSettings.from_env, init=_service)
     report = _service().retire(event or {})
     logger.info("retirement done", extra={"report": report})
     return report

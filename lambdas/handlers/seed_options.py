@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from switchboard.options.store import OptionsStore, parse_options
+from switchboard.selfcheck import is_selfcheck
 
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
@@ -21,6 +22,15 @@ UPDATED_BY = "cloudformation"
 
 
 def handler(event: dict[str, Any], context: Any = None, *, client: Any | None = None) -> dict[str, Any]:
+    if is_selfcheck(event):
+        from switchboard import selfcheck
+
+        def init() -> None:
+            parse_options([], source="selfcheck")
+            _ = OptionsStore("selfcheck", client=client).client  # builds the client, calls nothing
+
+        # The table comes with each CloudFormation event, not from the environment: no settings.
+        return selfcheck.report("seed_options", init=init)
     request_type = event["RequestType"]
     props = event.get("ResourceProperties", {})
     table = props["TableName"]

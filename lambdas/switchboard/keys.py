@@ -329,6 +329,30 @@ class ApiKeyStore:
                 patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}],
             )
         logger.info("revoked API key %s of tenant %s", key_id, record.tenant)
+        return self._revoked(record, revoked_at)
+
+    def delete(self, key_id: str, *, apigateway: Any | None = None) -> ApiKeyRecord:
+        """Remove a key's row and, with `apigateway`, delete its API Gateway key (which leaves its
+        usage plan with it). For keys that must leave no trace, e.g. `switchboard doctor`'s
+        temporary key; revoke it first, so a failure here still leaves it unusable."""
+        key_hash, record = self._find(key_id)
+        self.client.delete_item(
+            TableName=self.table_name,
+            Key={"key_hash": {"S": key_hash}},
+            ConditionExpression="attribute_exists(key_hash)",
+        )
+        if apigateway is not None and record.api_key_id:
+            try:
+                apigateway.delete_api_key(apiKey=record.api_key_id)
+            except Exception as exc:  # already gone is fine; anything else is the caller's to report
+                code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+                if code != "NotFoundException":
+                    raise
+        logger.info("deleted API key %s of tenant %s", key_id, record.tenant)
+        return record
+
+    @staticmethod
+    def _revoked(record: ApiKeyRecord, revoked_at: str) -> ApiKeyRecord:
         return ApiKeyRecord(
             key_id=record.key_id,
             tenant=record.tenant,

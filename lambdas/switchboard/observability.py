@@ -1,5 +1,11 @@
 """One place owns the Logger, Tracer and Metrics every handler shares.
 
+Keys that belong to one invocation (`request_id`, `route`, …) go through :func:`keys_from_event`
+or :func:`invocation_keys`, never `logger.append_keys`: Powertools keeps appended keys on the
+Logger for the life of the execution environment, so the next invocation's lines carried the
+previous request's `request_id` until something overwrote it (and in the local stack, where every
+handler shares one Logger in one process, the gateway's lines carried the invoke step's keys).
+
 X-Ray: every function runs with Lambda active tracing and the workflows with Step Functions
 tracing, so each invocation and state is traced without any SDK. The X-Ray SDK (Powertools'
 Tracer, for subsegments around our own methods and boto3 calls) costs 0.2-0.3 s of cold start,
@@ -9,9 +15,11 @@ more than the whole budget of the authorizer and invoke steps, so it is opt-in: 
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 
@@ -21,6 +29,52 @@ XRAY_SDK_ENV = "SWITCHBOARD_XRAY_SDK"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+@contextmanager
+def invocation_keys(**keys: object) -> Iterator[None]:
+    """Add `keys` to every log line written inside the block, and only there.
+
+    Thread-safe keys (a context variable) keep concurrent requests apart; on exit the keys that
+    were there before come back, so a nested call (a local workflow step running inside the
+    gateway's request) neither loses nor leaks anything. Keys whose value is None are left out.
+    """
+    before = dict(logger.thread_safe_get_current_keys())
+    logger.thread_safe_append_keys(**{name: value for name, value in keys.items() if value is not None})
+    try:
+        yield
+    finally:
+        logger.thread_safe_clear_keys()
+        if before:
+            logger.thread_safe_append_keys(**before)
+
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+def _lookup(event: Any, path: str) -> object:
+    value = event
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def keys_from_event(**paths: str) -> Callable[[_Handler], _Handler]:
+    """Handler decorator: log each key with the value at its dotted path in the event, per invocation.
+
+    ``@keys_from_event(request_id="requestContext.requestId")`` is to these keys what Powertools'
+    ``correlation_id_path`` is to the correlation id, scoped by :func:`invocation_keys`.
+    """
+
+    def decorate(handler: _Handler) -> _Handler:
+        @functools.wraps(handler)
+        def wrapper(event: Any, *args: Any, **kwargs: Any) -> Any:
+            with invocation_keys(**{name: _lookup(event, path) for name, path in paths.items()}):
+                return handler(event, *args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 class _NoSdkTracer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import threading
 import traceback
 import uuid
@@ -17,6 +18,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +27,34 @@ CONFIG_DIR = ROOT / "config"
 STATEMACHINES_DIR = ROOT / "statemachines"
 FLAGS_FILE = CONFIG_DIR / "flags.json"
 OPTIONS_FILE = CONFIG_DIR / "options.json"
+CDK_JSON = ROOT / "cdk.json"
 
 DEV_KEY = "sk-switchboard-local-dev"
 DEV_TENANT = "dev"
 DEV_TIER = "standard"
 APPCONFIG_NAMES = {"application": "switchboard", "environment": "local", "profile": "routing"}
-TIERS = {
-    "standard": {"rateLimit": 20.0, "burstLimit": 40},
-    "premium": {"rateLimit": 100.0, "burstLimit": 200},
-}
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+LOCAL_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+"""The runtime the emulated functions declare: their code runs in this interpreter, in-process."""
+
+
+@lru_cache(maxsize=4)
+def usage_plan_throttles(cdk_json: Path = CDK_JSON) -> dict[str, dict[str, float]]:
+    """Each tier's usage-plan throttle (`rateLimit`, `burstLimit`), as API Gateway takes it.
+
+    Read from `cdk.json`'s context through the infrastructure's own reader, so the local stack
+    throttles with the numbers `cdk deploy` puts on the usage plans, not a copy of them.
+    """
+    from infra.config import SwitchboardConfig, load_cdk_json_context
+
+    context = load_cdk_json_context(cdk_json)
+    config = SwitchboardConfig.from_context(context.get, environ={})
+    return {
+        tier: {"rateLimit": float(limits.rate_limit), "burstLimit": limits.burst_limit}
+        for tier, limits in config.throttling.items()
+    }
 
 
 @dataclass
@@ -50,6 +69,10 @@ class LocalResources:
     cache_table: str = ""
     circuit_function: str = ""
     usage_plans: dict[str, str] = field(default_factory=dict)
+    # Registered so `switchboard doctor --local` can invoke them as it does in AWS; API traffic
+    # reaches them through the front door, not through Lambda.
+    gateway_function: str = ""
+    authorizer_function: str = ""
 
 
 @dataclass
@@ -201,6 +224,8 @@ def provision(
         circuit_table=f"{prefix}-circuits",
         cache_table=f"{prefix}-answer-cache",
         circuit_function=f"{prefix}-circuit",
+        gateway_function=f"{prefix}-gateway",
+        authorizer_function=f"{prefix}-authorizer",
     )
     tables = {
         resources.options_table: ("id",),
@@ -237,7 +262,7 @@ def provision(
     function_arns = {
         name: client("lambda").create_function(
             FunctionName=name,
-            Runtime="python3.12",
+            Runtime=LOCAL_RUNTIME,
             Role=role_arn,
             Handler=handler,
             Code={"ZipFile": _tiny_zip()},
@@ -245,6 +270,8 @@ def provision(
         for name, handler in (
             (resources.invoke_function, "handlers.invoke.handler"),
             (resources.circuit_function, "handlers.circuit.handler"),
+            (resources.gateway_function, "handlers.gateway.handler"),
+            (resources.authorizer_function, "handlers.authorizer.handler"),
         )
     }
 
@@ -263,7 +290,7 @@ def provision(
     )["stateMachineArn"]
 
     apigw = client("apigateway")
-    for tier, throttle in TIERS.items():
+    for tier, throttle in usage_plan_throttles().items():
         plan = apigw.create_usage_plan(name=f"{prefix}-{tier}", throttle=throttle)
         resources.usage_plans[tier] = plan["id"]
 
@@ -334,14 +361,19 @@ def handler_environment(
 
 
 def in_process_handlers(resources: LocalResources) -> dict[str, Handler]:
-    from handlers import circuit, invoke
+    from handlers import authorizer, circuit, gateway, invoke
     from switchboard_local.lifecycle_local import lifecycle_handlers
 
-    return {
+    handlers: dict[str, Handler] = {
         resources.invoke_function: invoke.handler,
         resources.circuit_function: circuit.handler,
         **lifecycle_handlers(resources),
     }
+    if resources.gateway_function:
+        handlers[resources.gateway_function] = gateway.handler
+    if resources.authorizer_function:
+        handlers[resources.authorizer_function] = authorizer.handler
+    return handlers
 
 
 def reset_handler_caches() -> None:

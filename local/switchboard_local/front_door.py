@@ -1,15 +1,19 @@
 """A local stand-in for API Gateway (REST) in front of the gateway Lambda.
 
 Does what the deployed API does before the Lambda runs: the REQUEST authorizer (401 for missing
-or unknown keys, its context passed on), usage-plan throttling per API key (429), the payload
-limit (413 above `switchboard.limits.MAX_REQUEST_BODY_BYTES`, which the deployed WAF enforces),
-unknown paths, and OpenAI-style bodies for each of these.
+or unknown keys, its context passed on), usage-plan throttling per API key (429) with the limits
+`cdk.json` deploys, the payload limit (413 above `switchboard.limits.MAX_REQUEST_BODY_BYTES`,
+which the deployed WAF enforces), request framing (400 for an unreadable `Content-Length`, 411
+for a POST without one), unknown paths (404) and methods (405 with `Allow`), and OpenAI-style
+bodies for each of these. Every connection has a socket timeout, so a client that stops sending
+cannot hold a thread.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -18,13 +22,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from switchboard.limits import MAX_REQUEST_BODY_BYTES
-from switchboard_local.emulation import TIERS, FakeLambdaContext, proxy_event
+from switchboard_local.emulation import FakeLambdaContext, proxy_event, usage_plan_throttles
 
 log = logging.getLogger("switchboard.local")
 
 MAX_BODY_BYTES = MAX_REQUEST_BODY_BYTES  # what the WAF rule refuses in AWS (switchboard.limits)
 DRAIN_LIMIT_BYTES = 10 * 1024 * 1024  # API Gateway's own limit: beyond it we just close
 ROUTES = {("POST", "/v1/chat/completions"), ("GET", "/v1/models")}
+SOCKET_TIMEOUT_S = 30.0  # one read or write on a connection, idle keep-alive included
+_LENGTH = re.compile(r"[0-9]{1,18}")  # 18 digits: beyond any body, and never near int()'s limits
 STAGE = "local"
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:local/{stage}/{method}{path}"
 
@@ -35,10 +41,57 @@ def error_body(message: str, type_: str, code: str, request_id: str) -> bytes:
     ).encode()
 
 
+class RequestFramingError(ValueError):
+    """The request's body cannot be delimited: answered with `status`, then the connection closes."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def body_length(method: str, content_lengths: list[str], transfer_encoding: str | None) -> int:
+    """The request body's length in bytes, from its `Content-Length` header(s).
+
+    A missing length is an empty body, except on POST: a POST body without a length (or sent
+    chunked, which this server does not decode) is refused with 411. A length that is not a plain
+    decimal number (`-1`, `abc`, `1e3`) or several lengths that disagree are a 400: read as a
+    number, `-1` used to mean "read until the client closes" and held a thread open.
+    """
+    values = [part.strip() for header in content_lengths for part in header.split(",")]
+    if not values:
+        if transfer_encoding is not None:
+            raise RequestFramingError(
+                411, "length_required", "Chunked request bodies are not accepted: send Content-Length."
+            )
+        if method == "POST":
+            raise RequestFramingError(411, "length_required", "A POST needs a Content-Length header.")
+        return 0
+    if any(not _LENGTH.fullmatch(value) for value in values):
+        shown = ", ".join(values)[:40]
+        raise RequestFramingError(
+            400, "invalid_content_length", f"Content-Length {shown!r} is not a number of bytes."
+        )
+    if len({int(value) for value in values}) > 1:
+        raise RequestFramingError(
+            400, "invalid_content_length", "The request carries different Content-Length values."
+        )
+    if transfer_encoding is not None:
+        # RFC 9112 6.3: a message with both is a smuggling attempt or a broken client.
+        raise RequestFramingError(
+            400, "invalid_content_length", "Send either Content-Length or Transfer-Encoding, not both."
+        )
+    return int(values[0])
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods the API serves on `path` (empty for an unknown path)."""
+    return sorted(method for method, route in ROUTES if route == path)
+
+
 class TokenBucket:
     """API Gateway's usage-plan throttle: `rate` requests a second with bursts up to `burst`."""
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: float) -> None:
         self.rate, self.burst = rate, float(burst)
         self.tokens, self.stamp = float(burst), time.monotonic()
         self.lock = threading.Lock()
@@ -55,16 +108,24 @@ class TokenBucket:
 
 
 class FrontDoor:
+    """Binds its port when built (so a busy port fails there) and serves once `start()` is called."""
+
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 8080, tiers: Mapping[str, Any] = TIERS
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        tiers: Mapping[str, Mapping[str, float]] | None = None,
+        socket_timeout_s: float = SOCKET_TIMEOUT_S,
     ) -> None:
-        self._tiers = tiers
+        self._tiers = dict(tiers) if tiers is not None else usage_plan_throttles()
         self._buckets: dict[str, TokenBucket] = {}
         self._buckets_lock = threading.Lock()
         door = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = socket_timeout_s  # applied to the connection by StreamRequestHandler.setup
 
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("%s - %s", self.address_string(), format % args)
@@ -105,14 +166,18 @@ class FrontDoor:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        """Stop serving (if started) and release the port; safe to call twice."""
+        if self._thread is not None:
+            self._server.shutdown()  # waits for serve_forever: only once it runs
+            self._thread.join(timeout=5)
+            self._thread = None
         self._server.server_close()
 
     def _bucket(self, key: str, tier: str) -> TokenBucket:
         with self._buckets_lock:
             bucket = self._buckets.get(key)
             if bucket is None:
-                throttle = self._tiers.get(tier, TIERS["standard"])
+                throttle = self._tiers.get(tier) or self._tiers["standard"]
                 bucket = self._buckets[key] = TokenBucket(throttle["rateLimit"], throttle["burstLimit"])
             return bucket
 
@@ -141,7 +206,23 @@ class FrontDoor:
         request_id = str(uuid.uuid4())
         json_headers = {"Content-Type": "application/json", "x-switchboard-request-id": request_id}
         path = handler.path.split("?", 1)[0].rstrip("/") or "/"
-        length = int(handler.headers.get("Content-Length") or 0)
+        try:
+            length = body_length(
+                method,
+                handler.headers.get_all("Content-Length") or [],
+                handler.headers.get("Transfer-Encoding"),
+            )
+        except RequestFramingError as exc:
+            # Where this request's body ends is unknown, so nothing after it on the connection can
+            # be read as a request.
+            handler.close_connection = True
+            self._send(
+                handler,
+                exc.status,
+                error_body(exc.message, "invalid_request_error", exc.code, request_id),
+                {**json_headers, "Connection": "close"},
+            )
+            return
         if length > MAX_BODY_BYTES:
             handler.close_connection = True
             self._drain(handler, length)
@@ -155,14 +236,23 @@ class FrontDoor:
             return
         body = handler.rfile.read(length).decode("utf-8", errors="replace") if length else None
         if (method, path) not in ROUTES:
-            known_path = any(p == path for _, p in ROUTES)
-            status, code = (405, "method_not_allowed") if known_path else (404, "unknown_url")
-            message = (
-                f"Unknown path {method} {path}." if status == 404 else f"{method} is not allowed on {path}."
-            )
-            self._send(
-                handler, status, error_body(message, "invalid_request_error", code, request_id), json_headers
-            )
+            allowed = allowed_methods(path)
+            if allowed:
+                message = f"{method} is not allowed on {path}; use {', '.join(allowed)}."
+                self._send(
+                    handler,
+                    405,
+                    error_body(message, "invalid_request_error", "method_not_allowed", request_id),
+                    {**json_headers, "Allow": ", ".join(allowed)},
+                )
+            else:
+                message = f"Unknown path {method} {path}."
+                self._send(
+                    handler,
+                    404,
+                    error_body(message, "invalid_request_error", "unknown_url", request_id),
+                    json_headers,
+                )
             return
         headers = {k: v for k, v in handler.headers.items()}
         auth_event = {

@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from switchboard_local.emulation import STATEMACHINES_DIR, Handler, _tiny_zip
+from switchboard_local.emulation import LOCAL_RUNTIME, STATEMACHINES_DIR, Handler, _tiny_zip
 
 DEPLOYMENT_ASL = STATEMACHINES_DIR / "model_deployment.asl.json"
 SAMPLE_GROUP_SUFFIX = "sample-llm"
@@ -199,7 +199,7 @@ def provision_model_lifecycle(
     ):
         arn = lambda_client.create_function(
             FunctionName=names[key],
-            Runtime="python3.12",
+            Runtime=LOCAL_RUNTIME,
             Role=role_arn,
             Handler=handler,
             Code={"ZipFile": _tiny_zip()},
@@ -239,16 +239,21 @@ def provision_model_lifecycle(
     return result
 
 
+def lifecycle_settings(lifecycle: Mapping[str, Any]) -> Any:
+    """The functions' settings, from what :func:`provision_model_lifecycle` gave them."""
+    from switchboard.lifecycle.settings import LifecycleSettings
+
+    return LifecycleSettings.model_validate(
+        {"OPTIONS_TABLE": lifecycle["options_table"], "MODEL_FAMILIES": lifecycle["families"]}
+    )
+
+
 def build_service(lifecycle: Mapping[str, Any], client: ClientFactory) -> Any:
     """A :class:`LifecycleService` on the emulator's clients."""
     from handlers.model_deployment import build_service as build
-    from switchboard.lifecycle.settings import LifecycleSettings
 
-    settings = LifecycleSettings.model_validate(
-        {"OPTIONS_TABLE": lifecycle["options_table"], "MODEL_FAMILIES": lifecycle["families"]}
-    )
     return build(
-        settings,
+        lifecycle_settings(lifecycle),
         sagemaker=client("sagemaker"),
         runtime=client("sagemaker-runtime"),
         dynamodb=client("dynamodb"),
@@ -262,6 +267,7 @@ def lifecycle_handlers(resources_like: Any) -> dict[str, Handler]:
     its clients) is built on the first invocation, so binding costs nothing when nothing deploys.
     """
     from handlers import model_deployment, model_retirement
+    from switchboard.selfcheck import is_selfcheck
 
     found = _PROVISIONED.get(str(resources_like.options_table))
     if found is None:
@@ -274,11 +280,21 @@ def lifecycle_handlers(resources_like: Any) -> dict[str, Handler]:
             built.append(build_service(lifecycle, client))
         return built[0]
 
+    def self_report(name: str) -> dict[str, Any]:
+        """As the deployed handlers answer `switchboard doctor` (their settings come from here)."""
+        from switchboard import selfcheck
+
+        return selfcheck.report(name, settings=lambda: lifecycle_settings(lifecycle), init=service)
+
     def deploy(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        if is_selfcheck(event):
+            return self_report("model_deployment")
         result: dict[str, Any] = model_deployment.make_handler(service())(event, context)
         return result
 
     def retire(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        if is_selfcheck(event):
+            return self_report("model_retirement")
         result: dict[str, Any] = model_retirement.make_handler(service())(event, context)
         return result
 

@@ -1,13 +1,17 @@
 """`make local`: the gateway on 127.0.0.1 with AWS emulated in-process.
 
-moto's ThreadedMotoServer runs inside this process (so its Step Functions interpreter reaches the
-in-process handlers), the AppConfig agent emulator serves `config/flags.json` on port 2772 and
-re-reads it on change, and the front door plays API Gateway on port 8080.
+moto's server runs inside this process (so its Step Functions interpreter reaches the in-process
+handlers) on a free port (AWS_PORT), the AppConfig agent emulator serves `config/flags.json` on
+port 2772 (AGENT_PORT) and re-reads it on change, and the front door plays API Gateway on port
+8080 (PORT); 0 for any of them picks a free port. A busy port is one line naming the variable to
+set. The stack claims `.switchboard/local.json` in the folder it starts from, where
+`switchboard ... --local` finds it; a second stack from the same folder refuses to start.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -19,8 +23,10 @@ import urllib.request
 import warnings
 from collections.abc import Sequence
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
+from switchboard_local.cli.target import LocalStackRecord
 from switchboard_local.emulation import (
     APPCONFIG_NAMES,
     DEV_KEY,
@@ -43,34 +49,128 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# The variable that moves each port: `make local PORT=… AGENT_PORT=… AWS_PORT=…` (the Makefile
+# passes them on as --port, --agent-port, --aws-port; the same names work as environment variables).
+PORT_VARIABLES = {"gateway": "PORT", "agent": "AGENT_PORT", "aws": "AWS_PORT"}
+PORT_ROLES = {
+    "gateway": "the gateway front door",
+    "agent": "the AppConfig agent emulator",
+    "aws": "the embedded AWS endpoint",
+}
+DEFAULT_PORTS = {"gateway": 8080, "agent": 2772, "aws": 0}
+_UNUSABLE_PORT = (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL)
+
+
+class PortUnavailable(RuntimeError):
+    """Ports the stack needs are taken: one line naming, for each, the variable that moves it."""
+
+    def __init__(self, host: str, failures: Sequence[tuple[str, int, OSError]]) -> None:
+        self.variables = [PORT_VARIABLES[name] for name, _, _ in failures]
+        parts = []
+        for name, port, exc in failures:
+            reason = "in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc)).lower()
+            parts.append(f"{host}:{port} for {PORT_ROLES[name]} is {reason}; set {PORT_VARIABLES[name]}")
+        example = " ".join(f"{variable}=0" for variable in self.variables)
+        super().__init__(
+            f"{'; '.join(parts)} (a free port number, or 0 for any free one: `make local {example}`)"
+        )
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening socket, as `socketserver` would make it (address reuse, backlog)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class AwsEndpoint:
+    """moto's server, on a socket this thread binds.
+
+    moto's `ThreadedMotoServer` binds inside its own thread, where werkzeug answers a busy port with
+    `sys.exit`: the thread dies quietly and `start()` waits forever. Binding here turns a busy
+    port into an `OSError` the stack reports; the server is then the one moto runs (its dispatcher
+    app and request handler).
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        sock = _listening_socket(host, port)
+        try:
+            self.port = int(sock.getsockname()[1])
+            # werkzeug serves a duplicate of the descriptor; ours is closed below.
+            self._server = make_server(
+                host,
+                self.port,
+                DomainDispatcherApplication(create_backend_app),
+                threaded=True,
+                request_handler=MotoRequestHandler,
+                fd=sock.fileno(),
+            )
+        finally:
+            sock.close()
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="aws-endpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+        self._server.server_close()
+
+
 class LocalStack:
-    """Start with `start()`, stop with `stop()` (or use it as a context manager)."""
+    """Start with `start()`, stop with `stop()` (or use it as a context manager).
+
+    Ports: 0 picks a free one; the bound ports are in `url`, `agent_url` and `aws_url` once started.
+    `state_file` (default: the CLI's `.switchboard/local.json`) is where `--local` finds this stack;
+    only one running stack may own it (:class:`LocalStackRunning` otherwise).
+    """
 
     def __init__(
         self,
         *,
-        port: int = 8080,
-        agent_port: int = 2772,
-        aws_port: int = 0,
+        port: int = DEFAULT_PORTS["gateway"],
+        agent_port: int = DEFAULT_PORTS["agent"],
+        aws_port: int = DEFAULT_PORTS["aws"],
         host: str = "127.0.0.1",
         dev_key: str = DEV_KEY,
         provider_override: str | None = "mock",
         poll_interval_s: float = 1.0,
         flags_file: Any = FLAGS_FILE,
+        state_file: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.agent_port = agent_port
-        self.aws_port = aws_port or free_port()
+        self.aws_port = aws_port
         self.dev_key = dev_key
         self.provider_override = provider_override
         self.poll_interval_s = poll_interval_s
         self.flags_file = flags_file
+        self.state_file = state_file
         self.resources: LocalResources | None = None
+        self.record: LocalStackRecord | None = None  # what `--local` reads, once started
+        self.agent: Any = None  # the AppConfig agent emulator, once started (tests stop it)
         self._exit = ExitStack()
         self._saved_env: dict[str, str | None] = {}
         self.url = ""
-        self.aws_url = f"http://{host}:{self.aws_port}"
+        self.agent_url = ""
+        self.aws_url = ""
 
     def _set_env(self, values: dict[str, str]) -> None:
         for name, value in values.items():
@@ -95,29 +195,86 @@ class LocalStack:
         """``{id: status}`` from the options table, read as the flags profile's Lambda validator reads it."""
         from switchboard.options.store import OptionsStore
 
-        assert self.resources is not None
+        if self.resources is None:  # the agent loads before provisioning: the catalogue to be seeded
+            from switchboard.options.store import load_seed_file
+            from switchboard_local.emulation import OPTIONS_FILE
+
+            return {option.id: option.status.value for option in load_seed_file(OPTIONS_FILE)}
         store = OptionsStore(self.resources.options_table, client=self._client("dynamodb"), ttl_s=0)
         return {option.id: option.status.value for option in store.all()}
 
     def start(self) -> LocalStack:
-        from moto.server import ThreadedMotoServer
+        """Claim the state file, bind every port, then provision and serve.
 
+        Raises :class:`LocalStackRunning` or :class:`PortUnavailable` before anything is
+        provisioned; on any failure whatever was started is stopped again.
+        """
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _bind(self) -> tuple[Any, Any, AwsEndpoint]:
+        """Every listening socket first, so all busy ports are reported at once and early."""
         from switchboard_local.agent import AgentEmulator
-        from switchboard_local.cli.target import Target, write_local_state
         from switchboard_local.front_door import FrontDoor
 
+        failures: list[tuple[str, int, OSError]] = []
+
+        def attempt(name: str, port: int, bind: Any) -> Any:
+            try:
+                return bind()
+            except OSError as exc:
+                if exc.errno not in _UNUSABLE_PORT:
+                    raise
+                failures.append((name, port, exc))
+                return None
+
+        door = attempt("gateway", self.port, lambda: FrontDoor(host=self.host, port=self.port))
+        if door is not None:
+            self._exit.callback(door.stop)
+        agent = attempt(
+            "agent",
+            self.agent_port,
+            lambda: AgentEmulator(
+                self.flags_file,
+                host=self.host,
+                port=self.agent_port,
+                application=APPCONFIG_NAMES["application"],
+                environment=APPCONFIG_NAMES["environment"],
+                profile=APPCONFIG_NAMES["profile"],
+                poll_interval_s=self.poll_interval_s,
+                option_ids=self._option_statuses,
+            ).start(),
+        )
+        if agent is not None:
+            self._exit.callback(agent.stop)
+        aws = attempt("aws", self.aws_port, lambda: AwsEndpoint(self.host, self.aws_port))
+        if aws is not None:
+            self._exit.callback(aws.stop)
+        if failures:
+            raise PortUnavailable(self.host, failures)
+        return door, agent, aws
+
+    def _start(self) -> LocalStack:
+        from switchboard_local.cli import target as cli_target
+
+        claim = cli_target.claim_local_state(self.state_file)
+        self._exit.callback(claim.release)
+        door, agent, aws = self._bind()
+        self.agent = agent
+        self.aws_url, self.agent_url = aws.url, agent.url
         # Credentials and region for every boto3 client in this process; nothing reaches AWS.
         self._set_env(
             {
                 "AWS_ACCESS_KEY_ID": "local",
                 "AWS_SECRET_ACCESS_KEY": "local",
                 "AWS_DEFAULT_REGION": REGION,
-                "MOTO_PORT": str(self.aws_port),
+                "MOTO_PORT": str(aws.port),
             }
         )
-        server = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
-        server.start()
-        self._exit.callback(server.stop)
+        aws.start()
         # StartSyncExecution, so the gateway runs the workflow as deployed (WORKFLOW_MODE=sync).
         from switchboard_local import sfn_ext
 
@@ -133,18 +290,7 @@ class LocalStack:
         from switchboard_local.lifecycle_local import provision_model_lifecycle
 
         self.lifecycle = provision_model_lifecycle(self._client, self.resources)
-        agent = AgentEmulator(
-            self.flags_file,
-            host=self.host,
-            port=self.agent_port,
-            application=APPCONFIG_NAMES["application"],
-            environment=APPCONFIG_NAMES["environment"],
-            profile=APPCONFIG_NAMES["profile"],
-            poll_interval_s=self.poll_interval_s,
-            option_ids=self._option_statuses,
-        )
-        agent.start()
-        self._exit.callback(agent.stop)
+        # The handlers reach the agent at the port it really bound (AGENT_PORT may be 0).
         self._set_env(
             handler_environment(
                 self.resources,
@@ -155,11 +301,10 @@ class LocalStack:
         )
         reset_handler_caches()
         self._exit.enter_context(bind_lambda_handlers(in_process_handlers(self.resources)))
-        door = FrontDoor(host=self.host, port=self.port).start()
-        self._exit.callback(door.stop)
+        door.start()
         self.url = door.url
-        write_local_state(
-            Target(
+        self.record = claim.publish(
+            cli_target.Target(
                 region=REGION,
                 options_table=self.resources.options_table,
                 keys_table=self.resources.keys_table,
@@ -168,7 +313,11 @@ class LocalStack:
                 api_url=f"{self.url}/v1",
                 circuit_table=self.resources.circuit_table,
                 cache_table=self.resources.cache_table,
-            )
+                flags_file=str(Path(self.flags_file).resolve()),
+            ),
+            gateway_url=self.url,
+            agent_url=self.agent_url,
+            aws_url=self.aws_url,
         )
         return self
 
@@ -189,12 +338,27 @@ class LocalStack:
         self.stop()
 
 
+def _port(raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a port number (0-65535; 0 picks a free one)")
+    return port
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="switchboard-local", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
-    parser.add_argument("--agent-port", type=int, default=2772)
-    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("SWITCHBOARD_AWS_PORT", "0")))
+    for name, flag in (("gateway", "--port"), ("agent", "--agent-port"), ("aws", "--aws-port")):
+        variable = PORT_VARIABLES[name]
+        parser.add_argument(
+            flag,
+            type=_port,  # argparse also runs a string default through it: a bad $PORT is an error
+            default=os.environ.get(variable, str(DEFAULT_PORTS[name])),
+            help=f"port of {PORT_ROLES[name]} (default ${variable} or {DEFAULT_PORTS[name]}; 0: a free one)",
+        )
     parser.add_argument(
         "--providers",
         choices=("mock", "real"),
@@ -203,8 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    if not args.verbose:
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(message)s")
+    else:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's per-call access log
         # Metrics are off locally (POWERTOOLS_METRICS_DISABLED); Powertools still warns on each flush.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -217,14 +382,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         dev_key=dev_key,
         provider_override="mock" if args.providers == "mock" else None,
     )
-    stack.start()
+    from switchboard.routing.flags import FlagDocumentError
+    from switchboard_local.cli.target import LocalStackRunning
+
+    try:
+        stack.start()
+    except (PortUnavailable, LocalStackRunning, FlagDocumentError) as exc:
+        print(f"switchboard-local: {exc}", file=sys.stderr, flush=True)
+        return 1
+    # Not before: start-up's own INFO lines (which the banner repeats) would bury a one-line error.
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    state_file = Path(stack.state_file or cli_state_file())
     print(
         "\nSwitchboard local stack is up\n"
-        f"  gateway       {stack.url}/v1   (OpenAI base_url)\n"
+        f"  gateway       {stack.url}/v1   (OpenAI base_url; PORT)\n"
         f"  dev key       {dev_key}   (tenant dev, tier standard)\n"
-        f"  AWS endpoint  {stack.aws_url}   (switchboard ... --local uses it)\n"
-        f"  AppConfig     http://{args.host}:{args.agent_port}   serving {FLAGS_FILE}\n"
+        f"  AWS endpoint  {stack.aws_url}   (AWS_PORT)\n"
+        f"  AppConfig     {stack.agent_url}   (AGENT_PORT) serving {FLAGS_FILE}\n"
         "                (edit that file: routing follows within seconds, no restart)\n"
+        f"  CLI state     {state_file}   (`switchboard ... --local` from this folder uses this stack)\n"
         "Ctrl-C stops.\n",
         flush=True,
     )
@@ -238,6 +414,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.stop()
         print("Switchboard local stack stopped.", flush=True)
     return 0
+
+
+def cli_state_file() -> Path:
+    """The state file a stack without an explicit one claims (read when called: tests repoint it)."""
+    from switchboard_local.cli import target as cli_target
+
+    return cli_target.LOCAL_STATE_FILE
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from switchboard_local.cli.target import Target, TargetError, write_local_state
 OPTIONS_TABLE = "cli-options"
 KEYS_TABLE = "cli-keys"
 SEED_FILE = Path(__file__).resolve().parents[2] / "config" / "options.json"
+FLAGS_FILE = SEED_FILE.with_name("flags.json")
 
 
 def _fallback_main(argv: Sequence[str]) -> int:
@@ -199,6 +200,46 @@ def test_keys_create_list_revoke(run: Run, aws: dict[str, Any]) -> None:
 def test_keys_create_rejects_bad_tenant(run: Run) -> None:
     code, out, err = run("keys", "create", "--tenant", "Bad Tenant", "--tier", "standard")
     assert code == 1 and out == "" and "invalid tenant" in err
+
+
+def test_keys_create_refuses_a_route_the_flags_do_not_define(run: Run) -> None:
+    code, out, err = run(
+        "keys",
+        "create",
+        "--tenant",
+        "beta",
+        "--tier",
+        "standard",
+        "--route",
+        "chat",
+        "--route",
+        "no-such-route",
+    )
+
+    assert code == 1 and out == ""
+    assert "unknown route(s) 'no-such-route'" in err
+    assert "chat, echo, summarize" in err and "config/flags.json" in err  # the known ones, and where from
+    assert "kill-switch" not in err  # operator flags are not routes
+    code, out, _ = run("keys", "list", "--tenant", "beta")
+    assert json.loads(out) == []  # nothing was issued
+
+
+def test_keys_create_checks_routes_against_the_stacks_own_flag_file(
+    run: Run, aws: dict[str, Any], tmp_path: Path
+) -> None:
+    document = json.loads(FLAGS_FILE.read_text())
+    document["flags"]["special"] = document["flags"].pop("chat")
+    document["values"]["special"] = document["values"].pop("chat")
+    flags = tmp_path / "flags.json"
+    flags.write_text(json.dumps(document))
+    state = json.loads(aws["state"].read_text())
+    aws["state"].write_text(json.dumps({**state, "flags_file": str(flags)}))
+
+    code, out, err = run("keys", "create", "--tenant", "beta", "--tier", "standard", "--route", "special")
+    assert code == 0, err
+    assert json.loads(out)["allowed_routes"] == ["special"]
+    code, _, err = run("keys", "create", "--tenant", "beta", "--tier", "standard", "--route", "chat")
+    assert code == 1 and "unknown route(s) 'chat'" in err and str(flags) in err
 
 
 def test_aws_errors_are_messages_not_tracebacks(run: Run, aws: dict[str, Any]) -> None:

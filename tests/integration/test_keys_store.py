@@ -154,3 +154,27 @@ def test_failed_create_deletes_the_api_gateway_key(store: ApiKeyStore, apigw: An
     # Then the API Gateway key created on the way is removed again
     assert apigw.get_api_keys()["items"] == []
     assert len(ddb.scan(TableName=TABLE)["Items"]) == 1
+
+
+def test_delete_removes_the_row_and_the_api_gateway_key(store: ApiKeyStore, apigw: Any, ddb: Any) -> None:
+    plan = apigw.create_usage_plan(name="standard")["id"]
+    keep_key, keep = store.create("acme", "standard", apigateway=apigw, usage_plan_id=plan)
+    key, record = store.create("switchboard-doctor", "standard", apigateway=apigw, usage_plan_id=plan)
+
+    deleted = store.delete(record.key_id, apigateway=apigw)
+
+    assert deleted.key_id == record.key_id
+    assert store.lookup(key) is None
+    assert store.lookup(keep_key) is not None
+    assert [k["id"] for k in apigw.get_api_keys()["items"]] == [keep.api_key_id]
+    with pytest.raises(ApiKeyNotFound):
+        store.delete(record.key_id, apigateway=apigw)
+
+
+def test_delete_tolerates_an_api_gateway_key_already_gone(store: ApiKeyStore, apigw: Any) -> None:
+    key, record = store.create("switchboard-doctor", "standard", apigateway=apigw)
+    apigw.delete_api_key(apiKey=record.api_key_id)
+
+    store.delete(record.key_id, apigateway=apigw)
+
+    assert store.lookup(key) is None

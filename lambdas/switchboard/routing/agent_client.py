@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from switchboard.routing.appconfig_path import configuration_path
 from switchboard.routing.flags import RouteDecision, decide_route, validate_evaluated
 
 PLAIN_CONTEXT_VALUE = re.compile(r"[A-Za-z0-9._:@+/~-]{1,128}")
@@ -117,9 +118,7 @@ class RoutingFlags:
         opener: Callable[..., Any] = urllib.request.urlopen,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
-        path = "/applications/{}/environments/{}/configurations/{}".format(
-            *(urllib.parse.quote(part, safe="") for part in (application, environment, profile))
-        )
+        path = configuration_path(application, environment, profile)
         self._url = agent_url.rstrip("/") + path
         self._timeout_s = timeout_s
         self._opener = opener

@@ -798,3 +798,21 @@ def decide_route(evaluated_flag: Mapping[str, Any]) -> RouteDecision:
 def evaluate_route(doc: Mapping[str, Any], route: str, context: Mapping[str, Any]) -> RouteDecision:
     """Evaluate one route flag and decide. Raises :class:`UnknownFlagError` for an unknown route."""
     return decide_route(evaluate_document(doc, context, [route])[route])
+
+
+def route_names(doc: Mapping[str, Any]) -> list[str]:
+    """The routes a flag document defines: its flags that declare a ``chain`` attribute.
+
+    Operator flags (``kill-switch``, ``force-degraded``) declare none. A route counts whether it is
+    enabled or not: a key may be restricted to a route that is switched off for now.
+    """
+    flags = doc.get("flags")
+    if not isinstance(flags, Mapping):
+        return []
+    return sorted(
+        name
+        for name, definition in flags.items()
+        if isinstance(definition, Mapping)
+        and isinstance(definition.get("attributes"), Mapping)
+        and "chain" in definition["attributes"]
+    )

@@ -14,6 +14,7 @@ from typing import Any
 
 from switchboard.keys import TIERS, ApiKeyNotFound, ApiKeyStore
 from switchboard_local.cli.common import aws_errors
+from switchboard_local.cli.routes import known_routes
 from switchboard_local.cli.target import add_target_arguments, resolve_target
 
 
@@ -28,6 +29,16 @@ def _out(data: Any) -> None:
 @aws_errors
 def cmd_create(args: argparse.Namespace) -> int:
     target = resolve_target(args)
+    if args.route:
+        # A key restricted to a route the flags do not define could call nothing: say so now.
+        routes = known_routes(target)
+        unknown = [route for route in dict.fromkeys(args.route) if route not in routes.names]
+        if unknown:
+            _err(
+                f"unknown route(s) {', '.join(map(repr, unknown))}; the routes are "
+                f"{', '.join(routes.names) or '(none)'} (from {routes.source})"
+            )
+            return 1
     store = ApiKeyStore(target.keys_table, client=target.client("dynamodb"))
     usage_plan_id = target.usage_plans.get(args.tier) or None
     # Without a usage plan (e.g. a local stack that has none) there is nothing to meter against.
@@ -85,7 +96,7 @@ def register(subparsers: Any) -> None:
         "--route",
         action="append",
         metavar="ROUTE",
-        help="restrict the key to this route (repeatable; default: every route)",
+        help="restrict the key to a route the flag document defines (repeatable; default: every route)",
     )
     add_target_arguments(p)
     p.set_defaults(func=cmd_create)
