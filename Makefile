@@ -92,7 +92,8 @@ pytest:
 
 # The Lambda code's own tests (unit, integration) on the Lambda runtime's Python minor version.
 pytest-lambda-runtime:
-	@SWITCHBOARD_EXPECT_PYTHON=$(LAMBDA_PYTHON_VERSION) $(LAMBDA_BIN)/pytest -q -p no:cacheprovider \
+	@# The IAM check (tests/iam) judges the template, which does not depend on the Python: once is enough.
+	@SWITCHBOARD_EXPECT_PYTHON=$(LAMBDA_PYTHON_VERSION) $(LAMBDA_BIN)/pytest -q -p no:cacheprovider -p no:switchboard-iam \
 		tests/unit tests/integration tests/infra/test_deployed_as_tested.py::test_this_run_uses_the_python_it_was_asked_for; \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
