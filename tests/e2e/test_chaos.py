@@ -133,7 +133,10 @@ def test_flapping_provider_loses_nothing(stack, client, tmp_path) -> None:
 
 
 def test_slow_provider_counts_as_failing(stack, client, tmp_path) -> None:
-    _put_option(tmp_path, PRIMARY, breaker={**BREAKER, "slow_call_ms": 100}, params={"latency_ms": 300})
+    # A cooldown longer than the test: on a loaded machine eight slow calls can outlast a 2 s
+    # cooldown and the last request would be a half-open probe of the primary (timing, not logic).
+    slow_breaker = {**BREAKER, "slow_call_ms": 100, "cooldown_s": 60, "max_cooldown_s": 60}
+    _put_option(tmp_path, PRIMARY, breaker=slow_breaker, params={"latency_ms": 300})
     answers = [_ask(client) for _ in range(8)]
     assert [status for status, _, _ in answers] == [200] * 8
     assert answers[0][1]["x-switchboard-option"] == PRIMARY  # slow, but it answered
