@@ -107,34 +107,8 @@ OUTPUT_APPCONFIG_PROFILE_ID: Final = "AppConfigProfileId"
 OUTPUT_CIRCUIT_TABLE: Final = "CircuitTableName"
 OUTPUT_CACHE_TABLE: Final = "CacheTableName"
 
-# --- Metrics (EMF, namespace POWERTOOLS_METRICS_NAMESPACE, dimension service=POWERTOOLS_SERVICE_NAME)
-# The Lambda code emits exactly these names; the alarms and the dashboard read them.
-METRIC_SERVICE_DIMENSION: Final = "service"
-METRIC_OPTION_DIMENSION: Final = "option"
-METRIC_CHAT_COMPLETIONS: Final = "ChatCompletions"
-METRIC_CIRCUIT_OPENED: Final = "CircuitOpened"
-METRIC_CIRCUIT_CLOSED: Final = "CircuitClosed"
-METRIC_REJECTED_NO_HEALTHY_OPTION: Final = "Rejected_NoHealthyOption"
-METRIC_PROVIDER_LATENCY: Final = "ProviderLatency"
-DEGRADED_KINDS: Final = ("cache", "static", "smaller_model")
-METRIC_DEGRADED_ANSWER_PREFIX: Final = "DegradedAnswer_"
-PROVIDER_ERROR_CLASSES: Final = (
-    "throttled",
-    "timeout",
-    "unavailable",
-    "malformed",
-    "bad_request",
-    "context_too_long",
-    "content_filtered",
-)
-METRIC_PROVIDER_ERROR_PREFIX: Final = "ProviderError_"
-# Routing configuration: what the gateway did when the AppConfig extension failed it
-# (lambdas/switchboard/routing/agent_client.py) and a chain naming options the catalogue lacks
-# (lambdas/switchboard/chat.py).
-METRIC_ROUTING_ANSWER_INVALID: Final = "RoutingAnswerInvalid"
-METRIC_ROUTING_LAST_KNOWN_GOOD: Final = "RoutingLastKnownGood"
-METRIC_ROUTING_ENVIRONMENT_DEFAULT: Final = "RoutingEnvironmentDefault"
-METRIC_ROUTE_NAMES_UNKNOWN_OPTIONS: Final = "RouteNamesUnknownOptions"
+# --- Metrics: names live in lambdas/switchboard/contract/metrics.py (the code emits them, the
+# monitoring construct imports them from there).
 
 # --- cdk-nag ---------------------------------------------------------------------------------------
 NAG_IAM5: Final = "AwsSolutions-IAM5"

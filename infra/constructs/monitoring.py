@@ -1,9 +1,15 @@
 """Alarms and the dashboard an on-call engineer reads during an incident.
 
 The custom metrics are EMF metrics the Lambda code emits with Powertools: namespace
-``Switchboard`` (:data:`constants.POWERTOOLS_METRICS_NAMESPACE`), dimension ``service=switchboard``,
-names in :mod:`infra.constants` (``METRIC_*``). Provider latency also carries an ``option``
-dimension; the dashboard finds every option with a SEARCH expression.
+``Switchboard``, dimension ``service=switchboard``, names declared once in
+:mod:`switchboard.contract.metrics` (imported here and by the code that emits them). Provider
+latency also carries an ``option`` dimension; the dashboard finds every option with a SEARCH
+expression.
+
+Fail-open is visible: every degraded-dependency event
+(:data:`switchboard.contract.metrics.DEGRADED_DEPENDENCY_EVENTS`) is on the dashboard and behind an
+alarm; serving routing or the options catalogue from last-known-good for ``last_known_good_minutes``
+consecutive minutes pages the on-call.
 """
 
 from __future__ import annotations
@@ -20,44 +26,59 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra import constants
+from switchboard.contract import metrics as metric_names
 
 PERIOD = Duration.minutes(5)
+MINUTE = Duration.minutes(1)
+DEFAULT_LAST_KNOWN_GOOD_MINUTES = 10
 
 
 def switchboard_metric(
-    metric_name: str, *, statistic: str = cloudwatch.Stats.SUM, label: str | None = None
+    metric_name: str,
+    *,
+    statistic: str = cloudwatch.Stats.SUM,
+    label: str | None = None,
+    period: Duration = PERIOD,
 ) -> cloudwatch.Metric:
     """One of the Lambda code's EMF metrics (dimension ``service`` only), over :data:`PERIOD`."""
     return cloudwatch.Metric(
-        namespace=constants.POWERTOOLS_METRICS_NAMESPACE,
+        namespace=metric_names.NAMESPACE,
         metric_name=metric_name,
-        dimensions_map={constants.METRIC_SERVICE_DIMENSION: constants.POWERTOOLS_SERVICE_NAME},
+        dimensions_map={metric_names.SERVICE_DIMENSION: metric_names.SERVICE},
         statistic=statistic,
-        period=PERIOD,
+        period=period,
         label=label,
+    )
+
+
+def any_of_per_minute(names: tuple[str, ...], label: str) -> cloudwatch.MathExpression:
+    """How many of ``names``' events happened in each minute (missing metrics count as 0)."""
+    # Ids named after the metric: unique in a graph that shows several of these expressions.
+    ids = {name[0].lower() + name[1:]: name for name in names}
+    return cloudwatch.MathExpression(
+        expression=" + ".join(f"FILL({metric_id}, 0)" for metric_id in ids),
+        using_metrics={metric_id: switchboard_metric(name, period=MINUTE) for metric_id, name in ids.items()},
+        label=label,
+        period=MINUTE,
     )
 
 
 def degraded_metric_names() -> list[str]:
     """``DegradedAnswer_<kind>`` for each degraded kind (the ``x-switchboard-degraded`` values)."""
-    return [f"{constants.METRIC_DEGRADED_ANSWER_PREFIX}{kind}" for kind in constants.DEGRADED_KINDS]
+    return [metric_names.degraded_answer(kind) for kind in metric_names.DEGRADED_KINDS]
 
 
 def provider_error_metric_names() -> list[str]:
     """``ProviderError_<class>`` for each provider error class."""
-    return [f"{constants.METRIC_PROVIDER_ERROR_PREFIX}{cls}" for cls in constants.PROVIDER_ERROR_CLASSES]
+    return [metric_names.provider_error(cls) for cls in metric_names.PROVIDER_ERROR_CLASSES]
 
 
 def provider_latency_search(statistic: str) -> str:
     """A SEARCH over every option's ``ProviderLatency`` (dimensions ``option`` and ``service``)."""
-    schema = (
-        f"{constants.POWERTOOLS_METRICS_NAMESPACE},"
-        f"{constants.METRIC_OPTION_DIMENSION},{constants.METRIC_SERVICE_DIMENSION}"
-    )
+    schema = f"{metric_names.NAMESPACE},{metric_names.OPTION_DIMENSION},{metric_names.SERVICE_DIMENSION}"
     return (
-        f'SEARCH(\'{{{schema}}} MetricName="{constants.METRIC_PROVIDER_LATENCY}" '
-        f'{constants.METRIC_SERVICE_DIMENSION}="{constants.POWERTOOLS_SERVICE_NAME}"\', '
+        f'SEARCH(\'{{{schema}}} MetricName="{metric_names.PROVIDER_LATENCY}" '
+        f'{metric_names.SERVICE_DIMENSION}="{metric_names.SERVICE}"\', '
         f"'{statistic}', {int(PERIOD.to_seconds())})"
     )
 
@@ -76,13 +97,25 @@ class Monitoring(Construct):
           ``gateway_errors_threshold``.
         - ``routing_answer_invalid_alarm``: ``RoutingAnswerInvalid`` Sum over 5 minutes ≥ 1 (the
           AppConfig extension answered flags the gateway refused: it serves last-known-good).
+        - ``routing_last_known_good_alarm``: routing served from last-known-good or the deploy-time
+          default (``RoutingLastKnownGood`` + ``RoutingEnvironmentDefault``) in each of
+          ``last_known_good_minutes`` consecutive minutes: the AppConfig extension keeps failing.
+        - ``options_last_known_good_alarm``: the options catalogue unreadable (``OptionsRefreshFailed``
+          + ``OptionsLastKnownGood`` + ``OptionsCatalogueUnavailable``) in each of
+          ``last_known_good_minutes`` consecutive minutes: options served from a stale snapshot, or
+          (no snapshot) chains passed unchecked and candidates skipped.
+        - ``circuit_store_unavailable_alarm``: ``CircuitStoreUnavailable`` in each of
+          ``last_known_good_minutes`` consecutive minutes: every circuit fails open (CLOSED), so a
+          failing option is no longer skipped.
+        - ``routing_unavailable_alarm``: ``RoutingUnavailable`` Sum over 5 minutes ≥ 1: no routing
+          answer and no fallback, callers got 503.
 
     The topic is encrypted with a customer-managed KMS key: CloudWatch cannot publish to a topic
     under the AWS-managed ``alias/aws/sns`` key, whose policy cannot be changed. The key policy and
     the topic policy let ``cloudwatch.amazonaws.com`` use them for this account's alarms only.
 
     Attributes:
-        alarm_topic, alarm_key, dashboard, and the five alarms above.
+        alarm_topic, alarm_key, dashboard, the alarms above, and ``alarms`` (all of them).
     """
 
     def __init__(
@@ -96,6 +129,7 @@ class Monitoring(Construct):
         dashboard_name: str,
         degraded_rate_percent: float = 5,
         gateway_errors_threshold: int = 5,
+        last_known_good_minutes: int = DEFAULT_LAST_KNOWN_GOOD_MINUTES,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         """
@@ -106,9 +140,14 @@ class Monitoring(Construct):
             dashboard_name: the dashboard's name (``Switchboard-<stack>``).
             degraded_rate_percent: the degraded-answer rate (percent of chat completions) that alarms.
             gateway_errors_threshold: gateway errors per 5 minutes that alarm.
+            last_known_good_minutes: consecutive minutes of serving last-known-good (routing,
+                options) or failing open (circuits) before the alarm; 1 to 1440 (CloudWatch's
+                evaluation window for 1-minute periods is at most a day).
             removal_policy: of the topic's KMS key.
         """
         super().__init__(scope, construct_id)
+        if not 1 <= last_known_good_minutes <= 1440:
+            raise ValueError(f"last_known_good_minutes must be 1..1440, got {last_known_good_minutes}")
         alarms_of_this_account = f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
         cloudwatch_principal = iam.ServicePrincipal("cloudwatch.amazonaws.com")
         from_our_alarms = {
@@ -157,7 +196,7 @@ class Monitoring(Construct):
             "CircuitOpened",
             alarm_description="A candidate's circuit opened: an LLM option is failing and is skipped "
             "(see the dashboard's provider errors and the circuit table's events).",
-            metric=switchboard_metric(constants.METRIC_CIRCUIT_OPENED),
+            metric=switchboard_metric(metric_names.CIRCUIT_OPENED),
             threshold=1,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -165,13 +204,13 @@ class Monitoring(Construct):
         )
 
         degraded_ids = {f"d{i}": name for i, name in enumerate(degraded_metric_names())}
-        degraded_ids["rejected"] = constants.METRIC_REJECTED_NO_HEALTHY_OPTION
+        degraded_ids["rejected"] = metric_names.REJECTED_NO_HEALTHY_OPTION
         numerator = " + ".join(f"FILL({metric_id}, 0)" for metric_id in degraded_ids)
         self.degraded_rate = cloudwatch.MathExpression(
             expression=f"100 * ({numerator}) / requests",
             using_metrics={
                 **{metric_id: switchboard_metric(name) for metric_id, name in degraded_ids.items()},
-                "requests": switchboard_metric(constants.METRIC_CHAT_COMPLETIONS),
+                "requests": switchboard_metric(metric_names.CHAT_COMPLETIONS),
             },
             label="Degraded or rejected (% of chat completions)",
             period=PERIOD,
@@ -215,7 +254,57 @@ class Monitoring(Construct):
             "RoutingAnswerInvalid",
             alarm_description="The AppConfig extension answered routing flags the gateway refused (see "
             "the gateway's RoutingAnswerInvalid log lines): routing is served from last-known-good.",
-            metric=switchboard_metric(constants.METRIC_ROUTING_ANSWER_INVALID),
+            metric=switchboard_metric(metric_names.ROUTING_ANSWER_INVALID),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        minutes = last_known_good_minutes
+        self.routing_fallbacks = any_of_per_minute(
+            (metric_names.ROUTING_LAST_KNOWN_GOOD, metric_names.ROUTING_ENVIRONMENT_DEFAULT),
+            "routing served from last-known-good or the deploy-time default",
+        )
+        self.routing_last_known_good_alarm = self._sustained(
+            "RoutingLastKnownGood",
+            self.routing_fallbacks,
+            minutes,
+            f"Routing served from last-known-good (or the deploy-time default routes) for {minutes} "
+            "minutes: the AppConfig extension keeps failing or answering flags the gateway refuses. "
+            "Flag changes made now do not reach callers (see the gateway's RoutingLastKnownGood logs).",
+        )
+        self.options_fallbacks = any_of_per_minute(
+            (
+                metric_names.OPTIONS_REFRESH_FAILED,
+                metric_names.OPTIONS_LAST_KNOWN_GOOD,
+                metric_names.OPTIONS_CATALOGUE_UNAVAILABLE,
+            ),
+            "options catalogue unreadable",
+        )
+        self.options_last_known_good_alarm = self._sustained(
+            "OptionsLastKnownGood",
+            self.options_fallbacks,
+            minutes,
+            f"The options catalogue (DynamoDB) has been unreadable for {minutes} minutes: the gateway "
+            "and the invoke step serve options from last-known-good (option edits do not apply), or "
+            "with no snapshot skip the catalogue checks.",
+        )
+        self.circuit_store_failures = any_of_per_minute(
+            (metric_names.CIRCUIT_STORE_UNAVAILABLE,), "circuit table unavailable (failing open)"
+        )
+        self.circuit_store_unavailable_alarm = self._sustained(
+            "CircuitStoreUnavailable",
+            self.circuit_store_failures,
+            minutes,
+            f"The circuit table has been unavailable for {minutes} minutes: every circuit fails open "
+            "(CLOSED), so failing options are called instead of skipped.",
+        )
+        self.routing_unavailable_alarm = cloudwatch.Alarm(
+            self,
+            "RoutingUnavailable",
+            alarm_description="Requests were refused with 503: no routing answer from the AppConfig "
+            "extension and no last-known-good or default routes to fall back on.",
+            metric=switchboard_metric(metric_names.ROUTING_UNAVAILABLE),
             threshold=1,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -227,6 +316,10 @@ class Monitoring(Construct):
             self.workflow_failed_alarm,
             self.gateway_errors_alarm,
             self.routing_answer_invalid_alarm,
+            self.routing_last_known_good_alarm,
+            self.options_last_known_good_alarm,
+            self.circuit_store_unavailable_alarm,
+            self.routing_unavailable_alarm,
         )
         for alarm in self.alarms:
             alarm.add_alarm_action(action)
@@ -237,6 +330,26 @@ class Monitoring(Construct):
             dashboard_name=dashboard_name,
             default_interval=Duration.hours(3),
             widgets=self._widgets(state_machine, functions),
+        )
+
+    def _sustained(
+        self, construct_id: str, per_minute: cloudwatch.MathExpression, minutes: int, description: str
+    ) -> cloudwatch.Alarm:
+        """An alarm when ``per_minute`` is ≥ 1 in each of ``minutes`` consecutive minutes.
+
+        No data is no event (the metrics are emitted only when something fails), so missing data
+        is not breaching: one quiet minute restarts the count.
+        """
+        return cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            metric=per_minute,
+            threshold=1,
+            evaluation_periods=minutes,
+            datapoints_to_alarm=minutes,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
     def _widgets(
@@ -265,27 +378,50 @@ class Monitoring(Construct):
         requests: list[cloudwatch.IWidget] = [
             graph(
                 "Chat completions",
-                [switchboard_metric(constants.METRIC_CHAT_COMPLETIONS, label="chat completions")],
+                [switchboard_metric(metric_names.CHAT_COMPLETIONS, label="chat completions")],
                 right=[self.degraded_rate],
             ),
             stacked_by_kind(
-                "Degraded answers by kind", degraded_metric_names(), constants.METRIC_DEGRADED_ANSWER_PREFIX
+                "Degraded answers by kind", degraded_metric_names(), metric_names.DEGRADED_ANSWER_PREFIX
             ),
             graph(
                 "Rejected (503, no healthy option)",
-                [switchboard_metric(constants.METRIC_REJECTED_NO_HEALTHY_OPTION, label="rejected")],
+                [switchboard_metric(metric_names.REJECTED_NO_HEALTHY_OPTION, label="rejected")],
             ),
             graph(
                 "Routing configuration fallbacks",
                 [
-                    switchboard_metric(constants.METRIC_ROUTING_ANSWER_INVALID, label="invalid answer"),
-                    switchboard_metric(constants.METRIC_ROUTING_LAST_KNOWN_GOOD, label="last-known-good"),
+                    switchboard_metric(metric_names.ROUTING_ANSWER_INVALID, label="invalid answer"),
+                    switchboard_metric(metric_names.ROUTING_LAST_KNOWN_GOOD, label="last-known-good"),
+                    switchboard_metric(metric_names.ROUTING_ENVIRONMENT_DEFAULT, label="deploy-time default"),
                     switchboard_metric(
-                        constants.METRIC_ROUTING_ENVIRONMENT_DEFAULT, label="deploy-time default"
+                        metric_names.ROUTE_NAMES_UNKNOWN_OPTIONS, label="unknown option in chain"
                     ),
+                    switchboard_metric(metric_names.ROUTING_UNAVAILABLE, label="no routing (503)"),
+                ],
+            ),
+        ]
+        fail_open: list[cloudwatch.IWidget] = [
+            graph(
+                "Serving last-known-good (events per minute)",
+                [self.routing_fallbacks, self.options_fallbacks, self.circuit_store_failures],
+            ),
+            graph(
+                "Options catalogue fallbacks",
+                [
+                    switchboard_metric(metric_names.OPTIONS_REFRESH_FAILED, label="refresh failed"),
+                    switchboard_metric(metric_names.OPTIONS_LAST_KNOWN_GOOD, label="last-known-good"),
                     switchboard_metric(
-                        constants.METRIC_ROUTE_NAMES_UNKNOWN_OPTIONS, label="unknown option in chain"
+                        metric_names.OPTIONS_CATALOGUE_UNAVAILABLE, label="no snapshot (unchecked)"
                     ),
+                    switchboard_metric(metric_names.INVALID_OPTION_SKIPPED, label="invalid item skipped"),
+                ],
+            ),
+            graph(
+                "Circuit table (fail-open)",
+                [
+                    switchboard_metric(metric_names.CIRCUIT_STORE_UNAVAILABLE, label="unavailable"),
+                    switchboard_metric(metric_names.CIRCUIT_STORE_CONTENTION, label="contention"),
                 ],
             ),
         ]
@@ -293,14 +429,14 @@ class Monitoring(Construct):
             graph(
                 "Circuit transitions",
                 [
-                    switchboard_metric(constants.METRIC_CIRCUIT_OPENED, label="opened"),
-                    switchboard_metric(constants.METRIC_CIRCUIT_CLOSED, label="closed"),
+                    switchboard_metric(metric_names.CIRCUIT_OPENED, label="opened"),
+                    switchboard_metric(metric_names.CIRCUIT_CLOSED, label="closed"),
                 ],
             ),
             stacked_by_kind(
                 "Provider errors by class",
                 provider_error_metric_names(),
-                constants.METRIC_PROVIDER_ERROR_PREFIX,
+                metric_names.PROVIDER_ERROR_PREFIX,
             ),
             graph(
                 "Provider latency by option (p50, p99)",
@@ -309,7 +445,7 @@ class Monitoring(Construct):
                         expression=provider_latency_search(statistic),
                         using_metrics={},
                         # A dynamic label: one series per option, named after it.
-                        label=f"${{PROP('Dim.{constants.METRIC_OPTION_DIMENSION}')}} {statistic}",
+                        label=f"${{PROP('Dim.{metric_names.OPTION_DIMENSION}')}} {statistic}",
                         period=PERIOD,
                     )
                     for statistic in ("p50", "p99")
@@ -351,4 +487,4 @@ class Monitoring(Construct):
                 [fn.metric_throttles(period=PERIOD, label=name) for name, fn in functions.items()],
             ),
         ]
-        return [traffic, requests, providers, workflow, lambdas]
+        return [traffic, requests, fail_open, providers, workflow, lambdas]

@@ -8,9 +8,10 @@ Event: `{"action": "acquire_probe" | "record_failure", "option_id", "request_id"
   "open_until", "now"}`
 
 `now` is `YYYY-MM-DDTHH:MM:SSZ`, for the workflow's `TimestampGreaterThanPath` comparisons. The
-circuit table being down never fails the request: the store fails open (granted / CLOSED).
-The logic lives in `switchboard.circuits.service`; `record_outcome` is for the invoke step, which
-records successes (and slow calls) in-process after the provider call.
+circuit table being down never fails the request: the store fails open (granted / CLOSED) and
+reports `CircuitStoreUnavailable` to the one event sink. The logic lives in
+`switchboard.circuits.service`; the invoke step records successes (and slow calls) in-process
+through the same service (`switchboard.invoking`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.circuits.service import CircuitService, CircuitSettings
 from switchboard.observability import keys_from_event, logger, metrics, tracer
-from switchboard.options.model import BreakerPolicy
 from switchboard.selfcheck import is_selfcheck
 
 ACTIONS = ("acquire_probe", "record_failure")
@@ -30,33 +30,9 @@ ACTIONS = ("acquire_probe", "record_failure")
 
 @lru_cache(maxsize=1)
 def _service() -> CircuitService:
-    return CircuitService.from_settings(CircuitSettings.from_env())
+    from switchboard.events import powertools_sink
 
-
-def record_outcome(
-    option_id: str,
-    policy: BreakerPolicy | None,
-    *,
-    success: bool,
-    error_class: str | None,
-    latency_ms: int,
-    probe: bool,
-    owner: str | None,
-    request_id: str,
-    message: str | None = None,
-) -> dict[str, Any]:
-    """Record one provider call's outcome; same shape as the `record_failure` action's result."""
-    return _service().record(
-        option_id,
-        success=success,
-        request_id=request_id,
-        error_class=error_class,
-        latency_ms=latency_ms,
-        probe=probe,
-        owner=owner,
-        message=message,
-        policy=policy,
-    )
+    return CircuitService.from_settings(CircuitSettings.from_env(), on_event=powertools_sink())
 
 
 def dispatch(event: dict[str, Any], service: CircuitService | None = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.api_models import ChatCompletion, ChatCompletionRequest, ErrorBody, ModelCard, ModelList
 from switchboard.chat import Caller, ChatService
+from switchboard.contract import metrics as metric_names
 from switchboard.errors import ApiError, InvalidRequest, PayloadTooLarge, Unauthorized
 from switchboard.limits import MAX_REQUEST_BODY_BYTES
 from switchboard.media_type import parse_media_type
@@ -30,16 +31,12 @@ JSON = "application/json"
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_request_json)
 
 
-def _emit(name: str, data: dict[str, Any]) -> None:
-    logger.warning(name, extra=data)
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-
-
 @lru_cache(maxsize=1)
 def _service() -> ChatService:
     """Built once per execution environment, on first use (so the cold start pays only once)."""
     from switchboard import aws
     from switchboard.circuits.store import CircuitStore
+    from switchboard.events import powertools_sink
     from switchboard.options.store import OptionsStore
     from switchboard.payloads import PayloadStore
     from switchboard.routing.agent_client import RoutingFlags
@@ -47,6 +44,7 @@ def _service() -> ChatService:
     from switchboard.workflow import PollingRunner, SyncExpressRunner, WorkflowRunner
 
     settings = GatewaySettings.from_env()
+    on_event = powertools_sink()  # one sink: every fail-open event is a metric the alarms read
     sfn = aws.client("stepfunctions")
     runner: WorkflowRunner
     if settings.workflow_mode == "sync":
@@ -60,14 +58,14 @@ def _service() -> ChatService:
             environment=settings.appconfig_environment,
             profile=settings.appconfig_profile,
             default_routes=settings.default_routes,
-            on_event=_emit,
+            on_event=on_event,
         ),
-        options=OptionsStore(settings.options_table, ttl_s=settings.options_cache_ttl_s),
+        options=OptionsStore(settings.options_table, ttl_s=settings.options_cache_ttl_s, on_event=on_event),
         runner=runner,
         payloads=PayloadStore(settings.payload_bucket),
-        circuits=CircuitStore(settings.circuit_table) if settings.circuit_table else None,
+        circuits=CircuitStore(settings.circuit_table, on_event=on_event) if settings.circuit_table else None,
         budget_ms=settings.request_budget_ms,
-        on_event=_emit,
+        on_event=on_event,
     )
 
 
@@ -113,7 +111,7 @@ def _json_response(status: int, body: Any, headers: dict[str, str] | None = None
 def chat_completions(body: Annotated[ChatCompletionRequest, Body()]) -> Response[ChatCompletion]:
     caller = _caller()
     # Every authorized, well-formed request counts: the degraded-answer rate alarm divides by it.
-    metrics.add_metric(name="ChatCompletions", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=metric_names.CHAT_COMPLETIONS, unit=MetricUnit.Count, value=1)
     answer = _service().complete(body, caller, _request_id())
     return _json_response(200, answer.completion.model_dump(mode="json"), answer.headers)
 
@@ -175,7 +173,7 @@ def _not_found(_exc: Exception) -> Response[Any]:
 @app.exception_handler(Exception)
 def _unexpected(exc: Exception) -> Response[Any]:
     logger.exception("unexpected error")
-    metrics.add_metric(name="UnexpectedErrors", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=metric_names.UNEXPECTED_ERRORS, unit=MetricUnit.Count, value=1)
     return _api_error(
         ApiError(
             f"Internal error (request id {_request_id()}). It has been logged.",

@@ -23,8 +23,10 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 
-SERVICE = "switchboard"
-NAMESPACE = "Switchboard"
+from switchboard.contract import metrics as metric_names
+
+SERVICE = metric_names.SERVICE
+NAMESPACE = metric_names.NAMESPACE
 XRAY_SDK_ENV = "SWITCHBOARD_XRAY_SDK"
 
 logger = Logger(service=SERVICE)

@@ -23,7 +23,12 @@ from template_queries import (
 )
 
 from infra import constants
-from infra.constructs.monitoring import degraded_metric_names, provider_error_metric_names
+from infra.constructs.monitoring import (
+    DEFAULT_LAST_KNOWN_GOOD_MINUTES,
+    degraded_metric_names,
+    provider_error_metric_names,
+)
+from switchboard.contract import metrics as metric_names
 
 
 def machine_role(template_json: dict[str, Any]) -> str:
@@ -215,7 +220,7 @@ def test_alarm_topic_is_kms_encrypted_and_tls_only(template_json: dict[str, Any]
 
 def test_circuit_opened_alarm_pages_through_the_topic(template_json: dict[str, Any]) -> None:
     topic_id, _ = only(template_json, "AWS::SNS::Topic")
-    alarm = alarm_on_metric(template_json, constants.METRIC_CIRCUIT_OPENED)
+    alarm = alarm_on_metric(template_json, metric_names.CIRCUIT_OPENED)
     assert alarm["Namespace"] == "Switchboard"
     assert alarm["Dimensions"] == SERVICE_DIMENSION
     assert (alarm["Statistic"], alarm["Period"]) == ("Sum", 300)
@@ -225,7 +230,7 @@ def test_circuit_opened_alarm_pages_through_the_topic(template_json: dict[str, A
 
 def test_degraded_rate_alarm_is_metric_math_over_three_periods(template_json: dict[str, Any]) -> None:
     topic_id, _ = only(template_json, "AWS::SNS::Topic")
-    alarm = alarm_on_metric(template_json, constants.METRIC_CHAT_COMPLETIONS)
+    alarm = alarm_on_metric(template_json, metric_names.CHAT_COMPLETIONS)
     stats = {m["Id"]: m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m}
     names = {stat["Metric"]["MetricName"] for stat in stats.values()}
     assert names == {
@@ -259,13 +264,13 @@ def test_an_invalid_routing_answer_pages_and_the_dashboard_shows_every_routing_f
     from switchboard.chat import EVENT_UNKNOWN_OPTIONS
     from switchboard.routing import agent_client
 
-    assert agent_client.EVENT_ANSWER_INVALID == constants.METRIC_ROUTING_ANSWER_INVALID
-    assert agent_client.EVENT_LAST_KNOWN_GOOD == constants.METRIC_ROUTING_LAST_KNOWN_GOOD
-    assert agent_client.EVENT_ENVIRONMENT_DEFAULT == constants.METRIC_ROUTING_ENVIRONMENT_DEFAULT
-    assert EVENT_UNKNOWN_OPTIONS == constants.METRIC_ROUTE_NAMES_UNKNOWN_OPTIONS
+    assert agent_client.EVENT_ANSWER_INVALID == metric_names.ROUTING_ANSWER_INVALID
+    assert agent_client.EVENT_LAST_KNOWN_GOOD == metric_names.ROUTING_LAST_KNOWN_GOOD
+    assert agent_client.EVENT_ENVIRONMENT_DEFAULT == metric_names.ROUTING_ENVIRONMENT_DEFAULT
+    assert EVENT_UNKNOWN_OPTIONS == metric_names.ROUTE_NAMES_UNKNOWN_OPTIONS
 
     topic_id, _ = only(template_json, "AWS::SNS::Topic")
-    alarm = alarm_on_metric(template_json, constants.METRIC_ROUTING_ANSWER_INVALID)
+    alarm = alarm_on_metric(template_json, metric_names.ROUTING_ANSWER_INVALID)
     assert (alarm["Namespace"], alarm["Dimensions"]) == ("Switchboard", SERVICE_DIMENSION)
     assert (alarm["Statistic"], alarm["Period"]) == ("Sum", 300)
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
@@ -275,10 +280,10 @@ def test_an_invalid_routing_answer_pages_and_the_dashboard_shows_every_routing_f
     _, dashboard = only(template_json, "AWS::CloudWatch::Dashboard")
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for name in (
-        constants.METRIC_ROUTING_ANSWER_INVALID,
-        constants.METRIC_ROUTING_LAST_KNOWN_GOOD,
-        constants.METRIC_ROUTING_ENVIRONMENT_DEFAULT,
-        constants.METRIC_ROUTE_NAMES_UNKNOWN_OPTIONS,
+        metric_names.ROUTING_ANSWER_INVALID,
+        metric_names.ROUTING_LAST_KNOWN_GOOD,
+        metric_names.ROUTING_ENVIRONMENT_DEFAULT,
+        metric_names.ROUTE_NAMES_UNKNOWN_OPTIONS,
     ):
         assert name in body, name
 
@@ -309,10 +314,10 @@ def test_one_dashboard_shows_the_incident_metrics(template_json: dict[str, Any])
         for part in dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
     )
     expected = [
-        constants.METRIC_CHAT_COMPLETIONS,
-        constants.METRIC_REJECTED_NO_HEALTHY_OPTION,
-        constants.METRIC_CIRCUIT_OPENED,
-        constants.METRIC_CIRCUIT_CLOSED,
+        metric_names.CHAT_COMPLETIONS,
+        metric_names.REJECTED_NO_HEALTHY_OPTION,
+        metric_names.CIRCUIT_OPENED,
+        metric_names.CIRCUIT_CLOSED,
         *degraded_metric_names(),
         *provider_error_metric_names(),
         "ExecutionsStarted",
@@ -351,3 +356,62 @@ def test_outputs_name_the_circuit_and_cache_tables(template_json: dict[str, Any]
     assert OUTPUT_KEYS["cache_table"] == constants.OUTPUT_CACHE_TABLE == "CacheTableName"
     assert outputs["CircuitTableName"]["Value"] == {"Ref": circuit_table}
     assert outputs["CacheTableName"]["Value"] == {"Ref": cache_table}
+
+
+def alarms_paging_through_the_topic(template_json: dict[str, Any]) -> list[dict[str, Any]]:
+    topic_id, _ = only(template_json, "AWS::SNS::Topic")
+    return [
+        alarm["Properties"]
+        for alarm in of_type(template_json, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("AlarmActions") == [{"Ref": topic_id}]
+    ]
+
+
+def metric_names_of(alarm: dict[str, Any]) -> set[str]:
+    return {alarm.get("MetricName")} | {
+        m["MetricStat"]["Metric"]["MetricName"] for m in alarm.get("Metrics", []) if "MetricStat" in m
+    }
+
+
+def test_every_degraded_dependency_event_is_on_the_dashboard_and_pages(template_json: dict[str, Any]) -> None:
+    """Fail-open is visible (STYLE habit 12): each name the code emits when it carries on without a
+    dependency is a dashboard series and part of an alarm that notifies the alarm topic."""
+    _, dashboard = only(template_json, "AWS::CloudWatch::Dashboard")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    paged = set().union(*(metric_names_of(alarm) for alarm in alarms_paging_through_the_topic(template_json)))
+    assert metric_names.DEGRADED_DEPENDENCY_EVENTS  # not vacuous
+    for name in metric_names.DEGRADED_DEPENDENCY_EVENTS:
+        assert f'\\"{name}\\"' in body, f"{name} is not on the dashboard"
+        assert name in paged, f"no alarm pages on {name}"
+
+
+def test_serving_last_known_good_for_n_minutes_pages(template_json: dict[str, Any]) -> None:
+    """Routing and options-catalogue fallbacks sustained for N consecutive 1-minute periods alarm."""
+    sustained = [
+        alarm
+        for alarm in alarms_paging_through_the_topic(template_json)
+        if metric_names_of(alarm) & set(metric_names.LAST_KNOWN_GOOD_EVENTS)
+    ]
+    covered = set().union(*(metric_names_of(alarm) for alarm in sustained))
+    assert set(metric_names.LAST_KNOWN_GOOD_EVENTS) <= covered
+    minutes = DEFAULT_LAST_KNOWN_GOOD_MINUTES
+    for alarm in sustained:
+        assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (minutes, minutes)
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert f"{minutes} minutes" in alarm["AlarmDescription"]
+        stats = [m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m]
+        assert {(s["Stat"], s["Period"]) for s in stats} == {("Sum", 60)}
+        for stat in stats:
+            assert stat["Metric"]["Namespace"] == "Switchboard"
+            assert stat["Metric"]["Dimensions"] == SERVICE_DIMENSION
+        (expression,) = [m for m in alarm["Metrics"] if "Expression" in m]
+        assert expression["ReturnData"] is True
+        for metric in alarm["Metrics"]:
+            if "MetricStat" in metric:
+                assert f"FILL({metric['Id']}, 0)" in expression["Expression"]
+
+
+def test_the_metric_names_the_functions_are_told_match_the_contract() -> None:
+    assert constants.POWERTOOLS_METRICS_NAMESPACE == metric_names.NAMESPACE
+    assert constants.POWERTOOLS_SERVICE_NAME == metric_names.SERVICE

@@ -448,15 +448,9 @@ def test_handler_dispatch(ddb: Any, clock: Clock, monkeypatch: pytest.MonkeyPatc
         assert probe["open_until"] == out["open_until"]
         with pytest.raises(ValueError, match="unknown circuit action"):
             circuit_handler.dispatch({"action": "nope", "option_id": "h-opt"})
-        res = circuit_handler.record_outcome(
-            "h-opt",
-            BreakerPolicy(),
-            success=True,
-            error_class=None,
-            latency_ms=3,
-            probe=False,
-            owner=None,
-            request_id="r10",
+        # A success while OPEN (a call already in flight when it opened) is not a transition.
+        res = circuit_handler._service().record(
+            "h-opt", success=True, request_id="r10", latency_ms=3, policy=BreakerPolicy()
         )
         assert res["transition"] == "none" and res["state"] == "OPEN"
     finally:

@@ -18,6 +18,7 @@ from switchboard.options.errors import OptionNotFound, OptionsUnavailable, Versi
 from switchboard.options.model import LlmOption
 from switchboard.options.store import (
     EVENT_INVALID_OPTION,
+    EVENT_LAST_KNOWN_GOOD,
     EVENT_REFRESH_FAILED,
     OptionsStore,
     from_dynamodb_item,
@@ -179,6 +180,8 @@ def test_last_known_good_when_table_deleted(
     assert store.last_refresh_ok is False
     failures = [f for name, f in events if name == EVENT_REFRESH_FAILED]
     assert failures == [{"reason": "ResourceNotFoundException", "has_snapshot": True}]
+    serving = [f for name, f in events if name == EVENT_LAST_KNOWN_GOOD]
+    assert serving == [{"reason": "ResourceNotFoundException", "count": 1}]
     # And the store does not hammer DynamoDB: no retry before another TTL
     clock.advance(5)
     assert store.get("mock-a") is not None

@@ -23,8 +23,9 @@ from switchboard.circuits.policy import (
     Outcome,
     Transition,
 )
-from switchboard.circuits.store import CircuitStore
+from switchboard.circuits.store import CircuitStore, EventHook
 from switchboard.circuits.timefmt import to_iso
+from switchboard.contract import metrics as metric_names
 from switchboard.options.model import BreakerPolicy, LlmOption
 from switchboard.settings import EnvSettings, bounded, env
 
@@ -76,17 +77,26 @@ class CircuitService:
         self._on_transition = on_transition if on_transition is not None else _emit_metrics
 
     @classmethod
-    def from_settings(cls, settings: CircuitSettings) -> CircuitService:
+    def from_settings(cls, settings: CircuitSettings, *, on_event: EventHook | None = None) -> CircuitService:
+        """Stores built from the environment; both report fail-open events to `on_event`.
+
+        `on_event` defaults to the Powertools sink (`switchboard.events.powertools_sink`), the one
+        every handler wires in.
+        """
         from switchboard.options.store import OptionsStore
 
+        if on_event is None:
+            from switchboard.events import powertools_sink
+
+            on_event = powertools_sink()
         return cls(
             CircuitStore(
                 settings.circuit_table,
-                on_event=_emit_store_event,
+                on_event=on_event,
                 lease_s=settings.probe_lease_s,
                 cache_ttl_s=settings.cache_ttl_s,
             ),
-            OptionsStore(settings.options_table),
+            OptionsStore(settings.options_table, on_event=on_event),
         )
 
     def policy_for(self, option_id: str) -> BreakerPolicy:
@@ -199,11 +209,11 @@ def _emit_metrics(option_id: str, transition: Transition) -> None:
 
     metrics.add_metadata(key="circuit_option", value=option_id)
     metrics.add_metadata(key="circuit_transition", value=transition.kind)
-    metrics.add_metric(name="CircuitTransition", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=metric_names.CIRCUIT_TRANSITION, unit=MetricUnit.Count, value=1)
     if transition.kind in (TRANSITION_OPENED, TRANSITION_REOPENED, TRANSITION_FORCED_OPEN):
-        metrics.add_metric(name="CircuitOpened", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=metric_names.CIRCUIT_OPENED, unit=MetricUnit.Count, value=1)
     elif transition.kind in (TRANSITION_CLOSED, TRANSITION_FORCED_CLOSED):
-        metrics.add_metric(name="CircuitClosed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=metric_names.CIRCUIT_CLOSED, unit=MetricUnit.Count, value=1)
     logger.info(
         "circuit transition",
         extra={
@@ -216,11 +226,3 @@ def _emit_metrics(option_id: str, transition: Transition) -> None:
             "error_class": transition.error_class,
         },
     )
-
-
-def _emit_store_event(name: str, fields: dict[str, Any]) -> None:
-    from aws_lambda_powertools.metrics import MetricUnit
-
-    from switchboard.observability import metrics
-
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)

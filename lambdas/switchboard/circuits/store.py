@@ -65,6 +65,7 @@ from switchboard.circuits.policy import (
     release,
 )
 from switchboard.circuits.timefmt import from_iso, from_ms, to_iso, to_iso_ms, to_ms, utcnow
+from switchboard.contract import metrics as metric_names
 from switchboard.options.model import BreakerPolicy
 
 __all__ = [
@@ -88,9 +89,9 @@ EVENT_PREFIX = "EVENT#"
 EVENT_TTL_DAYS = 30
 MAX_ATTEMPTS = 5
 
-# Names passed to `on_event`.
-EVENT_UNAVAILABLE = "CircuitStoreUnavailable"
-EVENT_CONTENTION = "CircuitStoreContention"
+# Names passed to `on_event` (declared in switchboard.contract.metrics, which the alarms read).
+EVENT_UNAVAILABLE = metric_names.CIRCUIT_STORE_UNAVAILABLE
+EVENT_CONTENTION = metric_names.CIRCUIT_STORE_CONTENTION
 
 EventHook = Callable[[str, dict[str, Any]], None]
 

@@ -26,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from switchboard.contract import metrics as metric_names
 from switchboard.options.errors import (
     InvalidOptions,
     OptionNotFound,
@@ -37,6 +38,7 @@ from switchboard.options.model import LlmOption
 
 __all__ = [
     "EVENT_INVALID_OPTION",
+    "EVENT_LAST_KNOWN_GOOD",
     "EVENT_REFRESHED",
     "EVENT_REFRESH_FAILED",
     "EventHook",
@@ -56,10 +58,11 @@ logger = logging.getLogger(__name__)
 
 EventHook = Callable[[str, dict[str, Any]], None]
 
-# Metric names passed to `on_event`.
-EVENT_INVALID_OPTION = "InvalidOptionSkipped"
-EVENT_REFRESH_FAILED = "OptionsRefreshFailed"
-EVENT_REFRESHED = "OptionsRefreshed"
+# Names passed to `on_event` (declared in switchboard.contract.metrics, which the alarms read).
+EVENT_INVALID_OPTION = metric_names.INVALID_OPTION_SKIPPED
+EVENT_REFRESH_FAILED = metric_names.OPTIONS_REFRESH_FAILED
+EVENT_LAST_KNOWN_GOOD = metric_names.OPTIONS_LAST_KNOWN_GOOD
+EVENT_REFRESHED = metric_names.OPTIONS_REFRESHED
 
 
 def utc_timestamp(now: datetime | None = None) -> str:
@@ -306,6 +309,7 @@ class OptionsStore:
                 reason,
                 len(self._snapshot),
             )
+            self._emit(EVENT_LAST_KNOWN_GOOD, {"reason": reason, "count": len(self._snapshot)})
             self._checked_at = now  # retry after another ttl
             return self._snapshot
         self._snapshot = snapshot

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from switchboard.contract import metrics as metric_names
 from switchboard.routing.appconfig_path import configuration_path
 from switchboard.routing.flags import RouteDecision, decide_route, validate_evaluated
 
@@ -45,10 +46,10 @@ _OPAQUE_HEX_DIGITS = 40
 _MAX_REMEMBERED_CONTEXTS = 512
 _MAX_REMEMBERED_ANSWERS = 64
 
-# Event (and metric) names, declared once here; infra/constants.py repeats them for the dashboard.
-EVENT_ANSWER_INVALID = "RoutingAnswerInvalid"
-EVENT_LAST_KNOWN_GOOD = "RoutingLastKnownGood"
-EVENT_ENVIRONMENT_DEFAULT = "RoutingEnvironmentDefault"
+# Event (and metric) names: declared in switchboard.contract.metrics, which the alarms read.
+EVENT_ANSWER_INVALID = metric_names.ROUTING_ANSWER_INVALID
+EVENT_LAST_KNOWN_GOOD = metric_names.ROUTING_LAST_KNOWN_GOOD
+EVENT_ENVIRONMENT_DEFAULT = metric_names.ROUTING_ENVIRONMENT_DEFAULT
 
 
 class RoutingUnavailable(RuntimeError):

@@ -1,0 +1,109 @@
+"""Metric and event names: the Lambda code emits exactly these, the alarms and the dashboard read them.
+
+Every name here is an EMF metric in namespace :data:`NAMESPACE` with the dimension
+``service=`` :data:`SERVICE` (per-option metrics add ``option=<id>``). An *event* is a counted
+occurrence (value 1) that an `EventSink` (``switchboard.events``) turns into that metric plus a log
+line; the stores and clients emit them through their ``on_event`` hook.
+
+:data:`DEGRADED_DEPENDENCY_EVENTS` lists what a component emits when a dependency fails and it
+carries on anyway (fail-open): each one must be on the dashboard and behind an alarm, so the
+on-call sees "serving last-known-good", not only a log line (a test on the synthesized template
+holds infra to this list).
+
+Stdlib only: infra (CDK), the local stack and the handlers all import this module.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+NAMESPACE: Final = "Switchboard"
+SERVICE: Final = "switchboard"
+SERVICE_DIMENSION: Final = "service"
+OPTION_DIMENSION: Final = "option"
+
+# --- Traffic (gateway) -------------------------------------------------------------------------------
+CHAT_COMPLETIONS: Final = "ChatCompletions"
+UNEXPECTED_ERRORS: Final = "UnexpectedErrors"
+WORKFLOW_FAILED: Final = "WorkflowFailed"
+REJECTED_NO_HEALTHY_OPTION: Final = "Rejected_NoHealthyOption"
+DEGRADED_ANSWER_PREFIX: Final = "DegradedAnswer_"
+DEGRADED_KINDS: Final = ("cache", "static", "smaller_model")
+
+# --- Providers (invoke step; ProviderCalls and ProviderLatency carry the option dimension) --------
+PROVIDER_CALLS: Final = "ProviderCalls"
+PROVIDER_LATENCY: Final = "ProviderLatency"
+PROVIDER_ERROR_PREFIX: Final = "ProviderError_"
+PROVIDER_ERROR_CLASSES: Final = (
+    "throttled",
+    "timeout",
+    "unavailable",
+    "malformed",
+    "bad_request",
+    "context_too_long",
+    "content_filtered",
+)
+
+# --- Circuits (circuit service and store) ----------------------------------------------------------
+CIRCUIT_TRANSITION: Final = "CircuitTransition"
+CIRCUIT_OPENED: Final = "CircuitOpened"
+CIRCUIT_CLOSED: Final = "CircuitClosed"
+CIRCUIT_STORE_UNAVAILABLE: Final = "CircuitStoreUnavailable"
+"""The circuit table could not be read or written: every circuit behaves as CLOSED (fail-open)."""
+CIRCUIT_STORE_CONTENTION: Final = "CircuitStoreContention"
+
+# --- Routing configuration (AppConfig agent client, chat service) -----------------------------------
+ROUTING_ANSWER_INVALID: Final = "RoutingAnswerInvalid"
+"""The AppConfig extension answered flags the gateway refused (then one of the two below follows)."""
+ROUTING_LAST_KNOWN_GOOD: Final = "RoutingLastKnownGood"
+"""The extension failed: routing served from the last good answer for this caller's context."""
+ROUTING_ENVIRONMENT_DEFAULT: Final = "RoutingEnvironmentDefault"
+"""The extension failed and nothing was known for this context: the deploy-time default routes."""
+ROUTING_UNAVAILABLE: Final = "RoutingUnavailable"
+"""Neither the extension nor any fallback: the request was answered 503."""
+ROUTE_NAMES_UNKNOWN_OPTIONS: Final = "RouteNamesUnknownOptions"
+
+# --- Options catalogue (options store, chat service) ------------------------------------------------
+OPTIONS_REFRESHED: Final = "OptionsRefreshed"
+OPTIONS_REFRESH_FAILED: Final = "OptionsRefreshFailed"
+OPTIONS_LAST_KNOWN_GOOD: Final = "OptionsLastKnownGood"
+"""A refresh failed and the store kept serving its last-known-good snapshot."""
+OPTIONS_CATALOGUE_UNAVAILABLE: Final = "OptionsCatalogueUnavailable"
+"""The catalogue was unreadable with no snapshot: chains pass through unchecked (gateway) or the
+candidate is skipped as unavailable (invoke step)."""
+INVALID_OPTION_SKIPPED: Final = "InvalidOptionSkipped"
+
+DEGRADED_DEPENDENCY_EVENTS: Final = (
+    ROUTING_ANSWER_INVALID,
+    ROUTING_LAST_KNOWN_GOOD,
+    ROUTING_ENVIRONMENT_DEFAULT,
+    ROUTING_UNAVAILABLE,
+    OPTIONS_REFRESH_FAILED,
+    OPTIONS_LAST_KNOWN_GOOD,
+    OPTIONS_CATALOGUE_UNAVAILABLE,
+    CIRCUIT_STORE_UNAVAILABLE,
+)
+"""Fail-open events: a dependency failed and the request carried on (or, for RoutingUnavailable,
+was refused with a 503). Each is on the dashboard and behind an alarm."""
+
+LAST_KNOWN_GOOD_EVENTS: Final = (
+    ROUTING_LAST_KNOWN_GOOD,
+    ROUTING_ENVIRONMENT_DEFAULT,
+    OPTIONS_LAST_KNOWN_GOOD,
+    OPTIONS_CATALOGUE_UNAVAILABLE,
+)
+"""Serving something other than the current configuration; sustained, this is the
+"serving last-known-good for N minutes" alarm."""
+
+ROUTINE_EVENTS: Final = (OPTIONS_REFRESHED,)
+"""Events that are not news (counted, logged at debug only)."""
+
+
+def degraded_answer(kind: str) -> str:
+    """``DegradedAnswer_<kind>``, the metric of one ``x-switchboard-degraded`` value."""
+    return f"{DEGRADED_ANSWER_PREFIX}{kind}"
+
+
+def provider_error(error_class: str) -> str:
+    """``ProviderError_<class>``, the metric of one provider error class."""
+    return f"{PROVIDER_ERROR_PREFIX}{error_class}"
