@@ -24,20 +24,10 @@ from switchboard.options.store import (
     load_seed_file,
     to_dynamodb_item,
 )
+from tests.fakes import ManualClock
 
 TABLE = "switchboard-options-test"
 SEED_FILE = Path(__file__).resolve().parents[2] / "config" / "options.json"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -54,8 +44,8 @@ def ddb(aws_credentials: None) -> Iterator[Any]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock(1000.0)
 
 
 @pytest.fixture
@@ -64,7 +54,7 @@ def events() -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.fixture
-def store(ddb: Any, clock: FakeClock, events: list[tuple[str, dict[str, Any]]]) -> OptionsStore:
+def store(ddb: Any, clock: ManualClock, events: list[tuple[str, dict[str, Any]]]) -> OptionsStore:
     return OptionsStore(
         TABLE, client=ddb, ttl_s=10, clock=clock, on_event=lambda name, fields: events.append((name, fields))
     )
@@ -146,7 +136,7 @@ def test_delete(store: OptionsStore) -> None:
         store.delete("mock-a")
 
 
-def test_cache_ttl_with_fake_clock(store: OptionsStore, ddb: Any, clock: FakeClock) -> None:
+def test_cache_ttl_with_fake_clock(store: OptionsStore, ddb: Any, clock: ManualClock) -> None:
     # Given a snapshot taken once
     store.put(mock_option(), expected_version=None, updated_by="t")
     assert store.get("mock-a") is not None
@@ -167,7 +157,7 @@ def test_own_write_invalidates_cache(store: OptionsStore) -> None:
 
 
 def test_last_known_good_when_table_deleted(
-    store: OptionsStore, ddb: Any, clock: FakeClock, events: list[tuple[str, dict[str, Any]]]
+    store: OptionsStore, ddb: Any, clock: ManualClock, events: list[tuple[str, dict[str, Any]]]
 ) -> None:
     store.put(mock_option(), expected_version=None, updated_by="t")
     assert store.get("mock-a") is not None
@@ -206,7 +196,7 @@ class FlakyClient:
         return getattr(self.real, name)
 
 
-def test_last_known_good_when_client_raises_then_recovers(ddb: Any, clock: FakeClock) -> None:
+def test_last_known_good_when_client_raises_then_recovers(ddb: Any, clock: ManualClock) -> None:
     flaky = FlakyClient(ddb)
     store = OptionsStore(TABLE, client=flaky, ttl_s=10, clock=clock)
     store.put(mock_option(), expected_version=None, updated_by="t")
@@ -222,7 +212,7 @@ def test_last_known_good_when_client_raises_then_recovers(ddb: Any, clock: FakeC
     assert store.last_refresh_ok is True
 
 
-def test_unavailable_without_any_snapshot(ddb: Any, clock: FakeClock) -> None:
+def test_unavailable_without_any_snapshot(ddb: Any, clock: ManualClock) -> None:
     flaky = FlakyClient(ddb)
     flaky.broken = True
     store = OptionsStore(TABLE, client=flaky, clock=clock)
@@ -234,7 +224,7 @@ def test_unavailable_without_any_snapshot(ddb: Any, clock: FakeClock) -> None:
     assert flaky.scans == 2
 
 
-def test_other_client_errors_also_fall_back(ddb: Any, clock: FakeClock) -> None:
+def test_other_client_errors_also_fall_back(ddb: Any, clock: ManualClock) -> None:
     class Throttled(FlakyClient):
         def scan(self, **kwargs: Any) -> Any:
             if self.broken:
@@ -278,7 +268,7 @@ def test_invalid_stored_item_is_skipped(
     assert "skipping invalid option broken" in caplog.text
 
 
-def test_pagination(ddb: Any, clock: FakeClock) -> None:
+def test_pagination(ddb: Any, clock: ManualClock) -> None:
     class SmallPages(FlakyClient):
         def scan(self, **kwargs: Any) -> Any:
             self.scans += 1
