@@ -24,7 +24,7 @@ from switchboard.options.store import (
     load_seed_file,
     to_dynamodb_item,
 )
-from tests.fakes import ManualClock
+from tests.fakes import ManualClock, RecordedEvents
 
 TABLE = "switchboard-options-test"
 SEED_FILE = Path(__file__).resolve().parents[2] / "config" / "options.json"
@@ -49,15 +49,13 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def events() -> list[tuple[str, dict[str, Any]]]:
-    return []
+def events() -> RecordedEvents:
+    return RecordedEvents()
 
 
 @pytest.fixture
-def store(ddb: Any, clock: ManualClock, events: list[tuple[str, dict[str, Any]]]) -> OptionsStore:
-    return OptionsStore(
-        TABLE, client=ddb, ttl_s=10, clock=clock, on_event=lambda name, fields: events.append((name, fields))
-    )
+def store(ddb: Any, clock: ManualClock, events: RecordedEvents) -> OptionsStore:
+    return OptionsStore(TABLE, client=ddb, ttl_s=10, clock=clock, on_event=events)
 
 
 def mock_option(option_id: str = "mock-a", **overrides: Any) -> LlmOption:
@@ -157,7 +155,7 @@ def test_own_write_invalidates_cache(store: OptionsStore) -> None:
 
 
 def test_last_known_good_when_table_deleted(
-    store: OptionsStore, ddb: Any, clock: ManualClock, events: list[tuple[str, dict[str, Any]]]
+    store: OptionsStore, ddb: Any, clock: ManualClock, events: RecordedEvents
 ) -> None:
     store.put(mock_option(), expected_version=None, updated_by="t")
     assert store.get("mock-a") is not None
@@ -167,15 +165,15 @@ def test_last_known_good_when_table_deleted(
     # Then the last-known-good snapshot is served, and the failure is counted
     assert store.get("mock-a") is not None
     assert store.last_refresh_ok is False
-    failures = [f for name, f in events if name == EVENT_REFRESH_FAILED]
+    failures = [f for name, f in events.events if name == EVENT_REFRESH_FAILED]
     assert failures == [{"reason": "ResourceNotFoundException", "has_snapshot": True}]
     # And the store does not hammer DynamoDB: no retry before another TTL
     clock.advance(5)
     assert store.get("mock-a") is not None
-    assert len([n for n, _ in events if n == EVENT_REFRESH_FAILED]) == 1
+    assert len([n for n, _ in events.events if n == EVENT_REFRESH_FAILED]) == 1
     clock.advance(6)
     assert store.get("mock-a") is not None
-    assert len([n for n, _ in events if n == EVENT_REFRESH_FAILED]) == 2
+    assert len([n for n, _ in events.events if n == EVENT_REFRESH_FAILED]) == 2
 
 
 class FlakyClient:
@@ -242,7 +240,7 @@ def test_other_client_errors_also_fall_back(ddb: Any, clock: ManualClock) -> Non
 
 
 def test_invalid_stored_item_is_skipped(
-    store: OptionsStore, ddb: Any, events: list[tuple[str, dict[str, Any]]], caplog: pytest.LogCaptureFixture
+    store: OptionsStore, ddb: Any, events: RecordedEvents, caplog: pytest.LogCaptureFixture
 ) -> None:
     store.put(mock_option(), expected_version=None, updated_by="t")
     # Given rows an operator broke by hand: a bedrock option with no model, a leaked key, no id
@@ -259,7 +257,7 @@ def test_invalid_stored_item_is_skipped(
     store.invalidate()
     # When the catalogue is read, Then the valid option is served and the others skipped
     assert [o.id for o in store.all()] == ["mock-a"]
-    skipped = {f["option_id"]: f["reason"] for name, f in events if name == EVENT_INVALID_OPTION}
+    skipped = {f["option_id"]: f["reason"] for name, f in events.events if name == EVENT_INVALID_OPTION}
     assert set(skipped) == {"broken", "leaky", "weird"}
     assert "bedrock options need `model`" in skipped["broken"]
     # And nothing logged or counted carries the secret
