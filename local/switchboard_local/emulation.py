@@ -18,15 +18,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from switchboard_local.emulated_lambda import (
-    LOCAL_RUNTIME,
-    FakeLambdaContext,
-    Handler,
-    placeholder_code_zip,
-)
+# FakeLambdaContext is re-exported: the front door, the benchmark and tests take it from here.
+from switchboard_local.emulated_lambda import LOCAL_RUNTIME, Handler, placeholder_code_zip
+from switchboard_local.emulated_lambda import FakeLambdaContext as FakeLambdaContext
 from switchboard_local.moto_patches import lambda_handlers
-
-__all__ = ["LOCAL_RUNTIME", "FakeLambdaContext", "Handler"]  # re-exported: the stack's callers use them
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"

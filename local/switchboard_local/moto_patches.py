@@ -24,6 +24,7 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
@@ -38,6 +39,7 @@ class MotoPatchError(RuntimeError):
     """moto is not the one the patches were written for: patching it would fail in obscure ways."""
 
 
+@cache
 def installed_moto_version() -> str:
     try:
         return version("moto")
@@ -102,54 +104,50 @@ class Target:
         return None
 
 
-def _target(module: str, owner: str, attribute: str, parameters: tuple[str, ...] | None) -> Target:
-    return Target(module, owner, attribute, parameters)
-
-
 _SFN_RESPONSES = "moto.stepfunctions.responses"
 _SAGEMAKER_RESPONSES = "moto.sagemaker.responses"
 
 TARGETS: Final[Mapping[str, Target]] = {
     # Lambda tasks run the project's handlers in-process (emulated_lambda.in_process_invoke).
-    "lambda.invoke": _target("moto.awslambda.models", "LambdaFunction", "_invoke_lambda", ("self", "event")),
+    "lambda.invoke": Target("moto.awslambda.models", "LambdaFunction", "_invoke_lambda", ("self", "event")),
     # One ANTLR parse per definition, not per execution (sfn_ext.cached_asl_parse).
-    "stepfunctions.parse": _target(
+    "stepfunctions.parse": Target(
         "moto.stepfunctions.parser.asl.parse.asl_parser",
         "AmazonStateLanguageParser",
         "parse",
         ("definition",),
     ),
     # StartSyncExecution against the local stack's server (sfn_ext.start_sync_execution).
-    "stepfunctions.start_sync_execution": _target(
+    "stepfunctions.start_sync_execution": Target(
         _SFN_RESPONSES, "StepFunctionResponse", "start_sync_execution", None
     ),
     # The model-deployment workflow's SageMaker (sagemaker_ext).
-    "sagemaker.update_endpoint": _target(_SAGEMAKER_RESPONSES, "SageMakerResponse", "update_endpoint", None),
-    "sagemaker.describe_endpoint": _target(
+    "sagemaker.update_endpoint": Target(_SAGEMAKER_RESPONSES, "SageMakerResponse", "update_endpoint", None),
+    "sagemaker.describe_endpoint": Target(
         _SAGEMAKER_RESPONSES, "SageMakerResponse", "describe_endpoint", ("self",)
     ),
-    "sagemaker.create_inference_component": _target(
+    "sagemaker.create_inference_component": Target(
         _SAGEMAKER_RESPONSES, "SageMakerResponse", "create_inference_component", None
     ),
-    "sagemaker.describe_inference_component": _target(
+    "sagemaker.describe_inference_component": Target(
         _SAGEMAKER_RESPONSES, "SageMakerResponse", "describe_inference_component", None
     ),
-    "sagemaker.delete_inference_component": _target(
+    "sagemaker.delete_inference_component": Target(
         _SAGEMAKER_RESPONSES, "SageMakerResponse", "delete_inference_component", None
     ),
-    "sagemaker.list_inference_components": _target(
+    "sagemaker.list_inference_components": Target(
         _SAGEMAKER_RESPONSES, "SageMakerResponse", "list_inference_components", None
     ),
-    "sagemaker.update_model_package": _target(
+    "sagemaker.update_model_package": Target(
         _SAGEMAKER_RESPONSES, "SageMakerResponse", "update_model_package", ("self",)
     ),
-    "sagemaker.describe_model_package": _target(
+    "sagemaker.describe_model_package": Target(
         _SAGEMAKER_RESPONSES, "SageMakerResponse", "describe_model_package", ("self",)
     ),
-    "sagemaker.list_model_packages": _target(
+    "sagemaker.list_model_packages": Target(
         _SAGEMAKER_RESPONSES, "SageMakerResponse", "list_model_packages", ("self",)
     ),
-    "sagemaker_runtime.invoke_endpoint": _target(
+    "sagemaker_runtime.invoke_endpoint": Target(
         "moto.sagemakerruntime.responses", "SageMakerRuntimeResponse", "invoke_endpoint", ("self",)
     ),
 }
