@@ -81,6 +81,13 @@ class Target:
     def owner_class(self) -> Any:
         return getattr(importlib.import_module(self.module), self.owner)
 
+    def original(self) -> Any:
+        """moto's own attribute, whatever is patched over it now (AttributeError if moto lacks it)."""
+        raw = _pristine(self.owner_class(), self.attribute)
+        if raw is _MISSING:
+            raise AttributeError(f"moto has no {self.name}")
+        return raw.__func__ if isinstance(raw, staticmethod | classmethod) else raw
+
     def problem(self) -> str | None:
         """What makes moto's own attribute unfit for the patch (checked unpatched), or None."""
         try:
