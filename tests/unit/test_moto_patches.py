@@ -175,3 +175,14 @@ def test_the_local_package_has_no_import_cycle() -> None:
 
     cycles = [c for name in sorted(graph) if (c := cycle_from(name))]
     assert not cycles, cycles
+
+
+def test_provisioning_the_lifecycle_patches_nothing_and_asks_for_the_extension() -> None:
+    from switchboard_local.lifecycle_local import provision_model_lifecycle
+
+    if SAGEMAKER.is_installed:
+        pytest.skip("a local stack of this session holds the SageMaker extension installed")
+    before = _class_dict_values()
+    with pytest.raises(RuntimeError, match=r"moto_patches\.SAGEMAKER"):
+        provision_model_lifecycle(lambda _service: None, object())
+    assert _class_dict_values() == before
