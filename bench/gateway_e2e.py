@@ -78,6 +78,7 @@ def main() -> int:
         provision,
         reset_handler_caches,
     )
+    from switchboard_local.moto_patches import ASL_PARSE_CACHE
 
     workdir = Path(tempfile.mkdtemp(prefix="switchboard-bench-"))
     flags = workdir / "flags.json"
@@ -85,7 +86,10 @@ def main() -> int:
     runs: list[dict[str, float]] = []
     statuses: dict[str, int] = {}
     try:
-        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        with (
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+            ASL_PARSE_CACHE.applied(),  # as the local stack runs
+        ):
             resources = provision(lambda service: boto3.client(service, region_name="us-east-1"))
             agent = AgentEmulator(
                 flags,

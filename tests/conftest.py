@@ -51,8 +51,19 @@ def stubber(client: Any) -> Iterator[Any]:
         stub.assert_no_pending_responses()
 
 
+@pytest.fixture(scope="session")
+def asl_parse_cache() -> Iterator[None]:
+    """moto parses each state machine definition once for the session, not at every execution
+    (`switchboard_local.moto_patches.ASL_PARSE_CACHE`, undone at the end; left as it was if a
+    local stack already applied it)."""
+    from switchboard_local.moto_patches import ASL_PARSE_CACHE
+
+    with ASL_PARSE_CACHE.applied():
+        yield
+
+
 @pytest.fixture
-def emulated_aws(aws_credentials: None) -> Iterator[None]:
+def emulated_aws(aws_credentials: None, asl_parse_cache: None) -> Iterator[None]:
     from moto import mock_aws
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):

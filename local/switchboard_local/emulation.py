@@ -3,24 +3,25 @@
 `provision()` creates what CDK creates (tables, payload bucket, the invoke function, the Express
 request workflow from `statemachines/`, usage plans), seeds the options from `config/` and the
 development key. `bind_lambda_handlers()` points moto's Lambda backend at the in-process handlers,
-so the Step Functions interpreter runs the real ASL against the real handler code.
+so the Step Functions interpreter runs the real ASL against the real handler code. Neither patches
+moto beyond its block: every moto patch is in :mod:`switchboard_local.moto_patches` (the callers
+apply ``ASL_PARSE_CACHE`` for speed).
 """
 
 from __future__ import annotations
 
-import io
 import json
-import sys
-import threading
-import traceback
-import uuid
-import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+# FakeLambdaContext is re-exported: the front door, the benchmark and tests take it from here.
+from switchboard_local.emulated_lambda import LOCAL_RUNTIME, Handler, placeholder_code_zip
+from switchboard_local.emulated_lambda import FakeLambdaContext as FakeLambdaContext
+from switchboard_local.moto_patches import lambda_handlers
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
@@ -33,11 +34,6 @@ DEV_KEY = "sk-switchboard-local-dev"
 DEV_TENANT = "dev"
 DEV_TIER = "standard"
 APPCONFIG_NAMES = {"application": "switchboard", "environment": "local", "profile": "routing"}
-
-Handler = Callable[[dict[str, Any], Any], Any]
-
-LOCAL_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
-"""The runtime the emulated functions declare: their code runs in this interpreter, in-process."""
 
 
 @lru_cache(maxsize=4)
@@ -75,49 +71,15 @@ class LocalResources:
     authorizer_function: str = ""
 
 
-@dataclass
-class FakeLambdaContext:
-    """What Powertools' `inject_lambda_context` reads from a real context."""
-
-    function_name: str = "switchboard-local"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:switchboard-local"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
-
-
 @contextmanager
 def bind_lambda_handlers(handlers: Mapping[str, Handler]) -> Iterator[None]:
     """Route moto Lambda invocations (the interpreter's Lambda tasks) to in-process handlers.
 
-    A handler's exception is reported the way Lambda reports it (`errorType`, `errorMessage`), so
-    the ASL's Retry/Catch on our own error names behave locally as they do in AWS.
+    The patch is :func:`switchboard_local.moto_patches.lambda_handlers` (undone on exit); a
+    handler's exception reaches the ASL as Lambda reports it (see ``in_process_invoke``).
     """
-    from moto.awslambda.models import LambdaFunction
-
-    original = LambdaFunction._invoke_lambda
-
-    def invoke(self: Any, event: Any = None) -> tuple[str, bool, str]:
-        handler = handlers.get(self.function_name)
-        if handler is None:
-            return original(self, event)
-        try:
-            # moto hands over the request body already parsed (a dict), or a JSON string
-            payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
-            result = handler(payload, FakeLambdaContext(function_name=self.function_name))
-            return json.dumps(result), False, ""
-        except Exception as exc:
-            error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-            return json.dumps(error), True, traceback.format_exc()
-
-    LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign]
-    try:
+    with lambda_handlers(handlers).applied():
         yield
-    finally:
-        LambdaFunction._invoke_lambda = original  # type: ignore[method-assign]
 
 
 def proxy_event(
@@ -157,51 +119,6 @@ def proxy_event(
     }
 
 
-def _tiny_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("placeholder.py", "# code runs in-process; see bind_lambda_handlers\n")
-    return buffer.getvalue()
-
-
-_ASL_TREES_MAX = 32
-
-
-def cache_asl_parse_trees() -> None:
-    """Parse each state machine definition once, not on every execution (idempotent).
-
-    moto's interpreter runs ANTLR over the ASL at every StartExecution: ~80 ms for the request
-    workflow, most of what a local request costs. The parse tree only depends on the definition
-    text, so it is kept per definition; the evaluation components are still built fresh from it
-    for each execution (moto's own `Preprocessor`), so executions share no state. A definition
-    that does not parse is never cached and fails as before.
-    """
-    from moto.stepfunctions.parser.asl.parse import asl_parser
-    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
-
-    parser = asl_parser.AmazonStateLanguageParser
-    if getattr(parser, "_switchboard_tree_cache", None) is not None:
-        return
-    original = parser.parse
-    trees: dict[str, Any] = {}
-    lock = threading.Lock()
-
-    def parse(definition: str) -> tuple[Any, Any]:
-        with lock:
-            tree = trees.get(definition)
-        if tree is None:
-            program, tree = original(definition)
-            with lock:
-                if len(trees) >= _ASL_TREES_MAX:
-                    trees.clear()
-                trees[definition] = tree
-            return program, tree
-        return Preprocessor().visit(tree), tree
-
-    parser._switchboard_tree_cache = trees  # type: ignore[attr-defined]
-    parser.parse = staticmethod(parse)  # type: ignore[method-assign]
-
-
 def provision(
     client: Callable[[str], Any],
     *,
@@ -212,7 +129,6 @@ def provision(
     definition_overrides: Mapping[str, str] | None = None,
 ) -> LocalResources:
     """Create the emulated resources. `client(service)` returns a boto3 client for the emulator."""
-    cache_asl_parse_trees()  # the workflows provisioned here run many times
     ddb = client("dynamodb")
     resources = LocalResources(
         region=region,
@@ -265,7 +181,7 @@ def provision(
             Runtime=LOCAL_RUNTIME,
             Role=role_arn,
             Handler=handler,
-            Code={"ZipFile": _tiny_zip()},
+            Code={"ZipFile": placeholder_code_zip()},
         )["FunctionArn"]
         for name, handler in (
             (resources.invoke_function, "handlers.invoke.handler"),

@@ -4,7 +4,7 @@
 a sample Model Package Group, the deployments table, the SNS topic, the rollback alarms, the
 deployment and retirement functions (code runs in-process: :func:`lifecycle_handlers`) and the
 Standard deployment state machine from ``statemachines/model_deployment.asl.json`` with small waits.
-It installs the SageMaker extension (:mod:`switchboard_local.sagemaker_ext`) that moto needs.
+It needs the SageMaker extension installed first (``switchboard_local.moto_patches.SAGEMAKER``).
 
 moto emits no EventBridge event when a package is approved: ``switchboard models approve --local``
 starts the workflow itself with the event EventBridge would deliver (:func:`state_change_event`).
@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
-from switchboard_local.emulation import LOCAL_RUNTIME, STATEMACHINES_DIR, Handler, _tiny_zip
+from switchboard_local.emulated_lambda import LOCAL_RUNTIME, Handler, placeholder_code_zip
+from switchboard_local.moto_patches import SAGEMAKER
 
-DEPLOYMENT_ASL = STATEMACHINES_DIR / "model_deployment.asl.json"
+DEPLOYMENT_ASL = Path(__file__).resolve().parents[2] / "statemachines" / "model_deployment.asl.json"
 SAMPLE_GROUP_SUFFIX = "sample-llm"
 ALARM_SUFFIXES = ("invocation-5xx", "model-latency", "gateway-errors")
 EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
@@ -118,9 +120,11 @@ def provision_model_lifecycle(
         families: model families (default: one full-model sample family).
         settings: deployment-setting overrides baked into the definition's defaults.
     """
-    from switchboard_local import sagemaker_ext
-
-    sagemaker_ext.install()
+    if not SAGEMAKER.is_installed:
+        raise RuntimeError(
+            "the model lifecycle runs on moto's SageMaker as extended by switchboard_local: "
+            "install switchboard_local.moto_patches.SAGEMAKER first (and uninstall it after)"
+        )
     prefix = prefix_of(resources_like)
     names = names_for(prefix)
     region = str(resources_like.region)
@@ -202,7 +206,7 @@ def provision_model_lifecycle(
             Runtime=LOCAL_RUNTIME,
             Role=role_arn,
             Handler=handler,
-            Code={"ZipFile": _tiny_zip()},
+            Code={"ZipFile": placeholder_code_zip()},
             Environment=environment,
         )["FunctionArn"]
         if key == "deployment_function":

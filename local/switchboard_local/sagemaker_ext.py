@@ -3,9 +3,9 @@
 moto has no ``UpdateEndpoint``, no inference components, drops ``ModelLifeCycle`` and, on
 ``UpdateModelPackage``, wipes every field the request leaves out (approval status included). The
 deployment state machine calls these through direct SDK integrations, so the Step Functions
-interpreter must find them on ``moto.sagemaker.responses.SageMakerResponse`` (FACTS correction 7):
-:func:`install` adds them there, :func:`uninstall` puts moto back. Both are idempotent;
-:func:`installed` is the context-manager form.
+interpreter must find them on ``moto.sagemaker.responses.SageMakerResponse`` (FACTS correction 7).
+This module holds the operations; :data:`switchboard_local.moto_patches.SAGEMAKER` puts them on
+moto and takes them off again (importing this module patches nothing).
 
 Behaviour, after AWS (UpdateEndpoint, blue/green deployments with auto-rollback):
 
@@ -36,14 +36,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["CONTROL", "ExtControl", "install", "installed", "is_installed", "uninstall"]
+__all__ = [
+    "CONTROL",
+    "ExtControl",
+    "create_inference_component",
+    "delete_inference_component",
+    "describe_inference_component",
+    "list_inference_components",
+    "update_endpoint",
+    "update_model_package",
+    "wrap_describe_endpoint",
+    "wrap_describe_model_package",
+    "wrap_invoke_endpoint",
+    "wrap_list_model_packages",
+]
 
 _STATE_ATTR = "_switchboard_ext_state"
 
@@ -250,7 +262,7 @@ def _settle_component(component: _Component) -> None:
 # the operations (bound as methods of SageMakerResponse)
 
 
-def _update_endpoint(self: Any) -> Any:
+def update_endpoint(self: Any) -> Any:
     from moto.core.responses import ActionResult
     from moto.sagemaker.exceptions import ValidationError
 
@@ -297,7 +309,7 @@ def _update_endpoint(self: Any) -> Any:
     return ActionResult({"EndpointArn": endpoint.arn})
 
 
-def _describe_endpoint_factory(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def wrap_describe_endpoint(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def describe_endpoint(self: Any) -> Any:
         name = self._get_param("EndpointName")
         if isinstance(name, str):
@@ -307,7 +319,7 @@ def _describe_endpoint_factory(original: Callable[[Any], Any]) -> Callable[[Any]
     return describe_endpoint
 
 
-def _create_inference_component(self: Any) -> Any:
+def create_inference_component(self: Any) -> Any:
     from moto.core.responses import ActionResult
     from moto.sagemaker.exceptions import ValidationError
 
@@ -364,7 +376,7 @@ def _find_component(self: Any, operation: str) -> _Component:
     return component
 
 
-def _describe_inference_component(self: Any) -> Any:
+def describe_inference_component(self: Any) -> Any:
     from moto.core.responses import ActionResult
 
     component = _find_component(self, "DescribeInferenceComponent")
@@ -372,7 +384,7 @@ def _describe_inference_component(self: Any) -> Any:
     return ActionResult(component.describe())
 
 
-def _delete_inference_component(self: Any) -> Any:
+def delete_inference_component(self: Any) -> Any:
     from moto.core.responses import EmptyResult
 
     component = _find_component(self, "DeleteInferenceComponent")
@@ -388,7 +400,7 @@ def _delete_inference_component(self: Any) -> Any:
     return EmptyResult()
 
 
-def _list_inference_components(self: Any) -> Any:
+def list_inference_components(self: Any) -> Any:
     from moto.core.responses import ActionResult
 
     params = _validated(self, "ListInferenceComponents")
@@ -406,7 +418,7 @@ def _list_inference_components(self: Any) -> Any:
     return ActionResult({"InferenceComponents": [c.summary() for c in found]})
 
 
-def _update_model_package(self: Any) -> Any:
+def update_model_package(self: Any) -> Any:
     from moto.core.responses import ActionResult
     from moto.sagemaker.exceptions import ValidationError
 
@@ -435,7 +447,7 @@ def _update_model_package(self: Any) -> Any:
     return ActionResult({"ModelPackageArn": package.arn})
 
 
-def _describe_model_package_factory(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def wrap_describe_model_package(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def describe_model_package(self: Any) -> Any:
         from moto.core.responses import ActionResult
 
@@ -459,7 +471,7 @@ def _describe_model_package_factory(original: Callable[[Any], Any]) -> Callable[
     return describe_model_package
 
 
-def _list_model_packages_factory(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def wrap_list_model_packages(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """AWS's ModelPackageSummary carries ModelLifeCycle; moto's does not."""
 
     def list_model_packages(self: Any) -> Any:
@@ -482,20 +494,7 @@ def _list_model_packages_factory(original: Callable[[Any], Any]) -> Callable[[An
 
 
 # --------------------------------------------------------------------------------------------------
-# install / uninstall
-
-_originals: dict[str, Any] = {}
-_ADDED = (
-    "update_endpoint",
-    "create_inference_component",
-    "describe_inference_component",
-    "delete_inference_component",
-    "list_inference_components",
-)
-
-
-_installed_flag = [False]
-_runtime_original: dict[str, Any] = {}
+# sagemaker-runtime
 
 
 def _model_error(message: str) -> Exception:
@@ -508,7 +507,7 @@ def _model_error(message: str) -> Exception:
     return error
 
 
-def _invoke_endpoint_factory(original: Callable[..., Any]) -> Callable[..., Any]:
+def wrap_invoke_endpoint(original: Callable[..., Any]) -> Callable[..., Any]:
     def invoke_endpoint(self: Any) -> Any:
         # /endpoints/{EndpointName}/invocations (moto's own params do not carry the name)
         endpoint = unquote(self.path.split("?")[0].split("/")[2])
@@ -523,71 +522,3 @@ def _invoke_endpoint_factory(original: Callable[..., Any]) -> Callable[..., Any]
         return original(self)
 
     return invoke_endpoint
-
-
-def is_installed() -> bool:
-    return _installed_flag[0]
-
-
-def install() -> None:
-    """Add the operations to moto's SageMaker (idempotent)."""
-    from moto.sagemaker.responses import SageMakerResponse
-    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
-
-    if _installed_flag[0]:
-        return
-    _runtime_original["invoke_endpoint"] = SageMakerRuntimeResponse.__dict__["invoke_endpoint"]
-    SageMakerRuntimeResponse.invoke_endpoint = _invoke_endpoint_factory(  # type: ignore[method-assign]
-        _runtime_original["invoke_endpoint"]
-    )
-    for name in (
-        "describe_endpoint",
-        "update_model_package",
-        "describe_model_package",
-        "list_model_packages",
-    ):
-        _originals[name] = SageMakerResponse.__dict__[name]
-    methods: dict[str, Any] = {
-        "update_endpoint": _update_endpoint,
-        "describe_endpoint": _describe_endpoint_factory(_originals["describe_endpoint"]),
-        "create_inference_component": _create_inference_component,
-        "describe_inference_component": _describe_inference_component,
-        "delete_inference_component": _delete_inference_component,
-        "list_inference_components": _list_inference_components,
-        "update_model_package": _update_model_package,
-        "describe_model_package": _describe_model_package_factory(_originals["describe_model_package"]),
-        "list_model_packages": _list_model_packages_factory(_originals["list_model_packages"]),
-    }
-    for name, method in methods.items():
-        setattr(SageMakerResponse, name, method)
-    _installed_flag[0] = True
-
-
-def uninstall() -> None:
-    """Put moto's SageMaker back as it was (idempotent); resets :data:`CONTROL`."""
-    from moto.sagemaker.responses import SageMakerResponse
-    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
-
-    if not _installed_flag[0]:
-        return
-    SageMakerRuntimeResponse.invoke_endpoint = _runtime_original.pop("invoke_endpoint")  # type: ignore[method-assign]
-    for name in _ADDED:
-        if name in SageMakerResponse.__dict__:
-            delattr(SageMakerResponse, name)
-    for name, method in _originals.items():
-        setattr(SageMakerResponse, name, method)
-    _originals.clear()
-    CONTROL.reset()
-    _installed_flag[0] = False
-
-
-@contextmanager
-def installed() -> Iterator[ExtControl]:
-    """``with installed() as control:`` the extension for the block (left installed if it was)."""
-    was = _installed_flag[0]
-    install()
-    try:
-        yield CONTROL
-    finally:
-        if not was:
-            uninstall()

@@ -1,4 +1,4 @@
-"""`StartSyncExecution` for moto's Step Functions, so the local stack runs the production runner.
+"""What the local stack adds to moto's Step Functions: `StartSyncExecution`, and parse-once ASL.
 
 moto 5.2 answers `StartSyncExecution` with a 404 (FACTS: "moto has no StartSyncExecution"), which is
 why in-process tests run the workflow with `StartExecution` + `DescribeExecution` polling
@@ -7,22 +7,26 @@ adds the operation to moto's `StepFunctionResponse`, starting the execution and 
 the server, and answering with the fields AWS's `StartSyncExecution` returns. The gateway then uses
 `SyncExpressRunner`, as deployed, and no request pays for polling over HTTP.
 
-Install with :func:`install` (idempotent); :func:`uninstall` removes it.
+:func:`cached_asl_parse` keeps each definition's parse tree (see its docstring). Both are applied and
+undone by :mod:`switchboard_local.moto_patches` (``SFN_START_SYNC``, ``ASL_PARSE_CACHE``); importing
+this module patches nothing.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 _POLL_S = 0.002  # in-process status checks: cheap, and the sleep lets the interpreter thread run
 _TIMEOUT_S = 300.0  # an Express workflow's own limit is five minutes
-_installed = [False]
 
 
-def _start_sync_execution(self: Any) -> Any:
+def start_sync_execution(self: Any) -> Any:
+    """`StepFunctionResponse.start_sync_execution`: start, wait in the server, answer as AWS does."""
     from moto.core.responses import ActionResult
     from moto.stepfunctions.exceptions import ExecutionAlreadyExists
     from moto.stepfunctions.parser.api import ExecutionStatus
@@ -65,19 +69,33 @@ def _start_sync_execution(self: Any) -> Any:
     return ActionResult(response)
 
 
-def install() -> None:
-    from moto.stepfunctions.responses import StepFunctionResponse
-
-    if _installed[0]:
-        return
-    StepFunctionResponse.start_sync_execution = _start_sync_execution  # type: ignore[attr-defined]
-    _installed[0] = True
+_ASL_TREES_MAX = 32
 
 
-def uninstall() -> None:
-    from moto.stepfunctions.responses import StepFunctionResponse
+def cached_asl_parse(original: Callable[[str], tuple[Any, Any]]) -> Callable[[str], tuple[Any, Any]]:
+    """`AmazonStateLanguageParser.parse` that parses each definition once, not per execution.
 
-    if not _installed[0]:
-        return
-    del StepFunctionResponse.start_sync_execution  # type: ignore[attr-defined]
-    _installed[0] = False
+    moto's interpreter runs ANTLR over the ASL at every StartExecution: ~80 ms for the request
+    workflow, most of what a local request costs. The parse tree only depends on the definition
+    text, so it is kept per definition; the evaluation components are still built fresh from it
+    for each execution (moto's own `Preprocessor`), so executions share no state. A definition
+    that does not parse is never cached and fails as before.
+    """
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    trees: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        with lock:
+            tree = trees.get(definition)
+        if tree is None:
+            program, tree = original(definition)
+            with lock:
+                if len(trees) >= _ASL_TREES_MAX:
+                    trees.clear()
+                trees[definition] = tree
+            return program, tree
+        return Preprocessor().visit(tree), tree
+
+    return parse

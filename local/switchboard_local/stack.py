@@ -275,11 +275,13 @@ class LocalStack:
             }
         )
         aws.start()
-        # StartSyncExecution, so the gateway runs the workflow as deployed (WORKFLOW_MODE=sync).
-        from switchboard_local import sfn_ext
+        # moto as the stack needs it, undone when the stack stops: StartSyncExecution (the gateway
+        # runs the workflow as deployed, WORKFLOW_MODE=sync), parse-once ASL, the lifecycle's
+        # SageMaker.
+        from switchboard_local import moto_patches
 
-        sfn_ext.install()
-        self._exit.callback(sfn_ext.uninstall)
+        for patch_set in (moto_patches.SFN_START_SYNC, moto_patches.ASL_PARSE_CACHE, moto_patches.SAGEMAKER):
+            self._exit.enter_context(patch_set.applied())
         # moto's backends live in this process, not in the server: a stack started earlier in the
         # same process (tests) left its resources there. Start from empty, then turn the
         # Step Functions interpreter on.

@@ -147,7 +147,7 @@ def test_local_start_sync_execution_waits_and_answers_as_aws(
     endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`switchboard_local.sfn_ext` gives moto's server StartSyncExecution (the local stack's gateway)."""
-    from switchboard_local import sfn_ext
+    from switchboard_local.moto_patches import SFN_START_SYNC
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -178,12 +178,9 @@ def test_local_start_sync_execution_waits_and_answers_as_aws(
 
     ok = machine({"Answer": {"Type": "Pass", "Result": {"answer": 42}, "End": True}})
     failing = machine({"Broken": {"Type": "Fail", "Error": "ProviderDown", "Cause": "all candidates failed"}})
-    sfn_ext.install()
-    try:
+    with SFN_START_SYNC.applied():
         done = light.start_sync_execution(stateMachineArn=ok, name="one", input="{}")
         failed = light.start_sync_execution(stateMachineArn=failing, name="two", input="{}")
-    finally:
-        sfn_ext.uninstall()
 
     assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"answer": 42}
     assert done["executionArn"].endswith(":one") and "stopDate" in done
@@ -192,11 +189,9 @@ def test_local_start_sync_execution_waits_and_answers_as_aws(
         "ProviderDown",
         "all candidates failed",
     )
-    sfn_ext.install()
-    try:  # Express workflows take a name again (AWS keeps no history of them); moto would refuse
+    # Express workflows take a name again (AWS keeps no history of them); moto would refuse
+    with SFN_START_SYNC.applied():
         again = light.start_sync_execution(stateMachineArn=ok, name="one", input="{}")
-    finally:
-        sfn_ext.uninstall()
     assert again["status"] == "SUCCEEDED" and again["executionArn"] != done["executionArn"]
     # Uninstalled, moto is back to not knowing the operation.
     _error(light.start_sync_execution, stateMachineArn=ok, name="three", input="{}")

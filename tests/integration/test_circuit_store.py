@@ -16,22 +16,12 @@ from switchboard.circuits.service import CircuitService
 from switchboard.circuits.store import CircuitStore, snapshot_from_item, snapshot_to_item
 from switchboard.circuits.timefmt import from_iso
 from switchboard.options.model import BreakerPolicy, LlmOption
+from tests.fakes import InMemoryOptions, ManualClock
 
 TABLE = "circuits"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 FAIL = Outcome(success=False, error_class="unavailable", message="boom")
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -54,12 +44,12 @@ def ddb(aws_credentials: None) -> Iterator[Any]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(T0)
 
 
-def make_store(ddb: Any, clock: Clock, **kwargs: Any) -> CircuitStore:
-    return CircuitStore(TABLE, client=ddb, clock=clock, cache_ttl_s=0, **kwargs)
+def make_store(ddb: Any, clock: ManualClock, **kwargs: Any) -> CircuitStore:
+    return CircuitStore(TABLE, client=ddb, clock=clock.utcnow, cache_ttl_s=0, **kwargs)
 
 
 def raw_state(ddb: Any, option_id: str) -> dict[str, Any] | None:
@@ -84,7 +74,7 @@ def open_circuit(store: CircuitStore, option_id: str, policy: BreakerPolicy) -> 
     assert store.get(option_id).state is CircuitState.OPEN
 
 
-def test_missing_item_is_closed(ddb: Any, clock: Clock) -> None:
+def test_missing_item_is_closed(ddb: Any, clock: ManualClock) -> None:
     store = make_store(ddb, clock)
     assert store.get("nope") == CircuitSnapshot()
     decision = store.acquire_probe("nope", BreakerPolicy(), owner="r", actor="workflow:r")
@@ -92,7 +82,7 @@ def test_missing_item_is_closed(ddb: Any, clock: Clock) -> None:
     assert raw_state(ddb, "nope") is None  # a CLOSED circuit with no history writes nothing
 
 
-def test_opening_writes_state_and_event_raw_types(ddb: Any, clock: Clock) -> None:
+def test_opening_writes_state_and_event_raw_types(ddb: Any, clock: ManualClock) -> None:
     store = make_store(ddb, clock)
     policy = BreakerPolicy(failure_threshold=3, window_s=60, cooldown_s=30)
     transitions = [store.record("opt-a", policy, FAIL, actor="workflow:req-1") for _ in range(3)]
@@ -119,7 +109,7 @@ def test_opening_writes_state_and_event_raw_types(ddb: Any, clock: Clock) -> Non
     assert int(event["expires_at"]["N"]) == int(T0.timestamp()) + 30 * 86400
 
 
-def test_round_trip_of_every_attribute(ddb: Any, clock: Clock) -> None:
+def test_round_trip_of_every_attribute(ddb: Any, clock: ManualClock) -> None:
     snapshot = CircuitSnapshot(
         state=CircuitState.HALF_OPEN,
         open_until=T0,
@@ -138,7 +128,7 @@ def test_round_trip_of_every_attribute(ddb: Any, clock: Clock) -> None:
 
 
 def test_transition_event_in_same_transaction(
-    ddb: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    ddb: Any, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The state change and its event go in one TransactWriteItems; a non-transition is a plain put."""
     store = make_store(ddb, clock)
@@ -165,7 +155,7 @@ def test_transition_event_in_same_transaction(
     assert items[0]["Put"]["ExpressionAttributeValues"] == {":expected": {"N": "1"}}
 
 
-def test_lost_race_rolls_back_the_event(ddb: Any, clock: Clock) -> None:
+def test_lost_race_rolls_back_the_event(ddb: Any, clock: ManualClock) -> None:
     """A transaction whose state condition fails writes no event either (then retries on a re-read)."""
     store = make_store(ddb, clock, max_attempts=1)
     policy = BreakerPolicy(failure_threshold=1)
@@ -224,7 +214,7 @@ class RaceClient:
             raise
 
 
-def test_two_contenders_one_probe_lease(ddb: Any, clock: Clock) -> None:
+def test_two_contenders_one_probe_lease(ddb: Any, clock: ManualClock) -> None:
     """Both read the same OPEN snapshot; A's conditional write wins; B's fails, re-reads, is refused."""
     policy = BreakerPolicy(failure_threshold=1, cooldown_s=30, half_open_probes=1)
     setup = make_store(ddb, clock)
@@ -255,7 +245,7 @@ def test_two_contenders_one_probe_lease(ddb: Any, clock: Clock) -> None:
     assert len(halves) == 1 and halves[0]["actor"] == {"S": "workflow:req-A"}
 
 
-def test_probe_success_closes_and_failure_reopens_longer(ddb: Any, clock: Clock) -> None:
+def test_probe_success_closes_and_failure_reopens_longer(ddb: Any, clock: ManualClock) -> None:
     policy = BreakerPolicy(failure_threshold=1, cooldown_s=30, max_cooldown_s=100)
     store = make_store(ddb, clock)
     open_circuit(store, "opt-c", policy)
@@ -274,23 +264,23 @@ def test_probe_success_closes_and_failure_reopens_longer(ddb: Any, clock: Clock)
     assert kinds == ["opened", "half_opened", "reopened", "half_opened", "closed"]
 
 
-def test_healthy_path_makes_no_calls(ddb: Any, clock: Clock) -> None:
+def test_healthy_path_makes_no_calls(ddb: Any, clock: ManualClock) -> None:
     class Forbidden:
         def __getattr__(self, name: str) -> Any:
             raise AssertionError(f"unexpected DynamoDB call {name}")
 
-    store = CircuitStore(TABLE, client=Forbidden(), clock=clock, cache_ttl_s=60)
+    store = CircuitStore(TABLE, client=Forbidden(), clock=clock.utcnow, cache_ttl_s=60)
     store._remember("opt-h", CircuitSnapshot())
     assert store.record("opt-h", BreakerPolicy(), Outcome(True, latency_ms=5), actor="workflow:x") is None
 
 
-def test_fail_open_when_table_missing(aws_credentials: None, clock: Clock) -> None:
+def test_fail_open_when_table_missing(aws_credentials: None, clock: ManualClock) -> None:
     with mock_aws():
         seen: list[tuple[str, dict[str, Any]]] = []
         store = CircuitStore(
             "no-such-table",
             client=boto3.client("dynamodb", region_name="us-east-1"),
-            clock=clock,
+            clock=clock.utcnow,
             on_event=lambda name, fields: seen.append((name, fields)),
         )
         assert store.get("opt") == CircuitSnapshot()
@@ -302,7 +292,7 @@ def test_fail_open_when_table_missing(aws_credentials: None, clock: Clock) -> No
         assert seen[1][1]["operation"] == "record" and seen[1][1]["reason"] == "ResourceNotFoundException"
 
 
-def test_fail_open_on_unreachable_endpoint(clock: Clock, aws_credentials: None) -> None:
+def test_fail_open_on_unreachable_endpoint(clock: ManualClock, aws_credentials: None) -> None:
     from botocore.config import Config
 
     client = boto3.client(
@@ -311,12 +301,12 @@ def test_fail_open_on_unreachable_endpoint(clock: Clock, aws_credentials: None) 
         endpoint_url="http://127.0.0.1:9",
         config=Config(connect_timeout=0.2, read_timeout=0.2, retries={"max_attempts": 0}),
     )
-    store = CircuitStore(TABLE, client=client, clock=clock)
+    store = CircuitStore(TABLE, client=client, clock=clock.utcnow)
     assert store.acquire_probe("opt", BreakerPolicy(), owner="r", actor="workflow:r").granted
     assert store.record("opt", BreakerPolicy(), FAIL, actor="workflow:r") is None
 
 
-def test_soonest_reopening(ddb: Any, clock: Clock) -> None:
+def test_soonest_reopening(ddb: Any, clock: ManualClock) -> None:
     store = make_store(ddb, clock)
     open_circuit(store, "slow", BreakerPolicy(failure_threshold=1, cooldown_s=300))
     open_circuit(store, "fast", BreakerPolicy(failure_threshold=1, cooldown_s=20))
@@ -330,7 +320,7 @@ def test_soonest_reopening(ddb: Any, clock: Clock) -> None:
     assert store.soonest_reopening(many) == T0 + timedelta(seconds=300)
 
 
-def test_force_with_expiry_and_sticky(ddb: Any, clock: Clock) -> None:
+def test_force_with_expiry_and_sticky(ddb: Any, clock: ManualClock) -> None:
     store = make_store(ddb, clock)
     policy = BreakerPolicy(failure_threshold=1, cooldown_s=30)
     transition = store.force(
@@ -370,7 +360,7 @@ def test_force_with_expiry_and_sticky(ddb: Any, clock: Clock) -> None:
             from_iso(event["open_until"])
 
 
-def test_list_and_events_order(ddb: Any, clock: Clock) -> None:
+def test_list_and_events_order(ddb: Any, clock: ManualClock) -> None:
     store = make_store(ddb, clock)
     open_circuit(store, "b-opt", BreakerPolicy(failure_threshold=1))
     clock.advance(1)
@@ -384,16 +374,11 @@ def test_list_and_events_order(ddb: Any, clock: Clock) -> None:
     assert store.events("b-opt", limit=1)[0]["transition"] == "forced_closed"
 
 
-def test_service_shapes_and_default_policy(ddb: Any, clock: Clock) -> None:
-    class Options:
-        def get(self, option_id: str) -> LlmOption | None:
-            if option_id == "known":
-                return LlmOption.from_dict(
-                    {"id": "known", "provider": "mock", "breaker": {"failure_threshold": 1}}
-                )
-            return None
-
-    service = CircuitService(make_store(ddb, clock), Options(), on_transition=lambda *_: None)
+def test_service_shapes_and_default_policy(ddb: Any, clock: ManualClock) -> None:
+    options = InMemoryOptions(
+        [LlmOption.from_dict({"id": "known", "provider": "mock", "breaker": {"failure_threshold": 1}})]
+    )
+    service = CircuitService(make_store(ddb, clock), options, on_transition=lambda *_: None)
     result = service.record_failure("known", request_id="r1", error_class="timeout", message="slow")
     assert result == {
         "transition": "opened",
@@ -412,7 +397,7 @@ def test_service_shapes_and_default_policy(ddb: Any, clock: Clock) -> None:
     assert closed["transition"] == "closed" and closed["state"] == "CLOSED"
 
 
-def test_handler_dispatch(ddb: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_handler_dispatch(ddb: Any, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
     from handlers import circuit as circuit_handler
 
     options_table = "options-for-circuits"
@@ -457,7 +442,7 @@ def test_handler_dispatch(ddb: Any, clock: Clock, monkeypatch: pytest.MonkeyPatc
         circuit_handler._service.cache_clear()
 
 
-def test_no_lost_update_between_two_recorders(ddb: Any, clock: Clock) -> None:
+def test_no_lost_update_between_two_recorders(ddb: Any, clock: ManualClock) -> None:
     """Two failures recorded from the same snapshot: the loser re-reads, so both count."""
     policy = BreakerPolicy(failure_threshold=3)
     store_a = make_store(ddb, clock)

@@ -19,14 +19,15 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def local(emulated_aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    from switchboard_local import sagemaker_ext
     from switchboard_local.cli import target as target_mod
     from switchboard_local.emulation import bind_lambda_handlers, provision
     from switchboard_local.lifecycle_local import lifecycle_handlers, provision_model_lifecycle
+    from switchboard_local.moto_patches import SAGEMAKER
 
     def client(service: str) -> Any:
         return boto3.client(service, region_name=REGION)
 
+    SAGEMAKER.install()
     resources = provision(client, region=REGION, seed=False)
     names = provision_model_lifecycle(client, resources)
     state = tmp_path / "local.json"
@@ -42,7 +43,7 @@ def local(emulated_aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         with bind_lambda_handlers(lifecycle_handlers(resources)):
             yield names
     finally:
-        sagemaker_ext.uninstall()
+        SAGEMAKER.uninstall()
 
 
 def models(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:

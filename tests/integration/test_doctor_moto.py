@@ -158,9 +158,10 @@ def test_a_missing_table_fails_its_own_row(gateway: GatewayHarness) -> None:
 
 
 def test_registry_and_deployment_workflow_rows(gateway: GatewayHarness) -> None:
-    from switchboard_local import sagemaker_ext
     from switchboard_local.lifecycle_local import provision_model_lifecycle
+    from switchboard_local.moto_patches import SAGEMAKER
 
+    SAGEMAKER.install()
     try:
         lifecycle = provision_model_lifecycle(_client, gateway.resources)
         d = _deployment(
@@ -181,7 +182,7 @@ def test_registry_and_deployment_workflow_rows(gateway: GatewayHarness) -> None:
         assert not ghost.passed
         assert ghost.check == "group switchboard-ghost readable"
     finally:
-        sagemaker_ext.uninstall()
+        SAGEMAKER.uninstall()
 
 
 def test_without_model_families_the_lifecycle_rows_say_so(gateway: GatewayHarness) -> None:

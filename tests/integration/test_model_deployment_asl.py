@@ -193,17 +193,15 @@ class Lifecycle:
 
 @pytest.fixture
 def lifecycle(emulated_aws: None, request: pytest.FixtureRequest) -> Iterator[Lifecycle]:
-    from switchboard_local import sagemaker_ext
     from switchboard_local.emulation import bind_lambda_handlers, provision
     from switchboard_local.lifecycle_local import lifecycle_handlers, provision_model_lifecycle
+    from switchboard_local.moto_patches import SAGEMAKER
 
-    resources = provision(client, region=REGION, seed=False)
-    names = provision_model_lifecycle(client, resources, families=FAMILIES)
-    try:
+    with SAGEMAKER.applied():
+        resources = provision(client, region=REGION, seed=False)
+        names = provision_model_lifecycle(client, resources, families=FAMILIES)
         with bind_lambda_handlers(lifecycle_handlers(resources)):
             yield Lifecycle(resources, names, seen=VISITED.setdefault(request.node.name, set()))
-    finally:
-        sagemaker_ext.uninstall()
 
 
 def _deploy_base_endpoint(lc: Lifecycle) -> None:

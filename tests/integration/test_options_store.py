@@ -25,20 +25,10 @@ from switchboard.options.store import (
     load_seed_file,
     to_dynamodb_item,
 )
+from tests.fakes import ManualClock, RecordedEvents
 
 TABLE = "switchboard-options-test"
 SEED_FILE = Path(__file__).resolve().parents[2] / "config" / "options.json"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -55,20 +45,18 @@ def ddb(aws_credentials: None) -> Iterator[Any]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock(1000.0)
 
 
 @pytest.fixture
-def events() -> list[tuple[str, dict[str, Any]]]:
-    return []
+def events() -> RecordedEvents:
+    return RecordedEvents()
 
 
 @pytest.fixture
-def store(ddb: Any, clock: FakeClock, events: list[tuple[str, dict[str, Any]]]) -> OptionsStore:
-    return OptionsStore(
-        TABLE, client=ddb, ttl_s=10, clock=clock, on_event=lambda name, fields: events.append((name, fields))
-    )
+def store(ddb: Any, clock: ManualClock, events: RecordedEvents) -> OptionsStore:
+    return OptionsStore(TABLE, client=ddb, ttl_s=10, clock=clock, on_event=events)
 
 
 def mock_option(option_id: str = "mock-a", **overrides: Any) -> LlmOption:
@@ -147,7 +135,7 @@ def test_delete(store: OptionsStore) -> None:
         store.delete("mock-a")
 
 
-def test_cache_ttl_with_fake_clock(store: OptionsStore, ddb: Any, clock: FakeClock) -> None:
+def test_cache_ttl_with_fake_clock(store: OptionsStore, ddb: Any, clock: ManualClock) -> None:
     # Given a snapshot taken once
     store.put(mock_option(), expected_version=None, updated_by="t")
     assert store.get("mock-a") is not None
@@ -168,7 +156,7 @@ def test_own_write_invalidates_cache(store: OptionsStore) -> None:
 
 
 def test_last_known_good_when_table_deleted(
-    store: OptionsStore, ddb: Any, clock: FakeClock, events: list[tuple[str, dict[str, Any]]]
+    store: OptionsStore, ddb: Any, clock: ManualClock, events: RecordedEvents
 ) -> None:
     store.put(mock_option(), expected_version=None, updated_by="t")
     assert store.get("mock-a") is not None
@@ -178,17 +166,17 @@ def test_last_known_good_when_table_deleted(
     # Then the last-known-good snapshot is served, and the failure is counted
     assert store.get("mock-a") is not None
     assert store.last_refresh_ok is False
-    failures = [f for name, f in events if name == EVENT_REFRESH_FAILED]
+    failures = [f for name, f in events.events if name == EVENT_REFRESH_FAILED]
     assert failures == [{"reason": "ResourceNotFoundException", "has_snapshot": True}]
     serving = [f for name, f in events if name == EVENT_LAST_KNOWN_GOOD]
     assert serving == [{"reason": "ResourceNotFoundException", "count": 1}]
     # And the store does not hammer DynamoDB: no retry before another TTL
     clock.advance(5)
     assert store.get("mock-a") is not None
-    assert len([n for n, _ in events if n == EVENT_REFRESH_FAILED]) == 1
+    assert len([n for n, _ in events.events if n == EVENT_REFRESH_FAILED]) == 1
     clock.advance(6)
     assert store.get("mock-a") is not None
-    assert len([n for n, _ in events if n == EVENT_REFRESH_FAILED]) == 2
+    assert len([n for n, _ in events.events if n == EVENT_REFRESH_FAILED]) == 2
 
 
 class FlakyClient:
@@ -209,7 +197,7 @@ class FlakyClient:
         return getattr(self.real, name)
 
 
-def test_last_known_good_when_client_raises_then_recovers(ddb: Any, clock: FakeClock) -> None:
+def test_last_known_good_when_client_raises_then_recovers(ddb: Any, clock: ManualClock) -> None:
     flaky = FlakyClient(ddb)
     store = OptionsStore(TABLE, client=flaky, ttl_s=10, clock=clock)
     store.put(mock_option(), expected_version=None, updated_by="t")
@@ -225,7 +213,7 @@ def test_last_known_good_when_client_raises_then_recovers(ddb: Any, clock: FakeC
     assert store.last_refresh_ok is True
 
 
-def test_unavailable_without_any_snapshot(ddb: Any, clock: FakeClock) -> None:
+def test_unavailable_without_any_snapshot(ddb: Any, clock: ManualClock) -> None:
     flaky = FlakyClient(ddb)
     flaky.broken = True
     store = OptionsStore(TABLE, client=flaky, clock=clock)
@@ -237,7 +225,7 @@ def test_unavailable_without_any_snapshot(ddb: Any, clock: FakeClock) -> None:
     assert flaky.scans == 2
 
 
-def test_other_client_errors_also_fall_back(ddb: Any, clock: FakeClock) -> None:
+def test_other_client_errors_also_fall_back(ddb: Any, clock: ManualClock) -> None:
     class Throttled(FlakyClient):
         def scan(self, **kwargs: Any) -> Any:
             if self.broken:
@@ -255,7 +243,7 @@ def test_other_client_errors_also_fall_back(ddb: Any, clock: FakeClock) -> None:
 
 
 def test_invalid_stored_item_is_skipped(
-    store: OptionsStore, ddb: Any, events: list[tuple[str, dict[str, Any]]], caplog: pytest.LogCaptureFixture
+    store: OptionsStore, ddb: Any, events: RecordedEvents, caplog: pytest.LogCaptureFixture
 ) -> None:
     store.put(mock_option(), expected_version=None, updated_by="t")
     # Given rows an operator broke by hand: a bedrock option with no model, a leaked key, no id
@@ -272,7 +260,7 @@ def test_invalid_stored_item_is_skipped(
     store.invalidate()
     # When the catalogue is read, Then the valid option is served and the others skipped
     assert [o.id for o in store.all()] == ["mock-a"]
-    skipped = {f["option_id"]: f["reason"] for name, f in events if name == EVENT_INVALID_OPTION}
+    skipped = {f["option_id"]: f["reason"] for name, f in events.events if name == EVENT_INVALID_OPTION}
     assert set(skipped) == {"broken", "leaky", "weird"}
     assert "bedrock options need `model`" in skipped["broken"]
     # And nothing logged or counted carries the secret
@@ -281,7 +269,7 @@ def test_invalid_stored_item_is_skipped(
     assert "skipping invalid option broken" in caplog.text
 
 
-def test_pagination(ddb: Any, clock: FakeClock) -> None:
+def test_pagination(ddb: Any, clock: ManualClock) -> None:
     class SmallPages(FlakyClient):
         def scan(self, **kwargs: Any) -> Any:
             self.scans += 1

@@ -34,9 +34,9 @@ CANARY = {
 
 @pytest.fixture
 def sm(emulated_aws: None) -> Iterator[Any]:
-    from switchboard_local import sagemaker_ext
+    from switchboard_local.moto_patches import SAGEMAKER
 
-    with sagemaker_ext.installed():
+    with SAGEMAKER.applied():
         client = boto3.client("sagemaker", region_name=REGION)
         client.create_model(
             ModelName="m",
@@ -99,14 +99,14 @@ def unvalidated() -> Any:
 def test_install_and_uninstall_are_idempotent(emulated_aws: None) -> None:
     from moto.sagemaker.responses import SageMakerResponse
 
-    from switchboard_local import sagemaker_ext
+    from switchboard_local.moto_patches import SAGEMAKER
 
     original = SageMakerResponse.describe_endpoint
-    sagemaker_ext.install()
-    sagemaker_ext.install()
+    SAGEMAKER.install()
+    SAGEMAKER.install()
     assert hasattr(SageMakerResponse, "update_endpoint")
-    sagemaker_ext.uninstall()
-    sagemaker_ext.uninstall()
+    SAGEMAKER.uninstall()
+    SAGEMAKER.uninstall()
     assert not hasattr(SageMakerResponse, "update_endpoint")
     assert SageMakerResponse.describe_endpoint is original
 
@@ -299,7 +299,6 @@ def test_every_sagemaker_request_of_a_deployment_matches_the_service_model(emula
     """Run a full-model deployment (create, then blue/green update) and replay every SageMaker
     request the interpreter sent through a Stubber, which validates it against the service model
     (the interpreter's own clients skip validation)."""
-    from switchboard_local import sagemaker_ext
     from switchboard_local.emulation import bind_lambda_handlers, provision
     from switchboard_local.lifecycle_local import (
         LOCAL_SETTINGS,
@@ -307,10 +306,12 @@ def test_every_sagemaker_request_of_a_deployment_matches_the_service_model(emula
         provision_model_lifecycle,
         state_change_event,
     )
+    from switchboard_local.moto_patches import SAGEMAKER
 
     def client(service: str) -> Any:
         return boto3.client(service, region_name=REGION)
 
+    SAGEMAKER.install()
     resources = provision(client, region=REGION, seed=False)
     names = provision_model_lifecycle(client, resources)
     sm, sfn = client("sagemaker"), client("stepfunctions")
@@ -336,7 +337,7 @@ def test_every_sagemaker_request_of_a_deployment_matches_the_service_model(emula
                     if details and details["resourceType"] == "aws-sdk:sagemaker":
                         sent.append((details["resource"], json.loads(details["parameters"])))
     finally:
-        sagemaker_ext.uninstall()
+        SAGEMAKER.uninstall()
 
     actions = [action for action, _ in sent]
     assert "updateEndpoint" in actions and "createEndpoint" in actions and "createModel" in actions

@@ -7,23 +7,11 @@ from pathlib import Path
 import pytest
 
 from bench import cold_child, run
-
-
-class _Clock:
-    """A clock the test moves: the stopwatch's arithmetic, not this machine's load, is tested."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+from tests.fakes import ManualClock
 
 
 def test_stopwatch_counts_nested_calls_once() -> None:
-    clock = _Clock()
+    clock = ManualClock(100.0)
     watch = cold_child.Stopwatch(clock)
 
     @watch.wrap
@@ -42,7 +30,7 @@ def test_stopwatch_counts_nested_calls_once() -> None:
 
 
 def test_a_call_that_raises_is_counted_and_does_not_hide_later_calls() -> None:
-    clock = _Clock()
+    clock = ManualClock(100.0)
     watch = cold_child.Stopwatch(clock)
 
     @watch.wrap

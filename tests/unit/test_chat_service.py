@@ -11,12 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard.api_models import ChatCompletionRequest
-from switchboard.chat import Caller, ChatService, cache_key, iso_seconds
+from switchboard.chat import Caller, ChatService, Routing, cache_key, iso_seconds
 from switchboard.errors import Forbidden, RouteNotFound, ServiceUnavailable
 from switchboard.options.model import LlmOption
 from switchboard.providers.base import ChatMessage, ChatRequest
-from switchboard.routing.agent_client import RoutingSnapshot
-from switchboard.workflow import WorkflowResult
+from tests.fakes import (
+    FixedCircuits,
+    InMemoryOptions,
+    InMemoryPayloads,
+    RecordedEvents,
+    ScriptedRunner,
+    StaticRouting,
+    UnavailableRouting,
+)
 
 NOW = 1_790_000_000.0
 ROUTE = {
@@ -27,54 +34,6 @@ ROUTE = {
     "static_answer": "busy",
     "_variant": "default",
 }
-
-
-class Routing:
-    def __init__(self, flags: dict[str, Any]) -> None:
-        self.flags = flags
-
-    def evaluate(self, context: Any) -> RoutingSnapshot:
-        return RoutingSnapshot(flags=self.flags, source="agent")
-
-
-class Options:
-    def __init__(self, options: list[LlmOption]) -> None:
-        self.options = {o.id: o for o in options}
-
-    def get_many(self, ids: Any) -> dict[str, LlmOption]:
-        return {i: self.options[i] for i in ids if i in self.options}
-
-
-class Runner:
-    def __init__(self, output: dict[str, Any]) -> None:
-        self.output = output
-        self.payloads: list[dict[str, Any]] = []
-
-    def run(self, payload: dict[str, Any], *, name: str) -> WorkflowResult:
-        self.payloads.append(payload)
-        return WorkflowResult(status="SUCCEEDED", output=self.output)
-
-
-class Payloads:
-    """In-memory claim check: over the limit, the value is kept here and a reference returned."""
-
-    def __init__(self) -> None:
-        self.stored: dict[str, dict[str, Any]] = {}
-
-    def wrap(self, key: str, value: dict[str, Any], *, inline_limit: int) -> dict[str, Any]:
-        if len(json.dumps(value, separators=(",", ":")).encode()) <= inline_limit:
-            return value
-        self.stored[key] = value
-        return {"$ref": f"s3://fake/{key}"}
-
-    def unwrap(self, value: dict[str, Any]) -> dict[str, Any]:
-        ref = value.get("$ref")
-        return self.stored[str(ref).removeprefix("s3://fake/")] if ref else value
-
-
-class Circuits:
-    def soonest_reopening(self, option_ids: Any) -> datetime | None:
-        return datetime.fromtimestamp(NOW + 42.2, UTC)
 
 
 def _option(oid: str, provider: str = "mock", status: str = "active") -> LlmOption:
@@ -91,16 +50,22 @@ def _option(oid: str, provider: str = "mock", status: str = "active") -> LlmOpti
 
 
 def _service(
-    flags: dict[str, Any], output: dict[str, Any], options: list[LlmOption] | None = None
-) -> tuple[ChatService, Runner]:
-    runner = Runner(output)
+    flags: dict[str, Any],
+    output: dict[str, Any],
+    options: list[LlmOption] | None = None,
+    *,
+    routing: Routing | None = None,
+    on_event: RecordedEvents | None = None,
+) -> tuple[ChatService, ScriptedRunner]:
+    runner = ScriptedRunner(output)
     service = ChatService(
-        routing=Routing(flags),
-        options=Options(options if options is not None else [_option(i) for i in ("a", "b", "s")]),
+        routing=routing or StaticRouting(flags),
+        options=InMemoryOptions(options if options is not None else [_option(i) for i in ("a", "b", "s")]),
         runner=runner,
-        payloads=Payloads(),
-        circuits=Circuits(),
+        payloads=InMemoryPayloads(),
+        circuits=FixedCircuits(datetime.fromtimestamp(NOW + 42.2, UTC)),
         clock=lambda: NOW,
+        on_event=on_event,
     )
     return service, runner
 
@@ -147,7 +112,7 @@ def test_the_request_travels_inline_only_while_the_whole_input_fits_its_share(st
         if inline_size <= INPUT_BUDGET_BYTES:
             assert "$ref" not in payload["request"], content_kib
         else:
-            assert payload["request"] == {"$ref": f"s3://fake/requests/r{content_kib}.json"}
+            assert payload["request"] == {"$ref": f"{InMemoryPayloads.PREFIX}requests/r{content_kib}.json"}
         assert json_size(payload) <= INPUT_BUDGET_BYTES
 
 
@@ -253,14 +218,7 @@ def test_the_service_keys_the_cache_by_the_callers_tenant() -> None:
 
 
 def test_routing_unknowable_is_a_503_not_a_500() -> None:
-    from switchboard.routing.agent_client import RoutingUnavailable
-
-    class Down:
-        def evaluate(self, context: Any) -> RoutingSnapshot:
-            raise RoutingUnavailable("agent down, no defaults")
-
-    service, _ = _service({}, ANSWER)
-    service._routing = Down()  # type: ignore[assignment]
+    service, _ = _service({}, ANSWER, routing=UnavailableRouting("agent down, no defaults"))
     with pytest.raises(ServiceUnavailable) as caught:
         service.complete(BODY, CALLER, "r1")
     assert caught.value.code == "routing_unavailable" and caught.value.headers["Retry-After"] == "10"
@@ -281,14 +239,13 @@ def _rejected(service: ChatService) -> str:
 
 
 def test_a_chain_of_unknown_options_is_logged_and_the_503_names_them() -> None:
-    events: list[tuple[str, dict[str, Any]]] = []
-    service, runner = _service({"chat": ROUTE}, NOTHING_TRIED, [_option("s")])
-    service._on_event = lambda name, data: events.append((name, data))
+    events = RecordedEvents()
+    service, runner = _service({"chat": ROUTE}, NOTHING_TRIED, [_option("s")], on_event=events)
 
     message = _rejected(service)
 
     assert runner.payloads[0]["chain"] == []
-    assert ("RouteNamesUnknownOptions", {"route": "chat", "option_ids": ["a", "b"]}) in events
+    assert ("RouteNamesUnknownOptions", {"route": "chat", "option_ids": ["a", "b"]}) in events.events
     assert message.startswith(
         "No model behind route `chat` could be tried: `a` not in the options catalogue; "
         "`b` not in the options catalogue."
@@ -317,7 +274,6 @@ def test_the_503_says_when_the_operator_forced_degraded_mode_or_every_circuit_is
 
 def test_the_no_attempt_message_is_the_workflows_own() -> None:
     """The 503 recognises 'nothing was tried' by the message the ASL's first attempt carries."""
-    import json
     from pathlib import Path
 
     from switchboard.chat import NO_CANDIDATE_TRIED

@@ -25,6 +25,7 @@ from switchboard_local.doctor.deployment import (
     read_pins,
 )
 from switchboard_local.doctor.report import Finding
+from tests.fakes import InMemoryKeyStore
 
 ROOT = Path(__file__).resolve().parents[2]
 FLAGS = json.loads((ROOT / "config" / "flags.json").read_text())
@@ -441,45 +442,22 @@ def test_a_workflow_that_answers_something_else_is_an_outdated_definition() -> N
 # --- completions (HTTP faked; keys in the fake's memory) ------------------------------------------
 
 
-class FakeKeys:
-    """The subset of ApiKeyStore the completions check uses, in memory."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, Any] = {}
-
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        fake = self
-
-        class Store:
-            def __init__(self, table: str, *, client: Any = None) -> None:
-                pass
-
-            def list(self) -> list[Any]:
-                return list(fake.rows.values())
-
-            def create(self, tenant: str, tier: str, **_: Any) -> tuple[str, Any]:
-                from switchboard.keys import ApiKeyRecord
-
-                record = ApiKeyRecord(
-                    f"key_{len(fake.rows):010x}", tenant, tier, "active", None, "2099", "abcd"
-                )  # type: ignore[arg-type]
-                fake.rows[record.key_id] = record
-                return "sk-test-key", record
-
-            def revoke(self, key_id: str, **_: Any) -> Any:
-                return fake.rows[key_id]
-
-            def delete(self, key_id: str, **_: Any) -> Any:
-                return fake.rows.pop(key_id)
-
-        monkeypatch.setattr("switchboard.keys.ApiKeyStore", Store)
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> InMemoryKeyStore:
+    """The keys table in memory, where the completions check builds its ``ApiKeyStore``."""
+    store = InMemoryKeyStore()
+    monkeypatch.setattr("switchboard.keys.ApiKeyStore", store.as_factory())
+    return store
 
 
-def _api(routes: list[str], answer: Callable[[str, dict[str, Any]], HttpAnswer]) -> Callable[..., HttpAnswer]:
+def _api(
+    keys: InMemoryKeyStore, routes: list[str], answer: Callable[[str, dict[str, Any]], HttpAnswer]
+) -> Callable[..., HttpAnswer]:
     def call(
         method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float
     ) -> HttpAnswer:
-        assert headers["Authorization"] == "Bearer sk-test-key"
+        caller = keys.lookup(headers["Authorization"].removeprefix("Bearer "))
+        assert caller is not None and caller.active and caller.tenant == checks.DOCTOR_TENANT
         if method == "GET" and url == "https://api.example/prod/v1/models":
             data = {"object": "list", "data": [{"id": r, "object": "model"} for r in routes]}
             return HttpAnswer(200, {}, json.dumps(data).encode())
@@ -503,22 +481,20 @@ FIRST = {"chat": "claude-haiku-us", "summarize": "nova-micro-us", "echo": "mock-
 
 
 def test_every_route_answering_from_its_first_option_passes_and_the_key_is_gone(
-    monkeypatch: pytest.MonkeyPatch,
+    keys: InMemoryKeyStore,
 ) -> None:
-    keys = FakeKeys()
-    keys.install(monkeypatch)
-    d = _deployment(http=_api(["chat", "echo"], lambda route, _: _answered(FIRST[route])), usage_plans={})
+    api = _api(keys, ["chat", "echo"], lambda route, _: _answered(FIRST[route]))
+    d = _deployment(http=api, usage_plans={})
 
     rows = _rows(list(checks.check_completions(d)))
 
     assert rows["api"].passed
     assert rows["route chat"].passed and rows["route echo"].passed
     assert rows["api keys"].passed
-    assert keys.rows == {}
+    assert keys.records == {}
 
 
-def test_a_route_that_no_option_answers_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    FakeKeys().install(monkeypatch)
+def test_a_route_that_no_option_answers_fails_alone(keys: InMemoryKeyStore) -> None:
 
     def answer(route: str, _: dict[str, Any]) -> HttpAnswer:
         if route == "chat":
@@ -526,7 +502,7 @@ def test_a_route_that_no_option_answers_fails_alone(monkeypatch: pytest.MonkeyPa
             return HttpAnswer(503, {"Retry-After": "10"}, json.dumps(body).encode())
         return _answered(FIRST[route])
 
-    rows = _rows(list(checks.check_completions(_deployment(http=_api(["chat", "echo"], answer)))))
+    rows = _rows(list(checks.check_completions(_deployment(http=_api(keys, ["chat", "echo"], answer)))))
 
     assert not rows["route chat"].passed
     assert rows["route chat"].detail.startswith("HTTP 503 no_healthy_option")
@@ -544,10 +520,9 @@ def test_a_route_that_no_option_answers_fails_alone(monkeypatch: pytest.MonkeyPa
     ],
 )
 def test_fallbacks_are_failures_that_say_which(
-    monkeypatch: pytest.MonkeyPatch, headers: dict[str, str], option: str, expected: str
+    keys: InMemoryKeyStore, headers: dict[str, str], option: str, expected: str
 ) -> None:
-    FakeKeys().install(monkeypatch)
-    d = _deployment(http=_api(["echo"], lambda route, _: _answered(option, **headers)))
+    d = _deployment(http=_api(keys, ["echo"], lambda route, _: _answered(option, **headers)))
 
     rows = _rows(list(checks.check_completions(d)))
 
@@ -555,9 +530,7 @@ def test_fallbacks_are_failures_that_say_which(
     assert expected in rows["route echo"].detail
 
 
-def test_the_key_is_removed_even_when_the_api_cannot_be_reached(monkeypatch: pytest.MonkeyPatch) -> None:
-    keys = FakeKeys()
-    keys.install(monkeypatch)
+def test_the_key_is_removed_even_when_the_api_cannot_be_reached(keys: InMemoryKeyStore) -> None:
 
     def unreachable(*_: Any) -> HttpAnswer:
         raise ConnectionRefusedError("refused")
@@ -567,25 +540,23 @@ def test_the_key_is_removed_even_when_the_api_cannot_be_reached(monkeypatch: pyt
     assert not rows["api"].passed
     assert "refused" in rows["api"].detail
     assert rows["api keys"].passed
-    assert keys.rows == {}
+    assert keys.records == {}
 
 
-def test_keys_left_by_an_interrupted_run_are_removed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keys_left_by_an_interrupted_run_are_removed(keys: InMemoryKeyStore) -> None:
     from switchboard.keys import ApiKeyRecord
 
-    keys = FakeKeys()
-    keys.install(monkeypatch)
     old = ApiKeyRecord(
         "key_00000000aa", "switchboard-doctor", "standard", "active", None, "2020-01-01T00:00:00Z", "x"
     )
     someone_else = ApiKeyRecord(
         "key_00000000bb", "acme", "standard", "active", None, "2020-01-01T00:00:00Z", "y"
     )
-    keys.rows = {old.key_id: old, someone_else.key_id: someone_else}
+    keys.records.update({old.key_id: old, someone_else.key_id: someone_else})
 
-    rows = _rows(list(checks.check_completions(_deployment(http=_api([], lambda *_: _answered("x"))))))
+    rows = _rows(list(checks.check_completions(_deployment(http=_api(keys, [], lambda *_: _answered("x"))))))
 
-    assert set(keys.rows) == {"key_00000000bb"}
+    assert set(keys.records) == {"key_00000000bb"}
     assert rows["api keys"].detail.endswith("removed 1 left by an interrupted run")
     assert not rows["routes"].passed  # and no route listed is itself a failure
 

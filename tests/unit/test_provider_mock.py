@@ -11,14 +11,7 @@ from switchboard.errors import ErrorClass, ProviderError
 from switchboard.options.model import LlmOption, ProviderKind
 from switchboard.providers.base import ChatMessage, ChatRequest
 from switchboard.providers.mock import MockProvider
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
+from tests.fakes import ManualClock
 
 
 def _option(**params: Any) -> LlmOption:
@@ -30,25 +23,25 @@ def _request(*messages: tuple[str, str], **kwargs: Any) -> ChatRequest:
 
 
 def test_echoes_last_user_message_with_option_id() -> None:
-    sleep = FakeSleep()
+    clock = ManualClock()
     request = _request(("system", "be nice"), ("user", "first"), ("assistant", "ok"), ("user", "hello there"))
-    result = MockProvider(sleep=sleep).complete(_option(), request, timeout_s=5)
+    result = MockProvider(sleep=clock.sleep).complete(_option(), request, timeout_s=5)
     assert result.text == "[mock-echo] hello there"
     assert result.finish_reason == "stop"
     assert result.prompt_tokens == 6  # be nice / first / ok / hello there
     assert result.completion_tokens == 3
     assert result.model == "mock"
-    assert sleep.calls == []
+    assert clock.slept == []
 
 
 def test_is_deterministic() -> None:
-    provider = MockProvider(sleep=FakeSleep())
+    provider = MockProvider(sleep=ManualClock().sleep)
     request = _request(("user", "same"))
     assert provider.complete(_option(), request, 5) == provider.complete(_option(), request, 5)
 
 
 def test_fixed_reply_and_no_user_message() -> None:
-    provider = MockProvider(sleep=FakeSleep())
+    provider = MockProvider(sleep=ManualClock().sleep)
     assert (
         provider.complete(_option(reply="canned answer"), _request(("user", "x")), 5).text == "canned answer"
     )
@@ -56,7 +49,7 @@ def test_fixed_reply_and_no_user_message() -> None:
 
 
 def test_max_tokens_truncates_words() -> None:
-    provider = MockProvider(sleep=FakeSleep())
+    provider = MockProvider(sleep=ManualClock().sleep)
     result = provider.complete(_option(), _request(("user", "one two three four"), max_tokens=3), 5)
     assert (result.text, result.finish_reason, result.completion_tokens) == (
         "[mock-echo] one two",
@@ -69,22 +62,23 @@ def test_max_tokens_truncates_words() -> None:
 
 
 def test_latency_sleeps() -> None:
-    sleep = FakeSleep()
-    MockProvider(sleep=sleep).complete(_option(latency_ms=250), _request(("user", "x")), timeout_s=1)
-    assert sleep.calls == [0.25]
+    clock = ManualClock()
+    MockProvider(sleep=clock.sleep).complete(_option(latency_ms=250), _request(("user", "x")), timeout_s=1)
+    assert clock.slept == [0.25]
 
 
 def test_latency_beyond_timeout_sleeps_the_timeout_then_times_out() -> None:
-    sleep = FakeSleep()
+    clock = ManualClock()
     with pytest.raises(ProviderError) as info:
-        MockProvider(sleep=sleep).complete(_option(latency_ms=3000), _request(("user", "x")), timeout_s=0.5)
+        provider = MockProvider(sleep=clock.sleep)
+        provider.complete(_option(latency_ms=3000), _request(("user", "x")), timeout_s=0.5)
     assert info.value.error_class is ErrorClass.TIMEOUT
-    assert sleep.calls == [0.5]
+    assert clock.slept == [0.5]
 
 
 @pytest.mark.parametrize("kind", list(ErrorClass))
 def test_error_rate_one_always_raises_the_configured_class(kind: ErrorClass) -> None:
-    provider = MockProvider(sleep=FakeSleep(), rng=random.Random(1))
+    provider = MockProvider(sleep=ManualClock().sleep, rng=random.Random(1))
     for _ in range(20):
         with pytest.raises(ProviderError) as info:
             provider.complete(_option(error_rate=1.0, error_kind=kind.value), _request(("user", "x")), 5)
@@ -93,18 +87,18 @@ def test_error_rate_one_always_raises_the_configured_class(kind: ErrorClass) -> 
 
 def test_error_kind_defaults_to_unavailable() -> None:
     with pytest.raises(ProviderError) as info:
-        MockProvider(sleep=FakeSleep()).complete(_option(error_rate=1), _request(("user", "x")), 5)
+        MockProvider(sleep=ManualClock().sleep).complete(_option(error_rate=1), _request(("user", "x")), 5)
     assert info.value.error_class is ErrorClass.UNAVAILABLE
 
 
 def test_error_rate_zero_never_raises() -> None:
-    provider = MockProvider(sleep=FakeSleep(), rng=random.Random(7))
+    provider = MockProvider(sleep=ManualClock().sleep, rng=random.Random(7))
     for _ in range(200):
         provider.complete(_option(error_rate=0.0, error_kind="throttled"), _request(("user", "x")), 5)
 
 
 def test_error_rate_is_roughly_respected_with_a_seeded_rng() -> None:
-    provider = MockProvider(sleep=FakeSleep(), rng=random.Random(42))
+    provider = MockProvider(sleep=ManualClock().sleep, rng=random.Random(42))
     failures = 0
     for _ in range(1000):
         try:

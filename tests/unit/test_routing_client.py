@@ -20,6 +20,7 @@ from switchboard.routing.agent_client import (
     context_value,
 )
 from switchboard_local.agent import parse_context_headers
+from tests.fakes import RecordedEvents
 
 CHAT_PREMIUM = {"chat": {"enabled": True, "chain": ["a", "b"], "degrade": ["reject"], "_variant": "premium"}}
 CHAT_DEFAULT = {"chat": {"enabled": True, "chain": ["c"], "degrade": ["reject"], "_variant": "default"}}
@@ -162,7 +163,8 @@ class RecordingFlags:
     """RoutingFlags with its events captured."""
 
     def __init__(self, agent: FakeAgent, defaults: dict | None = None) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.recorded = RecordedEvents()
+        self.events = self.recorded.events
         self.flags = RoutingFlags(
             agent_url="http://localhost:2772",
             application="switchboard",
@@ -170,11 +172,11 @@ class RecordingFlags:
             profile="routing",
             default_routes=defaults,
             opener=agent,
-            on_event=lambda name, data: self.events.append((name, data)),
+            on_event=self.recorded,
         )
 
     def names(self) -> list[str]:
-        return [name for name, _ in self.events]
+        return self.recorded.names()
 
 
 @pytest.mark.parametrize(
