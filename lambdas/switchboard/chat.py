@@ -23,9 +23,9 @@ from switchboard.errors import (
 from switchboard.options.model import LlmOption, OptionStatus
 from switchboard.providers.base import ChatRequest, ChatResult
 from switchboard.routing.agent_client import RoutingSnapshot, RoutingUnavailable
-from switchboard.routing.flags import FORCE_DEGRADED_FLAG as FORCE_DEGRADED_FLAG  # re-exported
-from switchboard.routing.flags import KILL_SWITCH_FLAG as KILL_SWITCH_FLAG  # re-exported
-from switchboard.routing.flags import RouteDecision
+from switchboard.routing.decision import FORCE_DEGRADED_FLAG as FORCE_DEGRADED_FLAG  # re-exported
+from switchboard.routing.decision import KILL_SWITCH_FLAG as KILL_SWITCH_FLAG  # re-exported
+from switchboard.routing.decision import RouteDecision
 from switchboard.state_budget import INPUT_BUDGET_BYTES, json_size
 from switchboard.tenancy import tenant_content_key
 from switchboard.workflow import WorkflowError, WorkflowRunner
