@@ -50,6 +50,7 @@ _DOC_KEYS = {"version", "flags", "values"}
 _FLAG_KEYS = {"name", "description", "attributes", "_createdAt", "_updatedAt", "_deprecation"}
 _ATTRIBUTE_KEYS = {"description", "constraints"}
 _VARIANT_KEYS = {"name", "enabled", "rule", "attributeValues"}
+# AppConfig's bookkeeping in a flag's value entry: never attributes (the evaluation drops them too).
 VALUE_META_KEYS = {"_createdAt", "_updatedAt"}
 _CONSTRAINT_KEYS = {
     "number": {"type", "required", "minimum", "maximum"},
@@ -128,6 +129,10 @@ def load_option_statuses(path: str | Path) -> dict[str, str]:
     if not isinstance(data, list):
         raise FlagDocumentError(f"options file {p} must hold a JSON list of options")
     return option_statuses(data)
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation (the value rules themselves are in switchboard.routing.schema)
 
 
 def _check_constraints(
