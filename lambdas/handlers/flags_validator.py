@@ -29,7 +29,7 @@ def _options_table() -> str:
 
 
 def validate(content: bytes, option_statuses: dict[str, str]) -> None:
-    from switchboard.routing.flags import validate_document
+    from switchboard.routing.document import validate_document
 
     try:
         document = json.loads(content)
@@ -51,7 +51,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | N
         from switchboard.settings import ValidatorSettings
 
         def init() -> None:
-            from switchboard.routing.flags import validate_document
+            from switchboard.routing.document import validate_document
 
             OptionsStore(_options_table())
             # The checks' modules load and run (an empty document is refused: problems, no raise).

@@ -1,4 +1,9 @@
-"""The chat-completion use case: route, run the chain through the workflow, shape the answer.
+"""The chat-completion use case: plan the request, run it through the workflow, shape the answer.
+
+``ChatService.complete`` is three steps. ``prepare`` reads what routing needs (the agent's answer,
+the catalogue entries) and calls ``plan``, which is pure: routing snapshot and catalogue in, the
+workflow input out. ``run`` does the I/O of the request (claim check, workflow); ``_shape`` turns
+the workflow's outcome into the answer or the error.
 
 No boto3 here: routing, options, the workflow and payloads arrive as small interfaces.
 """
@@ -23,9 +28,9 @@ from switchboard.errors import (
 from switchboard.options.model import LlmOption, OptionStatus
 from switchboard.providers.base import ChatRequest, ChatResult
 from switchboard.routing.agent_client import RoutingSnapshot, RoutingUnavailable
-from switchboard.routing.flags import FORCE_DEGRADED_FLAG as FORCE_DEGRADED_FLAG  # re-exported
-from switchboard.routing.flags import KILL_SWITCH_FLAG as KILL_SWITCH_FLAG  # re-exported
-from switchboard.routing.flags import RouteDecision
+from switchboard.routing.decision import FORCE_DEGRADED_FLAG as FORCE_DEGRADED_FLAG  # re-exported
+from switchboard.routing.decision import KILL_SWITCH_FLAG as KILL_SWITCH_FLAG  # re-exported
+from switchboard.routing.decision import RouteDecision
 from switchboard.state_budget import INPUT_BUDGET_BYTES, json_size
 from switchboard.tenancy import tenant_content_key
 from switchboard.workflow import WorkflowError, WorkflowRunner
@@ -35,6 +40,7 @@ MAX_RETRY_AFTER_S = 3600
 # The request workflow's attempt before any candidate ran (NoteNoAttemptYet in the ASL).
 NO_CANDIDATE_TRIED = "no candidate was tried"
 EVENT_UNKNOWN_OPTIONS = "RouteNamesUnknownOptions"
+NOT_IN_CATALOGUE = "not in the options catalogue"
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,26 @@ class ChatAnswer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ChatPlan:
+    """What one request will do, decided before anything runs (:meth:`ChatService.plan`).
+
+    ``workflow_input`` carries the request inline; when ``request_by_reference`` is set, ``run``
+    stores it as a claim check first. ``chain`` (the usable primary chain) and ``not_tried`` are
+    for the answer: the Retry-After of a 503 and its reason when no candidate could be tried.
+    """
+
+    request_id: str
+    route: str
+    variant: str | None
+    routing_source: str
+    chain: list[str]
+    workflow_input: dict[str, Any]
+    request_by_reference: bool = False
+    not_tried: str | None = None
+    unknown_option_ids: tuple[str, ...] = ()
+
+
 _CLIENT_ERROR_CODES = {
     ErrorClass.BAD_REQUEST.value: "provider_rejected_request",
     ErrorClass.CONTEXT_TOO_LONG.value: "context_length_exceeded",
@@ -120,43 +146,6 @@ class ChatService:
             if caller.may_use(name) and snapshot.flags[name].get("enabled", True)
         ]
 
-    def _usable(
-        self, route: str, chains: Iterable[tuple[str, ...]], killed: Mapping[str, Any]
-    ) -> tuple[list[list[str]], dict[str, str]]:
-        """Drop retired, unknown and operator-killed options when the catalogue can tell.
-
-        Returns the usable chains and, for each dropped id, why it was dropped (the 503 says it).
-        Unknown ids are also an event: the flag document names an option the catalogue lacks (AWS
-        validates documents against the catalogue at deployment, but an option can be deleted
-        after). With the catalogue down (and never loaded) the chains pass through: the invoke step
-        checks each option itself, so a catalogue outage never stops traffic.
-        """
-        chains = [tuple(chain) for chain in chains]
-        killed_ids = set(killed.get("options") or ())
-        killed_providers = set(killed.get("providers") or ())
-        dropped: dict[str, str] = {}
-        try:
-            known = self._options.get_many({oid for chain in chains for oid in chain})
-        except Exception:
-            self._on_event("OptionsCatalogueUnavailable", {})
-            known = None
-        for oid in (oid for chain in chains for oid in chain):
-            option = known.get(oid) if known is not None else None
-            if oid in killed_ids:
-                dropped[oid] = "switched off by the kill switch"
-            elif known is None:
-                continue
-            elif option is None:
-                dropped[oid] = "not in the options catalogue"
-            elif option.status is OptionStatus.RETIRED:
-                dropped[oid] = "retired"
-            elif option.provider.value in killed_providers:
-                dropped[oid] = f"provider {option.provider.value} switched off by the kill switch"
-        unknown = sorted(oid for oid, why in dropped.items() if why == "not in the options catalogue")
-        if unknown:
-            self._on_event(EVENT_UNKNOWN_OPTIONS, {"route": route, "option_ids": unknown})
-        return [[oid for oid in chain if oid not in dropped] for chain in chains], dropped
-
     def _routes(self, context: Mapping[str, str]) -> RoutingSnapshot:
         """The evaluated flags; a 503 (not a 500) when routing is unknowable for now."""
         try:
@@ -169,22 +158,58 @@ class ChatService:
                 retry_after_s=DEFAULT_RETRY_AFTER_S,
             ) from exc
 
-    @staticmethod
-    def _operator_flag(snapshot: RoutingSnapshot, name: str) -> Mapping[str, Any]:
-        value = snapshot.flags.get(name) or {}
-        return value if value.get("enabled") else {}
+    def _catalogue(self, option_ids: Iterable[str]) -> Mapping[str, LlmOption] | None:
+        """The catalogue entries of these options; ``None`` when the catalogue cannot be read."""
+        try:
+            return self._options.get_many(option_ids)
+        except Exception:
+            self._on_event("OptionsCatalogueUnavailable", {})
+            return None
 
     def complete(self, body: ChatCompletionRequest, caller: Caller, request_id: str) -> ChatAnswer:
-        if body.stream:
-            raise InvalidRequest(
-                "Streaming is not offered yet: send the request with `stream` false or absent.",
-                code="stream_not_supported",
-                param="stream",
+        """Plan the request (after reading what the plan needs), run it, shape the outcome."""
+        plan = self.prepare(body, caller, request_id)
+        return self._shape(self.run(plan), plan)
+
+    def prepare(self, body: ChatCompletionRequest, caller: Caller, request_id: str) -> ChatPlan:
+        """Read what :meth:`plan` needs, then plan: what the gateway does before the workflow runs.
+
+        The reads are the agent's answer for this caller (in AWS a round trip to the AppConfig
+        extension on localhost; locally, to the agent emulator) and the catalogue entries of the
+        options the route names (the options store's cache, DynamoDB when it is stale). A request
+        refused for itself (streaming, a route the key may not use) is refused before any read.
+        """
+        _admit(body, caller)
+        snapshot = self._routes(caller.context(body.model, body.user))
+        decision = snapshot.decision(body.model)
+        wanted = decision.option_ids() if decision is not None and decision.enabled else ()
+        catalogue = self._catalogue(wanted) if wanted else {}
+        plan = self.plan(body, caller, request_id, snapshot=snapshot, catalogue=catalogue, now=self._clock())
+        if plan.unknown_option_ids:
+            self._on_event(
+                EVENT_UNKNOWN_OPTIONS, {"route": plan.route, "option_ids": list(plan.unknown_option_ids)}
             )
+        return plan
+
+    def plan(
+        self,
+        body: ChatCompletionRequest,
+        caller: Caller,
+        request_id: str,
+        *,
+        snapshot: RoutingSnapshot,
+        catalogue: Mapping[str, LlmOption] | None,
+        now: float,
+    ) -> ChatPlan:
+        """The workflow input for this request, from the routing snapshot and the catalogue: pure.
+
+        No I/O, no clock, no events: everything arrives as arguments (``catalogue`` is ``None`` when
+        it could not be read), so the same inputs always give the same plan. Raises the request's
+        own errors: streaming (400), a route the key may not use (403), a route that does not exist
+        or is switched off (404).
+        """
+        _admit(body, caller)
         route = body.model
-        if not caller.may_use(route):
-            raise Forbidden(f"This API key may not use the route `{route}`.", param="model")
-        snapshot = self._routes(caller.context(route, body.user))
         decision = snapshot.decision(route)
         if decision is None or not decision.enabled:
             raise RouteNotFound(
@@ -192,39 +217,61 @@ class ChatService:
                 "`model` names a Switchboard route; GET /v1/models lists yours.",
                 param="model",
             )
-        killed = self._operator_flag(snapshot, KILL_SWITCH_FLAG)
-        forced = route in (self._operator_flag(snapshot, FORCE_DEGRADED_FLAG).get("routes") or ())
+        killed = _operator_flag(snapshot, KILL_SWITCH_FLAG)
+        forced = route in (_operator_flag(snapshot, FORCE_DEGRADED_FLAG).get("routes") or ())
         fallback_ids = (decision.context_fallback,) if decision.context_fallback else ()
-        (chain, smaller_chain, fallback), dropped = self._usable(
-            route, (decision.chain, decision.smaller_chain, fallback_ids), killed
+        (chain, smaller_chain, fallback), dropped = _usable(
+            (decision.chain, decision.smaller_chain, fallback_ids), killed, catalogue
         )
-        chat_request = body.to_chat_request()
         payload = self._workflow_input(
             request_id,
             route,
             decision,
             tenant=caller.tenant,
             chains=(chain, smaller_chain, fallback),
-            request=chat_request,
+            request=body.to_chat_request(),
             forced_degraded=forced,
+            now=now,
         )
+        return ChatPlan(
+            request_id=request_id,
+            route=route,
+            variant=decision.variant,
+            routing_source=snapshot.source,
+            chain=chain,
+            workflow_input=payload,
+            # The whole input must fit its share of the workflow state (state_budget), not the
+            # request alone: over it, the request travels by claim check (see run).
+            request_by_reference=json_size(payload) > INPUT_BUDGET_BYTES,
+            not_tried=_why_nothing_was_tried(decision.chain, chain, dropped, forced),
+            unknown_option_ids=tuple(sorted(oid for oid, why in dropped.items() if why == NOT_IN_CATALOGUE)),
+        )
+
+    def run(self, plan: ChatPlan) -> dict[str, Any]:
+        """Run the plan through the request workflow; its output (the outcome to shape).
+
+        A request too large for the workflow state is stored first and passed by reference.
+        """
+        payload = plan.workflow_input
+        if plan.request_by_reference:
+            reference = self._payloads.wrap(
+                f"requests/{plan.request_id}.json", payload["request"], inline_limit=0
+            )
+            payload = {**payload, "request": reference}
         try:
-            result = self._runner.run(payload, name=f"{route}-{request_id}"[:80])
+            result = self._runner.run(payload, name=f"{plan.route}-{plan.request_id}"[:80])
         except WorkflowError as exc:
             raise UpstreamFailed(
-                f"The request workflow could not run (request id {request_id}). Try again.",
+                f"The request workflow could not run (request id {plan.request_id}). Try again.",
                 code="workflow_unavailable",
             ) from exc
         if not result.succeeded or result.output is None:
             self._on_event("WorkflowFailed", {"status": result.status, "error": result.error})
             raise UpstreamFailed(
-                f"The request workflow ended with {result.status} (request id {request_id}).",
+                f"The request workflow ended with {result.status} (request id {plan.request_id}).",
                 code="workflow_failed",
             )
-        not_tried = _why_nothing_was_tried(decision.chain, chain, dropped, forced)
-        return self._shape(
-            result.output, route, decision.variant, request_id, snapshot.source, chain, not_tried
-        )
+        return result.output
 
     def _workflow_input(
         self,
@@ -236,12 +283,11 @@ class ChatService:
         chains: tuple[list[str], list[str], list[str]],
         request: ChatRequest,
         forced_degraded: bool,
+        now: float,
     ) -> dict[str, Any]:
         chain, smaller_chain, fallback = chains
-        now = self._clock()
         cache_ttl_s = int(decision.cache_ttl_s or 0)
-        request_dict = request.to_dict()
-        payload: dict[str, Any] = {
+        return {
             "request_id": request_id,
             "tenant": tenant,
             "route": route,
@@ -255,35 +301,21 @@ class ChatService:
             "cache_key": cache_key(tenant=tenant, route=route, request=request),
             "cache_ttl_s": cache_ttl_s,
             "cache_expires_at": str(int(now) + cache_ttl_s),
-            "request": request_dict,
+            "request": request.to_dict(),
             "now": iso_seconds(now),
             "now_epoch_s": int(now),
             "deadline_ms": int(now * 1000) + self._budget_ms,
         }
-        # The whole input must fit its share of the workflow state (state_budget), not the request
-        # alone: over it, the request travels by claim check.
-        if json_size(payload) > INPUT_BUDGET_BYTES:
-            payload["request"] = self._payloads.wrap(
-                f"requests/{request_id}.json", request_dict, inline_limit=0
-            )
-        return payload
 
-    def _shape(
-        self,
-        output: dict[str, Any],
-        route: str,
-        variant: str | None,
-        request_id: str,
-        source: str,
-        chain: list[str],
-        not_tried: str | None = None,
-    ) -> ChatAnswer:
+    def _shape(self, output: dict[str, Any], plan: ChatPlan) -> ChatAnswer:
+        """The workflow's outcome as the client's answer, or as the error it gets (with headers)."""
+        route, variant, request_id = plan.route, plan.variant, plan.request_id
         outcome = output.get("outcome")
         headers = {"x-switchboard-route": route, "x-switchboard-request-id": request_id}
         if variant:
             headers["x-switchboard-variant"] = variant
-        if source != "agent":
-            headers["x-switchboard-routing-source"] = source
+        if plan.routing_source != "agent":
+            headers["x-switchboard-routing-source"] = plan.routing_source
         if outcome == "answered":
             option_id = str(output["option_id"])
             phase = output.get("phase", "primary")
@@ -323,13 +355,13 @@ class ChatService:
             )
         self._on_event("Rejected_NoHealthyOption", {"route": route, "error_class": error_class})
         if error.get("message") == NO_CANDIDATE_TRIED:
-            why = not_tried or "every option's circuit is open"
+            why = plan.not_tried or "every option's circuit is open"
             message = f"No model behind route `{route}` could be tried: {why}."
         else:
             message = f"No model behind route `{route}` could answer right now (last error: {error_class})."
         raise ServiceUnavailable(
             f"{message} Retry later; request id {request_id}.",
-            retry_after_s=self._retry_after(chain),
+            retry_after_s=self._retry_after(plan.chain),
             headers=headers,
         )
 
@@ -371,6 +403,55 @@ class ChatService:
             return DEFAULT_RETRY_AFTER_S
         seconds = int((soonest.timestamp() - self._clock()) + 0.999)
         return max(1, min(seconds, MAX_RETRY_AFTER_S))
+
+
+def _admit(body: ChatCompletionRequest, caller: Caller) -> None:
+    """Refuse what the request asks for itself, before routing: streaming, a route the key may not use."""
+    if body.stream:
+        raise InvalidRequest(
+            "Streaming is not offered yet: send the request with `stream` false or absent.",
+            code="stream_not_supported",
+            param="stream",
+        )
+    if not caller.may_use(body.model):
+        raise Forbidden(f"This API key may not use the route `{body.model}`.", param="model")
+
+
+def _operator_flag(snapshot: RoutingSnapshot, name: str) -> Mapping[str, Any]:
+    value = snapshot.flags.get(name) or {}
+    return value if value.get("enabled") else {}
+
+
+def _usable(
+    chains: Iterable[tuple[str, ...]],
+    killed: Mapping[str, Any],
+    catalogue: Mapping[str, LlmOption] | None,
+) -> tuple[list[list[str]], dict[str, str]]:
+    """Drop retired, unknown and operator-killed options when the catalogue can tell.
+
+    Returns the usable chains and, for each dropped id, why it was dropped (the 503 says it).
+    Unknown ids mean the flag document names an option the catalogue lacks (AWS validates documents
+    against the catalogue at deployment, but an option can be deleted after): the caller reports
+    them. With the catalogue unreadable (``None``) only the kill switch applies: the invoke step
+    checks each option itself, so a catalogue outage never stops traffic.
+    """
+    chains = [tuple(chain) for chain in chains]
+    killed_ids = set(killed.get("options") or ())
+    killed_providers = set(killed.get("providers") or ())
+    dropped: dict[str, str] = {}
+    for oid in (oid for chain in chains for oid in chain):
+        option = catalogue.get(oid) if catalogue is not None else None
+        if oid in killed_ids:
+            dropped[oid] = "switched off by the kill switch"
+        elif catalogue is None:
+            continue
+        elif option is None:
+            dropped[oid] = NOT_IN_CATALOGUE
+        elif option.status is OptionStatus.RETIRED:
+            dropped[oid] = "retired"
+        elif option.provider.value in killed_providers:
+            dropped[oid] = f"provider {option.provider.value} switched off by the kill switch"
+    return [[oid for oid in chain if oid not in dropped] for chain in chains], dropped
 
 
 def _why_nothing_was_tried(

@@ -1,7 +1,12 @@
 """A local stand-in for the AWS AppConfig agent / Lambda extension's HTTP API, for feature flags.
 
-It serves one ``AWS.AppConfig.FeatureFlags`` document from a file, evaluated per request exactly as
-:func:`switchboard.routing.flags.evaluate_document` does (the code the gateway runs in AWS):
+It serves one ``AWS.AppConfig.FeatureFlags`` document from a file, evaluated per request by
+:func:`switchboard_local.flag_evaluation.evaluate_document`. That is the project's reading of how
+the AppConfig extension evaluates multi-variant flags, not code that runs in AWS: there the gateway
+sends the same ``Context`` headers to the extension on ``localhost:2772``, the extension evaluates,
+and the gateway checks the answer (:func:`switchboard.routing.schema.validate_evaluated`) exactly as
+it checks this emulator's. The emulator is the extension's stand-in wherever there is no AWS: the
+local stack, the tests and the benchmark.
 
 * ``GET /applications/{app}/environments/{env}/configurations/{profile}`` with optional repeated
   ``?flag=KEY`` and ``Context: key=value`` headers (repeated, or comma-separated in one header).
@@ -34,12 +39,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from switchboard.routing.flags import (
-    FlagDocumentError,
-    UnknownFlagError,
-    evaluate_document,
-    validate_document,
-)
+from switchboard.routing.document import FlagDocumentError, validate_document
+from switchboard_local.flag_evaluation import UnknownFlagError, evaluate_document
 
 __all__ = ["AgentEmulator", "ContextHeaderError", "parse_context_headers"]
 

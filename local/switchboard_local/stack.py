@@ -384,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dev_key=dev_key,
         provider_override="mock" if args.providers == "mock" else None,
     )
-    from switchboard.routing.flags import FlagDocumentError
+    from switchboard.routing.document import FlagDocumentError
     from switchboard_local.cli.target import LocalStackRunning
 
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from switchboard.routing.flags import FlagDocumentError
+from switchboard.routing.document import FlagDocumentError
 from switchboard_local.agent import AgentEmulator, parse_context_headers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,7 +229,7 @@ def test_a_document_naming_an_unknown_option_is_refused_as_the_lambda_validator_
 ) -> None:
     """Option ids are read on every load (the local stack reads its options table), so a
     document naming an option the catalogue lacks never replaces the served one."""
-    from switchboard.routing.flags import load_option_statuses
+    from switchboard.routing.document import load_option_statuses
 
     caplog.set_level(logging.ERROR, logger="switchboard.agent")
     catalogue = load_option_statuses(ROOT / "config" / "options.json")

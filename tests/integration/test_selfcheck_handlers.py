@@ -42,8 +42,8 @@ def test_request_path_functions_report_settings_init_and_versions(gateway: Gatew
 
 
 def test_the_gateway_reports_what_the_extension_serves(gateway: GatewayHarness) -> None:
-    from switchboard.routing.flags import evaluate_document
     from switchboard.selfcheck import DOCTOR_CONTEXT
+    from switchboard_local.flag_evaluation import evaluate_document
 
     report, _ = _invoke(gateway.resources.gateway_function)
 

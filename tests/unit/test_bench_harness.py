@@ -79,3 +79,18 @@ def test_a_stale_cdk_out_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(constants, "LAMBDA_ASSET_DIR", root / "lambdas")
     with pytest.raises(RuntimeError, match=r"cdk\.out is older than lambdas/handlers/gateway\.py"):
         run.staged_lambda_package(tmp_path / "work")
+
+
+def test_routing_times_prepare_through_the_agent_emulator_and_plan_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a tiny benchmark (the real code path: RoutingFlags -> agent emulator over loopback HTTP)
+    monkeypatch.setattr(run, "RUNS", 2)
+    monkeypatch.setattr(run, "ROUTING_CALLS", 30)
+    # When the routing section runs (it asserts the emulator answered and the chain is not empty)
+    result = run.routing_overhead()
+    # Then both figures come back per run, and the round trip costs more than the pure plan
+    assert len(result["runs"]) == len(result["plan_runs"]) == 2
+    for figures in (*result["runs"], *result["plan_runs"]):
+        assert 0 < figures["p50_us"] <= figures["p99_us"]
+    assert run.median_of(result["runs"], "p50_us") > run.median_of(result["plan_runs"], "p50_us")

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from switchboard.api_models import ChatCompletionRequest
 from switchboard.chat import Caller, ChatService, Routing, cache_key, iso_seconds
-from switchboard.errors import Forbidden, RouteNotFound, ServiceUnavailable
+from switchboard.errors import Forbidden, InvalidRequest, RouteNotFound, ServiceUnavailable
 from switchboard.options.model import LlmOption
 from switchboard.providers.base import ChatMessage, ChatRequest
+from switchboard.routing.agent_client import RoutingSnapshot
 from tests.fakes import (
     FixedCircuits,
     InMemoryOptions,
@@ -282,3 +283,105 @@ def test_the_no_attempt_message_is_the_workflows_own() -> None:
         (Path(__file__).resolve().parents[2] / "statemachines/request_workflow.asl.json").read_text()
     )
     assert asl["States"]["NoteNoAttemptYet"]["Parameters"]["error"]["message"] == NO_CANDIDATE_TRIED
+
+
+class _Untouchable:
+    """Any call on it fails the test: `plan` must take everything it needs as arguments."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"plan touched a dependency ({name})")
+
+
+def _pure_service() -> ChatService:
+    untouchable: Any = _Untouchable()
+
+    def no_clock() -> float:
+        raise AssertionError("plan read the clock")
+
+    def no_events(name: str, data: dict[str, Any]) -> None:
+        raise AssertionError(f"plan emitted {name}")
+
+    return ChatService(
+        routing=untouchable,
+        options=untouchable,
+        runner=untouchable,
+        payloads=untouchable,
+        circuits=untouchable,
+        clock=no_clock,
+        on_event=no_events,
+    )
+
+
+def test_plan_is_pure_the_snapshot_and_catalogue_in_the_workflow_input_out() -> None:
+    # Given a service whose every dependency fails when touched, and one with working fakes
+    snapshot = RoutingSnapshot(flags={"chat": ROUTE}, source="last_known_good")
+    catalogue = {o.id: o for o in (_option("a", status="retired"), _option("b"), _option("s"))}
+    service, runner = _service({"chat": ROUTE}, ANSWER, list(catalogue.values()))
+
+    # When the pure service plans twice with the same inputs
+    plans = [
+        _pure_service().plan(BODY, CALLER, "r1", snapshot=snapshot, catalogue=catalogue, now=NOW)
+        for _ in range(2)
+    ]
+
+    # Then it touched nothing, the plans are equal, and the input is what `complete` sends
+    assert plans[0] == plans[1]
+    plan = plans[0]
+    assert (plan.route, plan.variant, plan.routing_source, plan.chain) == (
+        "chat",
+        "default",
+        "last_known_good",
+        ["b"],
+    )
+    assert plan.request_by_reference is False and plan.unknown_option_ids == ()
+    service.complete(BODY, CALLER, "r1")
+    assert runner.payloads[0] == plan.workflow_input
+
+
+def test_plan_without_a_catalogue_keeps_the_chain_but_applies_the_kill_switch() -> None:
+    # Given a catalogue that could not be read (None) and a kill switch naming option b
+    flags = {"chat": ROUTE, "kill-switch": {"enabled": True, "options": ["b"]}}
+    snapshot = RoutingSnapshot(flags=flags, source="agent")
+    # When planned
+    plan = _pure_service().plan(BODY, CALLER, "r1", snapshot=snapshot, catalogue=None, now=NOW)
+    # Then only the kill switch removes anything: the invoke step checks each option itself
+    assert plan.chain == ["a"] and plan.workflow_input["smaller_chain"] == ["s"]
+    assert plan.unknown_option_ids == ()
+
+
+def test_plan_reports_unknown_options_as_data_for_the_caller_to_emit() -> None:
+    snapshot = RoutingSnapshot(flags={"chat": ROUTE}, source="agent")
+    plan = _pure_service().plan(BODY, CALLER, "r1", snapshot=snapshot, catalogue={"s": _option("s")}, now=NOW)
+    assert plan.unknown_option_ids == ("a", "b") and plan.chain == []
+    assert plan.not_tried is not None and "`a` not in the options catalogue" in plan.not_tried
+
+
+def test_plan_marks_an_oversized_request_and_run_sends_it_by_reference() -> None:
+    body = ChatCompletionRequest.model_validate(
+        {"model": "chat", "messages": [{"role": "user", "content": "x" * (200 * 1024)}]}
+    )
+    snapshot = RoutingSnapshot(flags={"chat": ROUTE}, source="agent")
+    catalogue = {o: _option(o) for o in ("a", "b", "s")}
+    plan = _pure_service().plan(body, CALLER, "big", snapshot=snapshot, catalogue=catalogue, now=NOW)
+    # The plan keeps the request inline; only `run` (the I/O step) stores it
+    assert plan.request_by_reference is True
+    assert plan.workflow_input["request"]["messages"][0]["content"].startswith("xxx")
+    service, runner = _service({"chat": ROUTE}, ANSWER)
+    assert service.run(plan) == ANSWER
+    assert runner.payloads[0]["request"] == {"$ref": "s3://fake-payloads/requests/big.json"}
+
+
+@pytest.mark.parametrize(
+    ("body", "caller", "error"),
+    [
+        ({"model": "chat", "stream": True}, CALLER, "stream_not_supported"),
+        ({"model": "chat"}, Caller(tenant="t", tier="standard", allowed_routes=("echo",)), "Forbidden"),
+    ],
+)
+def test_prepare_refuses_the_request_itself_before_asking_the_agent(
+    body: dict[str, Any], caller: Caller, error: str
+) -> None:
+    request = ChatCompletionRequest.model_validate({**body, "messages": [{"role": "user", "content": "x"}]})
+    with pytest.raises((Forbidden, InvalidRequest)) as caught:
+        _pure_service().prepare(request, caller, "r1")  # the routing fake fails if it is asked
+    assert error in (type(caught.value).__name__, getattr(caught.value, "code", None))

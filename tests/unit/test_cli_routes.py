@@ -13,7 +13,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from switchboard.routing.flags import route_names
+from switchboard.routing.document import route_names
 from switchboard_local.cli.routes import deployed_routes
 from switchboard_local.cli.target import TargetError
 

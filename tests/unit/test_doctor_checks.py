@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from switchboard.routing.flags import evaluate_document
 from switchboard.selfcheck import DOCTOR_CONTEXT
 from switchboard_local.cli.target import Target
 from switchboard_local.doctor import checks
@@ -25,6 +24,7 @@ from switchboard_local.doctor.deployment import (
     read_pins,
 )
 from switchboard_local.doctor.report import Finding
+from switchboard_local.flag_evaluation import evaluate_document
 from tests.fakes import InMemoryKeyStore
 
 ROOT = Path(__file__).resolve().parents[2]

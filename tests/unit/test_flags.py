@@ -1,4 +1,9 @@
-"""Flag documents: the seed validates, evaluation picks the right variant, bad documents are refused."""
+"""Flag documents: the seed validates, evaluation picks the right variant, bad documents are refused.
+
+Covers the three modules of a flag's life: the document (`switchboard.routing.document`, with the
+value rules of `switchboard.routing.schema`), its evaluation by the agent emulator
+(`switchboard_local.flag_evaluation`) and the gateway's decision (`switchboard.routing.decision`).
+"""
 
 from __future__ import annotations
 
@@ -12,20 +17,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchboard.routing.flags import (
+from switchboard.routing.decision import RouteDecision, decide_route
+from switchboard.routing.document import (
     FlagDocumentError,
-    RouteDecision,
-    UnknownFlagError,
-    decide_route,
-    evaluate_document,
-    evaluate_route,
     load_document,
     load_option_statuses,
     load_valid_document,
     option_statuses,
     validate_document,
-    validate_evaluated,
 )
+from switchboard.routing.schema import validate_evaluated
+from switchboard_local.flag_evaluation import UnknownFlagError, evaluate_document, evaluate_route
 
 ROOT = Path(__file__).resolve().parents[2]
 FLAGS = ROOT / "config" / "flags.json"

@@ -2,7 +2,7 @@
 
 Only the agent evaluates multi-variant flags, so the evaluation context travels in `Context`
 headers and the chosen variant comes back as `_variant`. Every answer is checked with
-:func:`~switchboard.routing.flags.validate_evaluated` before use. When the agent fails or answers
+:func:`~switchboard.routing.schema.validate_evaluated` before use. When the agent fails or answers
 something invalid, the last good answer for the same context is used; with none, the default
 routes from the environment (built by CDK from each route's default variant), with the operator
 flags (kill switch, force-degraded) of the newest good answer laid over them, so a broken
@@ -37,7 +37,8 @@ from typing import Any
 
 from switchboard.contract import metrics as metric_names
 from switchboard.routing.appconfig_path import configuration_path
-from switchboard.routing.flags import RouteDecision, decide_route, validate_evaluated
+from switchboard.routing.decision import RouteDecision, decide_route
+from switchboard.routing.schema import validate_evaluated
 
 PLAIN_CONTEXT_VALUE = re.compile(r"[A-Za-z0-9._:@+/~-]{1,128}")
 CONTEXT_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")

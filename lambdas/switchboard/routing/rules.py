@@ -29,8 +29,14 @@ Semantics chosen here (documented because the AWS guide is brief):
   when ``bucket < pct``. Because the bucket depends only on seed and value, variants of one flag
   that split on the same seed share buckets: ``pct`` values act as cumulative thresholds, exactly
   as the AWS guide describes ("A: pct::20, B: pct::25" gives A 20 %, B 5 %, the rest 75 %).
-  Without ``seed`` the evaluator's ``default_seed`` (the flag key, when called from ``flags``) is
-  used, so a split is consistent within one flag, as AWS documents.
+  Without ``seed`` the evaluator's ``default_seed`` (the flag key, when called from the flag
+  evaluation) is used, so a split is consistent within one flag, as AWS documents.
+
+Who uses it: the flag document validator (:mod:`switchboard.routing.document`) parses every rule,
+so a rule that does not parse is refused before a deployment: the profile's Lambda validator ships
+this module. Evaluating rules is for the stand-ins for the AppConfig extension
+(:mod:`switchboard_local.flag_evaluation`: the agent emulator, ``switchboard flags evaluate``). The
+gateway never imports it: in AWS the extension evaluates.
 """
 
 from __future__ import annotations

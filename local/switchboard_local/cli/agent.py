@@ -16,7 +16,7 @@ import logging
 import sys
 from typing import Any
 
-from switchboard.routing.flags import FlagDocumentError, load_option_statuses
+from switchboard.routing.document import FlagDocumentError, load_option_statuses
 from switchboard_local.agent import DEFAULT_PORT, AgentEmulator
 
 DEFAULT_CONFIG = "config/flags.json"

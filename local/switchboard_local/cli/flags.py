@@ -3,11 +3,12 @@
     switchboard flags validate config/flags.json --options config/options.json
     switchboard flags evaluate --route chat --tier premium --user u1 --context region=eu
 
-Both work on files only (the same checks as the profile's Lambda validator, the same evaluation as
-the gateway); `--local`/`--stack`/`--region` are accepted for symmetry with the other groups and
-ignored. `evaluate` passes each context value through the gateway's encoding and prints the
-context as the agent sees it: a value that is not plain (e.g. a `user` in another script) shows
-its `~…` form, the one a rule must name to match it.
+Both work on files only: the same checks as the profile's Lambda validator, and the evaluation of
+the local agent emulator (the stand-in for the AppConfig extension, which evaluates in AWS).
+`--local`/`--stack`/`--region` are accepted for symmetry with the other groups and ignored.
+`evaluate` passes each context value through the gateway's encoding and prints the context as the
+agent sees it: a value that is not plain (e.g. a `user` in another script) shows its `~…` form, the
+one a rule must name to match it.
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ import sys
 from typing import Any
 
 from switchboard.routing.agent_client import context_value
-from switchboard.routing.flags import (
+from switchboard.routing.document import (
     FlagDocumentError,
-    UnknownFlagError,
-    evaluate_route,
     load_document,
     load_option_statuses,
     validate_document,
 )
 from switchboard_local.cli.target import add_target_arguments
+from switchboard_local.flag_evaluation import UnknownFlagError, evaluate_route
 
 DEFAULT_CONFIG = "config/flags.json"
 

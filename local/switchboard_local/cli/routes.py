@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from switchboard.routing.flags import FlagDocumentError, load_document, route_names
+from switchboard.routing.document import FlagDocumentError, load_document, route_names
 from switchboard_local.cli.target import Target, TargetError
 from switchboard_local.emulation import FLAGS_FILE
 

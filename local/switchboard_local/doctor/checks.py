@@ -189,8 +189,8 @@ def _flag_differences(served: Mapping[str, Any], expected: Mapping[str, Any]) ->
 
 
 def check_appconfig(d: Deployment) -> Iterator[Finding]:
-    from switchboard.routing.flags import evaluate_document
     from switchboard.selfcheck import DOCTOR_CONTEXT
+    from switchboard_local.flag_evaluation import evaluate_document
 
     gateway = d.function("gateway")
     if gateway is None:
@@ -524,8 +524,8 @@ def _call_until_key_works(d: Deployment, url: str, key: str) -> HttpAnswer:
 def _first_choices(d: Deployment) -> tuple[dict[tuple[str, str], str], bool]:
     """{(route, variant): first option of its chain}, and whether the kill switch is on."""
     from switchboard.chat import KILL_SWITCH_FLAG
-    from switchboard.routing.flags import evaluate_document
     from switchboard.selfcheck import DOCTOR_CONTEXT
+    from switchboard_local.flag_evaluation import evaluate_document
 
     document = d.deployed_flags().document
     first: dict[tuple[str, str], str] = {}
