@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from switchboard.api_models import ChatCompletion, ChatCompletionRequest, Choice, ResponseMessage, Usage
+from switchboard.contract import metrics as metric_names
 from switchboard.errors import (
     ErrorClass,
     Forbidden,
@@ -39,7 +40,7 @@ DEFAULT_RETRY_AFTER_S = 10
 MAX_RETRY_AFTER_S = 3600
 # The request workflow's attempt before any candidate ran (NoteNoAttemptYet in the ASL).
 NO_CANDIDATE_TRIED = "no candidate was tried"
-EVENT_UNKNOWN_OPTIONS = "RouteNamesUnknownOptions"
+EVENT_UNKNOWN_OPTIONS = metric_names.ROUTE_NAMES_UNKNOWN_OPTIONS
 NOT_IN_CATALOGUE = "not in the options catalogue"
 
 
@@ -151,7 +152,7 @@ class ChatService:
         try:
             return self._routing.evaluate(context)
         except RoutingUnavailable as exc:
-            self._on_event("RoutingUnavailable", {})
+            self._on_event(metric_names.ROUTING_UNAVAILABLE, {})
             raise ServiceUnavailable(
                 "Routing configuration is unavailable right now; retry shortly.",
                 code="routing_unavailable",
@@ -163,7 +164,7 @@ class ChatService:
         try:
             return self._options.get_many(option_ids)
         except Exception:
-            self._on_event("OptionsCatalogueUnavailable", {})
+            self._on_event(metric_names.OPTIONS_CATALOGUE_UNAVAILABLE, {})
             return None
 
     def complete(self, body: ChatCompletionRequest, caller: Caller, request_id: str) -> ChatAnswer:
@@ -266,7 +267,7 @@ class ChatService:
                 code="workflow_unavailable",
             ) from exc
         if not result.succeeded or result.output is None:
-            self._on_event("WorkflowFailed", {"status": result.status, "error": result.error})
+            self._on_event(metric_names.WORKFLOW_FAILED, {"status": result.status, "error": result.error})
             raise UpstreamFailed(
                 f"The request workflow ended with {result.status} (request id {plan.request_id}).",
                 code="workflow_failed",
@@ -321,7 +322,7 @@ class ChatService:
             phase = output.get("phase", "primary")
             if phase == "smaller_model":
                 headers["x-switchboard-degraded"] = "smaller_model"
-                self._on_event("DegradedAnswer_smaller_model", {"route": route})
+                self._on_event(f"{metric_names.DEGRADED_ANSWER_PREFIX}smaller_model", {"route": route})
             elif phase == "context_fallback":
                 headers["x-switchboard-fallback"] = "context"
             result = ChatResult.from_dict(self._payloads.unwrap(output["result"]))
@@ -329,7 +330,7 @@ class ChatService:
         if outcome == "degraded":
             kind = str(output.get("kind"))
             headers["x-switchboard-degraded"] = kind
-            self._on_event(f"DegradedAnswer_{kind}", {"route": route})
+            self._on_event(f"{metric_names.DEGRADED_ANSWER_PREFIX}{kind}", {"route": route})
             if kind == "cache":
                 # An answer too large for the state was cached as its claim check (the object
                 # outlives the cache entry: the bucket keeps objects a day, the TTL is at most a day).
@@ -353,7 +354,7 @@ class ChatService:
                 code=_CLIENT_ERROR_CODES.get(error_class, "provider_rejected_request"),
                 headers=headers,
             )
-        self._on_event("Rejected_NoHealthyOption", {"route": route, "error_class": error_class})
+        self._on_event(metric_names.REJECTED_NO_HEALTHY_OPTION, {"route": route, "error_class": error_class})
         if error.get("message") == NO_CANDIDATE_TRIED:
             why = plan.not_tried or "every option's circuit is open"
             message = f"No model behind route `{route}` could be tried: {why}."
