@@ -443,7 +443,7 @@ class ModelDeployment(Construct):
 
         # -- Lambdas -----------------------------------------------------------------------------
         environment = {
-            **powertools_environment(log_prompts=False),
+            **powertools_environment(),
             "OPTIONS_TABLE": options_table.table_name,
             "MODEL_FAMILIES": families_json,
         }
