@@ -8,13 +8,13 @@ all present) so the next Choice state shows the decision in the console.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from switchboard.contract.workflow import timestamp_now
 from switchboard.errors import ErrorClass, ProviderError
 from switchboard.observability import NAMESPACE, SERVICE, keys_from_event, logger, metrics, tracer
 from switchboard.options.model import LlmOption, OptionStatus, ProviderKind
@@ -59,7 +59,7 @@ def _deps() -> _Deps:
 
 
 def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamp_now()
 
 
 def _option_metric(name: str, unit: MetricUnit, value: float, option_id: str) -> None:
