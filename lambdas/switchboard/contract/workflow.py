@@ -29,6 +29,7 @@ IN_REQUEST_ID: Final = "request_id"
 IN_TENANT: Final = "tenant"
 IN_ROUTE: Final = "route"
 IN_VARIANT: Final = "variant"
+"""Carried for the execution history (the console shows which flag variant routed the request)."""
 IN_CHAIN: Final = "chain"
 IN_SMALLER_CHAIN: Final = "smaller_chain"
 IN_DEGRADE: Final = "degrade"
@@ -73,8 +74,10 @@ OUT_RESULT: Final = "result"
 OUT_KIND: Final = "kind"
 OUT_TEXT: Final = "text"
 OUT_ERROR: Final = "error"
+OUT_CHAIN: Final = "chain"
+"""Returned with a rejection: the chain the workflow went through."""
 OUTPUT_KEYS: Final = frozenset(
-    {OUT_OUTCOME, OUT_OPTION_ID, OUT_PHASE, OUT_RESULT, OUT_KIND, OUT_TEXT, OUT_ERROR}
+    {OUT_OUTCOME, OUT_OPTION_ID, OUT_PHASE, OUT_RESULT, OUT_KIND, OUT_TEXT, OUT_ERROR, OUT_CHAIN}
 )
 
 # --- Timestamps -----------------------------------------------------------------------------------
