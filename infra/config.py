@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from infra import constants
+from switchboard.lifecycle.model import ModelFamily, parse_families
 
 # Context keys (flat, so that `-c key=value` can override each one).
 CTX_STACK_NAME = "stack_name"
@@ -40,6 +43,7 @@ CTX_APPCONFIG_ENVIRONMENT = "appconfig_environment"
 CTX_APPCONFIG_PROFILE = "appconfig_profile"
 CTX_FLAGS_ROLLOUT = "flags_rollout"
 CTX_GATEWAY_ERRORS_ALARM_THRESHOLD = "gateway_errors_alarm_threshold"
+CTX_MODEL_FAMILIES = "model_families"
 
 DEFAULTS: Mapping[str, Any] = {
     CTX_STACK_NAME: "Switchboard",
@@ -104,6 +108,9 @@ class SwitchboardConfig:
     appconfig_profile: str
     flags_rollout: FlagsRollout
     gateway_errors_alarm_threshold: int
+    model_families: tuple[ModelFamily, ...] = ()
+    """The model lifecycle's families (none: no lifecycle resources), checked with the model the
+    lifecycle Lambdas parse them with."""
 
     @property
     def gateway_function_name(self) -> str:
@@ -163,6 +170,7 @@ class SwitchboardConfig:
             gateway_errors_alarm_threshold=_int(
                 value(CTX_GATEWAY_ERRORS_ALARM_THRESHOLD), CTX_GATEWAY_ERRORS_ALARM_THRESHOLD, 1
             ),
+            model_families=_model_families(get(CTX_MODEL_FAMILIES)),
         )
 
 
@@ -307,6 +315,24 @@ def _mapping(raw: Any, key: str) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"context '{key}' must be an object, got {raw!r}")
     return raw
+
+
+def _model_families(raw: Any) -> tuple[ModelFamily, ...]:
+    """`model_families`: a list of family objects (a JSON string with ``-c``), strictly checked.
+
+    The strict model is the Lambdas' own (``switchboard.lifecycle.model.ModelFamily``): an unknown
+    key (a typo), a name SageMaker would refuse or a repeated group fails synthesis, not the first
+    approval.
+    """
+    try:
+        return tuple(parse_families(raw).values())
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigError(f"context '{CTX_MODEL_FAMILIES}': {problems}") from exc
+    except ValueError as exc:  # not a list, a group twice, or -c text that is not JSON
+        raise ConfigError(f"context '{CTX_MODEL_FAMILIES}': {exc}") from exc
 
 
 def _tier(raw: Any, tier: str) -> TierThrottle:

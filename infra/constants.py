@@ -21,6 +21,7 @@ LAMBDA_ASSET_EXCLUDE: Final = ("**/__pycache__", "**/*.pyc", "**/.pytest_cache",
 FLAGS_FILE: Final = PROJECT_ROOT / "config" / "flags.json"
 OPTIONS_FILE: Final = PROJECT_ROOT / "config" / "options.json"
 REQUEST_WORKFLOW_ASL: Final = PROJECT_ROOT / "statemachines" / "request_workflow.asl.json"
+MODEL_DEPLOYMENT_ASL: Final = PROJECT_ROOT / "statemachines" / "model_deployment.asl.json"
 DEFAULT_OUTDIR: Final = "cdk.out"
 
 # --- Names that cross into the Lambda code: declared once in switchboard.contract ---------------

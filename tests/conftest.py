@@ -16,6 +16,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """IAM as AWS would judge it: every AWS call a handler makes in this session, and every Task,
+    is checked against the synthesized policy of its role at the end (tests/iam)."""
+    from iam.plugin import IamPlugin
+
+    if not config.pluginmanager.has_plugin("switchboard-iam"):
+        config.pluginmanager.register(IamPlugin(), "switchboard-iam")
+
+
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Dummy credentials: nothing in the test suite may reach AWS."""

@@ -15,7 +15,7 @@ from infra.config import ConfigError, SwitchboardConfig, bedrock_targets, defaul
 from infra.constructs.api import GatewayApi
 from infra.constructs.functions import GatewayFunctions
 from infra.constructs.log_encryption import EncryptLogGroups, LogsKey
-from infra.constructs.model_deployment import ModelDeployment, model_families_from_context
+from infra.constructs.model_deployment import ModelDeployment
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.request_workflow import RequestWorkflow
 from infra.constructs.routing_flags import RoutingFlags
@@ -193,12 +193,11 @@ class SwitchboardStack(Stack):
             removal_policy=log_removal,
         )
 
-        model_families = model_families_from_context(self.node.try_get_context)
-        if model_families:
+        if settings.model_families:
             self.model_deployment = ModelDeployment(
                 self,
                 "ModelDeployment",
-                families=model_families,
+                families=settings.model_families,
                 options_table=self.data.options_table,
                 powertools_layer=powertools,
                 invoke_log_group=self.functions.invoke.log_group,

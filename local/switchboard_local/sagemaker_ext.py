@@ -15,8 +15,10 @@ Behaviour, after AWS (UpdateEndpoint, blue/green deployments with auto-rollback)
   ``set_alarm_state``: moto never evaluates alarms), the endpoint goes back to ``InService`` on the
   **old** ``EndpointConfigName`` (an alarm rollback is not ``RollingBack``); otherwise it is
   ``InService`` on the new config. Endpoints in :attr:`ExtControl.held` stay ``Updating`` (a
-  deployment that never settles, for timeout paths).
-- Inference components: create (``Creating``, settling like an update), describe, list, delete
+  deployment that never settles, for timeout paths); endpoints in :attr:`ExtControl.failing_updates`
+  settle ``UpdateRollbackFailed`` (the new fleet failed and so did the way back).
+- Inference components: create (``Creating``, settling like an update; ``Failed`` when their
+  ``Container.ArtifactUrl`` is in :attr:`ExtControl.broken_artifacts`), describe, list, delete
   (deleting a base component deletes its adapters).
 - ``UpdateModelPackage`` changes only what the request names, and keeps ``ModelLifeCycle``;
   ``DescribeModelPackage`` and ``ListModelPackages`` return it.
@@ -53,7 +55,12 @@ class ExtControl:
     settle_after_describes: int = 1
     """How many DescribeEndpoint / DescribeInferenceComponent calls an update or creation lasts."""
     held: set[str] = field(default_factory=set)
-    """Endpoint or inference-component names that never settle."""
+    """Endpoint or inference-component names that never settle (a held endpoint also holds the
+    inference components created on it, whose names the workflow makes up)."""
+    failing_updates: set[str] = field(default_factory=set)
+    """Endpoint names whose updates settle ``UpdateRollbackFailed`` instead of ``InService``."""
+    broken_artifacts: set[str] = field(default_factory=set)
+    """Artifact URLs SageMaker cannot load: an inference component made from one settles ``Failed``."""
     update_requests: list[dict[str, Any]] = field(default_factory=list)
     """Every accepted UpdateEndpoint request, as sent (for assertions on the deployment config)."""
     failing_invocations: set[str] = field(default_factory=set)
@@ -62,6 +69,8 @@ class ExtControl:
     def reset(self) -> None:
         self.settle_after_describes = 1
         self.held.clear()
+        self.failing_updates.clear()
+        self.broken_artifacts.clear()
         self.update_requests.clear()
         self.failing_invocations.clear()
 
@@ -214,6 +223,10 @@ def _settle_endpoint(response: Any, name: str) -> None:
     if pending.describes_left > 0:
         return
     del state.updates[name]
+    endpoint.last_modified_time = datetime.now(UTC)
+    if name in CONTROL.failing_updates:
+        endpoint.endpoint_status = "UpdateRollbackFailed"
+        return
     firing = _alarms_in_alarm(response.current_account, response.region, pending.alarms)
     if not firing:
         config = backend.endpoint_configs[pending.new_config].response_object
@@ -221,15 +234,15 @@ def _settle_endpoint(response: Any, name: str) -> None:
         endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
     # an alarm rollback: back InService on the old config, not RollingBack (which is for capacity)
     endpoint.endpoint_status = "InService"
-    endpoint.last_modified_time = datetime.now(UTC)
 
 
 def _settle_component(component: _Component) -> None:
-    if component.status != "Creating" or component.name in CONTROL.held:
+    if component.status != "Creating" or CONTROL.held & {component.name, component.endpoint_name}:
         return
     component.describes_left -= 1
     if component.describes_left <= 0:
-        component.status = "InService"
+        artifact = (component.specification.get("Container") or {}).get("ArtifactUrl")
+        component.status = "Failed" if artifact in CONTROL.broken_artifacts else "InService"
         component.modified = datetime.now(UTC)
 
 

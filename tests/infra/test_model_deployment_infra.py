@@ -323,3 +323,102 @@ def test_sagemaker_execution_role_pulls_only_llm_serving_and_project_images(
         "repository/huggingface-pytorch-tgi-inference",
         "repository/switchboard-*",
     ]
+
+
+# --------------------------------------------------------------------------------------------------
+# Template stability (issue 12 item 6): the split into registry, alarms, workflow and retirement
+# constructs kept the logical ids, so a deployed stack replaces none of these.
+
+STATEFUL_LOGICAL_IDS = {
+    "ModelDeploymentGroupswitchboardsupportllm8D5B10C2": "AWS::SageMaker::ModelPackageGroup",
+    "ModelDeploymentGroupswitchboardsupportlora1691E522": "AWS::SageMaker::ModelPackageGroup",
+    "ModelDeploymentArtifactsB5076775": "AWS::S3::Bucket",
+    "ModelDeploymentDeploymentsTableFAB30A58": "AWS::DynamoDB::Table",
+    "ModelDeploymentStateMachineDFB2E56B": "AWS::StepFunctions::StateMachine",
+    "ModelDeploymentFailureTopicDF144A8C": "AWS::SNS::Topic",
+    "ModelDeploymentRegistryRoleEB49B7AE": "AWS::IAM::Role",
+    "ModelDeploymentSageMakerExecutionRole4025B0D0": "AWS::IAM::Role",
+    "ModelDeploymentWorkflowLogs6BF52EB0": "AWS::Logs::LogGroup",
+    "ModelDeploymentDeploymentFunctionLogsB8E16323": "AWS::Logs::LogGroup",
+    "ModelDeploymentRetirementFunctionLogsB9214AA6": "AWS::Logs::LogGroup",
+    "ModelDeploymentOptionErrorsFilterD87A8430": "AWS::Logs::MetricFilter",
+    "ModelDeploymentErrors5xxswitchboardsupportllm99506252": "AWS::CloudWatch::Alarm",
+    "ModelDeploymentLatencyswitchboardsupportllm0F83FC78": "AWS::CloudWatch::Alarm",
+    "ModelDeploymentGatewayErrorsswitchboardsupportllm975C1FE1": "AWS::CloudWatch::Alarm",
+    "ModelDeploymentErrors5xxswitchboardsupportloraCDA49B39": "AWS::CloudWatch::Alarm",
+    "ModelDeploymentLatencyswitchboardsupportloraD00B8B82": "AWS::CloudWatch::Alarm",
+    "ModelDeploymentGatewayErrorsswitchboardsupportlora13864162": "AWS::CloudWatch::Alarm",
+}
+"""Resources whose replacement loses data or breaks someone: versions live in the groups; the
+bucket, table and logs hold artifacts and history; subscribers are on the topic; ML engineers
+assume the registry role by ARN and running models use the execution role; deleting the Standard
+state machine stops running deployments; the alarms are named (a create-then-delete under the same
+name deletes the new one) and the metric filter would count twice during the update."""
+
+
+def test_stateful_lifecycle_resources_keep_their_logical_ids(template_json: dict[str, Any]) -> None:
+    found = {k: v["Type"] for k, v in template_json["Resources"].items() if k in STATEFUL_LOGICAL_IDS}
+    assert found == STATEFUL_LOGICAL_IDS
+
+
+def test_lifecycle_resources_sit_under_one_construct_per_concern(cloud_assembly_dir: Path) -> None:
+    tree = json.loads((cloud_assembly_dir / "tree.json").read_text())["tree"]
+    lifecycle = tree["children"]["Switchboard"]["children"]["ModelDeployment"]
+    assert set(lifecycle["children"]) == {"Registry", "RollbackAlarms", "Workflow", "Retirement"}
+
+
+# --------------------------------------------------------------------------------------------------
+# The families: parsed once (infra/config.py) with the Lambdas' strict model
+
+
+def test_lifecycle_functions_read_the_families_cdk_json_gives(template_json: dict[str, Any]) -> None:
+    from switchboard.lifecycle.settings import LifecycleSettings
+
+    functions = {
+        v["Properties"]["Handler"]: v["Properties"]["Environment"]["Variables"]
+        for k, v in _of_type(template_json, "AWS::Lambda::Function").items()
+    }
+    assert set(functions) == {"handlers.model_deployment.handler", "handlers.model_retirement.handler"}
+    expected = {f["group"]: f for f in _families()}
+    for environment in functions.values():
+        # references (the options table's name) resolve at deploy time: any name parses
+        settings = LifecycleSettings.from_env(
+            {k: v if isinstance(v, str) else "deployed-name" for k, v in environment.items()}
+        )
+        assert {g: f.model_dump(exclude_unset=True) for g, f in settings.families.items()} == expected
+
+
+def _config(families: Any) -> Any:
+    from infra.config import SwitchboardConfig, load_cdk_json_context
+
+    context = {**load_cdk_json_context(), "model_families": families}
+    return SwitchboardConfig.from_context(context.get, environ={})
+
+
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [
+        ({"group": "g", "option_id": "o", "endpoint_nmae": "e"}, "endpoint_nmae"),  # a typo
+        ({"group": "g", "option_id": "o", "endpoint_name": "e", "instance_count": 0}, "instance_count"),
+        ({"group": "bad_name", "option_id": "o", "endpoint_name": "e"}, "group"),
+        ({"group": "g", "option_id": "o", "endpoint_name": "e", "base_component": "x y"}, "base_component"),
+    ],
+)
+def test_a_bad_family_fails_synthesis_naming_the_field(entry: dict[str, Any], named: str) -> None:
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError, match=f"model_families.*{named}"):
+        _config([entry])
+
+
+def test_families_are_checked_as_a_whole_and_read_from_dash_c_strings() -> None:
+    from infra.config import ConfigError
+
+    family = {"group": "g", "option_id": "o", "endpoint_name": "e"}
+    with pytest.raises(ConfigError, match="appears twice"):
+        _config([family, family])
+    with pytest.raises(ConfigError, match="model_families"):
+        _config("{not json")
+    (parsed,) = _config(json.dumps([family])).model_families
+    assert (parsed.group, parsed.variant_name, parsed.kind.value) == ("g", "AllTraffic", "full")
+    assert _config(None).model_families == ()

@@ -5,6 +5,9 @@ local stack creates it), its Lambda tasks bound to the in-process handlers, and 
 extended with UpdateEndpoint and inference components (`switchboard_local.sagemaker_ext`), each test
 approves or rejects registry versions and runs the workflow with the event EventBridge would deliver.
 All waits come from the input (`settings`), zero or one second, so the whole module runs in seconds.
+
+Every execution's history is kept: the last test fails naming any state of the machine that no
+scenario reached (as the request workflow's module does).
 """
 
 from __future__ import annotations
@@ -13,11 +16,16 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
+ALL_STATES = set(json.loads((ROOT / "statemachines" / "model_deployment.asl.json").read_text())["States"])
+VISITED: dict[str, set[str]] = {}
+"""Test name → the states its executions entered (from the execution history)."""
 REGION = "us-east-1"
 FULL_GROUP = "switchboard-test-llm"
 ADAPTER_GROUP = "switchboard-test-lora"
@@ -63,9 +71,10 @@ def client(service: str) -> Any:
 class Lifecycle:
     """The provisioned lifecycle and helpers to drive it."""
 
-    def __init__(self, resources: Any, names: dict[str, Any]) -> None:
+    def __init__(self, resources: Any, names: dict[str, Any], *, seen: set[str] | None = None) -> None:
         self.resources = resources
         self.names = names
+        self.seen = set() if seen is None else seen
         self.sagemaker = client("sagemaker")
         self.sfn = client("stepfunctions")
 
@@ -95,30 +104,63 @@ class Lifecycle:
         self.sagemaker.update_model_package(**kwargs)
         return self.event(arn)
 
-    def run(self, event: dict[str, Any], **settings: Any) -> dict[str, Any]:
-        execution = self.sfn.start_execution(
+    def start(self, event: dict[str, Any], settings: dict[str, Any] | None = None) -> str:
+        """Start an execution; without ``settings`` the input is the event alone, as EventBridge sends it."""
+        payload = event if settings is None else {**event, "settings": {**FAST, **settings}}
+        arn: str = self.sfn.start_execution(
             stateMachineArn=self.names["deployment_state_machine_arn"],
             name=uuid.uuid4().hex,
-            input=json.dumps({**event, "settings": {**FAST, **settings}}),
+            input=json.dumps(payload),
         )["executionArn"]
+        return arn
+
+    def wait(self, execution: str) -> dict[str, Any]:
         deadline = time.monotonic() + 30
         while True:
             described: dict[str, Any] = self.sfn.describe_execution(executionArn=execution)
             if described["status"] != "RUNNING" or time.monotonic() > deadline:
+                self.seen.update(self.states_entered(execution))
                 return described
+            time.sleep(0.02)
+
+    def run(self, event: dict[str, Any], **settings: Any) -> dict[str, Any]:
+        return self.wait(self.start(event, settings))
+
+    def wait_until_entered(self, execution: str, state: str) -> None:
+        deadline = time.monotonic() + 30
+        while state not in self.states_entered(execution):
+            assert time.monotonic() < deadline, f"{state} was never entered"
             time.sleep(0.02)
 
     def approve(self, arn: str, **settings: Any) -> dict[str, Any]:
         return self.run(self.set_status(arn, "Approved"), **settings)
 
     def states_entered(self, execution_arn: str) -> list[str]:
-        events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+        return [name for name, _ in self.entered_with_input(execution_arn)]
 
-    def option(self, option_id: str) -> Any:
+    def poll_waits(self, execution_arn: str, wait_state: str) -> list[int]:
+        """The seconds each entry of a polling loop's Wait state waited (``$.poll.wait_seconds``)."""
+        return [
+            int(state_input["poll"]["wait_seconds"])
+            for name, state_input in self.entered_with_input(execution_arn)
+            if name == wait_state
+        ]
+
+    def entered_with_input(self, execution_arn: str) -> list[tuple[str, dict[str, Any]]]:
+        events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        return [
+            (e["stateEnteredEventDetails"]["name"], json.loads(e["stateEnteredEventDetails"]["input"]))
+            for e in events
+            if "stateEnteredEventDetails" in e
+        ]
+
+    def options_store(self) -> Any:
         from switchboard.options.store import OptionsStore
 
-        return OptionsStore(self.resources.options_table, client=client("dynamodb"), ttl_s=0).get(option_id)
+        return OptionsStore(self.resources.options_table, client=client("dynamodb"), ttl_s=0)
+
+    def option(self, option_id: str) -> Any:
+        return self.options_store().get(option_id)
 
     def package(self, arn: str) -> dict[str, Any]:
         described: dict[str, Any] = self.sagemaker.describe_model_package(ModelPackageName=arn)
@@ -150,7 +192,7 @@ class Lifecycle:
 
 
 @pytest.fixture
-def lifecycle(emulated_aws: None) -> Iterator[Lifecycle]:
+def lifecycle(emulated_aws: None, request: pytest.FixtureRequest) -> Iterator[Lifecycle]:
     from switchboard_local import sagemaker_ext
     from switchboard_local.emulation import bind_lambda_handlers, provision
     from switchboard_local.lifecycle_local import lifecycle_handlers, provision_model_lifecycle
@@ -159,7 +201,7 @@ def lifecycle(emulated_aws: None) -> Iterator[Lifecycle]:
     names = provision_model_lifecycle(client, resources, families=FAMILIES)
     try:
         with bind_lambda_handlers(lifecycle_handlers(resources)):
-            yield Lifecycle(resources, names)
+            yield Lifecycle(resources, names, seen=VISITED.setdefault(request.node.name, set()))
     finally:
         sagemaker_ext.uninstall()
 
@@ -338,17 +380,18 @@ def test_endpoint_that_never_settles_times_out_into_the_failure_path(lifecycle: 
     before = lifecycle.option("test-llm")
     CONTROL.held.add(FULL_GROUP)
 
-    # When version 2 is approved with at most 3 polls
+    # When version 2 is approved with at most 2 polls, 1 s apart at first, never more than 1 s
     v2 = lifecycle.register(FULL_GROUP)
     started = time.monotonic()
-    result = lifecycle.approve(v2, max_polls=3)
+    result = lifecycle.approve(v2, poll_seconds=1, max_poll_seconds=1, max_polls=2)
 
-    # Then the workflow gave up after the polls (with backoff capped at 1 s) and failed
+    # Then the workflow gave up after the polls (the doubled wait capped at 1 s) and failed
     assert result["status"] == "FAILED"
     assert result["error"] == "EndpointDidNotSettle"
-    assert "after 3 polls" in result["cause"]
+    assert "after 2 polls" in result["cause"]
     assert time.monotonic() - started < 10
-    assert lifecycle.states_entered(result["executionArn"]).count("DescribeEndpoint") == 3
+    assert lifecycle.poll_waits(result["executionArn"], "WaitForEndpoint") == [1, 1]
+    assert lifecycle.states_entered(result["executionArn"]).count("UseMaxEndpointPollWait") == 1
     assert lifecycle.package(v2)["ModelApprovalStatus"] == "Rejected"
     assert lifecycle.option("test-llm").model_package_arn == before.model_package_arn
 
@@ -366,7 +409,7 @@ def test_rejecting_the_live_version_redeploys_the_previous_approved_one(lifecycl
     # Then version 1 is deployed again through the same path and serves traffic
     assert result["status"] == "SUCCEEDED", result
     states = lifecycle.states_entered(result["executionArn"])
-    assert "IsThisVersionLive" in states and "UpdateEndpoint_BlueGreenCanary" in states
+    assert "IsTheRejectedVersionLive?" in states and "UpdateEndpoint_BlueGreenCanary" in states
     option = lifecycle.option("test-llm")
     assert option.model_package_arn == v1
     assert "-v1-" in lifecycle.endpoint_config(FULL_GROUP)
@@ -394,6 +437,203 @@ def test_a_repeated_event_runs_once(lifecycle: Lifecycle) -> None:
 
     assert again["status"] == "SUCCEEDED"
     assert lifecycle.states_entered(again["executionArn"])[-1] == "IgnoreDuplicateEvent"
+
+
+def test_an_event_as_eventbridge_sends_it_deploys_with_the_definitions_settings(lifecycle: Lifecycle) -> None:
+    from switchboard_local.lifecycle_local import LOCAL_SETTINGS
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    # Given version 1 live
+    v1 = lifecycle.register(FULL_GROUP)
+    assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
+
+    # When version 2's approval arrives with no settings in the input (what EventBridge delivers)
+    v2 = lifecycle.register(FULL_GROUP)
+    result = lifecycle.wait(lifecycle.start(lifecycle.set_status(v2, "Approved")))
+
+    # Then the settings baked into the definition (DefinitionSubstitutions) drove the blue/green
+    # update, as numbers SageMaker accepts, and version 2 serves traffic
+    assert result["status"] == "SUCCEEDED", result
+    assert "LoadDefaultSettings" in lifecycle.states_entered(result["executionArn"])
+    policy = CONTROL.update_requests[-1]["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"]["CanarySize"]["Value"] == LOCAL_SETTINGS["canary_percent"]
+    assert (
+        policy["TrafficRoutingConfiguration"]["WaitIntervalInSeconds"]
+        == (LOCAL_SETTINGS["wait_interval_seconds"])
+    )
+    assert policy["MaximumExecutionTimeoutInSeconds"] == LOCAL_SETTINGS["maximum_execution_timeout_seconds"]
+    assert lifecycle.option("test-llm").model_package_arn == v2
+
+
+def test_reapproving_the_live_version_changes_nothing(lifecycle: Lifecycle) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    # Given version 1 live
+    v1 = lifecycle.register(FULL_GROUP)
+    assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
+    before = lifecycle.option("test-llm")
+    config = lifecycle.endpoint_config(FULL_GROUP)
+    updates = len(CONTROL.update_requests)
+
+    # When someone approves it again (a new state-change event: its LastModifiedTime moved)
+    result = lifecycle.run(lifecycle.set_status(v1, "Approved", "re-approved after review"))
+
+    # Then the workflow ends quietly: no model, config or update, the option untouched
+    assert result["status"] == "SUCCEEDED", result
+    assert lifecycle.states_entered(result["executionArn"])[-1] == "IgnoreAlreadyLiveVersion"
+    assert len(CONTROL.update_requests) == updates
+    assert lifecycle.endpoint_config(FULL_GROUP) == config
+    assert lifecycle.option("test-llm").version == before.version
+    assert [r["version"] for r in lifecycle.deployments(FULL_GROUP)] == [1]
+
+
+def test_an_approval_overtaken_by_a_rejection_is_ignored(lifecycle: Lifecycle) -> None:
+    # Given version 1 live, and version 2 approved then rejected before its workflow ran
+    v1 = lifecycle.register(FULL_GROUP)
+    assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
+    v2 = lifecycle.register(FULL_GROUP)
+    stale_approval = lifecycle.set_status(v2, "Approved")
+    lifecycle.set_status(v2, "Rejected", "pulled: wrong training data")
+
+    # When the (late) Approved event is processed
+    result = lifecycle.run(stale_approval)
+
+    # Then the package as it is now decides: nothing deploys, the rejection's reason stays
+    assert result["status"] == "SUCCEEDED", result
+    assert lifecycle.states_entered(result["executionArn"])[-1] == "IgnoreStaleEvent"
+    assert lifecycle.option("test-llm").model_package_arn == v1
+    assert "-v1-" in lifecycle.endpoint_config(FULL_GROUP)
+    assert lifecycle.package(v2)["ApprovalDescription"] == "pulled: wrong training data"
+
+
+def test_an_update_whose_rollback_failed_rejects_the_version_and_tells_the_on_call(
+    lifecycle: Lifecycle,
+) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    # Given version 1 live, and an endpoint whose next update fails and cannot roll back
+    v1 = lifecycle.register(FULL_GROUP)
+    assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
+    CONTROL.failing_updates.add(FULL_GROUP)
+
+    # When version 2 is approved
+    v2 = lifecycle.register(FULL_GROUP)
+    result = lifecycle.approve(v2)
+
+    # Then the execution names the endpoint's state, the version is rejected with it, routing stays
+    # on version 1 and the on-call is told (the endpoint needs a human)
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "EndpointUpdateFailed"
+    assert f"endpoint {FULL_GROUP} is UpdateRollbackFailed after deploying version 2" in result["cause"]
+    assert "EndpointUpdateFailed" in lifecycle.states_entered(result["executionArn"])
+    package = lifecycle.package(v2)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert "UpdateRollbackFailed" in package["ApprovalDescription"]
+    assert lifecycle.option("test-llm").model_package_arn == v1
+    assert any("EndpointUpdateFailed" in m and FULL_GROUP in m for m in lifecycle.notifications())
+
+
+def test_a_refused_deployment_step_rejects_the_version_and_leaves_the_endpoint_alone(
+    lifecycle: Lifecycle,
+) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    # Given version 1 live, and an operator's own update of the endpoint still in progress
+    v1 = lifecycle.register(FULL_GROUP)
+    assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
+    live_config = lifecycle.endpoint_config(FULL_GROUP)
+    CONTROL.held.add(FULL_GROUP)
+    lifecycle.sagemaker.update_endpoint(EndpointName=FULL_GROUP, EndpointConfigName=live_config)
+
+    # When version 2 is approved (SageMaker refuses a second update while one runs)
+    v2 = lifecycle.register(FULL_GROUP)
+    result = lifecycle.approve(v2)
+
+    # Then the failed step is named, version 2 is rejected with it, and neither the operator's
+    # update nor routing was touched
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "DeploymentStepFailed"
+    states = lifecycle.states_entered(result["executionArn"])
+    assert states.index("UpdateEndpoint_BlueGreenCanary") < states.index("NoteStepFailed")
+    assert "WaitForEndpoint" not in states
+    assert lifecycle.package(v2)["ModelApprovalStatus"] == "Rejected"
+    assert "a deployment step failed" in lifecycle.package(v2)["ApprovalDescription"]
+    described = lifecycle.sagemaker.describe_endpoint(EndpointName=FULL_GROUP)
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("Updating", live_config)
+    assert lifecycle.option("test-llm").model_package_arn == v1
+
+
+def test_an_option_moved_during_the_deployment_is_not_overwritten(lifecycle: Lifecycle) -> None:
+    from dataclasses import replace
+
+    from switchboard_local.emulation import bind_lambda_handlers
+    from switchboard_local.lifecycle_local import lifecycle_handlers
+
+    # Given version 1 live, and an operator who points the option at version 3 while version 2 is
+    # being smoke-tested (the option's conditional write then sees a different package)
+    v1 = lifecycle.register(FULL_GROUP)
+    assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
+    v2 = lifecycle.register(FULL_GROUP)
+    v3 = lifecycle.register(FULL_GROUP)
+    deployment_function = lifecycle.names["deployment_function"]
+    tasks = lifecycle_handlers(lifecycle.resources)[deployment_function]
+
+    def operator_moves_the_option_during_the_smoke_test(event: dict[str, Any], context: Any) -> Any:
+        answer = tasks(event, context)
+        if event["action"] == "smoke":
+            store = lifecycle.options_store()
+            current = store.get("test-llm")
+            moved = replace(current, model_package_arn=v3)
+            store.put(moved, expected_version=current.version, updated_by="operator")
+        return answer
+
+    # When version 2 is approved
+    with bind_lambda_handlers({deployment_function: operator_moves_the_option_during_the_smoke_test}):
+        result = lifecycle.approve(v2)
+
+    # Then the deployment stops without overwriting the operator's change and says why; version 2
+    # is not rejected (nothing is wrong with it), and the on-call is told
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "OptionMovedByAnotherDeployment"
+    assert "left to the newer change" in result["cause"]
+    assert "NoteOptionMoved" in lifecycle.states_entered(result["executionArn"])
+    option = lifecycle.option("test-llm")
+    assert (option.model_package_arn, option.updated_by) == (v3, "operator")
+    assert lifecycle.package(v2)["ModelApprovalStatus"] == "Approved"
+    assert any("OptionMovedByAnotherDeployment" in m for m in lifecycle.notifications())
+
+
+def test_an_option_owned_by_another_provider_is_never_taken_over(lifecycle: Lifecycle) -> None:
+    from switchboard.options.model import LlmOption, ProviderKind
+
+    # Given the family's option id already used by a Bedrock option (a configuration mistake)
+    store = lifecycle.options_store()
+    bedrock = store.put(
+        LlmOption(id="test-llm", provider=ProviderKind.BEDROCK, model="amazon.nova-lite-v1:0"),
+        expected_version=None,
+        updated_by="operator",
+    )
+
+    # When the family's first version is approved
+    v1 = lifecycle.register(FULL_GROUP)
+    result = lifecycle.approve(v1)
+
+    # Then the switch is refused, the version is rejected with the reason, the Bedrock option is as
+    # it was, and the on-call is told
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "GatewayOptionSwitchFailed"
+    path = ["NoteSwitchFailed", "HowToUndoUntestedVersion?", "MarkPackageRejected"]
+    assert [s for s in lifecycle.states_entered(result["executionArn"]) if s in path] == path
+    option = lifecycle.option("test-llm")
+    assert (option.provider, option.version, option.model_package_arn) == (
+        ProviderKind.BEDROCK,
+        bedrock.version,
+        None,
+    )
+    assert lifecycle.package(v1)["ModelApprovalStatus"] == "Rejected"
+    assert "could not point the gateway option at version 1" in lifecycle.package(v1)["ApprovalDescription"]
+    records = {r["version"]: r for r in lifecycle.deployments(FULL_GROUP)}
+    assert records[1]["outcome"] == "GatewayOptionSwitchFailed"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -481,6 +721,89 @@ def test_adapter_family_without_its_base_component_fails_before_creating_anythin
     assert result["error"] == "DeploymentPlanFailed"
     assert "BaseComponentMissing" in result["cause"]
     assert lifecycle.option("test-lora") is None
+
+
+def test_an_adapter_whose_artifact_cannot_load_is_removed_and_rejected(lifecycle: Lifecycle) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    # Given the base endpoint, and an adapter version whose artifact SageMaker cannot load
+    _deploy_base_endpoint(lifecycle)
+    CONTROL.broken_artifacts.add("s3://adapters/broken.tar.gz")
+    a1 = lifecycle.register(ADAPTER_GROUP, data="s3://adapters/broken.tar.gz")
+
+    # When it is approved
+    result = lifecycle.approve(a1)
+
+    # Then its failed component is deleted, the version rejected with the reason, no option created
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "AdapterCreationFailed"
+    states = lifecycle.states_entered(result["executionArn"])
+    assert states.index("AdapterCreationFailed") < states.index("DeleteUntestedAdapter")
+    assert _components(lifecycle) == [BASE_COMPONENT]
+    assert lifecycle.package(a1)["ModelApprovalStatus"] == "Rejected"
+    assert "failed (version 1)" in lifecycle.package(a1)["ApprovalDescription"]
+    assert lifecycle.option("test-lora") is None
+
+
+def test_an_adapter_that_never_becomes_ready_times_out_and_is_removed(lifecycle: Lifecycle) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    # Given adapter version 1 live, and a base endpoint on which new components stay Creating
+    _deploy_base_endpoint(lifecycle)
+    a1 = lifecycle.register(ADAPTER_GROUP)
+    assert lifecycle.approve(a1)["status"] == "SUCCEEDED"
+    live_component = lifecycle.option("test-lora").inference_component
+    CONTROL.held.add(BASE_ENDPOINT)
+
+    # When version 2 is approved with at most 2 polls, 1 s apart at first, never more than 1 s
+    a2 = lifecycle.register(ADAPTER_GROUP)
+    result = lifecycle.approve(a2, poll_seconds=1, max_poll_seconds=1, max_polls=2)
+
+    # Then the loop gave up (the doubled wait capped at 1 s), the new component went, version 2 was
+    # rejected and the option still serves version 1's component
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "AdapterDidNotSettle"
+    assert "still Creating after 2 polls (version 2)" in result["cause"]
+    assert lifecycle.poll_waits(result["executionArn"], "WaitForAdapter") == [1, 1]
+    assert lifecycle.states_entered(result["executionArn"]).count("UseMaxAdapterPollWait") == 1
+    assert sorted(_components(lifecycle)) == sorted([BASE_COMPONENT, live_component])
+    assert lifecycle.package(a2)["ModelApprovalStatus"] == "Rejected"
+    assert lifecycle.option("test-lora").inference_component == live_component
+
+
+def test_an_adapter_deleted_while_it_is_polled_rejects_the_version(lifecycle: Lifecycle) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    # Given adapter version 2 being created, and polled (its endpoint holds it in Creating) ...
+    _deploy_base_endpoint(lifecycle)
+    a1 = lifecycle.register(ADAPTER_GROUP)
+    assert lifecycle.approve(a1)["status"] == "SUCCEEDED"
+    live_component = lifecycle.option("test-lora").inference_component
+    CONTROL.held.add(BASE_ENDPOINT)
+    a2 = lifecycle.register(ADAPTER_GROUP)
+    execution = lifecycle.start(
+        lifecycle.set_status(a2, "Approved"), {"poll_seconds": 1, "max_poll_seconds": 1, "max_polls": 20}
+    )
+    lifecycle.wait_until_entered(execution, "DescribeAdapter")
+
+    # When someone deletes the new component by hand
+    (new_component,) = [c for c in _components(lifecycle) if "-v2-" in c]
+    lifecycle.sagemaker.delete_inference_component(InferenceComponentName=new_component)
+    result = lifecycle.wait(execution)
+
+    # Then the failed poll is named, version 2 is rejected, version 1 still serves
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "DeploymentStepFailed"
+    assert "an adapter deployment step failed" in result["cause"]
+    assert "NoteAdapterStepFailed" in lifecycle.states_entered(execution)
+    assert lifecycle.package(a2)["ModelApprovalStatus"] == "Rejected"
+    option = lifecycle.option("test-lora")
+    assert (option.model_package_arn, option.inference_component) == (a1, live_component)
+
+
+def _components(lifecycle: Lifecycle) -> list[str]:
+    listed = lifecycle.sagemaker.list_inference_components()["InferenceComponents"]
+    return [c["InferenceComponentName"] for c in listed]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -606,3 +929,17 @@ def test_adapter_that_fails_its_smoke_test_is_deleted_and_rejected(lifecycle: Li
     option = lifecycle.option("test-lora")
     assert (option.model_package_arn, option.inference_component) == (a1, old_component)
     assert lifecycle.package(a2)["ModelApprovalStatus"] == "Rejected"
+
+
+# --------------------------------------------------------------------------------------------------
+# coverage of the machine (keep last: it reads what the scenarios above recorded)
+
+
+def test_every_state_is_reached_by_some_scenario() -> None:
+    scenarios = {name for name in globals() if name.startswith("test_")}
+    scenarios.discard("test_every_state_is_reached_by_some_scenario")
+    ran = {name.split("[")[0] for name in VISITED}
+    if ran != scenarios:
+        pytest.skip("coverage of the ASL is only meaningful when every scenario in this module ran")
+    reached = set().union(*VISITED.values())
+    assert ALL_STATES - reached == set(), f"states no scenario reaches: {sorted(ALL_STATES - reached)}"

@@ -202,6 +202,16 @@ def test_updates_settle_after_the_configured_describes_or_never_when_held(sm: An
         sm.update_endpoint(EndpointName="e", EndpointConfigName="c2")
 
 
+def test_a_failing_update_settles_update_rollback_failed_on_the_old_config(sm: Any) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    CONTROL.failing_updates.add("e")
+    sm.update_endpoint(EndpointName="e", EndpointConfigName="c2", DeploymentConfig=CANARY)
+
+    described = sm.describe_endpoint(EndpointName="e")
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("UpdateRollbackFailed", "c1")
+
+
 def test_blue_green_needs_the_same_variant_names(sm: Any) -> None:
     with pytest.raises(ClientError, match="variant names"):
         sm.update_endpoint(EndpointName="e", EndpointConfigName="other-variant", DeploymentConfig=CANARY)
@@ -238,6 +248,27 @@ def test_inference_components_create_describe_list_delete(sm: Any) -> None:
     assert sm.list_inference_components()["InferenceComponents"] == []
     with pytest.raises(ClientError, match="Could not find inference component"):
         sm.describe_inference_component(InferenceComponentName="adapter-1")
+
+
+def test_adapters_from_broken_artifacts_fail_and_a_held_endpoint_holds_its_new_components(sm: Any) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    create_base_component(sm)
+    CONTROL.broken_artifacts.add("s3://b/broken.tar.gz")
+    broken = {**ADAPTER_SPEC, "Container": {"ArtifactUrl": "s3://b/broken.tar.gz"}}
+    sm.create_inference_component(InferenceComponentName="broken", EndpointName="e", Specification=broken)
+    assert sm.describe_inference_component(InferenceComponentName="broken")["InferenceComponentStatus"] == (
+        "Failed"
+    )
+
+    CONTROL.held.add("e")
+    sm.create_inference_component(InferenceComponentName="slow", EndpointName="e", Specification=ADAPTER_SPEC)
+    for _ in range(3):
+        status = sm.describe_inference_component(InferenceComponentName="slow")["InferenceComponentStatus"]
+        assert status == "Creating"
+    CONTROL.held.clear()
+    status = sm.describe_inference_component(InferenceComponentName="slow")["InferenceComponentStatus"]
+    assert status == "InService"
 
 
 def test_update_model_package_changes_only_what_it_names(sm: Any) -> None:
