@@ -1,13 +1,17 @@
-"""Names shared by the infrastructure code: env vars, outputs, handler paths, paths, sizes.
+"""Names of the infrastructure code: paths, outputs, sizes, and the contract's names re-exported.
 
-The Lambda code (``lambdas/switchboard/settings.py``) and the CLI (``cli/target.py``) read the same
-names; keep them in step. No other infra module spells these strings.
+A name the Lambda code also reads (env var, handler path, table key, definition substitution) is
+declared once in ``switchboard.contract`` and imported here; the rest (paths, outputs, cdk-nag ids)
+is infra's own. The CLI (``cli/target.py``) reads the same outputs. No other infra module spells
+these strings.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Final
+
+from switchboard.contract import env, handlers, tables, workflow
 
 # --- Paths (relative to the repository root, where app.py and cdk.json live) ----------------------
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -20,66 +24,61 @@ REQUEST_WORKFLOW_ASL: Final = PROJECT_ROOT / "statemachines" / "request_workflow
 MODEL_DEPLOYMENT_ASL: Final = PROJECT_ROOT / "statemachines" / "model_deployment.asl.json"
 DEFAULT_OUTDIR: Final = "cdk.out"
 
-# --- Handlers (module.function inside lambdas/) -----------------------------------------------------
-HANDLER_GATEWAY: Final = "handlers.gateway.handler"
-HANDLER_AUTHORIZER: Final = "handlers.authorizer.handler"
-HANDLER_INVOKE: Final = "handlers.invoke.handler"
-HANDLER_FLAGS_VALIDATOR: Final = "handlers.flags_validator.handler"
-HANDLER_SEED_OPTIONS: Final = "handlers.seed_options.handler"
-HANDLER_CIRCUIT: Final = "handlers.circuit.handler"
-HANDLER_MODEL_DEPLOYMENT: Final = "handlers.model_deployment.handler"
-HANDLER_MODEL_RETIREMENT: Final = "handlers.model_retirement.handler"
+# --- Names that cross into the Lambda code: declared once in switchboard.contract ---------------
+# Re-exported under infra's historical names so infra code reads ``constants.X`` as before.
+HANDLER_GATEWAY: Final = handlers.HANDLER_GATEWAY
+HANDLER_AUTHORIZER: Final = handlers.HANDLER_AUTHORIZER
+HANDLER_INVOKE: Final = handlers.HANDLER_INVOKE
+HANDLER_FLAGS_VALIDATOR: Final = handlers.HANDLER_FLAGS_VALIDATOR
+HANDLER_SEED_OPTIONS: Final = handlers.HANDLER_SEED_OPTIONS
+HANDLER_CIRCUIT: Final = handlers.HANDLER_CIRCUIT
+HANDLER_MODEL_DEPLOYMENT: Final = handlers.HANDLER_MODEL_DEPLOYMENT
+HANDLER_MODEL_RETIREMENT: Final = handlers.HANDLER_MODEL_RETIREMENT
 
-# --- Environment variables read by the handlers ---------------------------------------------------
-ENV_POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
-ENV_POWERTOOLS_METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
-ENV_LOG_PROMPTS: Final = "LOG_PROMPTS"
-# Request-path DynamoDB / Step Functions calls without botocore (switchboard.aws, switchboard.awsjson).
-ENV_LIGHT_AWS_CLIENT: Final = "SWITCHBOARD_LIGHT_AWS_CLIENT"
-# Opt-in X-Ray SDK subsegments (lambdas/switchboard/observability.py explains the cold-start cost).
-ENV_XRAY_SDK: Final = "SWITCHBOARD_XRAY_SDK"
-ENV_OPTIONS_TABLE: Final = "OPTIONS_TABLE"
-ENV_KEYS_TABLE: Final = "KEYS_TABLE"
-ENV_CIRCUIT_TABLE: Final = "CIRCUIT_TABLE"
-ENV_STATE_MACHINE_ARN: Final = "STATE_MACHINE_ARN"
-ENV_PAYLOAD_BUCKET: Final = "PAYLOAD_BUCKET"
-ENV_APPCONFIG_APPLICATION: Final = "APPCONFIG_APPLICATION"
-ENV_APPCONFIG_ENVIRONMENT: Final = "APPCONFIG_ENVIRONMENT"
-ENV_APPCONFIG_PROFILE: Final = "APPCONFIG_PROFILE"
-ENV_APPCONFIG_AGENT_URL: Final = "APPCONFIG_AGENT_URL"
-ENV_DEFAULT_ROUTES: Final = "DEFAULT_ROUTES"
-# The model families as JSON (switchboard.lifecycle.settings reads it).
-ENV_MODEL_FAMILIES: Final = "MODEL_FAMILIES"
+ENV_POWERTOOLS_SERVICE_NAME: Final = env.POWERTOOLS_SERVICE_NAME
+ENV_POWERTOOLS_METRICS_NAMESPACE: Final = env.POWERTOOLS_METRICS_NAMESPACE
+ENV_LOG_PROMPTS: Final = env.LOG_PROMPTS
+ENV_LIGHT_AWS_CLIENT: Final = env.LIGHT_AWS_CLIENT
+ENV_XRAY_SDK: Final = env.XRAY_SDK
+ENV_OPTIONS_TABLE: Final = env.OPTIONS_TABLE
+ENV_KEYS_TABLE: Final = env.KEYS_TABLE
+ENV_CIRCUIT_TABLE: Final = env.CIRCUIT_TABLE
+ENV_STATE_MACHINE_ARN: Final = env.STATE_MACHINE_ARN
+ENV_PAYLOAD_BUCKET: Final = env.PAYLOAD_BUCKET
+ENV_APPCONFIG_APPLICATION: Final = env.APPCONFIG_APPLICATION
+ENV_APPCONFIG_ENVIRONMENT: Final = env.APPCONFIG_ENVIRONMENT
+ENV_APPCONFIG_PROFILE: Final = env.APPCONFIG_PROFILE
+ENV_APPCONFIG_AGENT_URL: Final = env.APPCONFIG_AGENT_URL
+ENV_DEFAULT_ROUTES: Final = env.DEFAULT_ROUTES
+ENV_MODEL_FAMILIES: Final = env.MODEL_FAMILIES
 # Read by the AppConfig Lambda extension itself, not by our code.
-ENV_EXTENSION_POLL_INTERVAL: Final = "AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS"
-ENV_EXTENSION_PREFETCH_LIST: Final = "AWS_APPCONFIG_EXTENSION_PREFETCH_LIST"
+ENV_EXTENSION_POLL_INTERVAL: Final = env.EXTENSION_POLL_INTERVAL
+ENV_EXTENSION_PREFETCH_LIST: Final = env.EXTENSION_PREFETCH_LIST
+APPCONFIG_AGENT_URL: Final = env.APPCONFIG_AGENT_URL_DEFAULT
 
+OPTIONS_TABLE_PARTITION_KEY: Final = tables.OPTIONS_PARTITION_KEY
+KEYS_TABLE_PARTITION_KEY: Final = tables.KEYS_PARTITION_KEY
+CIRCUIT_TABLE_PARTITION_KEY: Final = tables.CIRCUIT_PARTITION_KEY
+CIRCUIT_TABLE_SORT_KEY: Final = tables.CIRCUIT_SORT_KEY
+CACHE_TABLE_PARTITION_KEY: Final = tables.CACHE_PARTITION_KEY
+TTL_ATTRIBUTE: Final = tables.TTL_ATTRIBUTE
+
+SUBST_INVOKE_FUNCTION_ARN: Final = workflow.SUBST_INVOKE_FUNCTION_ARN
+SUBST_CIRCUIT_FUNCTION_ARN: Final = workflow.SUBST_CIRCUIT_FUNCTION_ARN
+SUBST_CIRCUIT_TABLE: Final = workflow.SUBST_CIRCUIT_TABLE
+SUBST_CACHE_TABLE: Final = workflow.SUBST_CACHE_TABLE
+
+# --- Values infra chooses ---------------------------------------------------------------------------
 POWERTOOLS_SERVICE_NAME: Final = "switchboard"
 POWERTOOLS_METRICS_NAMESPACE: Final = "Switchboard"
-APPCONFIG_AGENT_URL: Final = "http://localhost:2772"
 EXTENSION_POLL_INTERVAL_SECONDS: Final = 30
 
 # Lambda's limit on all environment variables of one function together.
 LAMBDA_ENV_LIMIT_BYTES: Final = 4096
 
-# --- Table keys ------------------------------------------------------------------------------------
-OPTIONS_TABLE_PARTITION_KEY: Final = "id"
-KEYS_TABLE_PARTITION_KEY: Final = "key_hash"
-CIRCUIT_TABLE_PARTITION_KEY: Final = "pk"
-CIRCUIT_TABLE_SORT_KEY: Final = "sk"
-CACHE_TABLE_PARTITION_KEY: Final = "cache_key"
-# Epoch seconds after which DynamoDB TTL may delete the item (circuit events, cached answers).
-TTL_ATTRIBUTE: Final = "expires_at"
-
 # --- Custom resource properties (the seed handler reads these) ------------------------------------
 SEED_PROP_TABLE_NAME: Final = "TableName"
 SEED_PROP_OPTIONS: Final = "Options"
-
-# --- Step Functions definition substitutions -------------------------------------------------------
-SUBST_INVOKE_FUNCTION_ARN: Final = "InvokeFunctionArn"
-SUBST_CIRCUIT_FUNCTION_ARN: Final = "CircuitFunctionArn"
-SUBST_CIRCUIT_TABLE: Final = "CircuitTable"
-SUBST_CACHE_TABLE: Final = "CacheTable"
 
 # --- API -------------------------------------------------------------------------------------------
 API_PATH_CHAT_COMPLETIONS: Final = ("v1", "chat", "completions")

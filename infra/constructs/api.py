@@ -15,6 +15,7 @@ from constructs import Construct
 
 from infra import checkov, constants
 from infra.config import TierThrottle
+from switchboard.contract import errors
 from switchboard.limits import MAX_REQUEST_BODY_BYTES, larger_than_pattern
 
 
@@ -32,108 +33,46 @@ class ErrorResponse:
     type: str
     code: str
 
+    @classmethod
+    def of(cls, response_type: apigw.ResponseType, spec: errors.ErrorSpec) -> ErrorResponse:
+        """The response API Gateway renders for ``response_type``: the catalogue entry ``spec``."""
+        return cls(response_type, spec.status, spec.message, spec.type, spec.code)
 
-# What API Gateway answers by itself (these never reach the gateway Lambda). OpenAI clients read
+
+# What API Gateway answers by itself (these never reach the gateway Lambda), from the same
+# catalogue the gateway Lambda renders (switchboard.contract.errors). OpenAI clients read
 # `error.message`, `error.type` and `error.code`; `request_id` ties a report to the access log.
 GATEWAY_ERRORS: Sequence[ErrorResponse] = (
-    ErrorResponse(
-        apigw.ResponseType.UNAUTHORIZED,
-        401,
-        "Missing or invalid API key. Send 'Authorization: Bearer <key>'.",
-        "invalid_request_error",
-        "invalid_api_key",
-    ),
-    ErrorResponse(
-        apigw.ResponseType.ACCESS_DENIED,
-        403,
-        "This API key may not call this route.",
-        "permission_error",
-        "access_denied",
-    ),
-    ErrorResponse(
-        apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
-        404,
-        "Unknown path or method. The API serves POST /v1/chat/completions and GET /v1/models.",
-        "invalid_request_error",
-        "unknown_path",
-    ),
-    ErrorResponse(
-        apigw.ResponseType.THROTTLED,
-        429,
-        "Rate limit reached for this API key. Retry after a short wait.",
-        "rate_limit_error",
-        "rate_limit_exceeded",
-    ),
-    ErrorResponse(
-        apigw.ResponseType.QUOTA_EXCEEDED,
-        429,
-        "Request quota exceeded for this API key.",
-        "insufficient_quota",
-        "insufficient_quota",
-    ),
-    ErrorResponse(
-        apigw.ResponseType.REQUEST_TOO_LARGE,
-        413,
-        f"Request body too large: the limit is {MAX_REQUEST_BODY_BYTES} bytes.",
-        "invalid_request_error",
-        "request_too_large",
-    ),
-    ErrorResponse(
-        apigw.ResponseType.BAD_REQUEST_BODY,
-        400,
-        "Invalid request body: 'model' (a string) and 'messages' (a non-empty array) are required.",
-        "invalid_request_error",
-        "invalid_request_body",
-    ),
-    ErrorResponse(
-        apigw.ResponseType.INTEGRATION_TIMEOUT,
-        504,
-        "The gateway did not answer in time. Retry the request.",
-        "server_error",
-        "gateway_timeout",
-    ),
+    ErrorResponse.of(apigw.ResponseType.UNAUTHORIZED, errors.INVALID_API_KEY),
+    ErrorResponse.of(apigw.ResponseType.ACCESS_DENIED, errors.ACCESS_DENIED),
+    ErrorResponse.of(apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, errors.UNKNOWN_PATH),
+    ErrorResponse.of(apigw.ResponseType.THROTTLED, errors.RATE_LIMIT_EXCEEDED),
+    ErrorResponse.of(apigw.ResponseType.QUOTA_EXCEEDED, errors.QUOTA_EXCEEDED),
+    ErrorResponse.of(apigw.ResponseType.REQUEST_TOO_LARGE, errors.REQUEST_TOO_LARGE),
+    ErrorResponse.of(apigw.ResponseType.BAD_REQUEST_BODY, errors.INVALID_REQUEST_BODY),
+    ErrorResponse.of(apigw.ResponseType.INTEGRATION_TIMEOUT, errors.GATEWAY_TIMEOUT),
     # The statuses below are API Gateway's own defaults for these types, stated so the body and
     # the status are reviewed together.
-    ErrorResponse(
-        apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE,
-        415,
-        "Unsupported media type: send the body as 'Content-Type: application/json'.",
-        "invalid_request_error",
-        "unsupported_media_type",
-    ),
-    ErrorResponse(
-        apigw.ResponseType.INVALID_API_KEY,
-        403,
-        "The API key is not valid for this API.",
-        "permission_error",
-        "invalid_api_key",
-    ),
-    ErrorResponse(
-        apigw.ResponseType.WAF_FILTERED,
-        403,
-        "The request was blocked by the API's web application firewall.",
-        "permission_error",
-        "request_blocked",
-    ),
-    ErrorResponse(
-        apigw.ResponseType.AUTHORIZER_FAILURE,
-        500,
-        "The key check failed. Retry the request.",
-        "server_error",
-        "authorizer_failure",
-    ),
-    ErrorResponse(
-        apigw.ResponseType.INTEGRATION_FAILURE,
-        504,
-        "The gateway could not be reached. Retry the request.",
-        "server_error",
-        "integration_failure",
-    ),
+    ErrorResponse.of(apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, errors.UNSUPPORTED_MEDIA_TYPE),
+    ErrorResponse.of(apigw.ResponseType.INVALID_API_KEY, errors.USAGE_PLAN_KEY_INVALID),
+    ErrorResponse.of(apigw.ResponseType.WAF_FILTERED, errors.REQUEST_BLOCKED),
+    ErrorResponse.of(apigw.ResponseType.AUTHORIZER_FAILURE, errors.AUTHORIZER_FAILURE),
+    ErrorResponse.of(apigw.ResponseType.INTEGRATION_FAILURE, errors.INTEGRATION_FAILURE),
     # Fallbacks: no status (each response keeps its own), API Gateway's message, its response type.
     ErrorResponse(
-        apigw.ResponseType.DEFAULT_4_XX, None, None, "invalid_request_error", "$context.error.responseType"
+        apigw.ResponseType.DEFAULT_4_XX,
+        None,
+        None,
+        errors.INVALID_REQUEST_ERROR,
+        "$context.error.responseType",
     ),
-    ErrorResponse(apigw.ResponseType.DEFAULT_5_XX, None, None, "server_error", "$context.error.responseType"),
+    ErrorResponse(
+        apigw.ResponseType.DEFAULT_5_XX,
+        None,
+        None,
+        errors.SERVER_ERROR,
+        "$context.error.responseType",
+    ),
 )
 
 # Minimal shape of a chat completion request. The gateway Lambda validates the whole body; this
@@ -190,10 +129,8 @@ BODY_SIZE_RULE = "RequestBodyOverLimit"
 
 
 def body_too_large_json() -> str:
-    """The WAF's 413 body (WAF custom responses cannot carry the request id)."""
-    message = f"Request body too large: the limit is {MAX_REQUEST_BODY_BYTES} bytes."
-    error = {"message": message, "type": "invalid_request_error", "param": None, "code": "request_too_large"}
-    return json.dumps({"error": error}, separators=(",", ":"))
+    """The WAF's 413 body: the catalogue's (WAF custom responses cannot carry the request id)."""
+    return errors.REQUEST_TOO_LARGE.json()
 
 
 def body_size_guard_rule() -> wafv2.CfnWebACL.RuleProperty:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from constructs import Construct
 
 from infra import checkov, constants, layers
 from infra.config import BedrockTarget
+from switchboard.contract import env
 from switchboard.routing.appconfig_path import configuration_path
 
 _NAG_ACCOUNT = "<AWS::AccountId>"
@@ -64,13 +64,13 @@ def lambda_code() -> lambda_.Code:
     )
 
 
-def powertools_environment(*, log_prompts: bool) -> dict[str, str]:
-    """The variables every Switchboard function gets."""
+def powertools_environment() -> dict[str, str]:
+    """The variables every Switchboard function gets (``LOG_PROMPTS`` only where a loader reads it:
+    the gateway's and the invoke step's, see :mod:`switchboard.contract.env`)."""
     return {
-        constants.ENV_POWERTOOLS_SERVICE_NAME: constants.POWERTOOLS_SERVICE_NAME,
-        constants.ENV_POWERTOOLS_METRICS_NAMESPACE: constants.POWERTOOLS_METRICS_NAMESPACE,
-        constants.ENV_LOG_PROMPTS: "true" if log_prompts else "false",
-        constants.ENV_LIGHT_AWS_CLIENT: "1",
+        env.POWERTOOLS_SERVICE_NAME: constants.POWERTOOLS_SERVICE_NAME,
+        env.POWERTOOLS_METRICS_NAMESPACE: constants.POWERTOOLS_METRICS_NAMESPACE,
+        env.LIGHT_AWS_CLIENT: "1",
     }
 
 
@@ -242,7 +242,8 @@ class GatewayFunctions(Construct):
             bedrock_targets: the Bedrock models of the seed options; the invoke step may call those
                 and nothing else.
             gateway_function_name: literal name of the gateway (the AppConfig monitor alarm uses it).
-            log_prompts: LOG_PROMPTS for every function (False: prompts never reach the logs).
+            log_prompts: LOG_PROMPTS of the gateway and the invoke step, the functions that could log
+                a prompt (False: prompts never reach the logs).
             xray_sdk: X-Ray SDK subsegments on the request path (costs 0.2-0.3 s of cold start;
                 active tracing records every invocation either way). It also sends the request
                 path's DynamoDB and Step Functions calls through botocore, which the SDK traces.
@@ -257,24 +258,27 @@ class GatewayFunctions(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         common = {
-            **powertools_environment(log_prompts=log_prompts),
-            constants.ENV_XRAY_SDK: "true" if xray_sdk else "false",
+            **powertools_environment(),
+            env.XRAY_SDK: env.flag(xray_sdk),
             # With the X-Ray SDK on, AWS calls go through botocore so that it traces each of them.
-            constants.ENV_LIGHT_AWS_CLIENT: "0" if xray_sdk else "1",
+            env.LIGHT_AWS_CLIENT: "0" if xray_sdk else "1",
         }
 
         gateway_env = {
             **common,
-            constants.ENV_OPTIONS_TABLE: options_table.table_name,
-            constants.ENV_CIRCUIT_TABLE: circuit_table.table_name,
-            constants.ENV_PAYLOAD_BUCKET: payload_bucket.bucket_name,
-            constants.ENV_APPCONFIG_APPLICATION: appconfig_application,
-            constants.ENV_APPCONFIG_ENVIRONMENT: appconfig_environment,
-            constants.ENV_APPCONFIG_PROFILE: appconfig_profile,
-            constants.ENV_APPCONFIG_AGENT_URL: constants.APPCONFIG_AGENT_URL,
-            constants.ENV_DEFAULT_ROUTES: json.dumps(default_routes, separators=(",", ":"), sort_keys=True),
-            constants.ENV_EXTENSION_POLL_INTERVAL: str(constants.EXTENSION_POLL_INTERVAL_SECONDS),
-            constants.ENV_EXTENSION_PREFETCH_LIST: configuration_path(
+            **env.gateway_environment(
+                options_table=options_table.table_name,
+                circuit_table=circuit_table.table_name,
+                payload_bucket=payload_bucket.bucket_name,
+                appconfig_application=appconfig_application,
+                appconfig_environment=appconfig_environment,
+                appconfig_profile=appconfig_profile,
+                appconfig_agent_url=env.APPCONFIG_AGENT_URL_DEFAULT,
+                default_routes=default_routes,
+                log_prompts=log_prompts,
+            ),
+            env.EXTENSION_POLL_INTERVAL: str(constants.EXTENSION_POLL_INTERVAL_SECONDS),
+            env.EXTENSION_PREFETCH_LIST: configuration_path(
                 appconfig_application, appconfig_environment, appconfig_profile
             ),
         }
@@ -298,10 +302,7 @@ class GatewayFunctions(Construct):
             description="Switchboard authorizer: bearer key -> tenant, tier and usage-plan key",
             memory_size=256,
             timeout=authorizer_timeout or Duration.seconds(5),
-            environment={
-                **common,
-                constants.ENV_KEYS_TABLE: keys_table.table_name,
-            },
+            environment={**common, **env.authorizer_environment(keys_table=keys_table.table_name)},
             layers=[powertools_layer],
             log_retention=log_retention,
             log_removal_policy=log_removal_policy,
@@ -315,9 +316,12 @@ class GatewayFunctions(Construct):
             timeout=invoke_timeout or Duration.seconds(120),
             environment={
                 **common,
-                constants.ENV_OPTIONS_TABLE: options_table.table_name,
-                constants.ENV_CIRCUIT_TABLE: circuit_table.table_name,
-                constants.ENV_PAYLOAD_BUCKET: payload_bucket.bucket_name,
+                **env.invoke_environment(
+                    options_table=options_table.table_name,
+                    circuit_table=circuit_table.table_name,
+                    payload_bucket=payload_bucket.bucket_name,
+                    log_prompts=log_prompts,
+                ),
             },
             layers=[powertools_layer],
             log_retention=log_retention,
@@ -332,8 +336,9 @@ class GatewayFunctions(Construct):
             timeout=circuit_timeout or Duration.seconds(10),
             environment={
                 **common,
-                constants.ENV_OPTIONS_TABLE: options_table.table_name,
-                constants.ENV_CIRCUIT_TABLE: circuit_table.table_name,
+                **env.circuit_environment(
+                    options_table=options_table.table_name, circuit_table=circuit_table.table_name
+                ),
             },
             layers=[powertools_layer],
             log_retention=log_retention,
@@ -466,7 +471,7 @@ class GatewayFunctions(Construct):
 
     def bind_workflow(self, state_machine: sfn.IStateMachine) -> None:
         """Give the gateway the request workflow: its ARN in STATE_MACHINE_ARN and StartSyncExecution."""
-        self.gateway.add_environment(constants.ENV_STATE_MACHINE_ARN, state_machine.state_machine_arn)
+        self.gateway.add_environment(env.STATE_MACHINE_ARN, state_machine.state_machine_arn)
         self.gateway.add_to_role_policy(
             iam.PolicyStatement(
                 sid="RunRequestWorkflow",

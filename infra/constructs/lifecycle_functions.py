@@ -56,7 +56,7 @@ def lifecycle_function(
         memory_size=256,
         timeout=timeout,
         environment={
-            **powertools_environment(log_prompts=False),
+            **powertools_environment(),
             constants.ENV_OPTIONS_TABLE: options_table.table_name,
             constants.ENV_MODEL_FAMILIES: families_json(families),
         },

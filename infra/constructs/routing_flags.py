@@ -13,6 +13,7 @@ from constructs import Construct
 
 from infra import checkov, constants
 from infra.constructs.functions import SwitchboardFunction, powertools_environment
+from switchboard.contract import env
 
 
 class RoutingFlags(Construct):
@@ -54,7 +55,6 @@ class RoutingFlags(Construct):
         deployment_duration: Duration | None = None,
         final_bake_time: Duration | None = None,
         gateway_errors_threshold: int = 5,
-        log_prompts: bool = False,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
@@ -68,7 +68,7 @@ class RoutingFlags(Construct):
             growth_factor / deployment_duration / final_bake_time: the custom LINEAR strategy
                 (default 25 % steps over 4 minutes, then 2 minutes of bake time).
             gateway_errors_threshold: gateway Lambda errors per minute that roll a deployment back.
-            log_prompts / log_retention / log_removal_policy: the validator's settings.
+            log_retention / log_removal_policy: the validator's settings.
         """
         super().__init__(scope, construct_id)
         self.application_name = application_name
@@ -83,8 +83,8 @@ class RoutingFlags(Construct):
             memory_size=256,
             timeout=Duration.seconds(15),
             environment={
-                **powertools_environment(log_prompts=log_prompts),
-                constants.ENV_OPTIONS_TABLE: options_table.table_name,
+                **powertools_environment(),
+                **env.flags_validator_environment(options_table=options_table.table_name),
             },
             layers=[powertools_layer],
             log_retention=log_retention,

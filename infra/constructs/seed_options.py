@@ -42,7 +42,6 @@ class SeedOptions(Construct):
         options_table: dynamodb.ITable,
         options_document: str,
         powertools_layer: lambda_.ILayerVersion,
-        log_prompts: bool = False,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
@@ -51,7 +50,7 @@ class SeedOptions(Construct):
             options_table: the table to seed.
             options_document: ``config/options.json`` as text.
             powertools_layer: for the handler.
-            log_prompts / log_retention / log_removal_policy: the handler's settings.
+            log_retention / log_removal_policy: the handler's settings.
         """
         super().__init__(scope, construct_id)
         handler = SwitchboardFunction(
@@ -61,7 +60,7 @@ class SeedOptions(Construct):
             description="Switchboard: seeds the LLM options table from config/options.json",
             memory_size=256,
             timeout=Duration.minutes(2),
-            environment=powertools_environment(log_prompts=log_prompts),
+            environment=powertools_environment(),
             layers=[powertools_layer],
             log_retention=log_retention,
             log_removal_policy=log_removal_policy,

@@ -102,7 +102,6 @@ class SwitchboardStack(Stack):
             options_table=self.data.options_table,
             options_document=json.dumps(options_document, separators=(",", ":"), sort_keys=True),
             powertools_layer=powertools,
-            log_prompts=settings.log_prompts,
             log_retention=log_retention,
             log_removal_policy=log_removal,
         )
@@ -122,7 +121,6 @@ class SwitchboardStack(Stack):
             deployment_duration=Duration.minutes(rollout.deployment_minutes),
             final_bake_time=Duration.minutes(rollout.final_bake_minutes),
             gateway_errors_threshold=settings.gateway_errors_alarm_threshold,
-            log_prompts=settings.log_prompts,
             log_retention=log_retention,
             log_removal_policy=log_removal,
         )

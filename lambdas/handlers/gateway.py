@@ -17,7 +17,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from switchboard.api_models import ChatCompletion, ChatCompletionRequest, ErrorBody, ModelCard, ModelList
 from switchboard.chat import Caller, ChatService
 from switchboard.contract import metrics as metric_names
-from switchboard.errors import ApiError, InvalidRequest, PayloadTooLarge, Unauthorized
+from switchboard.contract.errors import ROUTES_HINT
+from switchboard.errors import (
+    ApiError,
+    InternalError,
+    InvalidRequest,
+    PayloadTooLarge,
+    Unauthorized,
+    UnknownPath,
+    UnsupportedMediaType,
+)
 from switchboard.limits import MAX_REQUEST_BODY_BYTES
 from switchboard.media_type import parse_media_type
 from switchboard.observability import keys_from_event, logger, metrics, tracer
@@ -161,27 +170,15 @@ def _validation_error(exc: RequestValidationError) -> Response[Any]:
 
 @app.not_found
 def _not_found(_exc: Exception) -> Response[Any]:
-    return _api_error(
-        InvalidRequest(
-            f"Unknown path {app.current_event.http_method} {app.current_event.path}.",
-            status=404,
-            code="unknown_url",
-        )
-    )
+    event = app.current_event
+    return _api_error(UnknownPath(f"Unknown path or method {event.http_method} {event.path}. {ROUTES_HINT}"))
 
 
 @app.exception_handler(Exception)
 def _unexpected(exc: Exception) -> Response[Any]:
     logger.exception("unexpected error")
     metrics.add_metric(name=metric_names.UNEXPECTED_ERRORS, unit=MetricUnit.Count, value=1)
-    return _api_error(
-        ApiError(
-            f"Internal error (request id {_request_id()}). It has been logged.",
-            status=500,
-            type="api_error",
-            code="internal_error",
-        )
-    )
+    return _api_error(InternalError(f"Internal error (request id {_request_id()}). It has been logged."))
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
@@ -194,7 +191,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # In AWS the WAF refuses a declared length over the limit before this function runs; this
     # catches a body that arrived without one (switchboard.limits says what is left).
     if len(str(event.get("body") or "").encode("utf-8", "surrogatepass")) > MAX_REQUEST_BODY_BYTES:
-        error = PayloadTooLarge(f"Request body too large: the limit is {MAX_REQUEST_BODY_BYTES} bytes.")
+        error = PayloadTooLarge()
         return {
             "statusCode": error.status,
             "headers": {"Content-Type": JSON},
@@ -244,10 +241,8 @@ def _unsupported_media_type(event: dict[str, Any]) -> dict[str, Any] | None:
     if media is not None and media.essence == JSON:
         headers[name] = str(media)
         return None
-    error = InvalidRequest(
-        f"Unsupported Content-Type {content_type.strip()[:100]!r}: send the body as application/json.",
-        status=415,
-        code="unsupported_media_type",
+    error = UnsupportedMediaType(
+        f"Unsupported Content-Type {content_type.strip()[:100]!r}: send the body as application/json."
     )
     request_id = (event.get("requestContext") or {}).get("requestId") or "local"
     return {

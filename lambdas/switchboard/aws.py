@@ -12,11 +12,13 @@ import os
 import threading
 from typing import Any
 
+from switchboard.contract import env as names
+
 _session: Any = None
 _lock = threading.Lock()
 
 
-LIGHT_CLIENT_ENV = "SWITCHBOARD_LIGHT_AWS_CLIENT"
+LIGHT_CLIENT_ENV = names.LIGHT_AWS_CLIENT
 NO_BOTOCORE_RETRIES = frozenset({"stepfunctions"})
 """botocore retries every operation on 5xx and lost answers; StartSyncExecution is not idempotent
 (a retry can run a second workflow and call a provider twice), and botocore's retry policy cannot be

@@ -13,11 +13,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from switchboard.api_models import ChatCompletion, ChatCompletionRequest, Choice, ResponseMessage, Usage
 from switchboard.contract import metrics as metric_names
+from switchboard.contract.workflow import timestamp_from_epoch
 from switchboard.errors import (
     ErrorClass,
     Forbidden,
@@ -468,7 +469,7 @@ def _why_nothing_was_tried(
 
 def iso_seconds(epoch_s: float) -> str:
     """`YYYY-MM-DDTHH:MM:SSZ`: the one timestamp form both AWS and moto compare in Choice states."""
-    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamp_from_epoch(epoch_s)
 
 
 def cache_key(*, tenant: str, route: str, request: ChatRequest) -> str:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from switchboard.contract import errors as catalogue
+from switchboard.contract.errors import ErrorSpec
+
 
 class ErrorClass(StrEnum):
     """Provider failure classes; the circuit breaker and the ASL decide on these names."""
@@ -54,85 +57,86 @@ class ProviderError(Exception):
 
 
 class ApiError(Exception):
-    """An error the caller sees, rendered as `{"error": {"message", "type", "code"}}`."""
+    """An error the caller sees, rendered as `{"error": {"message", "type", "param", "code"}}`.
 
-    status: int = 400
-    type: str = "invalid_request_error"
-    code: str | None = None
+    Status, type and code come from one entry of the catalogue (`switchboard.contract.errors`),
+    the same one API Gateway's gateway responses render: a subclass names its default entry and
+    `code=` picks another one (a code nobody declared is a KeyError, caught by the tests).
+    """
+
+    spec: ErrorSpec = catalogue.INVALID_REQUEST
 
     def __init__(
         self,
-        message: str,
+        message: str | None = None,
         *,
-        status: int | None = None,
-        type: str | None = None,
         code: str | None = None,
         param: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        if status is not None:
-            self.status = status
-        if type is not None:
-            self.type = type
         if code is not None:
-            self.code = code
+            self.spec = catalogue.by_code(code)
+        self.message = self.spec.message if message is None else message
+        super().__init__(self.message)
         self.param = param
         self.headers = headers or {}
 
+    @property
+    def status(self) -> int:
+        return self.spec.status
+
+    @property
+    def type(self) -> str:
+        return self.spec.type
+
+    @property
+    def code(self) -> str:
+        return self.spec.code
+
     def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        return self.spec.body(self.message, param=self.param)
 
 
 class InvalidRequest(ApiError):
-    status = 400
-    type = "invalid_request_error"
-    code = "invalid_request"
+    spec = catalogue.INVALID_REQUEST
 
 
 class Unauthorized(ApiError):
-    status = 401
-    type = "authentication_error"
-    code = "invalid_api_key"
+    spec = catalogue.INVALID_API_KEY
 
 
 class Forbidden(ApiError):
-    status = 403
-    type = "permission_error"
-    code = "route_not_allowed"
+    spec = catalogue.ROUTE_NOT_ALLOWED
+
+
+class UnknownPath(ApiError):
+    spec = catalogue.UNKNOWN_PATH
 
 
 class RouteNotFound(ApiError):
-    status = 404
-    type = "invalid_request_error"
-    code = "model_not_found"
+    spec = catalogue.MODEL_NOT_FOUND
 
 
 class PayloadTooLarge(ApiError):
-    status = 413
-    type = "invalid_request_error"
-    code = "request_too_large"
+    spec = catalogue.REQUEST_TOO_LARGE
 
 
-class RateLimited(ApiError):
-    status = 429
-    type = "rate_limit_error"
-    code = "rate_limited"
+class UnsupportedMediaType(ApiError):
+    spec = catalogue.UNSUPPORTED_MEDIA_TYPE
+
+
+class InternalError(ApiError):
+    spec = catalogue.INTERNAL_ERROR
 
 
 class UpstreamFailed(ApiError):
-    status = 502
-    type = "api_error"
-    code = "upstream_failed"
+    spec = catalogue.UPSTREAM_FAILED
 
 
 class ServiceUnavailable(ApiError):
-    status = 503
-    type = "api_error"
-    code = "no_healthy_option"
+    spec = catalogue.NO_HEALTHY_OPTION
 
-    def __init__(self, message: str, *, retry_after_s: int = 5, **kwargs: Any) -> None:
+    def __init__(self, message: str | None = None, *, retry_after_s: int = 5, **kwargs: Any) -> None:
         headers = {"Retry-After": str(max(1, int(retry_after_s)))}
         headers.update(kwargs.pop("headers", None) or {})
         super().__init__(message, headers=headers, **kwargs)

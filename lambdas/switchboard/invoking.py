@@ -26,10 +26,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from switchboard.contract import metrics as metric_names
+from switchboard.contract.workflow import timestamp_from_epoch
 from switchboard.errors import ErrorClass, ProviderError
 from switchboard.events import Measurements
 from switchboard.options.model import BreakerPolicy, LlmOption, OptionStatus, ProviderKind
@@ -106,7 +106,7 @@ class SystemClock:
 
 def utc_now_iso(clock: Clock) -> str:
     """`YYYY-MM-DDTHH:MM:SSZ`: the form the workflow's `TimestampGreaterThanPath` compares."""
-    return datetime.fromtimestamp(clock.wall_ms() / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamp_from_epoch(clock.wall_ms() / 1000)
 
 
 def result_key(request_id: str, option_id: str) -> str:

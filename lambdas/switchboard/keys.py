@@ -22,8 +22,9 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal, cast
+
+from switchboard.contract.workflow import timestamp_now
 
 __all__ = [
     "KEY_PREFIX",
@@ -91,7 +92,7 @@ def _validate_routes(routes: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 def _utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamp_now()
 
 
 @dataclass(frozen=True)

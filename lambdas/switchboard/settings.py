@@ -1,6 +1,8 @@
 """Every environment variable a handler reads, modelled and checked once at cold start.
 
-Logic never reads `os.environ`; handlers build one of these and pass values down. Plain
+Logic never reads `os.environ`; handlers build one of these and pass values down. The names come
+from `switchboard.contract.env`, which infra and the local stack build the environments with;
+`switchboard.contract.handlers` says which handler loads which of these classes. Plain
 dataclasses rather than pydantic: the authorizer needs no pydantic at all, and importing it costs
 about 0.1 s of that function's cold start.
 """
@@ -13,6 +15,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, TypeVar
+
+from switchboard.contract import env as names
 
 _T = TypeVar("_T", bound="EnvSettings")
 _TRUE = ("1", "true", "yes", "on")
@@ -66,6 +70,14 @@ class EnvSettings:
     """Base of the settings dataclasses: each field names its variable and parser with `env(...)`."""
 
     @classmethod
+    def env_names(cls) -> dict[str, bool]:
+        """The variables this class reads -> whether each is required (has no default)."""
+        return {
+            item.metadata["env"]: item.default is MISSING and item.default_factory is MISSING
+            for item in fields(cls)
+        }
+
+    @classmethod
     def from_env(cls: type[_T], environ: Mapping[str, str] | None = None) -> _T:
         source = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -95,36 +107,36 @@ class EnvSettings:
 
 @dataclass(frozen=True)
 class GatewaySettings(EnvSettings):
-    options_table: str = env("OPTIONS_TABLE")
-    state_machine_arn: str = env("STATE_MACHINE_ARN")
-    appconfig_application: str = env("APPCONFIG_APPLICATION")
-    appconfig_environment: str = env("APPCONFIG_ENVIRONMENT")
-    appconfig_profile: str = env("APPCONFIG_PROFILE")
-    appconfig_agent_url: str = env("APPCONFIG_AGENT_URL", default="http://localhost:2772")
-    circuit_table: str | None = env("CIRCUIT_TABLE", default=None)
-    default_routes: dict[str, dict[str, Any]] = env("DEFAULT_ROUTES", json_object, default_factory=dict)  # noqa: RUF009
-    payload_bucket: str | None = env("PAYLOAD_BUCKET", default=None)
-    workflow_mode: str = env("WORKFLOW_MODE", one_of("sync|poll"), default="sync")
-    request_budget_ms: int = env("REQUEST_BUDGET_MS", bounded(int, 1000, 300000), default=25000)
-    options_cache_ttl_s: float = env("OPTIONS_CACHE_TTL_S", bounded(float, 0, 300), default=10.0)
-    log_prompts: bool = env("LOG_PROMPTS", boolean, default=False)
+    options_table: str = env(names.OPTIONS_TABLE)
+    state_machine_arn: str = env(names.STATE_MACHINE_ARN)
+    appconfig_application: str = env(names.APPCONFIG_APPLICATION)
+    appconfig_environment: str = env(names.APPCONFIG_ENVIRONMENT)
+    appconfig_profile: str = env(names.APPCONFIG_PROFILE)
+    appconfig_agent_url: str = env(names.APPCONFIG_AGENT_URL, default=names.APPCONFIG_AGENT_URL_DEFAULT)
+    circuit_table: str | None = env(names.CIRCUIT_TABLE, default=None)
+    default_routes: dict[str, dict[str, Any]] = env(names.DEFAULT_ROUTES, json_object, default_factory=dict)  # noqa: RUF009
+    payload_bucket: str | None = env(names.PAYLOAD_BUCKET, default=None)
+    workflow_mode: str = env(names.WORKFLOW_MODE, one_of("sync|poll"), default="sync")
+    request_budget_ms: int = env(names.REQUEST_BUDGET_MS, bounded(int, 1000, 300000), default=25000)
+    options_cache_ttl_s: float = env(names.OPTIONS_CACHE_TTL_S, bounded(float, 0, 300), default=10.0)
+    log_prompts: bool = env(names.LOG_PROMPTS, boolean, default=False)
 
 
 @dataclass(frozen=True)
 class InvokeSettings(EnvSettings):
-    options_table: str = env("OPTIONS_TABLE")
-    circuit_table: str | None = env("CIRCUIT_TABLE", default=None)
-    payload_bucket: str | None = env("PAYLOAD_BUCKET", default=None)
-    provider_override: str | None = env("PROVIDER_OVERRIDE", default=None)
-    options_cache_ttl_s: float = env("OPTIONS_CACHE_TTL_S", bounded(float, 0, 300), default=10.0)
-    log_prompts: bool = env("LOG_PROMPTS", boolean, default=False)
+    options_table: str = env(names.OPTIONS_TABLE)
+    circuit_table: str | None = env(names.CIRCUIT_TABLE, default=None)
+    payload_bucket: str | None = env(names.PAYLOAD_BUCKET, default=None)
+    provider_override: str | None = env(names.PROVIDER_OVERRIDE, default=None)
+    options_cache_ttl_s: float = env(names.OPTIONS_CACHE_TTL_S, bounded(float, 0, 300), default=10.0)
+    log_prompts: bool = env(names.LOG_PROMPTS, boolean, default=False)
 
 
 @dataclass(frozen=True)
 class AuthorizerSettings(EnvSettings):
-    keys_table: str = env("KEYS_TABLE")
+    keys_table: str = env(names.KEYS_TABLE)
 
 
 @dataclass(frozen=True)
 class ValidatorSettings(EnvSettings):
-    options_table: str = env("OPTIONS_TABLE")
+    options_table: str = env(names.OPTIONS_TABLE)

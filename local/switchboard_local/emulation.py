@@ -242,38 +242,55 @@ def handler_environment(
     endpoint_url: str | None,
     provider_override: str | None = "mock",
 ) -> dict[str, str]:
-    """The environment CDK gives the functions, pointed at the emulators."""
-    from infra.config import default_routes  # the same last-resort routes CDK computes
+    """The environments CDK gives the functions (the same builders), pointed at the emulators.
 
-    env = {
-        "OPTIONS_TABLE": resources.options_table,
-        "KEYS_TABLE": resources.keys_table,
-        "CIRCUIT_TABLE": resources.circuit_table,
-        "PAYLOAD_BUCKET": resources.payload_bucket,
-        "STATE_MACHINE_ARN": resources.state_machine_arn,
-        "APPCONFIG_APPLICATION": APPCONFIG_NAMES["application"],
-        "APPCONFIG_ENVIRONMENT": APPCONFIG_NAMES["environment"],
-        "APPCONFIG_PROFILE": APPCONFIG_NAMES["profile"],
-        "APPCONFIG_AGENT_URL": agent_url,
-        "DEFAULT_ROUTES": json.dumps(default_routes(json.loads(FLAGS_FILE.read_text()))),
+    The handlers run in one process here, so their environments are merged; the only additions are
+    the local knobs every loader declares (`switchboard.contract.env.DEFAULTED_IN_DEPLOYMENT`).
+    """
+    from infra.config import default_routes  # the same last-resort routes CDK computes
+    from switchboard.contract import env as names
+
+    environment = {
+        **names.gateway_environment(
+            options_table=resources.options_table,
+            circuit_table=resources.circuit_table,
+            payload_bucket=resources.payload_bucket,
+            appconfig_application=APPCONFIG_NAMES["application"],
+            appconfig_environment=APPCONFIG_NAMES["environment"],
+            appconfig_profile=APPCONFIG_NAMES["profile"],
+            appconfig_agent_url=agent_url,
+            default_routes=default_routes(json.loads(FLAGS_FILE.read_text())),
+            log_prompts=False,
+        ),
+        **names.authorizer_environment(keys_table=resources.keys_table),
+        **names.invoke_environment(
+            options_table=resources.options_table,
+            circuit_table=resources.circuit_table,
+            payload_bucket=resources.payload_bucket,
+            log_prompts=False,
+        ),
+        **names.circuit_environment(
+            options_table=resources.options_table, circuit_table=resources.circuit_table
+        ),
+        names.STATE_MACHINE_ARN: resources.state_machine_arn,
         # In-process moto has no StartSyncExecution: start + poll. Against the local stack's
         # server, `switchboard_local.sfn_ext` adds it and the gateway runs as deployed.
-        "WORKFLOW_MODE": "sync" if endpoint_url else "poll",
+        names.WORKFLOW_MODE: "sync" if endpoint_url else "poll",
         "AWS_DEFAULT_REGION": resources.region,
         "AWS_REGION": resources.region,
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
+        names.POWERTOOLS_METRICS_DISABLED: "true",
+        names.POWERTOOLS_TRACE_DISABLED: "true",
         # Option edits (`switchboard options put --local`) show within a second, not ten.
-        "OPTIONS_CACHE_TTL_S": "1",
+        names.OPTIONS_CACHE_TTL_S: "1",
     }
     if endpoint_url:
-        env["AWS_ENDPOINT_URL"] = endpoint_url
+        environment["AWS_ENDPOINT_URL"] = endpoint_url
         # As deployed: DynamoDB and Step Functions without botocore. Only against a real HTTP
         # emulator: in-process moto (endpoint_url None) intercepts botocore, not plain HTTP.
-        env["SWITCHBOARD_LIGHT_AWS_CLIENT"] = "1"
+        environment[names.LIGHT_AWS_CLIENT] = "1"
     if provider_override:
-        env["PROVIDER_OVERRIDE"] = provider_override
-    return env
+        environment[names.PROVIDER_OVERRIDE] = provider_override
+    return environment
 
 
 def in_process_handlers(resources: LocalResources) -> dict[str, Handler]:

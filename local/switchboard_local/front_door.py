@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from switchboard.contract import errors
 from switchboard.limits import MAX_REQUEST_BODY_BYTES
 from switchboard_local.emulation import FakeLambdaContext, proxy_event, usage_plan_throttles
 
@@ -39,6 +40,11 @@ def error_body(message: str, type_: str, code: str, request_id: str) -> bytes:
     return json.dumps(
         {"error": {"message": message, "type": type_, "param": None, "code": code, "request_id": request_id}}
     ).encode()
+
+
+def catalogue_body(spec: errors.ErrorSpec, request_id: str, message: str | None = None) -> bytes:
+    """What API Gateway's gateway response for ``spec`` renders (infra/constructs/api.py)."""
+    return error_body(spec.message if message is None else message, spec.type, spec.code, request_id)
 
 
 class RequestFramingError(ValueError):
@@ -229,8 +235,8 @@ class FrontDoor:
             message = f"Request body is {length} bytes; the limit is {MAX_BODY_BYTES}."
             self._send(
                 handler,
-                413,
-                error_body(message, "invalid_request_error", "request_too_large", request_id),
+                errors.REQUEST_TOO_LARGE.status,
+                catalogue_body(errors.REQUEST_TOO_LARGE, request_id, message),
                 json_headers,
             )
             return
@@ -246,11 +252,10 @@ class FrontDoor:
                     {**json_headers, "Allow": ", ".join(allowed)},
                 )
             else:
-                message = f"Unknown path {method} {path}."
                 self._send(
                     handler,
-                    404,
-                    error_body(message, "invalid_request_error", "unknown_url", request_id),
+                    errors.UNKNOWN_PATH.status,
+                    catalogue_body(errors.UNKNOWN_PATH, request_id),
                     json_headers,
                 )
             return
@@ -267,22 +272,20 @@ class FrontDoor:
         except Exception as exc:
             if str(exc) != "Unauthorized":
                 log.exception("authorizer failed")
-            message = "Missing or unknown API key. Send `Authorization: Bearer <key>`."
             self._send(
                 handler,
-                401,
-                error_body(message, "authentication_error", "invalid_api_key", request_id),
+                errors.INVALID_API_KEY.status,
+                catalogue_body(errors.INVALID_API_KEY, request_id),
                 {**json_headers, "WWW-Authenticate": "Bearer"},
             )
             return
         context = policy.get("context", {})
         usage_key = policy.get("usageIdentifierKey") or context.get("key_id", "anonymous")
         if not self._bucket(str(usage_key), str(context.get("tier", "standard"))).take():
-            message = "Too many requests for this API key: slow down and retry."
             self._send(
                 handler,
-                429,
-                error_body(message, "rate_limit_error", "rate_limited", request_id),
+                errors.RATE_LIMIT_EXCEEDED.status,
+                catalogue_body(errors.RATE_LIMIT_EXCEEDED, request_id),
                 {**json_headers, "Retry-After": "1"},
             )
             return
@@ -302,9 +305,8 @@ class FrontDoor:
         except Exception:
             log.exception("gateway handler crashed")
             message = f"Internal error (request id {request_id})."
-            self._send(
-                handler, 502, error_body(message, "api_error", "internal_error", request_id), json_headers
-            )
+            crash_body = error_body(message, errors.SERVER_ERROR, errors.INTERNAL_ERROR.code, request_id)
+            self._send(handler, 502, crash_body, json_headers)
             return
         out_headers = dict(response.get("headers") or {})
         for name, values in (response.get("multiValueHeaders") or {}).items():

@@ -313,11 +313,13 @@ def state_change_event(
     import uuid
     from datetime import UTC, datetime
 
+    from switchboard.contract.workflow import timestamp_now
+
     def stamp(value: Any) -> str:
         if isinstance(value, datetime):
             # milliseconds: two status changes within a second must not share an idempotency key
             return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        return str(value or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return str(value or timestamp_now())
 
     arn = str(described["ModelPackageArn"])
     modified = stamp(described.get("LastModifiedTime") or described.get("CreationTime"))

@@ -106,7 +106,7 @@ def test_whole_chain_down_with_reject_policy_is_503_with_retry_after_and_body(ga
 
     assert status == 503
     assert int(headers["retry-after"]) >= 1
-    assert body["error"]["type"] == "api_error"
+    assert body["error"]["type"] == "server_error"
     assert "req-0001" in body["error"]["message"]
 
 

@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from switchboard.circuits.policy import Outcome
 from switchboard.circuits.store import CircuitStore
+from switchboard.contract.workflow import TIMESTAMP_FORMAT
 from switchboard.options.model import BreakerPolicy
 from switchboard_local.cli import circuits as circuits_cli
 from switchboard_local.cli.target import TargetError
@@ -88,7 +89,7 @@ def test_list_empty_then_open_for_duration(target: FakeTarget, capsys: pytest.Ca
     result = json.loads(out)
     assert result["transition"] == "forced_open" and result["to_state"] == "OPEN"
     assert result["sticky"] is False and ISO.match(result["open_until"])
-    until = datetime.strptime(result["open_until"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    until = datetime.strptime(result["open_until"], TIMESTAMP_FORMAT).replace(tzinfo=UTC)
     assert timedelta(minutes=9, seconds=58) <= until - before <= timedelta(minutes=10, seconds=2)
 
     code, out, _ = run(["circuits", "list"], capsys)
@@ -103,7 +104,7 @@ def test_default_duration_is_15_minutes(target: FakeTarget, capsys: pytest.Captu
     assert code == 0
     result = json.loads(out)
     assert result["transition"] == "forced_closed"
-    until = datetime.strptime(result["forced_until"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    until = datetime.strptime(result["forced_until"], TIMESTAMP_FORMAT).replace(tzinfo=UTC)
     assert timedelta(minutes=14, seconds=58) <= until - before <= timedelta(minutes=15, seconds=2)
 
 
@@ -178,7 +179,7 @@ def test_release_ends_a_sticky_force(target: FakeTarget, capsys: pytest.CaptureF
     result = json.loads(out)
     assert result["transition"] == "released" and result["state"] == "OPEN"
     assert result["reason"] == "forced open released: provider healthy"
-    released_at = datetime.strptime(result["open_until"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    released_at = datetime.strptime(result["open_until"], TIMESTAMP_FORMAT).replace(tzinfo=UTC)
     assert before <= released_at <= datetime.now(UTC)
 
     # The stored circuit now lets the next request probe, and the timeline says who released it.

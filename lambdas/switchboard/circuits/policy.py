@@ -42,6 +42,7 @@ from typing import Literal
 from aws_lambda_powertools.utilities.circuit_breaker import CircuitState, CircuitTransition
 
 from switchboard.circuits.timefmt import STICKY_UNTIL, ceil_s, to_ms, trunc_ms
+from switchboard.contract.workflow import TIMESTAMP_FORMAT
 from switchboard.errors import ErrorClass
 from switchboard.options.model import BreakerPolicy
 
@@ -435,7 +436,7 @@ def force(
     """Operator override: `until` None makes it sticky (until the next force)."""
     forced_until = ceil_s(until) if until is not None else None
     why = reason or "operator"
-    horizon = f"until {forced_until:%Y-%m-%dT%H:%M:%SZ}" if forced_until is not None else "sticky"
+    horizon = f"until {forced_until.strftime(TIMESTAMP_FORMAT)}" if forced_until is not None else "sticky"
     common = replace(
         snapshot,
         forced=state,

@@ -25,6 +25,7 @@ from switchboard.circuits.policy import (
 )
 from switchboard.circuits.store import CircuitStore, EventHook
 from switchboard.circuits.timefmt import to_iso
+from switchboard.contract import env as names
 from switchboard.contract import metrics as metric_names
 from switchboard.options.model import BreakerPolicy, LlmOption
 from switchboard.settings import EnvSettings, bounded, env
@@ -48,10 +49,10 @@ class CircuitSettings(EnvSettings):
     (a RuntimeError: "CircuitSettings: bad environment: ...") naming each bad variable.
     """
 
-    circuit_table: str = env("CIRCUIT_TABLE", _non_empty)
-    options_table: str = env("OPTIONS_TABLE", _non_empty)
-    probe_lease_s: int = env("CIRCUIT_PROBE_LEASE_S", bounded(int, 1, 3600), default=PROBE_LEASE_S)
-    cache_ttl_s: float = env("CIRCUIT_CACHE_TTL_S", bounded(float, 0, 60), default=2.0)
+    circuit_table: str = env(names.CIRCUIT_TABLE, _non_empty)
+    options_table: str = env(names.OPTIONS_TABLE, _non_empty)
+    probe_lease_s: int = env(names.CIRCUIT_PROBE_LEASE_S, bounded(int, 1, 3600), default=PROBE_LEASE_S)
+    cache_ttl_s: float = env(names.CIRCUIT_CACHE_TTL_S, bounded(float, 0, 60), default=2.0)
 
 
 class OptionSource(Protocol):

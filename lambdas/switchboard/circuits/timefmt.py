@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from switchboard.contract.workflow import TIMESTAMP_FORMAT
+
 __all__ = [
     "ISO_PATTERN",
     "STICKY_UNTIL",
@@ -43,7 +45,7 @@ def _utc(dt: datetime) -> datetime:
 
 def to_iso(dt: datetime) -> str:
     """`YYYY-MM-DDTHH:MM:SSZ` (sub-second part dropped)."""
-    return _utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _utc(dt).strftime(TIMESTAMP_FORMAT)
 
 
 def to_iso_ms(dt: datetime) -> str:

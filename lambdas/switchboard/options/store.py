@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from switchboard.contract import metrics as metric_names
+from switchboard.contract.workflow import format_timestamp
 from switchboard.options.errors import (
     InvalidOptions,
     OptionNotFound,
@@ -67,7 +68,7 @@ EVENT_REFRESHED = metric_names.OPTIONS_REFRESHED
 
 def utc_timestamp(now: datetime | None = None) -> str:
     """`YYYY-MM-DDTHH:MM:SSZ`: the one timestamp form the project writes."""
-    return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_timestamp(now or datetime.now(UTC))
 
 
 # --- DynamoDB attribute-value conversion ------------------------------------------------------------

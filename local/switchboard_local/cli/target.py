@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from switchboard.contract.workflow import timestamp_now
+
 LOCAL_STATE_FILE = Path(os.environ.get("SWITCHBOARD_LOCAL_STATE", ".switchboard/local.json"))
 DEFAULT_STACK = "Switchboard"
 STACK_RECORD_KEY = "stack"
@@ -197,14 +199,13 @@ class LocalStateClaim:
 
     def publish(self, target: Target, *, gateway_url: str, agent_url: str, aws_url: str) -> LocalStackRecord:
         """Write the state file, once every server listens: from now on `--local` reaches us."""
-        import datetime
 
         record = LocalStackRecord(
             pid=os.getpid(),
             gateway_url=gateway_url,
             agent_url=agent_url,
             aws_url=aws_url,
-            started_at=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            started_at=timestamp_now(),
             token=self.token,
         )
         write_local_state(target, self.path, stack=record)

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from switchboard.contract.workflow import format_timestamp
 from switchboard_local.doctor.deployment import Deployment, FunctionRef, HttpAnswer, SelfcheckFailed
 from switchboard_local.doctor.report import Check, Finding, describe_exception, failed, guarded, passed
 
@@ -410,7 +411,7 @@ def workflow_probe_input(text: str, now: datetime | None = None) -> dict[str, An
             "messages": [{"role": "user", "content": DOCTOR_PROMPT}],
             "max_tokens": DOCTOR_MAX_TOKENS,
         },
-        "now": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "now": format_timestamp(moment),
         "now_epoch_s": epoch,
         "deadline_ms": epoch * 1000 + 10_000,
     }
@@ -622,7 +623,7 @@ def _remove_key(d: Deployment, store: Any, record: Any, apigateway: Any, usage_p
 
 def _leftovers(store: Any) -> list[Any]:
     """Keys of an interrupted doctor run (older than a concurrent run could still be using)."""
-    cutoff = (datetime.now(UTC) - STALE_KEY_AGE).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cutoff = format_timestamp(datetime.now(UTC) - STALE_KEY_AGE)
     return [r for r in store.list() if r.tenant == DOCTOR_TENANT and r.created_at < cutoff]
 
 

@@ -1,0 +1,134 @@
+"""Environment variable names, and the environment each deployed function is given.
+
+The settings loaders (``switchboard.settings``, ``switchboard.circuits.service``) read these names;
+infra (``infra/constructs/functions.py``) and the local stack (``switchboard_local.emulation``) build
+the environments with the ``*_environment`` functions below, so the deployed shape and the local
+one are the same code. ``tests/infra/test_function_environments.py`` feeds each synthesized
+function's ``Environment`` to its loaders (``switchboard.contract.handlers``): a variable renamed on
+one side only fails there.
+
+Stdlib only: infra (CDK), the local stack and the handlers all import this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+# --- Read by the settings loaders -----------------------------------------------------------------
+OPTIONS_TABLE: Final = "OPTIONS_TABLE"
+KEYS_TABLE: Final = "KEYS_TABLE"
+CIRCUIT_TABLE: Final = "CIRCUIT_TABLE"
+STATE_MACHINE_ARN: Final = "STATE_MACHINE_ARN"
+PAYLOAD_BUCKET: Final = "PAYLOAD_BUCKET"
+APPCONFIG_APPLICATION: Final = "APPCONFIG_APPLICATION"
+APPCONFIG_ENVIRONMENT: Final = "APPCONFIG_ENVIRONMENT"
+APPCONFIG_PROFILE: Final = "APPCONFIG_PROFILE"
+APPCONFIG_AGENT_URL: Final = "APPCONFIG_AGENT_URL"
+DEFAULT_ROUTES: Final = "DEFAULT_ROUTES"
+LOG_PROMPTS: Final = "LOG_PROMPTS"
+WORKFLOW_MODE: Final = "WORKFLOW_MODE"
+REQUEST_BUDGET_MS: Final = "REQUEST_BUDGET_MS"
+OPTIONS_CACHE_TTL_S: Final = "OPTIONS_CACHE_TTL_S"
+PROVIDER_OVERRIDE: Final = "PROVIDER_OVERRIDE"
+CIRCUIT_PROBE_LEASE_S: Final = "CIRCUIT_PROBE_LEASE_S"
+CIRCUIT_CACHE_TTL_S: Final = "CIRCUIT_CACHE_TTL_S"
+MODEL_FAMILIES: Final = "MODEL_FAMILIES"
+
+# --- Read outside the settings loaders ------------------------------------------------------------
+POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
+POWERTOOLS_METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
+POWERTOOLS_METRICS_DISABLED: Final = "POWERTOOLS_METRICS_DISABLED"
+POWERTOOLS_TRACE_DISABLED: Final = "POWERTOOLS_TRACE_DISABLED"
+LIGHT_AWS_CLIENT: Final = "SWITCHBOARD_LIGHT_AWS_CLIENT"
+"""``1``: request-path DynamoDB / Step Functions calls without botocore (``switchboard.aws``)."""
+XRAY_SDK: Final = "SWITCHBOARD_XRAY_SDK"
+"""Opt-in X-Ray SDK subsegments (``switchboard.observability`` explains the cold-start cost)."""
+EXTENSION_POLL_INTERVAL: Final = "AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS"
+EXTENSION_PREFETCH_LIST: Final = "AWS_APPCONFIG_EXTENSION_PREFETCH_LIST"
+
+READ_OUTSIDE_SETTINGS: Final[Mapping[str, str]] = {
+    POWERTOOLS_SERVICE_NAME: "Powertools Logger and Metrics",
+    POWERTOOLS_METRICS_NAMESPACE: "Powertools Metrics",
+    POWERTOOLS_METRICS_DISABLED: "Powertools Metrics (the local stack only)",
+    POWERTOOLS_TRACE_DISABLED: "Powertools Tracer (the local stack only)",
+    LIGHT_AWS_CLIENT: "switchboard.aws",
+    XRAY_SDK: "switchboard.observability",
+    EXTENSION_POLL_INTERVAL: "the AWS AppConfig Lambda extension",
+    EXTENSION_PREFETCH_LIST: "the AWS AppConfig Lambda extension",
+}
+"""Variables a function may be given that no settings loader reads, and who reads each one."""
+
+DEFAULTED_IN_DEPLOYMENT: Final[Mapping[str, str]] = {
+    WORKFLOW_MODE: "sync (StartSyncExecution) as deployed; poll only against in-process moto",
+    REQUEST_BUDGET_MS: "the loader's default fits API Gateway's 29 s integration timeout",
+    OPTIONS_CACHE_TTL_S: "the loader's default; the local stack shortens it",
+    PROVIDER_OVERRIDE: "tests and the local stack only (the mock provider)",
+    CIRCUIT_PROBE_LEASE_S: "the breaker's default lease",
+    CIRCUIT_CACHE_TTL_S: "the breaker's default read cache",
+}
+"""Variables a loader reads that a deployed function may lack: the loader's default is meant."""
+
+# --- Values --------------------------------------------------------------------------------------
+APPCONFIG_AGENT_URL_DEFAULT: Final = "http://localhost:2772"
+"""Where the AppConfig Lambda extension (and the local agent emulator by default) listens."""
+
+
+def flag(value: bool) -> str:
+    """How a boolean variable is written (the loaders accept 1/0, yes/no and on/off too)."""
+    return "true" if value else "false"
+
+
+def default_routes_json(default_routes: Mapping[str, Mapping[str, Any]]) -> str:
+    """``DEFAULT_ROUTES``: route -> default-variant attributes, compact and stable."""
+    return json.dumps(default_routes, separators=(",", ":"), sort_keys=True)
+
+
+def gateway_environment(
+    *,
+    options_table: str,
+    circuit_table: str,
+    payload_bucket: str,
+    appconfig_application: str,
+    appconfig_environment: str,
+    appconfig_profile: str,
+    appconfig_agent_url: str,
+    default_routes: Mapping[str, Mapping[str, Any]],
+    log_prompts: bool,
+) -> dict[str, str]:
+    """The gateway's own variables (``STATE_MACHINE_ARN`` comes with the workflow, see infra)."""
+    return {
+        OPTIONS_TABLE: options_table,
+        CIRCUIT_TABLE: circuit_table,
+        PAYLOAD_BUCKET: payload_bucket,
+        APPCONFIG_APPLICATION: appconfig_application,
+        APPCONFIG_ENVIRONMENT: appconfig_environment,
+        APPCONFIG_PROFILE: appconfig_profile,
+        APPCONFIG_AGENT_URL: appconfig_agent_url,
+        DEFAULT_ROUTES: default_routes_json(default_routes),
+        LOG_PROMPTS: flag(log_prompts),
+    }
+
+
+def authorizer_environment(*, keys_table: str) -> dict[str, str]:
+    return {KEYS_TABLE: keys_table}
+
+
+def invoke_environment(
+    *, options_table: str, circuit_table: str, payload_bucket: str, log_prompts: bool
+) -> dict[str, str]:
+    return {
+        OPTIONS_TABLE: options_table,
+        CIRCUIT_TABLE: circuit_table,
+        PAYLOAD_BUCKET: payload_bucket,
+        LOG_PROMPTS: flag(log_prompts),
+    }
+
+
+def circuit_environment(*, options_table: str, circuit_table: str) -> dict[str, str]:
+    return {OPTIONS_TABLE: options_table, CIRCUIT_TABLE: circuit_table}
+
+
+def flags_validator_environment(*, options_table: str) -> dict[str, str]:
+    return {OPTIONS_TABLE: options_table}
