@@ -8,7 +8,6 @@ EventBridge rule on the families' registry state changes that starts it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Validations
@@ -29,51 +28,10 @@ from infra.constructs.logical_ids import keep_logical_ids
 from infra.constructs.sagemaker_arns import FamilyArns
 from infra.constructs.state_machine import observed_state_machine
 from infra.constructs.tables import durable_table
+from switchboard.contract.model_deployment import EVENT_DETAIL_TYPE, DeploymentSettings, machine_substitutions
 from switchboard.lifecycle.model import ModelFamily
 
-EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
-
-
-@dataclass(frozen=True, slots=True)
-class DeploymentSettings:
-    """Blue/green and polling defaults (the ASL's DefinitionSubstitutions; input ``settings`` wins).
-
-    CANARY: ``canary_percent`` of the new fleet takes traffic for ``wait_interval_seconds``, then the
-    rest at once. LINEAR: steps of ``linear_step_percent`` (10-50) every ``wait_interval_seconds``.
-    Keep ``max_polls * max_poll_seconds`` above ``maximum_execution_timeout_seconds``: a timeout
-    here then means a stuck endpoint, not a slow canary.
-    """
-
-    traffic_type: str = "CANARY"
-    canary_percent: int = 10
-    linear_step_percent: int = 20
-    wait_interval_seconds: int = 600
-    termination_wait_seconds: int = 300
-    maximum_execution_timeout_seconds: int = 3600
-    poll_seconds: int = 30
-    max_poll_seconds: int = 120
-    max_polls: int = 60
-    bake_seconds: int = 900
-
-    def substitutions(self) -> dict[str, str]:
-        if self.traffic_type not in ("CANARY", "LINEAR"):
-            raise ValueError("traffic_type must be CANARY or LINEAR")
-        if not 1 <= self.canary_percent <= 50 or not 10 <= self.linear_step_percent <= 50:
-            raise ValueError("canary_percent must be 1..50 and linear_step_percent 10..50")
-        if self.max_polls * self.max_poll_seconds <= self.maximum_execution_timeout_seconds:
-            raise ValueError("max_polls * max_poll_seconds must exceed maximum_execution_timeout_seconds")
-        return {
-            "TrafficRoutingType": self.traffic_type,
-            "CanaryPercent": str(self.canary_percent),
-            "LinearStepPercent": str(self.linear_step_percent),
-            "WaitIntervalSeconds": str(self.wait_interval_seconds),
-            "TerminationWaitSeconds": str(self.termination_wait_seconds),
-            "MaximumExecutionTimeoutSeconds": str(self.maximum_execution_timeout_seconds),
-            "PollSeconds": str(self.poll_seconds),
-            "MaxPollSeconds": str(self.max_poll_seconds),
-            "MaxPolls": str(self.max_polls),
-            "BakeSeconds": str(self.bake_seconds),
-        }
+__all__ = ["EVENT_DETAIL_TYPE", "DeploymentSettings", "DeploymentWorkflow"]
 
 
 class DeploymentWorkflow(Construct):
@@ -229,14 +187,14 @@ class DeploymentWorkflow(Construct):
             self,
             "StateMachine",
             definition_file=definition_file,
-            substitutions={
-                "DeploymentFunctionArn": tasks.function.function_arn,
-                "DeploymentsTable": self.deployments_table.table_name,
-                "NotificationTopicArn": self.topic.topic_arn,
-                "SageMakerExecutionRoleArn": execution_role.role_arn,
-                "AlarmNamePrefix": alarm_name_prefix,
-                **settings.substitutions(),
-            },
+            substitutions=machine_substitutions(
+                function_arn=tasks.function.function_arn,
+                table=self.deployments_table.table_name,
+                topic_arn=self.topic.topic_arn,
+                execution_role_arn=execution_role.role_arn,
+                alarm_prefix=alarm_name_prefix,
+                settings=settings,
+            ),
             role=role,
             state_machine_type=sfn.StateMachineType.STANDARD,
             log_group=self.log_group,

@@ -17,6 +17,9 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.constructs.logical_ids import keep_logical_ids
+from switchboard.contract.model_deployment import ALARM_SUFFIXES, alarm_names
+
+__all__ = ["ALARM_SPECS", "ALARM_SUFFIXES", "AlarmSpec", "RollbackAlarms", "alarm_names"]
 from switchboard.lifecycle.model import ModelFamily
 
 OPTION_ERRORS_NAMESPACE = "Switchboard/Models"
@@ -94,13 +97,8 @@ ALARM_SPECS: tuple[AlarmSpec, ...] = (
         comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     ),
 )
-ALARM_SUFFIXES = tuple(spec.name_suffix for spec in ALARM_SPECS)
-"""The ASL formats ``${AlarmNamePrefix}<group>-<suffix>``: keep both in step."""
-
-
-def alarm_names(prefix: str, group: str) -> list[str]:
-    """A family's rollback alarm names, in :data:`ALARM_SPECS` order."""
-    return [f"{prefix}{group}-{suffix}" for suffix in ALARM_SUFFIXES]
+if tuple(spec.name_suffix for spec in ALARM_SPECS) != ALARM_SUFFIXES:
+    raise AssertionError("ALARM_SPECS must name the contract's ALARM_SUFFIXES, in the ASL's order")
 
 
 class RollbackAlarms(Construct):

@@ -17,26 +17,30 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from switchboard.contract.model_deployment import (
+    EVENT_DETAIL_TYPE,
+    DeploymentSettings,
+    alarm_names,
+    machine_substitutions,
+)
 from switchboard_local.emulated_lambda import LOCAL_RUNTIME, Handler, placeholder_code_zip
 from switchboard_local.moto_patches import SAGEMAKER
 
 DEPLOYMENT_ASL = Path(__file__).resolve().parents[2] / "statemachines" / "model_deployment.asl.json"
 SAMPLE_GROUP_SUFFIX = "sample-llm"
-ALARM_SUFFIXES = ("invocation-5xx", "model-latency", "gateway-errors")
-EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
 
-LOCAL_SETTINGS: dict[str, Any] = {
-    "traffic_type": "CANARY",
-    "canary_percent": 10,
-    "linear_step_percent": 10,
-    "wait_interval_seconds": 0,
-    "termination_wait_seconds": 0,
-    "maximum_execution_timeout_seconds": 600,
-    "poll_seconds": 0,
-    "max_poll_seconds": 1,
-    "max_polls": 5,
-    "bake_seconds": 0,
-}
+LOCAL_SETTINGS: dict[str, Any] = DeploymentSettings(
+    traffic_type="CANARY",
+    canary_percent=10,
+    linear_step_percent=10,
+    wait_interval_seconds=0,
+    termination_wait_seconds=0,
+    maximum_execution_timeout_seconds=600,
+    poll_seconds=0,
+    max_poll_seconds=1,
+    max_polls=5,
+    bake_seconds=0,
+).as_input()
 """Waits small enough that a local deployment takes well under a second (moto sleeps for real)."""
 
 ClientFactory = Callable[[str], Any]
@@ -63,11 +67,6 @@ def names_for(prefix: str) -> dict[str, str]:
     }
 
 
-def alarm_names(alarm_prefix: str, group: str) -> list[str]:
-    """The rollback alarms of one family (the ASL formats the same names)."""
-    return [f"{alarm_prefix}{group}-{suffix}" for suffix in ALARM_SUFFIXES]
-
-
 def substitutions(
     *,
     function_arn: str,
@@ -77,25 +76,17 @@ def substitutions(
     alarm_prefix: str,
     settings: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
-    """The ASL's ``${…}`` placeholders (CDK passes the same keys as DefinitionSubstitutions)."""
-    s = {**LOCAL_SETTINGS, **(settings or {})}
-    return {
-        "DeploymentFunctionArn": function_arn,
-        "DeploymentsTable": table,
-        "NotificationTopicArn": topic_arn,
-        "SageMakerExecutionRoleArn": execution_role_arn,
-        "AlarmNamePrefix": alarm_prefix,
-        "TrafficRoutingType": str(s["traffic_type"]),
-        "CanaryPercent": str(s["canary_percent"]),
-        "LinearStepPercent": str(s["linear_step_percent"]),
-        "WaitIntervalSeconds": str(s["wait_interval_seconds"]),
-        "TerminationWaitSeconds": str(s["termination_wait_seconds"]),
-        "MaximumExecutionTimeoutSeconds": str(s["maximum_execution_timeout_seconds"]),
-        "PollSeconds": str(s["poll_seconds"]),
-        "MaxPollSeconds": str(s["max_poll_seconds"]),
-        "MaxPolls": str(s["max_polls"]),
-        "BakeSeconds": str(s["bake_seconds"]),
-    }
+    """The ASL's ``${…}`` placeholders, built as CDK builds them (the contract's one function),
+    with the local waits: small enough to run in moto, so not checked against SageMaker's limits."""
+    return machine_substitutions(
+        function_arn=function_arn,
+        table=table,
+        topic_arn=topic_arn,
+        execution_role_arn=execution_role_arn,
+        alarm_prefix=alarm_prefix,
+        settings=DeploymentSettings().with_overrides({**LOCAL_SETTINGS, **(settings or {})}),
+        check=False,
+    )
 
 
 def render_definition(subs: Mapping[str, str]) -> str:

@@ -54,8 +54,7 @@ def test_no_module_outside_the_contract_spells_the_timestamp_format() -> None:
         str(path.relative_to(ROOT))
         for folder in ("lambdas", "infra", "local")
         for path in (ROOT / folder).rglob("*.py")
-        if spelled in path.read_text()
-        and path.parent != CONTRACT_DIR
+        if spelled in path.read_text() and path.parent != CONTRACT_DIR
     ]
     assert offenders == []
 
@@ -248,3 +247,30 @@ def test_every_code_the_lambda_code_raises_is_in_the_catalogue() -> None:
 
 def test_the_dead_rate_limited_class_is_gone() -> None:
     assert not hasattr(api_errors, "RateLimited")
+
+
+def test_the_deployment_asl_uses_exactly_the_contracts_placeholders() -> None:
+    """CDK and the local stack both fill the deployment machine through `machine_substitutions`."""
+    import re
+
+    from switchboard.contract.model_deployment import DeploymentSettings, machine_substitutions
+
+    text = (ROOT / "statemachines" / "model_deployment.asl.json").read_text()
+    used = set(re.findall(r"\$\{([A-Za-z]+)\}", text))
+    declared = machine_substitutions(
+        function_arn="f",
+        table="t",
+        topic_arn="n",
+        execution_role_arn="r",
+        alarm_prefix="p",
+        settings=DeploymentSettings(),
+    )
+    assert used == set(declared)
+
+
+def test_the_deployment_asl_formats_the_contracts_alarm_names() -> None:
+    from switchboard.contract.model_deployment import ALARM_SUFFIXES
+
+    text = (ROOT / "statemachines" / "model_deployment.asl.json").read_text()
+    for suffix in ALARM_SUFFIXES:
+        assert f"{{}}-{suffix}'" in text, suffix
