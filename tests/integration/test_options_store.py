@@ -168,7 +168,7 @@ def test_last_known_good_when_table_deleted(
     assert store.last_refresh_ok is False
     failures = [f for name, f in events.events if name == EVENT_REFRESH_FAILED]
     assert failures == [{"reason": "ResourceNotFoundException", "has_snapshot": True}]
-    serving = [f for name, f in events if name == EVENT_LAST_KNOWN_GOOD]
+    serving = [f for name, f in events.events if name == EVENT_LAST_KNOWN_GOOD]
     assert serving == [{"reason": "ResourceNotFoundException", "count": 1}]
     # And the store does not hammer DynamoDB: no retry before another TTL
     clock.advance(5)
