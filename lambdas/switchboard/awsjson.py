@@ -208,6 +208,11 @@ class AwsJsonClient:
 
     # -- one call ------------------------------------------------------------------------------
 
+    def endpoint_for(self, operation: str) -> str:
+        """``scheme://host[:port]`` this client sends ``operation`` to (host prefix included)."""
+        scheme, host, port, _ = self._url(operation)
+        return f"{scheme}://{host}" + (f":{port}" if port else "")
+
     def _url(self, operation: str) -> tuple[str, str, int | None, str]:
         parts = urlsplit(self._endpoint)
         host = parts.hostname or ""

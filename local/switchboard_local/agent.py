@@ -202,6 +202,15 @@ class AgentEmulator:
     ) -> None:
         self.stop()
 
+    @property
+    def serving(self) -> bool:
+        """Started and not stopped: answering on :attr:`url`."""
+        return self._server is not None
+
+    def request_stop(self) -> None:
+        """Ask :meth:`serve_forever` to return (what Ctrl-C does); it stops everything on its way out."""
+        self._stop.set()
+
     def serve_forever(self) -> None:
         """Start and block until interrupted (Ctrl-C), then stop."""
         self.start()

@@ -179,7 +179,8 @@ class FrontDoor:
             self._thread = None
         self._server.server_close()
 
-    def _bucket(self, key: str, tier: str) -> TokenBucket:
+    def bucket_for(self, key: str, tier: str) -> TokenBucket:
+        """The usage-plan token bucket of one API key (created with its tier's throttle)."""
         with self._buckets_lock:
             bucket = self._buckets.get(key)
             if bucket is None:
@@ -281,7 +282,7 @@ class FrontDoor:
             return
         context = policy.get("context", {})
         usage_key = policy.get("usageIdentifierKey") or context.get("key_id", "anonymous")
-        if not self._bucket(str(usage_key), str(context.get("tier", "standard"))).take():
+        if not self.bucket_for(str(usage_key), str(context.get("tier", "standard"))).take():
             self._send(
                 handler,
                 errors.RATE_LIMIT_EXCEEDED.status,

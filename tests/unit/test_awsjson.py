@@ -209,8 +209,7 @@ def test_light_client_covers_json_services_with_env_credentials_only() -> None:
 def test_endpoints_follow_botocore_precedence_and_the_sync_host_prefix() -> None:
     def endpoint(client: AwsJsonClient | None, operation: str = "GetItem") -> str:
         assert client is not None
-        scheme, host, port, _ = client._url(operation)
-        return f"{scheme}://{host}" + (f":{port}" if port else "")
+        return client.endpoint_for(operation)
 
     assert endpoint(light_client("dynamodb", ENV)) == "https://dynamodb.eu-west-1.amazonaws.com"
     sfn = light_client("stepfunctions", ENV)

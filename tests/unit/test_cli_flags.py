@@ -146,13 +146,13 @@ def test_agent_serves_until_stopped(
     )
     thread.start()
     deadline = time.monotonic() + 5
-    while not started or started[0]._server is None:
+    while not started or not started[0].serving:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     emulator = started[0]
     with urllib.request.urlopen(emulator.url + "/ping", timeout=5) as response:
         assert response.read() == b"healthy"
-    emulator._stop.set()  # what Ctrl-C's cleanup amounts to
+    emulator.request_stop()  # what Ctrl-C amounts to
     thread.join(timeout=5)
     assert result == [0]
     assert "AppConfig agent emulator on http://127.0.0.1:" in capsys.readouterr().out

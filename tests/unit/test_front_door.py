@@ -209,7 +209,7 @@ def test_the_front_door_throttles_with_cdk_json_by_default() -> None:
     front = FrontDoor(port=0)
     try:
         burst = int(usage_plan_throttles()["standard"]["burstLimit"])
-        bucket = front._bucket("key-1", "standard")
+        bucket = front.bucket_for("key-1", "standard")
         assert [bucket.take() for _ in range(burst + 1)].count(True) == burst
     finally:
         front.stop()
