@@ -25,9 +25,10 @@ against this one by a test). 3.13 and not 3.14: 3.14 cannot be installed on the 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Final
+
+from switchboard.contract import dependencies
 
 APPCONFIG_EXTENSION_VERSION: Final = "2.0.17054.0"
 
@@ -77,8 +78,6 @@ POWERTOOLS_PACKAGE: Final = "aws-lambda-powertools"
 POWERTOOLS_SSM_PREFIX: Final = "/aws/service/powertools/python"
 LAMBDA_ARCHITECTURE: Final = "arm64"
 
-_PIN = re.compile(r"^\s*([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?\s*==\s*([A-Za-z0-9_.+!-]+)\s*(?:[;#].*)?$")
-
 
 class UnsupportedRegionError(ValueError):
     """No layer is mapped for this region: synthesis stops rather than deploying without one."""
@@ -103,17 +102,7 @@ def appconfig_extension_arm64_arn(region: str) -> str:
 
 def pinned_versions(requirements: Path = REQUIREMENTS_FILE) -> dict[str, str]:
     """``name -> version`` for every exact (``==``) pin of a requirements file, names normalised."""
-    pins: dict[str, str] = {}
-    for line in requirements.read_text().splitlines():
-        match = _PIN.match(line)
-        if match:
-            pins[normalise(match.group(1))] = match.group(2)
-    return pins
-
-
-def normalise(name: str) -> str:
-    """PEP 503 name normalisation (``aws_lambda_powertools`` == ``aws-lambda-powertools``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return dependencies.pinned_versions(requirements.read_text())
 
 
 def powertools_version(requirements: Path = REQUIREMENTS_FILE) -> str:

@@ -10,7 +10,6 @@ emulator's listings); the checks make every other call, so a broken part fails i
 from __future__ import annotations
 
 import json
-import re
 import threading
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from switchboard.contract.dependencies import pinned_versions
 from switchboard_local.cli.target import Target, TargetError
 
 ClientFactory = Callable[[str], Any]
@@ -54,20 +54,13 @@ class Pins:
     source: str
 
 
-_PIN = re.compile(r"^\s*([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?\s*==\s*([^\s;#]+)")
-
-
 def read_pins(path: Path = REQUIREMENTS_FILE) -> Pins:
     """``aws-lambda-powertools`` and ``pydantic`` pins; a missing file or pin reads as None."""
-    found: dict[str, str] = {}
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
         return Pins(None, None, f"{path} (unreadable)")
-    for line in text.splitlines():
-        match = _PIN.match(line)
-        if match:
-            found[match.group(1).lower().replace("_", "-")] = match.group(2)
+    found = pinned_versions(text)
     return Pins(found.get("aws-lambda-powertools"), found.get("pydantic"), str(path))
 
 
