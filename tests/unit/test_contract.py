@@ -5,8 +5,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from switchboard.contract import env, handlers, workflow
 from switchboard.contract import errors as catalogue
 from switchboard.contract.handlers import environment_problems, load_class, variables_read
 from switchboard.settings import GatewaySettings
+from tests.fresh_python import run_fresh
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_DIR = ROOT / "lambdas" / "switchboard" / "contract"
@@ -38,13 +37,8 @@ def test_the_contract_imports_nothing_but_the_standard_library_and_itself() -> N
         + "bad = sorted(m for m in ('pydantic', 'boto3', 'botocore', 'aws_lambda_powertools', 'aws_cdk') "
         "if m in sys.modules)\nprint(','.join(bad))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT / "lambdas",
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = run_fresh(code)
+    assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
 
 

@@ -19,6 +19,7 @@ from switchboard_local.moto_patches import (
     PatchSet,
     Target,
 )
+from tests.fresh_python import run_fresh
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE_PATCH_SETS = (ASL_PARSE_CACHE, SFN_START_SYNC, SAGEMAKER)
@@ -116,9 +117,6 @@ def test_a_moved_attribute_refuses_the_whole_set_and_patches_nothing() -> None:
 def test_importing_the_local_modules_patches_nothing() -> None:
     """No patch as an import side effect: a fresh interpreter imports every module of the local
     stack and finds moto's classes untouched."""
-    import os
-    import subprocess
-    import sys
 
     code = (
         "import importlib, pkgutil, switchboard_local\n"
@@ -131,10 +129,7 @@ def test_importing_the_local_modules_patches_nothing() -> None:
         "assert before == after, [k for k in before if before[k] is not after[k]]\n"
         "assert not moto_patches.patched_targets()\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in (".", "lambdas", "local"))}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, check=False
-    )
+    done = run_fresh(code)
     assert done.returncode == 0, done.stderr[-2000:]
 
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +12,7 @@ import pytest
 from switchboard.options.errors import InvalidOptions, OptionValidationError, describe_validation_error
 from switchboard.options.model import OPTION_ID_PATTERN, BreakerPolicy, LlmOption, OptionStatus, ProviderKind
 from switchboard.options.store import load_seed_file, parse_options
+from tests.fresh_python import run_fresh
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_FILE = ROOT / "config" / "options.json"
@@ -337,19 +335,7 @@ def test_step_lambdas_do_not_import_pydantic(module: str) -> None:
         "loaded = sorted(m for m in sys.modules if m == 'pydantic' or m.startswith('pydantic.'))\n"
         "print(','.join(loaded))\n"
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(str(ROOT / part) for part in (".", "lambdas", "local")),
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_fresh(code, timeout=60)
     # Then the import works and pydantic stays out (it costs the cold start ~0.1 s)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""

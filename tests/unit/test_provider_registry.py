@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +12,7 @@ from switchboard.providers.bedrock import BedrockConverseProvider
 from switchboard.providers.mock import MockProvider
 from switchboard.providers.openai_compatible import OpenAICompatibleProvider
 from switchboard.providers.sagemaker import SageMakerEndpointProvider
+from tests.fresh_python import run_fresh
 
 
 @pytest.fixture(autouse=True)
@@ -62,8 +61,6 @@ def test_mock_path_never_imports_boto3() -> None:
         "print(p.complete(o, ChatRequest(messages=[ChatMessage('user', 'hi')]), 1).text)\n"
         "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'boto loaded'\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=".", env=None
-    )
+    out = run_fresh(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[m] hi"

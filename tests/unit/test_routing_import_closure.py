@@ -7,10 +7,9 @@ check of the agent's answer, never the document validator, the rule language or 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.fresh_python import run_fresh
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,16 +33,7 @@ def _loaded_after(statement: str) -> set[str]:
         f"{statement}\n"
         "print('\\n'.join(m for m in sys.modules if m.startswith(('switchboard.', 'switchboard_local'))))\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in (".", "lambdas", "local"))}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_fresh(code)
     assert done.returncode == 0, done.stderr
     return set(done.stdout.split())
 
