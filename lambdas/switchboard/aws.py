@@ -19,11 +19,6 @@ _lock = threading.Lock()
 
 
 LIGHT_CLIENT_ENV = names.LIGHT_AWS_CLIENT
-NO_BOTOCORE_RETRIES = frozenset({"stepfunctions"})
-"""botocore retries every operation on 5xx and lost answers; StartSyncExecution is not idempotent
-(a retry can run a second workflow and call a provider twice), and botocore's retry policy cannot be
-set per operation, so these clients do not retry at all. (`switchboard.awsjson` retries them only
-when the service certainly did not act.)"""
 
 
 def client(service: str, **kwargs: Any) -> Any:
@@ -39,7 +34,11 @@ def client(service: str, **kwargs: Any) -> Any:
         light = light_client(service, **kwargs)
         if light is not None:
             return light
-    if service in NO_BOTOCORE_RETRIES and "config" not in kwargs:
+    if _has_operations_that_are_not_idempotent(service) and "config" not in kwargs:
+        # botocore retries every operation on 5xx and lost answers, and its retry policy cannot be
+        # set per operation: such a service's clients do not retry at all (a retried
+        # StartSyncExecution can run a second workflow). `switchboard.awsjson` retries those
+        # operations only when the service certainly did not act.
         from botocore.config import Config
 
         kwargs["config"] = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -51,3 +50,11 @@ def client(service: str, **kwargs: Any) -> Any:
             _session = botocore.session.get_session()
         session = _session
     return session.create_client(service, **kwargs)
+
+
+def _has_operations_that_are_not_idempotent(service: str) -> bool:
+    """Whether `switchboard.awsjson` declares an operation of ``service`` not idempotent."""
+    from switchboard.awsjson import SERVICES
+
+    spec = SERVICES.get(service)
+    return bool(spec and spec.not_idempotent)
