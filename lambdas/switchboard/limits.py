@@ -29,8 +29,6 @@ MAX_ESCAPE_GROWTH: Final = 3
 MAX_REQUEST_BODY_BYTES: Final = 2_000_000
 """2 MB: times :data:`MAX_ESCAPE_GROWTH` it leaves ~290 KB of the event for headers and context."""
 
-assert MAX_REQUEST_BODY_BYTES * MAX_ESCAPE_GROWTH + 256 * 1024 < LAMBDA_EVENT_LIMIT_BYTES
-
 
 def larger_than_pattern(limit: int) -> str:
     """A regular expression (PCRE and Python alike) matching a decimal integer, leading zeros
