@@ -122,7 +122,7 @@ def chat_completions(body: Annotated[ChatCompletionRequest, Body()]) -> Response
     # Every authorized, well-formed request counts: the degraded-answer rate alarm divides by it.
     metrics.add_metric(name=metric_names.CHAT_COMPLETIONS, unit=MetricUnit.Count, value=1)
     answer = _service().complete(body, caller, _request_id())
-    return _json_response(200, answer.completion.model_dump(mode="json"), answer.headers)
+    return _json_response(200, answer.completion.to_json(), answer.headers)
 
 
 @app.get(
@@ -154,7 +154,12 @@ def _unacceptable_json(exc: UnacceptableJson) -> Response[Any]:
 
 
 def _describe_validation(errors: list[Any]) -> tuple[str, str | None]:
-    first = errors[0] if errors else {}
+    # A union (`content`: a string or parts) reports every branch: the branch that failed for a
+    # reason beats the ones that failed only because the value has another type.
+    ranked = sorted(
+        errors, key=lambda e: str(e.get("type", "")).endswith("_type") or e.get("type") == "union_tag_invalid"
+    )
+    first = ranked[0] if ranked else {}
     loc = [str(part) for part in first.get("loc", ()) if part != "body"]
     where = ".".join(loc)
     message = str(first.get("msg", "invalid request"))

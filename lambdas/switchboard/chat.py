@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from switchboard.api_models import ChatCompletion, ChatCompletionRequest, Choice, ResponseMessage, Usage
+from switchboard.api_models import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    Choice,
+    CompletionTokensDetails,
+    PromptTokensDetails,
+    ResponseFunctionCall,
+    ResponseMessage,
+    ResponseToolCall,
+    Usage,
+)
 from switchboard.contract import metrics as metric_names
 from switchboard.contract.workflow import timestamp_from_epoch
 from switchboard.errors import (
@@ -28,7 +38,7 @@ from switchboard.errors import (
     UpstreamFailed,
 )
 from switchboard.options.model import LlmOption, OptionStatus
-from switchboard.providers.base import ChatRequest, ChatResult
+from switchboard.providers.base import ChatMessage, ChatRequest, ChatResult, TextPart
 from switchboard.routing.agent_client import RoutingSnapshot, RoutingUnavailable
 from switchboard.routing.decision import FORCE_DEGRADED_FLAG as FORCE_DEGRADED_FLAG  # re-exported
 from switchboard.routing.decision import KILL_SWITCH_FLAG as KILL_SWITCH_FLAG  # re-exported
@@ -115,6 +125,7 @@ _CLIENT_ERROR_CODES = {
     ErrorClass.BAD_REQUEST.value: "provider_rejected_request",
     ErrorClass.CONTEXT_TOO_LONG.value: "context_length_exceeded",
     ErrorClass.CONTENT_FILTERED.value: "content_filter",
+    ErrorClass.UNSUPPORTED.value: "unsupported_feature",
 }
 
 
@@ -381,14 +392,8 @@ class ChatService:
             id=f"chatcmpl-{request_id}",
             created=int(self._clock()),
             model=route,
-            choices=[
-                Choice(message=ResponseMessage(content=result.text), finish_reason=result.finish_reason)
-            ],
-            usage=Usage(
-                prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens,
-                total_tokens=result.prompt_tokens + result.completion_tokens,
-            ),
+            choices=[Choice(message=response_message(result), finish_reason=result.finish_reason)],
+            usage=usage_of(result),
             system_fingerprint=f"switchboard:{option_id}",
         )
         return ChatAnswer(completion, route, option_id, variant, headers)
@@ -405,6 +410,35 @@ class ChatService:
             return DEFAULT_RETRY_AFTER_S
         seconds = int((soonest.timestamp() - self._clock()) + 0.999)
         return max(1, min(seconds, MAX_RETRY_AFTER_S))
+
+
+def response_message(result: ChatResult) -> ResponseMessage:
+    """The answer's message: `content` null when the model only called tools (as OpenAI sends it)."""
+    calls = [
+        ResponseToolCall(id=call.id, function=ResponseFunctionCall(name=call.name, arguments=call.arguments))
+        for call in result.tool_calls
+    ]
+    content = None if calls and not result.text else result.text
+    return ResponseMessage(content=content, tool_calls=calls or None)
+
+
+def usage_of(result: ChatResult) -> Usage:
+    """Token counts, with the cached and reasoning details when the provider reported them."""
+    return Usage(
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        total_tokens=result.prompt_tokens + result.completion_tokens,
+        prompt_tokens_details=(
+            PromptTokensDetails(cached_tokens=result.cached_tokens)
+            if result.cached_tokens is not None
+            else None
+        ),
+        completion_tokens_details=(
+            CompletionTokensDetails(reasoning_tokens=result.reasoning_tokens)
+            if result.reasoning_tokens is not None
+            else None
+        ),
+    )
 
 
 def _admit(body: ChatCompletionRequest, caller: Caller) -> None:
@@ -473,13 +507,29 @@ def iso_seconds(epoch_s: float) -> str:
 
 
 def cache_key(*, tenant: str, route: str, request: ChatRequest) -> str:
-    """Same tenant + same route + same normalized conversation + same sampling knobs → same cached answer.
+    """Same tenant + same route + same normalized conversation + same knobs → same cached answer.
 
+    The conversation is every message's role, text (whitespace collapsed), images (their bytes),
+    tool calls and tool results; the knobs are sampling, tools, tool choice and response format:
+    an answer cached for one tool set or schema is never served to a request with another.
     An answer is tenant data: tenant B sending tenant A's messages never gets A's key (and the
     workflow also checks the `tenant` stored with the item before serving it).
     """
+    wire = request.to_dict()
     normalized = {
-        "messages": [[m.role, " ".join(m.content.split())] for m in request.messages],
+        "messages": [_normalized_message(m) for m in request.messages],
         "params": [request.max_tokens, request.temperature, request.top_p, request.stop],
+        "tools": [
+            wire.get(key) for key in ("tools", "tool_choice", "parallel_tool_calls", "response_format")
+        ],
     }
     return tenant_content_key(tenant=tenant, scope=route, content=normalized)
+
+
+def _normalized_message(message: ChatMessage) -> list[Any]:
+    parts: list[Any] = [
+        " ".join(part.text.split()) if isinstance(part, TextPart) else [part.media_type, part.data_base64]
+        for part in message.parts
+    ]
+    calls = [[call.name, call.arguments] for call in message.tool_calls]
+    return [message.role, parts, calls, message.tool_call_id]

@@ -24,6 +24,10 @@ class ErrorClass(StrEnum):
     CONTENT_FILTERED = "content_filtered"
     CONTEXT_TOO_LONG = "context_too_long"
     MALFORMED = "malformed"
+    UNSUPPORTED = "unsupported"
+    """The option cannot do what the request needs (tools, images, a JSON schema, token input):
+    a client error that moves to the next candidate only when the route's variant says
+    `skip_unsupported`, and never counts against the circuit."""
 
     @property
     def counts_against_circuit(self) -> bool:
@@ -37,7 +41,12 @@ class ErrorClass(StrEnum):
 
     @property
     def is_client_error(self) -> bool:
-        return self in (ErrorClass.BAD_REQUEST, ErrorClass.CONTENT_FILTERED, ErrorClass.CONTEXT_TOO_LONG)
+        return self in (
+            ErrorClass.BAD_REQUEST,
+            ErrorClass.CONTENT_FILTERED,
+            ErrorClass.CONTEXT_TOO_LONG,
+            ErrorClass.UNSUPPORTED,
+        )
 
 
 class ProviderError(Exception):

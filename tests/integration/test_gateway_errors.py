@@ -30,7 +30,7 @@ def _assert_openai_error(body: dict, status: int, expected_status: int) -> None:
         (
             {
                 "model": "chat",
-                "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}],
+                "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}],
             },
             "text",
         ),

@@ -293,6 +293,7 @@ def test_to_item_drops_none_and_serializes_enums() -> None:
         "base_url": "https://api.example.com/v1",
         "model": "gpt-x",
         "params": {"temperature": 0.2, "stop": None},  # None inside params is kept, as stored
+        "task": "chat",
         "timeout_ms": 20000,
         "breaker": {
             "failure_threshold": 5,

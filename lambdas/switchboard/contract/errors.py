@@ -84,6 +84,18 @@ PROVIDER_REJECTED_REQUEST = _spec(
 CONTEXT_LENGTH_EXCEEDED = _spec(
     400, INVALID_REQUEST_ERROR, "context_length_exceeded", "The request is longer than the model's context."
 )
+UNSUPPORTED_FEATURE = _spec(
+    400,
+    INVALID_REQUEST_ERROR,
+    "unsupported_feature",
+    "No model behind this route can do what the request needs (tools, images or a response format).",
+)
+WRONG_ROUTE_KIND = _spec(
+    400,
+    INVALID_REQUEST_ERROR,
+    "wrong_route_kind",
+    "This route serves another kind of request (chat completions or embeddings).",
+)
 CONTENT_FILTER = _spec(400, INVALID_REQUEST_ERROR, "content_filter", "The model's content filter refused it.")
 # --- 401 / 403 -----------------------------------------------------------------------------------
 INVALID_API_KEY = _spec(
@@ -105,7 +117,7 @@ REQUEST_BLOCKED = _spec(
     403, PERMISSION_ERROR, "request_blocked", "The request was blocked by the API's web application firewall."
 )
 # --- 404 / 413 / 415 / 429 -----------------------------------------------------------------------
-ROUTES_HINT: Final = "The API serves POST /v1/chat/completions and GET /v1/models."
+ROUTES_HINT: Final = "The API serves POST /v1/chat/completions, POST /v1/embeddings and GET /v1/models."
 UNKNOWN_PATH = _spec(404, INVALID_REQUEST_ERROR, "unknown_path", f"Unknown path or method. {ROUTES_HINT}")
 MODEL_NOT_FOUND = _spec(
     404, INVALID_REQUEST_ERROR, "model_not_found", "The model does not exist or you do not have access to it."

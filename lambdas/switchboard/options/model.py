@@ -22,8 +22,10 @@ from switchboard.options.errors import OptionValidationError
 __all__ = [
     "OPTION_ID_PATTERN",
     "BreakerPolicy",
+    "Feature",
     "LlmOption",
     "OptionStatus",
+    "OptionTask",
     "OptionValidationError",
     "ProviderKind",
 ]
@@ -40,6 +42,22 @@ class ProviderKind(StrEnum):
     SAGEMAKER = "sagemaker"
     OPENAI_COMPATIBLE = "openai_compatible"
     MOCK = "mock"
+
+
+class OptionTask(StrEnum):
+    """What an option answers: chat completions or embeddings (a route calls options of its kind)."""
+
+    CHAT = "chat"
+    EMBEDDINGS = "embeddings"
+
+
+class Feature(StrEnum):
+    """What a chat request may need beyond text; an option may declare which it has (`capabilities`)."""
+
+    TOOLS = "tools"
+    IMAGES = "images"
+    JSON_SCHEMA = "json_schema"
+    JSON_OBJECT = "json_object"
 
 
 class OptionStatus(StrEnum):
@@ -184,6 +202,18 @@ def _params(value: Any) -> Any:
     return dict(value)
 
 
+def _features(value: Any) -> Any:
+    """None (not declared: the provider is asked and says), or a list of `Feature` values."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise _Invalid("must be a list of features")
+    allowed = {member.value for member in Feature}
+    if not all(isinstance(item, str) and item in allowed for item in value):
+        raise _Invalid(f"must list only {', '.join(sorted(allowed))}")
+    return tuple(sorted(set(value)))
+
+
 def _breaker(value: Any) -> Any:
     if isinstance(value, BreakerPolicy):
         return value
@@ -315,6 +345,11 @@ class LlmOption(_Validated):
     timeout_ms: int = _spec(_integer(ge=100, le=300000), default=20000)
     breaker: BreakerPolicy = _spec(_breaker, default_factory=BreakerPolicy)  # noqa: RUF009
     status: OptionStatus = _spec(_enum(OptionStatus), default=OptionStatus.ACTIVE)  # noqa: RUF009
+    task: OptionTask = _spec(_enum(OptionTask), default=OptionTask.CHAT)  # noqa: RUF009
+    capabilities: tuple[str, ...] | None = _spec(_features, default=None)
+    """The chat features the option's model has (`Feature`); None: not declared, the provider says.
+
+    A request needing a feature outside a declared list is `unsupported` without a call."""
     description: str | None = _spec(_string(max_length=1024, optional=True), default=None)
     model_package_arn: str | None = _spec(_string(optional=True), default=None)
     replaced_by: str | None = _spec(_string(optional=True), default=None)

@@ -132,15 +132,15 @@ def to_converse_messages(
     messages: list[ChatMessage],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(system blocks, alternating user/assistant messages starting with user)."""
-    system = [{"text": m.content} for m in messages if m.role == "system" and m.content.strip()]
+    system = [{"text": m.text} for m in messages if m.role == "system" and m.text.strip()]
     turns: list[tuple[str, list[str]]] = []
     for message in messages:
-        if message.role == "system" or not message.content.strip():
+        if message.role == "system" or not message.text.strip():
             continue
         if turns and turns[-1][0] == message.role:
-            turns[-1][1].append(message.content)
+            turns[-1][1].append(message.text)
         else:
-            turns.append((message.role, [message.content]))
+            turns.append((message.role, [message.text]))
     if turns and turns[0][0] != "user":
         turns.insert(0, ("user", [LEADING_USER_PLACEHOLDER]))
     converse = [{"role": role, "content": [{"text": "\n\n".join(texts)}]} for role, texts in turns]

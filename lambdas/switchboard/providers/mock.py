@@ -74,7 +74,7 @@ class MockProvider:
         if isinstance(reply, str):
             text = reply
         else:
-            last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+            last_user = next((m.text for m in reversed(request.messages) if m.role == "user"), "")
             text = f"[{option.id}] {last_user}"
 
         finish: FinishReason = "stop"
@@ -87,7 +87,7 @@ class MockProvider:
         return ChatResult(
             text=text,
             finish_reason=finish,
-            prompt_tokens=sum(_words(m.content) for m in request.messages),
+            prompt_tokens=sum(_words(m.text) for m in request.messages),
             completion_tokens=_words(text),
             model=option.model or "mock",
         )

@@ -211,7 +211,7 @@ class OpenAICompatibleProvider:
             raise ProviderError(ErrorClass.UNAVAILABLE, f"option {option.id} has no base_url/model")
         body: dict[str, Any] = {
             "model": option.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [m.to_openai() for m in request.messages],
             **merged_params(option, request),
         }
         if request.user:

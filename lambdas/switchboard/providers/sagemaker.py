@@ -109,7 +109,7 @@ def _classify_client_error(exc: Exception) -> ProviderError:
 
 
 def build_body(option: LlmOption, request: ChatRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {"messages": [{"role": m.role, "content": m.content} for m in request.messages]}
+    body: dict[str, Any] = {"messages": [m.to_openai() for m in request.messages]}
     if option.model:
         body["model"] = option.model
     body.update(merged_params(option, request))
