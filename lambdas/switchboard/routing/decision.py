@@ -14,11 +14,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FORCE_DEGRADED_FLAG", "KILL_SWITCH_FLAG", "RouteDecision", "decide_route"]
+__all__ = [
+    "FORCE_DEGRADED_FLAG",
+    "KILL_SWITCH_FLAG",
+    "ROUTE_KINDS",
+    "ROUTE_KIND_CHAT",
+    "ROUTE_KIND_EMBEDDINGS",
+    "RouteDecision",
+    "decide_route",
+]
 
 # Operator flags: the gateway reads them on every request, whatever the route.
 KILL_SWITCH_FLAG = "kill-switch"
 FORCE_DEGRADED_FLAG = "force-degraded"
+
+# A route serves one endpoint: `kind` attribute of its flag (absent: chat).
+ROUTE_KIND_CHAT = "chat"
+ROUTE_KIND_EMBEDDINGS = "embeddings"
+ROUTE_KINDS = (ROUTE_KIND_CHAT, ROUTE_KIND_EMBEDDINGS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +46,10 @@ class RouteDecision:
     static_answer: str | None = None
     context_fallback: str | None = None
     cache_ttl_s: int | None = None
+    kind: str = ROUTE_KIND_CHAT
+    skip_unsupported: bool = False
+    """A candidate that cannot do what the request needs (tools, images, a schema) moves the
+    request to the next candidate instead of answering 400."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +61,8 @@ class RouteDecision:
             "static_answer": self.static_answer,
             "context_fallback": self.context_fallback,
             "cache_ttl_s": self.cache_ttl_s,
+            "kind": self.kind,
+            "skip_unsupported": self.skip_unsupported,
         }
 
     def option_ids(self) -> tuple[str, ...]:
@@ -75,8 +94,11 @@ def decide_route(evaluated_flag: Mapping[str, Any]) -> RouteDecision:
     """
     variant = evaluated_flag.get("_variant")
     variant = variant if isinstance(variant, str) else None
+    kind = evaluated_flag.get("kind", ROUTE_KIND_CHAT)
+    if kind not in ROUTE_KINDS:
+        raise ValueError(f"route flag (variant {variant!r}) has unknown kind {kind!r}")
     if evaluated_flag.get("enabled") is not True:
-        return RouteDecision(variant=variant, enabled=False, chain=())
+        return RouteDecision(variant=variant, enabled=False, chain=(), kind=kind)
     chain = _str_tuple(evaluated_flag.get("chain"), "chain")
     if not chain:
         raise ValueError(f"route flag (variant {variant!r}) is enabled but has no chain")
@@ -91,4 +113,6 @@ def decide_route(evaluated_flag: Mapping[str, Any]) -> RouteDecision:
         static_answer=static if isinstance(static, str) else None,
         context_fallback=fallback if isinstance(fallback, str) else None,
         cache_ttl_s=_whole_seconds(evaluated_flag.get("cache_ttl_s")),
+        kind=kind,
+        skip_unsupported=evaluated_flag.get("skip_unsupported") is True,
     )
