@@ -82,6 +82,7 @@ SEED_PROP_OPTIONS: Final = "Options"
 
 # --- API -------------------------------------------------------------------------------------------
 API_PATH_CHAT_COMPLETIONS: Final = ("v1", "chat", "completions")
+API_PATH_EMBEDDINGS: Final = ("v1", "embeddings")
 API_PATH_MODELS: Final = ("v1", "models")
 AUTHORIZATION_HEADER: Final = "Authorization"
 # API Gateway REST's default (and, without a quota raise, maximum) integration timeout.

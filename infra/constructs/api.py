@@ -88,6 +88,14 @@ CHAT_COMPLETION_REQUEST_SCHEMA = apigw.JsonSchema(
     },
 )
 
+EMBEDDINGS_REQUEST_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="EmbeddingsRequest",
+    type=apigw.JsonSchemaType.OBJECT,
+    required=["model", "input"],
+    properties={"model": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1)},
+)
+
 # Rules of the AWS managed Common rule set that only count. SizeRestrictions_BODY blocks bodies over
 # 8 KB, and an LLM gateway's prompts are routinely larger. The other *_BODY rules match HTML,
 # script, paths and URLs anywhere in the body, which prompts about code carry all the time; the
@@ -185,7 +193,8 @@ def error_body(error: ErrorResponse) -> str:
 class GatewayApi(Construct):
     """REGIONAL REST API in front of the gateway Lambda.
 
-    - ``POST /v1/chat/completions`` and ``GET /v1/models``, Lambda proxy integration.
+    - ``POST /v1/chat/completions``, ``POST /v1/embeddings`` and ``GET /v1/models``, Lambda proxy
+      integration (one function: the gateway).
     - REQUEST authorizer on ``Authorization``; its answer is cached ``authorizer_cache_ttl`` per
       header value, so a revoked key keeps working for at most that TTL.
     - ``apiKeySource: AUTHORIZER`` and ``apiKeyRequired`` on every method: the authorizer returns
@@ -298,6 +307,21 @@ class GatewayApi(Construct):
             api_key_required=True,
             request_validator=validator,
             request_models={"application/json": chat_model},
+        )
+        embeddings_model = self.rest_api.add_model(
+            "EmbeddingsRequest",
+            content_type="application/json",
+            model_name="EmbeddingsRequest",
+            schema=EMBEDDINGS_REQUEST_SCHEMA,
+        )
+        self.embeddings_method = self._resource(constants.API_PATH_EMBEDDINGS).add_method(
+            "POST",
+            integration,
+            authorizer=self.authorizer,
+            authorization_type=apigw.AuthorizationType.CUSTOM,
+            api_key_required=True,
+            request_validator=validator,
+            request_models={"application/json": embeddings_model},
         )
         models = self._resource(constants.API_PATH_MODELS)
         self.models_method = models.add_method(

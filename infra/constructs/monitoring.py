@@ -207,18 +207,19 @@ class Monitoring(Construct):
         degraded_ids["rejected"] = metric_names.REJECTED_NO_HEALTHY_OPTION
         numerator = " + ".join(f"FILL({metric_id}, 0)" for metric_id in degraded_ids)
         self.degraded_rate = cloudwatch.MathExpression(
-            expression=f"100 * ({numerator}) / requests",
+            expression=f"100 * ({numerator}) / (FILL(chat, 0) + FILL(embeddings, 0))",
             using_metrics={
                 **{metric_id: switchboard_metric(name) for metric_id, name in degraded_ids.items()},
-                "requests": switchboard_metric(metric_names.CHAT_COMPLETIONS),
+                "chat": switchboard_metric(metric_names.CHAT_COMPLETIONS),
+                "embeddings": switchboard_metric(metric_names.EMBEDDINGS_REQUESTS),
             },
-            label="Degraded or rejected (% of chat completions)",
+            label="Degraded or rejected (% of requests)",
             period=PERIOD,
         )
         self.degraded_rate_alarm = cloudwatch.Alarm(
             self,
             "DegradedRate",
-            alarm_description=f"More than {degraded_rate_percent:g}% of chat completions were answered "
+            alarm_description=f"More than {degraded_rate_percent:g}% of requests were answered "
             "degraded (cache, static, smaller model) or rejected with no healthy option, for 15 minutes.",
             metric=self.degraded_rate,
             threshold=degraded_rate_percent,
@@ -377,8 +378,11 @@ class Monitoring(Construct):
         ]
         requests: list[cloudwatch.IWidget] = [
             graph(
-                "Chat completions",
-                [switchboard_metric(metric_names.CHAT_COMPLETIONS, label="chat completions")],
+                "Requests",
+                [
+                    switchboard_metric(metric_names.CHAT_COMPLETIONS, label="chat completions"),
+                    switchboard_metric(metric_names.EMBEDDINGS_REQUESTS, label="embeddings"),
+                ],
                 right=[self.degraded_rate],
             ),
             stacked_by_kind(

@@ -14,7 +14,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard.api_models import ChatCompletion, ChatCompletionRequest, ErrorBody, ModelCard, ModelList
+from switchboard.api_models import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    EmbeddingList,
+    EmbeddingsRequest,
+    ErrorBody,
+    ModelCard,
+    ModelList,
+)
 from switchboard.chat import Caller, ChatService
 from switchboard.contract import metrics as metric_names
 from switchboard.contract.errors import ROUTES_HINT
@@ -125,6 +133,33 @@ def chat_completions(body: Annotated[ChatCompletionRequest, Body()]) -> Response
     return _json_response(200, answer.completion.to_json(), answer.headers)
 
 
+@app.post(
+    "/v1/embeddings",
+    summary="Create embeddings",
+    description="OpenAI-compatible. `model` names an embeddings route (`kind: embeddings` in "
+    "GET /v1/models); `encoding_format` `base64` (the official SDKs' default) carries each vector as "
+    "little-endian float32 bytes.",
+    responses={
+        200: {"description": "Embeddings", "content": {JSON: {"model": EmbeddingList}}},
+        400: {"description": "Invalid request", "content": {JSON: {"model": ErrorBody}}},
+        401: {"description": "Missing or unknown API key", "content": {JSON: {"model": ErrorBody}}},
+        404: {"description": "Unknown route", "content": {JSON: {"model": ErrorBody}}},
+        413: {"description": "Body too large", "content": {JSON: {"model": ErrorBody}}},
+        415: {"description": "Body is not application/json", "content": {JSON: {"model": ErrorBody}}},
+        429: {"description": "Throttled", "content": {JSON: {"model": ErrorBody}}},
+        502: {"description": "Workflow failure", "content": {JSON: {"model": ErrorBody}}},
+        503: {"description": "No healthy option; see Retry-After", "content": {JSON: {"model": ErrorBody}}},
+    },
+    tags=["embeddings"],
+)
+@tracer.capture_method
+def embeddings(body: Annotated[EmbeddingsRequest, Body()]) -> Response[EmbeddingList]:
+    caller = _caller()
+    metrics.add_metric(name=metric_names.EMBEDDINGS_REQUESTS, unit=MetricUnit.Count, value=1)
+    answer = _service().embed(body, caller, _request_id())
+    return _json_response(200, answer.completion.to_json(), answer.headers)
+
+
 @app.get(
     "/v1/models",
     summary="List the route aliases this key may use",
@@ -136,8 +171,8 @@ def chat_completions(body: Annotated[ChatCompletionRequest, Body()]) -> Response
 )
 @tracer.capture_method
 def list_models() -> Response[ModelList]:
-    routes = _service().list_routes(_caller())
-    listing = ModelList(data=[ModelCard(id=name) for name in routes])
+    routes = _service().route_kinds(_caller())
+    listing = ModelList(data=[ModelCard(id=name, kind=kind) for name, kind in routes.items()])  # type: ignore[arg-type]
     return _json_response(200, listing.model_dump(mode="json"))
 
 

@@ -517,6 +517,9 @@ class EmbeddingList(BaseModel):
     model: str
     usage: EmbeddingsUsage
 
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
 
 # --- models and errors ------------------------------------------------------------------------------
 

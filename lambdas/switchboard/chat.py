@@ -21,6 +21,10 @@ from switchboard.api_models import (
     ChatCompletionRequest,
     Choice,
     CompletionTokensDetails,
+    Embedding,
+    EmbeddingList,
+    EmbeddingsRequest,
+    EmbeddingsUsage,
     PromptTokensDetails,
     ResponseFunctionCall,
     ResponseMessage,
@@ -38,14 +42,25 @@ from switchboard.errors import (
     UpstreamFailed,
 )
 from switchboard.options.model import LlmOption, OptionStatus
-from switchboard.providers.base import ChatMessage, ChatRequest, ChatResult, TextPart
+from switchboard.providers.base import (
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    EmbeddingRequest,
+    EmbeddingResult,
+    TextPart,
+    is_embeddings,
+)
 from switchboard.routing.agent_client import RoutingSnapshot, RoutingUnavailable
 from switchboard.routing.decision import FORCE_DEGRADED_FLAG as FORCE_DEGRADED_FLAG  # re-exported
 from switchboard.routing.decision import KILL_SWITCH_FLAG as KILL_SWITCH_FLAG  # re-exported
-from switchboard.routing.decision import RouteDecision
+from switchboard.routing.decision import ROUTE_KIND_CHAT, ROUTE_KIND_EMBEDDINGS, RouteDecision
 from switchboard.state_budget import INPUT_BUDGET_BYTES, json_size
 from switchboard.tenancy import tenant_content_key
 from switchboard.workflow import WorkflowError, WorkflowRunner
+
+ApiRequest = ChatCompletionRequest | EmbeddingsRequest
+"""A request the gateway routes: a chat completion or an embeddings request."""
 
 DEFAULT_RETRY_AFTER_S = 10
 MAX_RETRY_AFTER_S = 3600
@@ -94,7 +109,9 @@ class Payloads(Protocol):
 
 @dataclass
 class ChatAnswer:
-    completion: ChatCompletion
+    """The answer to one request: a chat completion or an embeddings list, with its headers."""
+
+    completion: ChatCompletion | EmbeddingList
     route: str
     option_id: str
     variant: str | None
@@ -114,6 +131,8 @@ class ChatPlan:
     route: str
     variant: str | None
     routing_source: str
+    kind: str
+    encoding_format: str
     chain: list[str]
     workflow_input: dict[str, Any]
     request_by_reference: bool = False
@@ -152,12 +171,16 @@ class ChatService:
         self._on_event = on_event or (lambda _name, _data: None)
 
     def list_routes(self, caller: Caller) -> list[str]:
+        return list(self.route_kinds(caller))
+
+    def route_kinds(self, caller: Caller) -> dict[str, str]:
+        """The routes this caller may use, each with its kind (`chat` or `embeddings`)."""
         snapshot = self._routes(caller.context(None, None))
-        return [
-            name
+        return {
+            name: str(snapshot.flags[name].get("kind") or ROUTE_KIND_CHAT)
             for name in snapshot.route_names()
             if caller.may_use(name) and snapshot.flags[name].get("enabled", True)
-        ]
+        }
 
     def _routes(self, context: Mapping[str, str]) -> RoutingSnapshot:
         """The evaluated flags; a 503 (not a 500) when routing is unknowable for now."""
@@ -184,7 +207,12 @@ class ChatService:
         plan = self.prepare(body, caller, request_id)
         return self._shape(self.run(plan), plan)
 
-    def prepare(self, body: ChatCompletionRequest, caller: Caller, request_id: str) -> ChatPlan:
+    def embed(self, body: EmbeddingsRequest, caller: Caller, request_id: str) -> ChatAnswer:
+        """The same for `POST /v1/embeddings`: same routing, workflow, breaker and degrade policy."""
+        plan = self.prepare(body, caller, request_id)
+        return self._shape(self.run(plan), plan)
+
+    def prepare(self, body: ApiRequest, caller: Caller, request_id: str) -> ChatPlan:
         """Read what :meth:`plan` needs, then plan: what the gateway does before the workflow runs.
 
         The reads are the agent's answer for this caller (in AWS a round trip to the AppConfig
@@ -206,7 +234,7 @@ class ChatService:
 
     def plan(
         self,
-        body: ChatCompletionRequest,
+        body: ApiRequest,
         caller: Caller,
         request_id: str,
         *,
@@ -219,7 +247,7 @@ class ChatService:
         No I/O, no clock, no events: everything arrives as arguments (``catalogue`` is ``None`` when
         it could not be read), so the same inputs always give the same plan. Raises the request's
         own errors: streaming (400), a route the key may not use (403), a route that does not exist
-        or is switched off (404).
+        or is switched off (404), a route of the other kind (400: a chat route on /v1/embeddings).
         """
         _admit(body, caller)
         route = body.model
@@ -230,9 +258,19 @@ class ChatService:
                 "`model` names a Switchboard route; GET /v1/models lists yours.",
                 param="model",
             )
+        kind = ROUTE_KIND_EMBEDDINGS if isinstance(body, EmbeddingsRequest) else ROUTE_KIND_CHAT
+        if decision.kind != kind:
+            endpoint = "/v1/embeddings" if decision.kind == ROUTE_KIND_EMBEDDINGS else "/v1/chat/completions"
+            raise InvalidRequest(
+                f"The route `{route}` is a {decision.kind} route: call it on POST {endpoint}.",
+                code="wrong_route_kind",
+                param="model",
+            )
         killed = _operator_flag(snapshot, KILL_SWITCH_FLAG)
         forced = route in (_operator_flag(snapshot, FORCE_DEGRADED_FLAG).get("routes") or ())
-        fallback_ids = (decision.context_fallback,) if decision.context_fallback else ()
+        fallback_ids = (
+            (decision.context_fallback,) if decision.context_fallback and kind == ROUTE_KIND_CHAT else ()
+        )
         (chain, smaller_chain, fallback), dropped = _usable(
             (decision.chain, decision.smaller_chain, fallback_ids), killed, catalogue
         )
@@ -242,7 +280,9 @@ class ChatService:
             decision,
             tenant=caller.tenant,
             chains=(chain, smaller_chain, fallback),
-            request=body.to_chat_request(),
+            request=body.to_embedding_request()
+            if isinstance(body, EmbeddingsRequest)
+            else body.to_chat_request(),
             forced_degraded=forced,
             now=now,
         )
@@ -251,6 +291,8 @@ class ChatService:
             route=route,
             variant=decision.variant,
             routing_source=snapshot.source,
+            kind=kind,
+            encoding_format=body.encoding_format if isinstance(body, EmbeddingsRequest) else "float",
             chain=chain,
             workflow_input=payload,
             # The whole input must fit its share of the workflow state (state_budget), not the
@@ -294,12 +336,16 @@ class ChatService:
         *,
         tenant: str,
         chains: tuple[list[str], list[str], list[str]],
-        request: ChatRequest,
+        request: ChatRequest | EmbeddingRequest,
         forced_degraded: bool,
         now: float,
     ) -> dict[str, Any]:
         chain, smaller_chain, fallback = chains
         cache_ttl_s = int(decision.cache_ttl_s or 0)
+        degrade = list(decision.degrade) or ["reject"]
+        if isinstance(request, EmbeddingRequest):
+            # A static text is no embedding: the step is skipped (the flag validators refuse it).
+            degrade = [step for step in degrade if step != "static"] or ["reject"]
         return {
             "request_id": request_id,
             "tenant": tenant,
@@ -307,11 +353,16 @@ class ChatService:
             "variant": decision.variant,
             "chain": chain,
             "smaller_chain": smaller_chain,
-            "degrade": list(decision.degrade) or ["reject"],
+            "degrade": degrade,
             "static_answer": decision.static_answer,
             "context_fallback": fallback[0] if fallback else None,
             "force_degraded": forced_degraded,
-            "cache_key": cache_key(tenant=tenant, route=route, request=request),
+            "skip_unsupported": decision.skip_unsupported,
+            "cache_key": (
+                embeddings_cache_key(tenant=tenant, route=route, request=request)
+                if isinstance(request, EmbeddingRequest)
+                else cache_key(tenant=tenant, route=route, request=request)
+            ),
             "cache_ttl_s": cache_ttl_s,
             "cache_expires_at": str(int(now) + cache_ttl_s),
             "request": request.to_dict(),
@@ -337,8 +388,8 @@ class ChatService:
                 self._on_event(f"{metric_names.DEGRADED_ANSWER_PREFIX}smaller_model", {"route": route})
             elif phase == "context_fallback":
                 headers["x-switchboard-fallback"] = "context"
-            result = ChatResult.from_dict(self._payloads.unwrap(output["result"]))
-            return self._answer(result, route, option_id, variant, request_id, headers)
+            result = self._result(self._payloads.unwrap(output["result"]))
+            return self._answer(result, plan, option_id, headers)
         if outcome == "degraded":
             kind = str(output.get("kind"))
             headers["x-switchboard-degraded"] = kind
@@ -346,7 +397,7 @@ class ChatService:
             if kind == "cache":
                 # An answer too large for the state was cached as its claim check (the object
                 # outlives the cache entry: the bucket keeps objects a day, the TTL is at most a day).
-                result = ChatResult.from_dict(self._payloads.unwrap(output["result"]))
+                result = self._result(self._payloads.unwrap(output["result"]))
                 option_id = str(output.get("option_id") or "cache")
             else:
                 result = ChatResult(
@@ -356,7 +407,7 @@ class ChatService:
                     completion_tokens=0,
                 )
                 option_id = kind
-            return self._answer(result, route, option_id, variant, request_id, headers)
+            return self._answer(result, plan, option_id, headers)
         error = output.get("error") or {}
         error_class = str(error.get("error_class", "unavailable"))
         if outcome == "client_error":
@@ -364,6 +415,14 @@ class ChatService:
             raise InvalidRequest(
                 f"The model rejected the request ({error_class}): {error.get('message', '')}".strip(),
                 code=_CLIENT_ERROR_CODES.get(error_class, "provider_rejected_request"),
+                headers=headers,
+            )
+        if error_class == ErrorClass.UNSUPPORTED.value:
+            # Every candidate tried lacked what the request needs: the request, not the fleet.
+            raise InvalidRequest(
+                f"No model behind route `{route}` can do what this request needs: "
+                f"{error.get('message', '')}".strip(),
+                code="unsupported_feature",
                 headers=headers,
             )
         self._on_event(metric_names.REJECTED_NO_HEALTHY_OPTION, {"route": route, "error_class": error_class})
@@ -378,16 +437,18 @@ class ChatService:
             headers=headers,
         )
 
+    @staticmethod
+    def _result(data: dict[str, Any]) -> ChatResult | EmbeddingResult:
+        return EmbeddingResult.from_dict(data) if is_embeddings(data) else ChatResult.from_dict(data)
+
     def _answer(
-        self,
-        result: ChatResult,
-        route: str,
-        option_id: str,
-        variant: str | None,
-        request_id: str,
-        headers: dict[str, str],
+        self, result: ChatResult | EmbeddingResult, plan: ChatPlan, option_id: str, headers: dict[str, str]
     ) -> ChatAnswer:
+        route, variant, request_id = plan.route, plan.variant, plan.request_id
         headers["x-switchboard-option"] = option_id
+        if isinstance(result, EmbeddingResult):
+            listing = embedding_list(result, route, plan.encoding_format)
+            return ChatAnswer(listing, route, option_id, variant, headers)
         completion = ChatCompletion(
             id=f"chatcmpl-{request_id}",
             created=int(self._clock()),
@@ -410,6 +471,24 @@ class ChatService:
             return DEFAULT_RETRY_AFTER_S
         seconds = int((soonest.timestamp() - self._clock()) + 0.999)
         return max(1, min(seconds, MAX_RETRY_AFTER_S))
+
+
+def embedding_list(result: EmbeddingResult, route: str, encoding_format: str) -> EmbeddingList:
+    """OpenAI's embeddings answer; `base64` is the vector as little-endian float32 bytes (what the
+    official SDKs decode, and ask for by default)."""
+    data = [
+        Embedding(index=index, embedding=_base64_floats(vector) if encoding_format == "base64" else vector)
+        for index, vector in enumerate(result.vectors)
+    ]
+    usage = EmbeddingsUsage(prompt_tokens=result.prompt_tokens, total_tokens=result.prompt_tokens)
+    return EmbeddingList(data=data, model=route, usage=usage)
+
+
+def _base64_floats(vector: list[float]) -> str:
+    import base64
+    import struct
+
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
 def response_message(result: ChatResult) -> ResponseMessage:
@@ -441,9 +520,9 @@ def usage_of(result: ChatResult) -> Usage:
     )
 
 
-def _admit(body: ChatCompletionRequest, caller: Caller) -> None:
+def _admit(body: ApiRequest, caller: Caller) -> None:
     """Refuse what the request asks for itself, before routing: streaming, a route the key may not use."""
-    if body.stream:
+    if isinstance(body, ChatCompletionRequest) and body.stream:
         raise InvalidRequest(
             "Streaming is not offered yet: send the request with `stream` false or absent.",
             code="stream_not_supported",
@@ -533,3 +612,10 @@ def _normalized_message(message: ChatMessage) -> list[Any]:
     ]
     calls = [[call.name, call.arguments] for call in message.tool_calls]
     return [message.role, parts, calls, message.tool_call_id]
+
+
+def embeddings_cache_key(*, tenant: str, route: str, request: EmbeddingRequest) -> str:
+    """Same tenant + route + inputs + dimensions → same cached vectors (exact text: no collapsing,
+    whitespace can change an embedding)."""
+    content = {"embeddings": request.to_dict()["input"], "dimensions": request.dimensions}
+    return tenant_content_key(tenant=tenant, scope=route, content=content)

@@ -28,12 +28,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from switchboard.answers import check_chat_answer, check_embeddings_answer, unsupported_reason
 from switchboard.contract import metrics as metric_names
 from switchboard.contract.workflow import timestamp_from_epoch
 from switchboard.errors import ErrorClass, ProviderError
 from switchboard.events import Measurements
 from switchboard.options.model import BreakerPolicy, LlmOption, OptionStatus, ProviderKind
-from switchboard.providers.base import ChatRequest, Provider
+from switchboard.providers.base import (
+    ChatRequest,
+    ChatResult,
+    EmbeddingRequest,
+    EmbeddingResult,
+    Provider,
+    is_embeddings,
+)
 from switchboard.state_budget import ANSWER_INLINE_LIMIT_BYTES
 
 __all__ = [
@@ -179,11 +187,20 @@ class CandidateInvoker:
             spent = "request time budget spent before this candidate"
             return self._failure(ErrorClass.TIMEOUT, spent, started)
         timeout_s = min(option.timeout_ms / 1000, remaining_s)
-        request = ChatRequest.from_dict(self._payloads.unwrap(call.request))
+        raw_request = self._payloads.unwrap(call.request)
+        request: ChatRequest | EmbeddingRequest = (
+            EmbeddingRequest.from_dict(raw_request)
+            if is_embeddings(raw_request)
+            else ChatRequest.from_dict(raw_request)
+        )
+        why_not = unsupported_reason(option, request)
+        if why_not is not None:
+            self._events.option_count(metric_names.provider_error(ErrorClass.UNSUPPORTED.value), option.id)
+            return self._failure(ErrorClass.UNSUPPORTED, why_not, started)
         provider = self._providers(option.provider)
         self._events.option_count(metric_names.PROVIDER_CALLS, option.id)
         try:
-            result = provider.complete(option, request, timeout_s)
+            result = self._call(provider, option, request, timeout_s)
         except ProviderError as exc:
             latency_ms = self._elapsed_ms(started)
             error_metric = metric_names.provider_error(exc.error_class.value)
@@ -199,13 +216,29 @@ class CandidateInvoker:
         latency_ms = self._elapsed_ms(started)
         self._events.option_latency_ms(metric_names.PROVIDER_LATENCY, option.id, latency_ms)
         circuit = self._record(call, option, error=None, latency_ms=latency_ms)
-        if self._log_answers:
+        if self._log_answers and isinstance(result, ChatResult):
             self._logger.info("candidate answered", extra={"option_id": option.id, "answer": result.text})
         key = result_key(call.request_id or "x", option.id)
         answer = self._payloads.wrap(key, result.to_dict(), inline_limit=ANSWER_INLINE_LIMIT_BYTES)
         return self._reply(True, answer, None, latency_ms, circuit)
 
     # -- steps
+
+    @staticmethod
+    def _call(
+        provider: Provider, option: LlmOption, request: ChatRequest | EmbeddingRequest, timeout_s: float
+    ) -> ChatResult | EmbeddingResult:
+        """The provider call, and the answer checked against what the request asked for (`answers`)."""
+        if isinstance(request, EmbeddingRequest):
+            embed = getattr(provider, "embed", None)
+            if embed is None:
+                raise ProviderError(ErrorClass.UNSUPPORTED, f"{option.provider.value} options cannot embed")
+            embedded: EmbeddingResult = embed(option, request, timeout_s)
+            check_embeddings_answer(option, request, embedded)
+            return embedded
+        answered = provider.complete(option, request, timeout_s)
+        check_chat_answer(option, request, answered)
+        return answered
 
     def _option(self, option_id: str) -> LlmOption | None:
         try:

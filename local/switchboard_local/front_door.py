@@ -29,7 +29,7 @@ log = logging.getLogger("switchboard.local")
 
 MAX_BODY_BYTES = MAX_REQUEST_BODY_BYTES  # what the WAF rule refuses in AWS (switchboard.limits)
 DRAIN_LIMIT_BYTES = 10 * 1024 * 1024  # API Gateway's own limit: beyond it we just close
-ROUTES = {("POST", "/v1/chat/completions"), ("GET", "/v1/models")}
+ROUTES = {("POST", "/v1/chat/completions"), ("POST", "/v1/embeddings"), ("GET", "/v1/models")}
 SOCKET_TIMEOUT_S = 30.0  # one read or write on a connection, idle keep-alive included
 _LENGTH = re.compile(r"[0-9]{1,18}")  # 18 digits: beyond any body, and never near int()'s limits
 STAGE = "local"

@@ -239,6 +239,7 @@ def test_degraded_rate_alarm_is_metric_math_over_three_periods(template_json: di
         "DegradedAnswer_smaller_model",
         "Rejected_NoHealthyOption",
         "ChatCompletions",
+        "EmbeddingsRequests",
     }
     for stat in stats.values():
         assert stat["Metric"]["Namespace"] == "Switchboard"
@@ -246,10 +247,13 @@ def test_degraded_rate_alarm_is_metric_math_over_three_periods(template_json: di
         assert (stat["Stat"], stat["Period"]) == ("Sum", 300)
     (expression,) = [m for m in alarm["Metrics"] if "Expression" in m]
     assert expression["ReturnData"] is True
-    requests_id = next(i for i, s in stats.items() if s["Metric"]["MetricName"] == "ChatCompletions")
-    assert expression["Expression"].endswith(f"/ {requests_id}")
-    for metric_id in set(stats) - {requests_id}:
-        assert metric_id in expression["Expression"]
+    request_ids = {
+        i for i, s in stats.items() if s["Metric"]["MetricName"] in ("ChatCompletions", "EmbeddingsRequests")
+    }
+    numerator, denominator = expression["Expression"].split(" / ")
+    assert {i for i in request_ids if i in denominator} == request_ids  # both endpoints' requests
+    for metric_id in set(stats) - request_ids:
+        assert metric_id in numerator
     assert alarm["Threshold"] == 5
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (3, 3)

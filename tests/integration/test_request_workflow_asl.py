@@ -175,6 +175,42 @@ def test_bad_request_goes_back_to_the_caller(gateway, run) -> None:
     assert states[-1] == "ClientError_ReturnToCaller"
 
 
+TOOLS_CHAT = {
+    **CHAT,
+    "tools": [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}],
+}
+
+
+def _variant_skips_unsupported(gateway, skip: bool) -> None:
+    document = json.loads(gateway.flags_file.read_text())
+    document["flags"]["chat"]["attributes"].setdefault(
+        "skip_unsupported", {"constraints": {"type": "boolean"}}
+    )
+    for variant in document["values"]["chat"]["_variants"]:
+        variant["attributeValues"]["skip_unsupported"] = skip
+    gateway.flags_file.write_text(json.dumps(document))
+    gateway.agent.reload()
+
+
+def test_a_candidate_without_tools_is_skipped_when_the_variant_says_so(gateway, run) -> None:
+    gateway.set_option("claude-haiku-us", capabilities=["images"])
+    _variant_skips_unsupported(gateway, True)
+    status, headers, _, states = run(TOOLS_CHAT)
+    assert status == 200 and headers["x-switchboard-option"] == "nova-lite-us"
+    assert "CandidateLacksFeature_Skip" in states
+    snapshot = _circuits(gateway).get("claude-haiku-us")
+    assert snapshot.version == 0 and snapshot.last_error is None  # nothing counted against it
+
+
+def test_a_candidate_without_tools_is_a_400_when_the_variant_does_not_skip(gateway, run) -> None:
+    gateway.set_option("claude-haiku-us", capabilities=["images"])
+    _variant_skips_unsupported(gateway, False)
+    status, _, body, states = run(TOOLS_CHAT)
+    assert status == 400 and body["error"]["code"] == "unsupported_feature"
+    assert "tools" in body["error"]["message"]
+    assert states[-1] == "ClientError_ReturnToCaller"
+
+
 def test_context_too_long_moves_to_the_variants_context_fallback(gateway, run) -> None:
     _break(gateway, "claude-sonnet-us", kind="context_too_long")
     status, headers, _, states = run(key=_premium_key(gateway))

@@ -24,6 +24,7 @@ OPTION_DIMENSION: Final = "option"
 
 # --- Traffic (gateway) -------------------------------------------------------------------------------
 CHAT_COMPLETIONS: Final = "ChatCompletions"
+EMBEDDINGS_REQUESTS: Final = "EmbeddingsRequests"
 UNEXPECTED_ERRORS: Final = "UnexpectedErrors"
 WORKFLOW_FAILED: Final = "WorkflowFailed"
 REJECTED_NO_HEALTHY_OPTION: Final = "Rejected_NoHealthyOption"

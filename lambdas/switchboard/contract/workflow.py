@@ -36,6 +36,8 @@ IN_DEGRADE: Final = "degrade"
 IN_STATIC_ANSWER: Final = "static_answer"
 IN_CONTEXT_FALLBACK: Final = "context_fallback"
 IN_FORCE_DEGRADED: Final = "force_degraded"
+IN_SKIP_UNSUPPORTED: Final = "skip_unsupported"
+"""The variant's `skip_unsupported`: `DidCandidateAnswer?` moves past a candidate that lacks a feature."""
 IN_CACHE_KEY: Final = "cache_key"
 IN_CACHE_TTL_S: Final = "cache_ttl_s"
 IN_CACHE_EXPIRES_AT: Final = "cache_expires_at"
@@ -56,6 +58,7 @@ INPUT_KEYS: Final = frozenset(
         IN_STATIC_ANSWER,
         IN_CONTEXT_FALLBACK,
         IN_FORCE_DEGRADED,
+        IN_SKIP_UNSUPPORTED,
         IN_CACHE_KEY,
         IN_CACHE_TTL_S,
         IN_CACHE_EXPIRES_AT,
