@@ -313,7 +313,5 @@ def reset_handler_caches() -> None:
     """Handlers build their clients once per 'execution environment'; a new stack needs new ones."""
     from handlers import authorizer, circuit, gateway, invoke
 
-    gateway._service.cache_clear()
-    invoke._deps.cache_clear()
-    authorizer._deps.cache_clear()
-    circuit._service.cache_clear()
+    for handler_module in (gateway, invoke, authorizer, circuit):
+        handler_module.forget_cached_state()

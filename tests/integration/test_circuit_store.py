@@ -410,7 +410,7 @@ def test_handler_dispatch(ddb: Any, clock: ManualClock, monkeypatch: pytest.Monk
     monkeypatch.setenv("CIRCUIT_TABLE", TABLE)
     monkeypatch.setenv("OPTIONS_TABLE", options_table)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Test")
-    circuit_handler._service.cache_clear()
+    circuit_handler.forget_cached_state()
     try:
         from switchboard_local.emulation import FakeLambdaContext
 
@@ -434,12 +434,12 @@ def test_handler_dispatch(ddb: Any, clock: ManualClock, monkeypatch: pytest.Monk
         with pytest.raises(ValueError, match="unknown circuit action"):
             circuit_handler.dispatch({"action": "nope", "option_id": "h-opt"})
         # A success while OPEN (a call already in flight when it opened) is not a transition.
-        res = circuit_handler._service().record(
+        res = circuit_handler.circuit_service().record(
             "h-opt", success=True, request_id="r10", latency_ms=3, policy=BreakerPolicy()
         )
         assert res["transition"] == "none" and res["state"] == "OPEN"
     finally:
-        circuit_handler._service.cache_clear()
+        circuit_handler.forget_cached_state()
 
 
 def test_no_lost_update_between_two_recorders(ddb: Any, clock: ManualClock) -> None:
