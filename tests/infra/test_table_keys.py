@@ -181,6 +181,8 @@ def test_the_workflows_dynamodb_tasks_use_the_key_names_of_the_table_they_name(
                 )
             else:
                 assert keys <= set(parameters["Item"]), f"{asl.name} {state_name}: Item lacks {sorted(keys)}"
+                if table in WITH_TTL:  # an item without the TTL attribute would be kept forever
+                    assert tables.TTL_ATTRIBUTE in parameters["Item"], f"{asl.name} {state_name}: no TTL"
             checked.setdefault(asl.name, set()).add(table)
     assert checked == {
         constants.REQUEST_WORKFLOW_ASL.name: {"circuits", "cache"},
