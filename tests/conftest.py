@@ -140,11 +140,14 @@ class GatewayHarness:
 
     @staticmethod
     def refresh_caches() -> None:
-        """Drop the handlers' option caches, as their short TTL would after a few seconds."""
+        """Make the gateway's and the invoke step's option caches due, as their short TTL would after a
+        few seconds: the next read refreshes, and the snapshot stays as last-known-good."""
         from handlers import gateway, invoke
+        from switchboard.options.store import OptionsStore
 
-        invoke._deps().options.invalidate()
-        gateway._service()._options.invalidate()  # type: ignore[attr-defined]
+        for store in (gateway.chat_service().options, invoke.dependencies().options):
+            assert isinstance(store, OptionsStore)
+            store.invalidate()
 
     def last_states(self) -> list[str]:
         """Names of the states the most recent request workflow execution entered, in order."""

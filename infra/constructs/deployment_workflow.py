@@ -28,6 +28,7 @@ from infra.constructs.logical_ids import keep_logical_ids
 from infra.constructs.sagemaker_arns import FamilyArns
 from infra.constructs.state_machine import observed_state_machine
 from infra.constructs.tables import durable_table
+from switchboard.contract import tables
 from switchboard.contract.model_deployment import EVENT_DETAIL_TYPE, DeploymentSettings, machine_substitutions
 from switchboard.lifecycle.model import ModelFamily
 
@@ -83,10 +84,10 @@ class DeploymentWorkflow(Construct):
         self.deployments_table = durable_table(
             self,
             "DeploymentsTable",
-            "pk",
+            tables.DEPLOYMENTS_PARTITION_KEY,
             deletion_protection,
             removal,
-            sort_key="sk",
+            sort_key=tables.DEPLOYMENTS_SORT_KEY,
             key_reason="Encrypted at rest with the AWS-managed DynamoDB key (aws/dynamodb). The table holds "
             "deployment records (version ARNs, endpoint names, states), no secrets and no prompts; a "
             "customer-managed key would add a monthly cost and a key policy without narrowing who can read "

@@ -18,7 +18,9 @@ from switchboard.selfcheck import is_selfcheck
 BEARER = "bearer "
 
 
-class _Deps:
+class Dependencies:
+    """The authorizer's adapters: the keys table only (no API Gateway client, no GetApiKey call)."""
+
     def __init__(self) -> None:
         from switchboard.keys import ApiKeyStore
         from switchboard.settings import AuthorizerSettings
@@ -28,8 +30,18 @@ class _Deps:
 
 
 @lru_cache(maxsize=1)
-def _deps() -> _Deps:
-    return _Deps()
+def _deps() -> Dependencies:
+    return Dependencies()
+
+
+def dependencies() -> Dependencies:
+    """This execution environment's adapters, built on first use (tests inspect their wiring)."""
+    return _deps()
+
+
+def forget_cached_state() -> None:
+    """Behave as a fresh execution environment: the next call builds clients and caches anew."""
+    _deps.cache_clear()
 
 
 def _bearer(event: dict[str, Any]) -> str | None:

@@ -35,6 +35,16 @@ def _service() -> CircuitService:
     return CircuitService.from_settings(CircuitSettings.from_env(), on_event=powertools_sink())
 
 
+def circuit_service() -> CircuitService:
+    """This execution environment's service, built on first use."""
+    return _service()
+
+
+def forget_cached_state() -> None:
+    """Behave as a fresh execution environment: the next call builds clients and caches anew."""
+    _service.cache_clear()
+
+
 def dispatch(event: dict[str, Any], service: CircuitService | None = None) -> dict[str, Any]:
     svc = service or _service()
     action = event.get("action")

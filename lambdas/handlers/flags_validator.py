@@ -28,6 +28,11 @@ def _options_table() -> str:
     return ValidatorSettings.from_env().options_table
 
 
+def forget_cached_state() -> None:
+    """Behave as a fresh execution environment: the next call reads its settings anew."""
+    _options_table.cache_clear()
+
+
 def validate(content: bytes, option_statuses: dict[str, str]) -> None:
     from switchboard.routing.document import validate_document
 

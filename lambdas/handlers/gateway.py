@@ -86,6 +86,16 @@ def _service() -> ChatService:
     )
 
 
+def chat_service() -> ChatService:
+    """This execution environment's service, built on first use (tests inspect its wiring)."""
+    return _service()
+
+
+def forget_cached_state() -> None:
+    """Behave as a fresh execution environment: the next request builds clients and caches anew."""
+    _service.cache_clear()
+
+
 def _request_id() -> str:
     return app.current_event.request_context.request_id or "local"
 

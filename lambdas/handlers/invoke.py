@@ -19,10 +19,17 @@ from switchboard.observability import keys_from_event, logger, metrics, tracer
 from switchboard.options.model import ProviderKind
 from switchboard.selfcheck import is_selfcheck
 
-__all__ = ["ProviderThrottled", "handler", "invoke_candidate"]
+__all__ = [
+    "Dependencies",
+    "ProviderThrottled",
+    "dependencies",
+    "forget_cached_state",
+    "handler",
+    "invoke_candidate",
+]
 
 
-class _Deps:
+class Dependencies:
     """The invoke step's adapters, each reporting fail-open events to the one Powertools sink."""
 
     def __init__(self) -> None:
@@ -64,8 +71,18 @@ class _Deps:
 
 
 @lru_cache(maxsize=1)
-def _deps() -> _Deps:
-    return _Deps()
+def _deps() -> Dependencies:
+    return Dependencies()
+
+
+def dependencies() -> Dependencies:
+    """This execution environment's adapters, built on first use (tests inspect their wiring)."""
+    return _deps()
+
+
+def forget_cached_state() -> None:
+    """Behave as a fresh execution environment: the next call builds clients and caches anew."""
+    _deps.cache_clear()
 
 
 def invoke_candidate(event: dict[str, Any], now_ms: float | None = None) -> dict[str, Any]:

@@ -48,6 +48,11 @@ def _service() -> LifecycleService:
     return build_service(LifecycleSettings.from_env())
 
 
+def forget_cached_state() -> None:
+    """Behave as a fresh execution environment: the next call builds clients and caches anew."""
+    _service.cache_clear()
+
+
 def dispatch(service: LifecycleService, event: dict[str, Any]) -> dict[str, Any]:
     action = event.get("action")
     if action == "plan":

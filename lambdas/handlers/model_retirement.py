@@ -30,6 +30,11 @@ def _service() -> LifecycleService:
     return build_service(LifecycleSettings.from_env())
 
 
+def forget_cached_state() -> None:
+    """Behave as a fresh execution environment: the next call builds clients and caches anew."""
+    _service.cache_clear()
+
+
 def make_handler(service: LifecycleService) -> Handler:
     def bound(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         return service.retire(event or {})

@@ -170,6 +170,16 @@ class ChatService:
         self._clock = clock
         self._on_event = on_event or (lambda _name, _data: None)
 
+    @property
+    def runner(self) -> WorkflowRunner:
+        """How this service runs the request workflow (read-only: wiring checks in tests)."""
+        return self._runner
+
+    @property
+    def options(self) -> OptionCatalogue:
+        """The options catalogue it reads (read-only: wiring checks in tests)."""
+        return self._options
+
     def list_routes(self, caller: Caller) -> list[str]:
         return list(self.route_kinds(caller))
 

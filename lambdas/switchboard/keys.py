@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from switchboard.contract.tables import KEYS_PARTITION_KEY
 from switchboard.contract.workflow import timestamp_now
 
 __all__ = [
@@ -190,7 +191,7 @@ class ApiKeyStore:
         if not bearer_key:
             return None
         response = self.client.get_item(
-            TableName=self.table_name, Key={"key_hash": {"S": hash_key(bearer_key)}}
+            TableName=self.table_name, Key={KEYS_PARTITION_KEY: {"S": hash_key(bearer_key)}}
         )
         item = response.get("Item")
         return ApiKeyRecord.from_item(item) if item else None
@@ -214,7 +215,7 @@ class ApiKeyStore:
         if not items:
             raise ApiKeyNotFound(key_id)
         item = items[0]
-        return item["key_hash"]["S"], ApiKeyRecord.from_item(item)
+        return item[KEYS_PARTITION_KEY]["S"], ApiKeyRecord.from_item(item)
 
     def get(self, key_id: str) -> ApiKeyRecord:
         return self._find(key_id)[1]
@@ -282,7 +283,7 @@ class ApiKeyStore:
                 usage_identifier=usage_identifier,
             )
             item: dict[str, Any] = {
-                "key_hash": {"S": hash_key(key)},
+                KEYS_PARTITION_KEY: {"S": hash_key(key)},
                 "key_id": {"S": record.key_id},
                 "tenant": {"S": record.tenant},
                 "tier": {"S": record.tier},
@@ -297,7 +298,9 @@ class ApiKeyStore:
             if routes is not None:
                 item["allowed_routes"] = {"L": [{"S": r} for r in routes]}
             self.client.put_item(
-                TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(key_hash)"
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression=f"attribute_not_exists({KEYS_PARTITION_KEY})",
             )
         except Exception:
             if apigateway is not None and api_key_id:
@@ -318,9 +321,9 @@ class ApiKeyStore:
         revoked_at = record.revoked_at or _utc_now()
         self.client.update_item(
             TableName=self.table_name,
-            Key={"key_hash": {"S": key_hash}},
+            Key={KEYS_PARTITION_KEY: {"S": key_hash}},
             UpdateExpression="SET #s = :revoked, revoked_at = :at",
-            ConditionExpression="attribute_exists(key_hash)",
+            ConditionExpression=f"attribute_exists({KEYS_PARTITION_KEY})",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":revoked": {"S": "revoked"}, ":at": {"S": revoked_at}},
         )
@@ -339,8 +342,8 @@ class ApiKeyStore:
         key_hash, record = self._find(key_id)
         self.client.delete_item(
             TableName=self.table_name,
-            Key={"key_hash": {"S": key_hash}},
-            ConditionExpression="attribute_exists(key_hash)",
+            Key={KEYS_PARTITION_KEY: {"S": key_hash}},
+            ConditionExpression=f"attribute_exists({KEYS_PARTITION_KEY})",
         )
         if apigateway is not None and record.api_key_id:
             try:

@@ -50,6 +50,11 @@ class SyncExpressRunner:
         self._client = client
         self._arn = state_machine_arn
 
+    @property
+    def client(self) -> Any:
+        """The Step Functions client it calls (read-only: wiring checks in tests)."""
+        return self._client
+
     def run(self, payload: dict[str, Any], *, name: str) -> WorkflowResult:
         try:
             answer = self._client.start_sync_execution(
@@ -85,6 +90,11 @@ class PollingRunner:
         self._timeout = timeout_s
         self._sleep = sleep
         self._clock = clock
+
+    @property
+    def client(self) -> Any:
+        """The Step Functions client it calls (read-only: wiring checks in tests)."""
+        return self._client
 
     def run(self, payload: dict[str, Any], *, name: str) -> WorkflowResult:
         unique = f"{name[:71]}-{uuid.uuid4().hex[:8]}"  # moto keeps every name; a retry must not collide

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 # FakeLambdaContext is re-exported: the front door, the benchmark and tests take it from here.
+from switchboard.contract.tables import KEY_SCHEMAS
 from switchboard_local.emulated_lambda import LOCAL_RUNTIME, Handler, placeholder_code_zip
 from switchboard_local.emulated_lambda import FakeLambdaContext as FakeLambdaContext
 from switchboard_local.moto_patches import lambda_handlers
@@ -144,10 +145,10 @@ def provision(
         authorizer_function=f"{prefix}-authorizer",
     )
     tables = {
-        resources.options_table: ("id",),
-        resources.keys_table: ("key_hash",),
-        resources.circuit_table: ("pk", "sk"),
-        resources.cache_table: ("cache_key",),
+        resources.options_table: KEY_SCHEMAS["options"],
+        resources.keys_table: KEY_SCHEMAS["keys"],
+        resources.circuit_table: KEY_SCHEMAS["circuits"],
+        resources.cache_table: KEY_SCHEMAS["cache"],
     }
     for table, keys in tables.items():
         ddb.create_table(
@@ -313,7 +314,5 @@ def reset_handler_caches() -> None:
     """Handlers build their clients once per 'execution environment'; a new stack needs new ones."""
     from handlers import authorizer, circuit, gateway, invoke
 
-    gateway._service.cache_clear()
-    invoke._deps.cache_clear()
-    authorizer._deps.cache_clear()
-    circuit._service.cache_clear()
+    for handler_module in (gateway, invoke, authorizer, circuit):
+        handler_module.forget_cached_state()

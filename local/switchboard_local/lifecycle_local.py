@@ -23,6 +23,7 @@ from switchboard.contract.model_deployment import (
     alarm_names,
     machine_substitutions,
 )
+from switchboard.contract.tables import KEY_SCHEMAS
 from switchboard_local.emulated_lambda import LOCAL_RUNTIME, Handler, placeholder_code_zip
 from switchboard_local.moto_patches import SAGEMAKER
 
@@ -138,13 +139,14 @@ def provision_model_lifecycle(
             ModelPackageGroupDescription=str(family.get("description") or "Switchboard model family"),
         )
 
+    deployment_keys = KEY_SCHEMAS["deployments"]
     client("dynamodb").create_table(
         TableName=names["deployments_table"],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
+        KeySchema=[
+            {"AttributeName": key, "KeyType": kind}
+            for key, kind in zip(deployment_keys, ("HASH", "RANGE"), strict=True)
         ],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in deployment_keys],
         BillingMode="PAY_PER_REQUEST",
     )
     topic_arn = client("sns").create_topic(Name=names["topic"])["TopicArn"]

@@ -54,12 +54,13 @@ def test_request_path_talks_to_aws_without_botocore_clients(client: openai.OpenA
 
     client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}])
 
-    runner = gateway._service()._runner
+    runner = gateway.chat_service().runner
     assert isinstance(runner, SyncExpressRunner)  # StartSyncExecution, as deployed (sfn_ext)
-    assert isinstance(runner._client, AwsJsonClient)
-    assert isinstance(invoke._deps().options.client, AwsJsonClient)
-    assert isinstance(authorizer._deps().keys.client, AwsJsonClient)
-    assert not hasattr(authorizer._deps(), "_apigateway")  # reads no API Gateway key
+    assert isinstance(runner.client, AwsJsonClient)
+    assert isinstance(invoke.dependencies().options.client, AwsJsonClient)
+    assert isinstance(authorizer.dependencies().keys.client, AwsJsonClient)
+    # the keys table is all it holds: no API Gateway client, no GetApiKey call
+    assert set(vars(authorizer.dependencies())) == {"settings", "keys"}
 
 
 def test_models_lists_routes(client: openai.OpenAI) -> None:

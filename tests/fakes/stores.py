@@ -1,4 +1,4 @@
-"""In-memory stores: the options catalogue, circuit reader, payload claim check, API keys, events."""
+"""In-memory stores: the options catalogue, circuits, payload claim check, API keys, events."""
 
 from __future__ import annotations
 
@@ -10,13 +10,27 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from switchboard.circuits.policy import (
+    PROBE_LEASE_S,
+    CircuitSnapshot,
+    Outcome,
+    Transition,
+    is_noop,
+    on_outcome,
+    on_probe_request,
+)
+from switchboard.circuits.store import ProbeDecision, RecordResult
+from switchboard.circuits.timefmt import utcnow
 from switchboard.keys import ApiKeyNotFound, ApiKeyRecord, hash_key
-from switchboard.options.model import LlmOption
+from switchboard.options.errors import VersionConflict
+from switchboard.options.model import BreakerPolicy, LlmOption
+from switchboard.options.store import utc_timestamp
 
 
 class InMemoryOptions:
     """The options catalogue (``OptionCatalogue`` for the chat service, ``OptionSource`` for the
-    circuit service). ``unavailable`` makes every read fail as a table outage with no snapshot does."""
+    circuit service, ``VersionedOptions`` for the lifecycle). ``unavailable`` makes every read fail
+    as a table outage with no snapshot does. Writes are versioned as ``OptionsStore.put`` writes."""
 
     def __init__(self, options: Iterable[LlmOption] = (), *, unavailable: bool = False) -> None:
         self.options = {option.id: option for option in options}
@@ -33,6 +47,69 @@ class InMemoryOptions:
     def get_many(self, ids: Iterable[str]) -> dict[str, LlmOption]:
         self._check()
         return {i: self.options[i] for i in ids if i in self.options}
+
+    def put(self, option: LlmOption, *, expected_version: int | None, updated_by: str) -> LlmOption:
+        """Create (``expected_version`` None or 0: must not exist) or update (versions must match)."""
+        self._check()
+        current = self.options.get(option.id)
+        found = current.version if current is not None else None
+        creating = not expected_version
+        if (found is not None) if creating else (found != expected_version):
+            raise VersionConflict(
+                option.id, expected_version=None if creating else expected_version, current_version=found
+            )
+        stored = replace(option, version=(found or 0) + 1, updated_at=utc_timestamp(), updated_by=updated_by)
+        self.options[option.id] = stored
+        return stored
+
+
+class InMemoryCircuits:
+    """``CircuitLedger`` (what ``CircuitService`` asks of ``CircuitStore``) over a dict.
+
+    The same pure rules decide (``switchboard.circuits.policy``); what the store adds around them
+    (conditional writes, retries on lost races, fail-open on DynamoDB errors) is tested against moto
+    in ``tests/integration/test_circuit_store.py``. ``transitions`` keeps every transition in order,
+    as the store's event log does; ``writes`` counts the snapshots stored.
+    """
+
+    def __init__(self, clock: Callable[[], datetime] = utcnow, *, lease_s: int = PROBE_LEASE_S) -> None:
+        self.clock = clock
+        self.lease_s = lease_s
+        self.snapshots: dict[str, CircuitSnapshot] = {}
+        self.transitions: list[tuple[str, Transition]] = []
+        self.writes = 0
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def acquire_probe(
+        self, option_id: str, policy: BreakerPolicy, *, owner: str, actor: str
+    ) -> ProbeDecision:
+        snapshot = self.snapshots.get(option_id, CircuitSnapshot())
+        new, granted, transition = on_probe_request(snapshot, policy, owner, self.now(), lease_s=self.lease_s)
+        stored = self._store(option_id, snapshot, new, transition)
+        return ProbeDecision(granted, stored.state, stored.open_until, transition)
+
+    def record_result(
+        self, option_id: str, policy: BreakerPolicy, outcome: Outcome, *, actor: str
+    ) -> RecordResult:
+        snapshot = self.snapshots.get(option_id, CircuitSnapshot())
+        if is_noop(outcome, policy):
+            return RecordResult(None, snapshot)
+        new, transition = on_outcome(snapshot, policy, outcome, self.now())
+        return RecordResult(transition, self._store(option_id, snapshot, new, transition))
+
+    def _store(
+        self, option_id: str, old: CircuitSnapshot, new: CircuitSnapshot, transition: Transition | None
+    ) -> CircuitSnapshot:
+        if new == old:
+            return old
+        stored = replace(new, version=old.version + 1, updated_at=self.now())
+        self.snapshots[option_id] = stored
+        self.writes += 1
+        if transition is not None:
+            self.transitions.append((option_id, transition))
+        return stored
 
 
 class FixedCircuits:

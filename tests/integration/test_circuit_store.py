@@ -16,7 +16,7 @@ from switchboard.circuits.service import CircuitService
 from switchboard.circuits.store import CircuitStore, snapshot_from_item, snapshot_to_item
 from switchboard.circuits.timefmt import from_iso
 from switchboard.options.model import BreakerPolicy, LlmOption
-from tests.fakes import InMemoryOptions, ManualClock
+from tests.fakes import InMemoryCircuits, InMemoryOptions, ManualClock
 
 TABLE = "circuits"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -374,27 +374,48 @@ def test_list_and_events_order(ddb: Any, clock: ManualClock) -> None:
     assert store.events("b-opt", limit=1)[0]["transition"] == "forced_closed"
 
 
-def test_service_shapes_and_default_policy(ddb: Any, clock: ManualClock) -> None:
+def test_the_in_memory_fake_answers_the_service_as_the_store_does(ddb: Any, clock: ManualClock) -> None:
+    """The service's logic tests run on ``InMemoryCircuits``: one script, both ledgers, same answers."""
     options = InMemoryOptions(
         [LlmOption.from_dict({"id": "known", "provider": "mock", "breaker": {"failure_threshold": 1}})]
     )
-    service = CircuitService(make_store(ddb, clock), options, on_transition=lambda *_: None)
-    result = service.record_failure("known", request_id="r1", error_class="timeout", message="slow")
-    assert result == {
-        "transition": "opened",
-        "state": "OPEN",
-        "open_until": "2026-11-25T12:00:30Z",
-        "now": "2026-11-25T12:00:00Z",
-    }
-    # unknown option: default policy (threshold 5): one failure does not open
-    result = service.record_failure("unknown", request_id="r2", error_class="timeout")
-    assert result["transition"] == "none" and result["state"] == "CLOSED" and result["open_until"] is None
-    assert set(service.acquire_probe("known", request_id="r3")) == {"granted", "state", "open_until", "now"}
-    clock.advance(30)
-    probe = service.acquire_probe("known", request_id="r4")
-    assert probe["granted"] is True and probe["state"] == "HALF_OPEN"
-    closed = service.record("known", success=True, probe=True, request_id="r4", latency_ms=10)
-    assert closed["transition"] == "closed" and closed["state"] == "CLOSED"
+
+    def script(service: CircuitService) -> list[dict[str, Any]]:
+        answers = [
+            service.record_failure("known", request_id="r1", error_class="timeout", message="slow"),
+            service.record_failure("unknown", request_id="r2", error_class="timeout"),  # default policy
+            service.acquire_probe("known", request_id="r3"),
+        ]
+        clock.advance(30)
+        answers += [
+            service.acquire_probe("known", request_id="r4"),
+            service.acquire_probe("known", request_id="r5"),  # one probe at a time
+            service.record_failure("known", request_id="r4"),  # the lease owner's failure reopens
+        ]
+        clock.advance(60)
+        answers += [
+            service.acquire_probe("known", request_id="r6"),
+            service.record("known", success=True, probe=True, request_id="r6", latency_ms=10),
+            service.record("known", success=True, request_id="r7", latency_ms=10),
+        ]
+        return answers
+
+    stored = script(CircuitService(make_store(ddb, clock), options, on_transition=lambda *_: None))
+    clock.now = T0.timestamp()
+    fake = InMemoryCircuits(clock.utcnow)
+    faked = script(CircuitService(fake, options, on_transition=lambda *_: None))
+
+    assert faked == stored
+    assert [a.get("transition") for a in stored if "transition" in a] == [
+        "opened",
+        "none",
+        "reopened",
+        "closed",
+        "none",
+    ]
+    assert [e["transition"] for e in reversed(make_store(ddb, clock).events("known"))] == [
+        t.kind for _, t in fake.transitions
+    ]
 
 
 def test_handler_dispatch(ddb: Any, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -410,7 +431,7 @@ def test_handler_dispatch(ddb: Any, clock: ManualClock, monkeypatch: pytest.Monk
     monkeypatch.setenv("CIRCUIT_TABLE", TABLE)
     monkeypatch.setenv("OPTIONS_TABLE", options_table)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Test")
-    circuit_handler._service.cache_clear()
+    circuit_handler.forget_cached_state()
     try:
         from switchboard_local.emulation import FakeLambdaContext
 
@@ -434,12 +455,12 @@ def test_handler_dispatch(ddb: Any, clock: ManualClock, monkeypatch: pytest.Monk
         with pytest.raises(ValueError, match="unknown circuit action"):
             circuit_handler.dispatch({"action": "nope", "option_id": "h-opt"})
         # A success while OPEN (a call already in flight when it opened) is not a transition.
-        res = circuit_handler._service().record(
+        res = circuit_handler.circuit_service().record(
             "h-opt", success=True, request_id="r10", latency_ms=3, policy=BreakerPolicy()
         )
         assert res["transition"] == "none" and res["state"] == "OPEN"
     finally:
-        circuit_handler._service.cache_clear()
+        circuit_handler.forget_cached_state()
 
 
 def test_no_lost_update_between_two_recorders(ddb: Any, clock: ManualClock) -> None:

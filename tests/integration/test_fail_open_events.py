@@ -77,7 +77,7 @@ def test_an_invoke_step_without_any_catalogue_skips_the_candidate_and_counts_it(
     from switchboard_local.emulation import FakeLambdaContext
 
     drop_table(harness.resources.options_table)
-    invoke._deps.cache_clear()  # a fresh execution environment: no snapshot to fall back on
+    invoke.forget_cached_state()  # a fresh execution environment: no snapshot to fall back on
     capsys.readouterr()
     event: dict[str, Any] = {
         "option_id": "claude-haiku-us",

@@ -143,7 +143,8 @@ def test_usage_identifier_comes_from_the_key_row_without_api_gateway(gateway) ->
 
     expected = apigw.get_api_key(apiKey=record.api_key_id, includeValue=True)["value"]
     assert policy["usageIdentifierKey"] == expected
-    assert not hasattr(authorizer._deps(), "_apigateway")  # no API Gateway client, no GetApiKey call
+    # the keys table is all it holds: no API Gateway client, no GetApiKey call
+    assert set(vars(authorizer.dependencies())) == {"settings", "keys"}
 
 
 def test_key_rows_without_a_stored_identifier_are_refused_not_looked_up(gateway) -> None:
@@ -204,9 +205,8 @@ def test_a_body_over_the_limit_that_reaches_the_function_is_413() -> None:
 def test_workflow_failure_is_502_with_body(gateway, monkeypatch) -> None:
     from switchboard.workflow import WorkflowResult
 
-    service = gateway_module._service()
     monkeypatch.setattr(
-        service._runner,
+        gateway_module.chat_service().runner,
         "run",
         lambda payload, name: WorkflowResult(status="FAILED", output=None, error="Boom"),
     )

@@ -88,8 +88,8 @@ def test_the_validator_seed_and_lifecycle_handlers_answer_too(
 
     families = [{"group": "switchboard-x", "option_id": "x", "endpoint_name": "switchboard-x"}]
     monkeypatch.setenv("MODEL_FAMILIES", json.dumps(families))
-    for cached in (flags_validator._options_table, model_deployment._service, model_retirement._service):
-        cached.cache_clear()
+    for handler_module in (flags_validator, model_deployment, model_retirement):
+        handler_module.forget_cached_state()
     context: Any = FakeLambdaContext()
     try:
         reports = {
@@ -99,8 +99,8 @@ def test_the_validator_seed_and_lifecycle_handlers_answer_too(
             "model_retirement": model_retirement.handler(dict(SELFCHECK_EVENT), context),
         }
     finally:
-        for cached in (flags_validator._options_table, model_deployment._service, model_retirement._service):
-            cached.cache_clear()
+        for handler_module in (flags_validator, model_deployment, model_retirement):
+            handler_module.forget_cached_state()
 
     for name, report in reports.items():
         assert report is not None
@@ -116,11 +116,11 @@ def test_lifecycle_settings_errors_are_reported(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.delenv("MODEL_FAMILIES", raising=False)
     monkeypatch.setenv("OPTIONS_TABLE", "t")
-    model_deployment._service.cache_clear()
+    model_deployment.forget_cached_state()
     try:
         report = model_deployment.handler(dict(SELFCHECK_EVENT), FakeLambdaContext())  # type: ignore[arg-type]
     finally:
-        model_deployment._service.cache_clear()
+        model_deployment.forget_cached_state()
 
     assert report["settings"].startswith("error: LifecycleSettingsError")
     assert report["init"].startswith("error: LifecycleSettingsError")

@@ -8,15 +8,24 @@ from typing import Any
 import pytest
 
 from switchboard.chat import CircuitReader, OptionCatalogue, Payloads, Routing
-from switchboard.circuits.service import OptionSource
+from switchboard.circuits.service import CircuitLedger, OptionSource
+from switchboard.circuits.store import CircuitStore
 from switchboard.keys import ApiKeyNotFound, ApiKeyStore
+from switchboard.lifecycle.errors import SmokeTestFailed
+from switchboard.lifecycle.model import PackageVersion
+from switchboard.lifecycle.registry import SageMakerRegistry
+from switchboard.lifecycle.service import ModelRegistry, VersionedOptions
+from switchboard.options.errors import VersionConflict
 from switchboard.options.model import LlmOption
+from switchboard.options.store import OptionsStore
 from switchboard.workflow import WorkflowRunner
 from tests.fakes import (
     FixedCircuits,
+    InMemoryCircuits,
     InMemoryKeyStore,
     InMemoryOptions,
     InMemoryPayloads,
+    InMemoryRegistry,
     ManualClock,
     ScriptedRunner,
     StaticRouting,
@@ -47,6 +56,13 @@ def _parameters(signature: inspect.Signature) -> list[tuple[str, Any, bool]]:
         (InMemoryPayloads, Payloads),
         (ScriptedRunner, WorkflowRunner),
         (InMemoryKeyStore, ApiKeyStore),
+        (InMemoryCircuits, CircuitLedger),
+        (InMemoryOptions, VersionedOptions),
+        (InMemoryRegistry, ModelRegistry),
+        # and the real adapters keep to the Protocols their services declare
+        (CircuitStore, CircuitLedger),
+        (OptionsStore, VersionedOptions),
+        (SageMakerRegistry, ModelRegistry),
     ],
     ids=lambda c: c.__name__,
 )
@@ -71,6 +87,38 @@ def test_options_answer_known_ids_and_fail_like_an_outage_when_told() -> None:
     options.unavailable = True
     with pytest.raises(ConnectionError):
         options.get_many(["a"])
+
+
+def test_option_writes_are_versioned_and_conditional_as_the_store_makes_them() -> None:
+    options = InMemoryOptions()
+    created = options.put(_option("a"), expected_version=None, updated_by="t")
+    assert created.version == 1 and created.updated_by == "t" and options.get("a") == created
+    with pytest.raises(VersionConflict) as exists:
+        options.put(_option("a"), expected_version=None, updated_by="t")
+    assert exists.value.current_version == 1
+    assert options.put(created, expected_version=1, updated_by="u").version == 2
+    with pytest.raises(VersionConflict):
+        options.put(created, expected_version=1, updated_by="u")  # a stale writer loses
+    with pytest.raises(VersionConflict):
+        options.put(_option("b"), expected_version=3, updated_by="u")  # no such option
+
+
+def test_registry_lists_newest_first_archives_and_deletes_once() -> None:
+    registry = InMemoryRegistry(endpoint_configs={"g-v1-a", "g-v2-b"}, models={"g-v1-a"})
+    for number in (1, 3, 2):
+        registry.add_version(
+            PackageVersion(arn=f"arn:{number}", group="g", version=number, approval="Approved")
+        )
+    assert [v.version for v in registry.list_versions("g")] == [3, 2, 1] and registry.list_versions("h") == []
+    registry.archive("arn:1", "old")
+    assert registry.describe_version("arn:1").stage == "Archived"
+    assert registry.endpoint_configs_named("g-v1-") == ["g-v1-a"]
+    assert (
+        registry.delete_endpoint_config("g-v1-a") is True
+        and registry.delete_endpoint_config("g-v1-a") is False
+    )
+    with pytest.raises(SmokeTestFailed):
+        registry.smoke_invoke("missing-endpoint", None, "hi")
 
 
 def test_payloads_go_by_reference_only_above_the_limit() -> None:

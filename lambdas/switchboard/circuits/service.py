@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from switchboard.circuits.policy import (
     PROBE_LEASE_S,
@@ -23,14 +23,18 @@ from switchboard.circuits.policy import (
     Outcome,
     Transition,
 )
-from switchboard.circuits.store import CircuitStore, EventHook
 from switchboard.circuits.timefmt import to_iso
 from switchboard.contract import env as names
 from switchboard.contract import metrics as metric_names
 from switchboard.options.model import BreakerPolicy, LlmOption
 from switchboard.settings import EnvSettings, bounded, env
 
-__all__ = ["TRANSITION_NONE", "CircuitService", "CircuitSettings", "OptionSource"]
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from switchboard.circuits.store import EventHook, ProbeDecision, RecordResult
+
+__all__ = ["TRANSITION_NONE", "CircuitLedger", "CircuitService", "CircuitSettings", "OptionSource"]
 
 TRANSITION_NONE = "none"
 
@@ -56,7 +60,30 @@ class CircuitSettings(EnvSettings):
 
 
 class OptionSource(Protocol):
+    """Where the service finds an option's breaker policy (``OptionsStore``)."""
+
     def get(self, option_id: str) -> LlmOption | None: ...
+
+
+class CircuitLedger(Protocol):
+    """What the service asks of the circuit state: the read-decide-write steps, and the time.
+
+    ``switchboard.circuits.store.CircuitStore`` is the DynamoDB one (conditional writes, fail-open);
+    ``tests.fakes.InMemoryCircuits`` applies the same policy rules over a dict.
+    """
+
+    def acquire_probe(
+        self, option_id: str, policy: BreakerPolicy, *, owner: str, actor: str
+    ) -> ProbeDecision:
+        """May ``owner`` call the option now (a probe lease while the circuit tests recovery)?"""
+
+    def record_result(
+        self, option_id: str, policy: BreakerPolicy, outcome: Outcome, *, actor: str
+    ) -> RecordResult:
+        """Apply one call's outcome; the transition it made (if any) and the resulting snapshot."""
+
+    def now(self) -> datetime:
+        """The ledger's clock: the ``now`` the workflow compares ``open_until`` with."""
 
 
 def _iso(value: Any) -> str | None:
@@ -68,7 +95,7 @@ class CircuitService:
 
     def __init__(
         self,
-        store: CircuitStore,
+        store: CircuitLedger,
         options: OptionSource | None,
         *,
         on_transition: Callable[[str, Transition], None] | None = None,
@@ -84,6 +111,7 @@ class CircuitService:
         `on_event` defaults to the Powertools sink (`switchboard.events.powertools_sink`), the one
         every handler wires in.
         """
+        from switchboard.circuits.store import CircuitStore
         from switchboard.options.store import OptionsStore
 
         if on_event is None:

@@ -66,6 +66,7 @@ from switchboard.circuits.policy import (
 )
 from switchboard.circuits.timefmt import from_iso, from_ms, to_iso, to_iso_ms, to_ms, utcnow
 from switchboard.contract import metrics as metric_names
+from switchboard.contract import tables
 from switchboard.options.model import BreakerPolicy
 
 __all__ = [
@@ -94,6 +95,11 @@ EVENT_UNAVAILABLE = metric_names.CIRCUIT_STORE_UNAVAILABLE
 EVENT_CONTENTION = metric_names.CIRCUIT_STORE_CONTENTION
 
 EventHook = Callable[[str, dict[str, Any]], None]
+
+# The table's key and TTL attributes (declared in switchboard.contract.tables, which infra reads).
+_PK = tables.CIRCUIT_PARTITION_KEY
+_SK = tables.CIRCUIT_SORT_KEY
+_TTL = tables.TTL_ATTRIBUTE
 
 
 class CircuitContention(RuntimeError):
@@ -145,8 +151,8 @@ def _get_time(item: Mapping[str, Any], name: str) -> datetime | None:
 def snapshot_to_item(option_id: str, snapshot: CircuitSnapshot, *, updated_at: datetime) -> dict[str, Any]:
     """Snapshot → low-level state item (with the snapshot's `version`)."""
     item: dict[str, Any] = {
-        "pk": _s(option_id),
-        "sk": _s(STATE_SK),
+        _PK: _s(option_id),
+        _SK: _s(STATE_SK),
         "state": _s(snapshot.state.value),
         "failures": {"L": [_n(to_ms(ts)) for ts in snapshot.failures]},
         "calls": {"M": {str(start): _n(count) for start, count in snapshot.calls}},
@@ -222,15 +228,15 @@ def _event_item(option_id: str, transition: Transition, *, actor: str, version: 
     """
     at = transition.at
     item: dict[str, Any] = {
-        "pk": _s(option_id),
-        "sk": _s(f"{EVENT_PREFIX}{to_iso_ms(at)}#{version:010d}{secrets.token_hex(2)}"),
+        _PK: _s(option_id),
+        _SK: _s(f"{EVENT_PREFIX}{to_iso_ms(at)}#{version:010d}{secrets.token_hex(2)}"),
         "transition": _s(transition.kind),
         "from_state": _s(transition.from_state.value),
         "to_state": _s(transition.to_state.value),
         "reason": _s(transition.reason or "-"),
         "actor": _s(actor or "unknown"),
         "at": _s(to_iso(at)),
-        "expires_at": _n(int(at.timestamp()) + EVENT_TTL_DAYS * 86400),
+        _TTL: _n(int(at.timestamp()) + EVENT_TTL_DAYS * 86400),
     }
     if transition.open_until is not None:
         item["open_until"] = _s(to_iso(transition.open_until))
@@ -342,7 +348,7 @@ class CircuitStore:
             self._cache.pop(option_id, None)
 
     def _key(self, option_id: str) -> dict[str, Any]:
-        return {"pk": _s(option_id), "sk": _s(STATE_SK)}
+        return {_PK: _s(option_id), _SK: _s(STATE_SK)}
 
     def _read(self, option_id: str, *, consistent: bool = True) -> CircuitSnapshot:
         response = self.client.get_item(
@@ -370,7 +376,7 @@ class CircuitStore:
         }
         if old.version == 0:
             put["ConditionExpression"] = "attribute_not_exists(#pk) OR attribute_not_exists(#v)"
-            put["ExpressionAttributeNames"] = {"#pk": "pk", "#v": "version"}
+            put["ExpressionAttributeNames"] = {"#pk": _PK, "#v": "version"}
         else:
             put["ConditionExpression"] = "#v = :expected"
             put["ExpressionAttributeNames"] = {"#v": "version"}
@@ -409,14 +415,14 @@ class CircuitStore:
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "FilterExpression": "#sk = :state",
-            "ExpressionAttributeNames": {"#sk": "sk"},
+            "ExpressionAttributeNames": {"#sk": _SK},
             "ExpressionAttributeValues": {":state": _s(STATE_SK)},
         }
         found: list[tuple[str, CircuitSnapshot]] = []
         while True:
             page = self.client.scan(**kwargs)
             for item in page.get("Items", []):
-                found.append((str(item["pk"]["S"]), snapshot_from_item(item)))
+                found.append((str(item[_PK]["S"]), snapshot_from_item(item)))
             last = page.get("LastEvaluatedKey")
             if not last:
                 break
@@ -428,7 +434,7 @@ class CircuitStore:
         response = self.client.query(
             TableName=self.table_name,
             KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
-            ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
+            ExpressionAttributeNames={"#pk": _PK, "#sk": _SK},
             ExpressionAttributeValues={":pk": _s(option_id), ":prefix": _s(EVENT_PREFIX)},
             ScanIndexForward=False,
             Limit=max(1, int(limit)),
@@ -448,7 +454,7 @@ class CircuitStore:
                     self.table_name: {
                         "Keys": [self._key(i) for i in ids[start : start + 100]],
                         "ProjectionExpression": "#pk, #st, open_until",
-                        "ExpressionAttributeNames": {"#pk": "pk", "#st": "state"},
+                        "ExpressionAttributeNames": {"#pk": _PK, "#st": "state"},
                     }
                 }
                 for attempt in range(self.max_attempts):

@@ -1,10 +1,13 @@
 """DynamoDB key attributes of the project's tables, as infra creates them and the stores address them.
 
-Stdlib only: infra (CDK), the local stack and the handlers all import this module.
+Stdlib only: infra (CDK), the local stack and the handlers all import this module. The state
+machines' DynamoDB tasks spell the same names in their ASL; ``tests/infra/test_table_keys.py`` ties
+the synthesized tables, the stores and the ASL to this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 OPTIONS_PARTITION_KEY: Final = "id"
@@ -13,5 +16,17 @@ KEYS_PARTITION_KEY: Final = "key_hash"
 CIRCUIT_PARTITION_KEY: Final = "pk"
 CIRCUIT_SORT_KEY: Final = "sk"
 CACHE_PARTITION_KEY: Final = "cache_key"
+DEPLOYMENTS_PARTITION_KEY: Final = "pk"
+"""Model deployments table: ``group#<group>`` (one record per deployment) or ``event#…`` (a claimed event)."""
+DEPLOYMENTS_SORT_KEY: Final = "sk"
 TTL_ATTRIBUTE: Final = "expires_at"
 """Epoch seconds after which DynamoDB TTL may delete the item (circuit events, cached answers)."""
+
+KEY_SCHEMAS: Final[Mapping[str, tuple[str, ...]]] = {
+    "options": (OPTIONS_PARTITION_KEY,),
+    "keys": (KEYS_PARTITION_KEY,),
+    "circuits": (CIRCUIT_PARTITION_KEY, CIRCUIT_SORT_KEY),
+    "cache": (CACHE_PARTITION_KEY,),
+    "deployments": (DEPLOYMENTS_PARTITION_KEY, DEPLOYMENTS_SORT_KEY),
+}
+"""Each table's key attributes (partition key first, then the sort key), all strings (``S``)."""

@@ -1,8 +1,9 @@
 """The steps the deployment workflow's Lambda tasks and the retirement Lambda run.
 
-Each public method takes the task's JSON input and returns JSON for the state machine. Clients and
-the options store are injected (:class:`LifecycleService` is built once per execution environment
-by the handlers, or by tests and the local stack with emulated clients).
+Each public method takes the task's JSON input and returns JSON for the state machine. The options
+catalogue and the SageMaker registry are injected behind the two Protocols below
+(:class:`LifecycleService` is built once per execution environment by the handlers, by the local
+stack with emulated clients, and by logic tests with the in-memory fakes of ``tests/fakes``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from switchboard.lifecycle.errors import LifecycleError, OptionMovedByAnotherDeployment, UnknownModelFamily
 from switchboard.lifecycle.logic import (
@@ -22,10 +23,8 @@ from switchboard.lifecycle.logic import (
     version_prefix,
 )
 from switchboard.lifecycle.model import FamilyKind, ModelFamily, PackageVersion
-from switchboard.lifecycle.registry import SageMakerRegistry
 from switchboard.options.errors import VersionConflict
 from switchboard.options.model import LlmOption, OptionStatus, ProviderKind
-from switchboard.options.store import OptionsStore
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +36,51 @@ class BaseComponentMissing(LifecycleError):
     """An adapter family's endpoint or base inference component does not exist (deploy it first)."""
 
 
+class VersionedOptions(Protocol):
+    """The options catalogue as the lifecycle uses it: read one option, write it conditionally.
+
+    ``switchboard.options.store.OptionsStore`` (built with ``ttl_s=0``: every step reads the table).
+    """
+
+    def get(self, option_id: str) -> LlmOption | None: ...
+
+    def put(self, option: LlmOption, *, expected_version: int | None, updated_by: str) -> LlmOption:
+        """Create (``expected_version`` None) or update; raises ``VersionConflict`` on a lost race."""
+
+
+class ModelRegistry(Protocol):
+    """The SageMaker calls the lifecycle makes (``switchboard.lifecycle.registry.SageMakerRegistry``)."""
+
+    def describe_version(self, arn: str) -> PackageVersion: ...
+
+    def list_versions(self, group: str) -> list[PackageVersion]:
+        """Every version of the group, newest first."""
+
+    def archive(self, arn: str, reason: str) -> None: ...
+
+    def endpoint(self, name: str) -> dict[str, Any] | None:
+        """``{"status", "config_name"}`` of an endpoint, or None when it does not exist."""
+
+    def component_status(self, name: str) -> str | None:
+        """An inference component's status, or None when it does not exist."""
+
+    def components_named(self, endpoint_name: str, prefix: str) -> list[str]: ...
+
+    def endpoint_configs_named(self, prefix: str) -> list[str]: ...
+
+    def models_named(self, prefix: str) -> list[str]: ...
+
+    def delete_component(self, name: str) -> bool:
+        """True when deleted, False when it was already gone (the same for the two below)."""
+
+    def delete_endpoint_config(self, name: str) -> bool: ...
+
+    def delete_model(self, name: str) -> bool: ...
+
+    def smoke_invoke(self, endpoint_name: str, component: str | None, prompt: str) -> int:
+        """One tiny chat request; the answer's size. Raises ``SmokeTestFailed``."""
+
+
 class LifecycleService:
     """Plan, smoke-test and switch one deployment; retire old versions."""
 
@@ -44,8 +88,8 @@ class LifecycleService:
         self,
         *,
         families: Mapping[str, ModelFamily],
-        options: OptionsStore,
-        registry: SageMakerRegistry,
+        options: VersionedOptions,
+        registry: ModelRegistry,
     ) -> None:
         self.families = dict(families)
         self.options = options

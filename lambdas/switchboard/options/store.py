@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from switchboard.contract import metrics as metric_names
+from switchboard.contract.tables import OPTIONS_PARTITION_KEY
 from switchboard.contract.workflow import format_timestamp
 from switchboard.options.errors import (
     InvalidOptions,
@@ -271,7 +272,7 @@ class OptionsStore:
             kwargs["ExclusiveStartKey"] = last
 
     def _parse_stored(self, raw: Mapping[str, Any]) -> LlmOption | None:
-        option_id = str(raw.get("id", {}).get("S", "<missing id>"))
+        option_id = str(raw.get(OPTIONS_PARTITION_KEY, {}).get("S", "<missing id>"))
         try:
             return LlmOption.from_dict(from_dynamodb_item(raw))
         except (TypeError, ValueError) as exc:
@@ -354,7 +355,7 @@ class OptionsStore:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if creating:
-            kwargs["ConditionExpression"] = "attribute_not_exists(id)"
+            kwargs["ConditionExpression"] = f"attribute_not_exists({OPTIONS_PARTITION_KEY})"
         else:
             kwargs["ConditionExpression"] = "version = :expected"
             kwargs["ExpressionAttributeValues"] = {":expected": {"N": str(int(expected_version or 0))}}
@@ -379,12 +380,14 @@ class OptionsStore:
 
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
-            "Key": {"id": {"S": option_id}},
-            "ConditionExpression": "attribute_exists(id)",
+            "Key": {OPTIONS_PARTITION_KEY: {"S": option_id}},
+            "ConditionExpression": f"attribute_exists({OPTIONS_PARTITION_KEY})",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if expected_version is not None:
-            kwargs["ConditionExpression"] = "attribute_exists(id) AND version = :expected"
+            kwargs["ConditionExpression"] = (
+                f"attribute_exists({OPTIONS_PARTITION_KEY}) AND version = :expected"
+            )
             kwargs["ExpressionAttributeValues"] = {":expected": {"N": str(int(expected_version))}}
         try:
             self.client.delete_item(**kwargs)

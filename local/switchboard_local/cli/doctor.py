@@ -22,7 +22,6 @@ from typing import Any
 
 from switchboard_local.cli.target import (
     Target,
-    _client_kwargs,
     add_target_arguments,
     local_target,
     resolve_target,
@@ -58,9 +57,7 @@ def client_factory(target: Target) -> ClientFactory:
     def make(service: str) -> Any:
         with lock:
             if service not in clients:
-                clients[service] = boto3.client(
-                    service, config=config, **_client_kwargs(target.region, target.endpoint_url)
-                )
+                clients[service] = boto3.client(service, config=config, **target.client_kwargs())
             return clients[service]
 
     return make

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from switchboard.contract.tables import DEPLOYMENTS_PARTITION_KEY, DEPLOYMENTS_SORT_KEY
 from switchboard_local.cli.common import aws_errors, cli_actor
 from switchboard_local.cli.target import TargetError, add_target_arguments, aws_client, local_target
 
@@ -260,11 +261,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     live = _live_arn(target, args.group)
     items = target.client("dynamodb").query(
         TableName=target.deployments_table,
-        KeyConditionExpression="pk = :pk",
+        KeyConditionExpression="#pk = :pk",
+        ExpressionAttributeNames={"#pk": DEPLOYMENTS_PARTITION_KEY},
         ExpressionAttributeValues={":pk": {"S": f"group#{args.group}"}},
     )["Items"]
     latest: dict[int, dict[str, Any]] = {}
-    for item in sorted((from_dynamodb_item(i) for i in items), key=lambda r: str(r.get("sk"))):
+    for item in sorted(
+        (from_dynamodb_item(i) for i in items), key=lambda r: str(r.get(DEPLOYMENTS_SORT_KEY))
+    ):
         latest[int(item.get("version") or 0)] = item
     rows = []
     for summary in _versions(target, args.group):

@@ -76,7 +76,11 @@ class Target:
     def resource(self, service: str) -> Any:
         import boto3
 
-        return boto3.resource(service, **_client_kwargs(self.region, self.endpoint_url))
+        return boto3.resource(service, **self.client_kwargs())
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``boto3.client``/``resource`` (or a client with its own ``Config``)."""
+        return client_kwargs(self.region, self.endpoint_url)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Target:
@@ -109,7 +113,8 @@ class LocalStackRecord:
         return f"pid {self.pid}, gateway {self.gateway_url}, started {self.started_at}"
 
 
-def _client_kwargs(region: str, endpoint_url: str | None) -> dict[str, Any]:
+def client_kwargs(region: str, endpoint_url: str | None) -> dict[str, Any]:
+    """Region, endpoint and, for the local emulator only, placeholder credentials for a boto3 client."""
     kwargs: dict[str, Any] = {"region_name": region}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
@@ -125,7 +130,7 @@ def aws_client(service: str, *, region: str, endpoint_url: str | None = None) ->
     """A boto3 client for the target: the normal credential chain, or the local emulator."""
     import boto3
 
-    return boto3.client(service, **_client_kwargs(region, endpoint_url))
+    return boto3.client(service, **client_kwargs(region, endpoint_url))
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,86 @@
+"""The SageMaker registry, endpoints and inference components (``ModelRegistry``) over dicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from switchboard.lifecycle.errors import SmokeTestFailed
+from switchboard.lifecycle.model import PackageVersion
+
+
+@dataclass
+class InMemoryRegistry:
+    """``switchboard.lifecycle.service.ModelRegistry`` without SageMaker.
+
+    The test fills ``versions`` (by ARN), ``endpoints`` (name → ``{"status", "config_name"}``),
+    ``components`` (name → (endpoint, status)), ``endpoint_configs`` and ``models``; deletions remove
+    from them, ``archived`` keeps each archive reason, ``smoked`` each smoke call.
+    ``smoke_fails`` makes the smoke request fail (the endpoint answers with an error).
+    """
+
+    versions: dict[str, PackageVersion] = field(default_factory=dict)
+    endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
+    components: dict[str, tuple[str, str]] = field(default_factory=dict)
+    endpoint_configs: set[str] = field(default_factory=set)
+    models: set[str] = field(default_factory=set)
+    archived: dict[str, str] = field(default_factory=dict)
+    smoked: list[tuple[str, str | None]] = field(default_factory=list)
+    smoke_fails: bool = False
+
+    def add_version(self, version: PackageVersion) -> PackageVersion:
+        self.versions[version.arn] = version
+        return version
+
+    def describe_version(self, arn: str) -> PackageVersion:
+        try:
+            return self.versions[arn]
+        except KeyError:
+            raise LookupError(f"model package {arn} does not exist") from None
+
+    def list_versions(self, group: str) -> list[PackageVersion]:
+        return sorted((v for v in self.versions.values() if v.group == group), key=lambda v: -v.version)
+
+    def archive(self, arn: str, reason: str) -> None:
+        self.versions[arn] = replace(self.describe_version(arn), stage="Archived")
+        self.archived[arn] = reason
+
+    def endpoint(self, name: str) -> dict[str, str] | None:
+        found = self.endpoints.get(name)
+        return dict(found) if found is not None else None
+
+    def component_status(self, name: str) -> str | None:
+        found = self.components.get(name)
+        return found[1] if found is not None else None
+
+    def components_named(self, endpoint_name: str, prefix: str) -> list[str]:
+        return sorted(
+            n for n, (e, _) in self.components.items() if e == endpoint_name and n.startswith(prefix)
+        )
+
+    def endpoint_configs_named(self, prefix: str) -> list[str]:
+        return sorted(n for n in self.endpoint_configs if n.startswith(prefix))
+
+    def models_named(self, prefix: str) -> list[str]:
+        return sorted(n for n in self.models if n.startswith(prefix))
+
+    def delete_component(self, name: str) -> bool:
+        return self.components.pop(name, None) is not None
+
+    def delete_endpoint_config(self, name: str) -> bool:
+        if name not in self.endpoint_configs:
+            return False
+        self.endpoint_configs.discard(name)
+        return True
+
+    def delete_model(self, name: str) -> bool:
+        if name not in self.models:
+            return False
+        self.models.discard(name)
+        return True
+
+    def smoke_invoke(self, endpoint_name: str, component: str | None, prompt: str) -> int:
+        self.smoked.append((endpoint_name, component))
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None or endpoint["status"] != "InService" or self.smoke_fails:
+            raise SmokeTestFailed(f"InvokeEndpoint {endpoint_name}: no answer (fake)")
+        return len(b'{"choices":[{"message":{"content":"OK"}}]}')
