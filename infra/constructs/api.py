@@ -291,38 +291,27 @@ class GatewayApi(Construct):
         validator = self.rest_api.add_request_validator(
             "Validator", validate_request_body=True, validate_request_parameters=True
         )
-        chat_model = self.rest_api.add_model(
-            "ChatCompletionRequest",
-            content_type="application/json",
-            model_name="ChatCompletionRequest",
-            schema=CHAT_COMPLETION_REQUEST_SCHEMA,
-        )
         integration = apigw.LambdaIntegration(gateway_function, proxy=True)
-        chat = self._resource(constants.API_PATH_CHAT_COMPLETIONS)
-        self.chat_completions_method = chat.add_method(
-            "POST",
-            integration,
-            authorizer=self.authorizer,
-            authorization_type=apigw.AuthorizationType.CUSTOM,
-            api_key_required=True,
-            request_validator=validator,
-            request_models={"application/json": chat_model},
+
+        def post(path: tuple[str, ...], schema: apigw.JsonSchema) -> apigw.Method:
+            """A POST the gateway serves, its body checked first against `schema` (API Gateway's model)."""
+            model = self.rest_api.add_model(
+                schema.title or "", content_type="application/json", model_name=schema.title, schema=schema
+            )
+            return self._resource(path).add_method(
+                "POST",
+                integration,
+                authorizer=self.authorizer,
+                authorization_type=apigw.AuthorizationType.CUSTOM,
+                api_key_required=True,
+                request_validator=validator,
+                request_models={"application/json": model},
+            )
+
+        self.chat_completions_method = post(
+            constants.API_PATH_CHAT_COMPLETIONS, CHAT_COMPLETION_REQUEST_SCHEMA
         )
-        embeddings_model = self.rest_api.add_model(
-            "EmbeddingsRequest",
-            content_type="application/json",
-            model_name="EmbeddingsRequest",
-            schema=EMBEDDINGS_REQUEST_SCHEMA,
-        )
-        self.embeddings_method = self._resource(constants.API_PATH_EMBEDDINGS).add_method(
-            "POST",
-            integration,
-            authorizer=self.authorizer,
-            authorization_type=apigw.AuthorizationType.CUSTOM,
-            api_key_required=True,
-            request_validator=validator,
-            request_models={"application/json": embeddings_model},
-        )
+        self.embeddings_method = post(constants.API_PATH_EMBEDDINGS, EMBEDDINGS_REQUEST_SCHEMA)
         models = self._resource(constants.API_PATH_MODELS)
         self.models_method = models.add_method(
             "GET",

@@ -5,6 +5,7 @@ or the error to HTTP. Every error leaves here as an OpenAI-style JSON body.
 """
 
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -23,7 +24,7 @@ from switchboard.api_models import (
     ModelCard,
     ModelList,
 )
-from switchboard.chat import Caller, ChatService
+from switchboard.chat import Caller, ChatAnswer, ChatService
 from switchboard.contract import metrics as metric_names
 from switchboard.contract.errors import ROUTES_HINT
 from switchboard.errors import (
@@ -116,30 +117,39 @@ def _json_response(status: int, body: Any, headers: dict[str, str] | None = None
     return Response(status_code=status, content_type=JSON, body=body, headers=merged)
 
 
+def _routed_responses(answer: str, model: type[Any]) -> dict[int, Any]:
+    """The statuses of an endpoint that routes through the workflow (the OpenAPI document's)."""
+
+    def error(description: str) -> dict[str, Any]:
+        return {"description": description, "content": {JSON: {"model": ErrorBody}}}
+
+    return {
+        200: {"description": answer, "content": {JSON: {"model": model}}},
+        400: error("Invalid request"),
+        401: error("Missing or unknown API key"),
+        404: error("Unknown route"),
+        413: error("Body too large"),
+        415: error("Body is not application/json"),
+        429: error("Throttled"),
+        502: error("Workflow failure"),
+        503: error("No healthy option; see Retry-After"),
+    }
+
+
 @app.post(
     "/v1/chat/completions",
     summary="Create a chat completion",
     description="OpenAI-compatible. `model` names a Switchboard route alias; the option that answered "
     "is in the `x-switchboard-option` header.",
-    responses={
-        200: {"description": "Completion", "content": {JSON: {"model": ChatCompletion}}},
-        400: {"description": "Invalid request", "content": {JSON: {"model": ErrorBody}}},
-        401: {"description": "Missing or unknown API key", "content": {JSON: {"model": ErrorBody}}},
-        404: {"description": "Unknown route", "content": {JSON: {"model": ErrorBody}}},
-        413: {"description": "Body too large", "content": {JSON: {"model": ErrorBody}}},
-        415: {"description": "Body is not application/json", "content": {JSON: {"model": ErrorBody}}},
-        429: {"description": "Throttled", "content": {JSON: {"model": ErrorBody}}},
-        502: {"description": "Workflow failure", "content": {JSON: {"model": ErrorBody}}},
-        503: {"description": "No healthy option; see Retry-After", "content": {JSON: {"model": ErrorBody}}},
-    },
+    responses=_routed_responses("Completion", ChatCompletion),
     tags=["chat"],
 )
 @tracer.capture_method
 def chat_completions(body: Annotated[ChatCompletionRequest, Body()]) -> Response[ChatCompletion]:
-    caller = _caller()
     # Every authorized, well-formed request counts: the degraded-answer rate alarm divides by it.
-    metrics.add_metric(name=metric_names.CHAT_COMPLETIONS, unit=MetricUnit.Count, value=1)
-    answer = _service().complete(body, caller, _request_id())
+    answer = _routed(
+        metric_names.CHAT_COMPLETIONS, lambda caller: _service().complete(body, caller, _request_id())
+    )
     return _json_response(200, answer.completion.to_json(), answer.headers)
 
 
@@ -149,25 +159,22 @@ def chat_completions(body: Annotated[ChatCompletionRequest, Body()]) -> Response
     description="OpenAI-compatible. `model` names an embeddings route (`kind: embeddings` in "
     "GET /v1/models); `encoding_format` `base64` (the official SDKs' default) carries each vector as "
     "little-endian float32 bytes.",
-    responses={
-        200: {"description": "Embeddings", "content": {JSON: {"model": EmbeddingList}}},
-        400: {"description": "Invalid request", "content": {JSON: {"model": ErrorBody}}},
-        401: {"description": "Missing or unknown API key", "content": {JSON: {"model": ErrorBody}}},
-        404: {"description": "Unknown route", "content": {JSON: {"model": ErrorBody}}},
-        413: {"description": "Body too large", "content": {JSON: {"model": ErrorBody}}},
-        415: {"description": "Body is not application/json", "content": {JSON: {"model": ErrorBody}}},
-        429: {"description": "Throttled", "content": {JSON: {"model": ErrorBody}}},
-        502: {"description": "Workflow failure", "content": {JSON: {"model": ErrorBody}}},
-        503: {"description": "No healthy option; see Retry-After", "content": {JSON: {"model": ErrorBody}}},
-    },
+    responses=_routed_responses("Embeddings", EmbeddingList),
     tags=["embeddings"],
 )
 @tracer.capture_method
 def embeddings(body: Annotated[EmbeddingsRequest, Body()]) -> Response[EmbeddingList]:
-    caller = _caller()
-    metrics.add_metric(name=metric_names.EMBEDDINGS_REQUESTS, unit=MetricUnit.Count, value=1)
-    answer = _service().embed(body, caller, _request_id())
+    answer = _routed(
+        metric_names.EMBEDDINGS_REQUESTS, lambda caller: _service().embed(body, caller, _request_id())
+    )
     return _json_response(200, answer.completion.to_json(), answer.headers)
+
+
+def _routed(counter: str, serve: Callable[[Caller], ChatAnswer]) -> ChatAnswer:
+    """Authorize, count the request (the degraded-rate alarm divides by these counts), serve it."""
+    caller = _caller()
+    metrics.add_metric(name=counter, unit=MetricUnit.Count, value=1)
+    return serve(caller)
 
 
 @app.get(
