@@ -689,3 +689,14 @@ def test_converse_messages_alternate_start_with_user_and_hold_no_blank_text(
             assert not any("toolResult" in block for block in message["content"])
         else:
             assert not any("toolUse" in block for block in message["content"])
+
+
+def test_answer_tool_name_never_shadows_a_tool_of_the_history() -> None:
+    request = ChatRequest(
+        messages=TOOL_ROUND, response_format=ResponseFormat("json_schema", name="get_weather")
+    )
+    plan = bedrock.plan_converse(_option(structured_output="tool"), request)
+    names = [tool["toolSpec"]["name"] for tool in plan.kwargs["toolConfig"]["tools"]]
+    assert names == ["get_weather", "get_weather_answer"]
+    assert plan.kwargs["toolConfig"]["toolChoice"] == {"tool": {"name": "get_weather_answer"}}
+    assert plan.drop_tool_calls

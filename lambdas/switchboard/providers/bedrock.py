@@ -566,7 +566,7 @@ def plan_converse(
             else:
                 schema, fallback = dict(PERMISSIVE_OBJECT_SCHEMA), JSON_OBJECT_TOOL_NAME
             answer_tool = _tool_name(response_format.name, fallback)
-            if answer_tool in {tool.name for tool in request.tools}:
+            if answer_tool in {tool["toolSpec"]["name"] for tool in tools}:
                 answer_tool = _tool_name(f"{answer_tool}_answer", fallback)
             tools.append(
                 {
