@@ -700,3 +700,33 @@ def test_answer_tool_name_never_shadows_a_tool_of_the_history() -> None:
     assert names == ["get_weather", "get_weather_answer"]
     assert plan.kwargs["toolConfig"]["toolChoice"] == {"tool": {"name": "get_weather_answer"}}
     assert plan.drop_tool_calls
+
+
+def test_a_schema_that_is_not_an_object_travels_as_the_answer_tools_value(
+    provider: BedrockConverseProvider, stubber: Stubber
+) -> None:
+    # Given an array schema answered by tool (a tool's input must be an object)
+    tags = {"type": "array", "items": {"type": "string"}}
+    request = ChatRequest(
+        messages=[_user("Tags?")], response_format=ResponseFormat("json_schema", name="tags", schema=tags)
+    )
+    plan = bedrock.plan_converse(_option(structured_output="tool"), request)
+    assert plan.kwargs["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"] == {
+        "type": "object",
+        "properties": {"value": tags},
+        "required": ["value"],
+    }
+    stubber.add_response("converse", _answer(_tool_use("t", "tags", {"value": ["a", "b"]}), stop="tool_use"))
+
+    # When / Then: the content is the value itself
+    result = provider.complete(_option(structured_output="tool"), request, 5)
+    assert json.loads(result.text) == ["a", "b"]
+
+
+def test_parameters_without_a_root_type_are_said_to_be_objects() -> None:
+    tool = FunctionTool(name="lookup", parameters={"properties": {"q": {"type": "string"}}})
+    plan = bedrock.plan_converse(_option(), ChatRequest(messages=[_user("x")], tools=(tool,)))
+    assert plan.kwargs["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"] == {
+        "type": "object",
+        "properties": {"q": {"type": "string"}},
+    }

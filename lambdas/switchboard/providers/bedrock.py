@@ -56,18 +56,27 @@ schema once (the first call may be slow), so an option can choose the older, uni
 `params.structured_output: "tool"`: a tool named after the schema whose `inputSchema` is the
 schema, forced with `toolChoice.tool` (or offered beside the client's tools with `toolChoice.any`
 when the model may call those first); the tool's input becomes the answer's `content` as JSON text
-with finish `stop`. `json_object` always takes the tool way with the permissive schema
+with finish `stop` (a schema that is not an object travels as the input's `value`, since a tool's
+input is an object). `json_object` always takes the tool way with the permissive schema
 `{"type": "object"}` (native output needs a closed schema, which would allow only `{}`). The
 answer is validated against the schema by the invoke step, not here.
 
-`strict` on a function tool is passed on as `toolSpec.strict` only when the option says
-`params.strict_tools: true` (few models accept the field; OpenAI's Agents SDK sets it by default).
+A tool's `parameters` without a root `type` get `"type": "object"` (OpenAI allows leaving it out;
+the gateway checked it is an object schema). `strict` on a function tool is passed on as
+`toolSpec.strict` only when the option says `params.strict_tools: true` (few models accept the
+field; OpenAI's Agents SDK sets it by default).
 
 Prompt caching. Each `cache_control` hint becomes a `cachePoint` after its part (the TTL hint is
 not passed: Converse's default applies). A hint never changes the answer, so when Bedrock refuses
 it ("You invoked an unsupported model or your request did not allow prompt caching", sent as
 AccessDenied or ValidationException) the call is made once more without cache points, within the
 same time budget; `params.prompt_caching: false` leaves them out from the start.
+
+Option `params` read here: `max_tokens`, `temperature`, `top_p`, `stop` (defaults a request
+overrides); `structured_output` (`native` | `tool`, default native); `prompt_caching` (default
+true); `strict_tools` (default false); for embeddings `dimensions` and `input_type` (see
+`bedrock_embeddings`). A value of the wrong kind means the option is misconfigured: `unavailable`,
+like a model the account cannot reach (the workflow moves on; an operator fixes the option).
 
 Response mapping: text blocks joined -> `text`; `toolUse` blocks -> `ToolCall(id=toolUseId, name,
 arguments=json.dumps(input))` and finish `tool_calls`; usage `inputTokens + cacheReadInputTokens +
@@ -456,6 +465,8 @@ class ConversePlan:
     kwargs: dict[str, Any]
     answer_tool: str | None = None
     """The forced tool whose input is the structured answer (None: no such tool)."""
+    answer_wrapped: bool = False
+    """The answer schema is not an object (a tool's input must be): it is the input's `value`."""
     drop_tool_calls: bool = False
     """`tool_choice: none` (or no tools offered) with tool history: calls the model makes anyway
     are dropped."""
@@ -482,8 +493,18 @@ def _option_flag(option: LlmOption, key: str, default: bool) -> bool:
     return value
 
 
+def _is_object_schema(schema: Mapping[str, Any]) -> bool:
+    kind = schema.get("type")
+    return kind == "object" or (kind is None and "properties" in schema)
+
+
+def _object_root(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI lets `parameters` leave out `"type": "object"`; Converse's models want it said."""
+    return dict(schema) if "type" in schema else {"type": "object", **schema}
+
+
 def _tool_spec(tool: FunctionTool, strict_tools: bool) -> dict[str, Any]:
-    spec: dict[str, Any] = {"name": tool.name, "inputSchema": {"json": dict(tool.parameters)}}
+    spec: dict[str, Any] = {"name": tool.name, "inputSchema": {"json": _object_root(tool.parameters)}}
     if tool.description:
         spec["description"] = tool.description
     if strict_tools and tool.strict is not None:
@@ -542,6 +563,7 @@ def plan_converse(
         tool_choice = {"auto": {}}
 
     answer_tool: str | None = None
+    answer_wrapped = False
     response_format = request.response_format
     if response_format is not None and response_format.type != "text":
         structured = _option_choice(option, "structured_output", ("native", "tool"), "native")
@@ -565,6 +587,9 @@ def plan_converse(
                 fallback = DEFAULT_SCHEMA_NAME
             else:
                 schema, fallback = dict(PERMISSIVE_OBJECT_SCHEMA), JSON_OBJECT_TOOL_NAME
+            answer_wrapped = not _is_object_schema(schema)
+            if answer_wrapped:  # a tool's input is an object: the answer travels as its `value`
+                schema = {"type": "object", "properties": {"value": schema}, "required": ["value"]}
             answer_tool = _tool_name(response_format.name, fallback)
             if answer_tool in {tool["toolSpec"]["name"] for tool in tools}:
                 answer_tool = _tool_name(f"{answer_tool}_answer", fallback)
@@ -588,6 +613,7 @@ def plan_converse(
     return ConversePlan(
         kwargs=kwargs,
         answer_tool=answer_tool,
+        answer_wrapped=answer_wrapped,
         drop_tool_calls=not offered,
         first_call_only=request.parallel_tool_calls is False,
     )
@@ -624,6 +650,15 @@ def _tool_calls(content: list[Any]) -> list[ToolCall]:
     return calls
 
 
+def _answer_text(answer: ToolCall, wrapped: bool) -> str:
+    if not wrapped:
+        return answer.arguments
+    data = answer.parsed_arguments()
+    # Without its `value` the input is passed on whole: the invoke step's validation says malformed.
+    inner = data["value"] if isinstance(data, dict) and "value" in data else data
+    return json.dumps(inner, ensure_ascii=False)
+
+
 def parse_converse_response(response: Any, option: LlmOption, plan: ConversePlan | None = None) -> ChatResult:
     plan = plan or ConversePlan(kwargs={})
     try:
@@ -649,7 +684,7 @@ def parse_converse_response(response: Any, option: LlmOption, plan: ConversePlan
         calls = calls[:1]
     if answer is not None and not calls:
         # The structured answer, given as the forced tool's input: that input is the content.
-        text, finish = answer.arguments, "stop" if finish == "tool_calls" else finish
+        text, finish = _answer_text(answer, plan.answer_wrapped), "stop" if finish == "tool_calls" else finish
     if calls:
         finish = "tool_calls" if finish in ("stop", "tool_calls") else finish
     elif finish == "tool_calls":
