@@ -7,6 +7,7 @@ bedrock-runtime service model before comparing it with the expected parameters.
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from switchboard.errors import ErrorClass, ProviderError
@@ -730,3 +731,73 @@ def test_parameters_without_a_root_type_are_said_to_be_objects() -> None:
         "type": "object",
         "properties": {"q": {"type": "string"}},
     }
+
+
+_requests = st.builds(
+    lambda messages, tools, choice, fmt, parallel: ChatRequest(
+        messages=[*messages, _user("now")],
+        tools=tools,
+        tool_choice=choice if tools or (choice is not None and choice.mode in ("auto", "none")) else None,
+        response_format=fmt,
+        parallel_tool_calls=parallel,
+    ),
+    _messages,
+    st.sampled_from([(), (WEATHER,), (WEATHER, TIME)]),
+    st.sampled_from(
+        [
+            None,
+            ToolChoice("auto"),
+            ToolChoice("none"),
+            ToolChoice("required"),
+            ToolChoice("function", "get_weather"),
+        ]
+    ),
+    st.sampled_from(
+        [
+            None,
+            ResponseFormat("text"),
+            ResponseFormat("json_object"),
+            ResponseFormat("json_schema", name="person", schema=PERSON),
+            ResponseFormat("json_schema", name="tags", schema={"type": "array", "items": {"type": "string"}}),
+        ]
+    ),
+    st.sampled_from([None, True, False]),
+)
+
+
+@functools.cache
+def _converse_input_shape() -> Any:
+    return (
+        boto3.client("bedrock-runtime", region_name="us-east-1")
+        .meta.service_model.operation_model("Converse")
+        .input_shape
+    )
+
+
+def _tool_results_answer_earlier_calls(messages: list[ChatMessage]) -> bool:
+    called: set[str] = set()
+    for message in messages:
+        called.update(call.id for call in message.tool_calls)
+        if message.role == "tool" and message.tool_call_id not in called:
+            return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(_requests, st.sampled_from(["native", "tool"]))
+def test_every_plan_is_a_valid_converse_request(request: ChatRequest, structured: str) -> None:
+    # Any mix of history, tools, tool choice and response format gives parameters that botocore's
+    # model of Converse accepts, with a tool choice that names an offered tool.
+    from botocore.validate import validate_parameters
+
+    assume(_tool_results_answer_earlier_calls(request.messages))  # as the gateway guarantees
+    plan = bedrock.plan_converse(_option(structured_output=structured), request)
+    validate_parameters(plan.kwargs, _converse_input_shape())
+    config = plan.kwargs.get("toolConfig")
+    history = any(m.role == "tool" or m.tool_calls for m in request.messages)
+    assert config is not None or not history  # Converse needs toolConfig to read tool history
+    if config is not None:
+        names = [tool["toolSpec"]["name"] for tool in config["tools"]]
+        assert len(names) == len(set(names))
+        named = config.get("toolChoice", {}).get("tool", {}).get("name")
+        assert named is None or named in names
