@@ -34,7 +34,8 @@ and a placeholder user turn (`"."`) is inserted when the conversation would star
 assistant. Converse refuses blank text, so blank parts are left out. Tool-call ids that do not fit
 Converse's `toolUseId` (`[a-zA-Z0-9_.:-]{1,64}`; OpenAI allows any string) are replaced by a
 stable digest, the same in the `toolUse` and its `toolResult`. An empty tool result is sent as
-`"(empty)"` (Converse refuses blank text).
+`"(empty)"` (Converse refuses blank text). An image's `detail` has no Converse counterpart and is
+not sent.
 
 `tool_choice: none`. Converse has no "none"; without tool history the tools are simply not sent.
 But Converse refuses `toolUse`/`toolResult` blocks unless `toolConfig` is present, so when the
