@@ -140,7 +140,7 @@ def test_tool_history_and_tools_map_to_converse_blocks(
         "modelId": MODEL,
         "system": [{"text": "You are terse."}],
         "messages": TOOL_ROUND_MESSAGES,
-        "toolConfig": {"tools": [WEATHER_SPEC, TIME_SPEC], "toolChoice": {"auto": {}}},
+        "toolConfig": {"tools": [WEATHER_SPEC, TIME_SPEC]},  # auto: Converse's default, left unsaid
     }
     stubber.add_response("converse", _answer({"text": "Paris 18C sunny, Rome 21C cloudy."}), expected)
 
@@ -179,8 +179,8 @@ def test_tool_use_answer_becomes_tool_calls(provider: BedrockConverseProvider, s
 @pytest.mark.parametrize(
     ("choice", "converse_choice"),
     [
-        (None, {"auto": {}}),
-        (ToolChoice("auto"), {"auto": {}}),
+        (None, None),
+        (ToolChoice("auto"), None),
         (ToolChoice("required"), {"any": {}}),
         (ToolChoice("function", "get_time"), {"tool": {"name": "get_time"}}),
     ],
@@ -188,10 +188,13 @@ def test_tool_use_answer_becomes_tool_calls(provider: BedrockConverseProvider, s
 def test_tool_choice_mapping(
     provider: BedrockConverseProvider, stubber: Stubber, choice: ToolChoice | None, converse_choice: Any
 ) -> None:
+    tool_config: dict[str, Any] = {"tools": [WEATHER_SPEC, TIME_SPEC]}
+    if converse_choice is not None:
+        tool_config["toolChoice"] = converse_choice
     expected = {
         "modelId": MODEL,
         "messages": [{"role": "user", "content": [{"text": "hi"}]}],
-        "toolConfig": {"tools": [WEATHER_SPEC, TIME_SPEC], "toolChoice": converse_choice},
+        "toolConfig": tool_config,
     }
     stubber.add_response("converse", _answer(_tool_use("t1", "get_time", {}), stop="tool_use"), expected)
     result = provider.complete(
@@ -298,13 +301,13 @@ def test_strict_is_sent_only_when_the_option_allows(
     stubber.add_response(
         "converse",
         _answer({"text": "ok"}),
-        {**plain, "toolConfig": {"tools": [TIME_SPEC], "toolChoice": {"auto": {}}}},
+        {**plain, "toolConfig": {"tools": [TIME_SPEC]}},
     )
     strict_spec = {"toolSpec": {**TIME_SPEC["toolSpec"], "strict": True}}
     stubber.add_response(
         "converse",
         _answer({"text": "ok"}),
-        {**plain, "toolConfig": {"tools": [strict_spec], "toolChoice": {"auto": {}}}},
+        {**plain, "toolConfig": {"tools": [strict_spec]}},
     )
     request = ChatRequest(messages=[_user("hi")], tools=(strict_tool,))
     provider.complete(_option(), request, 5)

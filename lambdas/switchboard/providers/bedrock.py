@@ -21,7 +21,9 @@ Chat request mapping (OpenAI-shaped `ChatRequest` -> Converse):
 |                                    | (system parts too)                                        |
 | `tools[].function`                 | `toolConfig.tools[].toolSpec {name, description,          |
 |                                    | inputSchema.json}`                                        |
-| `tool_choice` auto/required/named  | `toolChoice` `auto` / `any` / `tool {name}`               |
+| `tool_choice` auto                 | no `toolChoice`: auto is Converse's default, and models   |
+|                                    | without tool choice refuse the field                      |
+| `tool_choice` required / named     | `toolChoice` `any` / `tool {name}`                        |
 | `tool_choice: none`                | no `toolConfig` (see below)                               |
 | `response_format`                  | `outputConfig.textFormat` or a forced answer tool (below) |
 | max_tokens, temperature, top_p,    | `inferenceConfig` maxTokens, temperature, topP,           |
@@ -55,7 +57,8 @@ schema that does not say (Bedrock requires it on every object; the result is a s
 an answer that fits it fits the client's too). Not every model has it, and Bedrock compiles each new
 schema once (the first call may be slow), so an option can choose the older, universal way with
 `params.structured_output: "tool"`: a tool named after the schema whose `inputSchema` is the
-schema, forced with `toolChoice.tool` (or offered beside the client's tools with `toolChoice.any`
+schema, forced with `toolChoice.tool` (the API reference names Claude and Nova as the models that take
+it; others refuse it, which is `unsupported`) (or offered beside the client's tools with `toolChoice.any`
 when the model may call those first); the tool's input becomes the answer's `content` as JSON text
 with finish `stop` (a schema that is not an object travels as the input's `value`, since a tool's
 input is an object). `json_object` always takes the tool way with the permissive schema
@@ -560,8 +563,7 @@ def plan_converse(
         tool_choice = {"any": {}}
     elif offered and mode == "function" and request.tool_choice is not None:
         tool_choice = {"tool": {"name": request.tool_choice.name}}
-    elif offered:
-        tool_choice = {"auto": {}}
+    # `auto` is Converse's default and is left unsaid: models without tool choice refuse the field.
 
     answer_tool: str | None = None
     answer_wrapped = False
