@@ -701,7 +701,7 @@ def example(schema: Any) -> Any:
     arrays, the `null` alternative). When no value is found (contradictory or unsatisfiable
     schemas) the best attempt is returned, which `validate` then refuses.
     """
-    found = _Writer(schema).value(schema, ())
+    found = _Writer(schema).value(schema, ("#",))  # the root counts as entered through `#`
     return None if found is _NOTHING else found
 
 
@@ -907,7 +907,8 @@ def _string_example(schema: dict[str, Any]) -> str:
     kind = schema.get("format")
     base = _FORMAT_EXAMPLES.get(kind, "mock") if isinstance(kind, str) else "mock"
     pattern = schema.get("pattern")
-    if isinstance(pattern, str) and pattern_problem(pattern) is None and not search(pattern, base):
+    fits = low <= len(base) <= (high if high is not None else len(base))
+    if isinstance(pattern, str) and pattern_problem(pattern) is None and not (fits and search(pattern, base)):
         base = pattern_example(pattern, low) or base
     if len(base) < low:
         filler = base or "mock"
@@ -953,7 +954,7 @@ def _number_example(schema: dict[str, Any], *, integer: bool) -> int | float:
                 candidate = low.to_integral_value(rounding=ROUND_CEILING)
             if not fits(candidate):
                 candidate += 1
-                if not fits(candidate) and high is not None:
+                if not fits(candidate) and high is not None and not integer:
                     candidate = (low + high) / 2
             return _plain(candidate)
         assert high is not None  # fits(0) failed, so some bound excludes 0

@@ -321,6 +321,18 @@ class _Writer:
                 return chr(code)
         raise UnsafePattern("no ASCII character fits")
 
+    def member(self, items: list[Any]) -> str:
+        """A character of a class: its first listed one, unless the class is negated."""
+        c = _constants
+        if any(op is c.NEGATE for op, _ in items):
+            return self.pick(self.analyser.char_class(items))
+        op, arg = items[0]
+        if op is c.LITERAL:
+            return chr(arg)
+        if op is c.RANGE:
+            return chr(arg[0])
+        return self.pick(self.analyser.char_class(items))
+
     def sequence(self, items: Any) -> str:
         return "".join(self.item(op, arg) for op, arg in items)
 
@@ -331,7 +343,7 @@ class _Writer:
         if op in (c.NOT_LITERAL, c.ANY):
             return "b" if op is c.NOT_LITERAL and arg == ord("a") else "a"
         if op is c.IN:
-            return self.pick(self.analyser.char_class(arg))
+            return self.member(arg)
         if op is c.SUBPATTERN:
             return self.sequence(arg[-1])
         if op is getattr(c, "ATOMIC_GROUP", object()):
@@ -361,7 +373,7 @@ def pattern_example(pattern: str, length: int = 0) -> str | None:
         candidates = [_Writer(repeats).sequence(parsed) for repeats in (0, 1, max(length, 1))]
     except (re.error, UnsafePattern, RecursionError):
         return None
-    for candidate in candidates:
-        if len(candidate) <= MAX_PATTERN_SUBJECT and search(pattern, candidate):
-            return candidate
-    return None
+    matching = [c for c in candidates if len(c) <= MAX_PATTERN_SUBJECT and search(pattern, c)]
+    long_enough = [c for c in matching if len(c) >= length]
+    best = long_enough or matching
+    return best[0] if best else None
