@@ -51,6 +51,7 @@ MAX_PROBLEMS = 20
 MAX_VALIDATION_STEPS = 200_000
 MAX_VALIDATION_DEPTH = 256
 MAX_EXAMPLE_STEPS = 20_000
+MAX_EXAMPLE_STRING = 10_000
 # How often one `$ref` may be re-entered on the way down while writing an example.
 _MAX_REF_REENTRY = 3
 
@@ -212,9 +213,12 @@ def check_schema(schema: Any) -> list[str]:
     if not isinstance(schema, dict):
         return ["(root): a schema must be a JSON object"]
     checker = _SchemaChecker(schema)
-    checker.check(schema, (), 0)
-    if not checker.problems:
-        checker.check_ref_cycles()
+    try:
+        checker.check(schema, (), 0)
+        if not checker.problems:
+            checker.check_ref_cycles()
+    except RecursionError:  # a chain of thousands of `$ref`s: refuse it rather than crash
+        return ["(root): the schema's references chain too deeply"]
     return checker.problems[:MAX_PROBLEMS]
 
 
@@ -368,6 +372,8 @@ def validate(instance: Any, schema: Any) -> list[str]:
         return validator.errors(instance, schema, (), 0, MAX_PROBLEMS)
     except _GaveUp as gave_up:
         return [str(gave_up)]
+    except RecursionError:  # comparing values nested hundreds of levels deep (`enum`, `const`)
+        return ["(root): the value is nested too deeply to validate"]
 
 
 class _GaveUp(Exception):
@@ -701,7 +707,10 @@ def example(schema: Any) -> Any:
     arrays, the `null` alternative). When no value is found (contradictory or unsatisfiable
     schemas) the best attempt is returned, which `validate` then refuses.
     """
-    found = _Writer(schema).value(schema, ("#",))  # the root counts as entered through `#`
+    try:
+        found = _Writer(schema).value(schema, ("#",))  # the root counts as entered through `#`
+    except RecursionError:
+        return None
     return None if found is _NOTHING else found
 
 
@@ -750,8 +759,7 @@ class _Writer:
     def valid(self, value: Any, schema: Any) -> bool:
         if value is _NOTHING:
             return False
-        self.validator.steps = 0
-        try:
+        try:  # one validation budget for the whole example: past it, first attempts are kept
             return not self.validator.errors(value, schema, (), 0, 1)
         except _GaveUp:
             return False
@@ -910,6 +918,8 @@ def _string_example(schema: dict[str, Any]) -> str:
     fits = low <= len(base) <= (high if high is not None else len(base))
     if isinstance(pattern, str) and pattern_problem(pattern) is None and not (fits and search(pattern, base)):
         base = pattern_example(pattern, low) or base
+    if low > MAX_EXAMPLE_STRING:
+        return base  # not worth writing: validate() will say it is too short
     if len(base) < low:
         filler = base or "mock"
         base = (filler * (low // len(filler) + 1))[:low] if not isinstance(pattern, str) else base

@@ -266,6 +266,7 @@ class _Analyser:
         )
 
 
+@lru_cache(maxsize=256)
 def pattern_problem(pattern: str) -> str | None:
     """Why `pattern` may not be used (None: safe to match with :func:`search`)."""
     if len(pattern) > MAX_PATTERN_LENGTH:

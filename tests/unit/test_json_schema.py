@@ -591,3 +591,22 @@ def test_never_raises_on_hostile_input(schema: Any, instance: Any) -> None:
     if not problems:
         validate(instance, schema)
         validate(example(schema), schema)
+
+
+def test_huge_counts_and_long_reference_chains_stay_bounded() -> None:
+    assert validate(example({"type": "string", "minLength": 10**9}), {"type": "string", "minLength": 10**9})
+    assert validate(example({"type": "array", "minItems": 10**9}), {"type": "array", "minItems": 10**9})
+    chain = {f"A{i}": {"$ref": f"#/$defs/A{i + 1}"} for i in range(5000)}
+    chain["A5000"] = {"type": "string"}
+    problems = check_schema({"$ref": "#/$defs/A0", "$defs": chain})
+    assert problems and "deeply" in problems[0]
+    deep: Any = "x"
+    for _ in range(900):
+        deep = [deep]
+    assert validate(deep, {"enum": [deep[0]]}) != []
+
+
+def test_pattern_and_length_together() -> None:
+    schema = {"type": "string", "pattern": "^[a-z]+$", "minLength": 6}
+    assert example(schema) == "aaaaaa"
+    assert validate("aaaaaa", schema) == []
