@@ -300,3 +300,33 @@ def test_different_texts_get_different_unit_vectors(texts: list[str], dimensions
     assert all(len(v) == dimensions and abs(_norm(v) - 1) < 1e-9 for v in result.vectors)
     if dimensions > 1:
         assert len({tuple(v) for v in result.vectors}) == len(texts)
+
+
+# --- the invoke step's judge accepts what the mock answers ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        ChatRequest(messages=[_user("x")], tools=(WEATHER, CLOCK)),
+        ChatRequest(
+            messages=[_user("x")], tools=(WEATHER, CLOCK), tool_choice=ToolChoice("function", "get_time")
+        ),
+        ChatRequest(
+            messages=[_user("x")],
+            tools=(WEATHER,),
+            tool_choice=ToolChoice("required"),
+            parallel_tool_calls=False,
+        ),
+        ChatRequest(messages=[_user("x")], response_format=ResponseFormat(type="json_object")),
+        ChatRequest(
+            messages=[_user("x")],
+            response_format=ResponseFormat(type="json_schema", name="a", schema=Answer.model_json_schema()),
+        ),
+    ],
+)
+def test_mock_answers_pass_the_invoke_steps_answer_checks(request_: ChatRequest) -> None:
+    from switchboard.answers import check_chat_answer
+
+    option = _option()
+    check_chat_answer(option, request_, _provider().complete(option, request_, 5))
