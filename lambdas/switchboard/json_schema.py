@@ -875,13 +875,40 @@ class _Writer:
             prefix, rest = schema["items"], schema.get("additionalItems", True)
         else:
             prefix, rest = [], schema.get("items", True)
+        unique = schema.get("uniqueItems") is True
         items: list[Any] = []
+        seen: set[Any] = set()
         for index in range(count):
-            item = self.value(prefix[index] if index < len(prefix) else rest, refs)
+            sub = prefix[index] if index < len(prefix) else rest
+            item = self.value(sub, refs)
             if item is _NOTHING:
                 return items if index >= low else _NOTHING
+            if unique and _canonical(item) in seen:
+                item = self.distinct(item, sub, seen, refs)
+            seen.add(_canonical(item))
             items.append(item)
         return items
+
+    def distinct(self, item: Any, sub: Any, seen: set[Any], refs: tuple[str, ...]) -> Any:
+        """Another valid value for an item of a `uniqueItems` array (the item itself if none is found)."""
+        flat = self.flatten(sub, refs)[0] if isinstance(sub, dict) else sub
+        flat = flat if isinstance(flat, dict) else {}
+        candidates: list[Any] = list(flat.get("enum") or ()) if isinstance(flat.get("enum"), list) else []
+        tries = range(1, len(seen) + 2)
+        if isinstance(item, bool):
+            candidates.append(not item)
+        elif _is_number(item):
+            raw_step = flat.get("multipleOf")
+            step = _decimal(raw_step) if _is_number(raw_step) else Decimal(1)
+            candidates += [_plain(_decimal(item) + k * step) for k in tries]
+            candidates += [_plain(_decimal(item) - k * step) for k in tries]
+        elif isinstance(item, str):
+            candidates += [f"{item}{k}" for k in tries]
+            candidates += [item[: max(0, len(item) - len(str(k)))] + str(k) for k in tries]
+        for candidate in candidates:
+            if _canonical(candidate) not in seen and self.valid(candidate, sub):
+                return candidate
+        return item
 
     def object(self, schema: dict[str, Any], refs: tuple[str, ...]) -> Any:
         properties = _object(schema, "properties")

@@ -610,3 +610,33 @@ def test_pattern_and_length_together() -> None:
     schema = {"type": "string", "pattern": "^[a-z]+$", "minLength": 6}
     assert example(schema) == "aaaaaa"
     assert validate("aaaaaa", schema) == []
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "array", "uniqueItems": True, "minItems": 3, "items": {"type": "string", "maxLength": 4}},
+        {
+            "type": "array",
+            "uniqueItems": True,
+            "minItems": 3,
+            "items": {"type": "integer", "minimum": 5, "multipleOf": 5},
+        },
+        {"type": "array", "uniqueItems": True, "minItems": 2, "items": {"enum": ["a", "b"]}},
+        {"type": "array", "uniqueItems": True, "minItems": 2, "items": {"type": "boolean"}},
+        {"type": "array", "uniqueItems": True, "minItems": 2, "items": {"type": "number", "maximum": -1}},
+    ],
+)
+def test_unique_items_get_distinct_examples(schema: dict[str, Any]) -> None:
+    value = example(schema)
+    assert validate(value, schema) == []
+
+
+class Tagged(BaseModel):
+    tags: set[str] = Field(min_length=2)
+    codes: frozenset[int] = Field(min_length=3)
+
+
+def test_pydantic_sets_with_a_minimum_size() -> None:
+    schema = Tagged.model_json_schema()
+    Tagged.model_validate(example(schema))
