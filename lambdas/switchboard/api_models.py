@@ -233,7 +233,13 @@ class FunctionDefinition(_Strict):
             return None
         if value.get("type", "object") != "object":
             raise ValueError("a function's `parameters` must be a JSON Schema of type `object`")
-        return _bounded_schema(value, "`parameters`")
+        _bounded_schema(value, "`parameters`")
+        from switchboard.json_schema import check_schema
+
+        problems = check_schema(value)
+        if problems:
+            raise ValueError(f"the parameters schema cannot be used: {problems[0]}")
+        return value
 
 
 class Tool(_Strict):

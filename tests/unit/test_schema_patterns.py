@@ -102,4 +102,5 @@ def test_accepted_patterns_match_adversarial_subjects_quickly(
     for subject in ("1" * n + "!", "a" * n + "!", "ab" * (n // 2) + "!", "-" * n + "!", "x" * n + "!"):
         began = time.perf_counter()
         search(pattern, subject)
-        assert time.perf_counter() - began < 0.5, pattern
+        # Generous for a loaded CI machine: a catastrophic pattern takes minutes on this subject.
+        assert time.perf_counter() - began < 2.0, pattern
