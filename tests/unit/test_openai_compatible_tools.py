@@ -27,6 +27,7 @@ from switchboard.providers.base import (
 from switchboard.providers.openai_compatible import (
     OpenAICompatibleProvider,
     chat_body,
+    parse_chat_completion,
     unsupported_feature,
 )
 from tests.fakes.openai_http import CHAT_OK_BODY, FakeOpenAIServer, running_openai_server
@@ -329,6 +330,26 @@ def test_a_forced_tool_call_answered_with_text_means_the_server_ignores_tools(
     assert info.value.error_class is ErrorClass.UNSUPPORTED
 
 
+def test_a_forced_tool_call_cut_short_by_max_tokens_is_a_length_answer(server: FakeOpenAIServer) -> None:
+    server.respond(200, _answer({"content": ""}, "length"))
+    result = _complete(server, _agent_request(tool_choice=ToolChoice("required")))
+    assert (result.finish_reason, result.tool_calls) == ("length", ())
+
+
+@pytest.mark.parametrize(
+    ("choice", "called"),
+    [(ToolChoice("none"), "get_weather"), (ToolChoice("function", "get_time"), "get_weather")],
+)
+def test_a_tool_call_that_disobeys_tool_choice_is_malformed(
+    server: FakeOpenAIServer, choice: ToolChoice, called: str
+) -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": called, "arguments": "{}"}}
+    server.respond(200, _answer({"content": None, "tool_calls": [call]}))
+    with pytest.raises(ProviderError) as info:
+        _complete(server, _agent_request(tool_choice=choice))
+    assert info.value.error_class is ErrorClass.MALFORMED
+
+
 @pytest.mark.parametrize("choice", [None, ToolChoice("auto"), ToolChoice("none")])
 def test_a_text_answer_is_fine_when_the_tool_call_was_optional(
     server: FakeOpenAIServer, choice: ToolChoice | None
@@ -493,3 +514,44 @@ def test_feature_errors(
 )
 def test_unsupported_feature(text: str, needs: set[str], feature: str | None) -> None:
     assert unsupported_feature(text, needs) == feature
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=80)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["get_weather", "get_time"]),
+            st.dictionaries(st.text(max_size=6), _JSON_VALUES, max_size=4),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_tool_calls_round_trip(calls: list[tuple[str, dict[str, Any], bool]]) -> None:
+    # Given any calls to offered functions, arguments as text or (as TGI sends them) as an object
+    wire = [
+        {
+            "id": f"call_{i}",
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps(args) if as_text else args},
+        }
+        for i, (name, args, as_text) in enumerate(calls)
+    ]
+    answer = _answer({"content": None, "tool_calls": wire})
+
+    # When
+    result = parse_chat_completion(answer, request=_agent_request(), fallback_model="m")
+
+    # Then every call comes back with its name, id and arguments (always JSON text)
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in result.tool_calls] == [
+        (f"call_{i}", name, args) for i, (name, args, _) in enumerate(calls)
+    ]
+    assert result.finish_reason == "tool_calls"

@@ -22,8 +22,10 @@ when the server said `stop` (OpenAI does so for a named `tool_choice`). Usage de
 A tool call is `malformed` when it has no function name, names a function the request did not
 offer, repeats an id, or carries arguments that are not a JSON object (arguments sent as an object,
 as some TGI versions do, are re-encoded as text; missing or empty arguments are `{}`; a missing id
-gets a fresh `call_…` one). An answer without a tool call to a request whose `tool_choice` forces
-one (`required` or a named function) is `unsupported`: the server ignored the tools.
+gets a fresh `call_…` one), or when it disobeys `tool_choice` (a call although it is `none`, a call
+to another function than the one named). An answer without a tool call to a request whose
+`tool_choice` forces one (`required` or a named function) is `unsupported`, unless it stopped at
+`length`: the server ignored the tools.
 
 Embeddings: `POST {base_url}/embeddings` with `input` as a list (texts or token arrays), `model`,
 `encoding_format: "float"` always (the gateway base64-encodes for its own clients) and `dimensions`
@@ -56,13 +58,13 @@ import email.utils
 import http.client
 import json
 import math
+import os
 import re
 import struct
 import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -251,7 +253,7 @@ def parse_tool_calls(
         assert isinstance(function, dict)
         call_id = item.get("id")
         if not isinstance(call_id, str) or not call_id.strip():
-            call_id = f"call_{uuid.uuid4().hex[:24]}"  # clients need one to answer the call
+            call_id = f"call_{os.urandom(12).hex()}"  # clients need one to answer the call
         calls.append(
             ToolCall(id=call_id, name=name, arguments=_arguments_text(function.get("arguments"), what))
         )
@@ -285,14 +287,24 @@ def _token_detail(usage: Mapping[str, Any], section: str, key: str) -> int | Non
     return None
 
 
-def _check_forced_tool_call(request: ChatRequest | None, tool_calls: tuple[ToolCall, ...], what: str) -> None:
-    if request is None or not request.tools or request.tool_choice is None or tool_calls:
+def _check_tool_choice(
+    request: ChatRequest | None, tool_calls: tuple[ToolCall, ...], finish_reason: Any, what: str
+) -> None:
+    """The answer honours `tool_choice`: a forced call is there, a forbidden or other one is not."""
+    choice = request.tool_choice if request is not None and request.tools else None
+    if choice is None:
         return
-    if request.tool_choice.mode in ("required", "function"):
+    if tool_calls and choice.mode == "none":
+        raise ProviderError(ErrorClass.MALFORMED, f"{what}: tool calls although tool_choice is none")
+    if choice.mode == "function" and any(call.name != choice.name for call in tool_calls):
+        raise ProviderError(
+            ErrorClass.MALFORMED, f"{what}: a call to another function than tool_choice names"
+        )
+    if not tool_calls and choice.mode in ("required", "function") and finish_reason != "length":
         raise ProviderError(
             ErrorClass.UNSUPPORTED,
-            f"{what}: tool_choice {request.tool_choice.mode} asked for a tool call and the answer "
-            "has none (the server ignores tools)",
+            f"{what}: tool_choice {choice.mode} asked for a tool call and the answer has none "
+            "(the server ignores tools)",
         )
 
 
@@ -320,7 +332,7 @@ def parse_chat_completion(
         raise ProviderError(
             ErrorClass.MALFORMED, f"{what}: choices[0].message has neither content nor tool calls"
         )
-    _check_forced_tool_call(request, tool_calls, what)
+    _check_tool_choice(request, tool_calls, choice.get("finish_reason"), what)
     usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
     return ChatResult(
         text=_message_text(message.get("content"), what),
