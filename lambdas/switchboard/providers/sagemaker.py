@@ -7,15 +7,17 @@ OpenAI-compatible adapter sends, `openai_compatible.chat_body`: messages with co
 `model` only when the option names one, sent with `ContentType` and `Accept` `application/json`.
 `InferenceComponentName` is `option.inference_component` when set (e.g. a LoRA adapter component).
 
-Containers that take this body on `/invocations` (checked against each one's documentation):
+Containers that take this body on `/invocations` (from each project's documentation):
 
 - **LMI / DJL Serving** (`djl-inference:*-lmi*`): the chat-completions schema whenever the payload
   has `messages`. Tool calling only on the vLLM backend (`OPTION_ROLLING_BATCH=vllm`,
   `OPTION_ENABLE_AUTO_TOOL_CHOICE=true`, `OPTION_TOOL_CALL_PARSER=<parser>`, a chat template that
   knows tools); images with a vision-language model on that backend.
-- **vLLM** (its OpenAI server with SageMaker's `/invocations` route): tools with
-  `--enable-auto-tool-choice --tool-call-parser <parser>` (named and `required` choices work
-  without them), images with a multimodal model, `response_format` through guided decoding.
+- **vLLM** (its OpenAI server, whose `/invocations` route, or a serving wrapper's, dispatches a
+  `messages` body to chat completions): tools with
+  `--enable-auto-tool-choice --tool-call-parser <parser>` for `auto` (a named function, and
+  `required` from 0.8.3, go through guided decoding), images with a multimodal model,
+  `response_format` through guided decoding.
 - **TGI** (Hugging Face LLM DLC) 1.4 or later with `MESSAGES_API_ENABLED=true`: tools from 1.4.3
   (grammar-constrained), images with its vision-language models; `response_format` is TGI's own
   grammar shape in many versions, so OpenAI's may be refused (then `unsupported`).
