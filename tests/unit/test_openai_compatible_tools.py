@@ -176,6 +176,25 @@ def test_a_text_only_request_has_no_tool_fields(server: FakeOpenAIServer) -> Non
     assert set(server.seen[0].body) == {"model", "messages", "max_tokens", "temperature"}
 
 
+@pytest.mark.parametrize(
+    ("key", "request_limit", "expected"),
+    [
+        ("max_completion_tokens", None, {"max_completion_tokens": 64}),
+        ("max_completion_tokens", 500, {"max_completion_tokens": 500}),
+        ("max_tokens", 500, {"max_tokens": 500}),
+        (None, 500, {"max_tokens": 500}),
+    ],
+)
+def test_the_output_limit_goes_out_under_the_options_key(
+    key: str | None, request_limit: int | None, expected: dict[str, int]
+) -> None:
+    params = {"max_tokens_key": key} if key else {}
+    body = chat_body(
+        _option(**params), ChatRequest([ChatMessage("user", "Hi")], max_tokens=request_limit), model="o4"
+    )
+    assert {k: v for k, v in body.items() if k.startswith("max_")} == expected
+
+
 def test_cache_hints_are_kept_when_the_option_says_its_server_honours_them(server: FakeOpenAIServer) -> None:
     server.respond(200, _answer({"content": "ok"}, "stop"))
     _complete(server, _agent_request(), forward_cache_hints=True)

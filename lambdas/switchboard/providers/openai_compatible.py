@@ -7,11 +7,12 @@ option without `secret_arn` is called without an `Authorization` header (self-ho
 Chat requests go out as the client sent them (`ChatRequest.to_dict`): messages with content parts,
 assistant `tool_calls` and `tool` messages, `tools`, `tool_choice`, `parallel_tool_calls` and
 `response_format`, plus `model = option.model` and the option's `params` defaults under the
-client's values. One Switchboard-only bit is removed: the `cache_control` prompt-cache hint on text
-parts. OpenAI caches prompts on its own and has no such field, and servers that validate strictly
-refuse it (pydantic `extra="forbid"` models answer "Extra inputs are not permitted"); an option
-whose server honours the hint (OpenRouter, LiteLLM in front of Anthropic) keeps it with
-`params.forward_cache_hints: true`.
+client's values (the output limit goes out as `max_completion_tokens` when
+`params.max_tokens_key` says so, as OpenAI's reasoning models require). One Switchboard-only
+bit is removed: the `cache_control` prompt-cache hint on text parts. OpenAI caches prompts on
+its own and has no such field, and servers that validate strictly refuse it (pydantic
+`extra="forbid"` models answer "Extra inputs are not permitted"); an option whose server honours
+the hint (OpenRouter, LiteLLM in front of Anthropic) keeps it with `params.forward_cache_hints: true`.
 
 Answers: `choices[0].message.content` (null is fine, e.g. when the model only called tools) and
 `message.tool_calls` become `ChatResult.text` and `tool_calls`; `finish_reason` `tool_calls` (and
@@ -90,6 +91,9 @@ _MAX_ERROR_BODY_BYTES = 64 * 1024
 
 FORWARD_CACHE_HINTS_PARAM = "forward_cache_hints"
 """`params.forward_cache_hints: true` keeps the `cache_control` hints on text parts."""
+MAX_TOKENS_KEY_PARAM = "max_tokens_key"
+"""`params.max_tokens_key: "max_completion_tokens"` sends the limit under that name: OpenAI's
+reasoning models refuse `max_tokens` ("Use 'max_completion_tokens' instead")."""
 DIMENSIONS_PARAM = "dimensions"
 """`params.dimensions`: the embedding size to ask for when the client does not say."""
 
@@ -193,6 +197,8 @@ def chat_body(option: LlmOption, request: ChatRequest, *, model: str | None) -> 
         messages if option.params.get(FORWARD_CACHE_HINTS_PARAM) is True else strip_cache_hints(messages)
     )
     body.update(merged_params(option, request))
+    if "max_tokens" in body and option.params.get(MAX_TOKENS_KEY_PARAM) == "max_completion_tokens":
+        body["max_completion_tokens"] = body.pop("max_tokens")
     if request.user:
         body["user"] = request.user
     for key in ("tools", "tool_choice", "parallel_tool_calls", "response_format"):
