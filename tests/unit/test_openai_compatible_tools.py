@@ -264,6 +264,30 @@ def test_usage_details_are_none_when_not_reported(server: FakeOpenAIServer) -> N
     assert (result.cached_tokens, result.reasoning_tokens) == (None, None)
 
 
+def test_absurd_usage_numbers_are_not_counted(server: FakeOpenAIServer) -> None:
+    # JSON allows 1e400 (infinity once parsed) and Python's parser accepts NaN
+    body = json.dumps(_answer({"content": "ok"}, "stop")).replace(
+        '"usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}',
+        '"usage": {"prompt_tokens": 1e400, "completion_tokens": -3,'
+        ' "prompt_tokens_details": {"cached_tokens": NaN},'
+        ' "completion_tokens_details": {"reasoning_tokens": true}}',
+    )
+    assert "1e400" in body
+    server.respond(200, body.encode())
+    result = _complete(server, ChatRequest(messages=[ChatMessage("user", "Hi")]))
+    assert (
+        result.prompt_tokens,
+        result.completion_tokens,
+        result.cached_tokens,
+        result.reasoning_tokens,
+    ) == (
+        0,
+        0,
+        None,
+        None,
+    )
+
+
 @pytest.mark.parametrize(
     ("finish_reason", "expected"),
     [("tool_calls", "tool_calls"), ("stop", "tool_calls"), (None, "tool_calls"), ("length", "length")],

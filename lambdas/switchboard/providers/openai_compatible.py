@@ -251,12 +251,13 @@ def parse_tool_calls(
         if not isinstance(item, dict) or item.get("type", "function") != "function":
             raise ProviderError(ErrorClass.MALFORMED, f"{what}: a tool call is not a function call")
         function = item.get("function")
-        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(function, dict):
+            raise ProviderError(ErrorClass.MALFORMED, f"{what}: a tool call has no function")
+        name = function.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ProviderError(ErrorClass.MALFORMED, f"{what}: a tool call has no function name")
         if offered is not None and name not in offered:
             raise ProviderError(ErrorClass.MALFORMED, f"{what}: the model called a function it was not given")
-        assert isinstance(function, dict)
         call_id = item.get("id")
         if not isinstance(call_id, str) or not call_id.strip():
             call_id = f"call_{os.urandom(12).hex()}"  # clients need one to answer the call
@@ -278,19 +279,20 @@ def _finish_reason(value: Any, has_tool_calls: bool) -> FinishReason:
     return "stop"
 
 
+def token_count(value: Any) -> int | None:
+    """A usage count: a finite non-negative number (JSON may say 1e400 or NaN), else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+        return int(value)
+    return None
+
+
 def _token_count(usage: Mapping[str, Any], key: str) -> int:
-    value = usage.get(key)
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else 0
+    return token_count(usage.get(key)) or 0
 
 
 def _token_detail(usage: Mapping[str, Any], section: str, key: str) -> int | None:
     details = usage.get(section)
-    if not isinstance(details, dict):
-        return None
-    value = details.get(key)
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return int(value)
-    return None
+    return token_count(details.get(key)) if isinstance(details, dict) else None
 
 
 def _check_tool_choice(

@@ -102,6 +102,7 @@ from switchboard.providers.openai_compatible import (
     parse_openai_embeddings,
     parse_vector,
     short,
+    token_count,
     unsupported_feature,
     wanted_dimensions,
 )
@@ -187,7 +188,7 @@ def build_body(option: LlmOption, request: ChatRequest) -> dict[str, Any]:
 
 
 def _count(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else 0
+    return token_count(value) or 0
 
 
 def _fallback_model(option: LlmOption) -> str:
