@@ -212,3 +212,10 @@ def test_any_order_of_items_gives_the_inputs_order(
     server.respond(200, json.loads(json.dumps(_answer(vectors, indexes=order))))
     result = _embed(server, EmbeddingRequest(inputs=tuple(f"t{i}" for i in range(len(vectors)))))
     assert result.vectors == vectors
+
+
+def test_absurdly_nested_answers_are_malformed(server: FakeOpenAIServer) -> None:
+    server.respond(200, b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(ProviderError) as info:
+        _embed(server, EmbeddingRequest(inputs=("a",)))
+    assert info.value.error_class is ErrorClass.MALFORMED

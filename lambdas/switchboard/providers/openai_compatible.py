@@ -295,6 +295,11 @@ def _token_detail(usage: Mapping[str, Any], section: str, key: str) -> int | Non
     return token_count(details.get(key)) if isinstance(details, dict) else None
 
 
+def _model_name(data: Mapping[str, Any], fallback: str) -> str:
+    model = data.get("model")
+    return model if isinstance(model, str) and model else fallback
+
+
 def _check_tool_choice(
     request: ChatRequest | None, tool_calls: tuple[ToolCall, ...], finish_reason: Any, what: str
 ) -> None:
@@ -347,7 +352,7 @@ def parse_chat_completion(
         finish_reason=_finish_reason(choice.get("finish_reason"), bool(tool_calls)),
         prompt_tokens=_token_count(usage, "prompt_tokens"),
         completion_tokens=_token_count(usage, "completion_tokens"),
-        model=str(data.get("model") or fallback_model),
+        model=_model_name(data, fallback_model),
         tool_calls=tool_calls,
         cached_tokens=_token_detail(usage, "prompt_tokens_details", "cached_tokens"),
         reasoning_tokens=_token_detail(usage, "completion_tokens_details", "reasoning_tokens"),
@@ -442,7 +447,7 @@ def parse_openai_embeddings(
     return EmbeddingResult(
         vectors=checked_vectors(vectors, count=count, dimensions=dimensions, what=what),
         prompt_tokens=_token_count(usage, "prompt_tokens"),
-        model=str(data.get("model") or fallback_model),
+        model=_model_name(data, fallback_model),
     )
 
 
@@ -631,5 +636,5 @@ class OpenAICompatibleProvider:
 def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
         raise ProviderError(ErrorClass.MALFORMED, "response is not JSON") from exc

@@ -219,7 +219,7 @@ def _parse_tgi(data: dict[str, Any], option: LlmOption, request: ChatRequest | N
 def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
         raise ProviderError(ErrorClass.MALFORMED, "SageMaker response is not JSON") from exc
 
 
