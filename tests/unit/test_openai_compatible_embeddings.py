@@ -111,12 +111,15 @@ def test_base64_answers_are_decoded(server: FakeOpenAIServer) -> None:
     assert _embed(server, EmbeddingRequest(inputs=("a",))).vectors == [[0.5, -0.25, 1.0]]
 
 
-def test_vectors_of_another_size_than_asked_for_are_unsupported(server: FakeOpenAIServer) -> None:
-    # Given a server that ignores `dimensions`
+@pytest.mark.parametrize(("requested", "params"), [(2, {}), (None, {"dimensions": 2})])
+def test_vectors_of_another_size_than_asked_for_are_malformed(
+    server: FakeOpenAIServer, requested: int | None, params: dict[str, Any]
+) -> None:
+    # Given a server that was sent `dimensions` and ignored it
     server.respond(200, _answer([[0.1, 0.2, 0.3]]))
     with pytest.raises(ProviderError) as info:
-        _embed(server, EmbeddingRequest(inputs=("a",), dimensions=2))
-    assert info.value.error_class is ErrorClass.UNSUPPORTED
+        _embed(server, EmbeddingRequest(inputs=("a",), dimensions=requested), params=params)
+    assert info.value.error_class is ErrorClass.MALFORMED
 
 
 @pytest.mark.parametrize(

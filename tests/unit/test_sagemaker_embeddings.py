@@ -187,3 +187,17 @@ def test_container_errors(
     with pytest.raises(ProviderError) as info:
         provider.embed(_option(), EmbeddingRequest(inputs=("a",)), 5)
     assert info.value.error_class is expected
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [({}, ErrorClass.UNSUPPORTED), ({"api": "openai"}, ErrorClass.MALFORMED)],
+)
+def test_an_openai_shaped_answer_of_another_size(
+    provider: SageMakerEndpointProvider, stubber: Stubber, params: dict[str, Any], expected: ErrorClass
+) -> None:
+    # TEI was never sent `dimensions` (it cannot do them); an OpenAI-style container was, and ignored it
+    stubber.add_response("invoke_endpoint", _body({"data": [{"index": 0, "embedding": [0.5, 0.5, 0.5]}]}))
+    with pytest.raises(ProviderError) as info:
+        provider.embed(_option(params=params), EmbeddingRequest(inputs=("a",), dimensions=2), 5)
+    assert info.value.error_class is expected

@@ -194,27 +194,6 @@ def test_a_generate_shaped_answer_to_a_request_that_needs_more_than_text_is_unsu
     assert info.value.error_class is expected
 
 
-def test_a_forced_tool_call_answered_with_text_is_unsupported(
-    provider: SageMakerEndpointProvider, stubber: Stubber
-) -> None:
-    answer = {"choices": [{"message": {"content": "Order 42 ships today."}, "finish_reason": "stop"}]}
-    stubber.add_response("invoke_endpoint", _body(answer))
-    with pytest.raises(ProviderError) as info:
-        provider.complete(_option(), _tool_request(tool_choice=ToolChoice("function", "lookup_order")), 10)
-    assert info.value.error_class is ErrorClass.UNSUPPORTED
-
-
-def test_a_tool_call_to_a_function_not_offered_is_malformed(
-    provider: SageMakerEndpointProvider, stubber: Stubber
-) -> None:
-    answer = _tool_answer()
-    answer["choices"][0]["message"]["tool_calls"][0]["function"]["name"] = "delete_order"
-    stubber.add_response("invoke_endpoint", _body(answer))
-    with pytest.raises(ProviderError) as info:
-        provider.complete(_option(), _tool_request(), 10)
-    assert info.value.error_class is ErrorClass.MALFORMED
-
-
 VLLM_AUTO = json.dumps(
     {
         "object": "error",

@@ -20,19 +20,19 @@ the legacy `function_call`) is kept, and an answer that holds tool calls reports
 when the server said `stop` (OpenAI does so for a named `tool_choice`). Usage details:
 `prompt_tokens_details.cached_tokens` and `completion_tokens_details.reasoning_tokens`.
 
-A tool call is `malformed` when it has no function name, names a function the request did not
-offer, repeats an id, or carries arguments that are not a JSON object (arguments sent as an object,
-as some TGI versions do, are re-encoded as text; missing or empty arguments are `{}`; a missing id
-gets a fresh `call_…` one), or when it disobeys `tool_choice` (a call although it is `none`, a call
-to another function than the one named). An answer without a tool call to a request whose
-`tool_choice` forces one (`required` or a named function) is `unsupported`, unless it stopped at
-`length`: the server ignored the tools.
+A tool call is `malformed` when it is not a function call, has no function name, repeats an id,
+or carries arguments that are not a JSON object (arguments sent as an object, as some TGI versions
+do, are re-encoded as text; missing or empty arguments are `{}`; a missing id gets a fresh
+`call_…` one). Whether the answer fits the request (only offered tools, `tool_choice` obeyed, a
+forced call present, JSON that matches the schema) is judged once for every provider by the
+invoke step (`switchboard.answers`), not here.
 
 Embeddings: `POST {base_url}/embeddings` with `input` as a list (texts or token arrays), `model`,
 `encoding_format: "float"` always (the gateway base64-encodes for its own clients) and `dimensions`
 from the request or `option.params["dimensions"]`; `data[i].embedding` in `index` order (base64
 answers are decoded too), `usage.prompt_tokens`. Vectors of another length than the `dimensions`
-asked for are `unsupported` (the server ignored the field), never returned as if they fitted.
+asked for (by the request or `params.dimensions`) are `malformed`: the server was sent the field
+and ignored it.
 
 Error mapping (HTTP status / condition -> `ErrorClass`):
 
@@ -234,9 +234,7 @@ def _arguments_text(value: Any, what: str) -> str:
     return value
 
 
-def parse_tool_calls(
-    message: Mapping[str, Any], request: ChatRequest | None, what: str
-) -> tuple[ToolCall, ...]:
+def parse_tool_calls(message: Mapping[str, Any], what: str) -> tuple[ToolCall, ...]:
     """`message.tool_calls` (or the legacy `function_call`) as `ToolCall`s; anything off is malformed."""
     raw = message.get("tool_calls")
     if raw is None and isinstance(message.get("function_call"), dict):
@@ -245,7 +243,6 @@ def parse_tool_calls(
         return ()
     if not isinstance(raw, list):
         raise ProviderError(ErrorClass.MALFORMED, f"{what}: tool_calls is not a list")
-    offered = {tool.name for tool in request.tools} if request is not None else None
     calls: list[ToolCall] = []
     for item in raw:
         if not isinstance(item, dict) or item.get("type", "function") != "function":
@@ -256,8 +253,6 @@ def parse_tool_calls(
         name = function.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ProviderError(ErrorClass.MALFORMED, f"{what}: a tool call has no function name")
-        if offered is not None and name not in offered:
-            raise ProviderError(ErrorClass.MALFORMED, f"{what}: the model called a function it was not given")
         call_id = item.get("id")
         if not isinstance(call_id, str) or not call_id.strip():
             call_id = f"call_{os.urandom(12).hex()}"  # clients need one to answer the call
@@ -300,31 +295,9 @@ def _model_name(data: Mapping[str, Any], fallback: str) -> str:
     return model if isinstance(model, str) and model else fallback
 
 
-def _check_tool_choice(
-    request: ChatRequest | None, tool_calls: tuple[ToolCall, ...], finish_reason: Any, what: str
-) -> None:
-    """The answer honours `tool_choice`: a forced call is there, a forbidden or other one is not."""
-    choice = request.tool_choice if request is not None and request.tools else None
-    if choice is None:
-        return
-    if tool_calls and choice.mode == "none":
-        raise ProviderError(ErrorClass.MALFORMED, f"{what}: tool calls although tool_choice is none")
-    if choice.mode == "function" and any(call.name != choice.name for call in tool_calls):
-        raise ProviderError(
-            ErrorClass.MALFORMED, f"{what}: a call to another function than tool_choice names"
-        )
-    if not tool_calls and choice.mode in ("required", "function") and finish_reason != "length":
-        raise ProviderError(
-            ErrorClass.UNSUPPORTED,
-            f"{what}: tool_choice {choice.mode} asked for a tool call and the answer has none "
-            "(the server ignores tools)",
-        )
-
-
 def parse_chat_completion(
     data: Any,
     *,
-    request: ChatRequest | None,
     fallback_model: str,
     what: str = "response",
     allow_text_choice: bool = False,
@@ -340,12 +313,11 @@ def parse_chat_completion(
             message = {"content": choice["text"]}
         else:
             raise ProviderError(ErrorClass.MALFORMED, f"{what}: choices[0] has no message")
-    tool_calls = parse_tool_calls(message, request, what)
+    tool_calls = parse_tool_calls(message, what)
     if "content" not in message and not tool_calls:
         raise ProviderError(
             ErrorClass.MALFORMED, f"{what}: choices[0].message has neither content nor tool calls"
         )
-    _check_tool_choice(request, tool_calls, choice.get("finish_reason"), what)
     usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
     return ChatResult(
         text=_message_text(message.get("content"), what),
@@ -409,9 +381,16 @@ def parse_vector(value: Any, what: str) -> list[float]:
 
 
 def checked_vectors(
-    vectors: list[list[float]], *, count: int, dimensions: int | None, what: str
+    vectors: list[list[float]],
+    *,
+    count: int,
+    dimensions: int | None,
+    what: str,
+    other_size: ErrorClass = ErrorClass.MALFORMED,
 ) -> list[list[float]]:
-    """One vector per input, all of one length, and of the length asked for (else `unsupported`)."""
+    """One vector per input, all of one length, and of the length asked for (else `other_size`:
+    `malformed` where the server was sent `dimensions` and ignored it, `unsupported` where the
+    protocol has no such field)."""
     if len(vectors) != count:
         raise ProviderError(ErrorClass.MALFORMED, f"{what}: {len(vectors)} embeddings for {count} inputs")
     lengths = {len(vector) for vector in vectors}
@@ -419,14 +398,19 @@ def checked_vectors(
         raise ProviderError(ErrorClass.MALFORMED, f"{what}: embeddings of different lengths")
     if dimensions is not None and lengths and lengths != {dimensions}:
         raise ProviderError(
-            ErrorClass.UNSUPPORTED,
-            f"{what}: asked for {dimensions} dimensions, the model answered {lengths.pop()}",
+            other_size, f"{what}: asked for {dimensions} dimensions, the model answered {lengths.pop()}"
         )
     return vectors
 
 
 def parse_openai_embeddings(
-    data: Any, *, count: int, dimensions: int | None, fallback_model: str, what: str = "response"
+    data: Any,
+    *,
+    count: int,
+    dimensions: int | None,
+    fallback_model: str,
+    what: str = "response",
+    other_size: ErrorClass = ErrorClass.MALFORMED,
 ) -> EmbeddingResult:
     """An OpenAI `list` of `embedding` objects, in `index` order."""
     items = data.get("data") if isinstance(data, dict) else None
@@ -445,7 +429,9 @@ def parse_openai_embeddings(
     vectors = [by_index[i] for i in range(len(by_index))]
     usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
     return EmbeddingResult(
-        vectors=checked_vectors(vectors, count=count, dimensions=dimensions, what=what),
+        vectors=checked_vectors(
+            vectors, count=count, dimensions=dimensions, what=what, other_size=other_size
+        ),
         prompt_tokens=_token_count(usage, "prompt_tokens"),
         model=_model_name(data, fallback_model),
     )
@@ -581,7 +567,7 @@ class OpenAICompatibleProvider:
         base_url, model = self._target(option)
         body = chat_body(option, request, model=model)
         raw = self._post(option, base_url + "/chat/completions", body, timeout_s, request.needs())
-        return parse_chat_completion(_json(raw), request=request, fallback_model=model)
+        return parse_chat_completion(_json(raw), fallback_model=model)
 
     def embed(self, option: LlmOption, request: EmbeddingRequest, timeout_s: float) -> EmbeddingResult:
         base_url, model = self._target(option)

@@ -34,7 +34,8 @@ misconfigured, not the caller's fault).
 Accepted chat responses, anything else is `malformed`:
 
 - OpenAI chat shape, parsed by `openai_compatible.parse_chat_completion` (tool calls, usage
-  details, completions-style `text` choices too);
+  details, completions-style `text` choices too; whether the answer fits the request is judged by
+  the invoke step, `switchboard.answers`);
 - TGI generate shape: `[{"generated_text": "..."}]` or `{"generated_text": "...", "details":
   {"finish_reason": "length"|"eos_token"|"stop_sequence", "generated_tokens": n}}` (prompt tokens 0),
   for requests that need nothing beyond text.
@@ -48,7 +49,8 @@ Embeddings (`embed`), chosen by the option's `params.api`:
   `openai_compatible.embeddings_body`.
 Either answer shape is read whatever `api` says: a list of vectors, or OpenAI's `{"data": [...]}`.
 When `dimensions` is asked for (request or `params.dimensions`) and the vectors have another length,
-the answer is `unsupported` (TEI has no such field, so only the model's own size works).
+the answer is `unsupported` for `tei` (its body has no such field, so only the model's own size
+works) and `malformed` for `openai` (the container was sent the field and ignored it).
 
 Error mapping (InvokeEndpoint error code / condition -> `ErrorClass`):
 
@@ -230,7 +232,6 @@ def parse_body(raw: bytes, option: LlmOption, request: ChatRequest | None = None
     if isinstance(data, dict) and "choices" in data:
         return parse_chat_completion(
             data,
-            request=request,
             fallback_model=_fallback_model(option),
             what="SageMaker response",
             allow_text_choice=True,
@@ -267,15 +268,26 @@ def parse_embeddings_body(raw: bytes, option: LlmOption, request: EmbeddingReque
     data = _json(raw)
     count = len(request.inputs)
     dimensions = wanted_dimensions(option, request)
+    # A TEI body carries no `dimensions`: vectors of another size mean the endpoint cannot do it.
+    other_size = (
+        ErrorClass.MALFORMED if embedding_api(option) == EMBEDDING_API_OPENAI else ErrorClass.UNSUPPORTED
+    )
     what = "SageMaker response"
     if isinstance(data, dict) and "data" in data:
         return parse_openai_embeddings(
-            data, count=count, dimensions=dimensions, fallback_model=_fallback_model(option), what=what
+            data,
+            count=count,
+            dimensions=dimensions,
+            fallback_model=_fallback_model(option),
+            what=what,
+            other_size=other_size,
         )
     if isinstance(data, list) and all(isinstance(vector, list) for vector in data):
         vectors = [parse_vector(vector, what) for vector in data]
         return EmbeddingResult(
-            vectors=checked_vectors(vectors, count=count, dimensions=dimensions, what=what),
+            vectors=checked_vectors(
+                vectors, count=count, dimensions=dimensions, what=what, other_size=other_size
+            ),
             prompt_tokens=0,
             model=_fallback_model(option),
         )
