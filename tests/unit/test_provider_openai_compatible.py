@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -19,87 +16,22 @@ from switchboard.errors import ErrorClass, ProviderError
 from switchboard.options.model import LlmOption, ProviderKind
 from switchboard.providers.base import ChatMessage, ChatRequest
 from switchboard.providers.openai_compatible import OpenAICompatibleProvider, mentions_context_overflow
+from tests.fakes.openai_http import CHAT_OK_BODY, FakeOpenAIServer, running_openai_server
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:llm-key-AbCdEf"
-OK_BODY = {
-    "id": "chatcmpl-1",
-    "object": "chat.completion",
-    "model": "gpt-test-2025",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!"}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13},
-}
-
-
-@dataclass
-class Canned:
-    status: int = 200
-    body: bytes = json.dumps(OK_BODY).encode()
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-
-
-@dataclass
-class Seen:
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-
-
-class FakeServer:
-    def __init__(self) -> None:
-        self.canned = Canned()
-        self.seen: list[Seen] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                server.seen.append(Seen(self.path, dict(self.headers.items()), json.loads(raw or b"{}")))
-                canned = server.canned
-                if canned.delay_s:
-                    time.sleep(canned.delay_s)
-                try:
-                    self.send_response(canned.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(canned.body)))
-                    for name, value in canned.headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(canned.body)
-                except OSError:
-                    pass  # the client gave up (timeout tests)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def respond(self, status: int = 200, body: Any = OK_BODY, **kwargs: Any) -> None:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.canned = Canned(status=status, body=raw, **kwargs)
+OK_BODY = CHAT_OK_BODY
+FakeServer = FakeOpenAIServer
 
 
 @pytest.fixture(scope="module")
 def _running_server() -> Iterator[FakeServer]:
-    fake = FakeServer()
-    fake.thread.start()
-    yield fake
-    fake.httpd.shutdown()
-    fake.httpd.server_close()
+    with running_openai_server() as fake:
+        yield fake
 
 
 @pytest.fixture
 def server(_running_server: FakeServer) -> FakeServer:
-    _running_server.canned = Canned()
-    _running_server.seen.clear()
-    return _running_server
+    return _running_server.reset()
 
 
 def _option(base_url: str, **overrides: Any) -> LlmOption:

@@ -1,8 +1,38 @@
-"""Any OpenAI-compatible `POST {base_url}/chat/completions` endpoint, over the stdlib's urllib.
+"""Any OpenAI-compatible endpoint (`{base_url}/chat/completions`, `{base_url}/embeddings`), over urllib.
 
 The API key lives in Secrets Manager (`option.secret_arn`); its `SecretString` is either the raw key
 or JSON with an `api_key` field. Keys are cached in memory for five minutes and never logged. An
 option without `secret_arn` is called without an `Authorization` header (self-hosted servers).
+
+Chat requests go out as the client sent them (`ChatRequest.to_dict`): messages with content parts,
+assistant `tool_calls` and `tool` messages, `tools`, `tool_choice`, `parallel_tool_calls` and
+`response_format`, plus `model = option.model` and the option's `params` defaults under the
+client's values (the output limit goes out as `max_completion_tokens` when
+`params.max_tokens_key` says so, as OpenAI's reasoning models require). One Switchboard-only
+bit is removed: the `cache_control` prompt-cache hint on text parts. OpenAI caches prompts on
+its own and has no such field, and servers that validate strictly refuse it (pydantic
+`extra="forbid"` models answer "Extra inputs are not permitted"); an option whose server honours
+the hint (OpenRouter, LiteLLM in front of Anthropic) keeps it with `params.forward_cache_hints: true`.
+
+Answers: `choices[0].message.content` (null is fine, e.g. when the model only called tools) and
+`message.tool_calls` become `ChatResult.text` and `tool_calls`; `finish_reason` `tool_calls` (and
+the legacy `function_call`) is kept, and an answer that holds tool calls reports `tool_calls` even
+when the server said `stop` (OpenAI does so for a named `tool_choice`). Usage details:
+`prompt_tokens_details.cached_tokens` and `completion_tokens_details.reasoning_tokens`.
+
+A tool call is `malformed` when it is not a function call, has no function name, repeats an id,
+or carries arguments that are not a JSON object (arguments sent as an object, as some TGI versions
+do, are re-encoded as text; missing or empty arguments are `{}`; a missing id gets a fresh
+`call_…` one). Whether the answer fits the request (only offered tools, `tool_choice` obeyed, a
+forced call present, JSON that matches the schema) is judged once for every provider by the
+invoke step (`switchboard.answers`), not here.
+
+Embeddings: `POST {base_url}/embeddings` with `input` as a list (texts or token arrays), `model`,
+`encoding_format: "float"` always (the gateway base64-encodes for its own clients) and `dimensions`
+from the request or `option.params["dimensions"]`; `data[i].embedding` in `index` order (base64
+answers are decoded too), `usage.prompt_tokens`. Vectors of another length than the `dimensions`
+asked for (by the request or `params.dimensions`) are `malformed`: the server was sent the field
+and ignored it.
 
 Error mapping (HTTP status / condition -> `ErrorClass`):
 
@@ -15,31 +45,61 @@ Error mapping (HTTP status / condition -> `ErrorClass`):
 | 404 (our base_url or model name is wrong: the option is misconfigured) | unavailable   |
 | 4xx with code `context_length_exceeded` or a context-length message | context_too_long |
 | 4xx with code `content_filter` / `content_policy_violation`       | content_filtered |
+| 4xx saying a feature the request uses is not supported (see `unsupported_feature`) | unsupported |
 | other 4xx                                                         | bad_request      |
-| 2xx that is not JSON, or has no `choices[0].message`              | malformed        |
+| 2xx that is not JSON, has no `choices[0].message`, or malformed tool calls / vectors | malformed |
 | Secrets Manager failure, unreadable secret                        | unavailable      |
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
 import http.client
 import json
+import math
+import os
 import re
+import struct
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from switchboard.errors import ErrorClass, ProviderError
 from switchboard.options.model import LlmOption
-from switchboard.providers.base import ChatRequest, ChatResult, FinishReason, merged_params
+from switchboard.providers.base import (
+    FEATURE_IMAGES,
+    FEATURE_JSON_OBJECT,
+    FEATURE_JSON_SCHEMA,
+    FEATURE_TOOLS,
+    ChatRequest,
+    ChatResult,
+    EmbeddingRequest,
+    EmbeddingResult,
+    FinishReason,
+    ToolCall,
+    merged_params,
+)
 
 SECRET_TTL_S = 300.0
 _MAX_ERROR_TEXT = 300
 _MAX_ERROR_BODY_BYTES = 64 * 1024
+
+FORWARD_CACHE_HINTS_PARAM = "forward_cache_hints"
+"""`params.forward_cache_hints: true` keeps the `cache_control` hints on text parts."""
+MAX_TOKENS_KEY_PARAM = "max_tokens_key"
+"""`params.max_tokens_key: "max_completion_tokens"` sends the limit under that name: OpenAI's
+reasoning models refuse `max_tokens` ("Use 'max_completion_tokens' instead")."""
+DIMENSIONS_PARAM = "dimensions"
+"""`params.dimensions`: the embedding size to ask for when the client does not say."""
+
+# What an embeddings request may need beyond texts (the chat features are `base.FEATURE_*`).
+EMBEDDING_DIMENSIONS = "dimensions"
+EMBEDDING_TOKEN_INPUT = "token_input"  # noqa: S105 - a feature name, not a secret
 
 _CONTEXT_OVERFLOW = re.compile(
     r"context[ _-]?(length|window)|maximum context|too many (input |prompt )?tokens|"
@@ -50,6 +110,36 @@ _CONTEXT_OVERFLOW = re.compile(
 )
 _CONTENT_FILTER_CODES = frozenset({"content_filter", "content_policy_violation", "content_filtered"})
 
+# An error is about a missing feature only when it says "not supported" (in one of the ways
+# servers say it) AND names a feature the request actually uses: a 400 that merely mentions
+# tools (a bad tool_call_id, say) stays `bad_request`.
+_NOT_SUPPORTED = re.compile(
+    r"not (be )?supported|unsupported|(does|do|did)( not|n't) support|not a multi-?modal|"
+    r"only supported (by|for|with|on)|not enabled|is disabled|requires? --|unknown variant|"
+    r"not implemented|at most 0 ",
+    re.IGNORECASE,
+)
+_FEATURE_WORDS: dict[str, re.Pattern[str]] = {
+    FEATURE_TOOLS: re.compile(
+        r"\btools?\b|tool[ _-]?choice|tool[ _-]?calls?|tool[ _-]call[ _-]parser|function[ _-]?call|"
+        r"\bfunctions\b|grammar",
+        re.IGNORECASE,
+    ),
+    FEATURE_IMAGES: re.compile(r"image|vision|multi-?modal", re.IGNORECASE),
+    FEATURE_JSON_SCHEMA: re.compile(
+        r"response_format|json[ _-]?schema|structured output|guided|grammar", re.IGNORECASE
+    ),
+    FEATURE_JSON_OBJECT: re.compile(
+        r"response_format|json[ _-]?object|json mode|structured output|guided|grammar", re.IGNORECASE
+    ),
+    EMBEDDING_DIMENSIONS: re.compile(r"dimension", re.IGNORECASE),
+    EMBEDDING_TOKEN_INPUT: re.compile(
+        r"token[ _-]?(ids|arrays?|lists?)|input[ _-]ids|prompt_token_ids|list of (integers|ints|tokens)|"
+        r"tokens? as input|\binput\b",
+        re.IGNORECASE,
+    ),
+}
+
 
 def mentions_context_overflow(text: str) -> bool:
     """True when a provider error message says the prompt does not fit the model's context window.
@@ -59,10 +149,295 @@ def mentions_context_overflow(text: str) -> bool:
     return bool(_CONTEXT_OVERFLOW.search(text or ""))
 
 
+def unsupported_feature(text: str, needs: Iterable[str]) -> str | None:
+    """The feature of `needs` that an error text says the server or model does not support.
+
+    Examples it recognises: vLLM's `"auto" tool choice requires --enable-auto-tool-choice and
+    --tool-call-parser to be set`, OpenAI's `image_url is only supported by certain models` and
+    `'response_format' of type 'json_schema' is not supported with this model`, `This model does
+    not support specifying dimensions`, TGI's `unknown variant` for a response format it lacks.
+    """
+    if not text or not _NOT_SUPPORTED.search(text):
+        return None
+    for feature in sorted(needs):
+        words = _FEATURE_WORDS.get(feature)
+        if words is not None and words.search(text):
+            return feature
+    return None
+
+
 def short(text: str) -> str:
     """Trim a provider's error text so it can travel in a ProviderError without bloating state."""
     text = " ".join(str(text).split())
     return text if len(text) <= _MAX_ERROR_TEXT else text[: _MAX_ERROR_TEXT - 3] + "..."
+
+
+# --- the OpenAI wire format (shared with the SageMaker adapter) ---------------------------------
+
+
+def strip_cache_hints(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI-shaped messages without the `cache_control` hints on their content parts."""
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            message["content"] = [
+                {key: value for key, value in part.items() if key != "cache_control"} for part in content
+            ]
+    return messages
+
+
+def chat_body(option: LlmOption, request: ChatRequest, *, model: str | None) -> dict[str, Any]:
+    """The chat-completions body: the client's request, the option's model and params defaults."""
+    wire = request.to_dict()
+    body: dict[str, Any] = {}
+    if model:
+        body["model"] = model
+    messages: list[dict[str, Any]] = wire["messages"]
+    body["messages"] = (
+        messages if option.params.get(FORWARD_CACHE_HINTS_PARAM) is True else strip_cache_hints(messages)
+    )
+    body.update(merged_params(option, request))
+    if "max_tokens" in body and option.params.get(MAX_TOKENS_KEY_PARAM) == "max_completion_tokens":
+        body["max_completion_tokens"] = body.pop("max_tokens")
+    if request.user:
+        body["user"] = request.user
+    for key in ("tools", "tool_choice", "parallel_tool_calls", "response_format"):
+        if key in wire:
+            body[key] = wire[key]
+    return body
+
+
+def _message_text(content: Any, what: str) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # some servers answer with content parts
+        parts = [p.get("text") for p in content if isinstance(p, dict)]
+        return "".join(p for p in parts if isinstance(p, str))
+    raise ProviderError(ErrorClass.MALFORMED, f"{what}: choices[0].message.content is neither text nor parts")
+
+
+def _arguments_text(value: Any, what: str) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "{}"
+    if isinstance(value, dict):  # TGI (some versions) sends the arguments as an object
+        return json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, str):
+        raise ProviderError(ErrorClass.MALFORMED, f"{what}: tool call arguments are neither text nor object")
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise ProviderError(ErrorClass.MALFORMED, f"{what}: tool call arguments are not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise ProviderError(ErrorClass.MALFORMED, f"{what}: tool call arguments are not a JSON object")
+    return value
+
+
+def parse_tool_calls(message: Mapping[str, Any], what: str) -> tuple[ToolCall, ...]:
+    """`message.tool_calls` (or the legacy `function_call`) as `ToolCall`s; anything off is malformed."""
+    raw = message.get("tool_calls")
+    if raw is None and isinstance(message.get("function_call"), dict):
+        raw = [{"type": "function", "function": message["function_call"]}]
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ProviderError(ErrorClass.MALFORMED, f"{what}: tool_calls is not a list")
+    calls: list[ToolCall] = []
+    for item in raw:
+        if not isinstance(item, dict) or item.get("type", "function") != "function":
+            raise ProviderError(ErrorClass.MALFORMED, f"{what}: a tool call is not a function call")
+        function = item.get("function")
+        if not isinstance(function, dict):
+            raise ProviderError(ErrorClass.MALFORMED, f"{what}: a tool call has no function")
+        name = function.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ProviderError(ErrorClass.MALFORMED, f"{what}: a tool call has no function name")
+        call_id = item.get("id")
+        if not isinstance(call_id, str) or not call_id.strip():
+            call_id = f"call_{os.urandom(12).hex()}"  # clients need one to answer the call
+        calls.append(
+            ToolCall(id=call_id, name=name, arguments=_arguments_text(function.get("arguments"), what))
+        )
+    if len({call.id for call in calls}) != len(calls):
+        raise ProviderError(ErrorClass.MALFORMED, f"{what}: two tool calls share an id")
+    return tuple(calls)
+
+
+def _finish_reason(value: Any, has_tool_calls: bool) -> FinishReason:
+    if value == "length":
+        return "length"
+    if value == "content_filter":
+        return "content_filter"
+    if has_tool_calls:
+        return "tool_calls"
+    return "stop"
+
+
+def token_count(value: Any) -> int | None:
+    """A usage count: a finite non-negative number (JSON may say 1e400 or NaN), else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+        return int(value)
+    return None
+
+
+def _token_count(usage: Mapping[str, Any], key: str) -> int:
+    return token_count(usage.get(key)) or 0
+
+
+def _token_detail(usage: Mapping[str, Any], section: str, key: str) -> int | None:
+    details = usage.get(section)
+    return token_count(details.get(key)) if isinstance(details, dict) else None
+
+
+def _model_name(data: Mapping[str, Any], fallback: str) -> str:
+    model = data.get("model")
+    return model if isinstance(model, str) and model else fallback
+
+
+def parse_chat_completion(
+    data: Any,
+    *,
+    fallback_model: str,
+    what: str = "response",
+    allow_text_choice: bool = False,
+) -> ChatResult:
+    """An OpenAI chat-completion object as a `ChatResult` (see the module docstring)."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ProviderError(ErrorClass.MALFORMED, f"{what} has no choices")
+    choice = choices[0]
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        if allow_text_choice and isinstance(choice.get("text"), str):  # a completions-style choice
+            message = {"content": choice["text"]}
+        else:
+            raise ProviderError(ErrorClass.MALFORMED, f"{what}: choices[0] has no message")
+    tool_calls = parse_tool_calls(message, what)
+    if "content" not in message and not tool_calls:
+        raise ProviderError(
+            ErrorClass.MALFORMED, f"{what}: choices[0].message has neither content nor tool calls"
+        )
+    usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
+    return ChatResult(
+        text=_message_text(message.get("content"), what),
+        finish_reason=_finish_reason(choice.get("finish_reason"), bool(tool_calls)),
+        prompt_tokens=_token_count(usage, "prompt_tokens"),
+        completion_tokens=_token_count(usage, "completion_tokens"),
+        model=_model_name(data, fallback_model),
+        tool_calls=tool_calls,
+        cached_tokens=_token_detail(usage, "prompt_tokens_details", "cached_tokens"),
+        reasoning_tokens=_token_detail(usage, "completion_tokens_details", "reasoning_tokens"),
+    )
+
+
+def wanted_dimensions(option: LlmOption, request: EmbeddingRequest) -> int | None:
+    """The request's `dimensions`, else the option's `params.dimensions`, else None."""
+    if request.dimensions is not None:
+        return request.dimensions
+    value = option.params.get(DIMENSIONS_PARAM)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def embedding_needs(request: EmbeddingRequest, dimensions: int | None) -> frozenset[str]:
+    needs: set[str] = set()
+    if dimensions is not None:
+        needs.add(EMBEDDING_DIMENSIONS)
+    if request.texts() is None:
+        needs.add(EMBEDDING_TOKEN_INPUT)
+    return frozenset(needs)
+
+
+def embeddings_body(
+    request: EmbeddingRequest, *, model: str | None, dimensions: int | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if model:
+        body["model"] = model
+    body["input"] = [item if isinstance(item, str) else list(item) for item in request.inputs]
+    body["encoding_format"] = "float"
+    if dimensions is not None:
+        body["dimensions"] = dimensions
+    if request.user:
+        body["user"] = request.user
+    return body
+
+
+def parse_vector(value: Any, what: str) -> list[float]:
+    """A list of finite numbers (or OpenAI's base64 float32 form) as floats; else `malformed`."""
+    if isinstance(value, str):  # base64 of little-endian float32, when a server ignores encoding_format
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ProviderError(ErrorClass.MALFORMED, f"{what}: an embedding is not base64") from exc
+        if not raw or len(raw) % 4:
+            raise ProviderError(ErrorClass.MALFORMED, f"{what}: a base64 embedding is not float32s")
+        value = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    if not isinstance(value, list) or not value:
+        raise ProviderError(ErrorClass.MALFORMED, f"{what}: an embedding is not a non-empty list")
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in value):
+        raise ProviderError(ErrorClass.MALFORMED, f"{what}: an embedding holds something other than numbers")
+    return [float(x) for x in value]
+
+
+def checked_vectors(
+    vectors: list[list[float]],
+    *,
+    count: int,
+    dimensions: int | None,
+    what: str,
+    other_size: ErrorClass = ErrorClass.MALFORMED,
+) -> list[list[float]]:
+    """One vector per input, all of one length, and of the length asked for (else `other_size`:
+    `malformed` where the server was sent `dimensions` and ignored it, `unsupported` where the
+    protocol has no such field)."""
+    if len(vectors) != count:
+        raise ProviderError(ErrorClass.MALFORMED, f"{what}: {len(vectors)} embeddings for {count} inputs")
+    lengths = {len(vector) for vector in vectors}
+    if len(lengths) > 1:
+        raise ProviderError(ErrorClass.MALFORMED, f"{what}: embeddings of different lengths")
+    if dimensions is not None and lengths and lengths != {dimensions}:
+        raise ProviderError(
+            other_size, f"{what}: asked for {dimensions} dimensions, the model answered {lengths.pop()}"
+        )
+    return vectors
+
+
+def parse_openai_embeddings(
+    data: Any,
+    *,
+    count: int,
+    dimensions: int | None,
+    fallback_model: str,
+    what: str = "response",
+    other_size: ErrorClass = ErrorClass.MALFORMED,
+) -> EmbeddingResult:
+    """An OpenAI `list` of `embedding` objects, in `index` order."""
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ProviderError(ErrorClass.MALFORMED, f"{what} has no data list")
+    by_index: dict[int, list[float]] = {}
+    for position, item in enumerate(items):
+        if not isinstance(item, dict) or "embedding" not in item:
+            raise ProviderError(ErrorClass.MALFORMED, f"{what}: data[{position}] has no embedding")
+        index = item.get("index", position)
+        if not isinstance(index, int) or isinstance(index, bool) or index in by_index:
+            raise ProviderError(ErrorClass.MALFORMED, f"{what}: data[{position}] has a bad or repeated index")
+        by_index[index] = parse_vector(item["embedding"], what)
+    if sorted(by_index) != list(range(len(by_index))):
+        raise ProviderError(ErrorClass.MALFORMED, f"{what}: embedding indexes are not 0..n-1")
+    vectors = [by_index[i] for i in range(len(by_index))]
+    usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
+    return EmbeddingResult(
+        vectors=checked_vectors(
+            vectors, count=count, dimensions=dimensions, what=what, other_size=other_size
+        ),
+        prompt_tokens=_token_count(usage, "prompt_tokens"),
+        model=_model_name(data, fallback_model),
+    )
+
+
+# --- HTTP ------------------------------------------------------------------------------------------
 
 
 def _read_secret_from_secrets_manager(secret_arn: str) -> str:
@@ -110,25 +485,28 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _error_details(body: bytes) -> tuple[str, str]:
-    """(code-ish, message) from an OpenAI-style error body; tolerant of anything else."""
+def _error_details(body: bytes) -> tuple[str, str, str]:
+    """(code-ish, message, param) from an OpenAI-style error body; tolerant of anything else."""
     try:
         data = json.loads(body.decode("utf-8", errors="replace"))
     except ValueError:
-        return "", body.decode("utf-8", errors="replace")
+        return "", body.decode("utf-8", errors="replace"), ""
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
         code = " ".join(str(error.get(k) or "") for k in ("code", "type")).strip()
-        return code, str(error.get("message") or "")
+        return code, str(error.get("message") or ""), str(error.get("param") or "")
     if isinstance(error, str):
-        return "", error
+        return "", error, ""
     if isinstance(data, dict):
-        return str(data.get("code") or ""), str(data.get("message") or data.get("detail") or "")
-    return "", ""
+        message = data.get("message") or data.get("detail") or ""
+        return str(data.get("code") or ""), message if isinstance(message, str) else json.dumps(message), ""
+    return "", "", ""
 
 
-def _classify_http_error(status: int, body: bytes, retry_after: str | None) -> ProviderError:
-    code, message = _error_details(body)
+def _classify_http_error(
+    status: int, body: bytes, retry_after: str | None, needs: Iterable[str] = ()
+) -> ProviderError:
+    code, message, param = _error_details(body)
     detail = f"HTTP {status}" + (f" {code}" if code else "") + (f": {short(message)}" if message else "")
     if status == 429:
         return ProviderError(ErrorClass.THROTTLED, detail, retry_after_s=_retry_after_seconds(retry_after))
@@ -143,6 +521,9 @@ def _classify_http_error(status: int, body: bytes, retry_after: str | None) -> P
         return ProviderError(ErrorClass.CONTEXT_TOO_LONG, detail)
     if codes & _CONTENT_FILTER_CODES:
         return ProviderError(ErrorClass.CONTENT_FILTERED, detail)
+    feature = unsupported_feature(f"{message} {param} {code}", needs)
+    if feature is not None:
+        return ProviderError(ErrorClass.UNSUPPORTED, f"{feature} not supported here: {detail}")
     return ProviderError(ErrorClass.BAD_REQUEST, detail)
 
 
@@ -150,32 +531,8 @@ def _is_timeout(reason: object) -> bool:
     return isinstance(reason, TimeoutError) or "timed out" in str(reason).lower()
 
 
-def _message_text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # some servers answer with content parts
-        parts = [p.get("text") for p in content if isinstance(p, dict)]
-        return "".join(p for p in parts if isinstance(p, str))
-    raise ProviderError(ErrorClass.MALFORMED, "choices[0].message.content is neither text nor parts")
-
-
-def _finish_reason(value: Any) -> FinishReason:
-    if value == "length":
-        return "length"
-    if value == "content_filter":
-        return "content_filter"
-    return "stop"
-
-
-def _token_count(usage: dict[str, Any], key: str) -> int:
-    value = usage.get(key)
-    return int(value) if isinstance(value, int | float) and value >= 0 else 0
-
-
 class OpenAICompatibleProvider:
-    """Calls `{option.base_url}/chat/completions` with `model=option.model` and the merged params."""
+    """Calls `{option.base_url}/chat/completions` and `/embeddings` with `model=option.model`."""
 
     def __init__(
         self,
@@ -207,27 +564,40 @@ class OpenAICompatibleProvider:
         return key
 
     def complete(self, option: LlmOption, request: ChatRequest, timeout_s: float) -> ChatResult:
+        base_url, model = self._target(option)
+        body = chat_body(option, request, model=model)
+        raw = self._post(option, base_url + "/chat/completions", body, timeout_s, request.needs())
+        return parse_chat_completion(_json(raw), fallback_model=model)
+
+    def embed(self, option: LlmOption, request: EmbeddingRequest, timeout_s: float) -> EmbeddingResult:
+        base_url, model = self._target(option)
+        dimensions = wanted_dimensions(option, request)
+        body = embeddings_body(request, model=model, dimensions=dimensions)
+        needs = embedding_needs(request, dimensions)
+        raw = self._post(option, base_url + "/embeddings", body, timeout_s, needs)
+        return parse_openai_embeddings(
+            _json(raw), count=len(request.inputs), dimensions=dimensions, fallback_model=model
+        )
+
+    @staticmethod
+    def _target(option: LlmOption) -> tuple[str, str]:
         if not option.base_url or not option.model:
             raise ProviderError(ErrorClass.UNAVAILABLE, f"option {option.id} has no base_url/model")
-        body: dict[str, Any] = {
-            "model": option.model,
-            "messages": [m.to_openai() for m in request.messages],
-            **merged_params(option, request),
-        }
-        if request.user:
-            body["user"] = request.user
+        return option.base_url.rstrip("/"), option.model
+
+    def _post(
+        self, option: LlmOption, url: str, body: dict[str, Any], timeout_s: float, needs: Iterable[str]
+    ) -> bytes:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if option.secret_arn:
             headers["Authorization"] = f"Bearer {self._api_key(option.secret_arn)}"
-        url = option.base_url.rstrip("/") + "/chat/completions"
         http_request = urllib.request.Request(  # noqa: S310 - base_url is validated to http(s)
             url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST"
         )
-        raw = self._send(http_request, timeout_s)
-        return self._parse(raw, option)
+        return self._send(http_request, timeout_s, needs)
 
     @staticmethod
-    def _send(http_request: urllib.request.Request, timeout_s: float) -> bytes:
+    def _send(http_request: urllib.request.Request, timeout_s: float, needs: Iterable[str]) -> bytes:
         try:
             with urllib.request.urlopen(http_request, timeout=timeout_s) as response:  # noqa: S310
                 return bytes(response.read())
@@ -236,7 +606,7 @@ class OpenAICompatibleProvider:
                 error_body = exc.read(_MAX_ERROR_BODY_BYTES) if exc.fp is not None else b""
             except (OSError, http.client.HTTPException):
                 error_body = b""
-            raise _classify_http_error(exc.code, error_body, exc.headers.get("Retry-After")) from exc
+            raise _classify_http_error(exc.code, error_body, exc.headers.get("Retry-After"), needs) from exc
         except urllib.error.URLError as exc:
             if _is_timeout(exc.reason):
                 raise ProviderError(ErrorClass.TIMEOUT, f"timed out after {timeout_s:.1f}s") from exc
@@ -248,23 +618,9 @@ class OpenAICompatibleProvider:
         except (OSError, http.client.HTTPException, ValueError) as exc:
             raise ProviderError(ErrorClass.UNAVAILABLE, f"connection failed: {type(exc).__name__}") from exc
 
-    @staticmethod
-    def _parse(raw: bytes, option: LlmOption) -> ChatResult:
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ProviderError(ErrorClass.MALFORMED, "response is not JSON") from exc
-        choices = data.get("choices") if isinstance(data, dict) else None
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise ProviderError(ErrorClass.MALFORMED, "response has no choices")
-        message = choices[0].get("message")
-        if not isinstance(message, dict):
-            raise ProviderError(ErrorClass.MALFORMED, "choices[0] has no message")
-        usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
-        return ChatResult(
-            text=_message_text(message.get("content")),
-            finish_reason=_finish_reason(choices[0].get("finish_reason")),
-            prompt_tokens=_token_count(usage, "prompt_tokens"),
-            completion_tokens=_token_count(usage, "completion_tokens"),
-            model=str(data.get("model") or option.model or ""),
-        )
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
+        raise ProviderError(ErrorClass.MALFORMED, "response is not JSON") from exc

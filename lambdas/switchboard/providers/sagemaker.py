@@ -1,20 +1,56 @@
 """SageMaker real-time endpoints (`sagemaker-runtime:InvokeEndpoint`), optionally one inference component.
 
-Request (what TGI, LMI/DJL and vLLM containers with the messages API accept), sent with
-`ContentType` and `Accept` `application/json`::
-
-    {"messages": [{"role": "system"|"user"|"assistant", "content": "..."}, ...],
-     "model": option.model,            # only when the option names one
-     "max_tokens": int, "temperature": float, "top_p": float, "stop": [str]}   # only when set
-
+Chat: the body is the OpenAI chat-completions request as the client sent it (the same body the
+OpenAI-compatible adapter sends, `openai_compatible.chat_body`: messages with content parts,
+`tool_calls` and `tool` messages, `tools`, `tool_choice`, `parallel_tool_calls`,
+`response_format`; `cache_control` hints stripped unless `params.forward_cache_hints`), with
+`model` only when the option names one, sent with `ContentType` and `Accept` `application/json`.
 `InferenceComponentName` is `option.inference_component` when set (e.g. a LoRA adapter component).
 
-Accepted responses, anything else is `malformed`:
+Containers that take this body on `/invocations` (from each project's documentation):
 
-- OpenAI chat shape: `{"choices": [{"message": {"content": "..."}, "finish_reason": "stop"}],
-  "usage": {"prompt_tokens": n, "completion_tokens": n}}`;
+- **LMI / DJL Serving** (`djl-inference:*-lmi*`): the chat-completions schema whenever the payload
+  has `messages`. Tool calling only on the vLLM backend (`OPTION_ROLLING_BATCH=vllm`,
+  `OPTION_ENABLE_AUTO_TOOL_CHOICE=true`, `OPTION_TOOL_CALL_PARSER=<parser>`, a chat template that
+  knows tools); images with a vision-language model on that backend.
+- **vLLM** (its OpenAI server, whose `/invocations` route, or a serving wrapper's, dispatches a
+  `messages` body to chat completions): tools with
+  `--enable-auto-tool-choice --tool-call-parser <parser>` for `auto` (a named function, and
+  `required` from 0.8.3, go through guided decoding), images with a multimodal model,
+  `response_format` through guided decoding.
+- **TGI** (Hugging Face LLM DLC) 1.4 or later with `MESSAGES_API_ENABLED=true`: tools from 1.4.3
+  (grammar-constrained), images with its vision-language models; `response_format` is TGI's own
+  grammar shape in many versions, so OpenAI's may be refused (then `unsupported`).
+- **SGLang** behind a container whose `/invocations` forwards to its `/v1/chat/completions`:
+  tools with `--tool-call-parser`, images with vision models, `response_format` JSON schema.
+
+A container that speaks only TGI's `{"inputs": ...}` / `generated_text` (TGI without the Messages
+API, older LMI handlers) cannot apply tools, images or a response format: a request that needs
+one is `unsupported` when the container refuses the messages body ("missing field `inputs`") or
+answers in the generate shape; declare such an option's `capabilities` as `[]` so the invoke step
+refuses those requests without a call. A plain request it refuses is `unavailable` (the option is
+misconfigured, not the caller's fault).
+
+Accepted chat responses, anything else is `malformed`:
+
+- OpenAI chat shape, parsed by `openai_compatible.parse_chat_completion` (tool calls, usage
+  details, completions-style `text` choices too; whether the answer fits the request is judged by
+  the invoke step, `switchboard.answers`);
 - TGI generate shape: `[{"generated_text": "..."}]` or `{"generated_text": "...", "details":
-  {"finish_reason": "length"|"eos_token"|"stop_sequence", "generated_tokens": n}}` (prompt tokens 0).
+  {"finish_reason": "length"|"eos_token"|"stop_sequence", "generated_tokens": n}}` (prompt tokens 0),
+  for requests that need nothing beyond text.
+
+Embeddings (`embed`), chosen by the option's `params.api`:
+
+- `"tei"` (default; Hugging Face TEI and other `inputs` embedding containers): `{"inputs": [texts]}`
+  answered by `[[floats], ...]`; token arrays are `unsupported` (they are token ids of the client's
+  tokenizer, not the container's); no token usage is reported (prompt tokens 0).
+- `"openai"` (containers with an OpenAI embeddings route, e.g. vLLM): the body of
+  `openai_compatible.embeddings_body`.
+Either answer shape is read whatever `api` says: a list of vectors, or OpenAI's `{"data": [...]}`.
+When `dimensions` is asked for (request or `params.dimensions`) and the vectors have another length,
+the answer is `unsupported` for `tei` (its body has no such field, so only the model's own size
+works) and `malformed` for `openai` (the container was sent the field and ignored it).
 
 Error mapping (InvokeEndpoint error code / condition -> `ErrorClass`):
 
@@ -25,30 +61,57 @@ Error mapping (InvokeEndpoint error code / condition -> `ErrorClass`):
   container rejects our route or setup: the option is misconfigured); ServiceUnavailable,
   InternalFailure, InternalDependencyException, ModelNotReadyException, AccessDeniedException,
   other 5xx, connection failures, missing credentials; a ValidationError naming a missing
-  endpoint or inference component ("not found", "could not find": misconfigured, not the caller).
+  endpoint or inference component ("not found", "could not find": misconfigured, not the caller);
+  a container that wants TGI `inputs` for a request that needs nothing beyond text.
 - context_too_long: ModelError 4xx or ValidationError whose message says the input does not fit.
+- unsupported: ModelError 4xx saying a feature the request uses is not supported
+  (`openai_compatible.unsupported_feature`, e.g. vLLM's `"auto" tool choice requires
+  --enable-auto-tool-choice`), and the cases above.
 - bad_request: other ModelError 4xx (400/413/422...), other ValidationError/ValidationException,
   other 4xx, botocore parameter validation.
-- malformed: a body that is not JSON or in neither accepted shape.
+- malformed: a body that is not JSON or in none of the accepted shapes.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from switchboard.errors import ErrorClass, ProviderError
 from switchboard.options.model import LlmOption
-from switchboard.providers.base import ChatRequest, ChatResult, FinishReason, merged_params
+from switchboard.providers.base import (
+    ChatRequest,
+    ChatResult,
+    EmbeddingRequest,
+    EmbeddingResult,
+    FinishReason,
+)
 from switchboard.providers.bedrock import (
     cached_client,
     classify_botocore_transport_error,
     classify_status,
     client_error_parts,
 )
-from switchboard.providers.openai_compatible import mentions_context_overflow, short
+from switchboard.providers.openai_compatible import (
+    chat_body,
+    checked_vectors,
+    embedding_needs,
+    embeddings_body,
+    mentions_context_overflow,
+    parse_chat_completion,
+    parse_openai_embeddings,
+    parse_vector,
+    short,
+    token_count,
+    unsupported_feature,
+    wanted_dimensions,
+)
+
+EMBEDDING_API_PARAM = "api"
+EMBEDDING_API_TEI = "tei"
+EMBEDDING_API_OPENAI = "openai"
 
 _THROTTLED_CODES = frozenset({"ThrottlingException", "TooManyRequestsException"})
 _UNAVAILABLE_CODES = frozenset(
@@ -64,10 +127,12 @@ _UNAVAILABLE_CODES = frozenset(
 )
 _VALIDATION_CODES = frozenset({"ValidationError", "ValidationException"})
 _MISSING_TARGET = re.compile(r"not found|could not find|does not exist", re.IGNORECASE)
+# TGI without the Messages API deserialises every body as a generate request.
+_WANTS_TGI_INPUTS = re.compile(r"missing field `?inputs`?", re.IGNORECASE)
 _TGI_FINISH: dict[str, FinishReason] = {"length": "length", "eos_token": "stop", "stop_sequence": "stop"}
 
 
-def _classify_model_error(exc: Any, message: str) -> ProviderError:
+def _classify_model_error(exc: Any, message: str, needs: frozenset[str]) -> ProviderError:
     response = getattr(exc, "response", None) or {}
     error = response.get("Error") or {}
     original = response.get("OriginalStatusCode", error.get("OriginalStatusCode"))
@@ -86,13 +151,25 @@ def _classify_model_error(exc: Any, message: str) -> ProviderError:
         return ProviderError(ErrorClass.UNAVAILABLE, detail)
     if mentions_context_overflow(text):
         return ProviderError(ErrorClass.CONTEXT_TOO_LONG, detail)
+    if _WANTS_TGI_INPUTS.search(text):
+        if needs:
+            return ProviderError(
+                ErrorClass.UNSUPPORTED,
+                f"{', '.join(sorted(needs))} not supported: the container takes only TGI `inputs` ({detail})",
+            )
+        return ProviderError(
+            ErrorClass.UNAVAILABLE, f"the container does not speak the messages API ({detail})"
+        )
+    feature = unsupported_feature(text, needs)
+    if feature is not None:
+        return ProviderError(ErrorClass.UNSUPPORTED, f"{feature} not supported here: {detail}")
     return ProviderError(ErrorClass.BAD_REQUEST, detail)
 
 
-def _classify_client_error(exc: Exception) -> ProviderError:
+def _classify_client_error(exc: Exception, needs: frozenset[str] = frozenset()) -> ProviderError:
     code, message, status = client_error_parts(exc)
     if code == "ModelError":
-        return _classify_model_error(exc, message)
+        return _classify_model_error(exc, message, needs)
     detail = f"SageMaker {code or status}: {short(message)}"
     if code in _THROTTLED_CODES:
         return ProviderError(ErrorClass.THROTTLED, detail)
@@ -109,40 +186,25 @@ def _classify_client_error(exc: Exception) -> ProviderError:
 
 
 def build_body(option: LlmOption, request: ChatRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {"messages": [m.to_openai() for m in request.messages]}
-    if option.model:
-        body["model"] = option.model
-    body.update(merged_params(option, request))
-    return body
+    return chat_body(option, request, model=option.model)
 
 
 def _count(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and value >= 0 else 0
+    return token_count(value) or 0
 
 
-def _parse_openai(data: dict[str, Any], option: LlmOption) -> ChatResult:
-    choices = data["choices"]
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise ProviderError(ErrorClass.MALFORMED, "SageMaker response has empty choices")
-    message = choices[0].get("message")
-    content = message.get("content") if isinstance(message, dict) else None
-    if content is None and isinstance(choices[0].get("text"), str):  # completions-style choice
-        content = choices[0]["text"]
-    if not isinstance(content, str):
-        raise ProviderError(ErrorClass.MALFORMED, "SageMaker response has no choices[0].message.content")
-    reason = choices[0].get("finish_reason")
-    finish: FinishReason = reason if reason in ("length", "content_filter") else "stop"
-    usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
-    return ChatResult(
-        text=content,
-        finish_reason=finish,
-        prompt_tokens=_count(usage.get("prompt_tokens")),
-        completion_tokens=_count(usage.get("completion_tokens")),
-        model=str(data.get("model") or option.model or option.endpoint_name or ""),
-    )
+def _fallback_model(option: LlmOption) -> str:
+    return option.model or option.endpoint_name or ""
 
 
-def _parse_tgi(data: dict[str, Any], option: LlmOption) -> ChatResult:
+def _parse_tgi(data: dict[str, Any], option: LlmOption, request: ChatRequest | None) -> ChatResult:
+    needs = request.needs() if request is not None else frozenset()
+    if needs:
+        raise ProviderError(
+            ErrorClass.UNSUPPORTED,
+            f"{', '.join(sorted(needs))} not supported: the container answered in TGI's generate "
+            "shape, so it did not apply them",
+        )
     text = data["generated_text"]
     if not isinstance(text, str):
         raise ProviderError(ErrorClass.MALFORMED, "SageMaker generated_text is not text")
@@ -152,22 +214,86 @@ def _parse_tgi(data: dict[str, Any], option: LlmOption) -> ChatResult:
         finish_reason=_TGI_FINISH.get(str(details.get("finish_reason")), "stop"),
         prompt_tokens=0,
         completion_tokens=_count(details.get("generated_tokens")),
-        model=option.model or option.endpoint_name or "",
+        model=_fallback_model(option),
     )
 
 
-def parse_body(raw: bytes, option: LlmOption) -> ChatResult:
+def _json(raw: bytes) -> Any:
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
         raise ProviderError(ErrorClass.MALFORMED, "SageMaker response is not JSON") from exc
+
+
+def parse_body(raw: bytes, option: LlmOption, request: ChatRequest | None = None) -> ChatResult:
+    data = _json(raw)
     if isinstance(data, list) and len(data) >= 1 and isinstance(data[0], dict):
         data = data[0]
     if isinstance(data, dict) and "choices" in data:
-        return _parse_openai(data, option)
+        return parse_chat_completion(
+            data,
+            fallback_model=_fallback_model(option),
+            what="SageMaker response",
+            allow_text_choice=True,
+        )
     if isinstance(data, dict) and "generated_text" in data:
-        return _parse_tgi(data, option)
+        return _parse_tgi(data, option, request)
     raise ProviderError(ErrorClass.MALFORMED, "SageMaker response is neither OpenAI chat nor TGI shape")
+
+
+def embedding_api(option: LlmOption) -> str:
+    api = option.params.get(EMBEDDING_API_PARAM, EMBEDDING_API_TEI)
+    if api not in (EMBEDDING_API_TEI, EMBEDDING_API_OPENAI):
+        raise ProviderError(
+            ErrorClass.UNAVAILABLE,
+            f"option {option.id}: params.api must be {EMBEDDING_API_TEI!r} or {EMBEDDING_API_OPENAI!r}",
+        )
+    return str(api)
+
+
+def build_embeddings_body(option: LlmOption, request: EmbeddingRequest) -> dict[str, Any]:
+    """TEI's `{"inputs": [...]}` or the OpenAI embeddings body, per `params.api`."""
+    if embedding_api(option) == EMBEDDING_API_OPENAI:
+        return embeddings_body(request, model=option.model, dimensions=wanted_dimensions(option, request))
+    texts = request.texts()
+    if texts is None:
+        raise ProviderError(
+            ErrorClass.UNSUPPORTED,
+            "token arrays are not supported by a TEI embedding endpoint: send the texts",
+        )
+    return {"inputs": texts}
+
+
+def parse_embeddings_body(raw: bytes, option: LlmOption, request: EmbeddingRequest) -> EmbeddingResult:
+    data = _json(raw)
+    count = len(request.inputs)
+    dimensions = wanted_dimensions(option, request)
+    # A TEI body carries no `dimensions`: vectors of another size mean the endpoint cannot do it.
+    other_size = (
+        ErrorClass.MALFORMED if embedding_api(option) == EMBEDDING_API_OPENAI else ErrorClass.UNSUPPORTED
+    )
+    what = "SageMaker response"
+    if isinstance(data, dict) and "data" in data:
+        return parse_openai_embeddings(
+            data,
+            count=count,
+            dimensions=dimensions,
+            fallback_model=_fallback_model(option),
+            what=what,
+            other_size=other_size,
+        )
+    if isinstance(data, list) and all(isinstance(vector, list) for vector in data):
+        vectors = [parse_vector(vector, what) for vector in data]
+        return EmbeddingResult(
+            vectors=checked_vectors(
+                vectors, count=count, dimensions=dimensions, what=what, other_size=other_size
+            ),
+            prompt_tokens=0,
+            model=_fallback_model(option),
+        )
+    raise ProviderError(
+        ErrorClass.MALFORMED, "SageMaker response is neither a list of vectors nor OpenAI shape"
+    )
 
 
 class SageMakerEndpointProvider:
@@ -182,13 +308,25 @@ class SageMakerEndpointProvider:
         return cached_client("sagemaker-runtime", region, timeout_s)
 
     def complete(self, option: LlmOption, request: ChatRequest, timeout_s: float) -> ChatResult:
+        raw = self._invoke(option, build_body(option, request), timeout_s, request.needs())
+        return parse_body(raw, option, request)
+
+    def embed(self, option: LlmOption, request: EmbeddingRequest, timeout_s: float) -> EmbeddingResult:
+        body = build_embeddings_body(option, request)
+        needs = embedding_needs(request, wanted_dimensions(option, request))
+        raw = self._invoke(option, body, timeout_s, needs)
+        return parse_embeddings_body(raw, option, request)
+
+    def _invoke(
+        self, option: LlmOption, body: dict[str, Any], timeout_s: float, needs: Iterable[str]
+    ) -> bytes:
         if not option.endpoint_name:
             raise ProviderError(ErrorClass.UNAVAILABLE, f"option {option.id} has no endpoint_name")
         kwargs: dict[str, Any] = {
             "EndpointName": option.endpoint_name,
             "ContentType": "application/json",
             "Accept": "application/json",
-            "Body": json.dumps(build_body(option, request)).encode("utf-8"),
+            "Body": json.dumps(body).encode("utf-8"),
         }
         if option.inference_component:
             kwargs["InferenceComponentName"] = option.inference_component
@@ -198,10 +336,10 @@ class SageMakerEndpointProvider:
         try:
             client = self._client(option.region, timeout_s)
             response = client.invoke_endpoint(**kwargs)
-            body = response["Body"]
-            raw = body.read() if hasattr(body, "read") else body
+            payload = response["Body"]
+            raw = payload.read() if hasattr(payload, "read") else payload
         except ClientError as exc:
-            raise _classify_client_error(exc) from exc
+            raise _classify_client_error(exc, frozenset(needs)) from exc
         except (KeyError, TypeError) as exc:
             raise ProviderError(ErrorClass.MALFORMED, "SageMaker response has no Body") from exc
         except Exception as exc:
@@ -213,4 +351,4 @@ class SageMakerEndpointProvider:
             raise mapped from exc
         if not isinstance(raw, bytes | bytearray):
             raise ProviderError(ErrorClass.MALFORMED, "SageMaker response body is not bytes")
-        return parse_body(bytes(raw), option)
+        return bytes(raw)
