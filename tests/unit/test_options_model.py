@@ -361,3 +361,32 @@ def test_circuit_settings_read_and_check_the_environment() -> None:
     ]:
         with pytest.raises(RuntimeError, match=rf"^CircuitSettings: bad environment: .*{name}"):
             CircuitSettings.from_env(bad)
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"structured_output": "grammar"}, "params.structured_output must be one of native, tool"),
+        ({"max_tokens_key": "max_new_tokens"}, "params.max_tokens_key must be one of"),
+        ({"api": "tgi"}, "params.api must be one of tei, openai"),
+        ({"prompt_caching": "yes"}, "params.prompt_caching must be true or false"),
+        ({"dimensions": 0}, "params.dimensions must be a positive integer"),
+        ({"dimensions": True}, "params.dimensions must be a positive integer"),
+    ],
+)
+def test_provider_params_with_a_fixed_meaning_are_checked_on_write(
+    params: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(OptionValidationError) as info:
+        LlmOption.from_dict({"id": "o", "provider": "mock", "params": params})
+    assert any(problem in line for line in info.value.problems), info.value.problems
+
+
+def test_task_and_capabilities_are_checked() -> None:
+    option = LlmOption.from_dict(
+        {"id": "o", "provider": "mock", "task": "embeddings", "capabilities": ["tools"]}
+    )
+    assert option.task.value == "embeddings" and option.capabilities == ("tools",)
+    with pytest.raises(OptionValidationError) as info:
+        LlmOption.from_dict({"id": "o", "provider": "mock", "task": "rerank", "capabilities": ["telepathy"]})
+    assert {line.split(":")[0] for line in info.value.problems} == {"task", "capabilities"}

@@ -222,6 +222,34 @@ def _breaker(value: Any) -> Any:
     return BreakerPolicy.from_dict(value)  # its problems are reported as `breaker.<field>: ...`
 
 
+_CHOICE_PARAMS: Mapping[str, tuple[str, ...]] = {
+    "structured_output": ("native", "tool"),  # Bedrock: Converse's outputConfig or a forced tool
+    "max_tokens_key": ("max_tokens", "max_completion_tokens"),  # OpenAI-style: the limit's name
+    "api": ("tei", "openai"),  # SageMaker embeddings: the container's request shape
+}
+_FLAG_PARAMS = ("prompt_caching", "strict_tools", "forward_cache_hints")
+
+
+def _provider_param_problems(params: Mapping[str, Any]) -> list[str]:
+    """The provider params with a fixed meaning, checked on write instead of failing at call time."""
+    problems = [
+        f"params.{name} must be one of {', '.join(allowed)}"
+        for name, allowed in _CHOICE_PARAMS.items()
+        if name in params and params[name] not in allowed
+    ]
+    problems += [
+        f"params.{name} must be true or false"
+        for name in _FLAG_PARAMS
+        if name in params and not isinstance(params[name], bool)
+    ]
+    dimensions = params.get("dimensions")
+    if "dimensions" in params and (
+        isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1
+    ):
+        problems.append("params.dimensions must be a positive integer")
+    return problems
+
+
 def _spec(check: Check, **kwargs: Any) -> Any:
     return field(metadata={"check": check}, **kwargs)
 
@@ -366,6 +394,7 @@ class LlmOption(_Validated):
             problems.append("sagemaker options need `endpoint_name`")
         if kind is ProviderKind.OPENAI_COMPATIBLE and not (self.base_url and self.model):
             problems.append("openai_compatible options need `base_url` and `model`")
+        problems.extend(_provider_param_problems(self.params))
         if kind is ProviderKind.MOCK:
             rate = self.params.get("error_rate", 0)
             if not isinstance(rate, int | float) or not 0 <= rate <= 1:
