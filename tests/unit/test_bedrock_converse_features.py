@@ -602,9 +602,12 @@ def test_closed_object_schema_closes_every_silent_object_and_nothing_else() -> N
     ("key", "value"), [("structured_output", "magic"), ("prompt_caching", "yes"), ("strict_tools", 1)]
 )
 def test_misconfigured_option_params_are_unavailable(key: str, value: Any) -> None:
+    """Refused on write (options.model); an item stored before that rule still fails safely."""
     request = ChatRequest(messages=[_user("x")], response_format=ResponseFormat("json_object"))
+    option = _option()
+    object.__setattr__(option, "params", {**option.params, key: value})
     with pytest.raises(ProviderError) as info:
-        bedrock.plan_converse(_option(**{key: value}), request)
+        bedrock.plan_converse(option, request)
     assert info.value.error_class is ErrorClass.UNAVAILABLE
 
 

@@ -134,9 +134,12 @@ def test_an_openai_shaped_answer_from_a_tei_option_is_read(
 
 
 def test_an_unknown_api_is_a_misconfigured_option() -> None:
+    """Refused on write (options.model); an item stored before that rule still fails safely."""
     provider = SageMakerEndpointProvider(client_factory=lambda region: pytest.fail("no client expected"))
+    option = _option()
+    object.__setattr__(option, "params", {**option.params, "api": "grpc"})
     with pytest.raises(ProviderError) as info:
-        provider.embed(_option(params={"api": "grpc"}), EmbeddingRequest(inputs=("a",)), 5)
+        provider.embed(option, EmbeddingRequest(inputs=("a",)), 5)
     assert info.value.error_class is ErrorClass.UNAVAILABLE
 
 
