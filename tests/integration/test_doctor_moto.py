@@ -108,8 +108,8 @@ def test_completions_go_through_the_real_authorizer_and_gateway_and_leave_no_key
     rows = _rows(list(checks.check_completions(_deployment(gateway))))
 
     assert rows["api"].passed, rows["api"]
-    assert rows["api"].detail == "3 route(s): chat, echo, summarize"
-    for route in ("chat", "echo", "summarize"):
+    assert rows["api"].detail == "4 route(s): chat, echo, embed, summarize"
+    for route in ("chat", "echo", "embed", "summarize"):
         assert rows[f"route {route}"].passed, rows[f"route {route}"]
     assert rows["api keys"].passed
     assert "row, API Gateway key and usage-plan key deleted" in rows["api keys"].detail
