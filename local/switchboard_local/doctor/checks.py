@@ -294,12 +294,15 @@ def route_references(document: Mapping[str, Any]) -> dict[str, list[tuple[str, s
 
 def check_chains(d: Deployment) -> Iterator[Finding]:
     from switchboard.options.store import OptionsStore
+    from switchboard.routing.document import route_kinds
 
     deployed = d.deployed_flags()
-    statuses = {
-        option.id: option.status.value
-        for option in OptionsStore(d.target.options_table, client=d.client("dynamodb"), ttl_s=0).all()
-    }
+    catalogue = OptionsStore(d.target.options_table, client=d.client("dynamodb"), ttl_s=0).all()
+    statuses = {option.id: option.status.value for option in catalogue}
+    # The validator checked the kinds when the document was deployed; an option edited since (its
+    # task changed) is caught only here.
+    tasks = {option.id: option.task.value for option in catalogue}
+    kinds = route_kinds(deployed.document)
     routes = route_references(deployed.document)
     if not routes:
         yield failed(
@@ -317,7 +320,10 @@ def check_chains(d: Deployment) -> Iterator[Finding]:
                 problems.append(f"{variant}.{attribute}: {option_id} is not in the options table")
             elif status != "active":
                 problems.append(f"{variant}.{attribute}: {option_id} is {status}")
-        check = f"route {route}: every option exists and is active"
+            kind, task = kinds.get(route, "chat"), tasks.get(option_id)
+            if task is not None and task != kind:
+                problems.append(f"{variant}.{attribute}: {option_id} answers {task}, the route is {kind}")
+        check = f"route {route}: every option exists, is active and answers the route's kind"
         if problems:
             yield failed(
                 f"chain {route}",
