@@ -9,12 +9,15 @@ from __future__ import annotations
 import base64
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.observability import logger
 from switchboard.selfcheck import is_selfcheck
+
+if TYPE_CHECKING:
+    from switchboard.routing.schema import OptionCatalogue
 
 
 class InvalidFlagDocument(Exception):
@@ -33,7 +36,7 @@ def forget_cached_state() -> None:
     _options_table.cache_clear()
 
 
-def validate(content: bytes, option_statuses: dict[str, str]) -> None:
+def validate(content: bytes, option_statuses: OptionCatalogue) -> None:
     from switchboard.routing.document import validate_document
 
     try:
@@ -64,8 +67,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | N
 
         return selfcheck.report("flags_validator", settings=ValidatorSettings.from_env, init=init)
 
-    catalogue = OptionsStore(_options_table()).all()
-    statuses = {option.id: option.status.value for option in catalogue}
-    validate(base64.b64decode(event["content"]), statuses)
+    from switchboard.routing.document import option_catalogue
+
+    # The one scan the validator makes: statuses, tasks and embedding spaces all come from it.
+    catalogue = option_catalogue(option.to_item() for option in OptionsStore(_options_table()).all())
+    validate(base64.b64decode(event["content"]), catalogue)
     logger.info("flag document accepted", extra={"version": event.get("configurationVersion")})
     return None

@@ -32,7 +32,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +40,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from switchboard.routing.document import FlagDocumentError, validate_document
+from switchboard.routing.schema import OptionCatalogue
 from switchboard_local.flag_evaluation import UnknownFlagError, evaluate_document
 
 __all__ = ["AgentEmulator", "ContextHeaderError", "parse_context_headers"]
@@ -48,7 +49,7 @@ log = logging.getLogger("switchboard.agent")
 
 DEFAULT_PORT = 2772
 
-OptionIds = Mapping[str, str] | Callable[[], Mapping[str, str]]
+OptionIds = OptionCatalogue | Callable[[], OptionCatalogue]
 
 
 class ContextHeaderError(ValueError):

@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from switchboard_local.cli.target import LocalStackRecord
 from switchboard_local.emulation import (
@@ -38,6 +38,9 @@ from switchboard_local.emulation import (
     provision,
     reset_handler_caches,
 )
+
+if TYPE_CHECKING:
+    from switchboard.routing.schema import OptionFacts
 
 log = logging.getLogger("switchboard.local")
 REGION = "us-east-1"
@@ -191,17 +194,18 @@ class LocalStack:
 
         return boto3.client(service, region_name=REGION, endpoint_url=self.aws_url)
 
-    def _option_statuses(self) -> dict[str, str]:
-        """``{id: status}`` from the options table, read as the flags profile's Lambda validator reads it."""
+    def _option_statuses(self) -> dict[str, OptionFacts]:
+        """The catalogue from the options table, read as the flags profile's Lambda validator reads it."""
         from switchboard.options.store import OptionsStore
+        from switchboard.routing.document import option_catalogue
 
         if self.resources is None:  # the agent loads before provisioning: the catalogue to be seeded
             from switchboard.options.store import load_seed_file
             from switchboard_local.emulation import OPTIONS_FILE
 
-            return {option.id: option.status.value for option in load_seed_file(OPTIONS_FILE)}
+            return option_catalogue(option.to_item() for option in load_seed_file(OPTIONS_FILE))
         store = OptionsStore(self.resources.options_table, client=self._client("dynamodb"), ttl_s=0)
-        return {option.id: option.status.value for option in store.all()}
+        return option_catalogue(option.to_item() for option in store.all())
 
     def start(self) -> LocalStack:
         """Claim the state file, bind every port, then provision and serve.

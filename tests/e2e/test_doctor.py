@@ -61,6 +61,7 @@ def test_a_healthy_local_stack_passes_every_check(stack: LocalStack) -> None:
         "request workflow",
         "route chat",
         "route echo",
+        "route embed",
         "route summarize",
         "api keys",
         "model registry",
@@ -103,11 +104,18 @@ def test_a_stopped_agent_emulator_fails_naming_the_appconfig_component(stack: Lo
     assert agent["result"] == "FAIL"
     assert "does not answer /ping" in agent["detail"]
     assert "restart `make local`" in agent["remedy"]
-    for route in ("chat", "echo", "summarize"):
-        answer = found[f"route {route} | answers a completion (max_tokens 5)"]
+    completion, embedding = "answers a completion (max_tokens 5)", "answers an embedding of one text"
+    for route in ("chat", "echo", "embed", "summarize"):
+        answer = found[f"route {route} | {embedding if route == 'embed' else completion}"]
         assert answer["result"] == "FAIL"
         assert "last-known-good routing" in answer["detail"]
-    assert failing(report) == ["appconfig extension", "route chat", "route echo", "route summarize"]
+    assert failing(report) == [
+        "appconfig extension",
+        "route chat",
+        "route echo",
+        "route embed",
+        "route summarize",
+    ]
 
 
 def test_a_deleted_circuit_table_fails_naming_it(stack: LocalStack) -> None:

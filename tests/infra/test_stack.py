@@ -178,9 +178,12 @@ def test_invoke_role_may_call_exactly_the_seed_bedrock_models(template_json: dic
             continue
         model: str = option["model"]
         geography, _, base = model.partition(".")
-        assert geography in ("us", "eu", "apac", "global")
-        expected.add(f"arn:aws:bedrock:{option['region']}:{{account}}:inference-profile/{model}")
-        expected.add(f"arn:aws:bedrock:*::foundation-model/{base}")
+        if geography in ("us", "eu", "apac", "global"):  # a cross-region profile: any region it routes to
+            expected.add(f"arn:aws:bedrock:{option['region']}:{{account}}:inference-profile/{model}")
+            expected.add(f"arn:aws:bedrock:*::foundation-model/{base}")
+        else:  # a model id (e.g. Titan Text Embeddings V2): that model in the option's region only
+            expected.add(f"arn:aws:bedrock:{option['region']}::foundation-model/{model}")
+    assert "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0" in expected
     assert rendered == expected
 
 

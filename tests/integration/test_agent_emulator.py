@@ -101,7 +101,9 @@ def test_all_flags_with_headers(agent: AgentEmulator) -> None:
     assert headers["Content-Type"] == "application/json"
     assert headers["Configuration-Version"] == "1"
     data = json.loads(body)
-    assert set(data) == {"chat", "summarize", "echo", "kill-switch", "force-degraded"}
+    assert set(data) == {"chat", "summarize", "echo", "embed", "kill-switch", "force-degraded"}
+    assert data["embed"]["kind"] == "embeddings"  # a route of the embeddings kind says so
+    assert "kind" not in data["chat"]  # absent: chat
     assert data["kill-switch"] == {"enabled": False}  # operator flags: plain, off by default
     assert data["chat"]["_variant"] == "default"
     assert data["chat"]["enabled"] is True
@@ -255,6 +257,27 @@ def test_a_document_naming_an_unknown_option_is_refused_as_the_lambda_validator_
         _edit(config, lambda doc: doc["values"]["echo"]["_variants"][0].update(name="default-v2"))
         assert wait_for(lambda: get_json(agent, PATH + "?flag=echo")["echo"]["_variant"] == "default-v2")
         assert get_json(agent, PATH + "?flag=echo")["echo"]["chain"] == ["mock-echo", "ghost-model"]
+
+
+def test_a_chat_option_in_an_embeddings_chain_is_refused_as_the_lambda_validator_would(
+    config: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The local stack hands the emulator the whole catalogue (tasks too), as the validator reads it."""
+    from switchboard.routing.document import load_option_catalogue
+
+    caplog.set_level(logging.ERROR, logger="switchboard.agent")
+    catalogue = load_option_catalogue(ROOT / "config" / "options.json")
+    with AgentEmulator(config, port=0, poll_interval_s=0.05, option_ids=lambda: catalogue, **NAMES) as agent:
+        before = get_json(agent)
+
+        def chat_in_embed(doc: dict[str, Any]) -> None:
+            doc["values"]["embed"]["_variants"][0]["attributeValues"]["chain"] = ["mock-echo"]
+
+        _edit(config, chat_in_embed)
+        expected = "option 'mock-echo', which answers chat, but route 'embed' is of kind embeddings"
+        assert wait_for(lambda: any(expected in r.getMessage() for r in caplog.records))
+        assert get_json(agent) == before
+        assert get_json(agent, PATH + "?flag=embed")["embed"]["chain"] == ["titan-embed-v2-us"]
 
 
 def test_unknown_option_at_start_or_an_unreadable_catalogue_refuses_to_start(config: Path) -> None:

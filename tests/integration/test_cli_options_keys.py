@@ -135,6 +135,22 @@ def test_options_put_array_of_seed(run: Run) -> None:
     assert len(json.loads(out)) == len(json.loads(SEED_FILE.read_text()))
 
 
+def test_options_list_shows_task_and_capabilities_and_filters_by_task(run: Run) -> None:
+    code, _, err = run("options", "put", str(SEED_FILE))
+    assert code == 0, err
+    code, out, _ = run("options", "list")
+    listed = {o["id"]: o for o in json.loads(out)}
+    assert listed["claude-haiku-us"]["task"] == "chat"
+    assert listed["claude-haiku-us"]["capabilities"] == ["images", "json_object", "json_schema", "tools"]
+    assert listed["titan-embed-v2-us"]["task"] == "embeddings"
+    assert "capabilities" not in listed["titan-embed-v2-us"]  # not declared
+    code, out, _ = run("options", "list", "--task", "embeddings")
+    assert code == 0
+    assert sorted(o["id"] for o in json.loads(out)) == ["cohere-embed-us", "mock-embed", "titan-embed-v2-us"]
+    code, out, _ = run("options", "list", "--task", "chat")
+    assert "mock-embed" not in {o["id"] for o in json.loads(out)}
+
+
 def test_options_put_existing_without_version_is_refused(run: Run) -> None:
     assert run("options", "put", "-", stdin=json.dumps(MOCK))[0] == 0
     code, out, err = run("options", "put", "-", stdin=json.dumps({**MOCK, "timeout_ms": 9000}))
@@ -218,7 +234,8 @@ def test_keys_create_refuses_a_route_the_flags_do_not_define(run: Run) -> None:
 
     assert code == 1 and out == ""
     assert "unknown route(s) 'no-such-route'" in err
-    assert "chat, echo, summarize" in err and "config/flags.json" in err  # the known ones, and where from
+    # the known ones, and where from
+    assert "chat, echo, embed, summarize" in err and "config/flags.json" in err
     assert "kill-switch" not in err  # operator flags are not routes
     code, out, _ = run("keys", "list", "--tenant", "beta")
     assert json.loads(out) == []  # nothing was issued

@@ -108,8 +108,8 @@ def test_completions_go_through_the_real_authorizer_and_gateway_and_leave_no_key
     rows = _rows(list(checks.check_completions(_deployment(gateway))))
 
     assert rows["api"].passed, rows["api"]
-    assert rows["api"].detail == "3 route(s): chat, echo, summarize"
-    for route in ("chat", "echo", "summarize"):
+    assert rows["api"].detail == "4 route(s): chat, echo, embed, summarize"
+    for route in ("chat", "echo", "embed", "summarize"):
         assert rows[f"route {route}"].passed, rows[f"route {route}"]
     assert rows["api keys"].passed
     assert "row, API Gateway key and usage-plan key deleted" in rows["api keys"].detail
@@ -145,6 +145,20 @@ def test_chains_naming_missing_or_retired_options_fail_per_route(gateway: Gatewa
     assert "nova-lite-eu is not in the options table" in rows["chain summarize"].detail
     assert not rows["chain echo"].passed
     assert "mock-echo is retired" in rows["chain echo"].detail
+    assert rows["chain embed"].passed
+
+
+def test_an_option_whose_task_changed_since_the_deployment_fails_its_routes(gateway: GatewayHarness) -> None:
+    """The Lambda validator checks kinds when flags deploy; an option edited later is the doctor's."""
+    gateway.set_option("titan-embed-v2-us", task="chat")
+
+    rows = _rows(list(checks.check_chains(_deployment(gateway))))
+
+    assert not rows["chain embed"].passed
+    assert "default.chain: titan-embed-v2-us answers chat, the route is embeddings" in (
+        rows["chain embed"].detail
+    )
+    assert rows["chain chat"].passed
 
 
 def test_a_missing_table_fails_its_own_row(gateway: GatewayHarness) -> None:

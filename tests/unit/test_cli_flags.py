@@ -40,7 +40,7 @@ def test_validate_seed_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["flags", "validate", FLAGS, "--options", OPTIONS]) == 0
     out = capsys.readouterr().out
     assert out.startswith("OK:")
-    assert "5 flag(s)" in out
+    assert "6 flag(s)" in out
 
 
 def test_validate_accepts_local_flag(capsys: pytest.CaptureFixture[str]) -> None:
@@ -156,3 +156,38 @@ def test_agent_serves_until_stopped(
     thread.join(timeout=5)
     assert result == [0]
     assert "AppConfig agent emulator on http://127.0.0.1:" in capsys.readouterr().out
+
+
+def test_validate_covers_route_kinds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = json.loads(Path(FLAGS).read_text())
+    embed = doc["values"]["embed"]["_variants"]
+    embed[0]["attributeValues"]["chain"] = ["titan-embed-v2-us", "claude-haiku-us"]
+    embed.insert(0, {**embed[0], "name": "chatty", "rule": '(eq $tier "premium")'})
+    embed[0] = {**embed[0], "attributeValues": {**embed[0]["attributeValues"], "kind": "chat"}}
+    bad = tmp_path / "flags.json"
+    bad.write_text(json.dumps(doc))
+
+    assert run(["flags", "validate", str(bad), "--options", OPTIONS]) == 1
+    out = capsys.readouterr().out
+    assert "every variant of route 'embed' must have the same kind" in out
+    assert "clients call a route on one endpoint" in out
+    assert "chain names option 'claude-haiku-us', which answers chat, but route 'embed' is of kind" in out
+    # Without the catalogue the kinds of options are not known; the variants still are.
+    assert run(["flags", "validate", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "must have the same kind" in out and "which answers chat" not in out
+
+
+def test_validate_refuses_a_static_embedding(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = json.loads(Path(FLAGS).read_text())
+    doc["flags"]["embed"]["attributes"]["degrade"] = {}
+    doc["values"]["embed"]["_variants"][0]["attributeValues"]["degrade"] = ["static", "reject"]
+    bad = tmp_path / "flags.json"
+    bad.write_text(json.dumps(doc))
+    assert run(["flags", "validate", str(bad)]) == 1
+    assert "a static text is not an embedding" in capsys.readouterr().out
+
+
+def test_evaluate_shows_the_route_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _evaluate(["--route", "embed"], capsys)["kind"] == "embeddings"
+    assert _evaluate(["--route", "chat"], capsys)["kind"] == "chat"

@@ -23,7 +23,7 @@ IDS = {"application_id": "app1234", "environment_id": "env1234", "profile_id": "
 
 
 def test_route_names_are_the_flags_that_declare_a_chain() -> None:
-    assert route_names(SEED) == ["chat", "echo", "summarize"]
+    assert route_names(SEED) == ["chat", "echo", "embed", "summarize"]
     assert route_names({"flags": "nonsense"}) == []
     assert route_names({"flags": {"x": {"attributes": "nonsense"}, "y": {"attributes": {"chain": {}}}}}) == [
         "y"
@@ -96,7 +96,7 @@ def test_the_routes_of_the_version_the_environment_serves(client: Any, stub: Stu
 
     routes = deployed_routes(client, IDS)
 
-    assert routes.names == ["beta", "chat", "echo", "summarize"]
+    assert routes.names == ["beta", "chat", "echo", "embed", "summarize"]
     assert routes.source == "AppConfig deployment 7 (flags version 5)"
 
 
@@ -110,3 +110,69 @@ def test_no_deployment_yet_is_a_clear_error(client: Any, stub: Stubber) -> None:
 def test_a_stack_without_appconfig_outputs_is_a_clear_error(client: Any) -> None:
     with pytest.raises(TargetError, match="redeploy"):
         deployed_routes(client, {"application_id": "app1234"})
+
+
+def _routes(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, Any, str]:
+    from switchboard_local.cli.main import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if out else None, err
+
+
+def test_routes_list_shows_each_routes_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    flags = str(ROOT / "config" / "flags.json")
+    code, listing, _ = _routes(["routes", "list", "--file", flags], capsys)
+    assert code == 0
+    assert listing["source"] == flags
+    kinds = {r["route"]: (r["kind"], r["endpoint"]) for r in listing["routes"]}
+    assert kinds == {
+        "chat": ("chat", "/v1/chat/completions"),
+        "echo": ("chat", "/v1/chat/completions"),
+        "embed": ("embeddings", "/v1/embeddings"),
+        "summarize": ("chat", "/v1/chat/completions"),
+    }
+    chat = next(r for r in listing["routes"] if r["route"] == "chat")
+    assert chat["variants"] == ["premium", "default"] and chat["default_enabled"] is True
+
+
+def test_routes_show_lists_the_variants_in_evaluation_order(capsys: pytest.CaptureFixture[str]) -> None:
+    flags = str(ROOT / "config" / "flags.json")
+    code, shown, _ = _routes(["routes", "show", "embed", "--file", flags], capsys)
+    assert code == 0
+    assert shown["kind"] == "embeddings" and shown["endpoint"] == "/v1/embeddings"
+    assert shown["variants"] == [
+        {
+            "name": "default",
+            "enabled": True,
+            "kind": "embeddings",
+            "chain": ["titan-embed-v2-us"],
+            "degrade": ["cache", "reject"],
+            "cache_ttl_s": 86400,
+        }
+    ]
+    code, shown, _ = _routes(["routes", "show", "chat", "--file", flags], capsys)
+    assert [(v["name"], v.get("rule")) for v in shown["variants"]] == [
+        ("premium", '(eq $tier "premium")'),
+        ("default", None),
+    ]
+    code, _, err = _routes(["routes", "show", "kill-switch", "--file", flags], capsys)
+    assert code == 1 and "unknown route 'kill-switch'" in err and "chat, echo, embed, summarize" in err
+
+
+def test_routes_of_a_plain_flag_and_a_missing_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = {
+        "version": "1",
+        "flags": {"old": {"attributes": {"chain": {}, "kind": {}}}},
+        "values": {"old": {"enabled": False, "chain": ["mock-embed"], "kind": "embeddings"}},
+    }
+    path = tmp_path / "flags.json"
+    path.write_text(json.dumps(document))
+    code, shown, _ = _routes(["routes", "show", "old", "--file", str(path)], capsys)
+    assert code == 0 and shown["kind"] == "embeddings" and shown["default_enabled"] is False
+    plain = {"name": None, "enabled": False, "chain": ["mock-embed"], "kind": "embeddings"}
+    assert shown["variants"] == [plain]
+    code, _, err = _routes(["routes", "list", "--file", str(tmp_path / "none.json")], capsys)
+    assert code == 2 and "cannot read the routes" in err

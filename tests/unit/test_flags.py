@@ -21,6 +21,7 @@ from switchboard.routing.decision import RouteDecision, decide_route
 from switchboard.routing.document import (
     FlagDocumentError,
     load_document,
+    load_option_catalogue,
     load_option_statuses,
     load_valid_document,
     option_statuses,
@@ -77,6 +78,7 @@ def test_no_match_gives_default_variant(doc: dict[str, Any]) -> None:
         "chat": "default",
         "summarize": "default",
         "echo": "default",
+        "embed": "default",
         "kill-switch": None,  # plain flags carry no variant
         "force-degraded": None,
     }
@@ -318,7 +320,7 @@ BAD_DOCUMENTS: list[tuple[str, Mutation, str]] = [
     ("top-level key", _set("extra", {}), "unknown key(s) 'extra'"),
     ("flag key", _set("flags/Bad Key", {"name": "x"}), "flag key 'Bad Key' is invalid"),
     ("attribute key", _set("flags/echo/attributes/9lives", {}), "attribute key '9lives' is invalid"),
-    ("attribute count", _too_many_attributes, "27 attributes, at most 25"),
+    ("attribute count", _too_many_attributes, "29 attributes, at most 25"),
     (
         "constraint type",
         _set("flags/echo/attributes/degrade/constraints/type", "list"),
@@ -466,6 +468,12 @@ JUNK_PLACES = [
     CHAT0,
     CHAT0 + "/chain",
     CHAT0 + "/degrade",
+    CHAT0 + "/kind",
+    CHAT0 + "/skip_unsupported",
+    "values/embed/_variants/0/attributeValues/kind",
+    "values/embed/_variants/0/attributeValues/degrade",
+    "values/embed/_variants/0/attributeValues/chain",
+    "flags/embed/attributes/kind",
 ]
 
 
@@ -474,14 +482,14 @@ JUNK_PLACES = [
 def test_validator_never_crashes_on_junk(junk: Any, where: str) -> None:
     bad = load_document(FLAGS)
     _set(where, junk)(bad)
-    problems = validate_document(bad, load_option_statuses(OPTIONS))
+    problems = validate_document(bad, load_option_catalogue(OPTIONS))
     assert all(isinstance(p, str) for p in problems)
     if not problems:  # whatever validates must evaluate, to an answer the gateway accepts
         answer = evaluate_document(bad, {"tier": "premium", "userId": "u"})
         assert validate_evaluated(answer, routes=ROUTES) == []
 
 
-ROUTES = ("chat", "summarize", "echo")
+ROUTES = ("chat", "summarize", "echo", "embed")
 _context = st.dictionaries(
     st.sampled_from(["tier", "tenant", "userId", "route", "other"]), st.text(max_size=20), max_size=5
 )
@@ -498,8 +506,10 @@ def test_the_seed_evaluates_to_a_valid_answer_for_any_context(context: dict[str,
 @settings(max_examples=300, deadline=None)
 @given(
     junk=_json,
-    flag=st.sampled_from(["chat", "kill-switch", "force-degraded", "echo"]),
-    attribute=st.sampled_from(["", "enabled", "chain", "degrade", "options", "routes", "_variant"]),
+    flag=st.sampled_from(["chat", "kill-switch", "force-degraded", "echo", "embed"]),
+    attribute=st.sampled_from(
+        ["", "enabled", "chain", "degrade", "options", "routes", "_variant", "kind", "skip_unsupported"]
+    ),
 )
 def test_answer_validator_never_crashes_on_junk(junk: Any, flag: str, attribute: str) -> None:
     answer = evaluate_document(load_document(FLAGS), {"tier": "premium"})

@@ -303,4 +303,5 @@ def test_the_default_routes_cdk_computes_from_the_seed_pass_the_answer_validator
     seed = json.loads((Path(__file__).resolve().parents[2] / "config" / "flags.json").read_text())
     agent = FakeAgent()
     agent.down = True
-    assert _flags(agent, default_routes(seed)).evaluate({}).route_names() == ["chat", "echo", "summarize"]
+    routes = _flags(agent, default_routes(seed)).evaluate({}).route_names()
+    assert routes == ["chat", "echo", "embed", "summarize"]

@@ -14,31 +14,39 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from switchboard.routing.decision import ROUTE_KIND_CHAT, ROUTE_KIND_EMBEDDINGS, ROUTE_KINDS
 from switchboard.routing.rules import RuleSyntaxError, compile_rule
 from switchboard.routing.schema import (
     MAX_ATTRIBUTES,
     MAX_STRING,
     NAME_RE,
     OPERATOR_FLAG_ATTRIBUTES,
+    OptionCatalogue,
+    OptionFacts,
     check_attribute_values,
     check_key,
     check_operator_values,
     check_route_values,
     is_integer,
     json_type,
+    route_kind,
 )
 
 __all__ = [
     "VALUE_META_KEYS",
     "FlagDocumentError",
+    "embedding_space",
     "load_document",
+    "load_option_catalogue",
     "load_option_statuses",
     "load_valid_document",
+    "option_catalogue",
     "option_statuses",
+    "route_kinds",
     "route_names",
     "validate_document",
 ]
@@ -95,7 +103,7 @@ def load_document(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def load_valid_document(path: str | Path, option_ids: Mapping[str, str] | None = None) -> dict[str, Any]:
+def load_valid_document(path: str | Path, option_ids: OptionCatalogue | None = None) -> dict[str, Any]:
     """:func:`load_document` then :func:`validate_document`; raises with every problem found."""
     doc = load_document(path)
     problems = validate_document(doc, option_ids)
@@ -113,8 +121,51 @@ def option_statuses(options: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return out
 
 
-def load_option_statuses(path: str | Path) -> dict[str, str]:
-    """``{id: status}`` from an options seed file such as ``config/options.json``."""
+def option_catalogue(options: Iterable[Mapping[str, Any]]) -> dict[str, OptionFacts]:
+    """``{id: OptionFacts}`` from option records (``status`` defaults to ``active``, ``task`` to chat).
+
+    Everything the flag rules check comes from the records the caller already holds (the Lambda
+    validator's one scan of the options table, or the seed file): no further read.
+    """
+    out: dict[str, OptionFacts] = {}
+    for item in options:
+        if isinstance(item, Mapping) and isinstance(item.get("id"), str):
+            task = item.get("task") or ROUTE_KIND_CHAT
+            out[item["id"]] = OptionFacts(
+                status=str(item.get("status") or "active"),
+                task=str(task),
+                space=embedding_space(item),
+            )
+    return out
+
+
+# Geography prefixes of Bedrock's cross-region inference profiles: `us.cohere.embed-v4:0` is the
+# model `cohere.embed-v4:0` served from several regions, so the same vectors.
+_PROFILE_PREFIX = re.compile(r"^(?:us|eu|apac|global|us-gov|jp|au|ca)\.")
+
+
+def embedding_space(item: Mapping[str, Any]) -> str | None:
+    """Which vectors an embeddings option returns: provider, model and dimensions; None for chat.
+
+    Two options with the same space answer interchangeable vectors (one model in two regions, or
+    through its cross-region profile); options of different spaces never do, whatever their
+    dimensions, so an embeddings chain must stay in one (``check_route_values``).
+    """
+    if item.get("task") != ROUTE_KIND_EMBEDDINGS:
+        return None
+    provider = str(item.get("provider"))
+    if provider == "sagemaker":
+        model = f"{item.get('endpoint_name')}/{item.get('inference_component') or ''}"
+    elif provider == "openai_compatible":
+        model = f"{item.get('base_url')}#{item.get('model')}"
+    else:
+        model = _PROFILE_PREFIX.sub("", str(item.get("model") or ""))
+    params = item.get("params")
+    dimensions = params.get("dimensions") if isinstance(params, Mapping) else None
+    return f"{provider}:{model}:{dimensions}"
+
+
+def _read_options_file(path: str | Path) -> list[Any]:
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
@@ -128,7 +179,17 @@ def load_option_statuses(path: str | Path) -> dict[str, str]:
         data = data["options"]
     if not isinstance(data, list):
         raise FlagDocumentError(f"options file {p} must hold a JSON list of options")
-    return option_statuses(data)
+    return data
+
+
+def load_option_statuses(path: str | Path) -> dict[str, str]:
+    """``{id: status}`` from an options seed file such as ``config/options.json``."""
+    return option_statuses(_read_options_file(path))
+
+
+def load_option_catalogue(path: str | Path) -> dict[str, OptionFacts]:
+    """``{id: OptionFacts}`` from an options seed file: statuses, tasks and embedding spaces."""
+    return option_catalogue(_read_options_file(path))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -198,11 +259,12 @@ def _check_constraints(
     return c if ok else None
 
 
-def validate_document(doc: Any, option_ids: Mapping[str, str] | None = None) -> list[str]:
+def validate_document(doc: Any, option_ids: OptionCatalogue | None = None) -> list[str]:
     """Every problem in a flag document, as readable strings; ``[]`` means valid.
 
-    ``option_ids`` (``{id: status}``), when given, makes every id in ``chain``, ``smaller_chain`` and
-    ``context_fallback`` be checked to exist and not be ``retired``.
+    ``option_ids`` (``{id: status}`` or ``{id: OptionFacts}``), when given, makes every id in
+    ``chain``, ``smaller_chain`` and ``context_fallback`` be checked to exist and not be ``retired``;
+    with :class:`OptionFacts`, also to answer the route's kind (chat or embeddings).
     """
     problems: list[str] = []
     if not isinstance(doc, Mapping):
@@ -288,7 +350,9 @@ def validate_document(doc: Any, option_ids: Mapping[str, str] | None = None) -> 
                     f"{where}: a flag with _variants carries its values in the variants; "
                     f"unexpected key(s) {', '.join(map(repr, extra))}"
                 )
-            _check_variants(problems, where, value["_variants"], attr_defs, is_route, option_ids, operator)
+            _check_variants(
+                problems, where, value["_variants"], attr_defs, is_route, option_ids, operator, route=key
+            )
         else:
             if not isinstance(value.get("enabled"), bool):
                 problems.append(f"{where}: 'enabled' must be true or false")
@@ -296,7 +360,7 @@ def validate_document(doc: Any, option_ids: Mapping[str, str] | None = None) -> 
             enabled = value.get("enabled") is not False
             check_attribute_values(problems, where, attrs, attr_defs, enabled)
             if is_route:
-                check_route_values(problems, where, attrs, option_ids, enabled)
+                check_route_values(problems, where, attrs, option_ids, enabled, route=key)
             elif operator is not None:
                 check_operator_values(problems, where, operator, attrs, option_ids)
 
@@ -316,8 +380,9 @@ def _check_variants(
     variants: Any,
     attr_defs: Mapping[str, dict[str, Any] | None],
     is_route: bool,
-    option_ids: Mapping[str, str] | None,
+    option_ids: OptionCatalogue | None,
     operator: str | None = None,
+    route: str | None = None,
 ) -> None:
     if not isinstance(variants, list) or not variants:
         problems.append(f"{where}._variants: must be a non-empty list of variants")
@@ -326,6 +391,7 @@ def _check_variants(
         problems.append(f"{where}._variants: {len(variants)} variants, at most {MAX_VARIANTS} allowed")
     seen: set[str] = set()
     defaults: list[int] = []
+    kinds: dict[str, str] = {}  # kind -> the first variant declaring it, for the message
     for i, variant in enumerate(variants):
         vwhere = f"{where}._variants[{i}]"
         if not isinstance(variant, Mapping):
@@ -364,9 +430,19 @@ def _check_variants(
         enabled = variant.get("enabled") is not False
         check_attribute_values(problems, f"{vwhere}.attributeValues", attrs, attr_defs, enabled)
         if is_route:
-            check_route_values(problems, f"{vwhere}.attributeValues", attrs, option_ids, enabled)
+            check_route_values(problems, f"{vwhere}.attributeValues", attrs, option_ids, enabled, route=route)
+            # A disabled variant returns no attributes: only a kind it states counts.
+            if (enabled or "kind" in attrs) and attrs.get("kind", ROUTE_KIND_CHAT) in ROUTE_KINDS:
+                kinds.setdefault(route_kind(attrs), str(variant.get("name")))
         elif operator is not None:
             check_operator_values(problems, f"{vwhere}.attributeValues", operator, attrs, option_ids)
+    if len(kinds) > 1:
+        stated = ", ".join(f"{kind} (variant {name!r})" for kind, name in kinds.items())
+        problems.append(
+            f"{where}._variants: every variant of route {route!r} must have the same kind, not {stated}: "
+            "clients call a route on one endpoint (/v1/chat/completions or /v1/embeddings), so a variant "
+            "cannot change what the route answers (absent kind = chat; make a new route instead)"
+        )
     if not defaults:
         problems.append(f"{where}._variants: needs a default variant (one without a rule), placed last")
     elif len(defaults) > 1:
@@ -394,3 +470,26 @@ def route_names(doc: Mapping[str, Any]) -> list[str]:
         and isinstance(definition.get("attributes"), Mapping)
         and "chain" in definition["attributes"]
     )
+
+
+def route_kinds(doc: Mapping[str, Any]) -> dict[str, str]:
+    """``{route: kind}`` for every route of a document (:func:`route_names`), chat when unstated.
+
+    A valid document gives every variant of a route the same kind, so the first variant that states
+    one (or the plain value) says it; a disabled route keeps the kind its variants state.
+    """
+    values = doc.get("values")
+    values = values if isinstance(values, Mapping) else {}
+    kinds: dict[str, str] = {}
+    for name in route_names(doc):
+        value = values.get(name)
+        entries: list[Any] = []
+        if isinstance(value, Mapping):
+            variants = value.get("_variants")
+            if isinstance(variants, list):
+                entries = [v.get("attributeValues") for v in variants if isinstance(v, Mapping)]
+            else:
+                entries = [value]
+        stated = [e["kind"] for e in entries if isinstance(e, Mapping) and e.get("kind") in ROUTE_KINDS]
+        kinds[name] = stated[0] if stated else ROUTE_KIND_CHAT
+    return kinds

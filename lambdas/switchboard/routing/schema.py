@@ -20,9 +20,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from switchboard.routing.decision import FORCE_DEGRADED_FLAG, KILL_SWITCH_FLAG
+from switchboard.routing.decision import (
+    FORCE_DEGRADED_FLAG,
+    KILL_SWITCH_FLAG,
+    ROUTE_KIND_CHAT,
+    ROUTE_KIND_EMBEDDINGS,
+    ROUTE_KINDS,
+)
 
 __all__ = [
     "DEGRADE_WORDS",
@@ -32,6 +38,8 @@ __all__ = [
     "NAME_RE",
     "OPERATOR_FLAG_ATTRIBUTES",
     "ROUTE_ATTRIBUTES",
+    "OptionCatalogue",
+    "OptionFacts",
     "check_attribute_values",
     "check_key",
     "check_operator_values",
@@ -40,6 +48,8 @@ __all__ = [
     "is_integer",
     "is_number",
     "json_type",
+    "option_facts",
+    "route_kind",
     "validate_evaluated",
 ]
 
@@ -50,6 +60,29 @@ OPTION_ID_ATTRIBUTES = ("chain", "smaller_chain", "context_fallback")
 MAX_ATTRIBUTES = 25
 MAX_STRING = 1024
 RETIRED = "retired"
+
+
+class OptionFacts(NamedTuple):
+    """What the flag rules need to know of one catalogue option.
+
+    ``task`` is what the option answers (``chat`` or ``embeddings``); ``space`` names the vectors an
+    embeddings option returns (model and dimensions; see
+    :func:`switchboard.routing.document.embedding_space`). None: not known, that check is skipped.
+    """
+
+    status: str
+    task: str | None = None
+    space: str | None = None
+
+
+# The catalogue as the validators take it: ``{option id: status}`` (what a caller that knows only
+# statuses passes) or ``{option id: OptionFacts}``.
+OptionCatalogue = Mapping[str, str | OptionFacts]
+
+
+def option_facts(entry: str | OptionFacts) -> OptionFacts:
+    """A catalogue entry as :class:`OptionFacts` (a bare status knows nothing of the task)."""
+    return entry if isinstance(entry, OptionFacts) else OptionFacts(status=entry)
 
 
 _STRINGS = {"type": "array", "elements": {"type": "string"}}
@@ -63,6 +96,8 @@ ROUTE_ATTRIBUTES: Mapping[str, Mapping[str, Any]] = {
     "static_answer": {"type": "string"},
     "context_fallback": {"type": "string"},
     "cache_ttl_s": {"type": "number"},
+    "kind": {"type": "string", "enum": list(ROUTE_KINDS)},
+    "skip_unsupported": {"type": "boolean"},
 }
 OPERATOR_FLAG_ATTRIBUTES: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
     KILL_SWITCH_FLAG: {"providers": _STRINGS, "options": _STRINGS},
@@ -206,18 +241,27 @@ def _check_builtin_types(
     return failed
 
 
+def route_kind(attrs: Mapping[str, Any]) -> str:
+    """The kind a route value declares (``kind`` attribute; absent: chat), as the gateway reads it."""
+    kind = attrs.get("kind", ROUTE_KIND_CHAT)
+    return kind if isinstance(kind, str) else ROUTE_KIND_CHAT
+
+
 def check_route_values(
     problems: list[str],
     where: str,
     attrs: Mapping[str, Any],
-    option_ids: Mapping[str, str] | None,
+    option_ids: OptionCatalogue | None,
     enabled: bool = True,
+    route: str | None = None,
 ) -> None:
     """Switchboard's own rules for route flags (those declaring a ``chain`` attribute).
 
     An enabled value needs a non-empty chain; a disabled one (the route is off) may omit it, but
     whatever it does carry is still checked. An attribute of the wrong type is reported once and
-    then treated as absent.
+    then treated as absent. An embeddings route (``kind``) answers with vectors: no degrade step or
+    fallback that would answer with something else. Given the catalogue, every option named exists,
+    is not retired and answers the route's kind, and an embeddings chain stays in one vector space.
     """
     failed = _check_builtin_types(problems, where, attrs, ROUTE_ATTRIBUTES)
     attrs = {name: value for name, value in attrs.items() if name not in failed}
@@ -239,22 +283,65 @@ def check_route_values(
         problems.append(f"{where}: 'degrade' lists a step more than once")
     if "reject" in degrade and degrade[-1] != "reject":
         problems.append(f"{where}: 'reject' must be the last degrade step (steps after it never run)")
-    smaller = attrs.get("smaller_chain")
-    if "smaller_model" in degrade and not smaller and "smaller_chain" not in failed:
-        problems.append(f"{where}: degrade step 'smaller_model' needs a non-empty 'smaller_chain'")
-    static = attrs.get("static_answer")
-    if "static" in degrade and not (static or "").strip() and "static_answer" not in failed:
-        problems.append(f"{where}: degrade step 'static' needs a non-empty 'static_answer'")
+    kind = route_kind(attrs)
+    if kind == ROUTE_KIND_EMBEDDINGS:
+        _check_embeddings_route(problems, where, attrs, degrade)
+    else:
+        smaller = attrs.get("smaller_chain")
+        if "smaller_model" in degrade and not smaller and "smaller_chain" not in failed:
+            problems.append(f"{where}: degrade step 'smaller_model' needs a non-empty 'smaller_chain'")
+        static = attrs.get("static_answer")
+        if "static" in degrade and not (static or "").strip() and "static_answer" not in failed:
+            problems.append(f"{where}: degrade step 'static' needs a non-empty 'static_answer'")
     if option_ids is None:
         return
+    named = f"route {route!r}" if route else "this route"
+    spaces: dict[str, str] = {}
     for name in OPTION_ID_ATTRIBUTES:
         value = attrs.get(name)
         for option_id in value if isinstance(value, list) else [value] if isinstance(value, str) else []:
-            status = option_ids.get(option_id)
-            if status is None:
+            entry = option_ids.get(option_id)
+            if entry is None:
                 problems.append(f"{where}: {name} names unknown option {option_id!r}")
-            elif status == RETIRED:
+                continue
+            facts = option_facts(entry)
+            if facts.status == RETIRED:
                 problems.append(f"{where}: {name} names retired option {option_id!r}")
+            if facts.task is not None and facts.task != kind:
+                problems.append(
+                    f"{where}: {name} names option {option_id!r}, which answers {facts.task}, but {named} "
+                    f"is of kind {kind}: it calls {kind} options only"
+                )
+            elif kind == ROUTE_KIND_EMBEDDINGS and name == "chain" and facts.space is not None:
+                spaces.setdefault(facts.space, option_id)
+    if len(spaces) > 1:
+        problems.append(
+            f"{where}: the chain of {named} mixes embedding models or dimensions "
+            f"({', '.join(map(repr, spaces.values()))}): vectors of different models do not compare, so a "
+            "failover would answer with vectors the client's index cannot use; fail over across regions "
+            "of one model instead"
+        )
+
+
+def _check_embeddings_route(
+    problems: list[str], where: str, attrs: Mapping[str, Any], degrade: list[str]
+) -> None:
+    """An embeddings route answers vectors of its chain's model, or a cached one, or nothing."""
+    if "static" in degrade:
+        problems.append(
+            f"{where}: an embeddings route cannot degrade to 'static': a static text is not an embedding "
+            "(use 'cache' and 'reject')"
+        )
+    if "smaller_model" in degrade or "smaller_chain" in attrs:
+        problems.append(
+            f"{where}: an embeddings route takes no 'smaller_model' step or 'smaller_chain': vectors of "
+            "another model do not compare with the chain's (use 'cache' and 'reject')"
+        )
+    if "context_fallback" in attrs:
+        problems.append(
+            f"{where}: an embeddings route takes no 'context_fallback': a longer-context model answers "
+            "vectors of another model"
+        )
 
 
 def check_operator_values(
@@ -262,7 +349,7 @@ def check_operator_values(
     where: str,
     key: str,
     attrs: Mapping[str, Any],
-    option_ids: Mapping[str, str] | None,
+    option_ids: OptionCatalogue | None,
 ) -> None:
     """The kill switch and force-degraded: lists of strings, and a kill switch names real options.
 
@@ -319,7 +406,7 @@ def validate_evaluated(answer: Any, routes: Collection[str] = ()) -> list[str]:
         }
         check_attribute_values(problems, where, attrs, dict.fromkeys(attrs), enabled=False)
         if "chain" in attrs or key in routes:
-            check_route_values(problems, where, attrs, None, enabled is True)
+            check_route_values(problems, where, attrs, None, enabled is True, route=key)
         elif key in OPERATOR_FLAG_ATTRIBUTES:
             check_operator_values(problems, where, key, attrs, None)
     return list(dict.fromkeys(problems))

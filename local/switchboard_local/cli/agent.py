@@ -16,7 +16,7 @@ import logging
 import sys
 from typing import Any
 
-from switchboard.routing.document import FlagDocumentError, load_option_statuses
+from switchboard.routing.document import FlagDocumentError, load_option_catalogue
 from switchboard_local.agent import DEFAULT_PORT, AgentEmulator
 
 DEFAULT_CONFIG = "config/flags.json"
@@ -33,7 +33,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--environment", help="only serve this environment name (default: any)")
     parser.add_argument("--profile", help="only serve this configuration profile name (default: any)")
     parser.add_argument("--poll-interval", type=float, default=1.0, metavar="S", help="file poll period (s)")
-    parser.add_argument("--options", metavar="FILE", help="also refuse unknown/retired option ids")
+    parser.add_argument(
+        "--options", metavar="FILE", help="also refuse unknown/retired options and options of the wrong kind"
+    )
     parser.set_defaults(func=cmd_agent)
 
 
@@ -41,7 +43,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        option_ids = load_option_statuses(args.options) if args.options else None
+        option_ids = load_option_catalogue(args.options) if args.options else None
         emulator = AgentEmulator(
             args.config,
             host=args.host,

@@ -22,7 +22,7 @@ from switchboard.routing.agent_client import context_value
 from switchboard.routing.document import (
     FlagDocumentError,
     load_document,
-    load_option_statuses,
+    load_option_catalogue,
     validate_document,
 )
 from switchboard_local.cli.target import add_target_arguments
@@ -40,7 +40,8 @@ def register(subparsers: Any) -> None:
     validate.add_argument(
         "--options",
         metavar="FILE",
-        help="options seed (JSON list with id/status): also check every chain names a live option",
+        help="options seed (JSON list of options): also check every chain names a live option of the "
+        "route's kind (chat or embeddings), and an embeddings chain one model",
     )
     add_target_arguments(validate)
     validate.set_defaults(func=cmd_validate)
@@ -68,7 +69,7 @@ def register(subparsers: Any) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     try:
         doc = load_document(args.file)
-        option_ids = load_option_statuses(args.options) if args.options else None
+        option_ids = load_option_catalogue(args.options) if args.options else None
     except FlagDocumentError as exc:
         print(f"INVALID: {exc}", file=sys.stderr)
         return 1
@@ -78,7 +79,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  - {problem}")
         return 1
-    checked = " (option ids checked)" if option_ids is not None else ""
+    checked = " (option ids and kinds checked)" if option_ids is not None else ""
     print(f"OK: {args.file}: {len(doc.get('flags') or {})} flag(s){checked}")
     return 0
 

@@ -19,7 +19,7 @@ from switchboard.options.errors import (
     OptionsUnavailable,
     VersionConflict,
 )
-from switchboard.options.model import LlmOption
+from switchboard.options.model import LlmOption, OptionTask
 from switchboard.options.store import OptionsStore, parse_options
 from switchboard_local.cli.common import aws_errors, cli_actor
 from switchboard_local.cli.target import add_target_arguments, resolve_target
@@ -46,7 +46,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     except OptionsUnavailable as exc:
         _err(str(exc))
         return 1
-    _out([o.to_item() for o in options])
+    # Every item shows its `task` (chat or embeddings) and, when declared, its `capabilities`.
+    _out([o.to_item() for o in options if args.task is None or o.task.value == args.task])
     return 0
 
 
@@ -150,6 +151,11 @@ def register(subparsers: Any) -> None:
     sub = group.add_subparsers(dest="command", required=True, metavar="{list,get,put,delete}")
 
     p = sub.add_parser("list", help="print every valid option as a JSON array")
+    p.add_argument(
+        "--task",
+        choices=[task.value for task in OptionTask],
+        help="only the options that answer this (a route of that kind may name them)",
+    )
     add_target_arguments(p)
     p.set_defaults(func=cmd_list)
 

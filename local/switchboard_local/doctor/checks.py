@@ -294,12 +294,15 @@ def route_references(document: Mapping[str, Any]) -> dict[str, list[tuple[str, s
 
 def check_chains(d: Deployment) -> Iterator[Finding]:
     from switchboard.options.store import OptionsStore
+    from switchboard.routing.document import route_kinds
 
     deployed = d.deployed_flags()
-    statuses = {
-        option.id: option.status.value
-        for option in OptionsStore(d.target.options_table, client=d.client("dynamodb"), ttl_s=0).all()
-    }
+    catalogue = OptionsStore(d.target.options_table, client=d.client("dynamodb"), ttl_s=0).all()
+    statuses = {option.id: option.status.value for option in catalogue}
+    # The validator checked the kinds when the document was deployed; an option edited since (its
+    # task changed) is caught only here.
+    tasks = {option.id: option.task.value for option in catalogue}
+    kinds = route_kinds(deployed.document)
     routes = route_references(deployed.document)
     if not routes:
         yield failed(
@@ -317,7 +320,10 @@ def check_chains(d: Deployment) -> Iterator[Finding]:
                 problems.append(f"{variant}.{attribute}: {option_id} is not in the options table")
             elif status != "active":
                 problems.append(f"{variant}.{attribute}: {option_id} is {status}")
-        check = f"route {route}: every option exists and is active"
+            kind, task = kinds.get(route, "chat"), tasks.get(option_id)
+            if task is not None and task != kind:
+                problems.append(f"{variant}.{attribute}: {option_id} answers {task}, the route is {kind}")
+        check = f"route {route}: every option exists, is active and answers the route's kind"
         if problems:
             yield failed(
                 f"chain {route}",
@@ -539,17 +545,43 @@ def _first_choices(d: Deployment) -> tuple[dict[tuple[str, str], str], bool]:
     return first, bool(evaluated.get(KILL_SWITCH_FLAG, {}).get("enabled"))
 
 
-def _complete(d: Deployment, base: str, key: str, route: str) -> Iterator[Finding]:
+def _has_vector(answer: HttpAnswer) -> bool:
+    try:
+        vector = answer.json()["data"][0]["embedding"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return False
+    return isinstance(vector, list) and bool(vector) and all(isinstance(x, int | float) for x in vector)
+
+
+def route_check(kind: str) -> str:
+    """The check's name for a route of this kind (GET /v1/models says each route's kind)."""
+    if kind == "embeddings":
+        return "answers an embedding of one text"
+    return f"answers a completion (max_tokens {DOCTOR_MAX_TOKENS})"
+
+
+def _complete(d: Deployment, base: str, key: str, route: str, kind: str = "chat") -> Iterator[Finding]:
+    """One request on the route's own endpoint: a completion, or an embedding for an embeddings route."""
     component = f"route {route}"
-    check = f"answers a completion (max_tokens {DOCTOR_MAX_TOKENS})"
-    body = {
-        "model": route,
-        "messages": [{"role": "user", "content": DOCTOR_PROMPT}],
-        "max_tokens": DOCTOR_MAX_TOKENS,
-        "user": DOCTOR_TENANT,
-    }
+    check = route_check(kind)
+    if kind == "embeddings":
+        path = "embeddings"
+        body: dict[str, Any] = {
+            "model": route,
+            "input": DOCTOR_PROMPT,
+            "encoding_format": "float",
+            "user": DOCTOR_TENANT,
+        }
+    else:
+        path = "chat/completions"
+        body = {
+            "model": route,
+            "messages": [{"role": "user", "content": DOCTOR_PROMPT}],
+            "max_tokens": DOCTOR_MAX_TOKENS,
+            "user": DOCTOR_TENANT,
+        }
     started = time.monotonic()
-    answer = _call(d, "POST", f"{base}/chat/completions", key, body)
+    answer = _call(d, "POST", f"{base}/{path}", key, body)
     elapsed_ms = int((time.monotonic() - started) * 1000)
     if answer.status != 200:
         code, message = _error_of(answer)
@@ -559,6 +591,10 @@ def _complete(d: Deployment, base: str, key: str, route: str) -> Iterator[Findin
             f"HTTP {answer.status} {code}: {message}"[:400],
             _http_remedy(d, answer.status, code),
         )
+        return
+    if kind == "embeddings" and not _has_vector(answer):
+        detail = "HTTP 200 without a vector in data[0].embedding"
+        yield failed(component, check, detail, _http_remedy(d, 502, ""))
         return
     option = answer.header("x-switchboard-option") or "?"
     variant = answer.header("x-switchboard-variant")
@@ -659,7 +695,9 @@ def check_completions(d: Deployment) -> Iterator[Finding]:
                 )
             )
         else:
-            routes = [str(m.get("id")) for m in listing.json().get("data", [])]
+            cards = [m for m in listing.json().get("data", []) if isinstance(m, dict)]
+            kinds = {str(m.get("id")): str(m.get("kind") or "chat") for m in cards}
+            routes = list(kinds)
             rows.append(
                 passed(
                     "api",
@@ -680,9 +718,9 @@ def check_completions(d: Deployment) -> Iterator[Finding]:
                 rows.extend(
                     guarded(
                         f"route {route}",
-                        f"answers a completion (max_tokens {DOCTOR_MAX_TOKENS})",
+                        route_check(kinds[route]),
                         "the API did not answer: check its URL and that the stage is deployed",
-                        lambda route=route: _complete(d, base, key, route),  # type: ignore[misc]
+                        lambda route=route: _complete(d, base, key, route, kinds[route]),  # type: ignore[misc]
                     )
                 )
     except Exception as exc:
