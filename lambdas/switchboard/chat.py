@@ -272,7 +272,8 @@ class ChatService:
         if decision.kind != kind:
             endpoint = "/v1/embeddings" if decision.kind == ROUTE_KIND_EMBEDDINGS else "/v1/chat/completions"
             raise InvalidRequest(
-                f"The route `{route}` is a {decision.kind} route: call it on POST {endpoint}.",
+                f"The route `{route}` is {'an embeddings' if decision.kind == ROUTE_KIND_EMBEDDINGS else 'a chat'}"
+                f" route: call it on POST {endpoint}.",
                 code="wrong_route_kind",
                 param="model",
             )
