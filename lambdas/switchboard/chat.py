@@ -59,6 +59,8 @@ from switchboard.state_budget import INPUT_BUDGET_BYTES, json_size
 from switchboard.tenancy import tenant_content_key
 from switchboard.workflow import WorkflowError, WorkflowRunner
 
+_KIND_PHRASES = {ROUTE_KIND_CHAT: "a chat route", ROUTE_KIND_EMBEDDINGS: "an embeddings route"}
+
 ApiRequest = ChatCompletionRequest | EmbeddingsRequest
 """A request the gateway routes: a chat completion or an embeddings request."""
 
@@ -272,8 +274,7 @@ class ChatService:
         if decision.kind != kind:
             endpoint = "/v1/embeddings" if decision.kind == ROUTE_KIND_EMBEDDINGS else "/v1/chat/completions"
             raise InvalidRequest(
-                f"The route `{route}` is {'an embeddings' if decision.kind == ROUTE_KIND_EMBEDDINGS else 'a chat'}"
-                f" route: call it on POST {endpoint}.",
+                f"The route `{route}` is {_KIND_PHRASES[decision.kind]}: call it on POST {endpoint}.",
                 code="wrong_route_kind",
                 param="model",
             )
