@@ -14,7 +14,7 @@ workflow: `to_dict` marks them with ``"operation": "embeddings"``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -483,3 +483,73 @@ class EmbeddingProvider(Protocol):
     """
 
     def embed(self, option: LlmOption, request: EmbeddingRequest, timeout_s: float) -> EmbeddingResult: ...
+
+
+# --- streaming (issue 14) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of one tool call, as OpenAI streams them: `index` says which call; `id` and `name`
+    arrive with the call's first piece, `arguments` in pieces to concatenate."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True)
+class StreamUsage:
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class StreamDelta:
+    """One event of a provider's stream: text and/or tool-call pieces, or the end.
+
+    The last event of a stream carries `finish_reason` (and `usage` when the provider reports it,
+    possibly in an event of its own after the finish). A provider's stream is an iterator of these;
+    a failure is a `ProviderError` raised while iterating: before the first delta the gateway moves
+    to the next candidate invisibly, after it the client gets an error event and no `[DONE]`.
+    """
+
+    text: str = ""
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+    finish_reason: FinishReason | None = None
+    usage: StreamUsage | None = None
+
+    @property
+    def has_content(self) -> bool:
+        """Whether the client would see bytes for this delta (the first one ends invisible failover)."""
+        return bool(self.text or self.tool_calls)
+
+
+@dataclass(frozen=True)
+class StreamDeadlines:
+    """How long a streamed call may take: to its first content delta, between deltas, in total.
+
+    Each is a number of seconds measured by the provider from the moment it starts the call; a
+    breach is a `ProviderError(TIMEOUT)` raised from the iterator. `first_token_s` and `idle_s`
+    come from the option (`params.first_token_timeout_ms`, `params.idle_timeout_ms`), `total_s`
+    from the request's budget.
+    """
+
+    first_token_s: float
+    idle_s: float
+    total_s: float
+
+
+class StreamingProvider(Protocol):
+    """Streams one chat request: an iterator of `StreamDelta`, `ProviderError` raised while iterating.
+
+    The call itself may be lazy (nothing sent until the first `next`). Closing the iterator early
+    (the client went away) must release the connection.
+    """
+
+    def stream(
+        self, option: LlmOption, request: ChatRequest, deadlines: StreamDeadlines
+    ) -> Iterator[StreamDelta]: ...
