@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
+from typing import Any, Literal
 
 import openai
 import pytest
@@ -77,6 +77,33 @@ def test_langchain_chat_openai_runs_a_tool_loop_to_a_final_answer(stack: LocalSt
     assert isinstance(answer, AIMessage) and not answer.tool_calls
     assert isinstance(answer.content, str) and tool_outputs[0] in answer.content
     assert answer.response_metadata.get("finish_reason") == "stop"
+
+
+@pytest.mark.parametrize("method", ["json_schema", "function_calling"])
+def test_langchain_structured_output(stack: LocalStack, method: str) -> None:
+    """`with_structured_output`: a `json_schema` response format, or a forced tool call."""
+    from langchain_openai import ChatOpenAI
+    from pydantic import BaseModel, Field
+
+    class Ticket(BaseModel):
+        title: str
+        priority: Literal["high", "low"]
+        estimate_days: int = Field(ge=2, le=9)
+
+    model = ChatOpenAI(
+        base_url=f"{stack.url}/v1",
+        api_key=DEV_KEY,  # type: ignore[arg-type]
+        model="chat",
+        max_retries=0,
+        timeout=30,
+    )
+
+    ticket = model.with_structured_output(Ticket, method=method).invoke(
+        "File a ticket: the login page is down"
+    )  # type: ignore[arg-type]
+
+    assert isinstance(ticket, Ticket)
+    assert ticket.title == "mock" and ticket.priority == "high" and 2 <= ticket.estimate_days <= 9
 
 
 def test_langchain_openai_embeddings(stack: LocalStack) -> None:
