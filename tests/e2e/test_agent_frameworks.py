@@ -53,7 +53,7 @@ def test_langchain_chat_openai_runs_a_tool_loop_to_a_final_answer(stack: LocalSt
         api_key=DEV_KEY,
         model="chat",
         max_retries=0,
-        timeout=30,  # type: ignore[arg-type]
+        timeout=30,
     ).bind_tools(list(tools.values()))
     messages: list[BaseMessage] = [
         SystemMessage("You are a support agent. Use the tools."),
@@ -92,7 +92,7 @@ def test_langchain_structured_output(stack: LocalStack, method: str) -> None:
 
     model = ChatOpenAI(
         base_url=f"{stack.url}/v1",
-        api_key=DEV_KEY,  # type: ignore[arg-type]
+        api_key=DEV_KEY,
         model="chat",
         max_retries=0,
         timeout=30,
@@ -100,7 +100,7 @@ def test_langchain_structured_output(stack: LocalStack, method: str) -> None:
 
     ticket = model.with_structured_output(Ticket, method=method).invoke(
         "File a ticket: the login page is down"
-    )  # type: ignore[arg-type]
+    )
 
     assert isinstance(ticket, Ticket)
     assert ticket.title == "mock" and ticket.priority == "high" and 2 <= ticket.estimate_days <= 9
@@ -113,7 +113,7 @@ def test_langchain_openai_embeddings(stack: LocalStack) -> None:
 
     embeddings = OpenAIEmbeddings(
         base_url=f"{stack.url}/v1",
-        api_key=DEV_KEY,  # type: ignore[arg-type]
+        api_key=DEV_KEY,
         model="embed",
         check_embedding_ctx_length=False,
         dimensions=32,

@@ -96,7 +96,7 @@ def _mock_calls() -> Counter[str]:
     from switchboard.options.model import ProviderKind
     from switchboard.providers.registry import provider_for
 
-    return provider_for(ProviderKind.MOCK).calls  # type: ignore[attr-defined, no-any-return]
+    return provider_for(ProviderKind.MOCK).calls
 
 
 def _calls(message: Any) -> list[tuple[str, str, str]]:
