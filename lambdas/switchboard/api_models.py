@@ -158,7 +158,8 @@ class SystemMessage(_Strict):
 
 class UserMessage(_Strict):
     role: Literal["user"]
-    content: str | list[TextPart | ImageUrlPart]
+    # Tagged by `type` (checked first by `_parts`): a refused image reports why, not that it is no text part.
+    content: str | list[Annotated[TextPart | ImageUrlPart, Field(discriminator="type")]]
     name: Annotated[str | None, Field(max_length=256)] = None
 
     @field_validator("content", mode="before")
