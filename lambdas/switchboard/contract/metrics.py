@@ -27,7 +27,7 @@ CHAT_COMPLETIONS: Final = "ChatCompletions"
 EMBEDDINGS_REQUESTS: Final = "EmbeddingsRequests"
 # Streamed chat completions (issue 14): they do not pass through the workflow, so they count here.
 STREAMED_REQUESTS: Final = "StreamedRequests"
-STREAM_TIME_TO_FIRST_TOKEN: Final = "StreamTimeToFirstToken"
+STREAM_TIME_TO_FIRST_TOKEN: Final = "StreamTimeToFirstToken"  # noqa: S105 - a metric name, not a secret
 """Milliseconds from the request to the first content byte sent to the client."""
 STREAM_FAILED_MID_STREAM: Final = "StreamFailedMidStream"
 """A stream that ended with an error event after content had been sent (never a clean end)."""
