@@ -188,7 +188,8 @@ class GatewayFunctions(Construct):
     """The gateway (API), the authorizer, the invoke step and the circuit step, with env vars and grants.
 
     Attributes:
-        gateway: ``handlers.gateway.handler``: the OpenAI-compatible API behind API Gateway.
+        gateway: the OpenAI-compatible API behind API Gateway: ``handlers.gateway_http`` under
+            Lambda Web Adapter (``response_stream``), serving ``handlers.gateway.handler``.
         authorizer: ``handlers.authorizer.handler``: REQUEST authorizer (hashed bearer keys).
         invoke: ``handlers.invoke.handler``: one provider call, run by the request workflow.
         circuit: ``handlers.circuit.handler``: the circuit breaker's steps in the request workflow
@@ -248,8 +249,11 @@ class GatewayFunctions(Construct):
                 active tracing records every invocation either way). It also sends the request
                 path's DynamoDB and Step Functions calls through botocore, which the SDK traces.
             log_retention / log_removal_policy: every function's log group.
-            gateway_timeout: default 30 s. API Gateway gives up after 29 s; the gateway keeps its own
-                budget below that (REQUEST_BUDGET_MS) and this timeout is only a backstop.
+            gateway_timeout: default 15 minutes, Lambda's maximum: the gateway also serves
+                ``stream: true`` chat completions, which API Gateway lets last 15 minutes (a stream
+                is bounded first by its option's deadlines to first token and between chunks).
+                Whole requests keep their own budget below API Gateway's 29 s
+                (REQUEST_BUDGET_MS); for them this timeout is only a backstop.
             invoke_timeout: default 120 s: one provider call (the state machine's task timeout and
                 the request deadline bound it further).
             authorizer_timeout: default 5 s: one key lookup.
@@ -281,16 +285,28 @@ class GatewayFunctions(Construct):
             env.EXTENSION_PREFETCH_LIST: configuration_path(
                 appconfig_application, appconfig_environment, appconfig_profile
             ),
+            # Streams: Lambda streams natively only from Node.js, so the gateway runs under AWS
+            # Lambda Web Adapter (handlers/gateway_http.py says why that and not a runtime loop).
+            **env.web_adapter_environment(
+                port=env.GATEWAY_HTTP_PORT,
+                readiness_path=env.GATEWAY_READINESS_PATH,
+                pass_through_path=env.GATEWAY_EVENTS_PATH,
+            ),
         }
+        web_adapter = lambda_.LayerVersion.from_layer_version_arn(
+            self, "WebAdapterLayer", layers.web_adapter_arm64_arn(stack.region)
+        )
         self._gateway = SwitchboardFunction(
             self,
             "Gateway",
-            handler=constants.HANDLER_GATEWAY,
-            description="Switchboard gateway: OpenAI-compatible chat completions and models",
+            # The adapter's /opt/bootstrap executes this start script in place of the runtime.
+            handler=constants.HANDLER_GATEWAY_HTTP,
+            description="Switchboard gateway: OpenAI-compatible chat completions (whole and streamed), "
+            "embeddings and models",
             memory_size=512,
-            timeout=gateway_timeout or Duration.seconds(30),
+            timeout=gateway_timeout or Duration.seconds(constants.LAMBDA_MAX_TIMEOUT_S),
             environment=gateway_env,
-            layers=[powertools_layer, appconfig_extension_layer],
+            layers=[powertools_layer, appconfig_extension_layer, web_adapter],
             log_retention=log_retention,
             log_removal_policy=log_removal_policy,
             function_name=gateway_function_name,

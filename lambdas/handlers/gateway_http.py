@@ -56,11 +56,9 @@ from switchboard.contract import env
 
 JSON = "application/json"
 CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
-READINESS_PATH = "/_switchboard/ready"
-"""``AWS_LWA_READINESS_CHECK_PATH``: outside ``/v1``, so API Gateway never routes a client here."""
-EVENTS_PATH = "/_switchboard/events"
-"""``AWS_LWA_PASS_THROUGH_PATH``: where LWA posts non-HTTP events (a direct ``Invoke``)."""
-DEFAULT_PORT = 8080
+READINESS_PATH = env.GATEWAY_READINESS_PATH
+EVENTS_PATH = env.GATEWAY_EVENTS_PATH
+DEFAULT_PORT = env.GATEWAY_HTTP_PORT
 REQUEST_CONTEXT_HEADER = "x-amzn-request-context"
 LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"
 ADAPTER_HEADERS = frozenset({REQUEST_CONTEXT_HEADER, LAMBDA_CONTEXT_HEADER, "x-amz-tenant-id"})

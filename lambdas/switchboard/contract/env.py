@@ -123,6 +123,12 @@ def gateway_environment(
     }
 
 
+GATEWAY_HTTP_PORT: Final = 8080
+"""``AWS_LWA_PORT`` of the gateway: where ``handlers.gateway_http`` listens (LWA's default port)."""
+GATEWAY_READINESS_PATH: Final = "/_switchboard/ready"
+"""``AWS_LWA_READINESS_CHECK_PATH``: outside ``/v1``, so API Gateway never routes a client there."""
+GATEWAY_EVENTS_PATH: Final = "/_switchboard/events"
+"""``AWS_LWA_PASS_THROUGH_PATH``: where LWA posts non-HTTP events (``switchboard doctor``'s Invoke)."""
 LWA_EXEC_WRAPPER_PATH: Final = "/opt/bootstrap"
 """The layer's wrapper: it execs the function's handler (the start script) instead of the runtime."""
 LWA_INVOKE_MODE_STREAM: Final = "response_stream"
