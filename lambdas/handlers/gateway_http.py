@@ -72,9 +72,12 @@ TRACE_ID_ENV = "_X_AMZN_TRACE_ID"
 class StreamAnswerLike(Protocol):
     """``switchboard.streaming.StreamAnswer``: what goes out before the first byte, then the bytes."""
 
-    status: int
-    headers: dict[str, str]
-    chunks: Iterator[bytes]
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def chunks(self) -> Iterator[bytes]: ...
 
 
 class StreamOpener(Protocol):
@@ -84,21 +87,42 @@ class StreamOpener(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """A response decided before its first byte: status and headers, then the body in pieces."""
+
+    status: int
+    headers: dict[str, str]
+    chunks: Iterator[bytes]
+
+
+OpenStream = Callable[[dict[str, Any]], StreamAnswerLike | None]
+"""A proxy event -> its stream (errors decided before the first byte included), or None when the
+event is not a stream request the gateway would accept (the gateway handler answers it)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Wiring:
-    """What the server calls: the buffered gateway handler and the stream service (built lazily)."""
+    """What the server calls: the buffered gateway handler and the stream opener (built lazily)."""
 
     gateway_handler: Callable[[dict[str, Any], Any], Any]
     """``handlers.gateway.handler``: every whole request, and the self-check event."""
-    stream_service: Callable[[], StreamOpener] | None
-    """This execution environment's ``StreamService`` (built on first use); None: streams are not
-    wired, and a ``stream: true`` request goes to the gateway handler like any other."""
+    open_stream: OpenStream | None
+    """None: streams are not wired, and a ``stream: true`` request goes to the gateway handler."""
 
 
 def default_wiring() -> Wiring:
-    """The deployed wiring: ``handlers.gateway``'s handler and its ``stream_service()`` factory."""
+    """The deployed wiring: ``handlers.gateway``'s handler and its stream seam.
+
+    ``handlers.gateway.open_stream(event)`` when the gateway module has it (the seam the local
+    stack's front door calls too, so local and AWS streams run the same code); otherwise
+    :func:`stream_opener` over ``handlers.gateway.stream_service``.
+    """
     from handlers import gateway
 
-    return Wiring(gateway_handler=gateway.handler, stream_service=getattr(gateway, "stream_service", None))
+    seam: OpenStream | None = getattr(gateway, "open_stream", None)
+    if seam is None and hasattr(gateway, "stream_service"):
+        seam = stream_opener(gateway.stream_service)
+    return Wiring(gateway_handler=gateway.handler, open_stream=seam)
 
 
 # --- The Lambda context LWA forwards --------------------------------------------------------------
@@ -269,6 +293,70 @@ def api_error_response(exc: Any, request_id: str) -> tuple[int, dict[str, str], 
     return int(exc.status), headers, body
 
 
+def stream_opener(service: Callable[[], StreamOpener]) -> OpenStream:
+    """:data:`OpenStream` over ``StreamService.open``: the request is parsed as the gateway parses
+    it (:func:`stream_request`), the caller read as it reads it, and an ``ApiError`` raised before
+    the first byte rendered as it renders errors (:func:`api_error_response`)."""
+
+    def open_stream(event: dict[str, Any]) -> StreamAnswerLike | None:
+        request = stream_request(event)
+        request_context = event.get("requestContext") or {}
+        caller = caller_from(request_context) if request is not None else None
+        if request is None or caller is None:
+            return None
+        from switchboard.errors import ApiError, InternalError
+        from switchboard.observability import invocation_keys, logger, metrics
+
+        request_id = str(request_context.get("requestId") or "local")
+        with invocation_keys(request_id=request_id):
+            try:
+                answer = service().open(request, caller, request_id)
+            except ApiError as exc:
+                if exc.status >= 500:
+                    logger.error("stream refused", extra={"status": exc.status, "code": exc.code})
+                _flush(metrics)
+                return _whole_answer(*api_error_response(exc, request_id))
+            except Exception:
+                logger.exception("unexpected error opening a stream")
+                _count_unexpected(metrics)
+                _flush(metrics)
+                error = InternalError(f"Internal error (request id {request_id}). It has been logged.")
+                return _whole_answer(*api_error_response(error, request_id))
+        return Answer(answer.status, dict(answer.headers), _flushing(answer.chunks, metrics))
+
+    return open_stream
+
+
+def _whole_answer(status: int, headers: dict[str, str], body: bytes) -> Answer:
+    return Answer(status, headers, iter([body]))
+
+
+def _flushing(chunks: Iterator[bytes], metrics: Any) -> Iterator[bytes]:
+    """The chunks, then the stream's metrics flushed (no ``log_metrics`` decorator wraps a stream)."""
+    try:
+        yield from chunks
+    finally:
+        close = getattr(chunks, "close", None)
+        if callable(close):
+            close()
+        _flush(metrics)
+
+
+def _flush(metrics: Any) -> None:
+    try:
+        metrics.flush_metrics()
+    except Exception as exc:  # observability never breaks the request path
+        print(f"gateway_http: metrics flush failed: {exc}", file=sys.stderr)
+
+
+def _count_unexpected(metrics: Any) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from switchboard.contract import metrics as metric_names
+
+    metrics.add_metric(name=metric_names.UNEXPECTED_ERRORS, unit=MetricUnit.Count, value=1)
+
+
 # --- The server ------------------------------------------------------------------------------------
 
 
@@ -346,12 +434,10 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         _set_trace_id(lambda_context.xray_trace_id or self.headers.get("x-amzn-trace-id"))
         event = proxy_event(self.command, self.path, self.headers.items(), body, request_context)
         wiring = self.server.wiring()
-        request = stream_request(event) if wiring.stream_service is not None else None
-        if request is not None:
-            caller = caller_from(request_context)
-            if caller is not None:
-                self._stream(wiring, request, caller, str(request_context.get("requestId") or "local"))
-                return
+        answer = wiring.open_stream(event) if wiring.open_stream is not None else None
+        if answer is not None:
+            self._send_answer(answer)
+            return
         self._whole(wiring.gateway_handler(event, lambda_context))
 
     def _whole(self, response: Mapping[str, Any]) -> None:
@@ -364,37 +450,6 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         raw = response.get("body") or ""
         payload = base64.b64decode(raw) if response.get("isBase64Encoded") else str(raw).encode("utf-8")
         self._send_whole(status, headers, payload)
-
-    def _stream(self, wiring: Wiring, request: Any, caller: Any, request_id: str) -> None:
-        from switchboard.errors import ApiError, InternalError
-        from switchboard.observability import invocation_keys, logger, metrics
-
-        assert wiring.stream_service is not None
-        with invocation_keys(request_id=request_id):
-            try:
-                answer = wiring.stream_service().open(request, caller, request_id)
-            except ApiError as exc:
-                if exc.status >= 500:
-                    logger.error("stream refused", extra={"status": exc.status, "code": exc.code})
-                self._send_whole(*api_error_response(exc, request_id))
-                return
-            except Exception:
-                logger.exception("unexpected error opening a stream")
-                self._count_unexpected(metrics)
-                error = InternalError(f"Internal error (request id {request_id}). It has been logged.")
-                self._send_whole(*api_error_response(error, request_id))
-                return
-            try:
-                self._send_stream(answer)
-            finally:
-                metrics.flush_metrics()
-
-    def _count_unexpected(self, metrics: Any) -> None:
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        from switchboard.contract import metrics as metric_names
-
-        metrics.add_metric(name=metric_names.UNEXPECTED_ERRORS, unit=MetricUnit.Count, value=1)
 
     def _pass_through(self) -> None:
         """A direct ``Invoke``: the doctor's self-check report, or 400 for anything else."""
@@ -441,6 +496,20 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
         self.wfile.flush()
+
+    def _send_answer(self, answer: StreamAnswerLike) -> None:
+        """A JSON answer (an error decided before the first byte) whole; anything else streamed."""
+        content_type = next((v for k, v in answer.headers.items() if k.lower() == "content-type"), "")
+        if content_type.split(";")[0].strip().lower() == JSON:
+            try:
+                payload = b"".join(answer.chunks)
+            finally:
+                close = getattr(answer.chunks, "close", None)
+                if callable(close):
+                    close()
+            self._send_whole(answer.status, answer.headers, payload)
+            return
+        self._send_stream(answer)
 
     def _send_stream(self, answer: StreamAnswerLike) -> None:
         """Status and headers now, then each chunk as it comes (chunked transfer, flushed each time).

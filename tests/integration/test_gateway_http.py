@@ -75,7 +75,9 @@ def fake_streams() -> FakeStreamService:
 def server(gateway: Any, fake_streams: FakeStreamService) -> Iterator[gateway_http.GatewayServer]:
     from handlers import gateway as gateway_module
 
-    wiring = gateway_http.Wiring(gateway_handler=gateway_module.handler, stream_service=lambda: fake_streams)
+    wiring = gateway_http.Wiring(
+        gateway_handler=gateway_module.handler, open_stream=gateway_http.stream_opener(lambda: fake_streams)
+    )
     running = gateway_http.serve(0, wiring=lambda: wiring)
     try:
         yield running

@@ -70,3 +70,26 @@ def test_doctor_reads_the_body_of_a_streamed_selfcheck() -> None:
     # Eight NULs inside something that is not a prelude are left as they are.
     odd = b'["x"]' + b"\x00" * 8 + b"y"
     assert without_stream_prelude(odd) == odd
+
+
+def test_the_entrypoint_imports_only_the_standard_library_and_the_contract() -> None:
+    """LWA's readiness check waits for the server: nothing heavy may load before it listens."""
+    from tests.fresh_python import run_fresh
+
+    code = (
+        "import sys; before = set(sys.modules); import handlers.gateway_http; "
+        "new = sorted(m for m in set(sys.modules) - before "
+        "if m.split('.')[0] in "
+        "('switchboard', 'handlers', 'pydantic', 'aws_lambda_powertools', 'boto3', 'botocore')); "
+        "print(','.join(new))"
+    )
+    result = run_fresh(code)
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stdout.strip().split(","))
+    assert loaded <= {
+        "handlers",
+        "handlers.gateway_http",
+        "switchboard",
+        "switchboard.contract",
+        "switchboard.contract.env",
+    }
