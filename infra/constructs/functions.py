@@ -378,8 +378,7 @@ class GatewayFunctions(Construct):
             )
 
         # --- gateway grants -------------------------------------------------------------------
-        options_table.grant_read_data(self.gateway)
-        circuit_table.grant_read_data(self.gateway)
+        options_table.grant_read_data(self.gateway)  # the circuit table: read/write, see streams below
         payload_objects = payload_bucket.arn_for_objects("*")
         self.gateway.add_to_role_policy(
             iam.PolicyStatement(
@@ -482,6 +481,61 @@ class GatewayFunctions(Construct):
                 id=iam5_resource(secrets.nag_form),
                 reason="Keys of OpenAI-compatible providers are added by operators at run time under "
                 "the 'switchboard/' prefix; only that prefix may be read.",
+            ),
+        )
+
+        # --- gateway grants for streamed requests -------------------------------------------
+        # A `stream: true` chat completion does not pass through the workflow (Express workflows
+        # cannot stream): the gateway calls the providers' streaming APIs itself and records each
+        # candidate's outcome through the circuit service (conditional writes, as the invoke step
+        # does). ConverseStream is authorized as bedrock:InvokeModelWithResponseStream and
+        # InvokeEndpointWithResponseStream as sagemaker:InvokeEndpointWithResponseStream (Service
+        # Authorization Reference); the resources are the invoke step's.
+        circuit_table.grant_read_write_data(self.gateway)
+        if self.bedrock_resources:
+            self.gateway.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="BedrockSeedModelsStreaming",
+                    actions=["bedrock:InvokeModelWithResponseStream"],
+                    resources=[r.arn for r in self.bedrock_resources],
+                )
+            )
+        self.gateway.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="SageMakerSwitchboardEndpointsStreaming",
+                actions=["sagemaker:InvokeEndpointWithResponseStream"],
+                resources=[sagemaker_endpoints.arn],
+            )
+        )
+        self.gateway.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ThirdPartyProviderKeys",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[secrets.arn],
+            )
+        )
+        streaming_acknowledgments = [
+            Acknowledgment(
+                id=iam5_resource(resource.nag_form),
+                reason="Streamed requests call the seed Bedrock models from the gateway: a cross-region "
+                "inference profile is authorized on the foundation model in whichever region of its "
+                "geography serves the call. Only the model ids of config/options.json are listed.",
+            )
+            for resource in self.bedrock_resources
+            if "*" in resource.nag_form
+        ]
+        Validations.of(self._gateway.role).acknowledge(
+            *streaming_acknowledgments,
+            Acknowledgment(
+                id=iam5_resource(sagemaker_endpoints.nag_form),
+                reason="Streamed requests call SageMaker endpoints from the gateway; endpoints are created "
+                "at run time by the model-deployment workflow, named 'switchboard-*', and only those may "
+                "be invoked.",
+            ),
+            Acknowledgment(
+                id=iam5_resource(secrets.nag_form),
+                reason="Streamed requests call OpenAI-compatible providers from the gateway with keys "
+                "operators add at run time under the 'switchboard/' prefix; only that prefix may be read.",
             ),
         )
 

@@ -125,3 +125,18 @@ def test_dashboard_has_the_streamed_request_rows(template_json: dict[str, Any]) 
     assert "Time to first token (p50, p99)" in body
     for statistic in ("p50", "p99"):
         assert f'\\"stat\\":\\"{statistic}\\"' in body
+
+
+def test_gateway_may_call_the_providers_streaming_apis(template_json: dict[str, Any]) -> None:
+    from template_queries import function_statements
+
+    _, gateway = function_by_handler(template_json, constants.HANDLER_GATEWAY)
+    statements = {s.get("Sid"): s for s in function_statements(template_json, gateway)}
+    bedrock = statements["BedrockSeedModelsStreaming"]
+    assert bedrock["Action"] == "bedrock:InvokeModelWithResponseStream"
+    sagemaker = statements["SageMakerSwitchboardEndpointsStreaming"]
+    assert sagemaker["Action"] == "sagemaker:InvokeEndpointWithResponseStream"
+    assert "endpoint/switchboard-*" in json.dumps(sagemaker["Resource"])
+    secrets = statements["ThirdPartyProviderKeys"]
+    assert secrets["Action"] == "secretsmanager:GetSecretValue"
+    assert "secret:switchboard/*" in json.dumps(secrets["Resource"])
