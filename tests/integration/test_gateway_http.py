@@ -359,3 +359,47 @@ def test_pass_through_path_refuses_other_events_and_api_requests(server: Any, ga
     )
     assert api.status == 404
     assert json.loads(api.read())["error"]["code"] == "unknown_path"
+
+
+def test_start_script_serves_the_readiness_check_on_the_adapter_port(tmp_path: Any) -> None:
+    """What LWA's /opt/bootstrap does: exec the handler file with the function's environment."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from switchboard.contract import env, handlers
+
+    lambdas = Path(__file__).resolve().parents[2] / "lambdas"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "LAMBDA_TASK_ROOT": str(lambdas),
+        env.LWA_PORT: str(port),
+    }
+    process = subprocess.Popen(
+        [str(lambdas / handlers.HANDLER_GATEWAY_HTTP)],
+        env=environment,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        status = None
+        while time.monotonic() < deadline and status is None:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                connection.request("GET", env.GATEWAY_READINESS_PATH)
+                status = connection.getresponse().status
+            except OSError:
+                time.sleep(0.05)
+        assert status == 200
+    finally:
+        process.terminate()
+        process.wait(10)
