@@ -27,6 +27,7 @@ DEFAULT_OUTDIR: Final = "cdk.out"
 # --- Names that cross into the Lambda code: declared once in switchboard.contract ---------------
 # Re-exported under infra's historical names so infra code reads ``constants.X`` as before.
 HANDLER_GATEWAY: Final = handlers.HANDLER_GATEWAY
+HANDLER_GATEWAY_HTTP: Final = handlers.HANDLER_GATEWAY_HTTP
 HANDLER_AUTHORIZER: Final = handlers.HANDLER_AUTHORIZER
 HANDLER_INVOKE: Final = handlers.HANDLER_INVOKE
 HANDLER_FLAGS_VALIDATOR: Final = handlers.HANDLER_FLAGS_VALIDATOR
@@ -87,6 +88,12 @@ API_PATH_MODELS: Final = ("v1", "models")
 AUTHORIZATION_HEADER: Final = "Authorization"
 # API Gateway REST's default (and, without a quota raise, maximum) integration timeout.
 API_INTEGRATION_TIMEOUT_S: Final = 29
+# A streamed (responseTransferMode STREAM) integration may wait up to 15 minutes, the longest a
+# streamed response may last (API Gateway developer guide, "Stream the integration response for your
+# proxy integrations" and "Set up an HTTP proxy integration with payload response streaming").
+API_STREAM_TIMEOUT_S: Final = 15 * 60
+# Lambda's longest function timeout: the gateway's, so a stream is never cut before API Gateway's cap.
+LAMBDA_MAX_TIMEOUT_S: Final = 15 * 60
 TIERS: Final = ("standard", "premium")
 
 # --- CloudFormation outputs (cli/target.py OUTPUT_KEYS reads the first five and the two tables) ---

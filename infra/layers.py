@@ -79,6 +79,21 @@ POWERTOOLS_SSM_PREFIX: Final = "/aws/service/powertools/python"
 LAMBDA_ARCHITECTURE: Final = "arm64"
 
 
+# AWS Lambda Web Adapter (the gateway's HTTP entrypoint, handlers/gateway_http.py). One ARN pattern
+# in every commercial region: publishing account 753240598075, the same version number everywhere.
+# Version 30 is Lambda Web Adapter v1.1.0, the newest release when this was written (2026-11-30).
+# Source: aws/aws-lambda-web-adapter pull request #871 (merged 2026-09-18, "point docs and examples
+# at v1.1.0 and layer version 30"), which moved the project's README and user guide ("Zip
+# Packages": arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerArm64:30) after
+# the v1.1.0 release workflow had published the layer in all 32 commercial regions; 29 was never a
+# release (a reverted July build), 28 is v1.0.1, 26 is v1.0.0. To move to a newer adapter, take
+# the number from the same README table.
+WEB_ADAPTER_ACCOUNT: Final = "753240598075"
+WEB_ADAPTER_LAYER_ARM64: Final = "LambdaAdapterLayerArm64"
+WEB_ADAPTER_LAYER_VERSION: Final = 30
+WEB_ADAPTER_RELEASE: Final = "1.1.0"
+
+
 class UnsupportedRegionError(ValueError):
     """No layer is mapped for this region: synthesis stops rather than deploying without one."""
 
@@ -98,6 +113,13 @@ def appconfig_extension_arm64_arn(region: str) -> str:
             f"Add it to infra/layers.py from the AWS AppConfig user guide, or deploy to one of: {known}"
         ) from None
     return f"arn:aws:lambda:{region}:{account}:layer:AWS-AppConfig-Extension-Arm64:{version}"
+
+
+def web_adapter_arm64_arn(region: str) -> str:
+    """The Lambda Web Adapter (ARM64) layer ARN in ``region`` (the adapter's release publishes the
+    same version in each commercial region its pipeline deploys to: 32 for v1.1.0)."""
+    layer = f"{WEB_ADAPTER_LAYER_ARM64}:{WEB_ADAPTER_LAYER_VERSION}"
+    return f"arn:aws:lambda:{region}:{WEB_ADAPTER_ACCOUNT}:layer:{layer}"
 
 
 def pinned_versions(requirements: Path = REQUIREMENTS_FILE) -> dict[str, str]:

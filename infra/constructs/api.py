@@ -194,7 +194,9 @@ class GatewayApi(Construct):
     """REGIONAL REST API in front of the gateway Lambda.
 
     - ``POST /v1/chat/completions``, ``POST /v1/embeddings`` and ``GET /v1/models``, Lambda proxy
-      integration (one function: the gateway).
+      integration (one function: the gateway) with ``responseTransferMode: STREAM``: chat
+      completions stream (``stream: true``) for up to 15 minutes; the other two answer whole
+      within 29 s.
     - REQUEST authorizer on ``Authorization``; its answer is cached ``authorizer_cache_ttl`` per
       header value, so a revoked key keeps working for at most that TTL.
     - ``apiKeySource: AUTHORIZER`` and ``apiKeyRequired`` on every method: the authorizer returns
@@ -291,9 +293,35 @@ class GatewayApi(Construct):
         validator = self.rest_api.add_request_validator(
             "Validator", validate_request_body=True, validate_request_parameters=True
         )
-        integration = apigw.LambdaIntegration(gateway_function, proxy=True)
+        # Every route streams its integration response (Lambda's InvokeWithResponseStream, URI
+        # .../2021-11-15/functions/<arn>/response-streaming-invocations). The gateway runs under
+        # Lambda Web Adapter with AWS_LWA_INVOKE_MODE=response_stream, which answers *every*
+        # invocation in the streaming format (JSON prelude, eight NULs, body); a BUFFERED
+        # integration (plain Invoke) would read that as a malformed proxy response. Whole answers
+        # reach clients unchanged: STREAM only drops what this API does not use (endpoint caching,
+        # content encoding, VTL response mapping; API Gateway's own error responses still apply).
+        # lambda:InvokeFunction, the permission CDK adds per method, is the one
+        # InvokeWithResponseStream requires (Lambda API reference).
+        #
+        # Timeouts: chat completions may stream for 15 minutes, the cap of a streamed response
+        # (the 29 s limit does not apply to STREAM integrations); embeddings and models answer
+        # whole within the gateway's request budget, so they keep API Gateway's 29 s.
+        streamed = apigw.LambdaIntegration(
+            gateway_function,
+            proxy=True,
+            response_transfer_mode=apigw.ResponseTransferMode.STREAM,
+            timeout=Duration.seconds(constants.API_STREAM_TIMEOUT_S),
+        )
+        whole = apigw.LambdaIntegration(
+            gateway_function,
+            proxy=True,
+            response_transfer_mode=apigw.ResponseTransferMode.STREAM,
+            timeout=Duration.seconds(constants.API_INTEGRATION_TIMEOUT_S),
+        )
 
-        def post(path: tuple[str, ...], schema: apigw.JsonSchema) -> apigw.Method:
+        def post(
+            path: tuple[str, ...], schema: apigw.JsonSchema, integration: apigw.LambdaIntegration
+        ) -> apigw.Method:
             """A POST the gateway serves, its body checked first against `schema` (API Gateway's model)."""
             model = self.rest_api.add_model(
                 schema.title or "", content_type="application/json", model_name=schema.title, schema=schema
@@ -309,13 +337,13 @@ class GatewayApi(Construct):
             )
 
         self.chat_completions_method = post(
-            constants.API_PATH_CHAT_COMPLETIONS, CHAT_COMPLETION_REQUEST_SCHEMA
+            constants.API_PATH_CHAT_COMPLETIONS, CHAT_COMPLETION_REQUEST_SCHEMA, streamed
         )
-        self.embeddings_method = post(constants.API_PATH_EMBEDDINGS, EMBEDDINGS_REQUEST_SCHEMA)
+        self.embeddings_method = post(constants.API_PATH_EMBEDDINGS, EMBEDDINGS_REQUEST_SCHEMA, whole)
         models = self._resource(constants.API_PATH_MODELS)
         self.models_method = models.add_method(
             "GET",
-            integration,
+            whole,
             authorizer=self.authorizer,
             authorization_type=apigw.AuthorizationType.CUSTOM,
             api_key_required=True,

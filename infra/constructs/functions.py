@@ -188,7 +188,8 @@ class GatewayFunctions(Construct):
     """The gateway (API), the authorizer, the invoke step and the circuit step, with env vars and grants.
 
     Attributes:
-        gateway: ``handlers.gateway.handler``: the OpenAI-compatible API behind API Gateway.
+        gateway: the OpenAI-compatible API behind API Gateway: ``handlers.gateway_http`` under
+            Lambda Web Adapter (``response_stream``), serving ``handlers.gateway.handler``.
         authorizer: ``handlers.authorizer.handler``: REQUEST authorizer (hashed bearer keys).
         invoke: ``handlers.invoke.handler``: one provider call, run by the request workflow.
         circuit: ``handlers.circuit.handler``: the circuit breaker's steps in the request workflow
@@ -248,8 +249,11 @@ class GatewayFunctions(Construct):
                 active tracing records every invocation either way). It also sends the request
                 path's DynamoDB and Step Functions calls through botocore, which the SDK traces.
             log_retention / log_removal_policy: every function's log group.
-            gateway_timeout: default 30 s. API Gateway gives up after 29 s; the gateway keeps its own
-                budget below that (REQUEST_BUDGET_MS) and this timeout is only a backstop.
+            gateway_timeout: default 15 minutes, Lambda's maximum: the gateway also serves
+                ``stream: true`` chat completions, which API Gateway lets last 15 minutes (a stream
+                is bounded first by its option's deadlines to first token and between chunks).
+                Whole requests keep their own budget below API Gateway's 29 s
+                (REQUEST_BUDGET_MS); for them this timeout is only a backstop.
             invoke_timeout: default 120 s: one provider call (the state machine's task timeout and
                 the request deadline bound it further).
             authorizer_timeout: default 5 s: one key lookup.
@@ -281,16 +285,28 @@ class GatewayFunctions(Construct):
             env.EXTENSION_PREFETCH_LIST: configuration_path(
                 appconfig_application, appconfig_environment, appconfig_profile
             ),
+            # Streams: Lambda streams natively only from Node.js, so the gateway runs under AWS
+            # Lambda Web Adapter (handlers/gateway_http.py says why that and not a runtime loop).
+            **env.web_adapter_environment(
+                port=env.GATEWAY_HTTP_PORT,
+                readiness_path=env.GATEWAY_READINESS_PATH,
+                pass_through_path=env.GATEWAY_EVENTS_PATH,
+            ),
         }
+        web_adapter = lambda_.LayerVersion.from_layer_version_arn(
+            self, "WebAdapterLayer", layers.web_adapter_arm64_arn(stack.region)
+        )
         self._gateway = SwitchboardFunction(
             self,
             "Gateway",
-            handler=constants.HANDLER_GATEWAY,
-            description="Switchboard gateway: OpenAI-compatible chat completions and models",
+            # The adapter's /opt/bootstrap executes this start script in place of the runtime.
+            handler=constants.HANDLER_GATEWAY_HTTP,
+            description="Switchboard gateway: OpenAI-compatible chat completions (whole and streamed), "
+            "embeddings and models",
             memory_size=512,
-            timeout=gateway_timeout or Duration.seconds(30),
+            timeout=gateway_timeout or Duration.seconds(constants.LAMBDA_MAX_TIMEOUT_S),
             environment=gateway_env,
-            layers=[powertools_layer, appconfig_extension_layer],
+            layers=[powertools_layer, appconfig_extension_layer, web_adapter],
             log_retention=log_retention,
             log_removal_policy=log_removal_policy,
             function_name=gateway_function_name,
@@ -362,8 +378,7 @@ class GatewayFunctions(Construct):
             )
 
         # --- gateway grants -------------------------------------------------------------------
-        options_table.grant_read_data(self.gateway)
-        circuit_table.grant_read_data(self.gateway)
+        options_table.grant_read_data(self.gateway)  # the circuit table: read/write, see streams below
         payload_objects = payload_bucket.arn_for_objects("*")
         self.gateway.add_to_role_policy(
             iam.PolicyStatement(
@@ -466,6 +481,61 @@ class GatewayFunctions(Construct):
                 id=iam5_resource(secrets.nag_form),
                 reason="Keys of OpenAI-compatible providers are added by operators at run time under "
                 "the 'switchboard/' prefix; only that prefix may be read.",
+            ),
+        )
+
+        # --- gateway grants for streamed requests -------------------------------------------
+        # A `stream: true` chat completion does not pass through the workflow (Express workflows
+        # cannot stream): the gateway calls the providers' streaming APIs itself and records each
+        # candidate's outcome through the circuit service (conditional writes, as the invoke step
+        # does). ConverseStream is authorized as bedrock:InvokeModelWithResponseStream and
+        # InvokeEndpointWithResponseStream as sagemaker:InvokeEndpointWithResponseStream (Service
+        # Authorization Reference); the resources are the invoke step's.
+        circuit_table.grant_read_write_data(self.gateway)
+        if self.bedrock_resources:
+            self.gateway.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="BedrockSeedModelsStreaming",
+                    actions=["bedrock:InvokeModelWithResponseStream"],
+                    resources=[r.arn for r in self.bedrock_resources],
+                )
+            )
+        self.gateway.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="SageMakerSwitchboardEndpointsStreaming",
+                actions=["sagemaker:InvokeEndpointWithResponseStream"],
+                resources=[sagemaker_endpoints.arn],
+            )
+        )
+        self.gateway.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ThirdPartyProviderKeys",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[secrets.arn],
+            )
+        )
+        streaming_acknowledgments = [
+            Acknowledgment(
+                id=iam5_resource(resource.nag_form),
+                reason="Streamed requests call the seed Bedrock models from the gateway: a cross-region "
+                "inference profile is authorized on the foundation model in whichever region of its "
+                "geography serves the call. Only the model ids of config/options.json are listed.",
+            )
+            for resource in self.bedrock_resources
+            if "*" in resource.nag_form
+        ]
+        Validations.of(self._gateway.role).acknowledge(
+            *streaming_acknowledgments,
+            Acknowledgment(
+                id=iam5_resource(sagemaker_endpoints.nag_form),
+                reason="Streamed requests call SageMaker endpoints from the gateway; endpoints are created "
+                "at run time by the model-deployment workflow, named 'switchboard-*', and only those may "
+                "be invoked.",
+            ),
+            Acknowledgment(
+                id=iam5_resource(secrets.nag_form),
+                reason="Streamed requests call OpenAI-compatible providers from the gateway with keys "
+                "operators add at run time under the 'switchboard/' prefix; only that prefix may be read.",
             ),
         )
 

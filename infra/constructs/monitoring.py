@@ -405,6 +405,39 @@ class Monitoring(Construct):
                 ],
             ),
         ]
+        # Streamed chat completions (issue 14) skip the request workflow, so its graphs do not see
+        # them: these rows are their traffic, time to first token and how streams failed.
+        streams: list[cloudwatch.IWidget] = [
+            graph(
+                "Streamed requests",
+                [
+                    switchboard_metric(metric_names.STREAMED_REQUESTS, label="streamed"),
+                    switchboard_metric(metric_names.CHAT_COMPLETIONS, label="chat completions (all)"),
+                ],
+            ),
+            graph(
+                "Time to first token (p50, p99)",
+                [
+                    switchboard_metric(
+                        metric_names.STREAM_TIME_TO_FIRST_TOKEN,
+                        statistic=statistic,
+                        label=f"{statistic} (ms)",
+                    )
+                    for statistic in ("p50", "p99")
+                ],
+            ),
+            graph(
+                "Stream failures",
+                [
+                    switchboard_metric(
+                        metric_names.STREAM_FAILED_MID_STREAM, label="failed mid-stream (error event sent)"
+                    ),
+                    switchboard_metric(
+                        metric_names.STREAM_FAILED_OVER, label="failed over before the first byte (invisible)"
+                    ),
+                ],
+            ),
+        ]
         fail_open: list[cloudwatch.IWidget] = [
             graph(
                 "Serving last-known-good (events per minute)",
@@ -491,4 +524,4 @@ class Monitoring(Construct):
                 [fn.metric_throttles(period=PERIOD, label=name) for name, fn in functions.items()],
             ),
         ]
-        return [traffic, requests, fail_open, providers, workflow, lambdas]
+        return [traffic, requests, streams, fail_open, providers, workflow, lambdas]

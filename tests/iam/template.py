@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from iam.policy import Statement, parse_document
+from switchboard.contract.handlers import python_handler
 
 ACCOUNT = "123456789012"
 CUSTOM_RESOURCE_PROPERTY = "ResourceProperties."
@@ -107,7 +108,8 @@ class SynthesizedStack:
         return [
             logical_id
             for logical_id, resource in self._of_type("AWS::Lambda::Function")
-            if resource.get("Properties", {}).get("Handler") == handler
+            # The gateway's Handler is Lambda Web Adapter's start script, which serves handlers.gateway.
+            if python_handler(str(resource.get("Properties", {}).get("Handler"))) == handler
         ]
 
     def function_role(self, handler: str) -> RoleRef:

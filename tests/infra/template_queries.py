@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from switchboard.contract.handlers import python_handler
+
 Resources = dict[str, dict[str, Any]]
 
 
@@ -36,7 +38,7 @@ def function_by_handler(template_json: dict[str, Any], handler: str) -> tuple[st
     found = {
         k: v
         for k, v in of_type(template_json, "AWS::Lambda::Function").items()
-        if v["Properties"]["Handler"] == handler
+        if python_handler(v["Properties"]["Handler"]) == handler
     }
     assert len(found) == 1, f"expected one function with handler {handler}, found {sorted(found)}"
     return next(iter(found.items()))

@@ -42,7 +42,8 @@ def our_function_environments(template_json: dict[str, Any]) -> dict[str, tuple[
         if resource["Type"] != "AWS::Lambda::Function":
             continue
         properties = resource["Properties"]
-        handler = str(properties.get("Handler", ""))
+        # The gateway's Handler is Lambda Web Adapter's start script: it serves handlers.gateway.
+        handler = handlers.python_handler(str(properties.get("Handler", "")))
         if not handler.startswith("handlers."):
             continue  # CDK's custom-resource framework functions
         variables = (properties.get("Environment") or {}).get("Variables") or {}

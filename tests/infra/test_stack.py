@@ -94,7 +94,7 @@ def test_only_the_gateway_has_the_appconfig_extension_layer_from_our_map(
 
 def test_function_sizes_and_timeouts(template_json: dict[str, Any]) -> None:
     expected = {
-        constants.HANDLER_GATEWAY: (512, 30),
+        constants.HANDLER_GATEWAY: (512, constants.LAMBDA_MAX_TIMEOUT_S),  # streams: 15 minutes
         constants.HANDLER_AUTHORIZER: (256, 5),
         constants.HANDLER_INVOKE: (512, 120),
     }

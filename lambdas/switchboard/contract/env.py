@@ -47,6 +47,13 @@ XRAY_SDK: Final = "SWITCHBOARD_XRAY_SDK"
 """Opt-in X-Ray SDK subsegments (``switchboard.observability`` explains the cold-start cost)."""
 EXTENSION_POLL_INTERVAL: Final = "AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS"
 EXTENSION_PREFETCH_LIST: Final = "AWS_APPCONFIG_EXTENSION_PREFETCH_LIST"
+# AWS Lambda Web Adapter (the gateway's layer; its "Environment Variables" reference). The gateway
+# function's handler is then a start script that runs ``handlers.gateway_http`` on LWA_PORT.
+LAMBDA_EXEC_WRAPPER: Final = "AWS_LAMBDA_EXEC_WRAPPER"
+LWA_PORT: Final = "AWS_LWA_PORT"
+LWA_READINESS_CHECK_PATH: Final = "AWS_LWA_READINESS_CHECK_PATH"
+LWA_INVOKE_MODE: Final = "AWS_LWA_INVOKE_MODE"
+LWA_PASS_THROUGH_PATH: Final = "AWS_LWA_PASS_THROUGH_PATH"  # noqa: S105 - a variable name, not a secret
 
 READ_OUTSIDE_SETTINGS: Final[Mapping[str, str]] = {
     POWERTOOLS_SERVICE_NAME: "Powertools Logger and Metrics",
@@ -57,6 +64,11 @@ READ_OUTSIDE_SETTINGS: Final[Mapping[str, str]] = {
     XRAY_SDK: "switchboard.observability",
     EXTENSION_POLL_INTERVAL: "the AWS AppConfig Lambda extension",
     EXTENSION_PREFETCH_LIST: "the AWS AppConfig Lambda extension",
+    LAMBDA_EXEC_WRAPPER: "the Lambda runtime (runs the Lambda Web Adapter's /opt/bootstrap)",
+    LWA_PORT: "the Lambda Web Adapter and handlers.gateway_http",
+    LWA_READINESS_CHECK_PATH: "the Lambda Web Adapter",
+    LWA_INVOKE_MODE: "the Lambda Web Adapter",
+    LWA_PASS_THROUGH_PATH: "the Lambda Web Adapter",
 }
 """Variables a function may be given that no settings loader reads, and who reads each one."""
 
@@ -108,6 +120,32 @@ def gateway_environment(
         APPCONFIG_AGENT_URL: appconfig_agent_url,
         DEFAULT_ROUTES: default_routes_json(default_routes),
         LOG_PROMPTS: flag(log_prompts),
+    }
+
+
+GATEWAY_HTTP_PORT: Final = 8080
+"""``AWS_LWA_PORT`` of the gateway: where ``handlers.gateway_http`` listens (LWA's default port)."""
+GATEWAY_READINESS_PATH: Final = "/_switchboard/ready"
+"""``AWS_LWA_READINESS_CHECK_PATH``: outside ``/v1``, so API Gateway never routes a client there."""
+GATEWAY_EVENTS_PATH: Final = "/_switchboard/events"
+"""``AWS_LWA_PASS_THROUGH_PATH``: where LWA posts non-HTTP events (``switchboard doctor``'s Invoke)."""
+LWA_EXEC_WRAPPER_PATH: Final = "/opt/bootstrap"
+"""The layer's wrapper: it execs the function's handler (the start script) instead of the runtime."""
+LWA_INVOKE_MODE_STREAM: Final = "response_stream"
+
+
+def web_adapter_environment(*, port: int, readiness_path: str, pass_through_path: str) -> dict[str, str]:
+    """The Lambda Web Adapter's variables for a function that streams (the gateway).
+
+    ``response_stream`` applies to every response of the function (LWA has one invoke mode per
+    process), so every API Gateway integration of that function must use the STREAM transfer mode.
+    """
+    return {
+        LAMBDA_EXEC_WRAPPER: LWA_EXEC_WRAPPER_PATH,
+        LWA_PORT: str(port),
+        LWA_READINESS_CHECK_PATH: readiness_path,
+        LWA_INVOKE_MODE: LWA_INVOKE_MODE_STREAM,
+        LWA_PASS_THROUGH_PATH: pass_through_path,
     }
 
 

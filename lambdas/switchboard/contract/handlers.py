@@ -27,6 +27,21 @@ HANDLER_SEED_OPTIONS: Final = "handlers.seed_options.handler"
 HANDLER_MODEL_DEPLOYMENT: Final = "handlers.model_deployment.handler"
 HANDLER_MODEL_RETIREMENT: Final = "handlers.model_retirement.handler"
 
+HANDLER_GATEWAY_HTTP: Final = "handlers/gateway_http.sh"
+"""The gateway function's handler as deployed: Lambda Web Adapter's wrapper executes this start
+script, which serves ``handlers.gateway_http`` (streams) and calls :data:`HANDLER_GATEWAY` for
+every whole request and the self-check."""
+
+START_SCRIPTS: Final[Mapping[str, str]] = {HANDLER_GATEWAY_HTTP: HANDLER_GATEWAY}
+"""A deployed start script -> the Python handler whose code, settings and self-check it serves."""
+
+
+def python_handler(configured: str) -> str:
+    """The ``handlers.*`` handler a function's configured ``Handler`` runs (a start script maps to
+    the handler it serves; anything else is itself)."""
+    return START_SCRIPTS.get(configured, configured)
+
+
 SETTINGS_LOADERS: Final[Mapping[str, tuple[str, ...]]] = {
     HANDLER_GATEWAY: ("switchboard.settings:GatewaySettings",),
     HANDLER_AUTHORIZER: ("switchboard.settings:AuthorizerSettings",),

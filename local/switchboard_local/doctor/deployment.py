@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from switchboard.contract.dependencies import pinned_versions
+from switchboard.contract.handlers import python_handler
 from switchboard_local.cli.target import Target, TargetError
 
 ClientFactory = Callable[[str], Any]
@@ -306,27 +307,51 @@ class SelfcheckFailed(RuntimeError):
         self.message = message
 
 
+STREAM_PRELUDE_DELIMITER = b"\x00" * 8
+
+
+def without_stream_prelude(raw: bytes) -> bytes:
+    """The body of a payload written in Lambda's HTTP streaming format, else ``raw`` as it is.
+
+    The gateway runs under Lambda Web Adapter in ``response_stream`` mode, which answers every
+    invocation, a direct ``Invoke`` included, as a JSON prelude (status code, headers), eight NUL
+    bytes, then the body (``handlers.gateway_http``, whose failure body is Lambda's
+    ``errorType``/``errorMessage`` shape).
+    """
+    head, delimiter, body = raw.partition(STREAM_PRELUDE_DELIMITER)
+    if not delimiter or not head.lstrip().startswith(b"{"):
+        return raw
+    try:
+        prelude = json.loads(head)
+    except ValueError:
+        return raw
+    if not isinstance(prelude, dict) or "statusCode" not in prelude:
+        return raw
+    return body
+
+
 def invoke_selfcheck(client: ClientFactory, function: FunctionRef) -> dict[str, Any]:
     """Invoke the function with ``{"switchboard_selfcheck": true}`` and return its report."""
-    from switchboard.selfcheck import SELFCHECK_EVENT
+    from switchboard.selfcheck import SELFCHECK_EVENT, SELFCHECK_KEY
 
     answer = client("lambda").invoke(
         FunctionName=function.name,
         InvocationType="RequestResponse",
         Payload=json.dumps(dict(SELFCHECK_EVENT)).encode(),
     )
-    raw = answer["Payload"].read()
+    raw = without_stream_prelude(answer["Payload"].read())
     try:
         payload = json.loads(raw or b"null")
     except ValueError:
         payload = {"errorType": "InvalidResponse", "errorMessage": raw[:200].decode(errors="replace")}
-    if answer.get("FunctionError"):
+    failed_in_server = isinstance(payload, dict) and "errorType" in payload and SELFCHECK_KEY not in payload
+    if answer.get("FunctionError") or failed_in_server:
         payload = payload if isinstance(payload, dict) else {}
         raise SelfcheckFailed(
-            str(payload.get("errorType") or answer["FunctionError"]),
+            str(payload.get("errorType") or answer.get("FunctionError")),
             str(payload.get("errorMessage") or "the function failed"),
         )
-    if not isinstance(payload, dict) or "switchboard_selfcheck" not in payload:
+    if not isinstance(payload, dict) or SELFCHECK_KEY not in payload:
         raise SelfcheckFailed(
             "NoSelfcheck",
             "the function answered without a self-check report: it runs code older than this CLI (redeploy)",
@@ -342,7 +367,7 @@ def _function_refs(lambda_client: Any, names: list[str]) -> list[FunctionRef]:
     refs = []
     for name in names:
         config = lambda_client.get_function_configuration(FunctionName=name)
-        handler = str(config.get("Handler") or "")
+        handler = python_handler(str(config.get("Handler") or ""))
         if not handler.startswith(HANDLER_PREFIX):
             continue  # CDK's own helpers (custom-resource provider framework...) are not ours
         refs.append(

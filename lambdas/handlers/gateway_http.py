@@ -1,0 +1,587 @@
+"""The gateway function's HTTP entrypoint under AWS Lambda Web Adapter (streamed and whole answers).
+
+Why an HTTP server: Lambda streams responses natively only from Node.js runtimes. API Gateway REST
+response streaming (``responseTransferMode: STREAM``) calls ``InvokeWithResponseStream`` and needs
+the function to write a JSON prelude (status, headers), eight NUL bytes, then the body as it is
+produced. AWS Lambda Web Adapter (an AWS-published layer, zip packages, no Docker, no custom
+runtime loop of our own to maintain) does exactly that: it runs as an extension, turns each
+invocation into an HTTP request to this server on ``AWS_LWA_PORT`` and streams our HTTP response
+back (``AWS_LWA_INVOKE_MODE=response_stream``). A hand-written runtime loop would have to
+re-implement the Runtime API's streaming protocol, error trailers and the init/invoke lifecycle.
+
+What arrives: the method, path, query, headers and body of the API Gateway request, plus the
+original ``requestContext`` (request id, stage, the REQUEST authorizer's context: tenant, tier...)
+as JSON in the ``x-amzn-request-context`` header and the Lambda context (request id, deadline,
+function ARN, X-Ray trace id) in ``x-amzn-lambda-context`` (LWA's "Request & Lambda Context"
+guide; LWA overwrites both headers, so a client cannot forge them).
+
+What it does with it:
+
+- ``POST /v1/chat/completions`` with ``"stream": true`` and a body the gateway would accept:
+  ``StreamService.open`` decides everything before the first byte (auth, routing, the first
+  candidate's first token, or the degrade policy); an ``ApiError`` is rendered as the gateway
+  renders it (JSON, the catalogue's status and headers). Otherwise the status and the
+  ``x-switchboard-*`` headers go out at once and each SSE chunk is written and flushed as it comes.
+- Everything else (whole requests, and any stream request the gateway would refuse: bad JSON, a
+  schema error, a missing caller, a foreign media type, a body over the limit) rebuilds the API
+  Gateway proxy event and calls ``handlers.gateway.handler``, so status, headers and body are the
+  ones the buffered gateway answers, byte for byte.
+- ``GET`` :data:`READINESS_PATH`: LWA's readiness check (it polls until the server answers).
+- ``POST`` :data:`PASS_THROUGH_PATH`: LWA posts non-HTTP events (a direct ``Invoke``) here; the
+  only one the gateway answers is ``switchboard doctor``'s ``{"switchboard_selfcheck": true}``.
+
+Cold start: this module imports the standard library only. The gateway module (Powertools,
+pydantic, the service) is imported on a background thread as soon as the server listens, so it is
+usually warm by the first invocation and never delays LWA's readiness check.
+
+Run with ``python -m handlers.gateway_http`` (``handlers/gateway_http.sh`` is the function's handler).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+from switchboard.contract import env
+
+JSON = "application/json"
+CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
+READINESS_PATH = env.GATEWAY_READINESS_PATH
+EVENTS_PATH = env.GATEWAY_EVENTS_PATH
+DEFAULT_PORT = env.GATEWAY_HTTP_PORT
+REQUEST_CONTEXT_HEADER = "x-amzn-request-context"
+LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"
+ADAPTER_HEADERS = frozenset({REQUEST_CONTEXT_HEADER, LAMBDA_CONTEXT_HEADER, "x-amz-tenant-id"})
+"""Headers LWA adds to the request; the original event did not carry them."""
+TRACE_ID_ENV = "_X_AMZN_TRACE_ID"
+
+
+# --- What the entrypoint needs from the streaming use case --------------------------------------
+
+
+class StreamAnswerLike(Protocol):
+    """``switchboard.streaming.StreamAnswer``: what goes out before the first byte, then the bytes."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def chunks(self) -> Iterator[bytes]: ...
+
+
+class StreamOpener(Protocol):
+    """``switchboard.streaming.StreamService``: ``open`` raises ``ApiError`` for pre-stream refusals."""
+
+    def open(self, body: Any, caller: Any, request_id: str) -> StreamAnswerLike: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A response decided before its first byte: status and headers, then the body in pieces."""
+
+    status: int
+    headers: dict[str, str]
+    chunks: Iterator[bytes]
+
+
+OpenStream = Callable[[dict[str, Any]], StreamAnswerLike | None]
+"""A proxy event -> its stream (errors decided before the first byte included), or None when the
+event is not a stream request the gateway would accept (the gateway handler answers it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """What the server calls: the buffered gateway handler and the stream opener (built lazily)."""
+
+    gateway_handler: Callable[[dict[str, Any], Any], Any]
+    """``handlers.gateway.handler``: every whole request, and the self-check event."""
+    open_stream: OpenStream | None
+    """None: streams are not wired, and a ``stream: true`` request goes to the gateway handler."""
+
+
+def default_wiring() -> Wiring:
+    """The deployed wiring: ``handlers.gateway``'s handler and its stream seam.
+
+    ``handlers.gateway.open_stream(event)`` when the gateway module has it (the seam the local
+    stack's front door calls too, so local and AWS streams run the same code); otherwise
+    :func:`stream_opener` over ``handlers.gateway.stream_service``.
+    """
+    from handlers import gateway
+
+    seam: OpenStream | None = getattr(gateway, "open_stream", None)
+    if seam is None and hasattr(gateway, "stream_service"):
+        seam = stream_opener(gateway.stream_service)
+    return Wiring(gateway_handler=gateway.handler, open_stream=seam)
+
+
+# --- The Lambda context LWA forwards --------------------------------------------------------------
+
+
+class ForwardedLambdaContext:
+    """The invocation's Lambda context rebuilt from ``x-amzn-lambda-context`` (Powertools reads it)."""
+
+    def __init__(self, forwarded: Mapping[str, Any]) -> None:
+        config = forwarded.get("env_config") or {}
+        self.aws_request_id = str(forwarded.get("request_id") or "")
+        self.invoked_function_arn = str(forwarded.get("invoked_function_arn") or "")
+        self.function_name = str(
+            config.get("function_name") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        )
+        self.function_version = str(
+            config.get("version") or os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "")
+        )
+        self.memory_limit_in_mb = int(
+            config.get("memory") or os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or 0
+        )
+        self.log_group_name = str(config.get("log_group") or os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", ""))
+        self.log_stream_name = str(
+            config.get("log_stream") or os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        )
+        self.xray_trace_id = forwarded.get("xray_trace_id")
+        deadline = forwarded.get("deadline")
+        self._deadline_ms = int(deadline) if isinstance(deadline, int | float) else None
+
+    def get_remaining_time_in_millis(self) -> int:
+        if self._deadline_ms is None:
+            return 0
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+
+def _json_header(value: str | None) -> dict[str, Any]:
+    if not value:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+# --- The API Gateway proxy event, rebuilt --------------------------------------------------------
+
+
+def proxy_event(
+    method: str,
+    target: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    request_context: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The REST Lambda-proxy event API Gateway built for this request (the one LWA unpacked).
+
+    LWA forwards the path without the stage (``event.path``); should a stage prefix arrive, it is
+    removed when ``requestContext.path`` shows it is one.
+    """
+    split = urlsplit(target)
+    path = split.path or "/"
+    stage = str(request_context.get("stage") or "")
+    if stage and path.startswith(f"/{stage}/") and request_context.get("path") == path:
+        path = path[len(stage) + 1 :]
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for name, value in headers:
+        if name.lower() in ADAPTER_HEADERS:
+            continue
+        single[name] = value
+        multi.setdefault(name, []).append(value)
+    query = parse_qsl(split.query, keep_blank_values=True)
+    query_single = {k: v for k, v in query} or None
+    query_multi: dict[str, list[str]] = {}
+    for k, v in query:
+        query_multi.setdefault(k, []).append(v)
+    text: str | None
+    encoded = False
+    if not body:
+        text = None
+    else:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode("ascii"), True
+    return {
+        "resource": str(request_context.get("resourcePath") or path),
+        "path": path,
+        "httpMethod": method,
+        "headers": single or None,
+        "multiValueHeaders": multi or None,
+        "queryStringParameters": query_single,
+        "multiValueQueryStringParameters": query_multi or None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": dict(request_context),
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+
+
+def caller_from(request_context: Mapping[str, Any]) -> Any | None:
+    """The caller the REQUEST authorizer established (as ``handlers.gateway`` reads it), or None."""
+    context = request_context.get("authorizer") or {}
+    if not isinstance(context, Mapping):
+        return None
+    tenant, tier = context.get("tenant"), context.get("tier")
+    if not tenant or not tier:
+        return None
+    from switchboard.chat import Caller
+
+    routes = context.get("allowed_routes") or ""
+    allowed = tuple(r for r in str(routes).split(",") if r) or None
+    key_id = context.get("key_id")
+    return Caller(
+        tenant=str(tenant),
+        tier=str(tier),
+        key_id=None if key_id is None else str(key_id),
+        allowed_routes=allowed,
+    )
+
+
+def stream_request(event: Mapping[str, Any]) -> Any | None:
+    """The parsed ``ChatCompletionRequest`` when this event asks for a stream the gateway would accept.
+
+    None sends the request down the buffered path, which answers it (a whole completion) or
+    refuses it exactly as the gateway does (415, 413, 400 naming the problem, 401).
+    """
+    if event.get("httpMethod") != "POST" or event.get("path") != CHAT_COMPLETIONS_PATH:
+        return None
+    if event.get("isBase64Encoded") or not event.get("body"):
+        return None
+    from switchboard.limits import MAX_REQUEST_BODY_BYTES
+    from switchboard.media_type import parse_media_type
+
+    text = str(event["body"])
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_REQUEST_BODY_BYTES:
+        return None
+    headers = event.get("headers") or {}
+    content_type = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
+    if content_type.strip():
+        media = parse_media_type(content_type)
+        if media is None or media.essence != JSON:
+            return None
+    from switchboard.request_json import UnacceptableJson, parse_request_json
+
+    try:
+        raw = parse_request_json(text)
+    except (UnacceptableJson, ValueError):
+        return None
+    if not isinstance(raw, dict) or raw.get("stream") is not True:
+        return None
+    from pydantic import ValidationError
+
+    from switchboard.api_models import ChatCompletionRequest
+
+    try:
+        return ChatCompletionRequest.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def api_error_response(exc: Any, request_id: str) -> tuple[int, dict[str, str], bytes]:
+    """An ``ApiError`` as ``handlers.gateway`` renders it: its status, headers, compact JSON body."""
+    headers = {"Content-Type": JSON, "x-switchboard-request-id": request_id, **dict(exc.headers or {})}
+    body = json.dumps(exc.body(), separators=(",", ":")).encode()
+    return int(exc.status), headers, body
+
+
+def stream_opener(service: Callable[[], StreamOpener]) -> OpenStream:
+    """:data:`OpenStream` over ``StreamService.open``: the request is parsed as the gateway parses
+    it (:func:`stream_request`), the caller read as it reads it, and an ``ApiError`` raised before
+    the first byte rendered as it renders errors (:func:`api_error_response`)."""
+
+    def open_stream(event: dict[str, Any]) -> StreamAnswerLike | None:
+        request = stream_request(event)
+        request_context = event.get("requestContext") or {}
+        caller = caller_from(request_context) if request is not None else None
+        if request is None or caller is None:
+            return None
+        from switchboard.errors import ApiError, InternalError
+        from switchboard.observability import invocation_keys, logger, metrics
+
+        request_id = str(request_context.get("requestId") or "local")
+        with invocation_keys(request_id=request_id):
+            try:
+                answer = service().open(request, caller, request_id)
+            except ApiError as exc:
+                if exc.status >= 500:
+                    logger.error("stream refused", extra={"status": exc.status, "code": exc.code})
+                _flush(metrics)
+                return _whole_answer(*api_error_response(exc, request_id))
+            except Exception:
+                logger.exception("unexpected error opening a stream")
+                _count_unexpected(metrics)
+                _flush(metrics)
+                error = InternalError(f"Internal error (request id {request_id}). It has been logged.")
+                return _whole_answer(*api_error_response(error, request_id))
+        return Answer(answer.status, dict(answer.headers), _flushing(answer.chunks, metrics))
+
+    return open_stream
+
+
+def _whole_answer(status: int, headers: dict[str, str], body: bytes) -> Answer:
+    return Answer(status, headers, iter([body]))
+
+
+def _flushing(chunks: Iterator[bytes], metrics: Any) -> Iterator[bytes]:
+    """The chunks, then the stream's metrics flushed (no ``log_metrics`` decorator wraps a stream)."""
+    try:
+        yield from chunks
+    finally:
+        close = getattr(chunks, "close", None)
+        if callable(close):
+            close()
+        _flush(metrics)
+
+
+def _flush(metrics: Any) -> None:
+    try:
+        metrics.flush_metrics()
+    except Exception as exc:  # observability never breaks the request path
+        print(f"gateway_http: metrics flush failed: {exc}", file=sys.stderr)
+
+
+def _count_unexpected(metrics: Any) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from switchboard.contract import metrics as metric_names
+
+    metrics.add_metric(name=metric_names.UNEXPECTED_ERRORS, unit=MetricUnit.Count, value=1)
+
+
+# --- The server ------------------------------------------------------------------------------------
+
+
+class GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # LWA keeps one connection per execution environment; the backlog only matters to tests.
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], wiring: Callable[[], Wiring]) -> None:
+        super().__init__(address, GatewayRequestHandler)
+        self._wiring_factory = wiring
+        self._wiring: Wiring | None = None
+        self._lock = threading.Lock()
+
+    def wiring(self) -> Wiring:
+        with self._lock:
+            if self._wiring is None:
+                self._wiring = self._wiring_factory()
+            return self._wiring
+
+    def warm(self) -> threading.Thread:
+        """Import and wire the gateway on a background thread (the first request waits if needed)."""
+
+        def run() -> None:
+            try:
+                self.wiring()
+            except Exception as exc:  # the first request raises it again, and it is logged there
+                print(f"gateway_http: warm-up failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+        thread = threading.Thread(target=run, name="gateway-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+
+class GatewayRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: GatewayServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the gateway logs each request itself (JSON lines, with the request id)."""
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path == READINESS_PATH and REQUEST_CONTEXT_HEADER not in self.headers:
+            self._send_whole(HTTPStatus.OK, {"Content-Type": JSON}, b'{"ready":true}')
+            return
+        self._serve()
+
+    def do_POST(self) -> None:
+        if urlsplit(self.path).path == EVENTS_PATH and not _is_api_request(self.headers):
+            self._pass_through()
+            return
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def do_OPTIONS(self) -> None:
+        self._serve()
+
+    # --- the two paths -----------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        body = self._read_body()
+        request_context = _json_header(self.headers.get(REQUEST_CONTEXT_HEADER))
+        lambda_context = ForwardedLambdaContext(_json_header(self.headers.get(LAMBDA_CONTEXT_HEADER)))
+        _set_trace_id(lambda_context.xray_trace_id or self.headers.get("x-amzn-trace-id"))
+        event = proxy_event(self.command, self.path, self.headers.items(), body, request_context)
+        wiring = self.server.wiring()
+        answer = wiring.open_stream(event) if wiring.open_stream is not None else None
+        if answer is not None:
+            self._send_answer(answer)
+            return
+        self._whole(wiring.gateway_handler(event, lambda_context))
+
+    def _whole(self, response: Mapping[str, Any]) -> None:
+        status = int(response.get("statusCode") or 500)
+        headers: list[tuple[str, str]] = [(k, str(v)) for k, v in (response.get("headers") or {}).items()]
+        single = {k.lower() for k, _ in headers}
+        for name, values in (response.get("multiValueHeaders") or {}).items():
+            if name.lower() not in single:
+                headers.extend((name, str(v)) for v in values)
+        raw = response.get("body") or ""
+        payload = base64.b64decode(raw) if response.get("isBase64Encoded") else str(raw).encode("utf-8")
+        self._send_whole(status, headers, payload)
+
+    def _pass_through(self) -> None:
+        """A direct ``Invoke``: the doctor's self-check report, or 400 for anything else."""
+        body = self._read_body()
+        try:
+            event = json.loads(body or b"null")
+        except ValueError:
+            event = None
+        from switchboard.selfcheck import is_selfcheck
+
+        if not is_selfcheck(event):
+            error = {
+                "errorType": "UnsupportedEvent",
+                "errorMessage": "the gateway answers API Gateway requests",
+            }
+            self._send_whole(HTTPStatus.BAD_REQUEST, {"Content-Type": JSON}, json.dumps(error).encode())
+            return
+        try:
+            report = self.server.wiring().gateway_handler(event, ForwardedLambdaContext({}))
+        except Exception as exc:  # e.g. a module missing from the layers: the doctor names it
+            failure = {"errorType": type(exc).__name__, "errorMessage": str(exc)[:500]}
+            self._send_whole(
+                HTTPStatus.INTERNAL_SERVER_ERROR, {"Content-Type": JSON}, json.dumps(failure).encode()
+            )
+            return
+        self._send_whole(HTTPStatus.OK, {"Content-Type": JSON}, json.dumps(report).encode())
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send_whole(
+        self, status: int, headers: Mapping[str, str] | Iterable[tuple[str, str]], payload: bytes
+    ) -> None:
+        self.send_response(status)
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        for name, value in items:
+            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+        self.wfile.flush()
+
+    def _send_answer(self, answer: StreamAnswerLike) -> None:
+        """A JSON answer (an error decided before the first byte) whole; anything else streamed."""
+        content_type = next((v for k, v in answer.headers.items() if k.lower() == "content-type"), "")
+        if content_type.split(";")[0].strip().lower() == JSON:
+            try:
+                payload = b"".join(answer.chunks)
+            finally:
+                close = getattr(answer.chunks, "close", None)
+                if callable(close):
+                    close()
+            self._send_whole(answer.status, answer.headers, payload)
+            return
+        self._send_stream(answer)
+
+    def _send_stream(self, answer: StreamAnswerLike) -> None:
+        """Status and headers now, then each chunk as it comes (chunked transfer, flushed each time).
+
+        A client gone mid-stream closes the iterator, so the service ends its provider call and
+        records how the stream ended.
+        """
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        chunks = answer.chunks
+        try:
+            for chunk in chunks:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            close = getattr(chunks, "close", None)
+            if callable(close):
+                close()
+
+
+def _is_api_request(headers: Any) -> bool:
+    """True when LWA unpacked an API Gateway event (its request context names a request id)."""
+    context = _json_header(headers.get(REQUEST_CONTEXT_HEADER))
+    return bool(context.get("requestId") or context.get("apiId"))
+
+
+def _set_trace_id(trace_id: str | None) -> None:
+    """X-Ray's trace header for this invocation: the Lambda runtime sets it for handler processes;
+    here the adapter receives it, so the server sets it before the gateway's code runs."""
+    if trace_id:
+        os.environ[TRACE_ID_ENV] = trace_id
+
+
+def port_from_env(environ: Mapping[str, str] = os.environ) -> int:
+    """``AWS_LWA_PORT``, then ``PORT`` (LWA's own fallback order), then 8080 (LWA's default)."""
+    for name in (env.LWA_PORT, "PORT"):
+        value = environ.get(name, "").strip()
+        if value:
+            return int(value)
+    return DEFAULT_PORT
+
+
+def serve(
+    port: int | None = None,
+    *,
+    host: str = "127.0.0.1",
+    wiring: Callable[[], Wiring] = default_wiring,
+    warm: bool = True,
+) -> GatewayServer:
+    """A started server (on a thread); ``port=0`` picks a free port (``server.server_address``)."""
+    server = GatewayServer((host, port_from_env() if port is None else port), wiring)
+    threading.Thread(target=server.serve_forever, name="gateway-http", daemon=True).start()
+    if warm:
+        server.warm()
+    return server
+
+
+def main() -> None:
+    server = GatewayServer(("127.0.0.1", port_from_env()), default_wiring)
+    server.warm()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
