@@ -486,10 +486,10 @@ class StreamService:
             return self._failed(
                 tried, ErrorClass.UNAVAILABLE, f"option {option_id} is not in the catalogue or retired"
             )
-        circuit = self._circuit(option, plan.request_id)
-        tried.circuit, tried.probe = circuit
-        if circuit[0] in ("skip_open", "skip_probe_busy"):
-            tried.outcome = circuit[0]
+        tried.circuit, action = self._circuit(option, plan.request_id)
+        tried.probe = action == "probe"
+        if action.startswith("skipped"):
+            tried.outcome = action
             return None
         why_not = unsupported_reason(option, request)
         if why_not is not None:
@@ -547,28 +547,23 @@ class StreamService:
             self._events(metric_names.OPTIONS_CATALOGUE_UNAVAILABLE, {"option_id": option_id})
             return None
 
-    def _circuit(self, option: LlmOption, request_id: str) -> tuple[str, bool]:
-        """The workflow's `CheckCircuit` / `CircuitState?` / `AcquireProbeLease`: (state, probe).
+    def _circuit(self, option: LlmOption, request_id: str) -> tuple[str, str]:
+        """The workflow's `CheckCircuit` / `CircuitState?` / `AcquireProbeLease`: (state, action).
 
-        The state is the circuit's (`CLOSED`, `OPEN`, `HALF_OPEN`), or `skip_open` (open until
-        later) or `skip_probe_busy` (another request holds the probe lease).
+        The state is the circuit's as read (`CLOSED`, `OPEN`, `HALF_OPEN`); the action is `call`,
+        `probe` (a probe lease was granted), `skipped_open` (open until later) or
+        `skipped_probe_busy` (another request holds the probe lease).
         """
         if self._circuits is None:
-            return CircuitState.CLOSED.value, False
+            return CircuitState.CLOSED.value, "call"
         snapshot = self._circuits.snapshot(option.id)  # CLOSED when unreadable (the store fails open)
-        open_until = snapshot.open_until
-        if (
-            snapshot.state is CircuitState.OPEN
-            and open_until is not None
-            and open_until > self._circuits.now()
-        ):
-            return "skip_open", False
-        if snapshot.state in (CircuitState.OPEN, CircuitState.HALF_OPEN):
+        state, open_until = snapshot.state, snapshot.open_until
+        if state is CircuitState.OPEN and open_until is not None and open_until > self._circuits.now():
+            return state.value, "skipped_open"
+        if state in (CircuitState.OPEN, CircuitState.HALF_OPEN):
             decision = self._circuits.acquire_probe(option.id, request_id=request_id, policy=option.breaker)
-            if not decision.get("granted"):
-                return "skip_probe_busy", False
-            return snapshot.state.value, True
-        return snapshot.state.value, False
+            return state.value, "probe" if decision.get("granted") else "skipped_probe_busy"
+        return state.value, "call"
 
     def _record(
         self, option: LlmOption, request_id: str, probe: bool, error: ProviderError | None, latency_ms: int
