@@ -44,7 +44,7 @@ from switchboard.errors import (
 )
 from switchboard.limits import MAX_REQUEST_BODY_BYTES
 from switchboard.media_type import parse_media_type
-from switchboard.observability import keys_from_event, logger, metrics, tracer
+from switchboard.observability import invocation_keys, keys_from_event, logger, metrics, tracer
 from switchboard.request_json import UnacceptableJson, parse_request_json
 from switchboard.selfcheck import is_selfcheck
 
@@ -171,22 +171,29 @@ def open_stream(event: dict[str, Any]) -> "StreamAnswer | None":
     if caller is None:
         return None
     request_id = str((event.get("requestContext") or {}).get("requestId") or "local")
-    logger.append_keys(request_id=request_id)
     metrics.add_metric(name=metric_names.CHAT_COMPLETIONS, unit=MetricUnit.Count, value=1)
     try:
-        answer = stream_service().open(body, caller, request_id)
+        with invocation_keys(request_id=request_id):
+            answer = stream_service().open(body, caller, request_id)
     except ApiError as exc:
         _flush_metrics()
         headers = {"content-type": JSON, "x-switchboard-request-id": request_id, **exc.headers}
         if exc.status >= 500:
             logger.warning("stream refused", extra={"status": exc.status, "code": exc.code})
         return StreamAnswer(exc.status, headers, iter([json.dumps(exc.body()).encode()]))
-    return StreamAnswer(answer.status, answer.headers, _flushing(answer.chunks))
+    return StreamAnswer(answer.status, answer.headers, _flushing(answer.chunks, request_id))
 
 
-def _flushing(chunks: Any) -> Any:
+def _flushing(chunks: Any, request_id: str) -> Any:
+    """The chunks, each produced with the request id on every log line (only while it is produced:
+    between chunks the thread may serve something else); metrics flushed at the end."""
     try:
-        yield from chunks
+        while True:
+            with invocation_keys(request_id=request_id):
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            yield chunk
     finally:
         chunks.close()
         _flush_metrics()
