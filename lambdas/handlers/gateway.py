@@ -2,12 +2,18 @@
 
 Wiring only: parse and validate (Powertools event handler), call `ChatService`, map the answer
 or the error to HTTP. Every error leaves here as an OpenAI-style JSON body.
+
+Streamed requests (`stream: true`) cannot go through `handler` (the workflow answers whole): an
+HTTP layer that can stream (the local front door; in AWS the response-streaming entrypoint) asks
+:func:`open_stream` first, which serves a valid streamed chat request through `StreamService` and
+returns None for everything else, which then goes to `handler` as before (and an invalid streamed
+body gets the same 400 as any invalid body there).
 """
 
 import json
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -38,9 +44,12 @@ from switchboard.errors import (
 )
 from switchboard.limits import MAX_REQUEST_BODY_BYTES
 from switchboard.media_type import parse_media_type
-from switchboard.observability import keys_from_event, logger, metrics, tracer
+from switchboard.observability import invocation_keys, keys_from_event, logger, metrics, tracer
 from switchboard.request_json import UnacceptableJson, parse_request_json
 from switchboard.selfcheck import is_selfcheck
+
+if TYPE_CHECKING:  # imported on the first streamed request: whole requests never load it
+    from switchboard.streaming import StreamAnswer, StreamService
 
 JSON = "application/json"
 
@@ -92,9 +101,109 @@ def chat_service() -> ChatService:
     return _service()
 
 
+@lru_cache(maxsize=1)
+def stream_service() -> "StreamService":
+    """The streamed-request use case over the same planner (`ChatService`), circuit table, options
+    and answer cache as the workflow; providers called here, in this process."""
+    from switchboard.answer_cache import DynamoAnswerCache
+    from switchboard.circuits.service import CircuitService, CircuitSettings
+    from switchboard.contract import env as names
+    from switchboard.events import powertools_sink
+    from switchboard.options.model import ProviderKind
+    from switchboard.payloads import PayloadStore
+    from switchboard.providers.registry import provider_for
+    from switchboard.settings import GatewaySettings
+    from switchboard.streaming import StreamService
+
+    settings = GatewaySettings.from_env()
+    events = powertools_sink()
+    circuits = None
+    if settings.circuit_table:
+        environ = {names.CIRCUIT_TABLE: settings.circuit_table, names.OPTIONS_TABLE: settings.options_table}
+        circuits = CircuitService.from_settings(CircuitSettings.from_env(environ), on_event=events)
+    override = ProviderKind(settings.provider_override) if settings.provider_override else None
+
+    def providers(kind: ProviderKind) -> object:
+        return provider_for(kind, override=override)
+
+    return StreamService(
+        planner=_service(),
+        circuits=circuits,
+        providers=providers,
+        payloads=PayloadStore(settings.payload_bucket),
+        events=events,
+        cache=DynamoAnswerCache(settings.answer_cache_table) if settings.answer_cache_table else None,
+    )
+
+
 def forget_cached_state() -> None:
     """Behave as a fresh execution environment: the next request builds clients and caches anew."""
     _service.cache_clear()
+    stream_service.cache_clear()
+
+
+def open_stream(event: dict[str, Any]) -> "StreamAnswer | None":
+    """A streamed chat request (an API Gateway proxy event) as a stream, or None when it is not one.
+
+    None for anything but a well-formed, authorized `POST /v1/chat/completions` with `stream: true`
+    and a JSON body: `handler` answers those as before. An error decided before the first byte
+    (400, 403, 404, 503 with Retry-After) comes back as a one-chunk JSON answer. Metrics are flushed
+    when the stream ends (no `log_metrics` decorator wraps a generator).
+    """
+    from switchboard.streaming import StreamAnswer
+
+    if event.get("httpMethod") != "POST" or event.get("path") != "/v1/chat/completions":
+        return None
+    if _unsupported_media_type(event) is not None:
+        return None
+    try:
+        parsed = parse_request_json(str(event.get("body") or ""))
+    except (UnacceptableJson, ValueError):
+        return None
+    if not isinstance(parsed, dict) or parsed.get("stream") is not True:
+        return None
+    try:
+        body = ChatCompletionRequest.model_validate(parsed)
+    except ValueError:  # pydantic's ValidationError: `handler` renders the same 400 as for any body
+        return None
+    context = ((event.get("requestContext") or {}).get("authorizer")) or {}
+    caller = Caller.from_authorizer(context)
+    if caller is None:
+        return None
+    request_id = str((event.get("requestContext") or {}).get("requestId") or "local")
+    metrics.add_metric(name=metric_names.CHAT_COMPLETIONS, unit=MetricUnit.Count, value=1)
+    try:
+        with invocation_keys(request_id=request_id):
+            answer = stream_service().open(body, caller, request_id)
+    except ApiError as exc:
+        _flush_metrics()
+        headers = {"content-type": JSON, "x-switchboard-request-id": request_id, **exc.headers}
+        if exc.status >= 500:
+            logger.warning("stream refused", extra={"status": exc.status, "code": exc.code})
+        return StreamAnswer(exc.status, headers, iter([json.dumps(exc.body()).encode()]))
+    return StreamAnswer(answer.status, answer.headers, _flushing(answer.chunks, request_id))
+
+
+def _flushing(chunks: Any, request_id: str) -> Any:
+    """The chunks, each produced with the request id on every log line (only while it is produced:
+    between chunks the thread may serve something else); metrics flushed at the end."""
+    try:
+        while True:
+            with invocation_keys(request_id=request_id):
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        chunks.close()
+        _flush_metrics()
+
+
+def _flush_metrics() -> None:
+    try:
+        metrics.flush_metrics()
+    except Exception:  # observability never breaks the request path
+        logger.exception("metrics flush failed")
 
 
 def _request_id() -> str:

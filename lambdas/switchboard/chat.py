@@ -81,6 +81,20 @@ class Caller:
     key_id: str | None = None
     allowed_routes: tuple[str, ...] | None = None
 
+    @classmethod
+    def from_authorizer(cls, context: Mapping[str, Any]) -> Caller | None:
+        """The caller the REQUEST authorizer's context names (its values are strings); None without
+        a tenant and tier."""
+        tenant, tier = context.get("tenant"), context.get("tier")
+        if not tenant or not tier:
+            return None
+        routes = context.get("allowed_routes") or ""
+        allowed = tuple(r for r in str(routes).split(",") if r) or None
+        key_id = context.get("key_id")
+        return cls(
+            tenant=str(tenant), tier=str(tier), key_id=str(key_id) if key_id else None, allowed_routes=allowed
+        )
+
     def may_use(self, route: str) -> bool:
         return self.allowed_routes is None or route in self.allowed_routes
 
@@ -140,9 +154,21 @@ class ChatPlan:
     request_by_reference: bool = False
     not_tried: str | None = None
     unknown_option_ids: tuple[str, ...] = ()
+    options: Mapping[str, LlmOption] = field(default_factory=dict, compare=False)
+    """The catalogue entries read for the plan (empty when the catalogue could not be read): a
+    streamed request calls the providers itself and needs them (:mod:`switchboard.streaming`)."""
+
+    def headers(self) -> dict[str, str]:
+        """The `x-switchboard-*` headers every answer to this request carries, whatever its outcome."""
+        headers = {"x-switchboard-route": self.route, "x-switchboard-request-id": self.request_id}
+        if self.variant:
+            headers["x-switchboard-variant"] = self.variant
+        if self.routing_source != "agent":
+            headers["x-switchboard-routing-source"] = self.routing_source
+        return headers
 
 
-_CLIENT_ERROR_CODES = {
+CLIENT_ERROR_CODES = {
     ErrorClass.BAD_REQUEST.value: "provider_rejected_request",
     ErrorClass.CONTEXT_TOO_LONG.value: "context_length_exceeded",
     ErrorClass.CONTENT_FILTERED.value: "content_filter",
@@ -224,20 +250,32 @@ class ChatService:
         plan = self.prepare(body, caller, request_id)
         return self._shape(self.run(plan), plan)
 
-    def prepare(self, body: ApiRequest, caller: Caller, request_id: str) -> ChatPlan:
+    def prepare(
+        self, body: ApiRequest, caller: Caller, request_id: str, *, streaming: bool = False
+    ) -> ChatPlan:
         """Read what :meth:`plan` needs, then plan: what the gateway does before the workflow runs.
 
         The reads are the agent's answer for this caller (in AWS a round trip to the AppConfig
         extension on localhost; locally, to the agent emulator) and the catalogue entries of the
         options the route names (the options store's cache, DynamoDB when it is stale). A request
-        refused for itself (streaming, a route the key may not use) is refused before any read.
+        refused for itself (streaming, a route the key may not use) is refused before any read;
+        ``streaming`` says the caller serves `stream: true` itself (:mod:`switchboard.streaming`):
+        the workflow cannot stream, so without it a streamed request is refused.
         """
-        _admit(body, caller)
+        _admit(body, caller, streaming=streaming)
         snapshot = self._routes(caller.context(body.model, body.user))
         decision = snapshot.decision(body.model)
         wanted = decision.option_ids() if decision is not None and decision.enabled else ()
         catalogue = self._catalogue(wanted) if wanted else {}
-        plan = self.plan(body, caller, request_id, snapshot=snapshot, catalogue=catalogue, now=self._clock())
+        plan = self.plan(
+            body,
+            caller,
+            request_id,
+            snapshot=snapshot,
+            catalogue=catalogue,
+            now=self._clock(),
+            streaming=streaming,
+        )
         if plan.unknown_option_ids:
             self._on_event(
                 EVENT_UNKNOWN_OPTIONS, {"route": plan.route, "option_ids": list(plan.unknown_option_ids)}
@@ -253,6 +291,7 @@ class ChatService:
         snapshot: RoutingSnapshot,
         catalogue: Mapping[str, LlmOption] | None,
         now: float,
+        streaming: bool = False,
     ) -> ChatPlan:
         """The workflow input for this request, from the routing snapshot and the catalogue: pure.
 
@@ -261,7 +300,7 @@ class ChatService:
         own errors: streaming (400), a route the key may not use (403), a route that does not exist
         or is switched off (404), a route of the other kind (400: a chat route on /v1/embeddings).
         """
-        _admit(body, caller)
+        _admit(body, caller, streaming=streaming)
         route = body.model
         decision = snapshot.decision(route)
         if decision is None or not decision.enabled:
@@ -312,6 +351,7 @@ class ChatService:
             request_by_reference=json_size(payload) > INPUT_BUDGET_BYTES,
             not_tried=_why_nothing_was_tried(decision.chain, chain, dropped, forced),
             unknown_option_ids=tuple(sorted(oid for oid, why in dropped.items() if why == NOT_IN_CATALOGUE)),
+            options=dict(catalogue or {}),
         )
 
     def run(self, plan: ChatPlan) -> dict[str, Any]:
@@ -385,13 +425,9 @@ class ChatService:
 
     def _shape(self, output: dict[str, Any], plan: ChatPlan) -> ChatAnswer:
         """The workflow's outcome as the client's answer, or as the error it gets (with headers)."""
-        route, variant, request_id = plan.route, plan.variant, plan.request_id
+        route, request_id = plan.route, plan.request_id
         outcome = output.get("outcome")
-        headers = {"x-switchboard-route": route, "x-switchboard-request-id": request_id}
-        if variant:
-            headers["x-switchboard-variant"] = variant
-        if plan.routing_source != "agent":
-            headers["x-switchboard-routing-source"] = plan.routing_source
+        headers = plan.headers()
         if outcome == "answered":
             option_id = str(output["option_id"])
             phase = output.get("phase", "primary")
@@ -426,7 +462,7 @@ class ChatService:
             headers["x-switchboard-option"] = str(output.get("option_id", ""))
             raise InvalidRequest(
                 f"The model rejected the request ({error_class}): {error.get('message', '')}".strip(),
-                code=_CLIENT_ERROR_CODES.get(error_class, "provider_rejected_request"),
+                code=CLIENT_ERROR_CODES.get(error_class, "provider_rejected_request"),
                 headers=headers,
             )
         if error_class == ErrorClass.UNSUPPORTED.value:
@@ -445,7 +481,7 @@ class ChatService:
             message = f"No model behind route `{route}` could answer right now (last error: {error_class})."
         raise ServiceUnavailable(
             f"{message} Retry later; request id {request_id}.",
-            retry_after_s=self._retry_after(plan.chain),
+            retry_after_s=self.retry_after(plan.chain),
             headers=headers,
         )
 
@@ -471,7 +507,7 @@ class ChatService:
         )
         return ChatAnswer(completion, route, option_id, variant, headers)
 
-    def _retry_after(self, chain: list[str]) -> int:
+    def retry_after(self, chain: list[str]) -> int:
         """Seconds until the soonest circuit of the chain reopens for probing (a default without one)."""
         if self._circuits is None or not chain:
             return DEFAULT_RETRY_AFTER_S
@@ -532,9 +568,10 @@ def usage_of(result: ChatResult) -> Usage:
     )
 
 
-def _admit(body: ApiRequest, caller: Caller) -> None:
-    """Refuse what the request asks for itself, before routing: streaming, a route the key may not use."""
-    if isinstance(body, ChatCompletionRequest) and body.stream:
+def _admit(body: ApiRequest, caller: Caller, *, streaming: bool = False) -> None:
+    """Refuse what the request asks for itself, before routing: streaming where the caller does not
+    serve it (the workflow answers whole), a route the key may not use."""
+    if isinstance(body, ChatCompletionRequest) and body.stream and not streaming:
         raise InvalidRequest(
             "Streaming is not offered yet: send the request with `stream` false or absent.",
             code="stream_not_supported",

@@ -120,6 +120,9 @@ class GatewaySettings(EnvSettings):
     request_budget_ms: int = env(names.REQUEST_BUDGET_MS, bounded(int, 1000, 300000), default=25000)
     options_cache_ttl_s: float = env(names.OPTIONS_CACHE_TTL_S, bounded(float, 0, 300), default=10.0)
     log_prompts: bool = env(names.LOG_PROMPTS, boolean, default=False)
+    # Streamed requests (switchboard.streaming) call providers and read the answer cache themselves.
+    answer_cache_table: str | None = env(names.ANSWER_CACHE_TABLE, default=None)
+    provider_override: str | None = env(names.PROVIDER_OVERRIDE, default=None)
 
 
 @dataclass(frozen=True)

@@ -262,6 +262,7 @@ def handler_environment(
             appconfig_agent_url=agent_url,
             default_routes=default_routes(json.loads(FLAGS_FILE.read_text())),
             log_prompts=False,
+            answer_cache_table=resources.cache_table or None,
         ),
         **names.authorizer_environment(keys_table=resources.keys_table),
         **names.invoke_environment(

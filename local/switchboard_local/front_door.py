@@ -7,6 +7,11 @@ which the deployed WAF enforces), request framing (400 for an unreadable `Conten
 for a POST without one), unknown paths (404) and methods (405 with `Allow`), and OpenAI-style
 bodies for each of these. Every connection has a socket timeout, so a client that stops sending
 cannot hold a thread.
+
+Streamed chat requests (`stream: true`) are served as API Gateway's response streaming serves
+them: the gateway's `open_stream` decides status and headers before the first byte, then the
+server-sent events go out as they come (chunked transfer encoding), each one flushed. Every other
+request goes to the gateway handler, whole, as before.
 """
 
 from __future__ import annotations
@@ -198,6 +203,45 @@ class FrontDoor:
         handler.wfile.write(body)
 
     @staticmethod
+    def _stream(
+        handler: BaseHTTPRequestHandler, event: dict[str, Any], json_headers: Mapping[str, str]
+    ) -> bool:
+        """Serve ``event`` as a stream when the gateway says it is one; False: it is not, nothing sent."""
+        from handlers import gateway
+
+        try:
+            answer = gateway.open_stream(event)
+        except Exception:
+            log.exception("stream handler crashed")
+            request_id = str(json_headers.get("x-switchboard-request-id", ""))
+            message = f"Internal error (request id {request_id})."
+            crash = error_body(message, errors.SERVER_ERROR, errors.INTERNAL_ERROR.code, request_id)
+            FrontDoor._send(handler, 502, crash, json_headers)
+            return True
+        if answer is None:
+            return False
+        handler.send_response(answer.status)
+        for name, value in answer.headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        handler.wfile.flush()
+        try:
+            for chunk in answer.chunks:
+                if chunk:
+                    handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    handler.wfile.flush()
+            handler.wfile.write(b"0\r\n\r\n")
+            handler.wfile.flush()
+        except OSError:  # the client went away: stop the stream (its provider call is closed)
+            handler.close_connection = True
+        finally:
+            close = getattr(answer.chunks, "close", None)
+            if close is not None:
+                close()
+        return True
+
+    @staticmethod
     def _drain(handler: BaseHTTPRequestHandler, length: int) -> None:
         """Read (and drop) a refused body so the client sees our 413, not a broken pipe."""
         remaining = min(length, DRAIN_LIMIT_BYTES)
@@ -300,6 +344,8 @@ class FrontDoor:
             stage=STAGE,
             identity={"sourceIp": handler.client_address[0], "apiKey": usage_key},
         )
+        if self._stream(handler, event, json_headers):
+            return
         try:
             context = FakeLambdaContext(function_name="switchboard-gateway")
             response = gateway.handler(event, context)

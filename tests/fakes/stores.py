@@ -82,6 +82,9 @@ class InMemoryCircuits:
     def now(self) -> datetime:
         return self.clock()
 
+    def get(self, option_id: str) -> CircuitSnapshot:
+        return self.snapshots.get(option_id, CircuitSnapshot())
+
     def acquire_probe(
         self, option_id: str, policy: BreakerPolicy, *, owner: str, actor: str
     ) -> ProbeDecision:

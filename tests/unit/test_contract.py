@@ -230,7 +230,7 @@ def test_every_code_the_lambda_code_raises_is_in_the_catalogue() -> None:
     found = {m for path in sources if path.parent != CONTRACT_DIR for m in literal.findall(path.read_text())}
     from switchboard import chat
 
-    found |= set(chat._CLIENT_ERROR_CODES.values())
+    found |= set(chat.CLIENT_ERROR_CODES.values())
     json_codes = re.findall(
         r'UnacceptableJson\(\s*"([a-z_]+)"', (ROOT / "lambdas/switchboard/request_json.py").read_text()
     )

@@ -82,6 +82,9 @@ class CircuitLedger(Protocol):
     ) -> RecordResult:
         """Apply one call's outcome; the transition it made (if any) and the resulting snapshot."""
 
+    def get(self, option_id: str) -> CircuitSnapshot:
+        """The circuit as the workflow's ``CheckCircuit`` reads it (CLOSED when unknown or unreadable)."""
+
     def now(self) -> datetime:
         """The ledger's clock: the ``now`` the workflow compares ``open_until`` with."""
 
@@ -150,6 +153,14 @@ class CircuitService:
             from switchboard.observability import logger
 
             logger.exception("circuit transition hook failed", extra={"option_id": option_id})
+
+    def snapshot(self, option_id: str) -> CircuitSnapshot:
+        """The option's circuit, read as the workflow's ``CheckCircuit`` reads it before a call."""
+        return self.store.get(option_id)
+
+    def now(self) -> datetime:
+        """The circuits' clock (what ``open_until`` is compared with)."""
+        return self.store.now()
 
     def acquire_probe(
         self, option_id: str, *, request_id: str, policy: BreakerPolicy | None = None

@@ -35,6 +35,8 @@ PROVIDER_OVERRIDE: Final = "PROVIDER_OVERRIDE"
 CIRCUIT_PROBE_LEASE_S: Final = "CIRCUIT_PROBE_LEASE_S"
 CIRCUIT_CACHE_TTL_S: Final = "CIRCUIT_CACHE_TTL_S"
 MODEL_FAMILIES: Final = "MODEL_FAMILIES"
+ANSWER_CACHE_TABLE: Final = "ANSWER_CACHE_TABLE"
+"""The answer cache the workflow writes; streamed requests read it for their `cache` degrade step."""
 
 # --- Read outside the settings loaders ------------------------------------------------------------
 POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
@@ -79,6 +81,7 @@ DEFAULTED_IN_DEPLOYMENT: Final[Mapping[str, str]] = {
     PROVIDER_OVERRIDE: "tests and the local stack only (the mock provider)",
     CIRCUIT_PROBE_LEASE_S: "the breaker's default lease",
     CIRCUIT_CACHE_TTL_S: "the breaker's default read cache",
+    ANSWER_CACHE_TABLE: "only where streamed requests are served: without it their `cache` step is skipped",
 }
 """Variables a loader reads that a deployed function may lack: the loader's default is meant."""
 
@@ -108,9 +111,13 @@ def gateway_environment(
     appconfig_agent_url: str,
     default_routes: Mapping[str, Mapping[str, Any]],
     log_prompts: bool,
+    answer_cache_table: str | None = None,
 ) -> dict[str, str]:
-    """The gateway's own variables (``STATE_MACHINE_ARN`` comes with the workflow, see infra)."""
+    """The gateway's own variables (``STATE_MACHINE_ARN`` comes with the workflow, see infra);
+    ``answer_cache_table`` where the function also serves streamed requests."""
+    cache = {ANSWER_CACHE_TABLE: answer_cache_table} if answer_cache_table else {}
     return {
+        **cache,
         OPTIONS_TABLE: options_table,
         CIRCUIT_TABLE: circuit_table,
         PAYLOAD_BUCKET: payload_bucket,

@@ -41,6 +41,22 @@ Fault injection, from `option.params` (chat and embeddings alike):
 - `error_rate` (0..1, default 0): with this probability raise `ProviderError(error_kind)`
   (drawn from the injected `random.Random`; 0 never fails, 1 always does).
 - `error_kind` (an `ErrorClass` value, default `unavailable`).
+
+Streaming (`stream`, issue 14): the same answer as `complete` for the same request, in pieces, so
+the concatenated stream equals the whole answer. Text goes a word per delta (each word with the
+whitespace after it); each tool call goes as a first delta with its `id` and `name`, then its
+arguments in pieces of `STREAM_ARGUMENT_PIECE` characters; the last delta carries `finish_reason`
+and the usage. Faults, besides `latency_ms` and `error_rate` (both before the first delta):
+
+- `first_token_ms` (default 0): sleep this long before the first delta; beyond the first-token
+  deadline, sleep the deadline and raise `timeout`, as a provider cut off by it would.
+- `chunk_delay_ms` (default 0): sleep this long between deltas; beyond the idle deadline, sleep
+  the deadline and raise `timeout`. The total deadline is checked before each delta.
+- `fail_after_chunks: N`: raise `ProviderError(error_kind)` after N content deltas (0: before the
+  first one), so a gateway sees a stream cut mid-way.
+
+The call is counted and the faults applied when iteration starts (the call is lazy, as a real
+client's is).
 """
 
 from __future__ import annotations
@@ -49,10 +65,11 @@ import hashlib
 import json
 import math
 import random
+import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from switchboard.errors import ErrorClass, ProviderError
 from switchboard.json_schema import example
@@ -65,12 +82,24 @@ from switchboard.providers.base import (
     EmbeddingResult,
     FinishReason,
     FunctionTool,
+    StreamDeadlines,
+    StreamDelta,
+    StreamUsage,
     ToolCall,
+    ToolCallDelta,
     merged_params,
 )
 
 DEFAULT_DIMENSIONS = 256
 MAX_DIMENSIONS = 8192
+STREAM_ARGUMENT_PIECE = 8
+_WORD_WITH_SPACE = re.compile(r"\s*\S+\s*|\s+")
+
+
+def stream_pieces(text: str) -> list[str]:
+    """`text` a word at a time, each word with the whitespace after it (leading whitespace goes with
+    the first word): the pieces concatenate to `text` exactly."""
+    return _WORD_WITH_SPACE.findall(text)
 
 
 def _words(text: str) -> int:
@@ -129,6 +158,17 @@ def _text_answer(option: LlmOption, request: ChatRequest) -> str:
     return text
 
 
+def _injected(option: LlmOption) -> ProviderError:
+    """The failure `params.error_kind` names (`unavailable` when absent or unknown)."""
+    kind = str(option.params.get("error_kind") or ErrorClass.UNAVAILABLE.value)
+    try:
+        error_class = ErrorClass(kind)
+    except ValueError:
+        error_class = ErrorClass.UNAVAILABLE
+    retry_after = 1.0 if error_class is ErrorClass.THROTTLED else None
+    return ProviderError(error_class, f"mock injected {error_class.value}", retry_after_s=retry_after)
+
+
 def _unit_vector(text: str, dimensions: int) -> list[float]:
     seed = int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
     rng = random.Random(seed)  # deterministic test data, not cryptography
@@ -162,16 +202,56 @@ class MockProvider:
 
         rate = _number(params.get("error_rate"))
         if rate > 0 and self._rng.random() < rate:
-            kind = str(params.get("error_kind") or ErrorClass.UNAVAILABLE.value)
-            try:
-                error_class = ErrorClass(kind)
-            except ValueError:
-                error_class = ErrorClass.UNAVAILABLE
-            retry_after = 1.0 if error_class is ErrorClass.THROTTLED else None
-            raise ProviderError(error_class, f"mock injected {error_class.value}", retry_after_s=retry_after)
+            raise _injected(option)
 
     def complete(self, option: LlmOption, request: ChatRequest, timeout_s: float) -> ChatResult:
         self._enter(option, timeout_s)
+        return self._answer(option, request)
+
+    def stream(
+        self, option: LlmOption, request: ChatRequest, deadlines: StreamDeadlines
+    ) -> Iterator[StreamDelta]:
+        """The answer of :meth:`complete` as deltas (see the module docstring), faults applied."""
+        started = time.monotonic()
+        self._enter(option, min(deadlines.first_token_s, deadlines.total_s))
+        result = self._answer(option, request)
+        params = option.params
+        fail_after = params.get("fail_after_chunks")
+        fail_at = fail_after if isinstance(fail_after, int) and not isinstance(fail_after, bool) else None
+        deltas = [StreamDelta(text=piece) for piece in stream_pieces(result.text)]
+        for index, call in enumerate(result.tool_calls):
+            deltas.append(StreamDelta(tool_calls=(ToolCallDelta(index=index, id=call.id, name=call.name),)))
+            arguments = call.arguments
+            for at in range(0, len(arguments), STREAM_ARGUMENT_PIECE):
+                piece = arguments[at : at + STREAM_ARGUMENT_PIECE]
+                deltas.append(StreamDelta(tool_calls=(ToolCallDelta(index=index, arguments=piece),)))
+        self._wait(_number(params.get("first_token_ms")) / 1000, deadlines.first_token_s, "first token")
+        for sent, delta in enumerate(deltas):
+            if fail_at is not None and sent >= fail_at:
+                raise _injected(option)
+            if sent:
+                self._wait(_number(params.get("chunk_delay_ms")) / 1000, deadlines.idle_s, "next chunk")
+            if time.monotonic() - started > deadlines.total_s:
+                raise ProviderError(ErrorClass.TIMEOUT, f"mock stream exceeded {deadlines.total_s:.3f}s")
+            yield delta
+        if fail_at is not None and fail_at >= len(deltas):
+            raise _injected(option)
+        usage = StreamUsage(prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens)
+        yield StreamDelta(finish_reason=result.finish_reason, usage=usage)
+
+    def _wait(self, seconds: float, deadline_s: float, what: str) -> None:
+        """Sleep `seconds`, or the deadline and a `timeout` when it is shorter."""
+        if seconds <= 0:
+            return
+        if seconds > deadline_s:
+            self._sleep(max(0.0, deadline_s))
+            raise ProviderError(
+                ErrorClass.TIMEOUT, f"mock {what} after {seconds:.3f}s exceeds {deadline_s:.3f}s"
+            )
+        self._sleep(seconds)
+
+    def _answer(self, option: LlmOption, request: ChatRequest) -> ChatResult:
+        """The deterministic answer to `request` (the module docstring's rules), without faults."""
         prompt_tokens = sum(_words(m.text) for m in request.messages)
         model = option.model or "mock"
 

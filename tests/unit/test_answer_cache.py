@@ -1,0 +1,63 @@
+"""The answer-cache reader of streamed requests: the workflow's tenant and freshness checks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from switchboard.answer_cache import DynamoAnswerCache, answer_from_item
+
+ANSWER = {"text": "cached", "finish_reason": "stop", "prompt_tokens": 1, "completion_tokens": 1}
+
+
+def _item(tenant: str = "acme", expires_at: int = 2000, answer: Any = ANSWER) -> dict[str, Any]:
+    return {
+        "cache_key": {"S": "acme#k"},
+        "tenant": {"S": tenant},
+        "answer": {"S": json.dumps(answer)},
+        "option_id": {"S": "a"},
+        "route": {"S": "chat"},
+        "expires_at": {"N": str(expires_at)},
+    }
+
+
+def test_an_item_of_this_tenant_still_fresh_is_served() -> None:
+    hit = answer_from_item(_item(), tenant="acme", now_epoch_s=1000)
+    assert hit is not None and hit.option_id == "a" and hit.result == ANSWER
+
+
+@pytest.mark.parametrize(
+    ("item", "tenant"),
+    [
+        (_item(tenant="other"), "acme"),  # another tenant's answer is never served
+        (_item(expires_at=1000), "acme"),  # expired (DynamoDB's TTL deletes late)
+        (_item(answer=["not", "an", "object"]), "acme"),
+        ({**_item(), "answer": {"S": "{broken"}}, "acme"),
+        ({**_item(), "expires_at": {"N": "soon"}}, "acme"),
+        (None, "acme"),
+        (_item(tenant=""), ""),
+    ],
+)
+def test_foreign_expired_or_malformed_items_are_misses(item: Any, tenant: str) -> None:
+    assert answer_from_item(item, tenant=tenant, now_epoch_s=1000) is None
+
+
+def test_reads_the_table_the_workflow_writes(emulated_aws: None) -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(
+        TableName="cache",
+        KeySchema=[{"AttributeName": "cache_key", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "cache_key", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.put_item(TableName="cache", Item=_item())
+    cache = DynamoAnswerCache("cache", client=client)
+    assert cache.get("acme#k", tenant="acme", now_epoch_s=1000) is not None
+    assert cache.get("acme#k", tenant="other", now_epoch_s=1000) is None
+    assert cache.get("missing", tenant="acme", now_epoch_s=1000) is None
+    assert (
+        DynamoAnswerCache("no-such-table", client=client).get("acme#k", tenant="acme", now_epoch_s=1) is None
+    )
