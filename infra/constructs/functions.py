@@ -204,6 +204,7 @@ class GatewayFunctions(Construct):
         options_table: dynamodb.ITable,
         keys_table: dynamodb.ITable,
         circuit_table: dynamodb.ITable,
+        answer_cache_table: dynamodb.ITable,
         payload_bucket: s3.IBucket,
         powertools_layer: lambda_.ILayerVersion,
         appconfig_extension_layer: lambda_.ILayerVersion,
@@ -230,6 +231,8 @@ class GatewayFunctions(Construct):
             circuit_table: circuit states and transition events. The circuit step and the invoke step
                 read and write it (the invoke step records outcomes; every transition is a
                 conditional write); the gateway reads it (BatchGetItem) for Retry-After.
+            answer_cache_table: the workflow's answer cache; the gateway reads it for a streamed
+                request's `cache` degrade step (the workflow writes it).
             payload_bucket: claim-check bucket (gateway reads/writes, invoke reads).
             powertools_layer: on every function.
             appconfig_extension_layer: on the gateway only (AppConfig Agent on localhost:2772).
@@ -274,6 +277,7 @@ class GatewayFunctions(Construct):
                 options_table=options_table.table_name,
                 circuit_table=circuit_table.table_name,
                 payload_bucket=payload_bucket.bucket_name,
+                answer_cache_table=answer_cache_table.table_name,
                 appconfig_application=appconfig_application,
                 appconfig_environment=appconfig_environment,
                 appconfig_profile=appconfig_profile,
@@ -492,6 +496,7 @@ class GatewayFunctions(Construct):
         # InvokeEndpointWithResponseStream as sagemaker:InvokeEndpointWithResponseStream (Service
         # Authorization Reference); the resources are the invoke step's.
         circuit_table.grant_read_write_data(self.gateway)
+        answer_cache_table.grant_read_data(self.gateway)  # the `cache` degrade step, tenant-checked
         if self.bedrock_resources:
             self.gateway.add_to_role_policy(
                 iam.PolicyStatement(

@@ -133,6 +133,7 @@ class SwitchboardStack(Stack):
             options_table=self.data.options_table,
             keys_table=self.data.keys_table,
             circuit_table=self.data.circuit_table,
+            answer_cache_table=self.data.cache_table,
             payload_bucket=self.data.payload_bucket,
             powertools_layer=powertools,
             appconfig_extension_layer=appconfig_extension,

@@ -92,6 +92,7 @@ def _service() -> ChatService:
         payloads=PayloadStore(settings.payload_bucket),
         circuits=CircuitStore(settings.circuit_table, on_event=on_event) if settings.circuit_table else None,
         budget_ms=settings.request_budget_ms,
+        stream_budget_ms=settings.stream_budget_ms,
         on_event=on_event,
     )
 
@@ -175,12 +176,19 @@ def open_stream(event: dict[str, Any]) -> "StreamAnswer | None":
     try:
         with invocation_keys(request_id=request_id):
             answer = stream_service().open(body, caller, request_id)
-    except ApiError as exc:
+    except Exception as exc:
+        if not isinstance(exc, ApiError):
+            with invocation_keys(request_id=request_id):
+                logger.exception("unexpected error opening a stream")
+            metrics.add_metric(name=metric_names.UNEXPECTED_ERRORS, unit=MetricUnit.Count, value=1)
+            exc = InternalError(f"Internal error (request id {request_id}). It has been logged.")
+        elif exc.status >= 500:
+            logger.warning("stream refused", extra={"status": exc.status, "code": exc.code})
         _flush_metrics()
         headers = {"content-type": JSON, "x-switchboard-request-id": request_id, **exc.headers}
-        if exc.status >= 500:
-            logger.warning("stream refused", extra={"status": exc.status, "code": exc.code})
-        return StreamAnswer(exc.status, headers, iter([json.dumps(exc.body()).encode()]))
+        # The same compact body the buffered path's Powertools response carries.
+        error_body = json.dumps(exc.body(), separators=(",", ":")).encode()
+        return StreamAnswer(exc.status, headers, iter([error_body]))
     return StreamAnswer(answer.status, answer.headers, _flushing(answer.chunks, request_id))
 
 

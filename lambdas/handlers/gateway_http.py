@@ -55,7 +55,6 @@ from urllib.parse import parse_qsl, urlsplit
 from switchboard.contract import env
 
 JSON = "application/json"
-CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
 READINESS_PATH = env.GATEWAY_READINESS_PATH
 EVENTS_PATH = env.GATEWAY_EVENTS_PATH
 DEFAULT_PORT = env.GATEWAY_HTTP_PORT
@@ -80,21 +79,6 @@ class StreamAnswerLike(Protocol):
     def chunks(self) -> Iterator[bytes]: ...
 
 
-class StreamOpener(Protocol):
-    """``switchboard.streaming.StreamService``: ``open`` raises ``ApiError`` for pre-stream refusals."""
-
-    def open(self, body: Any, caller: Any, request_id: str) -> StreamAnswerLike: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A response decided before its first byte: status and headers, then the body in pieces."""
-
-    status: int
-    headers: dict[str, str]
-    chunks: Iterator[bytes]
-
-
 OpenStream = Callable[[dict[str, Any]], StreamAnswerLike | None]
 """A proxy event -> its stream (errors decided before the first byte included), or None when the
 event is not a stream request the gateway would accept (the gateway handler answers it)."""
@@ -113,16 +97,12 @@ class Wiring:
 def default_wiring() -> Wiring:
     """The deployed wiring: ``handlers.gateway``'s handler and its stream seam.
 
-    ``handlers.gateway.open_stream(event)`` when the gateway module has it (the seam the local
-    stack's front door calls too, so local and AWS streams run the same code); otherwise
-    :func:`stream_opener` over ``handlers.gateway.stream_service``.
+    ``handlers.gateway.open_stream(event)``: the seam the local stack's front door calls too, so
+    local and AWS streams run the same code (request parsing, caller, error rendering included).
     """
     from handlers import gateway
 
-    seam: OpenStream | None = getattr(gateway, "open_stream", None)
-    if seam is None and hasattr(gateway, "stream_service"):
-        seam = stream_opener(gateway.stream_service)
-    return Wiring(gateway_handler=gateway.handler, open_stream=seam)
+    return Wiring(gateway_handler=gateway.handler, open_stream=gateway.open_stream)
 
 
 # --- The Lambda context LWA forwards --------------------------------------------------------------
@@ -223,138 +203,6 @@ def proxy_event(
         "body": text,
         "isBase64Encoded": encoded,
     }
-
-
-def caller_from(request_context: Mapping[str, Any]) -> Any | None:
-    """The caller the REQUEST authorizer established (as ``handlers.gateway`` reads it), or None."""
-    context = request_context.get("authorizer") or {}
-    if not isinstance(context, Mapping):
-        return None
-    tenant, tier = context.get("tenant"), context.get("tier")
-    if not tenant or not tier:
-        return None
-    from switchboard.chat import Caller
-
-    routes = context.get("allowed_routes") or ""
-    allowed = tuple(r for r in str(routes).split(",") if r) or None
-    key_id = context.get("key_id")
-    return Caller(
-        tenant=str(tenant),
-        tier=str(tier),
-        key_id=None if key_id is None else str(key_id),
-        allowed_routes=allowed,
-    )
-
-
-def stream_request(event: Mapping[str, Any]) -> Any | None:
-    """The parsed ``ChatCompletionRequest`` when this event asks for a stream the gateway would accept.
-
-    None sends the request down the buffered path, which answers it (a whole completion) or
-    refuses it exactly as the gateway does (415, 413, 400 naming the problem, 401).
-    """
-    if event.get("httpMethod") != "POST" or event.get("path") != CHAT_COMPLETIONS_PATH:
-        return None
-    if event.get("isBase64Encoded") or not event.get("body"):
-        return None
-    from switchboard.limits import MAX_REQUEST_BODY_BYTES
-    from switchboard.media_type import parse_media_type
-
-    text = str(event["body"])
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_REQUEST_BODY_BYTES:
-        return None
-    headers = event.get("headers") or {}
-    content_type = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
-    if content_type.strip():
-        media = parse_media_type(content_type)
-        if media is None or media.essence != JSON:
-            return None
-    from switchboard.request_json import UnacceptableJson, parse_request_json
-
-    try:
-        raw = parse_request_json(text)
-    except (UnacceptableJson, ValueError):
-        return None
-    if not isinstance(raw, dict) or raw.get("stream") is not True:
-        return None
-    from pydantic import ValidationError
-
-    from switchboard.api_models import ChatCompletionRequest
-
-    try:
-        return ChatCompletionRequest.model_validate(raw)
-    except ValidationError:
-        return None
-
-
-def api_error_response(exc: Any, request_id: str) -> tuple[int, dict[str, str], bytes]:
-    """An ``ApiError`` as ``handlers.gateway`` renders it: its status, headers, compact JSON body."""
-    headers = {"Content-Type": JSON, "x-switchboard-request-id": request_id, **dict(exc.headers or {})}
-    body = json.dumps(exc.body(), separators=(",", ":")).encode()
-    return int(exc.status), headers, body
-
-
-def stream_opener(service: Callable[[], StreamOpener]) -> OpenStream:
-    """:data:`OpenStream` over ``StreamService.open``: the request is parsed as the gateway parses
-    it (:func:`stream_request`), the caller read as it reads it, and an ``ApiError`` raised before
-    the first byte rendered as it renders errors (:func:`api_error_response`)."""
-
-    def open_stream(event: dict[str, Any]) -> StreamAnswerLike | None:
-        request = stream_request(event)
-        request_context = event.get("requestContext") or {}
-        caller = caller_from(request_context) if request is not None else None
-        if request is None or caller is None:
-            return None
-        from switchboard.errors import ApiError, InternalError
-        from switchboard.observability import invocation_keys, logger, metrics
-
-        request_id = str(request_context.get("requestId") or "local")
-        with invocation_keys(request_id=request_id):
-            try:
-                answer = service().open(request, caller, request_id)
-            except ApiError as exc:
-                if exc.status >= 500:
-                    logger.error("stream refused", extra={"status": exc.status, "code": exc.code})
-                _flush(metrics)
-                return _whole_answer(*api_error_response(exc, request_id))
-            except Exception:
-                logger.exception("unexpected error opening a stream")
-                _count_unexpected(metrics)
-                _flush(metrics)
-                error = InternalError(f"Internal error (request id {request_id}). It has been logged.")
-                return _whole_answer(*api_error_response(error, request_id))
-        return Answer(answer.status, dict(answer.headers), _flushing(answer.chunks, metrics))
-
-    return open_stream
-
-
-def _whole_answer(status: int, headers: dict[str, str], body: bytes) -> Answer:
-    return Answer(status, headers, iter([body]))
-
-
-def _flushing(chunks: Iterator[bytes], metrics: Any) -> Iterator[bytes]:
-    """The chunks, then the stream's metrics flushed (no ``log_metrics`` decorator wraps a stream)."""
-    try:
-        yield from chunks
-    finally:
-        close = getattr(chunks, "close", None)
-        if callable(close):
-            close()
-        _flush(metrics)
-
-
-def _flush(metrics: Any) -> None:
-    try:
-        metrics.flush_metrics()
-    except Exception as exc:  # observability never breaks the request path
-        print(f"gateway_http: metrics flush failed: {exc}", file=sys.stderr)
-
-
-def _count_unexpected(metrics: Any) -> None:
-    from aws_lambda_powertools.metrics import MetricUnit
-
-    from switchboard.contract import metrics as metric_names
-
-    metrics.add_metric(name=metric_names.UNEXPECTED_ERRORS, unit=MetricUnit.Count, value=1)
 
 
 # --- The server ------------------------------------------------------------------------------------

@@ -186,6 +186,7 @@ class ChatService:
         payloads: Payloads,
         circuits: CircuitReader | None = None,
         budget_ms: int = 25000,
+        stream_budget_ms: int = 840000,
         clock: Callable[[], float] = time.time,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
@@ -195,6 +196,7 @@ class ChatService:
         self._payloads = payloads
         self._circuits = circuits
         self._budget_ms = budget_ms
+        self._stream_budget_ms = stream_budget_ms
         self._clock = clock
         self._on_event = on_event or (lambda _name, _data: None)
 
@@ -336,6 +338,7 @@ class ChatService:
             else body.to_chat_request(),
             forced_degraded=forced,
             now=now,
+            budget_ms=self._stream_budget_ms if streaming else self._budget_ms,
         )
         return ChatPlan(
             request_id=request_id,
@@ -391,6 +394,7 @@ class ChatService:
         request: ChatRequest | EmbeddingRequest,
         forced_degraded: bool,
         now: float,
+        budget_ms: int,
     ) -> dict[str, Any]:
         chain, smaller_chain, fallback = chains
         cache_ttl_s = int(decision.cache_ttl_s or 0)
@@ -420,7 +424,7 @@ class ChatService:
             "request": request.to_dict(),
             "now": iso_seconds(now),
             "now_epoch_s": int(now),
-            "deadline_ms": int(now * 1000) + self._budget_ms,
+            "deadline_ms": int(now * 1000) + budget_ms,
         }
 
     def _shape(self, output: dict[str, Any], plan: ChatPlan) -> ChatAnswer:

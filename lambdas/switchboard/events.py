@@ -53,6 +53,9 @@ class Measurements(EventSink, Protocol):
     def option_latency_ms(self, name: str, option_id: str, value_ms: float) -> None:
         """A latency sample, in milliseconds, with the ``option`` dimension."""
 
+    def latency_ms(self, name: str, value_ms: float) -> None:
+        """A latency sample, in milliseconds (dimension ``service`` only: dashboards and alarms)."""
+
 
 class PowertoolsEventSink:
     """Events and measurements as EMF metrics (namespace ``Switchboard``, dimension ``service``).
@@ -90,6 +93,16 @@ class PowertoolsEventSink:
         from aws_lambda_powertools.metrics import MetricUnit
 
         self._per_option(name, MetricUnit.Milliseconds, value_ms, option_id)
+
+    def latency_ms(self, name: str, value_ms: float) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        from switchboard.observability import logger, metrics
+
+        try:
+            metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value_ms)
+        except Exception:  # a metric must never break the request it describes
+            logger.exception("metric not recorded", extra={"metric": name})
 
     @staticmethod
     def _per_option(name: str, unit: Any, value: float, option_id: str) -> None:
@@ -136,6 +149,9 @@ class RecordingEventSink:
 
     def option_latency_ms(self, name: str, option_id: str, value_ms: float) -> None:
         self.measurements.append(Measurement(name, option_id, value_ms))
+
+    def latency_ms(self, name: str, value_ms: float) -> None:
+        self.measurements.append(Measurement(name, None, value_ms))
 
     def names(self) -> list[str]:
         return [name for name, _ in self.events]

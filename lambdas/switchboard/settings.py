@@ -118,6 +118,9 @@ class GatewaySettings(EnvSettings):
     payload_bucket: str | None = env(names.PAYLOAD_BUCKET, default=None)
     workflow_mode: str = env(names.WORKFLOW_MODE, one_of("sync|poll"), default="sync")
     request_budget_ms: int = env(names.REQUEST_BUDGET_MS, bounded(int, 1000, 300000), default=25000)
+    # A stream's whole deadline: API Gateway ends a stream after 15 minutes and the function's
+    # timeout is 15 minutes; the option's first-token and idle deadlines end a stall long before.
+    stream_budget_ms: int = env(names.STREAM_BUDGET_MS, bounded(int, 1000, 880000), default=840000)
     options_cache_ttl_s: float = env(names.OPTIONS_CACHE_TTL_S, bounded(float, 0, 300), default=10.0)
     log_prompts: bool = env(names.LOG_PROMPTS, boolean, default=False)
     # Streamed requests (switchboard.streaming) call providers and read the answer cache themselves.

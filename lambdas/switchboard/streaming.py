@@ -527,7 +527,9 @@ class StreamService:
             error = _as_provider_error(exc)
             latency_ms = int((self._monotonic() - call_started) * 1000)
             self._events.option_count(metric_names.provider_error(error.error_class.value), option.id)
+            # Per option for the drill-down, per service for the dashboard's row.
             self._events.option_count(metric_names.STREAM_FAILED_OVER, option.id)
+            self._events.count(metric_names.STREAM_FAILED_OVER)
             self._record(option, plan.request_id, tried.probe, error, latency_ms)
             tried.outcome, tried.error_class = "failed_before_first_token", error.error_class.value
             return error
@@ -664,6 +666,7 @@ class StreamService:
         record.option_id, record.degraded = option.id, headers.get("x-switchboard-degraded")
         record.time_to_first_token_ms = live.ttft_ms
         self._events.option_latency_ms(metric_names.STREAM_TIME_TO_FIRST_TOKEN, option.id, live.ttft_ms)
+        self._events.latency_ms(metric_names.STREAM_TIME_TO_FIRST_TOKEN, live.ttft_ms)
         writer = self._writer(plan, option.id, include_usage)
         return StreamAnswer(200, headers, self._live_chunks(plan, live, writer, record))
 
@@ -710,6 +713,7 @@ class StreamService:
                     metric_names.provider_error(error.error_class.value), live.option.id
                 )
                 self._events.option_count(metric_names.STREAM_FAILED_MID_STREAM, live.option.id)
+                self._events.count(metric_names.STREAM_FAILED_MID_STREAM)
                 self._record(live.option, plan.request_id, live.probe, error, live.ttft_ms)
                 record.ended, record.error_class = "error_event", error.error_class.value
                 message = (

@@ -72,12 +72,18 @@ def fake_streams() -> FakeStreamService:
 
 
 @pytest.fixture
-def server(gateway: Any, fake_streams: FakeStreamService) -> Iterator[gateway_http.GatewayServer]:
+def server(
+    gateway: Any, fake_streams: FakeStreamService, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[gateway_http.GatewayServer]:
     from handlers import gateway as gateway_module
 
-    wiring = gateway_http.Wiring(
-        gateway_handler=gateway_module.handler, open_stream=gateway_http.stream_opener(lambda: fake_streams)
-    )
+    # The deployed seam (`gateway.open_stream`: parsing, caller, error rendering) over a fake use case.
+    def stream_service() -> FakeStreamService:
+        return fake_streams
+
+    stream_service.cache_clear = lambda: None  # type: ignore[attr-defined]  # as lru_cache's
+    monkeypatch.setattr(gateway_module, "stream_service", stream_service)
+    wiring = gateway_http.default_wiring()
     running = gateway_http.serve(0, wiring=lambda: wiring)
     try:
         yield running

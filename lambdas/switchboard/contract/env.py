@@ -30,6 +30,7 @@ DEFAULT_ROUTES: Final = "DEFAULT_ROUTES"
 LOG_PROMPTS: Final = "LOG_PROMPTS"
 WORKFLOW_MODE: Final = "WORKFLOW_MODE"
 REQUEST_BUDGET_MS: Final = "REQUEST_BUDGET_MS"
+STREAM_BUDGET_MS: Final = "STREAM_BUDGET_MS"
 OPTIONS_CACHE_TTL_S: Final = "OPTIONS_CACHE_TTL_S"
 PROVIDER_OVERRIDE: Final = "PROVIDER_OVERRIDE"
 CIRCUIT_PROBE_LEASE_S: Final = "CIRCUIT_PROBE_LEASE_S"
@@ -77,6 +78,7 @@ READ_OUTSIDE_SETTINGS: Final[Mapping[str, str]] = {
 DEFAULTED_IN_DEPLOYMENT: Final[Mapping[str, str]] = {
     WORKFLOW_MODE: "sync (StartSyncExecution) as deployed; poll only against in-process moto",
     REQUEST_BUDGET_MS: "the loader's default fits API Gateway's 29 s integration timeout",
+    STREAM_BUDGET_MS: "the loader's default (14 min) fits the 15-minute stream and function limits",
     OPTIONS_CACHE_TTL_S: "the loader's default; the local stack shortens it",
     PROVIDER_OVERRIDE: "tests and the local stack only (the mock provider)",
     CIRCUIT_PROBE_LEASE_S: "the breaker's default lease",
