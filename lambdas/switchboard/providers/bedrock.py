@@ -2,7 +2,7 @@
 
 `modelId` is `option.model` as is: a foundation model id (`amazon.nova-lite-v1:0`) or a cross-region
 inference profile id (`us.`/`eu.`/`apac.`/`global.` + model id). Both operations are authorized as
-`bedrock:InvokeModel`. Embeddings live in `switchboard.providers.bedrock_embeddings` (Titan Text
+`bedrock:InvokeModel`; streaming (`stream`, ConverseStream) as `bedrock:InvokeModelWithResponseStream`. Embeddings live in `switchboard.providers.bedrock_embeddings` (Titan Text
 Embeddings V2, Cohere Embed v3/v4); `BedrockConverseProvider.embed` hands over to it.
 
 The SDK never retries (`total_max_attempts=1`): retries, backoff and fallbacks belong to the workflow.
@@ -89,6 +89,14 @@ OpenAI's `prompt_tokens` counts all), `cacheReadInputTokens` -> `cached_tokens`,
 `cacheWriteInputTokens` -> `cache_write_tokens`. Stop reasons: end_turn/stop_sequence -> stop;
 tool_use -> tool_calls (stop when no call is kept); max_tokens and model_context_window_exceeded ->
 length; guardrail_intervened/content_filtered -> content_filter.
+
+Streaming (`stream`): ConverseStream with the very request `complete` sends (`plan_converse`, the
+same prompt-caching retry before the first event; native structured output is in ConverseStream's
+model too); events mapped by `ConverseStreamReader` under the response rules above. Exception
+events in the stream (`throttlingException`, `modelStreamErrorException`, `internalServerException`,
+`serviceUnavailableException`, `validationException`) map like the Converse codes of the same name
+below; a stream that ends before `messageStop` is `unavailable`. Deadlines: each read of the event
+stream gets the socket timeout left until the nearest deadline (`streaming.StreamClock`).
 
 Error mapping (Bedrock error code / condition -> `ErrorClass`):
 

@@ -27,6 +27,13 @@ do, are re-encoded as text; missing or empty arguments are `{}`; a missing id ge
 forced call present, JSON that matches the schema) is judged once for every provider by the
 invoke step (`switchboard.answers`), not here.
 
+Streaming (`stream`): the same body plus `"stream": true` and `stream_options.include_usage`
+(left out with `params.stream_usage: false`), `Accept: text/event-stream`, over http.client so
+each read can take the socket timeout left until the nearest deadline; the SSE is read by
+`streaming.openai_stream_deltas` (error events, cut streams, tool-call pieces: see there). An HTTP
+error before the stream maps as below; a server that answers the streamed request with a whole
+`application/json` completion is streamed as one delta and the finish.
+
 Embeddings: `POST {base_url}/embeddings` with `input` as a list (texts or token arrays), `model`,
 `encoding_format: "float"` always (the gateway base64-encodes for its own clients) and `dimensions`
 from the request or `option.params["dimensions"]`; `data[i].embedding` in `index` order (base64

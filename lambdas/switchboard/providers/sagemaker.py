@@ -31,6 +31,14 @@ answers in the generate shape; declare such an option's `capabilities` as `[]` s
 refuses those requests without a call. A plain request it refuses is `unavailable` (the option is
 misconfigured, not the caller's fault).
 
+Streaming (`stream`): `InvokeEndpointWithResponseStream` (IAM action
+`sagemaker:InvokeEndpointWithResponseStream`) with the same body plus `"stream": true` and
+`stream_options.include_usage` (`params.stream_usage: false` leaves it out) and no `Accept` (the
+container picks its format). `PayloadPart` bytes, cut anywhere, are the container's OpenAI chunk
+stream, as SSE (vLLM, TGI Messages API, SGLang) or JSON lines (LMI), read by the OpenAI-compatible
+adapter's reader (`streaming.openai_stream_deltas`). `ModelStreamError` and
+`InternalStreamFailure` events are `unavailable`; errors before the stream map as below.
+
 Accepted chat responses, anything else is `malformed`:
 
 - OpenAI chat shape, parsed by `openai_compatible.parse_chat_completion` (tool calls, usage
