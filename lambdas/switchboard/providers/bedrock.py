@@ -2,8 +2,9 @@
 
 `modelId` is `option.model` as is: a foundation model id (`amazon.nova-lite-v1:0`) or a cross-region
 inference profile id (`us.`/`eu.`/`apac.`/`global.` + model id). Both operations are authorized as
-`bedrock:InvokeModel`; streaming (`stream`, ConverseStream) as `bedrock:InvokeModelWithResponseStream`. Embeddings live in `switchboard.providers.bedrock_embeddings` (Titan Text
-Embeddings V2, Cohere Embed v3/v4); `BedrockConverseProvider.embed` hands over to it.
+`bedrock:InvokeModel`; streaming (`stream`, ConverseStream) as
+`bedrock:InvokeModelWithResponseStream`. Embeddings live in `switchboard.providers.bedrock_embeddings`
+(Titan Text Embeddings V2, Cohere Embed v3/v4); `BedrockConverseProvider.embed` hands over to it.
 
 The SDK never retries (`total_max_attempts=1`): retries, backoff and fallbacks belong to the workflow.
 
