@@ -75,6 +75,7 @@ class FakeEventStreamServer:
     def __init__(self) -> None:
         self.canned = Canned(stream=[])
         self.error: tuple[int, str, str] | None = None
+        self.error_times: int | None = None
         self.seen: list[SeenCall] = []
         self.client_gone = threading.Event()
         server = self
@@ -88,7 +89,9 @@ class FakeEventStreamServer:
                 self.close_connection = True
                 canned = server.canned
                 try:
-                    if server.error is not None:
+                    if server.error is not None and server.error_times != 0:
+                        if server.error_times is not None:
+                            server.error_times -= 1
                         status, code, message = server.error
                         body = json.dumps({"message": message}).encode()
                         self.send_response(status)
@@ -121,15 +124,20 @@ class FakeEventStreamServer:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     def respond_stream(self, messages: Iterable[bytes], **kwargs: Any) -> None:
-        self.error = None
+        """Stream `messages` (after the errors `respond_error(..., times=n)` asked for)."""
+        if self.error_times is None:
+            self.error = None
         self.canned = Canned(stream=list(messages), **kwargs)
 
-    def respond_error(self, status: int, code: str, message: str) -> None:
+    def respond_error(self, status: int, code: str, message: str, *, times: int | None = None) -> None:
+        """Answer with an AWS JSON error (every time, or the next `times` calls, then the stream)."""
         self.error = (status, code, message)
+        self.error_times = times
 
     def reset(self) -> FakeEventStreamServer:
         self.canned = Canned(stream=[])
         self.error = None
+        self.error_times = None
         self.seen.clear()
         self.client_gone.clear()
         return self

@@ -23,7 +23,9 @@ from switchboard.providers.base import (
     StreamDelta,
     StreamUsage,
     TextPart,
+    ToolCall,
     ToolCallDelta,
+    ToolChoice,
 )
 from switchboard.providers.bedrock import BedrockConverseProvider, plan_converse
 from tests.fakes.aws_eventstream import FakeEventStreamServer, event, exception, running_event_stream_server
@@ -274,6 +276,66 @@ def test_error_before_the_stream_is_classified(server: FakeEventStreamServer) ->
     deltas, error = _collect(_provider(server).stream(_option(), _request(), RELAXED))
     assert deltas == []
     assert error is not None and error.error_class is ErrorClass.THROTTLED
+
+
+def test_refused_cache_points_are_dropped_and_the_stream_asked_again(server: FakeEventStreamServer) -> None:
+    server.respond_error(
+        400,
+        "ValidationException",
+        "You invoked an unsupported model or your request did not allow prompt caching.",
+        times=1,
+    )
+    server.respond_stream(_text_events("Hi"))
+    request = ChatRequest(messages=[ChatMessage("user", (TextPart("Long context", cache=True),))])
+
+    deltas = list(_provider(server).stream(_option(), request, RELAXED))
+
+    first, second = (seen.json() for seen in server.seen)
+    assert {"cachePoint": {"type": "default"}} in first["messages"][0]["content"]
+    assert second["messages"][0]["content"] == [{"text": "Long context"}]
+    assert deltas[0] == StreamDelta(text="Hi")
+
+
+def test_tool_choice_none_with_tool_history_drops_the_calls_the_model_makes(
+    server: FakeEventStreamServer,
+) -> None:
+    server.respond_stream(
+        [
+            event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "It is sunny."}}),
+            event("contentBlockStop", {"contentBlockIndex": 0}),
+            event(
+                "contentBlockStart",
+                {"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "again", "name": "get_weather"}}},
+            ),
+            event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{}"}}}),
+            event("contentBlockStop", {"contentBlockIndex": 1}),
+            event("messageStop", {"stopReason": "tool_use"}),
+        ]
+    )
+    request = ChatRequest(
+        messages=[
+            ChatMessage("user", "Weather?"),
+            ChatMessage("assistant", tool_calls=(ToolCall("c1", "get_weather", "{}"),)),
+            ChatMessage("tool", "sunny", tool_call_id="c1"),
+        ],
+        tools=(FunctionTool("get_weather"),),
+        tool_choice=ToolChoice("none"),
+    )
+
+    deltas = list(_provider(server).stream(_option(), request, RELAXED))
+
+    assert deltas == [StreamDelta(text="It is sunny."), StreamDelta(finish_reason="stop")]
+
+
+def test_finish_without_the_metadata_event_in_time_still_ends_cleanly(server: FakeEventStreamServer) -> None:
+    events = _text_events("Done.")
+    server.respond_stream([b"".join(events[:-1]), events[-1]], part_delay_s=1.0)
+    deltas = list(
+        _provider(server).stream(
+            _option(), _request(), StreamDeadlines(first_token_s=5, idle_s=0.2, total_s=10)
+        )
+    )
+    assert deltas == [StreamDelta(text="Done."), StreamDelta(finish_reason="stop")]
 
 
 def test_stream_that_ends_before_message_stop_is_unavailable(server: FakeEventStreamServer) -> None:

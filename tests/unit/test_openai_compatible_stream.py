@@ -224,6 +224,13 @@ def test_body_that_ends_after_a_finish_without_done_is_complete(server: FakeOpen
     assert list(_stream(server))[-1] == StreamDelta(finish_reason="length")
 
 
+def test_finish_then_a_stall_without_done_ends_cleanly_with_the_finish(server: FakeOpenAIServer) -> None:
+    parts = sse(chunk("Done."), chunk(finish="stop"), "[DONE]")
+    server.respond_stream([parts[0] + parts[1], parts[2]], part_delay_s=1.0)
+    deltas = list(_stream(server, StreamDeadlines(first_token_s=5, idle_s=0.2, total_s=10)))
+    assert deltas == [StreamDelta(text="Done."), StreamDelta(finish_reason="stop")]
+
+
 def test_http_error_before_the_stream_is_classified(server: FakeOpenAIServer) -> None:
     server.respond(
         429, {"error": {"message": "slow down", "type": "rate_limit"}}, headers={"Retry-After": "3"}

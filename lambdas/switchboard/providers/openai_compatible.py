@@ -700,7 +700,9 @@ def _open_stream(
         response = connection.getresponse()
     except TimeoutError as exc:
         connection.close()
-        raise clock.expired() from exc
+        if clock.time_left() <= 0:
+            raise clock.expired() from exc
+        raise ProviderError(ErrorClass.TIMEOUT, f"connect timed out after {_CONNECT_TIMEOUT_S:.0f}s") from exc
     except (OSError, http.client.HTTPException, ValueError) as exc:
         connection.close()
         raise ProviderError(
