@@ -76,6 +76,8 @@ class FakeEventStreamServer:
         self.canned = Canned(stream=[])
         self.error: tuple[int, str, str] | None = None
         self.error_times: int | None = None
+        self.announce_close = False
+        """Say `Connection: close` on a stream (the connection is closed after it either way)."""
         self.seen: list[SeenCall] = []
         self.client_gone = threading.Event()
         server = self
@@ -97,6 +99,7 @@ class FakeEventStreamServer:
                         self.send_response(status)
                         self.send_header("Content-Type", "application/json")
                         self.send_header("x-amzn-ErrorType", code)
+                        self.send_header("Connection", "close")  # a client must not reuse it
                         self.send_header("Content-Length", str(len(body)))
                         self.end_headers()
                         self.wfile.write(body)
@@ -106,6 +109,8 @@ class FakeEventStreamServer:
                     self.send_response(200)
                     self.send_header("Content-Type", "application/vnd.amazon.eventstream")
                     self.send_header("Transfer-Encoding", "chunked")
+                    if server.announce_close:
+                        self.send_header("Connection", "close")
                     self.end_headers()
                     self.wfile.flush()
                     write_chunks(self.connection, self.wfile, canned.stream or [], canned)
@@ -138,6 +143,7 @@ class FakeEventStreamServer:
         self.canned = Canned(stream=[])
         self.error = None
         self.error_times = None
+        self.announce_close = False
         self.seen.clear()
         self.client_gone.clear()
         return self

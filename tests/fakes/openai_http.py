@@ -119,6 +119,7 @@ class FakeOpenAIServer:
                     self.send_response(canned.status)
                     self.send_header("Content-Type", "text/event-stream")
                     self.send_header("Transfer-Encoding", "chunked")
+                    self.send_header("Connection", "close")
                     for name, value in canned.headers.items():
                         self.send_header(name, value)
                     self.end_headers()

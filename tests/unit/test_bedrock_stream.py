@@ -373,7 +373,9 @@ def test_first_token_deadline(server: FakeEventStreamServer) -> None:
     assert time.monotonic() - started < 0.9  # the client's own read timeout is 5 s
 
 
-def test_idle_deadline(server: FakeEventStreamServer) -> None:
+@pytest.mark.parametrize("announce_close", [False, True], ids=["keep-alive", "connection-close"])
+def test_idle_deadline(server: FakeEventStreamServer, announce_close: bool) -> None:
+    server.announce_close = announce_close  # http.client then lets go of the connection's socket
     events = _text_events("Hel", "lo")
     # messageStart and the first delta at once, then a stall
     server.respond_stream([events[0] + events[1], *events[2:]], part_delay_s=1.0)

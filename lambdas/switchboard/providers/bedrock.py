@@ -757,12 +757,17 @@ def _event_stream_socket(event_stream: Any) -> socket.socket | None:
 
     botocore offers no public way to change the read timeout of a response already open (the
     client's `read_timeout` is fixed when the client is made), so the socket is reached through the
-    urllib3 response. When it cannot be found, the client's read timeout bounds each read and the
-    deadlines are checked after every event.
+    urllib3 response: its connection's, or (when the server said `Connection: close`, and
+    http.client let go of the connection's socket) the one under the response's socket file. When
+    it cannot be found, the client's read timeout bounds each read and the deadlines are checked
+    after every event.
     """
     raw = getattr(event_stream, "_raw_stream", None)
     connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
     sock = getattr(connection, "sock", None)
+    if not isinstance(sock, socket.socket):
+        socket_file = getattr(getattr(raw, "_fp", None), "fp", None)  # http.client's makefile("rb")
+        sock = getattr(getattr(socket_file, "raw", None), "_sock", None)
     return sock if isinstance(sock, socket.socket) else None
 
 
@@ -776,7 +781,6 @@ def iterate_event_stream(
     The stream is closed (and its connection with it) however the iteration ends.
     """
     from botocore.exceptions import ClientError
-    from urllib3.exceptions import ReadTimeoutError
 
     sock = _event_stream_socket(event_stream)
     events = iter(event_stream)
@@ -792,9 +796,9 @@ def iterate_event_stream(
                 return
             except ClientError as exc:
                 raise classify(exc) from exc
-            except (ReadTimeoutError, TimeoutError) as exc:
-                raise clock.expired() from exc
             except Exception as exc:
+                if _caused_by_timeout(exc):
+                    raise clock.expired() from exc
                 mapped = classify_botocore_transport_error(exc, what) or ProviderError(
                     ErrorClass.UNAVAILABLE, f"{what} stream broken: {type(exc).__name__}"
                 )
@@ -803,6 +807,19 @@ def iterate_event_stream(
                 yield event
     finally:
         event_stream.close()
+
+
+def _caused_by_timeout(exc: BaseException) -> bool:
+    """A socket timeout, or urllib3's `ReadTimeoutError` raised from one (urllib3 is not imported
+    here: only botocore is certain to be there)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, TimeoutError) or type(seen).__name__ == "ReadTimeoutError":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @dataclass
