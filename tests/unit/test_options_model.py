@@ -370,6 +370,7 @@ def test_circuit_settings_read_and_check_the_environment() -> None:
         ({"max_tokens_key": "max_new_tokens"}, "params.max_tokens_key must be one of"),
         ({"api": "tgi"}, "params.api must be one of tei, openai"),
         ({"prompt_caching": "yes"}, "params.prompt_caching must be true or false"),
+        ({"stream_usage": "no"}, "params.stream_usage must be true or false"),
         ({"dimensions": 0}, "params.dimensions must be a positive integer"),
         ({"dimensions": True}, "params.dimensions must be a positive integer"),
     ],

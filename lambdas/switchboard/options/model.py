@@ -227,7 +227,7 @@ _CHOICE_PARAMS: Mapping[str, tuple[str, ...]] = {
     "max_tokens_key": ("max_tokens", "max_completion_tokens"),  # OpenAI-style: the limit's name
     "api": ("tei", "openai"),  # SageMaker embeddings: the container's request shape
 }
-_FLAG_PARAMS = ("prompt_caching", "strict_tools", "forward_cache_hints")
+_FLAG_PARAMS = ("prompt_caching", "strict_tools", "forward_cache_hints", "stream_usage")
 
 
 def _provider_param_problems(params: Mapping[str, Any]) -> list[str]:

@@ -2,8 +2,9 @@
 
 `modelId` is `option.model` as is: a foundation model id (`amazon.nova-lite-v1:0`) or a cross-region
 inference profile id (`us.`/`eu.`/`apac.`/`global.` + model id). Both operations are authorized as
-`bedrock:InvokeModel`. Embeddings live in `switchboard.providers.bedrock_embeddings` (Titan Text
-Embeddings V2, Cohere Embed v3/v4); `BedrockConverseProvider.embed` hands over to it.
+`bedrock:InvokeModel`; streaming (`stream`, ConverseStream) as
+`bedrock:InvokeModelWithResponseStream`. Embeddings live in `switchboard.providers.bedrock_embeddings`
+(Titan Text Embeddings V2, Cohere Embed v3/v4); `BedrockConverseProvider.embed` hands over to it.
 
 The SDK never retries (`total_max_attempts=1`): retries, backoff and fallbacks belong to the workflow.
 
@@ -90,6 +91,14 @@ OpenAI's `prompt_tokens` counts all), `cacheReadInputTokens` -> `cached_tokens`,
 tool_use -> tool_calls (stop when no call is kept); max_tokens and model_context_window_exceeded ->
 length; guardrail_intervened/content_filtered -> content_filter.
 
+Streaming (`stream`): ConverseStream with the very request `complete` sends (`plan_converse`, the
+same prompt-caching retry before the first event; native structured output is in ConverseStream's
+model too); events mapped by `ConverseStreamReader` under the response rules above. Exception
+events in the stream (`throttlingException`, `modelStreamErrorException`, `internalServerException`,
+`serviceUnavailableException`, `validationException`) map like the Converse codes of the same name
+below; a stream that ends before `messageStop` is `unavailable`. Deadlines: each read of the event
+stream gets the socket timeout left until the nearest deadline (`streaming.StreamClock`).
+
 Error mapping (Bedrock error code / condition -> `ErrorClass`):
 
 - throttled: ThrottlingException, any HTTP 429, and ServiceQuotaExceededException (a token quota
@@ -114,14 +123,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import re
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 from switchboard.errors import ErrorClass, ProviderError
 from switchboard.options.model import LlmOption
@@ -135,10 +146,17 @@ from switchboard.providers.base import (
     FinishReason,
     FunctionTool,
     ImagePart,
+    StreamDeadlines,
+    StreamDelta,
+    StreamUsage,
     ToolCall,
+    ToolCallDelta,
     merged_params,
 )
 from switchboard.providers.openai_compatible import mentions_context_overflow, short
+
+if TYPE_CHECKING:
+    from switchboard.providers.streaming import StreamClock
 
 LEADING_USER_PLACEHOLDER = "."
 EMPTY_TOOL_RESULT = "(empty)"
@@ -159,6 +177,7 @@ _UNAVAILABLE_CODES = frozenset(
         "InternalServerException",
         "ModelNotReadyException",
         "ModelErrorException",
+        "ModelStreamErrorException",
         "AccessDeniedException",
         "ResourceNotFoundException",
         "UnrecognizedClientException",
@@ -280,7 +299,20 @@ def refuses_prompt_caching(exc: Exception) -> bool:
 
 def classify_client_error(exc: Exception) -> ProviderError:
     """A botocore ClientError from bedrock-runtime (Converse or InvokeModel) as a `ProviderError`."""
+    return classify_bedrock_error(*client_error_parts(exc))
+
+
+def classify_stream_exception(exc: Exception) -> ProviderError:
+    """An exception event of a ConverseStream (`throttlingException`, `modelStreamErrorException`...).
+
+    botocore names it by the event's member name (lower camel case) and gives no HTTP status: the
+    same code in Converse's spelling decides, as for a failed Converse call.
+    """
     code, message, status = client_error_parts(exc)
+    return classify_bedrock_error(code[:1].upper() + code[1:], message, status)
+
+
+def classify_bedrock_error(code: str, message: str, status: int) -> ProviderError:
     detail = f"Bedrock {code or status}: {short(message)}"
     # Known codes win over the HTTP status (ModelNotReadyException arrives as a 429).
     if code in _THROTTLED_CODES:
@@ -717,6 +749,227 @@ def parse_converse_response(response: Any, option: LlmOption, plan: ConversePlan
     )
 
 
+# --- streaming (ConverseStream) --------------------------------------------------------------------
+
+
+def _event_stream_socket(event_stream: Any) -> socket.socket | None:
+    """The socket under a botocore `EventStream`, to give each read its own timeout.
+
+    botocore offers no public way to change the read timeout of a response already open (the
+    client's `read_timeout` is fixed when the client is made), so the socket is reached through the
+    urllib3 response: its connection's, or (when the server said `Connection: close`, and
+    http.client let go of the connection's socket) the one under the response's socket file. When
+    it cannot be found, the client's read timeout bounds each read and the deadlines are checked
+    after every event.
+    """
+    raw = getattr(event_stream, "_raw_stream", None)
+    connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if not isinstance(sock, socket.socket):
+        socket_file = getattr(getattr(raw, "_fp", None), "fp", None)  # http.client's makefile("rb")
+        sock = getattr(getattr(socket_file, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def iterate_event_stream(
+    event_stream: Any, clock: StreamClock, classify: Callable[[Exception], ProviderError], what: str
+) -> Generator[dict[str, Any], None, None]:
+    """The events of a botocore `EventStream`, each read bounded by the stream's deadlines.
+
+    An exception event (botocore's `EventStreamError`, a `ClientError`) is classified by
+    `classify`; a read timeout is the deadline's TIMEOUT; a broken connection is `unavailable`.
+    The stream is closed (and its connection with it) however the iteration ends.
+    """
+    from botocore.exceptions import ClientError
+
+    sock = _event_stream_socket(event_stream)
+    events = iter(event_stream)
+    try:
+        while True:
+            timeout = clock.read_timeout()
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.settimeout(timeout)
+            try:
+                event = next(events)
+            except StopIteration:
+                return
+            except ClientError as exc:
+                raise classify(exc) from exc
+            except Exception as exc:
+                if _caused_by_timeout(exc):
+                    raise clock.expired() from exc
+                mapped = classify_botocore_transport_error(exc, what) or ProviderError(
+                    ErrorClass.UNAVAILABLE, f"{what} stream broken: {type(exc).__name__}"
+                )
+                raise mapped from exc
+            if isinstance(event, dict):
+                yield event
+    finally:
+        event_stream.close()
+
+
+def _caused_by_timeout(exc: BaseException) -> bool:
+    """A socket timeout, or urllib3's `ReadTimeoutError` raised from one (urllib3 is not imported
+    here: only botocore is certain to be there)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, TimeoutError) or type(seen).__name__ == "ReadTimeoutError":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+@dataclass
+class _Block:
+    """What one Converse content block is for the client."""
+
+    kind: Literal["call", "answer", "drop"]
+    index: int = 0
+    name: str = ""
+    pieces: list[str] = field(default_factory=list)
+
+
+class ConverseStreamReader:
+    """ConverseStream events -> `StreamDelta`s, under the same rules as `parse_converse_response`.
+
+    Text deltas pass as they come. A `toolUse` block start is a tool call's first piece (id and
+    name), its `input` deltas the pieces of the arguments (a call whose model sent no input gets
+    `{}`, as whole answers do). The forced answer tool of the tool way to structured output streams
+    its input as content text (a non-object answer, carried as the input's `value`, is unwrapped
+    and sent when its block ends). Calls the request does not allow (`tool_choice: none` with tool
+    history: dropped; `parallel_tool_calls: false`: only the first) are left out, as is the answer
+    tool once a real call has been sent (whole answers do the same). One difference with whole
+    answers: text already sent cannot be taken back, so an answer-tool text followed by a real
+    call sends both. `messageStop` gives the finish, `metadata` the usage; both leave in one last
+    delta when the stream ends. A stream that ends before `messageStop` is `unavailable`.
+    """
+
+    def __init__(self, plan: ConversePlan) -> None:
+        self._plan = plan
+        self._blocks: dict[Any, _Block] = {}  # by contentBlockIndex
+        self._calls = 0
+        self._content = False
+        self._stop: str | None = None
+        self._usage: StreamUsage | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self._stop is not None
+
+    def feed(self, event: Mapping[str, Any]) -> list[StreamDelta]:
+        if "contentBlockStart" in event:
+            return self._start(event["contentBlockStart"])
+        if "contentBlockDelta" in event:
+            return self._delta(event["contentBlockDelta"])
+        if "contentBlockStop" in event:
+            return self._stop_block(event["contentBlockStop"])
+        if "messageStop" in event:
+            stop = event["messageStop"].get("stopReason") if isinstance(event["messageStop"], dict) else None
+            if stop in _MALFORMED_STOP_REASONS:
+                raise ProviderError(ErrorClass.MALFORMED, f"Bedrock stopReason {stop}")
+            self._stop = str(stop)
+        elif "metadata" in event and isinstance(event["metadata"], dict):
+            usage = event["metadata"].get("usage") or {}
+            if isinstance(usage, dict):
+                cached = _optional_tokens(usage.get("cacheReadInputTokens"))
+                written = _optional_tokens(usage.get("cacheWriteInputTokens"))
+                self._usage = StreamUsage(
+                    prompt_tokens=_tokens(usage.get("inputTokens")) + (cached or 0) + (written or 0),
+                    completion_tokens=_tokens(usage.get("outputTokens")),
+                    cached_tokens=cached,
+                )
+        return []
+
+    def end(self) -> list[StreamDelta]:
+        if self._stop is None:
+            raise ProviderError(ErrorClass.UNAVAILABLE, "ConverseStream ended before messageStop")
+        finish = _STOP_REASONS.get(self._stop, "stop")
+        if self._calls:
+            finish = "tool_calls" if finish in ("stop", "tool_calls") else finish
+        elif finish == "tool_calls":
+            finish = "stop"
+        if not self._content and finish != "content_filter":
+            what = (
+                "text (the tool calls it made were not allowed)"
+                if self._plan.drop_tool_calls
+                else "text or tool call"
+            )
+            raise ProviderError(ErrorClass.MALFORMED, f"ConverseStream sent no {what}")
+        return [StreamDelta(finish_reason=finish, usage=self._usage)]
+
+    def _emit(self, delta: StreamDelta) -> list[StreamDelta]:
+        if not delta.has_content:
+            return []
+        self._content = True
+        return [delta]
+
+    def _start(self, start_event: Any) -> list[StreamDelta]:
+        start = start_event.get("start") if isinstance(start_event, dict) else None
+        use = start.get("toolUse") if isinstance(start, dict) else None
+        if not isinstance(use, dict):
+            return []
+        use_id, name = use.get("toolUseId"), use.get("name")
+        if not isinstance(use_id, str) or not isinstance(name, str):
+            raise ProviderError(
+                ErrorClass.MALFORMED, "ConverseStream toolUse start without toolUseId or name"
+            )
+        position = start_event.get("contentBlockIndex")
+        if name == self._plan.answer_tool:
+            self._blocks[position] = _Block("drop" if self._calls else "answer", name=name)
+            return []
+        if self._plan.drop_tool_calls or (self._plan.first_call_only and self._calls):
+            self._blocks[position] = _Block("drop")
+            return []
+        self._blocks[position] = _Block("call", index=self._calls, name=name)
+        self._calls += 1
+        return self._emit(
+            StreamDelta(tool_calls=(ToolCallDelta(index=self._calls - 1, id=use_id, name=name),))
+        )
+
+    def _delta(self, delta_event: Any) -> list[StreamDelta]:
+        delta = delta_event.get("delta") if isinstance(delta_event, dict) else None
+        if not isinstance(delta, dict):
+            raise ProviderError(ErrorClass.MALFORMED, "ConverseStream contentBlockDelta without delta")
+        text = delta.get("text")
+        if isinstance(text, str):
+            return self._emit(StreamDelta(text=text))
+        use = delta.get("toolUse")
+        if not isinstance(use, dict):
+            return []  # reasoning, citations: not part of the answer
+        piece = use.get("input")
+        block = self._blocks.get(delta_event.get("contentBlockIndex"))
+        if block is None or not isinstance(piece, str):
+            raise ProviderError(ErrorClass.MALFORMED, "ConverseStream toolUse input outside a toolUse block")
+        if not piece or block.kind == "drop":
+            return []
+        block.pieces.append(piece)
+        if block.kind == "call":
+            return self._emit(StreamDelta(tool_calls=(ToolCallDelta(index=block.index, arguments=piece),)))
+        if not self._plan.answer_wrapped:
+            return self._emit(StreamDelta(text=piece))
+        return []
+
+    def _stop_block(self, stop_event: Any) -> list[StreamDelta]:
+        position = stop_event.get("contentBlockIndex") if isinstance(stop_event, dict) else None
+        block = self._blocks.pop(position, None)
+        if block is None or block.kind == "drop":
+            return []
+        arguments = "".join(block.pieces) or "{}"
+        if block.kind == "call":
+            if block.pieces:
+                return []
+            return self._emit(
+                StreamDelta(tool_calls=(ToolCallDelta(index=block.index, arguments=arguments),))
+            )
+        if self._plan.answer_wrapped:
+            answer = ToolCall(id="", name=block.name, arguments=arguments)
+            return self._emit(StreamDelta(text=_answer_text(answer, wrapped=True)))
+        return [] if block.pieces else self._emit(StreamDelta(text=arguments))
+
+
 def _has_cache_points(kwargs: Mapping[str, Any]) -> bool:
     blocks = list(kwargs.get("system") or ())
     for message in kwargs.get("messages") or ():
@@ -740,12 +993,61 @@ class BedrockConverseProvider:
 
     def complete(self, option: LlmOption, request: ChatRequest, timeout_s: float) -> ChatResult:
         started = time.monotonic()
+        plan, response = self._call_converse(
+            option, request, "converse", timeout_s, lambda: timeout_s - (time.monotonic() - started)
+        )
+        return parse_converse_response(response, option, plan)
+
+    def stream(
+        self, option: LlmOption, request: ChatRequest, deadlines: StreamDeadlines
+    ) -> Iterator[StreamDelta]:
+        """ConverseStream with `complete`'s request; events mapped by `ConverseStreamReader`."""
+        from switchboard.providers.streaming import StreamClock
+
+        clock = StreamClock(deadlines)
+        plan, response = self._call_converse(
+            option, request, "converse_stream", clock.read_timeout(), clock.time_left
+        )
+        event_stream = response.get("stream") if isinstance(response, dict) else None
+        if event_stream is None:
+            raise ProviderError(ErrorClass.MALFORMED, "ConverseStream response has no stream")
+        reader = ConverseStreamReader(plan)
+        events = iterate_event_stream(event_stream, clock, classify_stream_exception, "Bedrock")
+        try:
+            while True:
+                try:
+                    event = next(events)
+                except StopIteration:
+                    break
+                except ProviderError as error:
+                    if error.error_class is ErrorClass.TIMEOUT and reader.finished:
+                        break  # the answer is whole; only the usage did not come in time
+                    raise
+                deltas = reader.feed(event)
+                clock.saw_event(any(delta.has_content for delta in deltas))
+                yield from deltas
+            yield from reader.end()
+        finally:
+            events.close()
+            event_stream.close()
+
+    def _call_converse(
+        self,
+        option: LlmOption,
+        request: ChatRequest,
+        operation: Literal["converse", "converse_stream"],
+        timeout_s: float,
+        time_left: Callable[[], float],
+    ) -> tuple[ConversePlan, Any]:
+        """One Converse(Stream) call; asked again without cache points when Bedrock refuses them."""
         plan = plan_converse(option, request)
         try:
-            response = call_bedrock(lambda: self._client(option.region, timeout_s).converse(**plan.kwargs))
+            return plan, call_bedrock(
+                lambda: getattr(self._client(option.region, timeout_s), operation)(**plan.kwargs)
+            )
         except ProviderError as error:
             cause = error.__cause__
-            left = timeout_s - (time.monotonic() - started)
+            left = time_left()
             if not (
                 isinstance(cause, Exception)
                 and refuses_prompt_caching(cause)
@@ -753,10 +1055,11 @@ class BedrockConverseProvider:
                 and left > 0.5
             ):
                 raise
-            # A cache hint never changes the answer: ask again without cache points.
-            plan = plan_converse(option, request, cache_points=False)
-            response = call_bedrock(lambda: self._client(option.region, left).converse(**plan.kwargs))
-        return parse_converse_response(response, option, plan)
+        # A cache hint never changes the answer: ask again without cache points.
+        plan = plan_converse(option, request, cache_points=False)
+        return plan, call_bedrock(
+            lambda: getattr(self._client(option.region, left), operation)(**plan.kwargs)
+        )
 
     def embed(self, option: LlmOption, request: EmbeddingRequest, timeout_s: float) -> EmbeddingResult:
         from switchboard.providers.bedrock_embeddings import embed_with_invoke_model

@@ -27,6 +27,13 @@ do, are re-encoded as text; missing or empty arguments are `{}`; a missing id ge
 forced call present, JSON that matches the schema) is judged once for every provider by the
 invoke step (`switchboard.answers`), not here.
 
+Streaming (`stream`): the same body plus `"stream": true` and `stream_options.include_usage`
+(left out with `params.stream_usage: false`), `Accept: text/event-stream`, over http.client so
+each read can take the socket timeout left until the nearest deadline; the SSE is read by
+`streaming.openai_stream_deltas` (error events, cut streams, tool-call pieces: see there). An HTTP
+error before the stream maps as below; a server that answers the streamed request with a whole
+`application/json` completion is streamed as one delta and the finish.
+
 Embeddings: `POST {base_url}/embeddings` with `input` as a list (texts or token arrays), `model`,
 `encoding_format: "float"` always (the gateway base64-encodes for its own clients) and `dimensions`
 from the request or `option.params["dimensions"]`; `data[i].embedding` in `index` order (base64
@@ -61,13 +68,15 @@ import json
 import math
 import os
 import re
+import socket
 import struct
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from switchboard.errors import ErrorClass, ProviderError
 from switchboard.options.model import LlmOption
@@ -81,9 +90,14 @@ from switchboard.providers.base import (
     EmbeddingRequest,
     EmbeddingResult,
     FinishReason,
+    StreamDeadlines,
+    StreamDelta,
     ToolCall,
     merged_params,
 )
+
+if TYPE_CHECKING:
+    from switchboard.providers.streaming import StreamClock
 
 SECRET_TTL_S = 300.0
 _MAX_ERROR_TEXT = 300
@@ -91,6 +105,9 @@ _MAX_ERROR_BODY_BYTES = 64 * 1024
 
 FORWARD_CACHE_HINTS_PARAM = "forward_cache_hints"
 """`params.forward_cache_hints: true` keeps the `cache_control` hints on text parts."""
+STREAM_USAGE_PARAM = "stream_usage"
+"""`params.stream_usage: false` leaves out `stream_options.include_usage` (a server that refuses the
+field; the stream then reports no usage)."""
 MAX_TOKENS_KEY_PARAM = "max_tokens_key"
 """`params.max_tokens_key: "max_completion_tokens"` sends the limit under that name: OpenAI's
 reasoning models refuse `max_tokens` ("Use 'max_completion_tokens' instead")."""
@@ -503,7 +520,7 @@ def _error_details(body: bytes) -> tuple[str, str, str]:
     return "", "", ""
 
 
-def _classify_http_error(
+def classify_http_error(
     status: int, body: bytes, retry_after: str | None, needs: Iterable[str] = ()
 ) -> ProviderError:
     code, message, param = _error_details(body)
@@ -569,6 +586,31 @@ class OpenAICompatibleProvider:
         raw = self._post(option, base_url + "/chat/completions", body, timeout_s, request.needs())
         return parse_chat_completion(_json(raw), fallback_model=model)
 
+    def stream(
+        self, option: LlmOption, request: ChatRequest, deadlines: StreamDeadlines
+    ) -> Iterator[StreamDelta]:
+        """`complete`'s request with `"stream": true`, read as it arrives (see `streaming`)."""
+        from switchboard.providers import streaming  # lazy: whole answers never load it
+
+        clock = streaming.StreamClock(deadlines)
+        base_url, model = self._target(option)
+        body = stream_body(option, chat_body(option, request, model=model))
+        needs = request.needs()
+        headers = self._headers(option, "text/event-stream")
+        connection, response, sock = _open_stream(base_url + "/chat/completions", body, headers, clock, needs)
+        try:
+            if (response.getheader("Content-Type") or "").startswith("application/json"):
+                # The server ignored `stream` and answered whole: one delta, then the finish.
+                raw = b"".join(_read_chunks(response, sock, clock))
+                yield from streaming.result_deltas(parse_chat_completion(_json(raw), fallback_model=model))
+                return
+            yield from streaming.openai_stream_deltas(
+                _read_chunks(response, sock, clock), clock, what="stream", needs=needs
+            )
+        finally:
+            response.close()
+            connection.close()
+
     def embed(self, option: LlmOption, request: EmbeddingRequest, timeout_s: float) -> EmbeddingResult:
         base_url, model = self._target(option)
         dimensions = wanted_dimensions(option, request)
@@ -585,12 +627,16 @@ class OpenAICompatibleProvider:
             raise ProviderError(ErrorClass.UNAVAILABLE, f"option {option.id} has no base_url/model")
         return option.base_url.rstrip("/"), option.model
 
+    def _headers(self, option: LlmOption, accept: str) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": accept}
+        if option.secret_arn:
+            headers["Authorization"] = f"Bearer {self._api_key(option.secret_arn)}"
+        return headers
+
     def _post(
         self, option: LlmOption, url: str, body: dict[str, Any], timeout_s: float, needs: Iterable[str]
     ) -> bytes:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if option.secret_arn:
-            headers["Authorization"] = f"Bearer {self._api_key(option.secret_arn)}"
+        headers = self._headers(option, "application/json")
         http_request = urllib.request.Request(  # noqa: S310 - base_url is validated to http(s)
             url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST"
         )
@@ -606,7 +652,7 @@ class OpenAICompatibleProvider:
                 error_body = exc.read(_MAX_ERROR_BODY_BYTES) if exc.fp is not None else b""
             except (OSError, http.client.HTTPException):
                 error_body = b""
-            raise _classify_http_error(exc.code, error_body, exc.headers.get("Retry-After"), needs) from exc
+            raise classify_http_error(exc.code, error_body, exc.headers.get("Retry-After"), needs) from exc
         except urllib.error.URLError as exc:
             if _is_timeout(exc.reason):
                 raise ProviderError(ErrorClass.TIMEOUT, f"timed out after {timeout_s:.1f}s") from exc
@@ -617,6 +663,81 @@ class OpenAICompatibleProvider:
             raise ProviderError(ErrorClass.TIMEOUT, f"timed out after {timeout_s:.1f}s") from exc
         except (OSError, http.client.HTTPException, ValueError) as exc:
             raise ProviderError(ErrorClass.UNAVAILABLE, f"connection failed: {type(exc).__name__}") from exc
+
+
+def stream_body(option: LlmOption, body: dict[str, Any]) -> dict[str, Any]:
+    """A chat body asking to stream, with the usage chunk unless `params.stream_usage` is false."""
+    body["stream"] = True
+    if option.params.get(STREAM_USAGE_PARAM, True) is not False:
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+_STREAM_READ_BYTES = 64 * 1024
+_CONNECT_TIMEOUT_S = 3.0
+
+
+def _open_stream(
+    url: str, body: dict[str, Any], headers: dict[str, str], clock: StreamClock, needs: Iterable[str]
+) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse, socket.socket]:
+    """POST `body` and wait for the status line, within the stream's deadlines.
+
+    http.client rather than urllib: the socket is needed to give every read its own timeout.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ProviderError(ErrorClass.UNAVAILABLE, "base_url is not an http(s) URL")
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    timeout = clock.read_timeout()
+    connection = connection_class(parts.hostname, parts.port, timeout=min(_CONNECT_TIMEOUT_S, timeout))
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.connect()
+        sock = connection.sock
+        assert sock is not None  # connect() sets it or raises
+        sock.settimeout(clock.read_timeout())
+        connection.request("POST", path, body=json.dumps(body).encode("utf-8"), headers=headers)
+        response = connection.getresponse()
+    except TimeoutError as exc:
+        connection.close()
+        if clock.time_left() <= 0:
+            raise clock.expired() from exc
+        raise ProviderError(ErrorClass.TIMEOUT, f"connect timed out after {_CONNECT_TIMEOUT_S:.0f}s") from exc
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        connection.close()
+        raise ProviderError(
+            ErrorClass.UNAVAILABLE, f"connection failed: {short(str(exc)) or type(exc).__name__}"
+        ) from exc
+    except ProviderError:
+        connection.close()
+        raise
+    if response.status != 200:
+        try:
+            error_body = response.read(_MAX_ERROR_BODY_BYTES)
+        except (OSError, http.client.HTTPException):
+            error_body = b""
+        finally:
+            response.close()
+            connection.close()
+        raise classify_http_error(response.status, error_body, response.getheader("Retry-After"), needs)
+    return connection, response, sock
+
+
+def _read_chunks(
+    response: http.client.HTTPResponse, sock: socket.socket, clock: StreamClock
+) -> Iterator[bytes]:
+    """The body as it arrives; each read may block only until the nearest deadline."""
+    while True:
+        sock.settimeout(clock.read_timeout())
+        try:
+            data = response.read1(_STREAM_READ_BYTES)
+        except TimeoutError as exc:
+            raise clock.expired() from exc
+        except (OSError, http.client.HTTPException, ValueError) as exc:  # reset, IncompleteRead, closed
+            raise ProviderError(ErrorClass.UNAVAILABLE, f"stream broken: {type(exc).__name__}") from exc
+        if not data:
+            return
+        yield data
 
 
 def _json(raw: bytes) -> Any:

@@ -31,6 +31,14 @@ answers in the generate shape; declare such an option's `capabilities` as `[]` s
 refuses those requests without a call. A plain request it refuses is `unavailable` (the option is
 misconfigured, not the caller's fault).
 
+Streaming (`stream`): `InvokeEndpointWithResponseStream` (IAM action
+`sagemaker:InvokeEndpointWithResponseStream`) with the same body plus `"stream": true` and
+`stream_options.include_usage` (`params.stream_usage: false` leaves it out) and no `Accept` (the
+container picks its format). `PayloadPart` bytes, cut anywhere, are the container's OpenAI chunk
+stream, as SSE (vLLM, TGI Messages API, SGLang) or JSON lines (LMI), read by the OpenAI-compatible
+adapter's reader (`streaming.openai_stream_deltas`). `ModelStreamError` and
+`InternalStreamFailure` events are `unavailable`; errors before the stream map as below.
+
 Accepted chat responses, anything else is `malformed`:
 
 - OpenAI chat shape, parsed by `openai_compatible.parse_chat_completion` (tool calls, usage
@@ -76,7 +84,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from switchboard.errors import ErrorClass, ProviderError
@@ -87,12 +95,15 @@ from switchboard.providers.base import (
     EmbeddingRequest,
     EmbeddingResult,
     FinishReason,
+    StreamDeadlines,
+    StreamDelta,
 )
 from switchboard.providers.bedrock import (
     cached_client,
     classify_botocore_transport_error,
     classify_status,
     client_error_parts,
+    iterate_event_stream,
 )
 from switchboard.providers.openai_compatible import (
     chat_body,
@@ -104,6 +115,7 @@ from switchboard.providers.openai_compatible import (
     parse_openai_embeddings,
     parse_vector,
     short,
+    stream_body,
     token_count,
     unsupported_feature,
     wanted_dimensions,
@@ -123,6 +135,9 @@ _UNAVAILABLE_CODES = frozenset(
         "AccessDeniedException",
         "UnrecognizedClientException",
         "ExpiredTokenException",
+        # exception events in a response stream: the container or SageMaker failed mid-stream
+        "ModelStreamError",
+        "InternalStreamFailure",
     }
 )
 _VALIDATION_CODES = frozenset({"ValidationError", "ValidationException"})
@@ -317,31 +332,67 @@ class SageMakerEndpointProvider:
         raw = self._invoke(option, body, timeout_s, needs)
         return parse_embeddings_body(raw, option, request)
 
-    def _invoke(
-        self, option: LlmOption, body: dict[str, Any], timeout_s: float, needs: Iterable[str]
-    ) -> bytes:
+    def stream(
+        self, option: LlmOption, request: ChatRequest, deadlines: StreamDeadlines
+    ) -> Iterator[StreamDelta]:
+        """InvokeEndpointWithResponseStream with `complete`'s body plus `"stream": true`.
+
+        The container's bytes arrive in `PayloadPart` events, cut anywhere; they are its OpenAI
+        stream (SSE or JSON lines) and are read by the OpenAI-compatible adapter's reader.
+        """
+        from switchboard.providers.streaming import StreamClock, openai_stream_deltas
+
+        clock = StreamClock(deadlines)
+        needs = request.needs()
+        # No Accept: the container picks its streaming format (vLLM/TGI SSE, LMI JSON lines), and
+        # the reader takes both.
+        kwargs = self._kwargs(option, stream_body(option, build_body(option, request)), accept=None)
+        response = self._call(
+            lambda: self._client(option.region, clock.read_timeout()).invoke_endpoint_with_response_stream(
+                **kwargs
+            ),
+            needs,
+        )
+        event_stream = response.get("Body") if isinstance(response, dict) else None
+        if event_stream is None:
+            raise ProviderError(ErrorClass.MALFORMED, "SageMaker stream response has no Body")
+        events = iterate_event_stream(
+            event_stream, clock, lambda exc: _classify_client_error(exc, needs), "SageMaker"
+        )
+        try:
+            payloads = (
+                bytes(event["PayloadPart"].get("Bytes") or b"") for event in events if "PayloadPart" in event
+            )
+            yield from openai_stream_deltas(payloads, clock, what="SageMaker stream", needs=needs)
+        finally:
+            events.close()
+            event_stream.close()
+
+    def _kwargs(self, option: LlmOption, body: dict[str, Any], *, accept: str | None) -> dict[str, Any]:
         if not option.endpoint_name:
             raise ProviderError(ErrorClass.UNAVAILABLE, f"option {option.id} has no endpoint_name")
         kwargs: dict[str, Any] = {
             "EndpointName": option.endpoint_name,
             "ContentType": "application/json",
-            "Accept": "application/json",
             "Body": json.dumps(body).encode("utf-8"),
         }
+        if accept is not None:
+            kwargs["Accept"] = accept
         if option.inference_component:
             kwargs["InferenceComponentName"] = option.inference_component
+        return kwargs
 
+    @staticmethod
+    def _call(call: Callable[[], Any], needs: Iterable[str]) -> Any:
+        """One sagemaker-runtime call, every failure a classified `ProviderError`."""
         from botocore.exceptions import ClientError
 
         try:
-            client = self._client(option.region, timeout_s)
-            response = client.invoke_endpoint(**kwargs)
-            payload = response["Body"]
-            raw = payload.read() if hasattr(payload, "read") else payload
+            return call()
         except ClientError as exc:
             raise _classify_client_error(exc, frozenset(needs)) from exc
-        except (KeyError, TypeError) as exc:
-            raise ProviderError(ErrorClass.MALFORMED, "SageMaker response has no Body") from exc
+        except ProviderError:
+            raise
         except Exception as exc:
             mapped = classify_botocore_transport_error(exc, "SageMaker")
             if mapped is None:
@@ -349,6 +400,21 @@ class SageMakerEndpointProvider:
                     ErrorClass.UNAVAILABLE, f"SageMaker call failed: {type(exc).__name__}"
                 ) from exc
             raise mapped from exc
+
+    def _invoke(
+        self, option: LlmOption, body: dict[str, Any], timeout_s: float, needs: Iterable[str]
+    ) -> bytes:
+        kwargs = self._kwargs(option, body, accept="application/json")
+
+        def invoke() -> Any:
+            response = self._client(option.region, timeout_s).invoke_endpoint(**kwargs)
+            try:
+                payload = response["Body"]
+                return payload.read() if hasattr(payload, "read") else payload
+            except (KeyError, TypeError) as exc:
+                raise ProviderError(ErrorClass.MALFORMED, "SageMaker response has no Body") from exc
+
+        raw = self._call(invoke, needs)
         if not isinstance(raw, bytes | bytearray):
             raise ProviderError(ErrorClass.MALFORMED, "SageMaker response body is not bytes")
         return bytes(raw)
