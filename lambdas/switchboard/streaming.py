@@ -40,7 +40,7 @@ from datetime import datetime
 from itertools import chain as chained
 from typing import Any, Protocol
 
-from switchboard.answers import unsupported_reason
+from switchboard.answers import check_chat_answer, unsupported_reason
 from switchboard.api_models import ChatCompletionRequest
 from switchboard.chat import CLIENT_ERROR_CODES, Caller, ChatPlan, OptionCatalogue
 from switchboard.circuits.policy import CircuitSnapshot, CircuitState
@@ -56,6 +56,7 @@ from switchboard.providers.base import (
     StreamDeadlines,
     StreamDelta,
     StreamUsage,
+    ToolCall,
     ToolCallDelta,
 )
 
@@ -685,6 +686,7 @@ class StreamService:
         finish_reason: str | None = None
         usage: StreamUsage | None = None
         ended = False
+        answer = _AnswerSoFar()
 
         def sent(data: bytes) -> bytes:
             record.bytes_sent += len(data)
@@ -701,11 +703,17 @@ class StreamService:
                         )
                     piece = writer.content(delta) if finish_reason is None else None
                     if piece is not None:
+                        answer.add(delta)
                         yield sent(piece)
                     finish_reason = delta.finish_reason or finish_reason
                     usage = delta.usage or usage
                 if finish_reason is None:
                     raise ProviderError(ErrorClass.MALFORMED, "the stream stopped without a finish reason")
+                # The same checks as a whole answer's (tools offered, arguments, schema), which a
+                # stream can only make at its end: a failure there is an error event, no [DONE].
+                request = ChatRequest.from_dict(plan.workflow_input["request"])
+                if request.tools or request.response_format is not None:
+                    check_chat_answer(live.option, request, answer.result(finish_reason))
             except Exception as exc:
                 ended = True
                 error = _as_provider_error(exc)
@@ -827,3 +835,32 @@ def _close(iterator: Iterator[Any] | None) -> None:
         close()
     except Exception:  # closing a broken stream may fail again: nothing more to release
         return
+
+
+class _AnswerSoFar:
+    """What a stream has sent, reassembled, for the end-of-stream answer checks (`answers`)."""
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._calls: dict[int, list[str]] = {}
+
+    def add(self, delta: StreamDelta) -> None:
+        self._text.append(delta.text)
+        for piece in delta.tool_calls:
+            call = self._calls.setdefault(piece.index, ["", "", ""])
+            call[0] = piece.id or call[0]
+            call[1] = piece.name or call[1]
+            call[2] += piece.arguments
+
+    def result(self, finish_reason: str) -> ChatResult:
+        calls = tuple(
+            ToolCall(id=i, name=n, arguments=a) for i, n, a in (self._calls[k] for k in sorted(self._calls))
+        )
+        finish: Any = finish_reason
+        return ChatResult(
+            text="".join(self._text),
+            finish_reason=finish,
+            prompt_tokens=0,
+            completion_tokens=0,
+            tool_calls=calls,
+        )

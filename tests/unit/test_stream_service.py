@@ -285,6 +285,21 @@ def test_a_failure_after_the_first_content_is_an_error_event_and_no_done() -> No
     assert h.logger.records[-1][1]["stream"]["ended"] == "error_event"
 
 
+def test_a_streamed_answer_that_breaks_the_schema_ends_with_an_error_event_on_the_circuit() -> None:
+    """The whole-answer checks (`switchboard.answers`) run at the stream's end: prose for a schema
+    is `malformed`, after bytes were sent, so an error event and no [DONE]."""
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "count", "schema": schema}}
+    h = Harness({"a": [StreamDelta(text="Sure, "), StreamDelta(text="here.", finish_reason="stop")]})
+    events = _events(h.open(response_format=fmt))
+    assert "[DONE]" not in events and events[-1]["error"]["code"] == "upstream_failed"
+    assert "malformed" in events[-1]["error"]["message"]
+    assert h.ledger.snapshots["a"].failures
+
+    good = Harness({"a": [StreamDelta(text='{"n": '), StreamDelta(text="3}", finish_reason="stop")]})
+    assert _events(good.open(response_format=fmt))[-1] == "[DONE]"
+
+
 def test_a_stream_that_stops_without_a_finish_reason_is_never_a_clean_end() -> None:
     events = _events(Harness({"a": [StreamDelta(text="half ")]}).open())
     assert "[DONE]" not in events and "finish reason" not in _text(events)
