@@ -728,7 +728,10 @@ def _read_chunks(
 ) -> Iterator[bytes]:
     """The body as it arrives; each read may block only until the nearest deadline."""
     while True:
-        sock.settimeout(clock.read_timeout())
+        if sock.fileno() != -1:
+            # Python 3.13's http.client closes the socket once a sized body is read whole (a server
+            # that answered a stream request with one JSON document): what is left is buffered.
+            sock.settimeout(clock.read_timeout())
         try:
             data = response.read1(_STREAM_READ_BYTES)
         except TimeoutError as exc:
