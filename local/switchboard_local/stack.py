@@ -319,6 +319,7 @@ class LocalStack:
                 api_url=f"{self.url}/v1",
                 circuit_table=self.resources.circuit_table,
                 cache_table=self.resources.cache_table,
+                usage_table=self.resources.usage_table,
                 flags_file=str(Path(self.flags_file).resolve()),
             ),
             gateway_url=self.url,

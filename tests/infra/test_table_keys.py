@@ -35,8 +35,9 @@ TABLE_CONSTRUCTS = {
     "CircuitTable": "circuits",
     "CacheTable": "cache",
     "DeploymentsTable": "deployments",
+    "UsageTable": "usage",
 }
-WITH_TTL = {"circuits", "cache"}
+WITH_TTL = {"circuits", "cache", "usage"}
 
 
 def synthesized_tables(template_json: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
