@@ -44,6 +44,7 @@ ENV_XRAY_SDK: Final = env.XRAY_SDK
 ENV_OPTIONS_TABLE: Final = env.OPTIONS_TABLE
 ENV_KEYS_TABLE: Final = env.KEYS_TABLE
 ENV_CIRCUIT_TABLE: Final = env.CIRCUIT_TABLE
+ENV_USAGE_TABLE: Final = env.USAGE_TABLE
 ENV_STATE_MACHINE_ARN: Final = env.STATE_MACHINE_ARN
 ENV_PAYLOAD_BUCKET: Final = env.PAYLOAD_BUCKET
 ENV_APPCONFIG_APPLICATION: Final = env.APPCONFIG_APPLICATION
@@ -62,6 +63,11 @@ KEYS_TABLE_PARTITION_KEY: Final = tables.KEYS_PARTITION_KEY
 CIRCUIT_TABLE_PARTITION_KEY: Final = tables.CIRCUIT_PARTITION_KEY
 CIRCUIT_TABLE_SORT_KEY: Final = tables.CIRCUIT_SORT_KEY
 CACHE_TABLE_PARTITION_KEY: Final = tables.CACHE_PARTITION_KEY
+USAGE_TABLE_PARTITION_KEY: Final = tables.USAGE_PARTITION_KEY
+USAGE_TABLE_SORT_KEY: Final = tables.USAGE_SORT_KEY
+USAGE_TABLE_ACTIONS: Final = ("dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query")
+"""What the gateway and the invoke step may do to the usage table: atomic ``ADD`` updates, and
+reads of one item or of a tenant's partition. No Scan, no Put, no Delete (TTL deletes)."""
 TTL_ATTRIBUTE: Final = tables.TTL_ATTRIBUTE
 
 SUBST_INVOKE_FUNCTION_ARN: Final = workflow.SUBST_INVOKE_FUNCTION_ARN
@@ -113,6 +119,7 @@ OUTPUT_APPCONFIG_ENVIRONMENT_ID: Final = "AppConfigEnvironmentId"
 OUTPUT_APPCONFIG_PROFILE_ID: Final = "AppConfigProfileId"
 OUTPUT_CIRCUIT_TABLE: Final = "CircuitTableName"
 OUTPUT_CACHE_TABLE: Final = "CacheTableName"
+OUTPUT_USAGE_TABLE: Final = "UsageTableName"
 
 # --- Metrics: names live in lambdas/switchboard/contract/metrics.py (the code emits them, the
 # monitoring construct imports them from there).

@@ -205,6 +205,7 @@ class GatewayFunctions(Construct):
         keys_table: dynamodb.ITable,
         circuit_table: dynamodb.ITable,
         answer_cache_table: dynamodb.ITable,
+        usage_table: dynamodb.ITable,
         payload_bucket: s3.IBucket,
         powertools_layer: lambda_.ILayerVersion,
         appconfig_extension_layer: lambda_.ILayerVersion,
@@ -233,6 +234,8 @@ class GatewayFunctions(Construct):
                 conditional write); the gateway reads it (BatchGetItem) for Retry-After.
             answer_cache_table: the workflow's answer cache; the gateway reads it for a streamed
                 request's `cache` degrade step (the workflow writes it).
+            usage_table: per-tenant usage counters (issue 15); the gateway and the invoke step may
+                update (atomic ADD), get and query it, nothing else.
             payload_bucket: claim-check bucket (gateway reads/writes, invoke reads).
             powertools_layer: on every function.
             appconfig_extension_layer: on the gateway only (AppConfig Agent on localhost:2772).
@@ -276,6 +279,7 @@ class GatewayFunctions(Construct):
             **env.gateway_environment(
                 options_table=options_table.table_name,
                 circuit_table=circuit_table.table_name,
+                usage_table=usage_table.table_name,
                 payload_bucket=payload_bucket.bucket_name,
                 answer_cache_table=answer_cache_table.table_name,
                 appconfig_application=appconfig_application,
@@ -339,6 +343,7 @@ class GatewayFunctions(Construct):
                 **env.invoke_environment(
                     options_table=options_table.table_name,
                     circuit_table=circuit_table.table_name,
+                    usage_table=usage_table.table_name,
                     payload_bucket=payload_bucket.bucket_name,
                     log_prompts=log_prompts,
                 ),
@@ -383,6 +388,7 @@ class GatewayFunctions(Construct):
 
         # --- gateway grants -------------------------------------------------------------------
         options_table.grant_read_data(self.gateway)  # the circuit table: read/write, see streams below
+        usage_table.grant(self.gateway, *constants.USAGE_TABLE_ACTIONS)
         payload_objects = payload_bucket.arn_for_objects("*")
         self.gateway.add_to_role_policy(
             iam.PolicyStatement(
@@ -419,6 +425,7 @@ class GatewayFunctions(Construct):
         # --- invoke grants --------------------------------------------------------------------
         options_table.grant_read_data(self.invoke)
         circuit_table.grant_read_write_data(self.invoke)
+        usage_table.grant(self.invoke, *constants.USAGE_TABLE_ACTIONS)
         # Reads the request's claim check; writes an answer too large to travel in the workflow's
         # state (payloads.PayloadStore.wrap). Without PutObject a large answer fails as AccessDenied
         # and counts against a healthy option's circuit (issue 10 item 2).

@@ -1,4 +1,4 @@
-"""Data at rest: the options, keys, circuit and answer-cache tables and the claim-check bucket."""
+"""Data at rest: the options, keys, circuit, answer-cache and usage tables and the claim-check bucket."""
 
 from __future__ import annotations
 
@@ -17,9 +17,16 @@ TABLE_KEY_REASON = (
     "key cost and a key policy on the request path without narrowing who can read them (IAM does)."
 )
 
+USAGE_TABLE_KEY_REASON = (
+    "Encrypted at rest with the AWS-managed DynamoDB key (aws/dynamodb). The usage table holds "
+    "counters per tenant (token counts, request counts, cost, limit windows and budget settings): no "
+    "prompt, answer or secret. A customer-managed key would add a monthly key cost and a key policy on "
+    "the request path without narrowing who can read them (IAM does)."
+)
+
 
 class DataTables(Construct):
-    """The LLM options, API keys, circuit and answer-cache tables and the payload bucket.
+    """The LLM options, API keys, circuit, answer-cache and usage tables and the payload bucket.
 
     Tables: on-demand, point-in-time recovery on, encrypted with the AWS-managed DynamoDB key
     (``aws/dynamodb``). A customer-managed key would add a monthly key cost and a key policy to
@@ -27,8 +34,8 @@ class DataTables(Construct):
     SHA-256 hashes of bearer keys and circuit states. The answer cache holds model answers (as the
     claim-check bucket holds prompts), readable only by the request workflow's role.
 
-    The circuit and cache tables expire items through DynamoDB TTL on ``expires_at`` (epoch
-    seconds): circuit transition events and cached answers are not kept forever.
+    The circuit, cache and usage tables expire items through DynamoDB TTL on ``expires_at`` (epoch
+    seconds): circuit transition events, cached answers and metered hours are not kept forever.
 
     Payload bucket: the Step Functions claim check for prompts and answers above the state-size
     threshold. SSE-S3, TLS only, no public access, objects expire after one day.
@@ -40,6 +47,9 @@ class DataTables(Construct):
             item per transition event); TTL ``expires_at``. One owner writes it: the circuit breaker.
         cache_table: partition key ``cache_key`` (S, ``tenant#route#`` and a hash of tenant, route and
             normalized messages; each item also names its ``tenant``); TTL ``expires_at``.
+        usage_table: partition key ``pk`` (S, ``tenant#<tenant>``), sort key ``sk`` (S: ``usage#<hour>#…``
+            metered totals, and the limit windows, limits, budgets and spend of issue 15); TTL
+            ``expires_at``. Every per-tenant counter lives here, updated with atomic ``ADD``.
         payload_bucket: claim-check objects.
     """
 
@@ -82,6 +92,16 @@ class DataTables(Construct):
             deletion_protection,
             removal,
             time_to_live_attribute=constants.TTL_ATTRIBUTE,
+        )
+        self.usage_table = durable_table(
+            self,
+            "UsageTable",
+            constants.USAGE_TABLE_PARTITION_KEY,
+            deletion_protection,
+            removal,
+            sort_key=constants.USAGE_TABLE_SORT_KEY,
+            time_to_live_attribute=constants.TTL_ATTRIBUTE,
+            key_reason=USAGE_TABLE_KEY_REASON,
         )
 
         self.payload_bucket = private_bucket(

@@ -134,6 +134,7 @@ class SwitchboardStack(Stack):
             keys_table=self.data.keys_table,
             circuit_table=self.data.circuit_table,
             answer_cache_table=self.data.cache_table,
+            usage_table=self.data.usage_table,
             payload_bucket=self.data.payload_bucket,
             powertools_layer=powertools,
             appconfig_extension_layer=appconfig_extension,
@@ -258,6 +259,10 @@ class SwitchboardStack(Stack):
                 "Circuit table (circuit states and transition events)",
             ),
             constants.OUTPUT_CACHE_TABLE: (self.data.cache_table.table_name, "Answer cache table"),
+            constants.OUTPUT_USAGE_TABLE: (
+                self.data.usage_table.table_name,
+                "Usage table (metered tokens and cost per tenant)",
+            ),
         }
         for key, (value, description) in outputs.items():
             CfnOutput(self, key, value=value, description=description)

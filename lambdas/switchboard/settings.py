@@ -114,6 +114,8 @@ class GatewaySettings(EnvSettings):
     appconfig_profile: str = env(names.APPCONFIG_PROFILE)
     appconfig_agent_url: str = env(names.APPCONFIG_AGENT_URL, default=names.APPCONFIG_AGENT_URL_DEFAULT)
     circuit_table: str | None = env(names.CIRCUIT_TABLE, default=None)
+    usage_table: str | None = env(names.USAGE_TABLE, default=None)
+    """Metering (``switchboard.metering``); None: nothing is metered (fail-open, as metering is)."""
     default_routes: dict[str, dict[str, Any]] = env(names.DEFAULT_ROUTES, json_object, default_factory=dict)  # noqa: RUF009
     payload_bucket: str | None = env(names.PAYLOAD_BUCKET, default=None)
     workflow_mode: str = env(names.WORKFLOW_MODE, one_of("sync|poll"), default="sync")
@@ -132,6 +134,8 @@ class GatewaySettings(EnvSettings):
 class InvokeSettings(EnvSettings):
     options_table: str = env(names.OPTIONS_TABLE)
     circuit_table: str | None = env(names.CIRCUIT_TABLE, default=None)
+    usage_table: str | None = env(names.USAGE_TABLE, default=None)
+    """Metering (``switchboard.metering``); None: nothing is metered (fail-open, as metering is)."""
     payload_bucket: str | None = env(names.PAYLOAD_BUCKET, default=None)
     provider_override: str | None = env(names.PROVIDER_OVERRIDE, default=None)
     options_cache_ttl_s: float = env(names.OPTIONS_CACHE_TTL_S, bounded(float, 0, 300), default=10.0)

@@ -64,6 +64,7 @@ class LocalResources:
     state_machine_arn: str
     circuit_table: str = ""
     cache_table: str = ""
+    usage_table: str = ""
     circuit_function: str = ""
     usage_plans: dict[str, str] = field(default_factory=dict)
     # Registered so `switchboard doctor --local` can invoke them as it does in AWS; API traffic
@@ -140,6 +141,7 @@ def provision(
         state_machine_arn="",
         circuit_table=f"{prefix}-circuits",
         cache_table=f"{prefix}-answer-cache",
+        usage_table=f"{prefix}-usage",
         circuit_function=f"{prefix}-circuit",
         gateway_function=f"{prefix}-gateway",
         authorizer_function=f"{prefix}-authorizer",
@@ -149,6 +151,7 @@ def provision(
         resources.keys_table: KEY_SCHEMAS["keys"],
         resources.circuit_table: KEY_SCHEMAS["circuits"],
         resources.cache_table: KEY_SCHEMAS["cache"],
+        resources.usage_table: KEY_SCHEMAS["usage"],
     }
     for table, keys in tables.items():
         ddb.create_table(
@@ -255,6 +258,7 @@ def handler_environment(
         **names.gateway_environment(
             options_table=resources.options_table,
             circuit_table=resources.circuit_table,
+            usage_table=resources.usage_table,
             payload_bucket=resources.payload_bucket,
             appconfig_application=APPCONFIG_NAMES["application"],
             appconfig_environment=APPCONFIG_NAMES["environment"],
@@ -268,6 +272,7 @@ def handler_environment(
         **names.invoke_environment(
             options_table=resources.options_table,
             circuit_table=resources.circuit_table,
+            usage_table=resources.usage_table,
             payload_bucket=resources.payload_bucket,
             log_prompts=False,
         ),

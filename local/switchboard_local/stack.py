@@ -281,10 +281,15 @@ class LocalStack:
         aws.start()
         # moto as the stack needs it, undone when the stack stops: StartSyncExecution (the gateway
         # runs the workflow as deployed, WORKFLOW_MODE=sync), parse-once ASL, the lifecycle's
-        # SageMaker.
+        # SageMaker, DynamoDB writes as atomic as DynamoDB's (exact usage counters).
         from switchboard_local import moto_patches
 
-        for patch_set in (moto_patches.SFN_START_SYNC, moto_patches.ASL_PARSE_CACHE, moto_patches.SAGEMAKER):
+        for patch_set in (
+            moto_patches.SFN_START_SYNC,
+            moto_patches.ASL_PARSE_CACHE,
+            moto_patches.SAGEMAKER,
+            moto_patches.DYNAMODB_ATOMIC_WRITES,
+        ):
             self._exit.enter_context(patch_set.applied())
         # moto's backends live in this process, not in the server: a stack started earlier in the
         # same process (tests) left its resources there. Start from empty, then turn the
@@ -319,6 +324,7 @@ class LocalStack:
                 api_url=f"{self.url}/v1",
                 circuit_table=self.resources.circuit_table,
                 cache_table=self.resources.cache_table,
+                usage_table=self.resources.usage_table,
                 flags_file=str(Path(self.flags_file).resolve()),
             ),
             gateway_url=self.url,

@@ -34,6 +34,13 @@ def table_with_partition_key(template_json: dict[str, Any], key: str) -> tuple[s
     return next(iter(found.items()))
 
 
+def table_by_construct(template_json: dict[str, Any], construct_id: str) -> tuple[str, dict[str, Any]]:
+    """The one table whose logical id holds ``construct_id`` (several tables share a key name: ``pk``)."""
+    found = {k: v for k, v in of_type(template_json, "AWS::DynamoDB::Table").items() if construct_id in k}
+    assert len(found) == 1, f"expected one table {construct_id}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
 def function_by_handler(template_json: dict[str, Any], handler: str) -> tuple[str, dict[str, Any]]:
     found = {
         k: v

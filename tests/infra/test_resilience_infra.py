@@ -19,6 +19,7 @@ from template_queries import (
     of_type,
     only,
     role_statements,
+    table_by_construct,
     table_with_partition_key,
 )
 
@@ -57,7 +58,7 @@ SERVICE_DIMENSION = [{"Name": "service", "Value": "switchboard"}]
 
 
 def test_circuit_table_is_keyed_pk_sk_with_ttl(template_json: dict[str, Any]) -> None:
-    _, table = table_with_partition_key(template_json, "pk")
+    _, table = table_by_construct(template_json, "CircuitTable")
     props = table["Properties"]
     assert props["KeySchema"] == [
         {"AttributeName": "pk", "KeyType": "HASH"},
@@ -85,7 +86,7 @@ def test_workflow_substitutes_the_circuit_table_cache_table_and_circuit_function
 ) -> None:
     _, machine = only(template_json, "AWS::StepFunctions::StateMachine")
     substitutions = machine["Properties"]["DefinitionSubstitutions"]
-    circuit_table, _ = table_with_partition_key(template_json, "pk")
+    circuit_table, _ = table_by_construct(template_json, "CircuitTable")
     cache_table, _ = table_with_partition_key(template_json, "cache_key")
     circuit_fn, _ = function_by_handler(template_json, constants.HANDLER_CIRCUIT)
     invoke_fn, _ = function_by_handler(template_json, constants.HANDLER_INVOKE)
@@ -106,7 +107,7 @@ def test_workflow_role_reads_circuits_and_reads_writes_cached_answers_only(
     template_json: dict[str, Any],
 ) -> None:
     statements = role_statements(template_json, machine_role(template_json))
-    circuit_table, _ = table_with_partition_key(template_json, "pk")
+    circuit_table, _ = table_by_construct(template_json, "CircuitTable")
     cache_table, _ = table_with_partition_key(template_json, "cache_key")
     assert actions_on(statements, arn_of(circuit_table)) == {"dynamodb:GetItem"}
     assert actions_on(statements, arn_of(cache_table)) == {"dynamodb:GetItem", "dynamodb:PutItem"}
@@ -145,7 +146,7 @@ def test_circuit_function_size_environment_and_grants(template_json: dict[str, A
     _, circuit = function_by_handler(template_json, constants.HANDLER_CIRCUIT)
     props = circuit["Properties"]
     assert (props["MemorySize"], props["Timeout"]) == (256, 10)
-    circuit_table, _ = table_with_partition_key(template_json, "pk")
+    circuit_table, _ = table_by_construct(template_json, "CircuitTable")
     options_table, _ = table_with_partition_key(template_json, constants.OPTIONS_TABLE_PARTITION_KEY)
     env = props["Environment"]["Variables"]
     assert env[constants.ENV_CIRCUIT_TABLE] == {"Ref": circuit_table}
@@ -161,7 +162,7 @@ def test_circuit_function_size_environment_and_grants(template_json: dict[str, A
 
 def test_invoke_records_outcomes_in_the_circuit_table(template_json: dict[str, Any]) -> None:
     _, invoke = function_by_handler(template_json, constants.HANDLER_INVOKE)
-    circuit_table, _ = table_with_partition_key(template_json, "pk")
+    circuit_table, _ = table_by_construct(template_json, "CircuitTable")
     assert invoke["Properties"]["Environment"]["Variables"][constants.ENV_CIRCUIT_TABLE] == {
         "Ref": circuit_table
     }
@@ -173,7 +174,7 @@ def test_gateway_reads_circuits_and_records_streamed_outcomes(template_json: dic
     """Retry-After reads circuits; a streamed request (no workflow) records each candidate's outcome
     through the circuit service itself, with the invoke step's conditional writes."""
     _, gateway = function_by_handler(template_json, constants.HANDLER_GATEWAY)
-    circuit_table, _ = table_with_partition_key(template_json, "pk")
+    circuit_table, _ = table_by_construct(template_json, "CircuitTable")
     assert gateway["Properties"]["Environment"]["Variables"][constants.ENV_CIRCUIT_TABLE] == {
         "Ref": circuit_table
     }
@@ -378,7 +379,7 @@ def test_outputs_name_the_circuit_and_cache_tables(template_json: dict[str, Any]
     from switchboard_local.cli.target import OUTPUT_KEYS
 
     outputs = template_json["Outputs"]
-    circuit_table, _ = table_with_partition_key(template_json, "pk")
+    circuit_table, _ = table_by_construct(template_json, "CircuitTable")
     cache_table, _ = table_with_partition_key(template_json, "cache_key")
     assert OUTPUT_KEYS["circuit_table"] == constants.OUTPUT_CIRCUIT_TABLE == "CircuitTableName"
     assert OUTPUT_KEYS["cache_table"] == constants.OUTPUT_CACHE_TABLE == "CacheTableName"

@@ -280,6 +280,7 @@ def test_tables_are_on_demand_recoverable_encrypted_and_protected(template: Temp
         (constants.KEYS_TABLE_PARTITION_KEY,),
         (constants.CIRCUIT_TABLE_PARTITION_KEY, constants.CIRCUIT_TABLE_SORT_KEY),
         (constants.CACHE_TABLE_PARTITION_KEY,),
+        (constants.USAGE_TABLE_PARTITION_KEY, constants.USAGE_TABLE_SORT_KEY),
     ]
     for keys in key_schemas:
         template.has_resource(

@@ -23,9 +23,11 @@ from switchboard.circuits.store import CircuitStore
 from switchboard.contract import metrics as metric_names
 from switchboard.contract import tables
 from switchboard.keys import ApiKeyStore
+from switchboard.metering import GroupBy, Metering, Usage
 from switchboard.options.errors import OptionNotFound
 from switchboard.options.model import BreakerPolicy, LlmOption
 from switchboard.options.store import OptionsStore
+from switchboard.usage_store import DynamoUsageStore
 from tests.fakes import ManualClock, RecordedEvents
 
 # Construct ids of the tables (infra) → their names in the contract.
@@ -35,8 +37,9 @@ TABLE_CONSTRUCTS = {
     "CircuitTable": "circuits",
     "CacheTable": "cache",
     "DeploymentsTable": "deployments",
+    "UsageTable": "usage",
 }
-WITH_TTL = {"circuits", "cache"}
+WITH_TTL = {"circuits", "cache", "usage"}
 
 
 def synthesized_tables(template_json: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -140,6 +143,20 @@ def test_the_circuit_store_addresses_the_synthesized_circuit_table(ddb: tuple[An
     (event,) = store.events("o1")
     assert event[tables.CIRCUIT_PARTITION_KEY] == "o1" and event[tables.TTL_ATTRIBUTE] > 0
     assert metric_names.CIRCUIT_STORE_UNAVAILABLE not in events.names()
+
+
+def test_the_usage_store_addresses_the_synthesized_usage_table(ddb: tuple[Any, dict[str, str]]) -> None:
+    client, names = ddb
+    now = datetime(2026, 11, 30, 8, 0, 0, tzinfo=UTC)
+    events = RecordedEvents()
+    metering = Metering(DynamoUsageStore(names["usage"], client=client), on_event=events, clock=lambda: now)
+    usage = Usage(
+        tenant="acme", route="chat", option_id="o1", key_id="k", prompt_tokens=5, completion_tokens=2
+    )
+
+    assert metering.record(usage), events.names()
+    (totals,) = metering.totals(tenant="acme", since=now, by=GroupBy.ROUTE).values()
+    assert (totals.prompt_tokens, totals.completion_tokens, totals.requests) == (5, 2, 1)
 
 
 # --- the workflows' DynamoDB tasks -----------------------------------------------------------------

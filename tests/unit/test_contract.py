@@ -125,6 +125,7 @@ def _gateway_env() -> dict[str, str]:
         **env.gateway_environment(
             options_table="options",
             circuit_table="circuits",
+            usage_table="usage",
             payload_bucket="payloads",
             appconfig_application="app",
             appconfig_environment="env",

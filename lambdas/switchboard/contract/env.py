@@ -20,6 +20,8 @@ from typing import Any, Final
 OPTIONS_TABLE: Final = "OPTIONS_TABLE"
 KEYS_TABLE: Final = "KEYS_TABLE"
 CIRCUIT_TABLE: Final = "CIRCUIT_TABLE"
+USAGE_TABLE: Final = "USAGE_TABLE"
+"""The per-tenant usage table (issue 15): metered totals, limit windows, budgets."""
 STATE_MACHINE_ARN: Final = "STATE_MACHINE_ARN"
 PAYLOAD_BUCKET: Final = "PAYLOAD_BUCKET"
 APPCONFIG_APPLICATION: Final = "APPCONFIG_APPLICATION"
@@ -106,6 +108,7 @@ def gateway_environment(
     *,
     options_table: str,
     circuit_table: str,
+    usage_table: str,
     payload_bucket: str,
     appconfig_application: str,
     appconfig_environment: str,
@@ -122,6 +125,7 @@ def gateway_environment(
         **cache,
         OPTIONS_TABLE: options_table,
         CIRCUIT_TABLE: circuit_table,
+        USAGE_TABLE: usage_table,
         PAYLOAD_BUCKET: payload_bucket,
         APPCONFIG_APPLICATION: appconfig_application,
         APPCONFIG_ENVIRONMENT: appconfig_environment,
@@ -163,11 +167,12 @@ def authorizer_environment(*, keys_table: str) -> dict[str, str]:
 
 
 def invoke_environment(
-    *, options_table: str, circuit_table: str, payload_bucket: str, log_prompts: bool
+    *, options_table: str, circuit_table: str, usage_table: str, payload_bucket: str, log_prompts: bool
 ) -> dict[str, str]:
     return {
         OPTIONS_TABLE: options_table,
         CIRCUIT_TABLE: circuit_table,
+        USAGE_TABLE: usage_table,
         PAYLOAD_BUCKET: payload_bucket,
         LOG_PROMPTS: flag(log_prompts),
     }

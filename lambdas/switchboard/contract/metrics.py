@@ -82,6 +82,12 @@ OPTIONS_CATALOGUE_UNAVAILABLE: Final = "OptionsCatalogueUnavailable"
 candidate is skipped as unavailable (invoke step)."""
 INVALID_OPTION_SKIPPED: Final = "InvalidOptionSkipped"
 
+# --- Metering (switchboard.metering) ---------------------------------------------------------------
+METERING_FAILED: Final = "MeteringFailed"
+"""An answered request's usage could not be recorded (usage table unreachable, throttled, refused):
+the answer went out anyway (metering fails open) and the metered totals are short by that request.
+To join :data:`DEGRADED_DEPENDENCY_EVENTS` (dashboard and alarm) when metering is on the request path."""
+
 DEGRADED_DEPENDENCY_EVENTS: Final = (
     ROUTING_ANSWER_INVALID,
     ROUTING_LAST_KNOWN_GOOD,

@@ -22,11 +22,13 @@ from switchboard.options.errors import OptionValidationError
 __all__ = [
     "OPTION_ID_PATTERN",
     "BreakerPolicy",
+    "Capacity",
     "Feature",
     "LlmOption",
     "OptionStatus",
     "OptionTask",
     "OptionValidationError",
+    "Price",
     "ProviderKind",
 ]
 
@@ -116,7 +118,9 @@ def _integer(*, ge: int | None = None, le: int | None = None, optional: bool = F
     return check
 
 
-def _number(*, gt: float | None = None, le: float | None = None, optional: bool = False) -> Check:
+def _number(
+    *, ge: float | None = None, gt: float | None = None, le: float | None = None, optional: bool = False
+) -> Check:
     """int or float (never bool), stored as float."""
 
     def check(value: Any) -> Any:
@@ -128,7 +132,7 @@ def _number(*, gt: float | None = None, le: float | None = None, optional: bool 
             value = float(value)
         except OverflowError:  # an int too large for a float
             raise _Invalid("must be a number") from None
-        _bounds(value, None, gt, le)
+        _bounds(value, ge, gt, le)
         return value
 
     return check
@@ -212,6 +216,29 @@ def _features(value: Any) -> Any:
     if not all(isinstance(item, str) and item in allowed for item in value):
         raise _Invalid(f"must list only {', '.join(sorted(allowed))}")
     return tuple(sorted(set(value)))
+
+
+def _usd_per_million(*, optional: bool = False) -> Check:
+    """A list price in USD per million tokens: a finite number ≥ 0 (stored as float).
+
+    Bounded at 1 000 000 (a dollar a token) so that an infinity, or a price typed per token in the
+    wrong unit's direction, is refused rather than metered."""
+    return _number(ge=0, le=1_000_000, optional=optional)
+
+
+def _nested(kind: type[_Validated], *, optional: bool = False) -> Check:
+    """A nested model given as itself or as an object (its problems come back as `<field>.<name>`)."""
+
+    def check(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if isinstance(value, kind):
+            return value
+        if not isinstance(value, Mapping):
+            raise _Invalid("must be an object")
+        return kind.from_dict(value)
+
+    return check
 
 
 def _breaker(value: Any) -> Any:
@@ -356,6 +383,34 @@ class BreakerPolicy(_Validated):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Price(_Validated):
+    """List prices in USD per million tokens, what metering charges a request (issue 15).
+
+    `input` prices the prompt tokens not read from a prompt cache, `cached_input` those that were
+    (`cached_tokens`); without `cached_input` they cost `input`. Tokens written to a prompt cache
+    are priced as `input` (Bedrock bills writes at a premium this model does not carry yet).
+    Floats here, as every number of an option; metering turns each into the `Decimal` of its
+    shortest repr, the digits the operator wrote, so costs add up without binary drift."""
+
+    _required: ClassVar[tuple[str, ...]] = ("input", "output")
+
+    input: float = _spec(_usd_per_million())
+    output: float = _spec(_usd_per_million())
+    cached_input: float | None = _spec(_usd_per_million(optional=True), default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capacity(_Validated):
+    """The share of the provider's quota this deployment may use with this option, per minute.
+
+    Either may be left out (that dimension is not limited). Capacity-aware routing (issue 15)
+    skips an option whose current minute is used up, without counting a failure on its circuit."""
+
+    rpm: int | None = _spec(_integer(ge=1, optional=True), default=None)
+    tpm: int | None = _spec(_integer(ge=1, optional=True), default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
 class LlmOption(_Validated):
     """One catalogue item in the options table."""
 
@@ -372,6 +427,10 @@ class LlmOption(_Validated):
     params: dict[str, Any] = _spec(_params, default_factory=dict)  # noqa: RUF009
     timeout_ms: int = _spec(_integer(ge=100, le=300000), default=20000)
     breaker: BreakerPolicy = _spec(_breaker, default_factory=BreakerPolicy)  # noqa: RUF009
+    price: Price | None = _spec(_nested(Price, optional=True), default=None)  # noqa: RUF009
+    """List prices (USD per million tokens); None: metered at no cost (tokens are still counted)."""
+    capacity: Capacity | None = _spec(_nested(Capacity, optional=True), default=None)  # noqa: RUF009
+    """Requests and tokens per minute this option may take; None: unlimited."""
     status: OptionStatus = _spec(_enum(OptionStatus), default=OptionStatus.ACTIVE)  # noqa: RUF009
     task: OptionTask = _spec(_enum(OptionTask), default=OptionTask.CHAT)  # noqa: RUF009
     capabilities: tuple[str, ...] | None = _spec(_features, default=None)
