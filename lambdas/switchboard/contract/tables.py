@@ -19,6 +19,12 @@ CACHE_PARTITION_KEY: Final = "cache_key"
 DEPLOYMENTS_PARTITION_KEY: Final = "pk"
 """Model deployments table: ``group#<group>`` (one record per deployment) or ``event#…`` (a claimed event)."""
 DEPLOYMENTS_SORT_KEY: Final = "sk"
+USAGE_PARTITION_KEY: Final = "pk"
+"""Usage table (issue 15), one table for every per-tenant counter: ``tenant#<tenant>`` first, so
+a tenant's counters never share a partition with another's (``switchboard.tenancy``)."""
+USAGE_SORT_KEY: Final = "sk"
+"""``usage#<hour>#...`` metered totals, ``window#<rpm|tpm>#<minute>`` limit windows,
+``limits`` / ``budget`` settings, ``spend#<period>`` budget spend, ``capacity#<option>#<minute>``."""
 TTL_ATTRIBUTE: Final = "expires_at"
 """Epoch seconds after which DynamoDB TTL may delete the item (circuit events, cached answers)."""
 
@@ -28,5 +34,6 @@ KEY_SCHEMAS: Final[Mapping[str, tuple[str, ...]]] = {
     "circuits": (CIRCUIT_PARTITION_KEY, CIRCUIT_SORT_KEY),
     "cache": (CACHE_PARTITION_KEY,),
     "deployments": (DEPLOYMENTS_PARTITION_KEY, DEPLOYMENTS_SORT_KEY),
+    "usage": (USAGE_PARTITION_KEY, USAGE_SORT_KEY),
 }
 """Each table's key attributes (partition key first, then the sort key), all strings (``S``)."""
