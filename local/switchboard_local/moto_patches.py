@@ -28,7 +28,7 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
-from switchboard_local import sagemaker_ext, sfn_ext
+from switchboard_local import dynamodb_ext, sagemaker_ext, sfn_ext
 from switchboard_local.emulated_lambda import Handler, in_process_invoke
 
 TESTED_MOTO_VERSION: Final = "5.2.5"
@@ -112,6 +112,8 @@ class Target:
 
 
 _SFN_RESPONSES = "moto.stepfunctions.responses"
+_DYNAMODB_MODELS = "moto.dynamodb.models"
+_DYNAMODB_CONDITION = ("expression_attribute_names", "expression_attribute_values")
 _SAGEMAKER_RESPONSES = "moto.sagemaker.responses"
 
 TARGETS: Final[Mapping[str, Target]] = {
@@ -153,6 +155,54 @@ TARGETS: Final[Mapping[str, Target]] = {
     ),
     "sagemaker.list_model_packages": Target(
         _SAGEMAKER_RESPONSES, "SageMakerResponse", "list_model_packages", ("self",)
+    ),
+    # DynamoDB's conditional writes are atomic; moto's are not under threads (dynamodb_ext).
+    "dynamodb.put_item": Target(
+        _DYNAMODB_MODELS,
+        "DynamoDBBackend",
+        "put_item",
+        (
+            "self",
+            "table_name",
+            "item_attrs",
+            "expected",
+            "condition_expression",
+            *_DYNAMODB_CONDITION,
+            "overwrite",
+            "return_values_on_condition_check_failure",
+        ),
+    ),
+    "dynamodb.update_item": Target(
+        _DYNAMODB_MODELS,
+        "DynamoDBBackend",
+        "update_item",
+        (
+            "self",
+            "table_name",
+            "key",
+            "update_expression",
+            *_DYNAMODB_CONDITION,
+            "attribute_updates",
+            "expected",
+            "condition_expression",
+            "return_values_on_condition_check_failure",
+        ),
+    ),
+    "dynamodb.delete_item": Target(
+        _DYNAMODB_MODELS,
+        "DynamoDBBackend",
+        "delete_item",
+        (
+            "self",
+            "table_name",
+            "key",
+            *_DYNAMODB_CONDITION,
+            "condition_expression",
+            "return_values_on_condition_check_failure",
+        ),
+    ),
+    "dynamodb.transact_write_items": Target(
+        _DYNAMODB_MODELS, "DynamoDBBackend", "transact_write_items", ("self", "transact_items")
     ),
     "sagemaker_runtime.invoke_endpoint": Target(
         "moto.sagemakerruntime.responses", "SageMakerRuntimeResponse", "invoke_endpoint", ("self",)
@@ -300,6 +350,22 @@ SAGEMAKER: Final = PatchSet(
     on_uninstall=sagemaker_ext.CONTROL.reset,
 )
 """What the model-deployment workflow needs of SageMaker (uninstalling also resets its CONTROL)."""
+
+
+DYNAMODB_ATOMIC_WRITES: Final = PatchSet(
+    "dynamodb-atomic-writes",
+    [
+        _wraps(key, dynamodb_ext.serialized)
+        for key in (
+            "dynamodb.put_item",
+            "dynamodb.update_item",
+            "dynamodb.delete_item",
+            "dynamodb.transact_write_items",
+        )
+    ],
+)
+"""Each DynamoDB write judges its condition and applies with no other write in between, as in AWS:
+the usage table's counters hold their limits under the local stack's concurrent requests."""
 
 
 def lambda_handlers(handlers: Mapping[str, Handler]) -> PatchSet:

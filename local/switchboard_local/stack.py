@@ -281,10 +281,15 @@ class LocalStack:
         aws.start()
         # moto as the stack needs it, undone when the stack stops: StartSyncExecution (the gateway
         # runs the workflow as deployed, WORKFLOW_MODE=sync), parse-once ASL, the lifecycle's
-        # SageMaker.
+        # SageMaker, and DynamoDB writes atomic (the usage table's counters hold their limits).
         from switchboard_local import moto_patches
 
-        for patch_set in (moto_patches.SFN_START_SYNC, moto_patches.ASL_PARSE_CACHE, moto_patches.SAGEMAKER):
+        for patch_set in (
+            moto_patches.SFN_START_SYNC,
+            moto_patches.ASL_PARSE_CACHE,
+            moto_patches.SAGEMAKER,
+            moto_patches.DYNAMODB_ATOMIC_WRITES,
+        ):
             self._exit.enter_context(patch_set.applied())
         # moto's backends live in this process, not in the server: a stack started earlier in the
         # same process (tests) left its resources there. Start from empty, then turn the
