@@ -34,9 +34,12 @@ __all__ = [
     "check_tenant",
     "estimate_tokens",
     "minute_label",
+    "parse_usd",
     "period_end",
     "period_label",
     "seconds_left_in_minute",
+    "share",
+    "whole_number",
 ]
 
 Period = Literal["day", "month"]
@@ -60,7 +63,8 @@ class QuotaSettingError(ValueError):
     """A limit or budget an operator tried to set is not valid; the message says which knob and why."""
 
 
-def _count(name: str, value: Any, *, allow_none: bool = True) -> int | None:
+def whole_number(name: str, value: Any, *, allow_none: bool = True) -> int | None:
+    """A count between 1 and :data:`MAX_LIMIT` (``None`` passes when allowed); ``name`` is in the error."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
@@ -93,6 +97,15 @@ def parse_usd(name: str, value: Any) -> Decimal | None:
     return amount
 
 
+def share(name: str, value: Any) -> float:
+    """A share above 0 and at most 1 (``low_at``); ``name`` is in the error."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise QuotaSettingError(f"{name} must be a number between 0 and 1, got {value!r}")
+    if not (math.isfinite(float(value)) and 0 < float(value) <= 1):
+        raise QuotaSettingError(f"{name} must be a share above 0 and at most 1 (e.g. 0.8), got {value}")
+    return float(value)
+
+
 def check_tenant(tenant: Any) -> str:
     """The tenant name as API keys spell it (``switchboard.keys.validate_tenant``)."""
     try:
@@ -109,8 +122,8 @@ class TenantLimits:
     tpm: int | None = None
 
     def __post_init__(self) -> None:
-        _count("rpm", self.rpm)
-        _count("tpm", self.tpm)
+        whole_number("rpm", self.rpm)
+        whole_number("tpm", self.tpm)
 
     @classmethod
     def parse(cls, data: Any) -> TenantLimits:
@@ -119,7 +132,7 @@ class TenantLimits:
         unknown = set(data) - {"rpm", "tpm"}
         if unknown:
             raise QuotaSettingError(f"unknown limit(s) {sorted(unknown)}: the limits are rpm and tpm")
-        return cls(rpm=_count("rpm", data.get("rpm")), tpm=_count("tpm", data.get("tpm")))
+        return cls(rpm=whole_number("rpm", data.get("rpm")), tpm=whole_number("tpm", data.get("tpm")))
 
     def to_dict(self) -> dict[str, int]:
         return {name: value for name, value in (("rpm", self.rpm), ("tpm", self.tpm)) if value is not None}
@@ -145,19 +158,15 @@ class Budget:
             raise QuotaSettingError(f"period must be one of {', '.join(PERIODS)}, got {self.period!r}")
         if self.tokens is None and self.usd is None:
             raise QuotaSettingError("a budget needs tokens, usd or both")
-        _count("tokens", self.tokens)
+        whole_number("tokens", self.tokens)
         if self.usd is not None:
             object.__setattr__(self, "usd", parse_usd("usd", self.usd))
         if self.on_exhausted not in ON_EXHAUSTED:
             raise QuotaSettingError(
                 f"on_exhausted must be one of {', '.join(ON_EXHAUSTED)}, got {self.on_exhausted!r}"
             )
-        low_at = self.low_at
-        if isinstance(low_at, bool) or not isinstance(low_at, int | float | Decimal):
-            raise QuotaSettingError(f"low_at must be a number between 0 and 1, got {low_at!r}")
-        if not (math.isfinite(float(low_at)) and 0 < float(low_at) <= 1):
-            raise QuotaSettingError(f"low_at must be a share above 0 and at most 1 (e.g. 0.8), got {low_at}")
-        object.__setattr__(self, "low_at", float(low_at))
+        share("low_at", self.low_at)
+        object.__setattr__(self, "low_at", float(self.low_at))
 
     @classmethod
     def parse(cls, data: Any) -> Budget:
@@ -174,7 +183,7 @@ class Budget:
             low_at = float(low_at)
         return cls(
             period=cast(Period, data.get("period")),
-            tokens=_count("tokens", data.get("tokens")),
+            tokens=whole_number("tokens", data.get("tokens")),
             usd=parse_usd("usd", data.get("usd")),
             on_exhausted=cast(OnExhausted, data.get("on_exhausted", "route")),
             low_at=low_at,

@@ -6,16 +6,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from switchboard_local.cli import agent, circuits, doctor, flags, keys, models, options, routes
+from switchboard_local.cli import agent, circuits, doctor, flags, keys, models, options, quotas, routes
 from switchboard_local.cli.target import TargetError
 
-GROUPS = (keys, options, routes, flags, circuits, models, agent, doctor)
+GROUPS = (keys, options, routes, flags, circuits, models, quotas, agent, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="switchboard", description="Operate a Switchboard LLM gateway.")
     sub = parser.add_subparsers(
-        dest="group", required=True, metavar="{keys,options,routes,flags,circuits,models,agent,doctor}"
+        dest="group",
+        required=True,
+        metavar="{keys,options,routes,flags,circuits,models,limits,budgets,agent,doctor}",
     )
     for group in GROUPS:
         group.register(sub)

@@ -41,6 +41,7 @@ OUTPUT_KEYS = {
     "api_url": "ApiUrl",
     "circuit_table": "CircuitTableName",
     "cache_table": "CacheTableName",
+    "usage_table": "UsageTableName",
     "appconfig_application_id": "AppConfigApplicationId",
     "appconfig_environment_id": "AppConfigEnvironmentId",
     "appconfig_profile_id": "AppConfigProfileId",
@@ -65,6 +66,8 @@ class Target:
     api_url: str | None = None
     circuit_table: str | None = None
     cache_table: str | None = None
+    usage_table: str | None = None
+    """The usage table (issue 15): metered usage, tenant limits and budgets, option capacity."""
     flags_file: str | None = None
     """Local stack: the flag document its AppConfig agent emulator serves."""
     appconfig: dict[str, str] = field(default_factory=dict)
@@ -353,6 +356,7 @@ def resolve_target(args: argparse.Namespace) -> Target:
             api_url=outputs.get(OUTPUT_KEYS["api_url"]),
             circuit_table=outputs.get(OUTPUT_KEYS["circuit_table"]),
             cache_table=outputs.get(OUTPUT_KEYS["cache_table"]),
+            usage_table=outputs.get(OUTPUT_KEYS["usage_table"]),
             appconfig=appconfig,
         )
     except KeyError as exc:
