@@ -103,7 +103,7 @@ def test_budgets_set_then_show(target: FakeTarget, capsys: pytest.CaptureFixture
     assert (
         out.strip() == "tenant acme: 1000 tokens and 12.50 USD per month, low at 75%, rejected when exhausted"
     )
-    BudgetBook(counters()).record("acme", tokens=800, usd=Decimal("1.25"))
+    BudgetBook(counters()).record("acme", "month", tokens=800, usd=Decimal("1.25"))
     code, out, _ = run(["budgets", "show", "--tenant", "acme", "--json"], capsys)
     shown = json.loads(out)
     assert code == 0

@@ -161,7 +161,7 @@ def test_budget_status_goes_low_then_exhausted_and_route_keeps_answering(
     assert gateway.before_call("acme", prompt_chars=10, max_tokens=10).budget == "exhausted"
     spend = gateway.budgets.spend("acme", "day")
     assert (spend.tokens, spend.usd) == (1000, Decimal("0.02"))
-    assert gateway.budgets.spend("acme", "month").tokens == 1000
+    assert gateway.budgets.spend("acme", "month").tokens == 0  # only the budget's period is counted
     clock.advance(16 * 3600)  # the next day: a new period
     assert gateway.before_call("acme", prompt_chars=10, max_tokens=10).budget == "ok"
 
@@ -206,6 +206,38 @@ def test_settings_store_round_trips(counters: UsageCounters) -> None:
     assert store.get("acme").budget == budget
     store.set_limits("acme", TenantLimits(tpm=1), actor="cli:me")  # a set replaces: rpm is gone
     assert store.get("acme").limits == TenantLimits(tpm=1)
+
+
+def test_a_request_larger_than_the_tpm_itself_is_told_what_would_help(
+    counters: UsageCounters, clock: ManualClock
+) -> None:
+    limiter = RateLimiter(counters, clock=clock.utcnow)
+    with pytest.raises(RateLimitExceeded) as refused:
+        limiter.admit("acme", TenantLimits(tpm=1000), 1001)
+    assert refused.value.code == "rate_limit_exceeded"
+    assert "may use 1001 tokens" in refused.value.message and "lower max_tokens" in refused.value.message
+    assert limiter.current("acme").rpm == 0  # nothing counted
+
+
+def test_no_budget_no_spend_write(counters: UsageCounters, clock: ManualClock) -> None:
+    gateway = quotas(counters, clock)
+    check = gateway.before_call("acme", prompt_chars=4, max_tokens=1)
+    gateway.after_call(check, tokens=50, usd=Decimal(1))
+    assert gateway.budgets.spend("acme", "day").tokens == 0
+    assert gateway.budgets.spend("acme", "month").tokens == 0
+
+
+def test_capacity_is_reconciled_with_the_real_usage(counters: UsageCounters, clock: ManualClock) -> None:
+    capacity = CapacityCounters(counters, clock=clock.utcnow)
+    taken = capacity.take("claude", 900, rpm=10, tpm=1000)
+    assert taken is not None
+    assert not capacity.try_take("claude", 200, rpm=10, tpm=1000)
+    capacity.reconcile(taken, 100)  # 800 back
+    assert capacity.try_take("claude", 900, rpm=10, tpm=1000)
+    unlimited = capacity.take("claude", 5, rpm=None, tpm=None)
+    assert unlimited is not None
+    capacity.reconcile(unlimited, 10**6)  # nothing was counted: nothing to correct
+    assert not capacity.try_take("claude", 1, rpm=10, tpm=1000)
 
 
 def test_capacity_saturates_per_option_and_minute(counters: UsageCounters, clock: ManualClock) -> None:

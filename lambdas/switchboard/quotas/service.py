@@ -57,6 +57,7 @@ __all__ = [
     "BudgetBook",
     "BudgetExhausted",
     "CapacityCounters",
+    "CapacityTaken",
     "QuotaCheck",
     "QuotaSettings",
     "QuotaSettingsStore",
@@ -113,13 +114,21 @@ class RateLimitExceeded(ApiError):
 
     spec = catalogue.RATE_LIMIT_EXCEEDED
 
-    def __init__(self, limit: LimitName, allowed: int, retry_after_s: int) -> None:
+    def __init__(
+        self, limit: LimitName, allowed: int, retry_after_s: int, *, needed: int | None = None
+    ) -> None:
         what = "requests" if limit == "rpm" else "tokens"
-        super().__init__(
-            f"Rate limit reached: this tenant may use {allowed} {what} per minute ({limit}). "
-            f"Retry after {retry_after_s} s.",
-            headers={"Retry-After": str(retry_after_s)},
-        )
+        if needed is not None:  # waiting cannot help: say what can
+            message = (
+                f"Request too large: it may use {needed} tokens (prompt and max_tokens), more than this "
+                f"tenant's {allowed} tokens per minute (tpm). Send a shorter prompt or a lower max_tokens."
+            )
+        else:
+            message = (
+                f"Rate limit reached: this tenant may use {allowed} {what} per minute ({limit}). "
+                f"Retry after {retry_after_s} s."
+            )
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
         self.limit = limit
         self.retry_after_s = retry_after_s
 
@@ -232,6 +241,8 @@ class RateLimiter:
         if limits.rpm is None and limits.tpm is None:
             return None
         now = self._clock()
+        if limits.tpm is not None and estimated_tokens > limits.tpm:
+            raise RateLimitExceeded("tpm", limits.tpm, seconds_left_in_minute(now), needed=estimated_tokens)
         window = window_sk(now)
         expires_at = _epoch(minute_end(now) + WINDOW_TTL)
         bounds: dict[str, int] = limits.to_dict()
@@ -287,23 +298,32 @@ class BudgetBook:
             return "ok"
         return budget_status(budget, self.spend(tenant, budget.period))
 
-    def record(self, tenant: str, *, tokens: int, usd: Decimal) -> None:
-        """Add an answered request's tokens and cost to the tenant's current day and month.
+    def record(self, tenant: str, period: Period, *, tokens: int, usd: Decimal) -> None:
+        """Add an answered request's tokens and cost to the tenant's spend in the current ``period``.
 
-        Both periods are counted whatever the budget says, so changing a budget's period mid-month
-        starts from what was really spent.
+        One ``UpdateItem ADD``, only in the budget's period: a tenant without a budget costs no
+        write here (its usage is metered elsewhere), and a budget whose period changes starts its
+        new count when it is set.
         """
         if tokens <= 0 and usd <= 0:
             return
         now = self._clock()
-        amounts: dict[str, int | Decimal] = {"tokens": max(0, tokens), "usd": max(Decimal(0), usd)}
-        for period in PERIODS:
-            self._counters.add(
-                tenant_pk(tenant),
-                spend_sk(period, now),
-                amounts,
-                expires_at=_epoch(period_end(period, now) + SPEND_TTL),
-            )
+        self._counters.add(
+            tenant_pk(tenant),
+            spend_sk(period, now),
+            {"tokens": max(0, tokens), "usd": max(Decimal(0), usd)},
+            expires_at=_epoch(period_end(period, now) + SPEND_TTL),
+        )
+
+
+@dataclass(frozen=True)
+class CapacityTaken:
+    """One request's share of an option's minute (``window`` empty: the option has no capacity)."""
+
+    option_id: str
+    window: str
+    tokens: int
+    expires_at: int
 
 
 class CapacityCounters:
@@ -314,26 +334,43 @@ class CapacityCounters:
         self._clock = clock
 
     def try_take(self, option_id: str, tokens: int, *, rpm: int | None, tpm: int | None) -> bool:
+        return self.take(option_id, tokens, rpm=rpm, tpm=tpm) is not None
+
+    def take(self, option_id: str, tokens: int, *, rpm: int | None, tpm: int | None) -> CapacityTaken | None:
         """Take one request and ``tokens`` of the option's current minute; False when saturated.
 
         A False is not a failure of the option: the caller skips it like an open circuit and
-        records nothing against its circuit. Without a capacity nothing is counted.
+        records nothing against its circuit. Without a capacity nothing is counted. :meth:`take`
+        is the same, returning what :meth:`reconcile` needs to correct ``tokens`` (an estimate)
+        with the real usage.
         """
         limits = {name: value for name, value in (("rpm", rpm), ("tpm", tpm)) if value is not None}
         if not limits:
-            return True
+            return CapacityTaken(option_id, "", 0, 0)
         for name, value in limits.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"capacity {name} must be a positive whole number, got {value!r}")
         now = self._clock()
-        refused = self._counters.take(
-            option_pk(option_id),
+        window, expires_at, tokens = (
             capacity_sk(option_id, now),
-            {"rpm": 1, "tpm": max(0, tokens)},
-            limits,
-            expires_at=_epoch(minute_end(now) + WINDOW_TTL),
+            _epoch(minute_end(now) + WINDOW_TTL),
+            max(0, tokens),
         )
-        return refused is None
+        refused = self._counters.take(
+            option_pk(option_id), window, {"rpm": 1, "tpm": tokens}, limits, expires_at=expires_at
+        )
+        return CapacityTaken(option_id, window, tokens, expires_at) if refused is None else None
+
+    def reconcile(self, taken: CapacityTaken, actual_tokens: int) -> None:
+        """Correct the tokens taken from the option's minute with what the call really used."""
+        if not taken.window:
+            return
+        difference = max(0, actual_tokens) - taken.tokens
+        pk = option_pk(taken.option_id)
+        if difference > 0:
+            self._counters.add(pk, taken.window, {"tpm": difference}, expires_at=taken.expires_at)
+        elif difference < 0:
+            self._counters.give_back(pk, taken.window, -difference, attribute="tpm")
 
 
 @dataclass(frozen=True)
@@ -434,13 +471,17 @@ class TenantQuotas:
 
         Call it with 0 tokens when the call failed, to give the reservation back.
         """
+        cached = self._cache.get(check.tenant)
+        budget = cached.settings.budget if cached is not None else None
         try:
             self.limiter.reconcile(check.reservation, tokens)
-            self.budgets.record(check.tenant, tokens=tokens, usd=usd)
+            if budget is not None:
+                self.budgets.record(check.tenant, budget.period, tokens=tokens, usd=usd)
         except Exception:
             logger.exception("usage table unwritable: this request's usage is not counted")
             return
-        cached = self._cache.get(check.tenant)
-        if cached is not None:  # this instance's own spend shows at once, others' within the TTL
-            for period, spend in cached.spend.items():
-                cached.spend[period] = Spend(spend.tokens + max(0, tokens), spend.usd + max(Decimal(0), usd))
+        if cached is not None and budget is not None:  # this instance sees its own spend at once
+            spend = cached.spend[budget.period]
+            cached.spend[budget.period] = Spend(
+                spend.tokens + max(0, tokens), spend.usd + max(Decimal(0), usd)
+            )
