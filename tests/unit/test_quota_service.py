@@ -266,3 +266,27 @@ def test_the_usage_table_failing_admits_the_request(clock: ManualClock) -> None:
     check = gateway.before_call("acme", prompt_chars=4, max_tokens=1)
     assert check.budget == "ok" and check.reservation is None
     gateway.after_call(check, tokens=5, usd=Decimal(1))  # logged, not raised
+
+
+def test_under_threads_the_window_ends_at_the_sum_of_the_real_usage(
+    counters: UsageCounters, clock: ManualClock
+) -> None:
+    """Reserve, call, reconcile from many threads: the tpm counter is exact, no update lost."""
+    QuotaSettingsStore(counters).set_limits("acme", TenantLimits(rpm=10_000, tpm=10**9), actor="test")
+    gateway = quotas(counters, clock)
+    barrier = threading.Barrier(6)
+
+    def caller(seed: int) -> int:
+        barrier.wait()
+        used = 0
+        for i in range(8):
+            check = gateway.before_call("acme", prompt_chars=400 + seed, max_tokens=50 * i)
+            real = (seed * 31 + i * 17) % 120  # shorter or longer than the estimate
+            gateway.after_call(check, tokens=real, usd=Decimal(0))
+            used += real
+        return used
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        total = sum(pool.map(caller, range(6)))
+    usage = gateway.limiter.current("acme")
+    assert (usage.rpm, usage.tpm) == (48, total)

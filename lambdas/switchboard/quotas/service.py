@@ -81,6 +81,9 @@ SPEND_TTL: Final = timedelta(days=90)
 SETTINGS_TTL_S: Final = 5.0
 """How long one Lambda instance reuses a tenant's settings and spend before reading them again."""
 
+MAX_CACHED_TENANTS: Final = 4096
+"""Bounds one instance's settings cache (a tenant's entry is a few hundred bytes)."""
+
 Clock = Callable[[], datetime]
 LimitName = Literal["rpm", "tpm"]
 
@@ -436,6 +439,8 @@ class TenantQuotas:
             period_labels=labels,
             read_at=self._monotonic(),
         )
+        if len(self._cache) >= MAX_CACHED_TENANTS:
+            self._cache.clear()  # a bound, not an eviction policy: rereading costs one BatchGetItem
         self._cache[tenant] = cached
         return cached
 
