@@ -32,7 +32,7 @@ from typing import Any, Final, Literal
 
 from switchboard.circuits.timefmt import utcnow
 from switchboard.contract import errors as catalogue
-from switchboard.contract.workflow import timestamp_now
+from switchboard.contract.workflow import format_timestamp, timestamp_now
 from switchboard.errors import ApiError
 from switchboard.quotas.counters import UsageCounters
 from switchboard.quotas.model import (
@@ -147,7 +147,7 @@ class BudgetExhausted(ApiError):
     def __init__(self, budget: Budget, resets_at: datetime) -> None:
         super().__init__(
             f"This tenant's {_ADJECTIVE[budget.period]} budget is exhausted; it resets at "
-            f"{resets_at:%Y-%m-%dT%H:%M:%SZ}."
+            f"{format_timestamp(resets_at)}."
         )
         self.resets_at = resets_at
 

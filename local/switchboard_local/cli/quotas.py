@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from switchboard.circuits.timefmt import utcnow
+from switchboard.contract.workflow import format_timestamp
 from switchboard.quotas.dynamo import DynamoUsageCounters
 from switchboard.quotas.model import (
     DEFAULT_LOW_AT,
@@ -205,7 +206,7 @@ def cmd_budgets_show(args: argparse.Namespace) -> int:
         "budget": budget.to_dict(),
         "spend": spend.to_dict(),
         "status": status,
-        "resets_at": f"{resets:%Y-%m-%dT%H:%M:%SZ}",
+        "resets_at": format_timestamp(resets),
     }
     _print(
         args,
