@@ -20,11 +20,14 @@ DEPLOYMENTS_PARTITION_KEY: Final = "pk"
 """Model deployments table: ``group#<group>`` (one record per deployment) or ``event#…`` (a claimed event)."""
 DEPLOYMENTS_SORT_KEY: Final = "sk"
 USAGE_PARTITION_KEY: Final = "pk"
-"""Usage table (issue 15), one table for every per-tenant counter: ``tenant#<tenant>`` first, so
-a tenant's counters never share a partition with another's (``switchboard.tenancy``)."""
+"""Usage table (issue 15), one table for every counter: ``tenant#<tenant>`` for a tenant's items,
+so a tenant's counters never share a partition with another's (``switchboard.tenancy``), and
+``option#<option>`` for an option's capacity counters (capacity belongs to the option)."""
 USAGE_SORT_KEY: Final = "sk"
-"""``usage#<hour>#...`` metered totals, ``window#<rpm|tpm>#<minute>`` limit windows,
-``limits`` / ``budget`` settings, ``spend#<period>`` budget spend, ``capacity#<option>#<minute>``."""
+"""``usage#<hour>#<route>#<option>#<key>`` metered totals (switchboard.usage_store),
+``window#<minute>`` a tenant's rpm and tpm in one item (one conditional update decides both),
+``limits`` / ``budget`` settings, ``spend#<period>`` budget spend (switchboard.quotas), and under
+an option's partition its per-minute capacity items."""
 TTL_ATTRIBUTE: Final = "expires_at"
 """Epoch seconds after which DynamoDB TTL may delete the item (circuit events, cached answers)."""
 

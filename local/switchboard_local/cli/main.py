@@ -6,16 +6,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from switchboard_local.cli import agent, circuits, doctor, flags, keys, models, options, routes, usage
+from switchboard_local.cli import agent, circuits, doctor, flags, keys, models, options, quotas, routes, usage
 from switchboard_local.cli.target import TargetError
 
-GROUPS = (keys, options, routes, flags, circuits, models, usage, agent, doctor)
+GROUPS = (keys, options, routes, flags, circuits, models, usage, quotas, agent, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="switchboard", description="Operate a Switchboard LLM gateway.")
     sub = parser.add_subparsers(
-        dest="group", required=True, metavar="{keys,options,routes,flags,circuits,models,usage,agent,doctor}"
+        dest="group",
+        required=True,
+        metavar="{keys,options,routes,flags,circuits,models,usage,limits,budgets,agent,doctor}",
     )
     for group in GROUPS:
         group.register(sub)
