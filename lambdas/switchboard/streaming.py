@@ -48,7 +48,7 @@ from switchboard.contract import errors as error_specs
 from switchboard.contract import metrics as metric_names
 from switchboard.errors import ErrorClass, InvalidRequest, ProviderError, ServiceUnavailable
 from switchboard.events import Measurements
-from switchboard.invoking import MIN_CALL_TIMEOUT_S
+from switchboard.invoking import MIN_CALL_TIMEOUT_S, CircuitRecorder
 from switchboard.options.model import BreakerPolicy, LlmOption, OptionStatus, ProviderKind
 from switchboard.providers.base import (
     ChatRequest,
@@ -97,8 +97,10 @@ class StreamPlanner(Protocol):
     def retry_after(self, chain: list[str]) -> int: ...
 
 
-class CircuitGate(Protocol):
-    """The circuit reads and writes of a walk (:class:`switchboard.circuits.service.CircuitService`)."""
+class CircuitGate(CircuitRecorder, Protocol):
+    """The circuit reads and writes of a walk (:class:`switchboard.circuits.service.CircuitService`):
+    the invoke step's outcome recording, plus the reads and the probe lease the workflow's
+    ``CheckCircuit`` and ``AcquireProbeLease`` states do for it."""
 
     def snapshot(self, option_id: str) -> CircuitSnapshot: ...
 
@@ -106,20 +108,6 @@ class CircuitGate(Protocol):
 
     def acquire_probe(
         self, option_id: str, *, request_id: str, policy: BreakerPolicy | None = None
-    ) -> dict[str, Any]: ...
-
-    def record(
-        self,
-        option_id: str,
-        *,
-        success: bool,
-        request_id: str,
-        error_class: str | None = None,
-        latency_ms: int = 0,
-        probe: bool = False,
-        owner: str | None = None,
-        message: str | None = None,
-        policy: BreakerPolicy | None = None,
     ) -> dict[str, Any]: ...
 
 
