@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ CTX_APPCONFIG_PROFILE = "appconfig_profile"
 CTX_FLAGS_ROLLOUT = "flags_rollout"
 CTX_GATEWAY_ERRORS_ALARM_THRESHOLD = "gateway_errors_alarm_threshold"
 CTX_MODEL_FAMILIES = "model_families"
+CTX_SLOS = "slos"
 
 DEFAULTS: Mapping[str, Any] = {
     CTX_STACK_NAME: "Switchboard",
@@ -63,6 +64,11 @@ DEFAULTS: Mapping[str, Any] = {
     CTX_APPCONFIG_PROFILE: "routing",
     CTX_FLAGS_ROLLOUT: {"growth_factor": 25, "deployment_minutes": 4, "final_bake_minutes": 2},
     CTX_GATEWAY_ERRORS_ALARM_THRESHOLD: 5,
+    CTX_SLOS: {
+        "window_days": 30,
+        "default": {"availability": 99.9, "latency": {"percentile": 99, "threshold_ms": 8000}},
+        "routes": {},
+    },
 }
 
 
@@ -89,6 +95,88 @@ class FlagsRollout:
 
 
 @dataclass(frozen=True, slots=True)
+class LatencyObjective:
+    """``percentile`` % of a route's valid requests answer within ``threshold_ms`` (e.g. p99 ≤ 8000 ms)."""
+
+    percentile: float
+    threshold_ms: int
+
+    @property
+    def budget(self) -> float:
+        """The share of requests that may be slower than the threshold (0.01 for p99)."""
+        return round(1 - self.percentile / 100, 10)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSlo:
+    """One route's objectives over the SLO window."""
+
+    availability: float
+    """Percent of valid requests that must not be bad answers (e.g. 99.9)."""
+    latency: LatencyObjective
+
+    @property
+    def availability_budget(self) -> float:
+        """The share of requests that may be bad answers (0.001 for 99.9)."""
+        return round(1 - self.availability / 100, 10)
+
+
+@dataclass(frozen=True, slots=True)
+class BurnRateWindow:
+    """One row of the multi-window, multi-burn-rate table: alarm when both windows burn this fast.
+
+    The burn rate is derived from the share of the window's error budget the long window may
+    consume: ``budget_consumed x slo_window / long_window`` (2 % in 1 h of 30 days = 14.4x).
+    """
+
+    severity: str
+    """``page`` (wake someone) or ``ticket`` (next working day)."""
+    long_minutes: int
+    short_minutes: int
+    budget_consumed: float
+
+    def burn_rate(self, window_days: int) -> float:
+        return round(self.budget_consumed * window_days * 24 * 60 / self.long_minutes, 6)
+
+
+PAGE = "page"
+TICKET = "ticket"
+BURN_RATE_WINDOWS: tuple[BurnRateWindow, ...] = (
+    # Google SRE workbook, chapter 5 "Alerting on SLOs", section 6 "Multiwindow, Multi-Burn-Rate
+    # Alerts", table 5-8 (recommended parameters for a 99.9 % SLO over 30 days): page at 2 % of the
+    # budget in 1 h (short window 5 min, 14.4x) and 5 % in 6 h (30 min, 6x); ticket at 10 % in 3 days
+    # (6 h, 1x). https://sre.google/workbook/alerting-on-slos/
+    BurnRateWindow(PAGE, 60, 5, 0.02),
+    BurnRateWindow(PAGE, 6 * 60, 30, 0.05),
+    # Not a row of table 5-8: the 1-day ticket pair (10 % in a day, short window 2 h = 3x) that the
+    # workbook's generator-style tools add between the 6-hour page and the 3-day ticket.
+    BurnRateWindow(TICKET, 24 * 60, 2 * 60, 0.10),
+    BurnRateWindow(TICKET, 3 * 24 * 60, 6 * 60, 0.10),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SloConfig:
+    """Per-route SLOs (context ``slos``): a default for every route plus per-route overrides."""
+
+    window_days: int
+    default: RouteSlo
+    routes: Mapping[str, RouteSlo]
+
+    def for_routes(self, known_routes: list[str] | tuple[str, ...]) -> dict[str, RouteSlo]:
+        """Every known route's SLO (its own, else the default); a configured route that the routing
+        document does not have is refused (a typo would otherwise leave the real route on the
+        default silently)."""
+        unknown = sorted(set(self.routes) - set(known_routes))
+        if unknown:
+            raise ConfigError(
+                f"context '{CTX_SLOS}.routes' names routes that config/flags.json does not have: "
+                f"{', '.join(unknown)} (known routes: {', '.join(sorted(known_routes))})"
+            )
+        return {route: self.routes.get(route, self.default) for route in sorted(known_routes)}
+
+
+@dataclass(frozen=True, slots=True)
 class SwitchboardConfig:
     """Everything the stack reads from context, typed and checked once."""
 
@@ -108,6 +196,10 @@ class SwitchboardConfig:
     appconfig_profile: str
     flags_rollout: FlagsRollout
     gateway_errors_alarm_threshold: int
+    slos: SloConfig = field(
+        default_factory=lambda: _slos(DEFAULTS[CTX_SLOS])  # the defaults are valid: see tests
+    )
+    """Per-route availability and latency objectives (the burn-rate alarms and budget widgets)."""
     model_families: tuple[ModelFamily, ...] = ()
     """The model lifecycle's families (none: no lifecycle resources), checked with the model the
     lifecycle Lambdas parse them with."""
@@ -170,6 +262,7 @@ class SwitchboardConfig:
             gateway_errors_alarm_threshold=_int(
                 value(CTX_GATEWAY_ERRORS_ALARM_THRESHOLD), CTX_GATEWAY_ERRORS_ALARM_THRESHOLD, 1
             ),
+            slos=_slos(value(CTX_SLOS)),
             model_families=_model_families(get(CTX_MODEL_FAMILIES)),
         )
 
@@ -227,6 +320,31 @@ def default_routes(flags_document: Mapping[str, Any]) -> dict[str, dict[str, Any
             continue
         routes[name] = attributes
     return routes
+
+
+def route_names(flags_document: Mapping[str, Any]) -> list[str]:
+    """Every flag that is a route: a chain in any variant (or in the plain flag), enabled or not.
+
+    Wider than :func:`default_routes`: a route whose default variant is off still serves the
+    callers its rules match, so it has an SLO too.
+    """
+    values = flags_document.get("values", {})
+    if not isinstance(values, Mapping):
+        raise ConfigError("flags document: 'values' must be an object")
+    names = []
+    for name, flag_value in values.items():
+        if not isinstance(flag_value, Mapping):
+            raise ConfigError(f"flags document: values.{name} must be an object")
+        variants = flag_value.get("_variants")
+        if variants is None:
+            has_chain = "chain" in flag_value
+        else:
+            has_chain = any(
+                isinstance(v, Mapping) and "chain" in v.get("attributeValues", {}) for v in variants
+            )
+        if has_chain:
+            names.append(str(name))
+    return sorted(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,3 +462,93 @@ def _tier(raw: Any, tier: str) -> TierThrottle:
         burst_limit=_int(data.get("burst_limit"), f"{key}.burst_limit", 0),
         quota_per_day=None if quota is None else _int(quota, f"{key}.quota_per_day", 1),
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# SLOs (context `slos`)
+
+SLO_WINDOW_DAYS_RANGE = (7, 90)
+"""CloudWatch keeps 5-minute data for 63 days and 1-hour data for 455 days: the budget-left widget
+over up to 90 days still reads hourly sums."""
+MAX_LATENCY_THRESHOLD_MS = 15 * 60 * 1000  # a stream lasts at most 15 minutes (API Gateway)
+_SLO_KEYS = {"window_days", "default", "routes"}
+_ROUTE_SLO_KEYS = {"availability", "latency"}
+_LATENCY_KEYS = {"percentile", "threshold_ms"}
+
+
+def _slos(raw: Any) -> SloConfig:
+    """`slos`: ``{"window_days", "default": {...}, "routes": {route: {...}}}``, strictly checked.
+
+    A route's entry may leave out ``availability`` or ``latency`` (or one latency field): the
+    default's value applies. Unknown keys are refused (a misspelt key would silently keep the
+    default).
+    """
+    data = _mapping(raw, CTX_SLOS)
+    _known_keys(data, _SLO_KEYS, CTX_SLOS)
+    low, high = SLO_WINDOW_DAYS_RANGE
+    window_days = _int(data.get("window_days", 30), f"{CTX_SLOS}.window_days", low, high)
+    if "default" not in data:
+        raise ConfigError(f"context '{CTX_SLOS}.default' is required (the SLO of every route not listed)")
+    default = _route_slo(data["default"], None, f"{CTX_SLOS}.default", window_days)
+    routes_raw = _mapping(data.get("routes", {}), f"{CTX_SLOS}.routes")
+    routes = {
+        str(route): _route_slo(entry, default, f"{CTX_SLOS}.routes.{route}", window_days)
+        for route, entry in routes_raw.items()
+    }
+    return SloConfig(window_days=window_days, default=default, routes=routes)
+
+
+def _route_slo(raw: Any, base: RouteSlo | None, key: str, window_days: int) -> RouteSlo:
+    data = _mapping(raw, key)
+    _known_keys(data, _ROUTE_SLO_KEYS, key)
+    if base is None and not set(data) >= _ROUTE_SLO_KEYS:
+        raise ConfigError(f"context '{key}' must set both 'availability' and 'latency'")
+    availability = (
+        _objective_percent(data["availability"], f"{key}.availability", window_days)
+        if "availability" in data
+        else base.availability  # type: ignore[union-attr]  # base is set: checked above
+    )
+    latency_raw = _mapping(data.get("latency", {}), f"{key}.latency")
+    _known_keys(latency_raw, _LATENCY_KEYS, f"{key}.latency")
+    if base is None and not set(latency_raw) >= _LATENCY_KEYS:
+        raise ConfigError(f"context '{key}.latency' must set 'percentile' and 'threshold_ms'")
+    percentile = (
+        _objective_percent(latency_raw["percentile"], f"{key}.latency.percentile", window_days)
+        if "percentile" in latency_raw
+        else base.latency.percentile  # type: ignore[union-attr]
+    )
+    threshold_ms = (
+        _int(latency_raw["threshold_ms"], f"{key}.latency.threshold_ms", 1, MAX_LATENCY_THRESHOLD_MS)
+        if "threshold_ms" in latency_raw
+        else base.latency.threshold_ms  # type: ignore[union-attr]
+    )
+    return RouteSlo(availability=availability, latency=LatencyObjective(percentile, threshold_ms))
+
+
+def _objective_percent(raw: Any, key: str, window_days: int) -> float:
+    """An objective in percent, below 100 and high enough that every burn-rate alarm can fire.
+
+    A burn rate ``b`` alarms at an error ratio of ``b x budget``; above 100 % it can never be reached,
+    so an objective whose budget makes the fastest page impossible is refused, not deployed mute.
+    """
+    objective = _number(raw, key, 0, 100)
+    budget = 1 - objective / 100
+    if budget <= 0:
+        raise ConfigError(f"context '{key}' must be below 100 (100 % leaves no error budget), got {raw!r}")
+    fastest = max(window.burn_rate(window_days) for window in BURN_RATE_WINDOWS)
+    lowest = 100 * (1 - 1 / fastest)
+    if fastest * budget > 1:
+        raise ConfigError(
+            f"context '{key}' = {objective:g} leaves a {100 * budget:g} % error budget: the {fastest:g}x "
+            f"fast-burn page would need more than 100 % bad requests and could never fire; "
+            f"use at least {lowest:.2f}"
+        )
+    return objective
+
+
+def _known_keys(data: Mapping[str, Any], allowed: set[str], key: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"context '{key}' has unknown keys {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
+        )

@@ -83,6 +83,28 @@ def provider_latency_search(statistic: str) -> str:
     )
 
 
+def metering_row() -> list[cloudwatch.IWidget]:
+    """Metering failures (fail-open: usage not recorded) and the requests limits and budgets refused."""
+    return [
+        cloudwatch.GraphWidget(
+            title="Metering failures (usage not recorded)",
+            left=[switchboard_metric(metric_names.METERING_FAILED, label="metering failed")],
+            width=8,
+            height=6,
+        ),
+        cloudwatch.GraphWidget(
+            title="Refused by limits and budgets (429)",
+            left=[
+                switchboard_metric(metric_names.RATE_LIMITED, label="rate limited (rpm/tpm)"),
+                switchboard_metric(metric_names.BUDGET_EXHAUSTED, label="budget exhausted (reject)"),
+            ],
+            stacked=True,
+            width=8,
+            height=6,
+        ),
+    ]
+
+
 class Monitoring(Construct):
     """An encrypted SNS alarm topic, the incident alarms, and one CloudWatch dashboard.
 
@@ -109,6 +131,8 @@ class Monitoring(Construct):
           failing option is no longer skipped.
         - ``routing_unavailable_alarm``: ``RoutingUnavailable`` Sum over 5 minutes ≥ 1: no routing
           answer and no fallback, callers got 503.
+        - ``metering_failed_alarm``: ``MeteringFailed`` Sum over 5 minutes ≥ 1: usage of answered
+          requests went unrecorded (metering fails open; usage and budgets run short).
 
     The topic is encrypted with a customer-managed KMS key: CloudWatch cannot publish to a topic
     under the AWS-managed ``alias/aws/sns`` key, whose policy cannot be changed. The key policy and
@@ -311,6 +335,18 @@ class Monitoring(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        self.metering_failed_alarm = cloudwatch.Alarm(
+            self,
+            "MeteringFailed",
+            alarm_description="Answered requests whose usage could not be recorded (the usage table was "
+            "unreachable, throttled or refused the write): metering fails open, so usage, cost and the "
+            "budgets that read them are short by those requests (see the MeteringFailed log lines).",
+            metric=switchboard_metric(metric_names.METERING_FAILED),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
         self.alarms = (
             self.circuit_opened_alarm,
             self.degraded_rate_alarm,
@@ -321,6 +357,7 @@ class Monitoring(Construct):
             self.options_last_known_good_alarm,
             self.circuit_store_unavailable_alarm,
             self.routing_unavailable_alarm,
+            self.metering_failed_alarm,
         )
         for alarm in self.alarms:
             alarm.add_alarm_action(action)
@@ -524,4 +561,4 @@ class Monitoring(Construct):
                 [fn.metric_throttles(period=PERIOD, label=name) for name, fn in functions.items()],
             ),
         ]
-        return [traffic, requests, streams, fail_open, providers, workflow, lambdas]
+        return [traffic, requests, streams, fail_open, metering_row(), providers, workflow, lambdas]

@@ -11,7 +11,14 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import checkov, constants, layers
-from infra.config import ConfigError, SwitchboardConfig, bedrock_targets, default_routes, load_json
+from infra.config import (
+    ConfigError,
+    SwitchboardConfig,
+    bedrock_targets,
+    default_routes,
+    load_json,
+    route_names,
+)
 from infra.constructs.api import GatewayApi
 from infra.constructs.functions import GatewayFunctions
 from infra.constructs.log_encryption import EncryptLogGroups, LogsKey
@@ -20,6 +27,7 @@ from infra.constructs.monitoring import Monitoring
 from infra.constructs.request_workflow import RequestWorkflow
 from infra.constructs.routing_flags import RoutingFlags
 from infra.constructs.seed_options import SeedOptions
+from infra.constructs.slo_alarms import SloAlarms
 from infra.constructs.tables import DataTables
 
 _RETENTION_BY_DAYS: dict[int, logs.RetentionDays] = {
@@ -194,6 +202,17 @@ class SwitchboardStack(Stack):
             gateway_errors_threshold=settings.gateway_errors_alarm_threshold,
             removal_policy=log_removal,
         )
+
+        self.slo = SloAlarms(
+            self,
+            "Slo",
+            routes=settings.slos.for_routes(route_names(flags_document)),
+            window_days=settings.slos.window_days,
+            alarm_topic=self.monitoring.alarm_topic,
+            alarm_name_prefix=f"{settings.stack_name}-slo-",
+        )
+        for row in self.slo.widgets():  # one call per row: widgets of one call go left to right
+            self.monitoring.dashboard.add_widgets(*row)
 
         if settings.model_families:
             self.model_deployment = ModelDeployment(

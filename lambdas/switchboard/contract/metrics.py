@@ -21,6 +21,9 @@ NAMESPACE: Final = "Switchboard"
 SERVICE: Final = "switchboard"
 SERVICE_DIMENSION: Final = "service"
 OPTION_DIMENSION: Final = "option"
+ROUTE_DIMENSION: Final = "route"
+"""The route alias a request named (``model``); only routes the routing document knows, never the
+caller's raw text (one dimension value per route keeps the metric count bounded)."""
 
 # --- Traffic (gateway) -------------------------------------------------------------------------------
 CHAT_COMPLETIONS: Final = "ChatCompletions"
@@ -38,6 +41,21 @@ WORKFLOW_FAILED: Final = "WorkflowFailed"
 REJECTED_NO_HEALTHY_OPTION: Final = "Rejected_NoHealthyOption"
 DEGRADED_ANSWER_PREFIX: Final = "DegradedAnswer_"
 DEGRADED_KINDS: Final = ("cache", "static", "smaller_model")
+
+# --- Per-route SLIs (gateway; dimensions service + route): what the SLO alarms divide --------------
+# One value per request that named a known route the caller may use and passed validation (the
+# valid requests of the SLO; 4xx refusals of the caller's own making are not counted).
+ROUTE_REQUESTS: Final = "RouteRequests"
+"""1 per valid request of the route, whole or streamed: the SLIs' denominator."""
+ROUTE_BAD_ANSWERS: Final = "RouteBadAnswers"
+"""1 per valid request the gateway failed: answered 5xx (503 no healthy option or no routing, 504
+deadline, 500) or a stream that ended with an error event. Degraded 200 answers and 429s (the
+caller's own limits and budgets) are not bad answers: they have their own metrics."""
+ROUTE_LATENCY: Final = "RouteLatency"
+"""Milliseconds from the gateway receiving a valid request to its whole answer (streamed: to the
+first content byte), one value per request that was not a bad answer (unit Milliseconds). The
+latency SLO counts the values above the threshold with CloudWatch's ``TC(threshold:)`` statistic, so
+every value must be sent (EMF sends them all; no pre-aggregation)."""
 
 # --- Providers (invoke step; ProviderCalls and ProviderLatency carry the option dimension) --------
 PROVIDER_CALLS: Final = "ProviderCalls"
@@ -87,6 +105,12 @@ METERING_FAILED: Final = "MeteringFailed"
 """An answered request's usage could not be recorded (usage table unreachable, throttled, refused):
 the answer went out anyway (metering fails open) and the metered totals are short by that request.
 To join :data:`DEGRADED_DEPENDENCY_EVENTS` (dashboard and alarm) when metering is on the request path."""
+
+# --- Limits and budgets (switchboard.quotas) -----------------------------------------------------
+RATE_LIMITED: Final = "RateLimited"
+"""A request refused with 429 ``rate_limit_exceeded``: the tenant is over its rpm or tpm."""
+BUDGET_EXHAUSTED: Final = "BudgetExhausted"
+"""A request refused with 429 ``insufficient_quota``: the tenant's budget is used up and set to reject."""
 
 DEGRADED_DEPENDENCY_EVENTS: Final = (
     ROUTING_ANSWER_INVALID,
