@@ -148,8 +148,9 @@ BURN_RATE_WINDOWS: tuple[BurnRateWindow, ...] = (
     # (6 h, 1x). https://sre.google/workbook/alerting-on-slos/
     BurnRateWindow(PAGE, 60, 5, 0.02),
     BurnRateWindow(PAGE, 6 * 60, 30, 0.05),
-    # Not a row of table 5-8: the 1-day ticket pair (10 % in a day, short window 2 h = 3x) that the
-    # workbook's generator-style tools add between the 6-hour page and the 3-day ticket.
+    # Not a row of table 5-8 (checked against its published three rows): an extra ticket pair that
+    # issue 15 asks for, 10 % of the budget in 1 day with a 2 h short window (3x), so a burn too
+    # slow to page is ticketed within a day rather than three.
     BurnRateWindow(TICKET, 24 * 60, 2 * 60, 0.10),
     BurnRateWindow(TICKET, 3 * 24 * 60, 6 * 60, 0.10),
 )
