@@ -148,7 +148,7 @@ BURN_RATE_WINDOWS: tuple[BurnRateWindow, ...] = (
     # (6 h, 1x). https://sre.google/workbook/alerting-on-slos/
     BurnRateWindow(PAGE, 60, 5, 0.02),
     BurnRateWindow(PAGE, 6 * 60, 30, 0.05),
-    # Not a row of table 5-8 (which has the three rows above): an extra ticket pair that the SLO
+    # Not a row of table 5-8 (its rows are the 1 h, 6 h and 3-day pairs): an extra ticket pair the SLO
     # brief of issue 15 asks for, 10 % of the budget in 1 day with a 2 h short window (3x), so a
     # burn too slow to page is ticketed within a day rather than three.
     BurnRateWindow(TICKET, 24 * 60, 2 * 60, 0.10),
