@@ -41,6 +41,7 @@ from switchboard.options.model import LlmOption, OptionStatus, ProviderKind
 
 __all__ = [
     "DEFAULT_HEADROOM_THRESHOLD_PCT",
+    "DIMENSIONS",
     "CapacityReport",
     "CapacityWindows",
     "Headroom",
