@@ -15,7 +15,7 @@ imports no boto3 and the CLI decides where the calls go (the local stack's emula
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from switchboard.capacity_report import MinuteReading, ServiceQuota
@@ -92,6 +92,10 @@ class CloudWatchProviderCalls:
         self, option_ids: Sequence[str], *, since: datetime, until: datetime
     ) -> Mapping[str, Sequence[MinuteReading]]:
         found: dict[str, list[MinuteReading]] = {option_id: [] for option_id in option_ids}
+        # Whole minutes, so each 60 s bucket is one clock minute (CloudWatch rounds a start under
+        # 15 days old down to the minute itself; aligning here keeps every implementation alike).
+        start_at = since.astimezone(UTC).replace(second=0, microsecond=0)
+        end_at = until.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
         for start in range(0, len(option_ids), _METRIC_QUERIES_PER_CALL):
             batch = list(option_ids[start : start + _METRIC_QUERIES_PER_CALL])
             # Query ids must match ^[a-z][a-zA-Z0-9_]*$: option ids may not, so they are numbered.
@@ -119,8 +123,8 @@ class CloudWatchProviderCalls:
             while True:
                 page = self._client.get_metric_data(
                     MetricDataQueries=queries,
-                    StartTime=since,
-                    EndTime=until,
+                    StartTime=start_at,
+                    EndTime=end_at,
                     **({"NextToken": token} if token else {}),
                 )
                 for result in page.get("MetricDataResults", []):
