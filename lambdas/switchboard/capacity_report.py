@@ -10,7 +10,8 @@ Where an observed rate comes from, best first (each observation says which, neve
 
 1. ``capacity_windows``: the per-minute items capacity-aware routing writes in the usage table
    (``option#<id>`` / ``capacity#<id>#<minute>``, ``rpm`` and ``tpm``): exact per-minute peaks, but
-   only for options with a ``capacity`` and only while the items live (their TTL is about an hour).
+   only for options that had a ``capacity`` and only while the items live (their TTL is about an
+   hour). One ``Query`` per option that is not retired.
 2. ``cloudwatch``: the per-option ``ProviderCalls`` metric (Sum per minute) the invoke step and the
    streaming path emit, when a deployed stack is read: per-minute request peaks for as long as
    CloudWatch keeps one-minute data (15 days); it has no token count, so never a TPM.
@@ -686,11 +687,9 @@ def build_report(
     per_minute: dict[str, list[tuple[Source, MinuteReading]]] = {o.id: [] for o in options}
     if windows is not None:
         try:
-            for option in live:
-                if option.capacity is not None:
-                    per_minute[option.id] += [
-                        ("capacity_windows", r) for r in windows.minutes(option.id, since=since)
-                    ]
+            for option in live:  # every option: a capacity removed since has left its windows
+                readings = windows.minutes(option.id, since=since)
+                per_minute[option.id] += [("capacity_windows", r) for r in readings]
             status["capacity_windows"] = "read"
         except Exception as exc:
             status["capacity_windows"] = f"failed: {_why(exc)}"

@@ -213,8 +213,8 @@ def test_without_minute_readings_the_busiest_metered_hour_is_an_hourly_average()
     assert (tpm.value, tpm.at) == (2000.0, "2026-11-30T08")
 
 
-def test_an_option_without_capacity_has_no_windows_read_and_no_capacity_headroom() -> None:
-    windows = FakeWindows({})
+def test_windows_count_for_an_option_whose_capacity_was_removed_but_no_capacity_headroom() -> None:
+    windows = FakeWindows({"free": [MinuteReading("2026-11-30T09:10", 7, 70)]})
     built = build_report(
         options=[bedrock("free")],
         document=None,
@@ -225,11 +225,16 @@ def test_an_option_without_capacity_has_no_windows_read_and_no_capacity_headroom
         windows=windows,
         usage=InMemoryUsageStore(),
     )
-    assert windows.asked == []
+    assert windows.asked == ["free"]
     assert built.options[0].headroom("rpm") is None
     assert built.to_dict()["options"][0]["rpm"] == {
         "capacity": None,
-        "observed": None,
+        "observed": {
+            "value": 7,
+            "basis": "peak_minute",
+            "source": "capacity_windows",
+            "at": "2026-11-30T09:10",
+        },
         "headroom": None,
         "quota": None,
     }
