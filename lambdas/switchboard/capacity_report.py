@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol
 
+from switchboard.contract.workflow import format_timestamp
 from switchboard.metering import UsageRecord, UsageStore, hour_of
 from switchboard.options.model import LlmOption, OptionStatus, ProviderKind
 
@@ -305,7 +306,7 @@ def _round(value: float) -> float | int:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_timestamp(moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC))
 
 
 # --- routes from the flag document ----------------------------------------------------------------
