@@ -44,6 +44,7 @@ from switchboard.options.model import LlmOption, OptionStatus, ProviderKind
 __all__ = [
     "DEFAULT_HEADROOM_THRESHOLD_PCT",
     "DIMENSIONS",
+    "QUOTA_BURNDOWN_NOTE",
     "CapacityReport",
     "CapacityWindows",
     "Headroom",
@@ -69,6 +70,13 @@ Dimension = Literal["rpm", "tpm"]
 DIMENSIONS: Final[tuple[Dimension, Dimension]] = ("rpm", "tpm")
 Source = Literal["capacity_windows", "cloudwatch", "metering"]
 Basis = Literal["peak_minute", "hourly_average"]
+
+QUOTA_BURNDOWN_NOTE: Final = (
+    "tpm against a Bedrock quota counts each prompt and completion token once; Bedrock draws some "
+    "models' output tokens from the quota faster (5x for Anthropic Claude 3.7 and later, see 'How "
+    "tokens are counted in Amazon Bedrock') and holds max_tokens while a call runs, so for those the "
+    "real quota headroom is smaller than shown"
+)
 
 GEO_PREFIXES: Final = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
 """Prefixes of Bedrock cross-region inference profile ids (the model id follows them)."""
@@ -738,6 +746,8 @@ def build_report(
             "capacity windows exist only for options with a capacity and live about an hour (their TTL): "
             "older minutes come from CloudWatch or, as hourly averages, from metering"
         )
+    if any(m.quota is not None for r in reports for d, m in r.quotas.items() if d == "tpm"):
+        notes.append(QUOTA_BURNDOWN_NOTE)
     return CapacityReport(since, until, threshold_pct, reports, route_reports, status, notes)
 
 

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from switchboard.capacity_report import (
+    QUOTA_BURNDOWN_NOTE,
     CapacityReport,
     Headroom,
     MinuteReading,
@@ -391,6 +392,7 @@ def test_options_on_one_quota_share_it_and_their_peaks_add_up() -> None:
     # 600 + 600 rpm assigned on a quota of 1000: capacity-aware routing cannot prevent throttles
     assert "capacity_above_quota" in codes(built)["haiku-a"]
     assert "quota_increase" in codes(built)["haiku-a"]
+    assert QUOTA_BURNDOWN_NOTE in built.notes  # a tpm quota was matched: its caveat is said
 
 
 def test_quotas_are_read_in_each_options_region_and_non_bedrock_options_say_why_none_applies() -> None:
@@ -420,6 +422,7 @@ def test_plenty_of_headroom_suggests_nothing() -> None:
     windows = {"haiku": [MinuteReading("2026-11-30T09:10", 10, 1000)]}
     built = report([bedrock("haiku", rpm=100, tpm=40000)], routes={"chat": [["haiku"]]}, windows=windows)
     assert codes(built) == {"haiku": [], "route:chat": []}
+    assert QUOTA_BURNDOWN_NOTE not in built.notes  # no quota read
 
 
 def test_tight_in_region_bedrock_option_gets_a_profile_a_second_region_and_more_capacity() -> None:
