@@ -266,6 +266,18 @@ def test_local_reads_the_usage_table_only(target: Target, capsys: pytest.Capture
     assert data["options"][0]["rpm"]["quota"] is None
 
 
+def test_unreadable_routes_are_a_note_and_the_options_still_report(
+    target: Target, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A deployed stack whose AppConfig application is gone (or that the caller may not read)
+    target.appconfig = {"application_id": "gone1", "environment_id": "gone2", "profile_id": "gone3"}
+    code, out, _ = run(capsys, "--local", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["routes"] == [] and [o["option"] for o in data["options"]] == ["haiku", "mock-b"]
+    assert data["notes"][0].startswith("routes not read:")
+
+
 def test_bad_periods_are_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (
         ["--hours", "0"],

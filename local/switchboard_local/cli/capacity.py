@@ -17,6 +17,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from switchboard.capacity_report import (
     DEFAULT_HEADROOM_THRESHOLD_PCT,
     DIMENSIONS,
@@ -95,7 +97,7 @@ def collect(args: argparse.Namespace, *, now: datetime) -> CapacityReport:
     try:
         served = routes_cli.served_document(target)
         document, kinds = served.document, route_kinds(served.document)
-    except TargetError as exc:
+    except (TargetError, ClientError, BotoCoreError) as exc:  # options still report without routes
         notes.append(f"routes not read: {exc}")
     usage_table = getattr(target, "usage_table", None)
     windows = usage = None
