@@ -564,6 +564,15 @@ def _option_suggestions(
                         f"capacity.{dimension} to {target}",
                     )
                 )
+            else:
+                found.append(
+                    Suggestion(
+                        "quota_increase",
+                        f"{option.id} {dimension}: {_observed_text(seen)} against a capacity of {limit}, "
+                        f"and the quota {match.quota.name!r} ({match.quota.code}) is fully assigned to "
+                        "options' capacity: raise the quota before raising capacity",
+                    )
+                )
         else:
             found.append(
                 Suggestion(

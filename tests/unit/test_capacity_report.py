@@ -460,6 +460,21 @@ def test_quota_tight_but_not_adjustable_says_so() -> None:
     assert "not adjustable" in message
 
 
+def test_tight_capacity_on_a_fully_assigned_quota_asks_for_the_quota_first() -> None:
+    windows = {"haiku": [MinuteReading("2026-11-30T09:10", 95, 0)]}
+    full = [quota(QUOTAS[0].name, 100, code="L-RH3")]
+    built = report(
+        [bedrock("haiku", "us.anthropic.claude-3-haiku-20240307-v1:0", rpm=100)],
+        windows=windows,
+        quotas=FakeQuotas(
+            {"us-east-1": [quota(q.name.replace("On-demand", "Cross-region"), 100) for q in full]}
+        ),
+    )
+    (suggestion,) = [s for s in built.options[0].suggestions if "fully assigned" in s.message]
+    assert suggestion.code == "quota_increase"
+    assert "raise_capacity" not in codes(built)["haiku"]
+
+
 def test_traffic_on_an_option_without_capacity_suggests_setting_one() -> None:
     store = InMemoryUsageStore()
     metered(store, "2026-11-30T09", "chat", "haiku", 60, 600)
