@@ -6,10 +6,22 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from switchboard_local.cli import agent, circuits, doctor, flags, keys, models, options, quotas, routes, usage
+from switchboard_local.cli import (
+    agent,
+    capacity,
+    circuits,
+    doctor,
+    flags,
+    keys,
+    models,
+    options,
+    quotas,
+    routes,
+    usage,
+)
 from switchboard_local.cli.target import TargetError
 
-GROUPS = (keys, options, routes, flags, circuits, models, usage, quotas, agent, doctor)
+GROUPS = (keys, options, routes, flags, circuits, models, usage, quotas, capacity, agent, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="group",
         required=True,
-        metavar="{keys,options,routes,flags,circuits,models,usage,limits,budgets,agent,doctor}",
+        metavar="{keys,options,routes,flags,circuits,models,usage,limits,budgets,capacity,agent,doctor}",
     )
     for group in GROUPS:
         group.register(sub)
