@@ -28,6 +28,10 @@ class ErrorClass(StrEnum):
     """The option cannot do what the request needs (tools, images, a JSON schema, token input):
     a client error that moves to the next candidate only when the route's variant says
     `skip_unsupported`, and never counts against the circuit."""
+    SATURATED = "saturated"
+    """The option has used its `capacity` (rpm/tpm share of the provider quota) this minute: no
+    call was made; the candidate is skipped like an open circuit (workflow state `Saturated_Skip`)
+    and nothing counts against its circuit. Not a client error: the next candidate may answer."""
 
     @property
     def counts_against_circuit(self) -> bool:

@@ -12,6 +12,10 @@ tests):
 - the provider for the option's kind (or the deployment's override), the request read through the
   claim check (`PayloadRefs.unwrap`) and a large answer written back by reference, under
   `results/<request_id>-<option_id>.json`;
+- the option's `capacity` (`switchboard.capacity`): one request and the estimated tokens taken
+  from its current minute before the call, reconciled with the reported usage after it; an option
+  at its capacity is `saturated` without a call and without a circuit record (a probe lease taken
+  for it is handed back, see `_release_probe`), and the workflow skips it in `Saturated_Skip`;
 - the outcome recorded on the option's circuit, with the option's own breaker policy (successes
   and slow calls in-process; the circuit store fails open on its own);
 - per-option measurements (`ProviderCalls`, `ProviderError_<class>`, `ProviderLatency`).
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from switchboard.answers import check_chat_answer, check_embeddings_answer, unsupported_reason
+from switchboard.capacity import Admission, CapacityGuard, CapacityPort, saturated_message
 from switchboard.contract import metrics as metric_names
 from switchboard.contract.workflow import timestamp_from_epoch
 from switchboard.errors import ErrorClass, ProviderError
@@ -117,6 +122,13 @@ def utc_now_iso(clock: Clock) -> str:
     return timestamp_from_epoch(clock.wall_ms() / 1000)
 
 
+def _tokens_used(result: ChatResult | EmbeddingResult) -> int:
+    """What the provider reported the call used (the capacity's tpm counts input and output)."""
+    if isinstance(result, EmbeddingResult):
+        return result.prompt_tokens
+    return result.prompt_tokens + result.completion_tokens
+
+
 def result_key(request_id: str, option_id: str) -> str:
     """Where a large answer is parked (the payload bucket's lifecycle rule expires it)."""
     return f"results/{request_id}-{option_id}.json"
@@ -158,6 +170,7 @@ class CandidateInvoker:
         clock: Clock | None = None,
         log_answers: bool = False,
         logger: Any | None = None,
+        capacity: CapacityPort | None = None,
     ) -> None:
         self._options = options
         self._payloads = payloads
@@ -171,6 +184,7 @@ class CandidateInvoker:
 
             logger = shared_logger
         self._logger = logger
+        self._capacity = CapacityGuard(capacity, events)
 
     def invoke(self, event: Mapping[str, Any], now_ms: float | None = None) -> dict[str, Any]:
         """One candidate's outcome as the workflow reads it; raises `ProviderThrottled` on throttling."""
@@ -198,11 +212,15 @@ class CandidateInvoker:
             self._events.option_count(metric_names.provider_error(ErrorClass.UNSUPPORTED.value), option.id)
             return self._failure(ErrorClass.UNSUPPORTED, why_not, started)
         provider = self._providers(option.provider)
+        admission = self._capacity.admit(option, request)
+        if admission.saturated:
+            return self._saturated(call, option, admission, started)
         self._events.option_count(metric_names.PROVIDER_CALLS, option.id)
         try:
             result = self._call(provider, option, request, timeout_s)
         except ProviderError as exc:
             latency_ms = self._elapsed_ms(started)
+            self._capacity.settle(admission, 0)
             error_metric = metric_names.provider_error(exc.error_class.value)
             self._events.count(error_metric)
             self._events.option_count(error_metric, option.id)
@@ -213,7 +231,11 @@ class CandidateInvoker:
                 raise ProviderThrottled(f"{option.id}: {exc.message}") from exc
             circuit = self._record(call, option, error=exc, latency_ms=latency_ms)
             return self._reply(False, None, exc.to_dict(), latency_ms, circuit)
-        latency_ms = self._elapsed_ms(started)
+        except BaseException:
+            self._capacity.settle(admission, 0)
+            raise
+        latency_ms = self._elapsed_ms(started)  # before settling: the breaker's slow-call measure
+        self._capacity.settle(admission, _tokens_used(result))
         self._events.option_latency_ms(metric_names.PROVIDER_LATENCY, option.id, latency_ms)
         circuit = self._record(call, option, error=None, latency_ms=latency_ms)
         if self._log_answers and isinstance(result, ChatResult):
@@ -239,6 +261,49 @@ class CandidateInvoker:
         answered = provider.complete(option, request, timeout_s)
         check_chat_answer(option, request, answered)
         return answered
+
+    def _saturated(
+        self, call: CandidateCall, option: LlmOption, admission: Admission, started: float
+    ) -> dict[str, Any]:
+        """The option is at its capacity this minute: no call, nothing counted on its circuit."""
+        self._logger.info(
+            "candidate saturated", extra={"option_id": option.id, "capacity_limit": admission.limit}
+        )
+        # Only the clock: recording an ignored outcome makes no transition, and none may reach
+        # `CircuitChanged?` for a candidate that was never called.
+        circuit = {"now": self._release_probe(call, option).get("now")}
+        error = {
+            "error_class": ErrorClass.SATURATED.value,
+            "message": saturated_message(option.id, admission.limit),
+        }
+        return self._reply(False, None, error, self._elapsed_ms(started), circuit)
+
+    def _release_probe(self, call: CandidateCall, option: LlmOption) -> dict[str, Any]:
+        """Hand back the half-open probe lease this request holds for the option, if any.
+
+        Recorded as an outcome of class `saturated`, which the breaker ignores (it says nothing about
+        the provider's health) except to free the lease: another request may probe at once instead
+        of waiting for the lease to expire (`PROBE_LEASE_S`), which with `half_open_probes` = 1
+        would keep every other request off a recovering option for that long. No transition can
+        come of it, so `CircuitChanged?` sees `none`. A request without a lease records nothing.
+        """
+        if not call.probe or self._circuits is None:
+            return {}
+        request_id = call.request_id or "unknown"
+        try:
+            return self._circuits.record(
+                option.id,
+                success=False,
+                request_id=request_id,
+                error_class=ErrorClass.SATURATED.value,
+                probe=True,
+                owner=request_id,
+                message="saturated: probe lease handed back without a call",
+                policy=option.breaker,
+            )
+        except Exception:  # the lease then expires on its own
+            self._logger.warning("probe lease not handed back", extra={"option_id": option.id})
+            return {}
 
     def _option(self, option_id: str) -> LlmOption | None:
         try:

@@ -71,6 +71,14 @@ PROVIDER_ERROR_CLASSES: Final = (
     "content_filtered",
 )
 
+# --- Capacity (switchboard.capacity: an option's rpm/tpm share of its provider quota) -------------
+CANDIDATE_SATURATED: Final = "CandidateSaturated"
+"""A candidate skipped because its option used its `capacity` this minute (no provider call, nothing
+on its circuit); per option and per service. Not a `ProviderError_*`: no provider was asked."""
+CAPACITY_STORE_UNAVAILABLE: Final = "CapacityStoreUnavailable"
+"""The usage table could not take or reconcile an option's capacity: the call went ahead uncounted
+(fail-open). To join :data:`DEGRADED_DEPENDENCY_EVENTS` once the dashboard and an alarm show it."""
+
 # --- Circuits (circuit service and store) ----------------------------------------------------------
 CIRCUIT_TRANSITION: Final = "CircuitTransition"
 CIRCUIT_OPENED: Final = "CircuitOpened"
