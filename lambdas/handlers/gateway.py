@@ -107,6 +107,7 @@ def stream_service() -> "StreamService":
     """The streamed-request use case over the same planner (`ChatService`), circuit table, options
     and answer cache as the workflow; providers called here, in this process."""
     from switchboard.answer_cache import DynamoAnswerCache
+    from switchboard.capacity import capacity_counters
     from switchboard.circuits.service import CircuitService, CircuitSettings
     from switchboard.contract import env as names
     from switchboard.events import powertools_sink
@@ -134,6 +135,7 @@ def stream_service() -> "StreamService":
         payloads=PayloadStore(settings.payload_bucket),
         events=events,
         cache=DynamoAnswerCache(settings.answer_cache_table) if settings.answer_cache_table else None,
+        capacity=capacity_counters(settings.usage_table) if settings.usage_table else None,
     )
 
 

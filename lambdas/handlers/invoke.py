@@ -8,13 +8,12 @@ machine's Retry/Catch match; every other outcome returns as data.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard.capacity import CapacityPort
+from switchboard.capacity import CapacityPort, capacity_counters
 from switchboard.invoking import CandidateInvoker
 from switchboard.invoking import ProviderThrottled as ProviderThrottled  # the ASL names it here
 from switchboard.observability import keys_from_event, logger, metrics, tracer
@@ -57,18 +56,11 @@ class Dependencies:
             # is never read on this path.
             env = {"CIRCUIT_TABLE": self.settings.circuit_table, "OPTIONS_TABLE": self.settings.options_table}
             self.circuits = CircuitService.from_settings(CircuitSettings.from_env(env), on_event=self.events)
-        self.capacity: CapacityPort | None = None
-        if self.settings.usage_table:
-            # Options' capacity counters (`option#<id>` items); an option without a capacity never
-            # reaches the table. Without USAGE_TABLE no capacity is enforced.
-            from switchboard import aws
-            from switchboard.quotas.dynamo import DynamoUsageCounters
-            from switchboard.quotas.service import CapacityCounters
-
-            counters = DynamoUsageCounters(
-                self.settings.usage_table, client=_FirstUse(aws.client, "dynamodb")
-            )
-            self.capacity = CapacityCounters(counters)
+        # Options' capacity counters (`option#<id>` items in the usage table); without USAGE_TABLE no
+        # capacity is enforced, and an option without a capacity never reaches the table.
+        self.capacity: CapacityPort | None = (
+            capacity_counters(self.settings.usage_table) if self.settings.usage_table else None
+        )
 
         def providers(kind: ProviderKind) -> Provider:
             return provider_for(kind, override=self.override)
@@ -83,18 +75,6 @@ class Dependencies:
             log_answers=self.settings.log_prompts,
             capacity=self.capacity,
         )
-
-
-class _FirstUse:
-    """A client made on its first call: only a request to an option with a capacity pays for it."""
-
-    def __init__(self, make: Callable[[str], Any], service: str) -> None:
-        self._make, self._service, self._client = make, service, None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            self._client = self._make(self._service)
-        return getattr(self._client, name)
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,8 @@ DynamoDB call; the usage table being unreachable admits the call (fail-open, eve
 ``CapacityStoreUnavailable``: losing the count must not take the fleet down); a refusal is counted
 per option (``CandidateSaturated``) so the dashboard shows which option runs out.
 
-No boto3 here: the counters arrive as :class:`CapacityPort`.
+No boto3 here: the counters arrive as :class:`CapacityPort` (:func:`capacity_counters` builds the
+DynamoDB one for the handlers, importing the adapter only when called).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "Admission",
     "CapacityGuard",
     "CapacityPort",
+    "capacity_counters",
     "prompt_chars",
     "request_tokens",
     "saturated_message",
@@ -167,3 +169,27 @@ def _limit_hit(tokens: int, rpm: int | None, tpm: int | None) -> str | None:
     if tpm is not None and rpm is None:
         return "tpm"
     return None
+
+
+def capacity_counters(usage_table: str) -> CapacityPort:
+    """The usage table's capacity counters for a handler. The DynamoDB client is made on the first
+    count, so a function whose options have no capacity never builds it (cold start)."""
+    from switchboard.quotas.dynamo import DynamoUsageCounters
+    from switchboard.quotas.service import CapacityCounters
+
+    return CapacityCounters(DynamoUsageCounters(usage_table, client=_ClientOnFirstUse("dynamodb")))
+
+
+class _ClientOnFirstUse:
+    """A `switchboard.aws` client, made when one of its operations is first looked up."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            from switchboard import aws
+
+            self._client = aws.client(self._service)
+        return getattr(self._client, name)

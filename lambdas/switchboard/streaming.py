@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 from switchboard.answers import check_chat_answer, unsupported_reason
 from switchboard.api_models import ChatCompletionRequest
+from switchboard.capacity import NOT_COUNTED, Admission, CapacityGuard, CapacityPort, saturated_message
 from switchboard.chat import CLIENT_ERROR_CODES, Caller, ChatPlan, OptionCatalogue
 from switchboard.circuits.policy import CircuitSnapshot, CircuitState
 from switchboard.contract import errors as error_specs
@@ -222,6 +223,8 @@ class _Live:
     read: list[StreamDelta]
     rest: Iterator[StreamDelta]
     ttft_ms: int
+    capacity: Admission = NOT_COUNTED
+    """The option's capacity taken for this call, settled with the stream's final usage."""
 
 
 @dataclass
@@ -330,6 +333,7 @@ class StreamService:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         logger: StructuredLog | None = None,
+        capacity: CapacityPort | None = None,
     ) -> None:
         self._planner = planner
         self._circuits = circuits
@@ -344,6 +348,7 @@ class StreamService:
 
             logger = shared_logger
         self._logger = logger
+        self._capacity = CapacityGuard(capacity, events)
 
     def open(self, body: ChatCompletionRequest, caller: Caller, request_id: str) -> StreamAnswer:
         """Plan, walk the chain until a candidate's first content delta (or degrade), then stream.
@@ -496,6 +501,9 @@ class StreamService:
                 tried, ErrorClass.UNAVAILABLE, f"{option.provider.value} options cannot stream yet"
             )
         deadlines = stream_deadlines(option, remaining_s)
+        admission = self._capacity.admit(option, request)
+        if admission.saturated:
+            return self._saturated(tried, option, plan.request_id, admission)
         self._events.option_count(metric_names.PROVIDER_CALLS, option.id)
         call_started = self._monotonic()
         iterator: Iterator[StreamDelta] | None = None
@@ -509,10 +517,11 @@ class StreamService:
                 if delta.has_content or delta.finish_reason is not None:
                     tried.outcome = "answered"
                     ttft_ms = int((self._monotonic() - started) * 1000)
-                    return _Live(option, phase, tried.probe, read, iterator, ttft_ms)
+                    return _Live(option, phase, tried.probe, read, iterator, ttft_ms, admission)
             raise ProviderError(ErrorClass.MALFORMED, "the stream ended before any content or finish reason")
         except Exception as exc:
             _close(iterator)
+            self._capacity.settle(admission, 0)
             error = _as_provider_error(exc)
             latency_ms = int((self._monotonic() - call_started) * 1000)
             self._events.option_count(metric_names.provider_error(error.error_class.value), option.id)
@@ -522,6 +531,18 @@ class StreamService:
             self._record(option, plan.request_id, tried.probe, error, latency_ms)
             tried.outcome, tried.error_class = "failed_before_first_token", error.error_class.value
             return error
+
+    def _saturated(
+        self, tried: CandidateTried, option: LlmOption, request_id: str, admission: Admission
+    ) -> ProviderError:
+        """The option used its capacity this minute: skipped without a call, like the workflow's
+        `Saturated_Skip`; nothing counts on its circuit, but a probe lease this request took is
+        handed back (an ignored outcome frees it, as the invoke step does)."""
+        tried.outcome = ErrorClass.SATURATED.value
+        error = self._failed(tried, ErrorClass.SATURATED, saturated_message(option.id, admission.limit))
+        if tried.probe:
+            self._record(option, request_id, True, error, 0)
+        return error
 
     def _failed(self, tried: CandidateTried, error_class: ErrorClass, message: str) -> ProviderError:
         """A candidate that failed without a provider call (nothing recorded on its circuit)."""
@@ -728,6 +749,7 @@ class StreamService:
             record.ended = "done"
         finally:
             _close(live.rest)
+            self._settle_capacity(live, usage)
             if not ended:  # the client went away: the provider was answering, so that is a success
                 self._record(live.option, plan.request_id, live.probe, None, live.ttft_ms)
                 record.ended = "client_closed"
@@ -778,6 +800,12 @@ class StreamService:
                 self._log(record)
 
         return StreamAnswer(200, headers, chunks())
+
+    def _settle_capacity(self, live: _Live, usage: StreamUsage | None) -> None:
+        """The option's capacity, corrected with the tokens the stream reported; without a usage
+        event (a failure, a client gone) the estimate taken before the call stands."""
+        if usage is not None:
+            self._capacity.settle(live.capacity, usage.prompt_tokens + usage.completion_tokens)
 
     def _log(self, record: StreamRecord) -> None:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -399,6 +400,105 @@ def test_circuit_table_down_is_treated_as_closed(gateway, run) -> None:
     status, headers, _, states = run()
     assert status == 200 and headers["x-switchboard-option"] == "claude-haiku-us"
     assert "CircuitTableUnavailable_AssumeClosed" in states
+
+
+@pytest.fixture
+def capacity_minute(gateway, monkeypatch) -> datetime:
+    """Pin the invoke step's capacity clock to one instant: the scenario's requests all fall in one
+    minute window, however the wall clock runs (no sleeping on, or racing, a minute boundary)."""
+    from handlers import invoke
+
+    moment = datetime.now(UTC)
+    counters = invoke.dependencies().capacity
+    assert counters is not None  # USAGE_TABLE is in the invoke step's environment
+    monkeypatch.setattr(counters, "_clock", lambda: moment)
+    return moment
+
+
+def _capacity_used(gateway, option_id: str, moment: datetime) -> dict[str, int]:
+    from switchboard.quotas.service import capacity_sk, option_pk
+
+    item = (
+        boto3.client("dynamodb")
+        .get_item(
+            TableName=gateway.resources.usage_table,
+            Key={"pk": {"S": option_pk(option_id)}, "sk": {"S": capacity_sk(option_id, moment)}},
+        )
+        .get("Item", {})
+    )
+    return {name: int(item[name]["N"]) if name in item else 0 for name in ("rpm", "tpm")}
+
+
+def _nothing_recorded(gateway, option_id: str) -> None:
+    snapshot = _circuits(gateway).get(option_id)
+    assert snapshot.state.value == "CLOSED" and snapshot.version == 0 and snapshot.last_error is None
+
+
+def test_an_option_at_its_capacity_sends_the_overflow_to_the_next_candidate(
+    gateway, run, capacity_minute
+) -> None:
+    # Given the primary may take one request a minute
+    gateway.set_option("claude-haiku-us", capacity={"rpm": 1})
+    # When two requests arrive in the same minute
+    first, second = run(), run()
+    # Then the first goes to the primary, the overflow to the next candidate through Saturated_Skip
+    assert [r[1]["x-switchboard-option"] for r in (first, second)] == ["claude-haiku-us", "nova-lite-us"]
+    assert "Saturated_Skip" not in first[3]
+    states = second[3]
+    assert states.index("Saturated_Skip") < states.index("TryNextCandidate")
+    assert {"OpenCircuit", "CloseCircuit", "RecordInvokeStepFailure"}.isdisjoint(states)
+    # And the primary's circuit recorded nothing; its minute counted one request and its tokens
+    _nothing_recorded(gateway, "claude-haiku-us")
+    used = _capacity_used(gateway, "claude-haiku-us", capacity_minute)
+    assert used["rpm"] == 1 and used["tpm"] > 0
+
+
+def test_a_whole_chain_at_capacity_runs_the_degrade_policy(gateway, run, capacity_minute) -> None:
+    for option_id in ("claude-haiku-us", "nova-lite-us", "nova-micro-us"):
+        gateway.set_option(option_id, capacity={"rpm": 1})
+    answered = [run()[1]["x-switchboard-option"] for _ in range(2)]
+    assert answered == ["claude-haiku-us", "nova-lite-us"]
+
+    status, headers, _, states = run()  # the primary chain is used up: the smaller model answers
+    assert status == 200 and headers["x-switchboard-degraded"] == "smaller_model"
+    assert states.count("Saturated_Skip") == 2 and "ChainExhausted" in states
+
+    status, headers, body, states = run()  # everything used up: the static answer
+    assert status == 200 and headers["x-switchboard-degraded"] == "static"
+    assert states.count("Saturated_Skip") == 3 and states[-1] == "Degrade_StaticAnswer"
+    assert body["object"] == "chat.completion"
+    for option_id in ("claude-haiku-us", "nova-lite-us", "nova-micro-us"):
+        _nothing_recorded(gateway, option_id)
+
+
+def test_a_saturated_probe_hands_its_lease_back(gateway, run, capacity_minute) -> None:
+    from switchboard.quotas.dynamo import DynamoUsageCounters
+    from switchboard.quotas.service import CapacityCounters
+
+    # Given the primary's circuit opened, cooled down, and the primary is healthy again
+    gateway.set_option("claude-haiku-us", breaker=FAST_BREAKER)
+    _break(gateway, "claude-haiku-us")
+    run()
+    run()
+    gateway.set_option_params("claude-haiku-us", error_rate=0.0)
+    # And another instance has just used the primary's one request of this minute
+    gateway.set_option("claude-haiku-us", capacity={"rpm": 1})
+    counters = DynamoUsageCounters(gateway.resources.usage_table, client=boto3.client("dynamodb"))
+    other = CapacityCounters(counters, clock=lambda: capacity_minute)
+    assert other.take("claude-haiku-us", 10, rpm=1, tpm=None) is not None
+    time.sleep(2.1)  # cooldown_s=1, and `now` in the workflow has whole-second resolution
+
+    # When a request takes the probe lease and finds the primary saturated
+    status, headers, _, states = run()
+
+    # Then it moves on without a call and without a transition, and gives the lease back
+    assert status == 200 and headers["x-switchboard-option"] == "nova-lite-us"
+    assert states.index("HalfOpen_Probe") < states.index("Saturated_Skip")
+    assert {"OpenCircuit", "CloseCircuit"}.isdisjoint(states)
+    circuit = _circuits(gateway).get("claude-haiku-us")
+    assert circuit.state.value == "HALF_OPEN" and circuit.leases == ()
+    policy = BreakerPolicy.from_dict(FAST_BREAKER)
+    assert _circuits(gateway).acquire_probe("claude-haiku-us", policy, owner="next", actor="test").granted
 
 
 def test_every_state_is_reached_by_some_scenario() -> None:
