@@ -120,6 +120,11 @@ class CapacityGuard:
         self._events = events
         self._logger = logger
 
+    @property
+    def counters(self) -> CapacityPort | None:
+        """The fleet-wide counters it takes from (read-only: wiring checks in tests)."""
+        return self._counters
+
     def admit(self, option: LlmOption, request: ChatRequest | EmbeddingRequest) -> Admission:
         """Take one request and the estimated tokens of ``option``'s current minute.
 

@@ -350,6 +350,11 @@ class StreamService:
         self._logger = logger
         self._capacity = CapacityGuard(capacity, events)
 
+    @property
+    def capacity(self) -> CapacityGuard:
+        """How candidates' capacity is taken (read-only: wiring checks in tests)."""
+        return self._capacity
+
     def open(self, body: ChatCompletionRequest, caller: Caller, request_id: str) -> StreamAnswer:
         """Plan, walk the chain until a candidate's first content delta (or degrade), then stream.
 

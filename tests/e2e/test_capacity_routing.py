@@ -52,10 +52,10 @@ def one_minute(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> datetime:
 
     # A minute of its own per test: the stack (and its usage table) lives for the whole module.
     moment = datetime.now(UTC) + timedelta(minutes=next(_MINUTES))
-    streaming = gateway.stream_service()._capacity._counters  # the StreamService's CapacityCounters
+    streaming = gateway.stream_service().capacity.counters  # the StreamService's CapacityCounters
     for counters in (invoke.dependencies().capacity, streaming):
         assert counters is not None, "USAGE_TABLE is set on the local stack: capacity is counted"
-        monkeypatch.setattr(counters, "_clock", lambda: moment)
+        monkeypatch.setattr(counters, "clock", lambda: moment)
     return moment
 
 

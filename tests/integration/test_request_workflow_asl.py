@@ -411,7 +411,7 @@ def capacity_minute(gateway, monkeypatch) -> datetime:
     moment = datetime.now(UTC)
     counters = invoke.dependencies().capacity
     assert counters is not None  # USAGE_TABLE is in the invoke step's environment
-    monkeypatch.setattr(counters, "_clock", lambda: moment)
+    monkeypatch.setattr(counters, "clock", lambda: moment)
     return moment
 
 

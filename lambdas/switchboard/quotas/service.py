@@ -334,7 +334,8 @@ class CapacityCounters:
 
     def __init__(self, counters: UsageCounters, *, clock: Clock = utcnow) -> None:
         self._counters = counters
-        self._clock = clock
+        self.clock = clock
+        """Where the current minute comes from (public: tests pin a minute instead of racing one)."""
 
     def try_take(self, option_id: str, tokens: int, *, rpm: int | None, tpm: int | None) -> bool:
         return self.take(option_id, tokens, rpm=rpm, tpm=tpm) is not None
@@ -353,7 +354,7 @@ class CapacityCounters:
         for name, value in limits.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"capacity {name} must be a positive whole number, got {value!r}")
-        now = self._clock()
+        now = self.clock()
         window, expires_at, tokens = (
             capacity_sk(option_id, now),
             _epoch(minute_end(now) + WINDOW_TTL),
