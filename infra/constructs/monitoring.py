@@ -324,6 +324,17 @@ class Monitoring(Construct):
             f"The circuit table has been unavailable for {minutes} minutes: every circuit fails open "
             "(CLOSED), so failing options are called instead of skipped.",
         )
+        self.capacity_store_failures = any_of_per_minute(
+            (metric_names.CAPACITY_STORE_UNAVAILABLE,), "usage table unavailable for capacity (failing open)"
+        )
+        self.capacity_store_unavailable_alarm = self._sustained(
+            "CapacityStoreUnavailable",
+            self.capacity_store_failures,
+            minutes,
+            f"The usage table has not taken options' capacity for {minutes} minutes: candidates are "
+            "called uncounted (fail-open), so an option can go past its share of the provider quota "
+            "and be throttled instead of skipped.",
+        )
         self.routing_unavailable_alarm = cloudwatch.Alarm(
             self,
             "RoutingUnavailable",
@@ -356,6 +367,7 @@ class Monitoring(Construct):
             self.routing_last_known_good_alarm,
             self.options_last_known_good_alarm,
             self.circuit_store_unavailable_alarm,
+            self.capacity_store_unavailable_alarm,
             self.routing_unavailable_alarm,
             self.metering_failed_alarm,
         )
@@ -496,6 +508,17 @@ class Monitoring(Construct):
                 [
                     switchboard_metric(metric_names.CIRCUIT_STORE_UNAVAILABLE, label="unavailable"),
                     switchboard_metric(metric_names.CIRCUIT_STORE_CONTENTION, label="contention"),
+                ],
+            ),
+            graph(
+                "Option capacity",
+                [
+                    switchboard_metric(
+                        metric_names.CANDIDATE_SATURATED, label="candidates skipped (saturated)"
+                    ),
+                    switchboard_metric(
+                        metric_names.CAPACITY_STORE_UNAVAILABLE, label="usage table unavailable (uncounted)"
+                    ),
                 ],
             ),
         ]

@@ -77,7 +77,7 @@ CANDIDATE_SATURATED: Final = "CandidateSaturated"
 on its circuit); per option and per service. Not a `ProviderError_*`: no provider was asked."""
 CAPACITY_STORE_UNAVAILABLE: Final = "CapacityStoreUnavailable"
 """The usage table could not take or reconcile an option's capacity: the call went ahead uncounted
-(fail-open). To join :data:`DEGRADED_DEPENDENCY_EVENTS` once the dashboard and an alarm show it."""
+(fail-open)."""
 
 # --- Circuits (circuit service and store) ----------------------------------------------------------
 CIRCUIT_TRANSITION: Final = "CircuitTransition"
@@ -129,6 +129,7 @@ DEGRADED_DEPENDENCY_EVENTS: Final = (
     OPTIONS_LAST_KNOWN_GOOD,
     OPTIONS_CATALOGUE_UNAVAILABLE,
     CIRCUIT_STORE_UNAVAILABLE,
+    CAPACITY_STORE_UNAVAILABLE,
 )
 """Fail-open events: a dependency failed and the request carried on (or, for RoutingUnavailable,
 was refused with a 503). Each is on the dashboard and behind an alarm."""
