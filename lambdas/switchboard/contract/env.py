@@ -89,6 +89,7 @@ DEFAULTED_IN_DEPLOYMENT: Final[Mapping[str, str]] = {
     CIRCUIT_PROBE_LEASE_S: "the breaker's default lease",
     CIRCUIT_CACHE_TTL_S: "the breaker's default read cache",
     ANSWER_CACHE_TABLE: "only where streamed requests are served: without it their `cache` step is skipped",
+    APPCONFIG_PROMPT_PROFILES: "only where tenant prompt profiles are deployed: without it none are applied",
 }
 """Variables a loader reads that a deployed function may lack: the loader's default is meant."""
 
