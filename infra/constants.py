@@ -80,6 +80,8 @@ SUBST_CACHE_TABLE: Final = workflow.SUBST_CACHE_TABLE
 # --- Values infra chooses ---------------------------------------------------------------------------
 POWERTOOLS_SERVICE_NAME: Final = "switchboard"
 POWERTOOLS_METRICS_NAMESPACE: Final = "Switchboard"
+PROMPT_PROFILES_NAME: Final = "prompt-profiles"
+"""The AppConfig freeform profile of the tenant prompt profiles (in the flags' application)."""
 EXTENSION_POLL_INTERVAL_SECONDS: Final = 30
 
 # Lambda's limit on all environment variables of one function together.
