@@ -28,7 +28,7 @@ def lambda_validated_profile(
     description: str,
     configuration_type: appconfig.ConfigurationType,
     document: str,
-    validator: lambda_.IFunction,
+    validator: lambda_.Function,
 ) -> appconfig.HostedConfiguration:
     """The profile, its hosted version (``document`` verbatim, ``application/json``) and its
     deployment to ``environment``; ``validator`` checks every version before it is deployed."""
