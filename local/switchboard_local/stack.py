@@ -1,11 +1,12 @@
 """`make local`: the gateway on 127.0.0.1 with AWS emulated in-process.
 
 moto's server runs inside this process (so its Step Functions interpreter reaches the in-process
-handlers) on a free port (AWS_PORT), the AppConfig agent emulator serves `config/flags.json` (and the prompt
-profiles, `config/profiles.json`) on port 2772 (AGENT_PORT) and re-reads it on change, and the front door plays API Gateway on port
-8080 (PORT); 0 for any of them picks a free port. A busy port is one line naming the variable to
-set. The stack claims `.switchboard/local.json` in the folder it starts from, where
-`switchboard ... --local` finds it; a second stack from the same folder refuses to start.
+handlers) on a free port (AWS_PORT), the AppConfig agent emulator serves `config/flags.json` and
+the tenant prompt profiles `config/profiles.json` on port 2772 (AGENT_PORT) and re-reads them on
+change, and the front door plays API Gateway on port 8080 (PORT); 0 for any of them picks a free
+port. A busy port is one line naming the variable to set. The stack claims
+`.switchboard/local.json` in the folder it starts from, where `switchboard ... --local` finds it;
+a second stack from the same folder refuses to start.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ from switchboard_local.emulation import (
     FLAGS_FILE,
     PROFILES_FILE,
     LocalResources,
+    agent_freeform,
     bind_lambda_handlers,
     handler_environment,
     in_process_handlers,
-    agent_freeform,
     provision,
     reset_handler_caches,
 )

@@ -82,14 +82,14 @@ def write(path: Path, document: Any) -> None:
 def test_the_agent_serves_the_file_verbatim_as_json_with_a_version(
     agent: AgentEmulator, files: tuple[Path, Path]
 ) -> None:
-    with urllib.request.urlopen(agent.url + PROFILES_PATH, timeout=5) as response:  # noqa: S310
+    with urllib.request.urlopen(agent.url + PROFILES_PATH, timeout=5) as response:
         assert response.read() == files[1].read_bytes()
         assert response.headers["Content-Type"] == "application/json"
         assert response.headers["Configuration-Version"] == agent.freeform_version(PROMPT_PROFILES_NAME)
     # The flags are still evaluated on their own profile's path.
     with urllib.request.urlopen(
         agent.url + PROFILES_PATH.replace("prompt-profiles", "routing"), timeout=5
-    ) as r:  # noqa: S310
+    ) as r:
         assert "chat" in json.loads(r.read())
 
 
@@ -209,5 +209,27 @@ def test_with_nothing_ever_read_the_permissive_default_or_unavailable_when_asked
 
 def test_the_emulator_refuses_to_start_on_a_refused_profiles_file(files: tuple[Path, Path]) -> None:
     write(files[1], {"version": "1", "default": {"extra": 1}})
-    with pytest.raises(FlagDocumentError, match="default.extra: unknown key"):
+    with pytest.raises(FlagDocumentError, match=r"default\.extra: unknown key"):
         AgentEmulator(files[0], port=0, freeform=agent_freeform(files[1]), **APPCONFIG_NAMES).start()
+
+
+def test_the_gateway_reader_comes_from_the_environment_the_local_stack_builds(agent: AgentEmulator) -> None:
+    from switchboard.routing.profile_client import reader_for_gateway
+    from switchboard.settings import GatewaySettings
+    from switchboard_local.emulation import LocalResources, handler_environment
+
+    resources = LocalResources(
+        region="us-east-1",
+        options_table="options",
+        keys_table="keys",
+        payload_bucket="payloads",
+        invoke_function="invoke",
+        state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:requests",
+    )
+    environment = handler_environment(resources, agent_url=agent.url, endpoint_url=None)
+    profiles = reader_for_gateway(GatewaySettings.from_env(environment))
+
+    assert profiles is not None
+    assert profiles.current().source == "agent"
+    del environment["APPCONFIG_PROMPT_PROFILES"]
+    assert reader_for_gateway(GatewaySettings.from_env(environment)) is None

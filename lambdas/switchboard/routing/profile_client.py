@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from switchboard.contract import metrics as metric_names
 from switchboard.profiles import (
@@ -37,6 +37,9 @@ from switchboard.profiles import (
 )
 from switchboard.routing.appconfig_path import configuration_path
 
+if TYPE_CHECKING:
+    from switchboard.settings import GatewaySettings
+
 __all__ = [
     "EVENT_ANSWER_INVALID",
     "EVENT_BUILT_IN_DEFAULT",
@@ -44,6 +47,7 @@ __all__ = [
     "ProfilesSnapshot",
     "ProfilesUnavailable",
     "PromptProfilesReader",
+    "reader_for_gateway",
 ]
 
 EVENT_ANSWER_INVALID = metric_names.PROFILES_ANSWER_INVALID
@@ -146,3 +150,19 @@ class PromptProfilesReader:
         raise ProfilesUnavailable(
             f"AppConfig agent gave no prompt profiles and none were read before: {exc}"
         ) from exc
+
+
+def reader_for_gateway(
+    settings: GatewaySettings, *, on_event: Callable[[str, dict[str, Any]], None] | None = None
+) -> PromptProfilesReader | None:
+    """The gateway's reader: the flags' agent, application and environment, the profile named by
+    ``APPCONFIG_PROMPT_PROFILES``; None when the deployment has no prompt profiles."""
+    if not settings.appconfig_prompt_profiles:
+        return None
+    return PromptProfilesReader(
+        agent_url=settings.appconfig_agent_url,
+        application=settings.appconfig_application,
+        environment=settings.appconfig_environment,
+        profile=settings.appconfig_prompt_profiles,
+        on_event=on_event,
+    )
