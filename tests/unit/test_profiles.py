@@ -353,3 +353,32 @@ def test_applying_a_profile_never_overrides_what_the_client_sent(
         assert applied.messages[0].text.startswith(profile.system_prompt_prefix)
     else:
         assert applied.messages == sent
+
+
+def test_an_applied_request_survives_the_workflow_state_round_trip() -> None:
+    """The seam: ChatService puts ``apply_profile(profile, body.to_chat_request())`` in the workflow
+    input, which the invoke step and the streaming path read back with ``ChatRequest.from_dict``."""
+    from switchboard.api_models import ChatCompletionRequest
+
+    body = ChatCompletionRequest.model_validate(
+        {
+            "model": "chat",
+            "messages": [
+                {
+                    "role": "developer",
+                    "content": [
+                        {"type": "text", "text": "Be terse.", "cache_control": {"type": "ephemeral"}}
+                    ],
+                },
+                {"role": "user", "content": "hi"},
+            ],
+            "temperature": 1.5,
+        }
+    )
+    applied = apply_profile(ACME, body.to_chat_request())
+
+    carried = ChatRequest.from_dict(json.loads(json.dumps(applied.to_dict())))
+
+    assert carried == applied
+    assert carried.messages[0].text == "You are Acme's assistant.\n\nBe terse."
+    assert (carried.temperature, carried.top_p, carried.max_tokens, carried.stop) == (1.5, 0.9, 512, ["END"])
