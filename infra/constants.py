@@ -19,6 +19,7 @@ CDK_JSON: Final = PROJECT_ROOT / "cdk.json"
 LAMBDA_ASSET_DIR: Final = PROJECT_ROOT / "lambdas"
 LAMBDA_ASSET_EXCLUDE: Final = ("**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache")
 FLAGS_FILE: Final = PROJECT_ROOT / "config" / "flags.json"
+PROFILES_FILE: Final = PROJECT_ROOT / "config" / "profiles.json"
 OPTIONS_FILE: Final = PROJECT_ROOT / "config" / "options.json"
 REQUEST_WORKFLOW_ASL: Final = PROJECT_ROOT / "statemachines" / "request_workflow.asl.json"
 MODEL_DEPLOYMENT_ASL: Final = PROJECT_ROOT / "statemachines" / "model_deployment.asl.json"
@@ -31,6 +32,7 @@ HANDLER_GATEWAY_HTTP: Final = handlers.HANDLER_GATEWAY_HTTP
 HANDLER_AUTHORIZER: Final = handlers.HANDLER_AUTHORIZER
 HANDLER_INVOKE: Final = handlers.HANDLER_INVOKE
 HANDLER_FLAGS_VALIDATOR: Final = handlers.HANDLER_FLAGS_VALIDATOR
+HANDLER_PROFILES_VALIDATOR: Final = handlers.HANDLER_PROFILES_VALIDATOR
 HANDLER_SEED_OPTIONS: Final = handlers.HANDLER_SEED_OPTIONS
 HANDLER_CIRCUIT: Final = handlers.HANDLER_CIRCUIT
 HANDLER_MODEL_DEPLOYMENT: Final = handlers.HANDLER_MODEL_DEPLOYMENT
@@ -78,6 +80,8 @@ SUBST_CACHE_TABLE: Final = workflow.SUBST_CACHE_TABLE
 # --- Values infra chooses ---------------------------------------------------------------------------
 POWERTOOLS_SERVICE_NAME: Final = "switchboard"
 POWERTOOLS_METRICS_NAMESPACE: Final = "Switchboard"
+PROMPT_PROFILES_NAME: Final = "prompt-profiles"
+"""The AppConfig freeform profile of the tenant prompt profiles (in the flags' application)."""
 EXTENSION_POLL_INTERVAL_SECONDS: Final = 30
 
 # Lambda's limit on all environment variables of one function together.

@@ -189,6 +189,7 @@ def gateway(
     from switchboard_local.agent import AgentEmulator
     from switchboard_local.emulation import (
         APPCONFIG_NAMES,
+        agent_freeform,
         bind_lambda_handlers,
         handler_environment,
         in_process_handlers,
@@ -197,7 +198,9 @@ def gateway(
     )
 
     resources = provision(lambda service: boto3.client(service, region_name="us-east-1"))
-    agent = AgentEmulator(flags_file, port=0, poll_interval_s=0.1, **APPCONFIG_NAMES)
+    agent = AgentEmulator(
+        flags_file, port=0, poll_interval_s=0.1, freeform=agent_freeform(), **APPCONFIG_NAMES
+    )
     agent.start()
     try:
         env = handler_environment(resources, agent_url=agent.url, endpoint_url=None)

@@ -214,6 +214,8 @@ class GatewayFunctions(Construct):
         appconfig_profile: str,
         appconfig_configuration_arn: str,
         default_routes: Mapping[str, Mapping[str, Any]],
+        prompt_profiles_profile: str | None = None,
+        prompt_profiles_configuration_arn: str | None = None,
         bedrock_targets: Sequence[BedrockTarget],
         gateway_function_name: str,
         log_prompts: bool = False,
@@ -246,6 +248,9 @@ class GatewayFunctions(Construct):
                 start sessions on and read.
             default_routes: route → default-variant attributes; the gateway's last-resort routing
                 when the extension has never answered.
+            prompt_profiles_profile / prompt_profiles_configuration_arn: the tenant prompt
+                profiles' freeform profile (same application and environment) and its data-plane
+                ARN; the gateway is told the name, prefetches it and may read it (None: no profiles).
             bedrock_targets: the Bedrock models of the seed options; the invoke step may call those
                 and nothing else.
             gateway_function_name: literal name of the gateway (the AppConfig monitor alarm uses it).
@@ -288,10 +293,15 @@ class GatewayFunctions(Construct):
                 appconfig_agent_url=env.APPCONFIG_AGENT_URL_DEFAULT,
                 default_routes=default_routes,
                 log_prompts=log_prompts,
+                appconfig_prompt_profiles=prompt_profiles_profile,
             ),
             env.EXTENSION_POLL_INTERVAL: str(constants.EXTENSION_POLL_INTERVAL_SECONDS),
-            env.EXTENSION_PREFETCH_LIST: configuration_path(
-                appconfig_application, appconfig_environment, appconfig_profile
+            # Comma-separated configuration paths (AWS AppConfig user guide, "Configuring the AWS
+            # AppConfig Agent Lambda extension"): every profile the gateway reads, fetched at init.
+            env.EXTENSION_PREFETCH_LIST: ",".join(
+                configuration_path(appconfig_application, appconfig_environment, profile)
+                for profile in (appconfig_profile, prompt_profiles_profile)
+                if profile
             ),
             # Streams: Lambda streams natively only from Node.js, so the gateway runs under AWS
             # Lambda Web Adapter (handlers/gateway_http.py says why that and not a runtime loop).
@@ -404,6 +414,14 @@ class GatewayFunctions(Construct):
                 resources=[appconfig_configuration_arn],
             )
         )
+        if prompt_profiles_configuration_arn:
+            self.gateway.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="PromptProfiles",
+                    actions=["appconfig:StartConfigurationSession", "appconfig:GetLatestConfiguration"],
+                    resources=[prompt_profiles_configuration_arn],
+                )
+            )
         bucket_objects_nag = stack.resolve(payload_objects)
         Validations.of(self._gateway.role).acknowledge(
             Acknowledgment(

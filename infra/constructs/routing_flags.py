@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_appconfig as appconfig
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import checkov, constants
+from infra.constructs.appconfig_profiles import configuration_arn, lambda_validated_profile
 from infra.constructs.functions import SwitchboardFunction, powertools_environment
 from switchboard.contract import env
 
@@ -150,24 +151,17 @@ class RoutingFlags(Construct):
                 final_bake_time=final_bake_time or Duration.minutes(2),
             ),
         )
-        self.profile = appconfig.HostedConfiguration(
+        self.profile = lambda_validated_profile(
             self,
             "Profile",
             application=self.application,
+            environment=self.environment,
+            deployment_strategy=self.deployment_strategy,
             name=profile_name,
             description="Multi-variant routing flags: route -> chain of LLM options and degrade policy",
-            type=appconfig.ConfigurationType.FEATURE_FLAGS,
-            content=appconfig.ConfigurationContent.from_inline_json(flags_document),
-            validators=[appconfig.LambdaValidator.from_function(self.validator)],
-            deployment_strategy=self.deployment_strategy,
-            deploy_to=[self.environment],
+            configuration_type=appconfig.ConfigurationType.FEATURE_FLAGS,
+            document=flags_document,
+            validator=self.validator,
         )
-        # LambdaValidator lets appconfig.amazonaws.com invoke the validator from any account: pin
-        # the permission to this account (confused-deputy protection).
-        permission = self.validator.node.try_find_child("AppConfigPermission")
-        if isinstance(permission, lambda_.CfnPermission):
-            permission.source_account = Aws.ACCOUNT_ID
         self.profile_arn = self.profile.configuration_profile_arn
-        self.configuration_arn = (
-            f"{self.environment.environment_arn}/configuration/{self.profile.configuration_profile_id}"
-        )
+        self.configuration_arn = configuration_arn(self.environment, self.profile)

@@ -24,6 +24,7 @@ from infra.constructs.functions import GatewayFunctions
 from infra.constructs.log_encryption import EncryptLogGroups, LogsKey
 from infra.constructs.model_deployment import ModelDeployment
 from infra.constructs.monitoring import Monitoring
+from infra.constructs.prompt_profiles import PromptProfiles
 from infra.constructs.request_workflow import RequestWorkflow
 from infra.constructs.routing_flags import RoutingFlags
 from infra.constructs.seed_options import SeedOptions
@@ -66,7 +67,8 @@ class SwitchboardStack(Stack):
     The account is left to CloudFormation (``AWS::AccountId``) so the template is the same whoever
     synthesizes it; the region is fixed at synth time because the layer ARNs are per region.
 
-    Attributes: data, routing_flags, functions, workflow, seed, api, monitoring (the constructs).
+    Attributes: data, routing_flags, prompt_profiles, functions, workflow, seed, api, monitoring (the
+    constructs).
     """
 
     def __init__(
@@ -134,6 +136,18 @@ class SwitchboardStack(Stack):
         )
         # The validator checks every chain against the options table: seed it first.
         self.routing_flags.profile.node.add_dependency(self.seed.resource)
+        # Tenant prompt profiles: rolled out and rolled back with the flags (same environment).
+        self.prompt_profiles = PromptProfiles(
+            self,
+            "PromptProfiles",
+            profiles_document=constants.PROFILES_FILE.read_text(),
+            application=self.routing_flags.application,
+            environment=self.routing_flags.environment,
+            deployment_strategy=self.routing_flags.deployment_strategy,
+            powertools_layer=powertools,
+            log_retention=log_retention,
+            log_removal_policy=log_removal,
+        )
 
         self.functions = GatewayFunctions(
             self,
@@ -150,6 +164,8 @@ class SwitchboardStack(Stack):
             appconfig_environment=self.routing_flags.environment_name,
             appconfig_profile=self.routing_flags.profile_name,
             appconfig_configuration_arn=self.routing_flags.configuration_arn,
+            prompt_profiles_profile=self.prompt_profiles.profile_name,
+            prompt_profiles_configuration_arn=self.prompt_profiles.configuration_arn,
             default_routes=default_routes(flags_document),
             bedrock_targets=bedrock_targets(options_document, default_region=settings.region),
             gateway_function_name=settings.gateway_function_name,
@@ -197,6 +213,7 @@ class SwitchboardStack(Stack):
                 "invoke": self.functions.invoke,
                 "circuit": self.functions.circuit,
                 "flags validator": self.routing_flags.validator,
+                "profiles validator": self.prompt_profiles.validator,
             },
             dashboard_name=f"Switchboard-{settings.stack_name}",
             gateway_errors_threshold=settings.gateway_errors_alarm_threshold,

@@ -113,6 +113,8 @@ class GatewaySettings(EnvSettings):
     appconfig_environment: str = env(names.APPCONFIG_ENVIRONMENT)
     appconfig_profile: str = env(names.APPCONFIG_PROFILE)
     appconfig_agent_url: str = env(names.APPCONFIG_AGENT_URL, default=names.APPCONFIG_AGENT_URL_DEFAULT)
+    appconfig_prompt_profiles: str | None = env(names.APPCONFIG_PROMPT_PROFILES, default=None)
+    """Tenant prompt profiles (``switchboard.routing.profile_client``); None: none are applied."""
     circuit_table: str | None = env(names.CIRCUIT_TABLE, default=None)
     usage_table: str | None = env(names.USAGE_TABLE, default=None)
     """Metering (``switchboard.metering``); None: nothing is metered (fail-open, as metering is)."""

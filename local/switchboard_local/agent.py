@@ -20,6 +20,14 @@ with a new ``Configuration-Version`` (a counter, bumped on every change of conte
 invalid document (bad JSON or :func:`validate_document` problems) is logged and ignored: the last
 good document keeps being served, as the real agent serves its cached copy when a poll fails.
 
+Freeform profiles (``freeform={profile name: FreeformConfiguration(path, check)}``, e.g. the tenant
+prompt profiles from ``config/profiles.json``) are served on the same path with their own profile
+name, as the agent serves a freeform profile: the file's bytes unchanged, no evaluation (``Context``
+headers are ignored), ``Content-Type: application/json`` and their own ``Configuration-Version``.
+They are polled like the flags; ``check`` (the profile's validator, e.g.
+:func:`switchboard.profiles.parse_document_bytes`) refuses a changed file the same way, and the
+last good bytes keep being served.
+
 Given ``option_ids`` (``{id: status}``, or a callable returning it, read on every load), a document
 whose chains name an unknown or retired option is refused the same way: that is what the profile's
 Lambda validator does in AWS before a deployment starts (``handlers/flags_validator.py``). The local
@@ -32,7 +40,8 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -43,7 +52,7 @@ from switchboard.routing.document import FlagDocumentError, validate_document
 from switchboard.routing.schema import OptionCatalogue
 from switchboard_local.flag_evaluation import UnknownFlagError, evaluate_document
 
-__all__ = ["AgentEmulator", "ContextHeaderError", "parse_context_headers"]
+__all__ = ["AgentEmulator", "ContextHeaderError", "FreeformConfiguration", "parse_context_headers"]
 
 log = logging.getLogger("switchboard.agent")
 
@@ -87,6 +96,76 @@ def _parse_document(raw: bytes, source: Path, option_ids: OptionIds | None) -> d
     return doc
 
 
+@dataclass(frozen=True)
+class FreeformConfiguration:
+    """A freeform profile served verbatim from ``path``; ``check(raw)`` raising refuses a version."""
+
+    path: Path
+    check: Callable[[bytes], object] | None = None
+    content_type: str = "application/json"
+
+
+@dataclass
+class _FreeformSource:
+    """The served bytes of one freeform profile, reloaded from its file like the flag document."""
+
+    name: str
+    config: FreeformConfiguration
+    raw: bytes = b""
+    version: int = 0
+    good_hash: str | None = None
+    bad_hash: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _checked(self, raw: bytes) -> None:
+        if self.config.check is not None:
+            try:
+                self.config.check(raw)
+            except Exception as exc:  # the check's refusal, whatever its class: AWS refuses the version
+                raise FlagDocumentError(
+                    f"configuration {self.name!r} from {self.config.path} is invalid: {exc}"
+                ) from exc
+
+    def load(self) -> None:
+        """The first load: an unreadable or refused file stops the emulator from starting."""
+        try:
+            raw = Path(self.config.path).read_bytes()
+        except OSError as exc:
+            raise FlagDocumentError(f"cannot read {self.config.path}: {exc.strerror or exc}") from exc
+        self._checked(raw)
+        self._install(raw, hashlib.sha256(raw).hexdigest())
+
+    def _install(self, raw: bytes, digest: str) -> None:
+        with self.lock:
+            self.raw, self.good_hash, self.bad_hash = raw, digest, None
+            self.version += 1
+
+    def reload(self) -> bool:
+        try:
+            raw = Path(self.config.path).read_bytes()
+        except OSError as exc:
+            if self.bad_hash != "unreadable":
+                log.error("cannot read %s (%s); still serving the last good version", self.config.path, exc)
+                self.bad_hash = "unreadable"
+            return False
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest in (self.good_hash, self.bad_hash):
+            return False
+        try:
+            self._checked(raw)
+        except FlagDocumentError as exc:
+            self.bad_hash = digest
+            log.error("%s; still serving version %s", exc, self.version)
+            return False
+        self._install(raw, digest)
+        log.info("reloaded %s as version %s", self.config.path, self.version)
+        return True
+
+    def served(self) -> tuple[bytes, str]:
+        with self.lock:
+            return self.raw, str(self.version)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -102,9 +181,9 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s - %s", self.address_string(), format % args)
 
     def _send(
-        self, status: int, body: str, content_type: str = "text/plain", version: str | None = None
+        self, status: int, body: str | bytes, content_type: str = "text/plain", version: str | None = None
     ) -> None:
-        data = body.encode("utf-8")
+        data = body.encode("utf-8") if isinstance(body, str) else body
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -139,8 +218,10 @@ class AgentEmulator:
         profile: str | None = None,
         poll_interval_s: float = 1.0,
         option_ids: OptionIds | None = None,
+        freeform: Mapping[str, FreeformConfiguration] | None = None,
     ) -> None:
         self.config_path = Path(config_path)
+        self._freeform = {name: _FreeformSource(name, config) for name, config in (freeform or {}).items()}
         self.host = host
         self.port = port
         self.application = application
@@ -170,6 +251,8 @@ class AgentEmulator:
                 f"cannot read flag document {self.config_path}: {exc.strerror or exc}"
             ) from exc
         doc = _parse_document(raw, self.config_path, self.option_ids)
+        for source in self._freeform.values():
+            source.load()
         self._install(doc, hashlib.sha256(raw).hexdigest())
         server = _Server((self.host, self.port), _Handler)
         server.emulator = self
@@ -235,6 +318,14 @@ class AgentEmulator:
         with self._lock:
             return str(self._version)
 
+    def freeform_version(self, profile: str) -> str:
+        """The ``Configuration-Version`` a freeform profile is served with (bumped on each change)."""
+        return self._freeform[profile].served()[1]
+
+    def reload_freeform(self) -> bool:
+        """Re-read every freeform file now; True when one of them was installed anew."""
+        return any([source.reload() for source in self._freeform.values()])
+
     @property
     def document(self) -> dict[str, Any]:
         with self._lock:
@@ -275,6 +366,8 @@ class AgentEmulator:
         while not self._stop.wait(self.poll_interval_s):
             try:
                 self.reload()
+                for source in self._freeform.values():
+                    source.reload()
             except Exception:  # never let the poller die
                 log.exception("unexpected error while polling %s", self.config_path)
 
@@ -296,14 +389,21 @@ class AgentEmulator:
             req._send(404, f"not found: {parts.path} (use /applications/A/environments/E/configurations/P)\n")
             return
         app, env, profile = segments[1], segments[3], segments[5]
+        freeform = self._freeform.get(profile)
         for given, expected, what in (
             (app, self.application, "application"),
             (env, self.environment, "environment"),
-            (profile, self.profile, "configuration profile"),
+            (profile, None if freeform is not None else self.profile, "configuration profile"),
         ):
             if expected is not None and given != expected:
-                req._send(404, f"{what} {given!r} not found (this agent serves {expected!r})\n")
+                names = [expected, *self._freeform] if what == "configuration profile" else [expected]
+                served = ", ".join(repr(name) for name in names)
+                req._send(404, f"{what} {given!r} not found (this agent serves {served})\n")
                 return
+        if freeform is not None:  # served as deployed: no evaluation, no flag or context handling
+            raw, version = freeform.served()
+            req._send(200, raw, freeform.config.content_type, version=version)
+            return
         query = parse_qs(parts.query, keep_blank_values=True)
         flag_keys = query.get("flag")
         if flag_keys is not None and not all(flag_keys):

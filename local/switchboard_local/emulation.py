@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
 STATEMACHINES_DIR = ROOT / "statemachines"
 FLAGS_FILE = CONFIG_DIR / "flags.json"
+PROFILES_FILE = CONFIG_DIR / "profiles.json"
 OPTIONS_FILE = CONFIG_DIR / "options.json"
 CDK_JSON = ROOT / "cdk.json"
 
@@ -35,6 +36,16 @@ DEV_KEY = "sk-switchboard-local-dev"
 DEV_TENANT = "dev"
 DEV_TIER = "standard"
 APPCONFIG_NAMES = {"application": "switchboard", "environment": "local", "profile": "routing"}
+PROMPT_PROFILES_NAME = "prompt-profiles"
+"""The freeform profile of tenant prompt profiles, beside the flags (as ``cdk.json`` deploys it)."""
+
+
+def agent_freeform(profiles_file: Path = PROFILES_FILE) -> dict[str, Any]:
+    """The agent emulator's freeform profiles: the prompt profiles, checked as their validator checks."""
+    from switchboard.profiles import parse_document_bytes
+    from switchboard_local.agent import FreeformConfiguration
+
+    return {PROMPT_PROFILES_NAME: FreeformConfiguration(Path(profiles_file), check=parse_document_bytes)}
 
 
 @lru_cache(maxsize=4)
@@ -267,6 +278,7 @@ def handler_environment(
             default_routes=default_routes(json.loads(FLAGS_FILE.read_text())),
             log_prompts=False,
             answer_cache_table=resources.cache_table or None,
+            appconfig_prompt_profiles=PROMPT_PROFILES_NAME,
         ),
         **names.authorizer_environment(keys_table=resources.keys_table),
         **names.invoke_environment(

@@ -1,11 +1,12 @@
 """`make local`: the gateway on 127.0.0.1 with AWS emulated in-process.
 
 moto's server runs inside this process (so its Step Functions interpreter reaches the in-process
-handlers) on a free port (AWS_PORT), the AppConfig agent emulator serves `config/flags.json` on
-port 2772 (AGENT_PORT) and re-reads it on change, and the front door plays API Gateway on port
-8080 (PORT); 0 for any of them picks a free port. A busy port is one line naming the variable to
-set. The stack claims `.switchboard/local.json` in the folder it starts from, where
-`switchboard ... --local` finds it; a second stack from the same folder refuses to start.
+handlers) on a free port (AWS_PORT), the AppConfig agent emulator serves `config/flags.json` and
+the tenant prompt profiles `config/profiles.json` on port 2772 (AGENT_PORT) and re-reads them on
+change, and the front door plays API Gateway on port 8080 (PORT); 0 for any of them picks a free
+port. A busy port is one line naming the variable to set. The stack claims
+`.switchboard/local.json` in the folder it starts from, where `switchboard ... --local` finds it;
+a second stack from the same folder refuses to start.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from switchboard_local.emulation import (
     APPCONFIG_NAMES,
     DEV_KEY,
     FLAGS_FILE,
+    PROFILES_FILE,
     LocalResources,
+    agent_freeform,
     bind_lambda_handlers,
     handler_environment,
     in_process_handlers,
@@ -156,6 +159,7 @@ class LocalStack:
         poll_interval_s: float = 1.0,
         flags_file: Any = FLAGS_FILE,
         state_file: Path | None = None,
+        profiles_file: Any = PROFILES_FILE,
     ) -> None:
         self.host = host
         self.port = port
@@ -165,6 +169,7 @@ class LocalStack:
         self.provider_override = provider_override
         self.poll_interval_s = poll_interval_s
         self.flags_file = flags_file
+        self.profiles_file = profiles_file
         self.state_file = state_file
         self.resources: LocalResources | None = None
         self.record: LocalStackRecord | None = None  # what `--local` reads, once started
@@ -250,6 +255,7 @@ class LocalStack:
                 profile=APPCONFIG_NAMES["profile"],
                 poll_interval_s=self.poll_interval_s,
                 option_ids=self._option_statuses,
+                freeform=agent_freeform(self.profiles_file),
             ).start(),
         )
         if agent is not None:
@@ -411,7 +417,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  dev key       {dev_key}   (tenant dev, tier standard)\n"
         f"  AWS endpoint  {stack.aws_url}   (AWS_PORT)\n"
         f"  AppConfig     {stack.agent_url}   (AGENT_PORT) serving {FLAGS_FILE}\n"
-        "                (edit that file: routing follows within seconds, no restart)\n"
+        f"                and {PROFILES_FILE} (tenant prompt profiles)\n"
+        "                (edit them: routing and profiles follow within seconds, no restart)\n"
         f"  CLI state     {state_file}   (`switchboard ... --local` from this folder uses this stack)\n"
         "Ctrl-C stops.\n",
         flush=True,

@@ -111,9 +111,11 @@ def test_gateway_environment(template_json: dict[str, Any]) -> None:
     assert env[constants.ENV_APPCONFIG_PROFILE] == "routing"
     assert env[constants.ENV_APPCONFIG_AGENT_URL] == "http://localhost:2772"
     assert env[constants.ENV_EXTENSION_POLL_INTERVAL] == "30"
-    # The extension prefetches paths, the same path the gateway's agent client requests.
+    # The extension prefetches paths, the same path the gateway's agent client requests (and the
+    # tenant prompt profiles', comma-separated).
     assert env[constants.ENV_EXTENSION_PREFETCH_LIST] == (
-        "/applications/Switchboard/environments/prod/configurations/routing"
+        "/applications/Switchboard/environments/prod/configurations/routing,"
+        "/applications/Switchboard/environments/prod/configurations/prompt-profiles"
     )
     from switchboard.routing.agent_client import RoutingFlags
 
@@ -123,7 +125,8 @@ def test_gateway_environment(template_json: dict[str, Any]) -> None:
         environment=env[constants.ENV_APPCONFIG_ENVIRONMENT],
         profile=env[constants.ENV_APPCONFIG_PROFILE],
     )
-    assert client._url == env[constants.ENV_APPCONFIG_AGENT_URL] + env[constants.ENV_EXTENSION_PREFETCH_LIST]
+    flags_path = env[constants.ENV_EXTENSION_PREFETCH_LIST].split(",")[0]
+    assert client._url == env[constants.ENV_APPCONFIG_AGENT_URL] + flags_path
     assert set(env[constants.ENV_OPTIONS_TABLE]) == {"Ref"}
     assert set(env[constants.ENV_PAYLOAD_BUCKET]) == {"Ref"}
     machine_id, _ = only(template_json, "AWS::StepFunctions::StateMachine")
@@ -209,7 +212,7 @@ def test_gateway_grants_are_scoped(template_json: dict[str, Any]) -> None:
         "appconfig:StartConfigurationSession",
     ]
     parts = appconfig["Resource"]["Fn::Join"][1]
-    profile_id = only(template_json, "AWS::AppConfig::ConfigurationProfile")[0]
+    profile_id = routing_flags_only(template_json, "AWS::AppConfig::ConfigurationProfile")[0]
     assert parts[-2:] == ["/configuration/", {"Ref": profile_id}]
     assert sorted(statements["ClaimCheckReadWrite"]["Action"]) == ["s3:GetObject", "s3:PutObject"]
 
@@ -523,10 +526,17 @@ def test_waf_counts_body_rules_instead_of_blocking_long_prompts(template_json: d
 # --- AppConfig ----------------------------------------------------------------------------------
 
 
+def routing_flags_only(template_json: dict[str, Any], cfn_type: str) -> tuple[str, dict[str, Any]]:
+    """The routing flags' resource of a type (the tenant prompt profiles have their own beside it)."""
+    found = {k: v for k, v in of_type(template_json, cfn_type).items() if k.startswith("RoutingFlags")}
+    assert len(found) == 1, f"expected one routing-flags {cfn_type}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
 def test_routing_flags_profile_is_feature_flags_with_a_lambda_validator(
     template_json: dict[str, Any],
 ) -> None:
-    _, profile = only(template_json, "AWS::AppConfig::ConfigurationProfile")
+    _, profile = routing_flags_only(template_json, "AWS::AppConfig::ConfigurationProfile")
     validator_id, _ = function_by_handler(template_json, constants.HANDLER_FLAGS_VALIDATOR)
     assert profile["Properties"]["Type"] == "AWS.AppConfig.FeatureFlags"
     assert profile["Properties"]["Name"] == "routing"
@@ -544,11 +554,11 @@ def test_routing_flags_profile_is_feature_flags_with_a_lambda_validator(
 def test_hosted_version_is_config_flags_json_and_is_deployed_after_the_seed(
     template_json: dict[str, Any],
 ) -> None:
-    _, version = only(template_json, "AWS::AppConfig::HostedConfigurationVersion")
+    _, version = routing_flags_only(template_json, "AWS::AppConfig::HostedConfigurationVersion")
     assert json.loads(version["Properties"]["Content"]) == FLAGS
     assert version["Properties"]["ContentType"] == "application/json"
     seed_id, _ = only(template_json, "Custom::SwitchboardSeedOptions")
-    _, deployment = only(template_json, "AWS::AppConfig::Deployment")
+    _, deployment = routing_flags_only(template_json, "AWS::AppConfig::Deployment")
     assert seed_id in deployment["DependsOn"]
     _, strategy = only(template_json, "AWS::AppConfig::DeploymentStrategy")
     assert strategy["Properties"]["GrowthType"] == "LINEAR"

@@ -27,6 +27,9 @@ PAYLOAD_BUCKET: Final = "PAYLOAD_BUCKET"
 APPCONFIG_APPLICATION: Final = "APPCONFIG_APPLICATION"
 APPCONFIG_ENVIRONMENT: Final = "APPCONFIG_ENVIRONMENT"
 APPCONFIG_PROFILE: Final = "APPCONFIG_PROFILE"
+APPCONFIG_PROMPT_PROFILES: Final = "APPCONFIG_PROMPT_PROFILES"
+"""The freeform profile of tenant prompt profiles (``switchboard.profiles``), in the same AppConfig
+application and environment as the flags; unset: no profiles are read."""
 APPCONFIG_AGENT_URL: Final = "APPCONFIG_AGENT_URL"
 DEFAULT_ROUTES: Final = "DEFAULT_ROUTES"
 LOG_PROMPTS: Final = "LOG_PROMPTS"
@@ -86,6 +89,7 @@ DEFAULTED_IN_DEPLOYMENT: Final[Mapping[str, str]] = {
     CIRCUIT_PROBE_LEASE_S: "the breaker's default lease",
     CIRCUIT_CACHE_TTL_S: "the breaker's default read cache",
     ANSWER_CACHE_TABLE: "only where streamed requests are served: without it their `cache` step is skipped",
+    APPCONFIG_PROMPT_PROFILES: "only where tenant prompt profiles are deployed: without it none are applied",
 }
 """Variables a loader reads that a deployed function may lack: the loader's default is meant."""
 
@@ -117,12 +121,16 @@ def gateway_environment(
     default_routes: Mapping[str, Mapping[str, Any]],
     log_prompts: bool,
     answer_cache_table: str | None = None,
+    appconfig_prompt_profiles: str | None = None,
 ) -> dict[str, str]:
     """The gateway's own variables (``STATE_MACHINE_ARN`` comes with the workflow, see infra);
-    ``answer_cache_table`` where the function also serves streamed requests."""
+    ``answer_cache_table`` where the function also serves streamed requests;
+    ``appconfig_prompt_profiles`` where tenant prompt profiles are deployed."""
     cache = {ANSWER_CACHE_TABLE: answer_cache_table} if answer_cache_table else {}
+    profiles = {APPCONFIG_PROMPT_PROFILES: appconfig_prompt_profiles} if appconfig_prompt_profiles else {}
     return {
         **cache,
+        **profiles,
         OPTIONS_TABLE: options_table,
         CIRCUIT_TABLE: circuit_table,
         USAGE_TABLE: usage_table,

@@ -23,6 +23,7 @@ HANDLER_AUTHORIZER: Final = "handlers.authorizer.handler"
 HANDLER_INVOKE: Final = "handlers.invoke.handler"
 HANDLER_CIRCUIT: Final = "handlers.circuit.handler"
 HANDLER_FLAGS_VALIDATOR: Final = "handlers.flags_validator.handler"
+HANDLER_PROFILES_VALIDATOR: Final = "handlers.profiles_validator.handler"
 HANDLER_SEED_OPTIONS: Final = "handlers.seed_options.handler"
 HANDLER_MODEL_DEPLOYMENT: Final = "handlers.model_deployment.handler"
 HANDLER_MODEL_RETIREMENT: Final = "handlers.model_retirement.handler"
@@ -49,6 +50,8 @@ SETTINGS_LOADERS: Final[Mapping[str, tuple[str, ...]]] = {
     HANDLER_INVOKE: ("switchboard.settings:InvokeSettings", "switchboard.circuits.service:CircuitSettings"),
     HANDLER_CIRCUIT: ("switchboard.circuits.service:CircuitSettings",),
     HANDLER_FLAGS_VALIDATOR: ("switchboard.settings:ValidatorSettings",),
+    # The document comes with each AppConfig validation event; the validator reads no variable.
+    HANDLER_PROFILES_VALIDATOR: (),
     # The table comes with each CloudFormation event (ResourceProperties), not from the environment.
     HANDLER_SEED_OPTIONS: (),
     HANDLER_MODEL_DEPLOYMENT: ("switchboard.lifecycle.settings:LifecycleSettings",),

@@ -98,6 +98,17 @@ ROUTING_UNAVAILABLE: Final = "RoutingUnavailable"
 """Neither the extension nor any fallback: the request was answered 503."""
 ROUTE_NAMES_UNKNOWN_OPTIONS: Final = "RouteNamesUnknownOptions"
 
+# --- Tenant prompt profiles (switchboard.routing.profile_client) ------------------------------------
+PROFILES_ANSWER_INVALID: Final = "ProfilesAnswerInvalid"
+"""The AppConfig extension answered a prompt-profiles document the gateway refused (then one of the
+two below follows)."""
+PROFILES_LAST_KNOWN_GOOD: Final = "ProfilesLastKnownGood"
+"""The extension failed: prompt profiles served from the last good document."""
+PROFILES_BUILT_IN_DEFAULT: Final = "ProfilesBuiltInDefault"
+"""The extension failed and no document was ever read: no prefix, no defaults, every route.
+These three join :data:`DEGRADED_DEPENDENCY_EVENTS` (and the first two fallbacks
+:data:`LAST_KNOWN_GOOD_EVENTS`) when the gateway reads profiles on the request path."""
+
 # --- Options catalogue (options store, chat service) ------------------------------------------------
 OPTIONS_REFRESHED: Final = "OptionsRefreshed"
 OPTIONS_REFRESH_FAILED: Final = "OptionsRefreshFailed"

@@ -6,7 +6,8 @@
 
 Names given with --application/--environment/--profile must match; without them any names are
 served. Edits to the file are picked up within `--poll-interval` seconds; an invalid edit is logged
-and the last good document keeps being served.
+and the last good document keeps being served. `--profiles config/profiles.json` also serves the
+tenant prompt profiles, as the freeform profile `prompt-profiles` (checked the same way).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from switchboard.routing.document import FlagDocumentError, load_option_catalogue
@@ -36,6 +38,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--options", metavar="FILE", help="also refuse unknown/retired options and options of the wrong kind"
     )
+    parser.add_argument(
+        "--profiles",
+        metavar="FILE",
+        help="also serve these tenant prompt profiles as the freeform profile `prompt-profiles`",
+    )
     parser.set_defaults(func=cmd_agent)
 
 
@@ -44,6 +51,11 @@ def cmd_agent(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         option_ids = load_option_catalogue(args.options) if args.options else None
+        freeform = None
+        if args.profiles:
+            from switchboard_local.emulation import agent_freeform  # imports moto: only when asked
+
+            freeform = agent_freeform(Path(args.profiles))
         emulator = AgentEmulator(
             args.config,
             host=args.host,
@@ -53,6 +65,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
             profile=args.profile,
             poll_interval_s=args.poll_interval,
             option_ids=option_ids,
+            freeform=freeform,
         )
         emulator.start()
     except FlagDocumentError as exc:
@@ -61,7 +74,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"switchboard: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    print(f"AppConfig agent emulator on {emulator.url} serving {args.config} (Ctrl-C to stop)", flush=True)
+    served = f"{args.config} and {args.profiles}" if args.profiles else args.config
+    print(f"AppConfig agent emulator on {emulator.url} serving {served} (Ctrl-C to stop)", flush=True)
     try:
         emulator.serve_forever()
     except KeyboardInterrupt:
