@@ -298,6 +298,22 @@ class Monitoring(Construct):
             "minutes: the AppConfig extension keeps failing or answering flags the gateway refuses. "
             "Flag changes made now do not reach callers (see the gateway's RoutingLastKnownGood logs).",
         )
+        self.profiles_fallbacks = any_of_per_minute(
+            (
+                metric_names.PROFILES_ANSWER_INVALID,
+                metric_names.PROFILES_LAST_KNOWN_GOOD,
+                metric_names.PROFILES_BUILT_IN_DEFAULT,
+            ),
+            "prompt profiles not current",
+        )
+        self.profiles_last_known_good_alarm = self._sustained(
+            "ProfilesLastKnownGood",
+            self.profiles_fallbacks,
+            minutes,
+            f"Tenant prompt profiles have not been read from the AppConfig extension for {minutes} "
+            "minutes: the gateway applies the last good document (or, never having read one, no "
+            "prefix, no defaults and every route). Profile changes made now do not apply.",
+        )
         self.options_fallbacks = any_of_per_minute(
             (
                 metric_names.OPTIONS_REFRESH_FAILED,
@@ -366,6 +382,7 @@ class Monitoring(Construct):
             self.routing_answer_invalid_alarm,
             self.routing_last_known_good_alarm,
             self.options_last_known_good_alarm,
+            self.profiles_last_known_good_alarm,
             self.circuit_store_unavailable_alarm,
             self.capacity_store_unavailable_alarm,
             self.routing_unavailable_alarm,
@@ -508,6 +525,14 @@ class Monitoring(Construct):
                 [
                     switchboard_metric(metric_names.CIRCUIT_STORE_UNAVAILABLE, label="unavailable"),
                     switchboard_metric(metric_names.CIRCUIT_STORE_CONTENTION, label="contention"),
+                ],
+            ),
+            graph(
+                "Tenant prompt profiles (fail-open)",
+                [
+                    switchboard_metric(metric_names.PROFILES_ANSWER_INVALID, label="answer refused"),
+                    switchboard_metric(metric_names.PROFILES_LAST_KNOWN_GOOD, label="last-known-good"),
+                    switchboard_metric(metric_names.PROFILES_BUILT_IN_DEFAULT, label="built-in default"),
                 ],
             ),
             graph(

@@ -105,9 +105,7 @@ two below follows)."""
 PROFILES_LAST_KNOWN_GOOD: Final = "ProfilesLastKnownGood"
 """The extension failed: prompt profiles served from the last good document."""
 PROFILES_BUILT_IN_DEFAULT: Final = "ProfilesBuiltInDefault"
-"""The extension failed and no document was ever read: no prefix, no defaults, every route.
-These three join :data:`DEGRADED_DEPENDENCY_EVENTS` (and the first two fallbacks
-:data:`LAST_KNOWN_GOOD_EVENTS`) when the gateway reads profiles on the request path."""
+"""The extension failed and no document was ever read: no prefix, no defaults, every route."""
 
 # --- Options catalogue (options store, chat service) ------------------------------------------------
 OPTIONS_REFRESHED: Final = "OptionsRefreshed"
@@ -141,6 +139,9 @@ DEGRADED_DEPENDENCY_EVENTS: Final = (
     OPTIONS_CATALOGUE_UNAVAILABLE,
     CIRCUIT_STORE_UNAVAILABLE,
     CAPACITY_STORE_UNAVAILABLE,
+    PROFILES_ANSWER_INVALID,
+    PROFILES_LAST_KNOWN_GOOD,
+    PROFILES_BUILT_IN_DEFAULT,
 )
 """Fail-open events: a dependency failed and the request carried on (or, for RoutingUnavailable,
 was refused with a 503). Each is on the dashboard and behind an alarm."""
@@ -150,6 +151,8 @@ LAST_KNOWN_GOOD_EVENTS: Final = (
     ROUTING_ENVIRONMENT_DEFAULT,
     OPTIONS_LAST_KNOWN_GOOD,
     OPTIONS_CATALOGUE_UNAVAILABLE,
+    PROFILES_LAST_KNOWN_GOOD,
+    PROFILES_BUILT_IN_DEFAULT,
 )
 """Serving something other than the current configuration; sustained, this is the
 "serving last-known-good for N minutes" alarm."""
