@@ -235,7 +235,8 @@ class GatewayFunctions(Construct):
                 read and write it (the invoke step records outcomes; every transition is a
                 conditional write); the gateway reads it (BatchGetItem) for Retry-After.
             answer_cache_table: the workflow's answer cache; the gateway reads it for a streamed
-                request's `cache` degrade step (the workflow writes it).
+                request's `cache` degrade step and puts a streamed answer in it (as the workflow
+                does for whole answers).
             usage_table: per-tenant usage counters (issue 15); the gateway and the invoke step may
                 update (atomic ADD), get and query it, nothing else.
             payload_bucket: claim-check bucket (gateway reads/writes, invoke reads).
@@ -522,6 +523,9 @@ class GatewayFunctions(Construct):
         # Authorization Reference); the resources are the invoke step's.
         circuit_table.grant_read_write_data(self.gateway)
         answer_cache_table.grant_read_data(self.gateway)  # the `cache` degrade step, tenant-checked
+        # A streamed answer is cached as the workflow's RememberAnswer caches it: one PutItem (its
+        # claim check, when large, goes to the payload bucket under ClaimCheckReadWrite).
+        answer_cache_table.grant(self.gateway, "dynamodb:PutItem")
         if self.bedrock_resources:
             self.gateway.add_to_role_policy(
                 iam.PolicyStatement(

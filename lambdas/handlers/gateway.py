@@ -116,6 +116,7 @@ def stream_service() -> "StreamService":
     from switchboard.providers.registry import provider_for
     from switchboard.settings import GatewaySettings
     from switchboard.streaming import StreamService
+    from switchboard.tracing import xray_subsegments
 
     settings = GatewaySettings.from_env()
     events = powertools_sink()
@@ -136,6 +137,7 @@ def stream_service() -> "StreamService":
         events=events,
         cache=DynamoAnswerCache(settings.answer_cache_table) if settings.answer_cache_table else None,
         capacity=capacity_counters(settings.usage_table) if settings.usage_table else None,
+        tracing=xray_subsegments(tracer),  # subsegments per candidate when the X-Ray SDK is on
     )
 
 

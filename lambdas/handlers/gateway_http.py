@@ -63,6 +63,7 @@ LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"
 ADAPTER_HEADERS = frozenset({REQUEST_CONTEXT_HEADER, LAMBDA_CONTEXT_HEADER, "x-amz-tenant-id"})
 """Headers LWA adds to the request; the original event did not carry them."""
 TRACE_ID_ENV = "_X_AMZN_TRACE_ID"
+TRACE_HEADER = "x-amzn-trace-id"
 
 
 # --- What the entrypoint needs from the streaming use case --------------------------------------
@@ -279,7 +280,7 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         request_context = _json_header(self.headers.get(REQUEST_CONTEXT_HEADER))
         lambda_context = ForwardedLambdaContext(_json_header(self.headers.get(LAMBDA_CONTEXT_HEADER)))
-        _set_trace_id(lambda_context.xray_trace_id or self.headers.get("x-amzn-trace-id"))
+        _set_trace_id(invocation_trace_header(self.headers.get(TRACE_HEADER), lambda_context.xray_trace_id))
         event = proxy_event(self.command, self.path, self.headers.items(), body, request_context)
         wiring = self.server.wiring()
         answer = wiring.open_stream(event) if wiring.open_stream is not None else None
@@ -394,11 +395,31 @@ def _is_api_request(headers: Any) -> bool:
     return bool(context.get("requestId") or context.get("apiId"))
 
 
-def _set_trace_id(trace_id: str | None) -> None:
-    """X-Ray's trace header for this invocation: the Lambda runtime sets it for handler processes;
-    here the adapter receives it, so the server sets it before the gateway's code runs."""
-    if trace_id:
-        os.environ[TRACE_ID_ENV] = trace_id
+def invocation_trace_header(header: str | None, forwarded: object) -> str | None:
+    """This invocation's X-Ray trace header (``Root=…;Parent=…;Sampled=…``), or None.
+
+    The Lambda runtime sets ``_X_AMZN_TRACE_ID`` for a handler process per invocation; this server
+    is not the runtime's client (LWA is), so it never gets that variable. LWA's ``lambda_http``
+    replaces the request's ``x-amzn-trace-id`` header with the invocation's trace header (its
+    ``update_xray_trace_id_header``); the same value is ``xray_trace_id`` in
+    ``x-amzn-lambda-context``. The header wins; the context is the fallback.
+    """
+    for candidate in (header, forwarded):
+        if isinstance(candidate, str) and "Root=" in candidate:
+            return candidate.strip()
+    return None
+
+
+def _set_trace_id(trace_header: str | None) -> None:
+    """Make this request's trace header the process's trace context before the gateway's code runs:
+    the X-Ray SDK's Lambda context reads ``_X_AMZN_TRACE_ID`` whenever a subsegment opens and
+    starts a new (facade) segment when its root changes, so a streamed request's subsegments attach
+    to its own invocation. A request without one clears it: the previous invocation's trace must
+    not collect this request's subsegments (the SDK then records nothing)."""
+    if trace_header:
+        os.environ[TRACE_ID_ENV] = trace_header
+    else:
+        os.environ.pop(TRACE_ID_ENV, None)
 
 
 def port_from_env(environ: Mapping[str, str] = os.environ) -> int:

@@ -1,4 +1,4 @@
-"""The answer-cache table the request workflow writes, read for streamed requests.
+"""The answer-cache table the request workflow writes, read and written for streamed requests.
 
 The workflow's ``RememberAnswer`` puts ``{cache_key, tenant, answer (JSON text of the attempt's
 result, maybe a claim check), option_id, route, expires_at}``; its ``Degrade_CachedAnswer`` /
@@ -6,6 +6,10 @@ result, maybe a claim check), option_id, route, expires_at}``; its ``Degrade_Cac
 equals the request's and ``expires_at`` is still ahead (DynamoDB's TTL deletes late). This reader
 applies the same checks, so a streamed request is served exactly what the workflow would serve.
 A read that fails is a miss, as the workflow's ``Catch`` makes it.
+
+A streamed answer is written with :meth:`DynamoAnswerCache.put` in exactly the item shape
+``RememberAnswer`` puts (``answer`` is the compact JSON text ``States.JsonToString`` makes,
+``expires_at`` a number), so either path serves what the other cached.
 """
 
 from __future__ import annotations
@@ -39,6 +43,43 @@ class DynamoAnswerCache:
         except Exception:  # botocore or the light client: the cache is optional, a failure is a miss
             return None
         return answer_from_item(item, tenant=tenant, now_epoch_s=now_epoch_s)
+
+    def put(
+        self,
+        cache_key: str,
+        *,
+        tenant: str,
+        answer: dict[str, Any],
+        option_id: str,
+        route: str,
+        expires_at: int,
+    ) -> None:
+        """One ``PutItem`` (the only write the gateway may make on this table); raises on failure."""
+        self.client.put_item(
+            TableName=self._table,
+            Item=answer_item(
+                cache_key,
+                tenant=tenant,
+                answer=answer,
+                option_id=option_id,
+                route=route,
+                expires_at=expires_at,
+            ),
+        )
+
+
+def answer_item(
+    cache_key: str, *, tenant: str, answer: dict[str, Any], option_id: str, route: str, expires_at: int
+) -> dict[str, Any]:
+    """The item ``RememberAnswer`` puts, in DynamoDB's attribute-value form."""
+    return {
+        "cache_key": {"S": cache_key},
+        "tenant": {"S": tenant},
+        "answer": {"S": json.dumps(answer, separators=(",", ":"), ensure_ascii=False)},
+        "option_id": {"S": option_id},
+        "route": {"S": route},
+        "expires_at": {"N": str(int(expires_at))},
+    }
 
 
 def answer_from_item(item: Any, *, tenant: str, now_epoch_s: int) -> CachedAnswer | None:

@@ -23,9 +23,24 @@ render as JSON. So `x-switchboard-option` names the option that is answering, an
 failure too, never a clean end. The outcome counts against the circuit either way; the breaker's
 latency for a streamed call is its time to first token (the rest depends on the answer's length).
 
+**No backoff before the first byte.** A throttled candidate (429, `ThrottlingException`) is a
+failure like any other here: the walk moves to the next candidate at once. The workflow's invoke
+step raises `ProviderThrottled` so that the state machine's Retry backs off and calls the same
+option again; a streamed client is waiting for its first byte, and the next option is usually
+faster than a backoff. The throttle still counts against the option's circuit.
+
 **Reviewable.** Each streamed request leaves one structured log record (`streamed request`): the
 request id, route, variant, each candidate tried with its circuit state and outcome, time to first
-token, bytes sent and how the stream ended. No prompt or answer text.
+token, bytes sent and how the stream ended. No prompt or answer text. With a tracing port (the
+gateway wires X-Ray's when the SDK is on), each candidate tried is an X-Ray subsegment
+(`candidate <option id>`, annotated with the request id, route, option, outcome and circuit state)
+and so is the degrade step (`degrade`), on the invocation's trace.
+
+**Cached like whole answers.** A stream that ends cleanly (finish reason, answer checks passed) on
+a route with ``cache_ttl_s`` is written to the answer cache after ``data: [DONE]``, as the
+workflow's ``RememberAnswer`` writes it (same key, tenant, expiry, and a claim check when the answer
+is large), so the degrade policy's ``cache`` step serves it to whole and streamed requests alike.
+The write fails open: a metric (`StreamAnswerNotCached`), never a broken stream.
 
 No boto3: routing, options, circuits, providers and the answer cache arrive as small interfaces.
 """
@@ -35,7 +50,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import chain as chained
 from typing import Any, Protocol
@@ -49,7 +65,7 @@ from switchboard.contract import errors as error_specs
 from switchboard.contract import metrics as metric_names
 from switchboard.errors import ErrorClass, InvalidRequest, ProviderError, ServiceUnavailable
 from switchboard.events import Measurements
-from switchboard.invoking import MIN_CALL_TIMEOUT_S, CircuitRecorder
+from switchboard.invoking import MIN_CALL_TIMEOUT_S, CircuitRecorder, result_key
 from switchboard.options.model import BreakerPolicy, LlmOption, OptionStatus, ProviderKind
 from switchboard.providers.base import (
     ChatRequest,
@@ -60,6 +76,7 @@ from switchboard.providers.base import (
     ToolCall,
     ToolCallDelta,
 )
+from switchboard.state_budget import ANSWER_INLINE_LIMIT_BYTES
 
 __all__ = [
     "DONE",
@@ -67,6 +84,8 @@ __all__ = [
     "CachedAnswers",
     "StreamAnswer",
     "StreamService",
+    "TraceSpan",
+    "Tracing",
     "sse_event",
 ]
 
@@ -121,14 +140,42 @@ class CachedAnswer:
 
 
 class CachedAnswers(Protocol):
-    """The answer-cache table the workflow writes, read as its ``Degrade_CachedAnswer`` reads it."""
+    """The answer-cache table the workflow writes, read as its ``Degrade_CachedAnswer`` reads it and
+    written as its ``RememberAnswer`` writes it."""
 
     def get(self, cache_key: str, *, tenant: str, now_epoch_s: int) -> CachedAnswer | None:
         """The fresh answer cached under the key for this tenant; None otherwise or when unreadable."""
 
+    def put(
+        self,
+        cache_key: str,
+        *,
+        tenant: str,
+        answer: dict[str, Any],
+        option_id: str,
+        route: str,
+        expires_at: int,
+    ) -> None:
+        """Keep `answer` (a result, maybe a claim check) for this tenant until `expires_at` (epoch s).
+        Raises when the write fails (the caller fails open)."""
+
 
 class Payloads(Protocol):
     def unwrap(self, value: dict[str, Any]) -> dict[str, Any]: ...
+
+    def wrap(self, key: str, value: dict[str, Any], *, inline_limit: int) -> dict[str, Any]: ...
+
+
+class TraceSpan(Protocol):
+    """One X-Ray subsegment, open: annotations are indexed (searchable in the X-Ray console)."""
+
+    def annotate(self, key: str, value: str | int | float | bool) -> None: ...
+
+
+class Tracing(Protocol):
+    """Subsegments on the invocation's trace (``switchboard.tracing.XraySubsegments`` in the gateway)."""
+
+    def subsegment(self, name: str) -> AbstractContextManager[TraceSpan]: ...
 
 
 class StructuredLog(Protocol):
@@ -334,8 +381,10 @@ class StreamService:
         monotonic: Callable[[], float] = time.monotonic,
         logger: StructuredLog | None = None,
         capacity: CapacityPort | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._planner = planner
+        self._tracing = tracing
         self._circuits = circuits
         self._providers = providers
         self._payloads = payloads
@@ -390,6 +439,20 @@ class StreamService:
             )
             if live is not None:
                 return self._stream(plan, live, headers, include_usage, record, started)
+        return self._traced_degrade(plan, request, headers, include_usage, record, started, last_error)
+
+    def _degrade(
+        self,
+        plan: ChatPlan,
+        request: ChatRequest,
+        headers: dict[str, str],
+        include_usage: bool,
+        record: StreamRecord,
+        started: float,
+        last_error: dict[str, Any] | None,
+    ) -> StreamAnswer:
+        """The variant's degrade policy, step by step, once the chain is exhausted (or forced)."""
+        wf = plan.workflow_input
         for step in wf.get("degrade") or ["reject"]:
             if step == "smaller_model":
                 chain = list(wf.get("smaller_chain") or [])
@@ -443,7 +506,7 @@ class StreamService:
     ) -> tuple[_Live | None, _Walk]:
         walk = _Walk()
         for option_id in chain:
-            outcome = self._try(plan, request, option_id, phase, record, started)
+            outcome = self._traced_try(plan, request, option_id, phase, record, started)
             if isinstance(outcome, _Live):
                 return outcome, walk
             if outcome is None:  # skipped by its circuit
@@ -618,6 +681,46 @@ class StreamService:
         except Exception:  # an unreadable or foreign entry is a miss, as the workflow's Catch makes it
             return None
 
+    def _remember(
+        self, plan: ChatPlan, option: LlmOption, streamed: ChatResult, usage: StreamUsage | None
+    ) -> None:
+        """The workflow's ``ShouldCacheAnswer?`` / ``RememberAnswer`` for a stream that ended cleanly:
+        the answer (its claim check when larger than the workflow keeps inline, under the invoke
+        step's key) under the request's cache key, for its tenant, until ``cache_expires_at``.
+        Called after ``[DONE]``; a failure is a metric, never an error event."""
+        wf = plan.workflow_input
+        tenant = wf.get("tenant")
+        if self._cache is None or int(wf.get("cache_ttl_s") or 0) <= 0 or not isinstance(tenant, str):
+            return
+        if usage is not None:
+            streamed = replace(
+                streamed,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cached_tokens=usage.cached_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+            )
+        try:
+            result = replace(streamed, model=option.model or "")
+            answer = self._payloads.wrap(
+                result_key(plan.request_id, option.id),
+                result.to_dict(),
+                inline_limit=ANSWER_INLINE_LIMIT_BYTES,
+            )
+            self._cache.put(
+                str(wf["cache_key"]),
+                tenant=tenant,
+                answer=answer,
+                option_id=option.id,
+                route=plan.route,
+                expires_at=int(wf["cache_expires_at"]),
+            )
+        except Exception as exc:  # the client has its answer: the cache only misses this one
+            self._events(
+                metric_names.STREAM_ANSWER_NOT_CACHED,
+                {"route": plan.route, "option_id": option.id, "error": f"{type(exc).__name__}: {exc}"[:300]},
+            )
+
     # -- errors before the first byte
 
     def _client_error(self, plan: ChatPlan, option_id: str, error: ProviderError) -> InvalidRequest:
@@ -752,6 +855,7 @@ class StreamService:
                 yield sent(usage_chunk)
             yield sent(DONE)
             record.ended = "done"
+            self._remember(plan, live.option, answer.result(finish_reason), usage)
         finally:
             _close(live.rest)
             self._settle_capacity(live, usage)
@@ -812,6 +916,81 @@ class StreamService:
         if usage is not None:
             self._capacity.settle(live.capacity, usage.prompt_tokens + usage.completion_tokens)
 
+    # -- tracing (X-Ray subsegments; every tracing failure is swallowed: traces never break a request)
+
+    def _traced_try(
+        self,
+        plan: ChatPlan,
+        request: ChatRequest,
+        option_id: str,
+        phase: str,
+        record: StreamRecord,
+        started: float,
+    ) -> _Live | ProviderError | None:
+        """:meth:`_try` in a ``candidate <option id>`` subsegment: up to the first token or the failure."""
+        with self._span(f"candidate {option_id}", plan) as span:
+            outcome = self._try(plan, request, option_id, phase, record, started)
+            tried = record.candidates[-1] if record.candidates else None
+            span.annotate("option", option_id)
+            span.annotate("phase", phase)
+            if tried is not None:
+                span.annotate("outcome", tried.outcome or "unknown")
+                span.annotate("circuit", tried.circuit)
+                span.annotate("probe", tried.probe)
+                if tried.error_class:
+                    span.annotate("error_class", tried.error_class)
+            return outcome
+
+    def _traced_degrade(
+        self,
+        plan: ChatPlan,
+        request: ChatRequest,
+        headers: dict[str, str],
+        include_usage: bool,
+        record: StreamRecord,
+        started: float,
+        last_error: dict[str, Any] | None,
+    ) -> StreamAnswer:
+        """:meth:`_degrade` in a ``degrade`` subsegment (the smaller chain's candidates nest in it)."""
+        with self._span("degrade", plan) as span:
+            span.annotate("steps", ",".join(str(step) for step in plan.workflow_input.get("degrade") or []))
+            try:
+                answer = self._degrade(plan, request, headers, include_usage, record, started, last_error)
+            except Exception as exc:
+                span.annotate("outcome", f"refused:{getattr(exc, 'status', type(exc).__name__)}")
+                raise
+            span.annotate("outcome", answer.headers.get("x-switchboard-degraded") or "answered")
+            span.annotate("option", answer.headers.get("x-switchboard-option") or "")
+            return answer
+
+    @contextmanager
+    def _span(self, name: str, plan: ChatPlan) -> Iterator[TraceSpan]:
+        """A subsegment of the tracing port, annotated with the request id and route; a no-op span
+        when there is no port or it fails. Exceptions of the block pass through unchanged."""
+        if self._tracing is None:
+            yield _NO_SPAN
+            return
+        try:
+            manager = self._tracing.subsegment(name)
+            span: TraceSpan = _SafeSpan(manager.__enter__())
+        except Exception:
+            yield _NO_SPAN
+            return
+        span.annotate("request_id", plan.request_id)
+        span.annotate("route", plan.route)
+        failure: BaseException | None = None
+        try:
+            yield span
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            with suppress(Exception):  # a tracer that cannot close its subsegment: nothing to do
+                if failure is None:
+                    manager.__exit__(None, None, None)
+                else:
+                    manager.__exit__(type(failure), failure, failure.__traceback__)
+
     def _log(self, record: StreamRecord) -> None:
         try:
             self._logger.info("streamed request", extra={"stream": record.to_log()})
@@ -856,6 +1035,28 @@ def _close(iterator: Iterator[Any] | None) -> None:
         close()
     except Exception:  # closing a broken stream may fail again: nothing more to release
         return
+
+
+class _NoSpan:
+    def annotate(self, key: str, value: str | int | float | bool) -> None:
+        return None
+
+
+_NO_SPAN = _NoSpan()
+
+
+class _SafeSpan:
+    """A span whose annotations never raise (a tracer refusing a key or a value is not the request's
+    problem)."""
+
+    def __init__(self, span: TraceSpan) -> None:
+        self._span = span
+
+    def annotate(self, key: str, value: str | int | float | bool) -> None:
+        try:
+            self._span.annotate(key, value)
+        except Exception:
+            return
 
 
 class _AnswerSoFar:

@@ -140,3 +140,31 @@ def test_gateway_may_call_the_providers_streaming_apis(template_json: dict[str, 
     secrets = statements["ThirdPartyProviderKeys"]
     assert secrets["Action"] == "secretsmanager:GetSecretValue"
     assert "secret:switchboard/*" in json.dumps(secrets["Resource"])
+
+
+def test_gateway_may_put_streamed_answers_in_the_answer_cache_and_nothing_more(
+    template_json: dict[str, Any],
+) -> None:
+    from template_queries import actions_on, arn_of, function_statements, table_with_partition_key
+
+    cache_id, _ = table_with_partition_key(template_json, "cache_key")
+    _, gateway = function_by_handler(template_json, constants.HANDLER_GATEWAY)
+    allowed = actions_on(function_statements(template_json, gateway), arn_of(cache_id))
+    assert "dynamodb:PutItem" in allowed  # RememberAnswer's one write, for streamed answers
+    writes = {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+    assert not allowed & writes
+
+
+def test_gateway_is_traced_actively_so_stream_subsegments_have_a_segment(
+    template_json: dict[str, Any],
+) -> None:
+    from template_queries import as_list, function_statements
+
+    _, gateway = function_by_handler(template_json, constants.HANDLER_GATEWAY)
+    assert gateway["Properties"]["TracingConfig"] == {"Mode": "Active"}
+    actions = {
+        action
+        for statement in function_statements(template_json, gateway)
+        for action in as_list(statement["Action"])
+    }
+    assert {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} <= actions

@@ -409,3 +409,81 @@ def test_start_script_serves_the_readiness_check_on_the_adapter_port(tmp_path: A
     finally:
         process.terminate()
         process.wait(10)
+
+
+class _CapturingEmitter:
+    """The X-Ray SDK's emitter, keeping what it would send to the daemon."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send_entity(self, entity: Any) -> None:
+        self.sent.append(entity.to_dict())
+
+    def set_daemon_address(self, address: str) -> None:
+        return None
+
+
+def test_the_invocation_trace_header_is_the_trace_context_of_the_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """LWA's lambda_http puts the invocation's trace header (``_X_AMZN_TRACE_ID`` of the adapter) on
+    the request as ``x-amzn-trace-id``; subsegments the stream opens join that invocation's trace,
+    and a request without one does not join the previous request's."""
+    from aws_xray_sdk.core.lambda_launcher import LambdaContext
+    from aws_xray_sdk.core.recorder import AWSXRayRecorder
+
+    from switchboard.tracing import XraySubsegments
+
+    monkeypatch.delenv(gateway_http.TRACE_ID_ENV, raising=False)  # restored after the test
+    emitter = _CapturingEmitter()
+    recorder = AWSXRayRecorder()
+    recorder.configure(context=LambdaContext(), emitter=emitter, sampling=False, streaming_threshold=0)
+    tracing = XraySubsegments(recorder)
+
+    def open_stream(event: dict[str, Any]) -> FakeAnswer:
+        def chunks() -> Iterator[bytes]:
+            with tracing.subsegment("candidate a") as span:
+                span.annotate("route", "chat")
+                yield b"data: [DONE]\n\n"
+
+        return FakeAnswer(200, {"Content-Type": "text/event-stream"}, chunks())
+
+    def refuse(event: Any, context: Any) -> Any:
+        raise AssertionError("stream requests do not reach the buffered handler")
+
+    running = gateway_http.serve(0, wiring=lambda: gateway_http.Wiring(refuse, open_stream), warm=False)
+    root, parent = "1-5759e988-bd862e3fe1be46a994272793", "53995c3f42cd8ad8"
+    try:
+        host, port = running.server_address[:2]
+        for trace in (f"Root={root};Parent={parent};Sampled=1", None):
+            connection = http.client.HTTPConnection(str(host), int(port), timeout=10)
+            headers = {"Content-Type": "application/json", gateway_http.REQUEST_CONTEXT_HEADER: "{}"}
+            if trace:
+                headers[gateway_http.TRACE_HEADER] = trace
+            connection.request("POST", "/v1/chat/completions", body=json.dumps(STREAM), headers=headers)
+            response = connection.getresponse()
+            assert response.status == 200 and response.read() == b"data: [DONE]\n\n"
+            connection.close()
+    finally:
+        running.shutdown()
+        running.server_close()
+
+    (subsegment,) = emitter.sent  # the second request had no trace: nothing recorded, nothing leaked
+    assert subsegment["name"] == "candidate a" and subsegment["annotations"] == {"route": "chat"}
+    assert subsegment["trace_id"] == root and subsegment["parent_id"] == parent
+
+
+@pytest.mark.parametrize(
+    ("header", "forwarded", "expected"),
+    [
+        ("Root=1-a-b;Parent=c;Sampled=1", "Root=1-x-y;Parent=z;Sampled=1", "Root=1-a-b;Parent=c;Sampled=1"),
+        (None, "Root=1-x-y;Parent=z;Sampled=0", "Root=1-x-y;Parent=z;Sampled=0"),
+        ("garbage", None, None),
+        (None, None, None),
+    ],
+)
+def test_invocation_trace_header_prefers_the_request_header(
+    header: str | None, forwarded: str | None, expected: str | None
+) -> None:
+    assert gateway_http.invocation_trace_header(header, forwarded) == expected
