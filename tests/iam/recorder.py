@@ -8,6 +8,11 @@ of the call, with the environment it ran with. Calls made while it is set are th
 - botocore: ``BaseClient._make_api_call`` (every client of every session, paginators included);
 - ``switchboard.awsjson.AwsJsonClient._call`` (the request path's own DynamoDB/Step Functions client).
 
+Streams: a module's ``open_stream`` (``handlers.gateway.open_stream``, the seam the HTTP entrypoint
+under Lambda Web Adapter calls) is that function's too, and so is every step of the stream it
+returns: the circuit records and the answer-cache write happen while the chunks are produced, after
+``open_stream`` has returned.
+
 While a recorded call runs, the variable is cleared, so whatever the emulator does inside it (moto's
 interpreter calling DynamoDB for a Task, in the same thread) is not attributed to the caller; a
 Lambda task it runs sets the variable again for its handler. Calls by test set-up, the CLI and moto
@@ -19,6 +24,7 @@ records the state's name, resource and evaluated parameters.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import json
@@ -26,7 +32,7 @@ import os
 import pkgutil
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -139,6 +145,50 @@ def attributed(
     return run
 
 
+def attributed_stream(
+    handler_path: str, open_stream: Callable[..., Any], environ: Callable[[], Mapping[str, str]]
+) -> Any:
+    """``open_stream`` and the production of its chunks, attributed to the function's handler."""
+
+    @functools.wraps(open_stream)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        who = Attribution(handler_path, _snapshot(environ()))
+        token = CURRENT.set(who)
+        try:
+            answer = open_stream(*args, **kwargs)
+        finally:
+            CURRENT.reset(token)
+        if answer is None:
+            return None
+        return dataclasses.replace(answer, chunks=_attributed_chunks(who, answer.chunks))
+
+    run.__switchboard_iam__ = True  # type: ignore[attr-defined]
+    return run
+
+
+def _attributed_chunks(who: Attribution, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Each chunk produced (and the stream closed) with `who` as the caller; never across a yield:
+    between chunks the consumer's own calls are not the function's."""
+    try:
+        while True:
+            token = CURRENT.set(who)
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            finally:
+                CURRENT.reset(token)
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if callable(close):
+            token = CURRENT.set(who)
+            try:
+                close()
+            finally:
+                CURRENT.reset(token)
+
+
 def _service_environ(service: Any) -> dict[str, str]:
     """What the lifecycle handlers' environment would hold, from the service they were bound to."""
     env = dict(os.environ)
@@ -163,6 +213,10 @@ def _wrap_handlers() -> None:
         if callable(original_handler) and not hasattr(original_handler, "__switchboard_iam__"):
             module.handler = attributed(path, original_handler, lambda: os.environ)  # type: ignore[attr-defined]
             _installed.append(functools.partial(setattr, module, "handler", original_handler))
+        open_stream = getattr(module, "open_stream", None)
+        if callable(open_stream) and not hasattr(open_stream, "__switchboard_iam__"):
+            module.open_stream = attributed_stream(path, open_stream, lambda: os.environ)  # type: ignore[attr-defined]
+            _installed.append(functools.partial(setattr, module, "open_stream", open_stream))
         factory = getattr(module, "make_handler", None)
         if callable(factory) and not hasattr(factory, "__switchboard_iam__"):
 

@@ -143,3 +143,46 @@ def test_what_the_emulator_does_inside_a_call_is_not_the_callers(
     [task] = recorder.TASKS - tasks_before
     assert (task.state, task.resource) == ("Write", "arn:aws:states:::dynamodb:putItem")
     assert json.loads(task.params_json) == {"TableName": "scratch"}
+
+
+def test_a_stream_and_each_chunk_it_produces_are_the_function_s_calls_but_not_its_consumer_s(
+    emulated_aws: None, own_records: set[RecordedCall]
+) -> None:
+    from dataclasses import dataclass
+
+    from handlers import gateway
+
+    assert getattr(gateway.open_stream, "__switchboard_iam__", False)
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    before = set(recorder.CALLS)
+    closed: list[str] = []
+
+    @dataclass
+    class Answer:
+        status: int
+        headers: dict[str, str]
+        chunks: Iterator[bytes]
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            client.list_tables(Limit=1)  # producing the first chunk (a circuit read, say)
+            yield b"one"
+            client.list_tables(Limit=2)  # producing the last one (the cache write, say)
+            yield b"two"
+        finally:
+            client.list_tables(Limit=3)  # closing (the outcome of a stream the client left)
+            closed.append("closed")
+
+    def open_stream(event: Any) -> Answer:
+        client.list_tables(Limit=4)  # planning, before the first byte
+        return Answer(200, {}, chunks())
+
+    answer = recorder.attributed_stream("handlers.test.handler", open_stream, lambda: {})({})
+    produced = []
+    for chunk in answer.chunks:
+        produced.append(chunk)
+        client.list_tables(Limit=9)  # the consumer (the HTTP server) between chunks: not the function's
+    assert produced == [b"one", b"two"] and closed == ["closed"]
+    limits = sorted(json.loads(c.params_json)["Limit"] for c in new_calls(before))
+    assert limits == [1, 2, 3, 4]
+    assert recorder.attributed_stream("handlers.test.handler", lambda event: None, lambda: {})({}) is None
