@@ -135,10 +135,12 @@ def test_a_streamed_request_records_circuits_and_probes_a_half_open_one(
         headers, _, raw = _stream(gateway, [{"role": "user", "content": "hi"}], f"req-break-{n}")
         assert headers["x-switchboard-option"] == FALLBACK and raw.endswith(b"data: [DONE]\n\n")
     circuits = CircuitStore(gateway.resources.circuit_table, client=boto3.client("dynamodb"), cache_ttl_s=0)
-    assert circuits.get(PRIMARY).state.value == "OPEN"
+    opened = circuits.get(PRIMARY)
+    assert opened.state.value == "OPEN" and opened.open_until is not None
 
     gateway.set_option_params(PRIMARY, error_rate=0.0)
-    time.sleep(1.1)  # the cooldown: the next request takes the probe lease and closes the circuit
+    # The cooldown (1 s, kept in whole seconds): then the next request takes the probe lease.
+    time.sleep(max(0.0, (opened.open_until - circuits.now()).total_seconds()) + 0.1)
     headers, _, raw = _stream(gateway, [{"role": "user", "content": "hi"}], "req-probe")
     assert headers["x-switchboard-option"] == PRIMARY and raw.endswith(b"data: [DONE]\n\n")
     assert circuits.get(PRIMARY).state.value == "CLOSED"
