@@ -5,6 +5,12 @@ the catalogue entries) and calls ``plan``, which is pure: routing snapshot and c
 workflow input out. ``run`` does the I/O of the request (claim check, workflow); ``_shape`` turns
 the workflow's outcome into the answer or the error.
 
+Around them, when quotas or metering are wired (:mod:`switchboard.accounting`, issue 15):
+``prepare`` checks the tenant's limits and budget before routing (429s before any provider call)
+and puts the budget status in the evaluation context (``$budget`` in flag rules); every request it
+admitted is settled once, by :meth:`ChatService.settle`: the answer's usage metered and reconciled,
+or, for a request that got no answer, its token reservation given back.
+
 No boto3 here: routing, options, the workflow and payloads arrive as small interfaces.
 """
 
@@ -12,10 +18,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from switchboard.accounting import (
+    NO_PROVIDER_KINDS,
+    Admission,
+    AnsweredUsage,
+    QuotaGate,
+    RequestAccounting,
+    UsageMeter,
+    WriteRunner,
+    run_in_turn,
+)
 from switchboard.api_models import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -80,6 +96,10 @@ class Caller:
     tier: str
     key_id: str | None = None
     allowed_routes: tuple[str, ...] | None = None
+    budget: str | None = None
+    """The tenant's budget status (``ok``, ``low``, ``exhausted``) once quotas were checked; it goes
+    into the evaluation context as ``budget``, so flag rules such as ``(eq $budget "exhausted")``
+    route on it. None when quotas are not wired (the key is then absent from the context)."""
 
     @classmethod
     def from_authorizer(cls, context: Mapping[str, Any]) -> Caller | None:
@@ -100,6 +120,8 @@ class Caller:
 
     def context(self, route: str | None, user: str | None) -> dict[str, str]:
         ctx = {"tenant": self.tenant, "tier": self.tier, "userId": user or self.tenant}
+        if self.budget:
+            ctx["budget"] = self.budget
         if route:
             ctx = {"route": route, **ctx}
         return ctx
@@ -157,6 +179,9 @@ class ChatPlan:
     options: Mapping[str, LlmOption] = field(default_factory=dict, compare=False)
     """The catalogue entries read for the plan (empty when the catalogue could not be read): a
     streamed request calls the providers itself and needs them (:mod:`switchboard.streaming`)."""
+    admission: Admission | None = field(default=None, compare=False)
+    """What the quotas decided for this request (set by ``prepare``, not by the pure ``plan``):
+    :meth:`ChatService.settle` settles it once the answer (or the failure) is known."""
 
     def headers(self) -> dict[str, str]:
         """The `x-switchboard-*` headers every answer to this request carries, whatever its outcome."""
@@ -189,7 +214,12 @@ class ChatService:
         stream_budget_ms: int = 840000,
         clock: Callable[[], float] = time.time,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        quotas: QuotaGate | None = None,
+        metering: UsageMeter | None = None,
+        run_writes: WriteRunner = run_in_turn,
     ) -> None:
+        """``quotas`` and ``metering`` are optional (issue 15): without them nothing is limited or
+        metered; ``run_writes`` runs the after-answer writes (concurrently in the gateway)."""
         self._routing = routing
         self._options = options
         self._runner = runner
@@ -199,6 +229,11 @@ class ChatService:
         self._stream_budget_ms = stream_budget_ms
         self._clock = clock
         self._on_event = on_event or (lambda _name, _data: None)
+        self._accounting = (
+            RequestAccounting(quotas=quotas, meter=metering, run_writes=run_writes)
+            if quotas is not None or metering is not None
+            else None
+        )
 
     @property
     def runner(self) -> WorkflowRunner:
@@ -244,13 +279,27 @@ class ChatService:
 
     def complete(self, body: ChatCompletionRequest, caller: Caller, request_id: str) -> ChatAnswer:
         """Plan the request (after reading what the plan needs), run it, shape the outcome."""
-        plan = self.prepare(body, caller, request_id)
-        return self._shape(self.run(plan), plan)
+        return self._answered(self.prepare(body, caller, request_id))
 
     def embed(self, body: EmbeddingsRequest, caller: Caller, request_id: str) -> ChatAnswer:
         """The same for `POST /v1/embeddings`: same routing, workflow, breaker and degrade policy."""
-        plan = self.prepare(body, caller, request_id)
-        return self._shape(self.run(plan), plan)
+        return self._answered(self.prepare(body, caller, request_id))
+
+    def _answered(self, plan: ChatPlan) -> ChatAnswer:
+        """Run and shape the plan, then settle it: the answer's usage, or nothing on an error."""
+        try:
+            answer = self._shape(self.run(plan), plan)
+        except BaseException:
+            self.settle(plan, None)
+            raise
+        self.settle(plan, answered_usage(answer))
+        return answer
+
+    def settle(self, plan: ChatPlan, usage: AnsweredUsage | None) -> None:
+        """Meter the answer's usage and reconcile the tenant's reservation (``usage`` None: the
+        request got no answer, its reservation is given back). Once per plan; never raises."""
+        if self._accounting is not None and plan.admission is not None:
+            self._accounting.settle(plan.admission, route=plan.route, usage=usage)
 
     def prepare(
         self, body: ApiRequest, caller: Caller, request_id: str, *, streaming: bool = False
@@ -265,24 +314,42 @@ class ChatService:
         the workflow cannot stream, so without it a streamed request is refused.
         """
         _admit(body, caller, streaming=streaming)
-        snapshot = self._routes(caller.context(body.model, body.user))
-        decision = snapshot.decision(body.model)
-        wanted = decision.option_ids() if decision is not None and decision.enabled else ()
-        catalogue = self._catalogue(wanted) if wanted else {}
-        plan = self.plan(
-            body,
-            caller,
-            request_id,
-            snapshot=snapshot,
-            catalogue=catalogue,
-            now=self._clock(),
-            streaming=streaming,
-        )
+        admission = self._admission(body, caller)
+        if admission is not None and admission.budget is not None:
+            caller = replace(caller, budget=admission.budget)
+        try:
+            snapshot = self._routes(caller.context(body.model, body.user))
+            decision = snapshot.decision(body.model)
+            wanted = decision.option_ids() if decision is not None and decision.enabled else ()
+            catalogue = self._catalogue(wanted) if wanted else {}
+            plan = self.plan(
+                body,
+                caller,
+                request_id,
+                snapshot=snapshot,
+                catalogue=catalogue,
+                now=self._clock(),
+                streaming=streaming,
+            )
+        except BaseException:
+            if self._accounting is not None and admission is not None:
+                self._accounting.settle(admission, route=body.model, usage=None)
+            raise
         if plan.unknown_option_ids:
             self._on_event(
                 EVENT_UNKNOWN_OPTIONS, {"route": plan.route, "option_ids": list(plan.unknown_option_ids)}
             )
-        return plan
+        return replace(plan, admission=admission)
+
+    def _admission(self, body: ApiRequest, caller: Caller) -> Admission | None:
+        """The tenant's quotas, checked before routing: raises the 429s (rate limit, a ``reject``
+        budget exhausted) before any provider is called; None when quotas and metering are off."""
+        if self._accounting is None:
+            return None
+        request = (
+            body.to_embedding_request() if isinstance(body, EmbeddingsRequest) else body.to_chat_request()
+        )
+        return self._accounting.admit(tenant=caller.tenant, key_id=caller.key_id, request=request)
 
     def plan(
         self,
@@ -551,6 +618,25 @@ def response_message(result: ChatResult) -> ResponseMessage:
     ]
     content = None if calls and not result.text else result.text
     return ResponseMessage(content=content, tool_calls=calls or None)
+
+
+def answered_usage(answer: ChatAnswer) -> AnsweredUsage:
+    """The usage the client sees in this answer, for metering; a static or cached answer is
+    metered under its degrade kind, as no provider was called for it."""
+    degraded = answer.headers.get("x-switchboard-degraded")
+    no_provider = degraded in NO_PROVIDER_KINDS
+    option_id = str(degraded) if no_provider else answer.option_id
+    usage = answer.completion.usage
+    if isinstance(usage, EmbeddingsUsage):
+        return AnsweredUsage(option_id, usage.prompt_tokens, 0, 0, provider_called=not no_provider)
+    details = usage.prompt_tokens_details
+    return AnsweredUsage(
+        option_id,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        details.cached_tokens if details is not None else 0,
+        provider_called=not no_provider,
+    )
 
 
 def usage_of(result: ChatResult) -> Usage:

@@ -112,6 +112,9 @@ class Usage:
     """Prompt tokens read from a prompt cache (part of ``prompt_tokens``)."""
     at: datetime | None = None
     """When the answer was given (None: now, by the metering clock)."""
+    provider_called: bool = True
+    """False for a degraded answer no provider produced for this request (the static text, an
+    answer from the cache): its tokens are metered as the client saw them, at no cost."""
 
     def problems(self) -> list[str]:
         """Why this usage cannot be metered (an empty list when it can)."""
@@ -254,6 +257,18 @@ class Metering:
         except Exception:  # an observability hook must never break the request path
             logger.exception("metering event hook failed", extra={"event_name": name})
 
+    def cost_of(self, usage: Usage) -> Decimal:
+        """What ``usage`` costs at its option's list price: 0 when no provider was called (a static
+        or cached answer) or the option has no price. Raises when the price cannot be read."""
+        if not usage.provider_called:
+            return Decimal(0)
+        return cost_usd(
+            self._price_of(usage.option_id),
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+        )
+
     def record(self, usage: Usage) -> bool:
         """Meter one answered request; True when it was recorded, False (and an event) when not.
 
@@ -275,12 +290,7 @@ class Metering:
                 completion_tokens=usage.completion_tokens,
                 cached_tokens=usage.cached_tokens,
                 requests=1,
-                cost_usd=cost_usd(
-                    self._price_of(usage.option_id),
-                    prompt_tokens=usage.prompt_tokens,
-                    completion_tokens=usage.completion_tokens,
-                    cached_tokens=usage.cached_tokens,
-                ),
+                cost_usd=self.cost_of(usage),
             )
             self._store.add(
                 tenant=usage.tenant,

@@ -56,6 +56,7 @@ from datetime import datetime
 from itertools import chain as chained
 from typing import Any, Protocol
 
+from switchboard.accounting import AnsweredUsage
 from switchboard.answers import check_chat_answer, unsupported_reason
 from switchboard.api_models import ChatCompletionRequest
 from switchboard.capacity import NOT_COUNTED, Admission, CapacityGuard, CapacityPort, saturated_message
@@ -115,6 +116,8 @@ class StreamPlanner(Protocol):
     ) -> ChatPlan: ...
 
     def retry_after(self, chain: list[str]) -> int: ...
+
+    def settle(self, plan: ChatPlan, usage: AnsweredUsage | None) -> None: ...
 
 
 class CircuitGate(CircuitRecorder, Protocol):
@@ -412,6 +415,7 @@ class StreamService:
         """
         started = self._monotonic()
         record = StreamRecord(request_id=request_id, tenant=caller.tenant)
+        plan: ChatPlan | None = None
         try:
             plan = self._planner.prepare(body, caller, request_id, streaming=True)
             record.route, record.variant = plan.route, plan.variant
@@ -420,6 +424,8 @@ class StreamService:
         except BaseException as exc:
             record.ended = f"refused:{getattr(exc, 'status', type(exc).__name__)}"
             self._log(record)
+            if plan is not None:  # refused after planning: the reservation goes back
+                self._planner.settle(plan, None)
             raise
         return answer
 
@@ -863,6 +869,7 @@ class StreamService:
                 self._record(live.option, plan.request_id, live.probe, None, live.ttft_ms)
                 record.ended = "client_closed"
             self._log(record)
+            settle_stream(self._planner, plan, live.option.id, usage, provider_called=True)
 
     def _short(
         self,
@@ -907,6 +914,7 @@ class StreamService:
                 if record.ended != "done":
                     record.ended = "client_closed"
                 self._log(record)
+                settle_stream(self._planner, plan, kind, usage, provider_called=False)
 
         return StreamAnswer(200, headers, chunks())
 
@@ -996,6 +1004,36 @@ class StreamService:
             self._logger.info("streamed request", extra={"stream": record.to_log()})
         except Exception:  # observability never breaks the request path
             return
+
+
+def settle_stream(
+    planner: StreamPlanner,
+    plan: ChatPlan,
+    option_id: str,
+    usage: StreamUsage | None,
+    *,
+    provider_called: bool,
+) -> None:
+    """End-of-stream metering (issue 15), after `data: [DONE]` or however the stream ended.
+
+    Meters the usage the provider reported, which is what the client's final usage chunk carries
+    (zeros when the provider reported none). A stream cut mid-way (an error event, the client
+    gone) meters whatever usage the provider had reported by then, usually none: the tokens a
+    provider spent on an answer it never finished reporting cannot be known here, and metering
+    an estimate would make the totals differ from what clients were told. Degraded short streams
+    (static, cache: ``option_id`` is the kind) are metered at no cost.
+    """
+    reported = usage or StreamUsage(prompt_tokens=0, completion_tokens=0)
+    planner.settle(
+        plan,
+        AnsweredUsage(
+            option_id=option_id,
+            prompt_tokens=reported.prompt_tokens,
+            completion_tokens=reported.completion_tokens,
+            cached_tokens=reported.cached_tokens or 0,
+            provider_called=provider_called,
+        ),
+    )
 
 
 def stream_deadlines(option: LlmOption, remaining_s: float) -> StreamDeadlines:

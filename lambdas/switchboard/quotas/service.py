@@ -475,19 +475,47 @@ class TenantQuotas:
     def after_call(self, check: QuotaCheck, *, tokens: int, usd: Decimal) -> None:
         """The real usage of the answered request: reconcile the reservation, add the spend.
 
-        Call it with 0 tokens when the call failed, to give the reservation back.
+        Call it with 0 tokens when the call failed, to give the reservation back. The writes run
+        one after the other here; :meth:`settlement` hands them out for a caller that runs them
+        concurrently with its own (``switchboard.accounting``).
         """
+        for write in self.settlement(check, tokens=tokens, usd=usd):
+            write()
+
+    def settlement(self, check: QuotaCheck, *, tokens: int, usd: Decimal) -> list[Callable[[], None]]:
+        """The writes :meth:`after_call` makes, each fail-open, independent of the others.
+
+        At most two ``UpdateItem``: the reservation reconciled (only when the tenant has limits and
+        the estimate differs from ``tokens``) and the spend added (only when it has a budget and
+        something was spent). This instance's cached spend follows a spend write that succeeded.
+        """
+        writes: list[Callable[[], None]] = []
+        reservation = check.reservation
+        if reservation is not None and max(0, tokens) != reservation.tokens:
+
+            def reconcile() -> None:
+                try:
+                    self.limiter.reconcile(reservation, tokens)
+                except Exception:
+                    logger.exception("usage table unwritable: this request's tokens are not reconciled")
+
+            writes.append(reconcile)
         cached = self._cache.get(check.tenant)
         budget = cached.settings.budget if cached is not None else None
-        try:
-            self.limiter.reconcile(check.reservation, tokens)
-            if budget is not None:
-                self.budgets.record(check.tenant, budget.period, tokens=tokens, usd=usd)
-        except Exception:
-            logger.exception("usage table unwritable: this request's usage is not counted")
-            return
-        if cached is not None and budget is not None:  # this instance sees its own spend at once
-            spend = cached.spend[budget.period]
-            cached.spend[budget.period] = Spend(
-                spend.tokens + max(0, tokens), spend.usd + max(Decimal(0), usd)
-            )
+        if budget is not None and (tokens > 0 or usd > 0):
+            period = budget.period
+
+            def spend() -> None:
+                try:
+                    self.budgets.record(check.tenant, period, tokens=tokens, usd=usd)
+                except Exception:
+                    logger.exception("usage table unwritable: this request's spend is not counted")
+                    return
+                if cached is not None:  # this instance sees its own spend at once
+                    so_far = cached.spend[period]
+                    cached.spend[period] = Spend(
+                        so_far.tokens + max(0, tokens), so_far.usd + max(Decimal(0), usd)
+                    )
+
+            writes.append(spend)
+        return writes
