@@ -70,6 +70,9 @@ USAGE_TABLE_SORT_KEY: Final = tables.USAGE_SORT_KEY
 USAGE_TABLE_ACTIONS: Final = ("dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query")
 """What the gateway and the invoke step may do to the usage table: atomic ``ADD`` updates, and
 reads of one item or of a tenant's partition. No Scan, no Put, no Delete (TTL deletes)."""
+GATEWAY_USAGE_TABLE_ACTIONS: Final = ("dynamodb:UpdateItem", "dynamodb:BatchGetItem")
+"""What the gateway's quotas and metering do (``switchboard.accounting``): the window, spend and usage
+``ADD`` updates, and one ``BatchGetItem`` of a tenant's limits, budget and spend. No reads of usage."""
 TTL_ATTRIBUTE: Final = tables.TTL_ATTRIBUTE
 
 SUBST_INVOKE_FUNCTION_ARN: Final = workflow.SUBST_INVOKE_FUNCTION_ARN

@@ -399,7 +399,7 @@ class GatewayFunctions(Construct):
 
         # --- gateway grants -------------------------------------------------------------------
         options_table.grant_read_data(self.gateway)  # the circuit table: read/write, see streams below
-        usage_table.grant(self.gateway, *constants.USAGE_TABLE_ACTIONS)
+        usage_table.grant(self.gateway, *constants.GATEWAY_USAGE_TABLE_ACTIONS)
         payload_objects = payload_bucket.arn_for_objects("*")
         self.gateway.add_to_role_policy(
             iam.PolicyStatement(

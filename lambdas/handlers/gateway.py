@@ -78,6 +78,7 @@ def _service() -> ChatService:
         runner = SyncExpressRunner(sfn, settings.state_machine_arn)
     else:
         runner = PollingRunner(sfn, settings.state_machine_arn)
+    options = OptionsStore(settings.options_table, ttl_s=settings.options_cache_ttl_s, on_event=on_event)
     return ChatService(
         routing=RoutingFlags(
             agent_url=settings.appconfig_agent_url,
@@ -87,14 +88,39 @@ def _service() -> ChatService:
             default_routes=settings.default_routes,
             on_event=on_event,
         ),
-        options=OptionsStore(settings.options_table, ttl_s=settings.options_cache_ttl_s, on_event=on_event),
+        options=options,
         runner=runner,
         payloads=PayloadStore(settings.payload_bucket),
         circuits=CircuitStore(settings.circuit_table, on_event=on_event) if settings.circuit_table else None,
         budget_ms=settings.request_budget_ms,
         stream_budget_ms=settings.stream_budget_ms,
         on_event=on_event,
+        **_accounting(settings.usage_table, options, on_event),
     )
+
+
+def _accounting(usage_table: str | None, options: Any, on_event: Any) -> dict[str, Any]:
+    """Quotas and metering on the usage table (issue 15; `switchboard.accounting` says which round
+    trips they add); nothing without the table. One DynamoDB client for both."""
+    if not usage_table:
+        return {}
+    from switchboard import aws
+    from switchboard.accounting import ConcurrentWrites, catalogue_prices
+    from switchboard.metering import Metering
+    from switchboard.quotas.dynamo import DynamoUsageCounters
+    from switchboard.quotas.service import TenantQuotas
+    from switchboard.usage_store import DynamoUsageStore
+
+    dynamodb = aws.client("dynamodb")
+    return {
+        "quotas": TenantQuotas(DynamoUsageCounters(usage_table, client=dynamodb)),
+        "metering": Metering(
+            DynamoUsageStore(usage_table, client=dynamodb),
+            price_of=catalogue_prices(options, on_event),
+            on_event=on_event,
+        ),
+        "run_writes": ConcurrentWrites(),
+    }
 
 
 def chat_service() -> ChatService:

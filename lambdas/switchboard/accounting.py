@@ -47,13 +47,16 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Protocol
 
+from switchboard.contract import metrics as metric_names
+from switchboard.events import EventSink
 from switchboard.metering import Usage
+from switchboard.options.model import LlmOption, Price
 from switchboard.providers.base import ChatRequest, EmbeddingRequest, TextPart
 from switchboard.quotas.service import QuotaCheck
 
@@ -67,6 +70,7 @@ __all__ = [
     "UsageMeter",
     "Write",
     "WriteRunner",
+    "catalogue_prices",
     "prompt_chars",
     "run_in_turn",
 ]
@@ -186,6 +190,26 @@ class ConcurrentWrites:
         pool = self._executor()
         futures = [pool.submit(contextvars.copy_context().run, _run_quietly, write) for write in writes]
         wait(futures)
+
+
+class _Catalogue(Protocol):
+    def get_many(self, ids: Iterable[str]) -> dict[str, LlmOption]: ...
+
+
+def catalogue_prices(options: _Catalogue, on_event: EventSink) -> Callable[[str], Price | None]:
+    """``price_of`` for :class:`~switchboard.metering.Metering`: the option's price in the options
+    catalogue (its per-instance cache). Never raises: an unreadable catalogue prices the request at
+    0 (the ``OptionsCatalogueUnavailable`` event says so) and its tokens are still metered."""
+
+    def price_of(option_id: str) -> Price | None:
+        try:
+            option = options.get_many([option_id]).get(option_id)
+        except Exception:
+            on_event(metric_names.OPTIONS_CATALOGUE_UNAVAILABLE, {"option_id": option_id})
+            return None
+        return option.price if option is not None else None
+
+    return price_of
 
 
 class RequestAccounting:
