@@ -99,9 +99,10 @@ def _service() -> ChatService:
     )
 
 
-def _accounting(usage_table: str | None, options: Any, on_event: Any) -> dict[str, Any]:
+def _accounting(usage_table: str | None, options: Any, on_event: Any, **quota_options: Any) -> dict[str, Any]:
     """Quotas and metering on the usage table (issue 15; `switchboard.accounting` says which round
-    trips they add); nothing without the table. One DynamoDB client for both."""
+    trips they add); nothing without the table. One DynamoDB client for both. `quota_options` go to
+    `TenantQuotas` (its clock and settings cache; the end-to-end tests pin the minute with them)."""
     if not usage_table:
         return {}
     from switchboard import aws
@@ -113,7 +114,7 @@ def _accounting(usage_table: str | None, options: Any, on_event: Any) -> dict[st
 
     dynamodb = aws.client("dynamodb")
     return {
-        "quotas": TenantQuotas(DynamoUsageCounters(usage_table, client=dynamodb)),
+        "quotas": TenantQuotas(DynamoUsageCounters(usage_table, client=dynamodb), **quota_options),
         "metering": Metering(
             DynamoUsageStore(usage_table, client=dynamodb),
             price_of=catalogue_prices(options, on_event),

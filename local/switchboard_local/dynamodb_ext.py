@@ -8,6 +8,12 @@ counters (issue 15) promise exact totals under concurrency, and the local stack 
 promise too; :data:`switchboard_local.moto_patches.DYNAMODB_ATOMIC_WRITES` wraps moto's write
 operations in :func:`serialized`, one lock for the whole backend (coarser than DynamoDB's per-item
 isolation, which only costs the emulator some parallelism it never had).
+
+Numbers too: moto adds two numbers as ``int`` unless one has a ``.`` in it, and stores a sum such
+as ``Decimal("0.0000001")`` as the string ``1E-7``, which its next ``ADD`` cannot parse
+(``int("1E-7")``: a 500 after part of the update was applied, which the SDK then retries, counting
+the rest twice). DynamoDB takes any number in either notation; :func:`exact_number_arithmetic`
+adds and subtracts them as decimals and stores the result in plain notation.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 WRITE_LOCK = threading.RLock()
@@ -30,3 +37,24 @@ def serialized(original: Callable[..., Any]) -> Callable[..., Any]:
             return original(*args, **kwargs)
 
     return write
+
+
+def _plain(number: Decimal) -> str:
+    """A number as DynamoDB's wire form allows, in plain notation (``0.0000001``, ``12``)."""
+    if number == number.to_integral_value():
+        return str(int(number))
+    return format(number.normalize(), "f")
+
+
+def exact_number_arithmetic(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's ``DynamoType.__add__``/``__sub__``, exact for numbers in any notation (see above)."""
+    subtract = original.__name__ == "__sub__"
+
+    @functools.wraps(original)
+    def arithmetic(self: Any, other: Any) -> Any:
+        if getattr(self, "type", None) != "N" or getattr(other, "type", None) != "N":
+            return original(self, other)
+        left, right = Decimal(self.value), Decimal(other.value)
+        return type(self)({"N": _plain(left - right if subtract else left + right)})
+
+    return arithmetic

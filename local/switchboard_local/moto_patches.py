@@ -155,6 +155,13 @@ TARGETS: Final[Mapping[str, Target]] = {
     "sagemaker.list_model_packages": Target(
         _SAGEMAKER_RESPONSES, "SageMakerResponse", "list_model_packages", ("self",)
     ),
+    # Number arithmetic of ADD/SET as DynamoDB does it (dynamodb_ext.exact_number_arithmetic).
+    "dynamodb.number_add": Target(
+        "moto.dynamodb.models.dynamo_type", "DynamoType", "__add__", ("self", "other")
+    ),
+    "dynamodb.number_sub": Target(
+        "moto.dynamodb.models.dynamo_type", "DynamoType", "__sub__", ("self", "other")
+    ),
     # Writes applied atomically, as DynamoDB applies them (dynamodb_ext.serialized).
     "dynamodb.update_item": Target(
         _DYNAMODB_BACKEND,
@@ -364,9 +371,14 @@ DYNAMODB_ATOMIC_WRITES: Final = PatchSet(
             "dynamodb.delete_item",
             "dynamodb.transact_write_items",
         )
+    ]
+    + [
+        _wraps(key, dynamodb_ext.exact_number_arithmetic)
+        for key in ("dynamodb.number_add", "dynamodb.number_sub")
     ],
 )
-"""Each DynamoDB write atomic, as in AWS: concurrent ``ADD``s on one item are never lost."""
+"""Each DynamoDB write atomic, as in AWS: concurrent ``ADD``s on one item are never lost; numbers
+added as DynamoDB adds them (moto fails on a stored ``1E-7``)."""
 
 
 def lambda_handlers(handlers: Mapping[str, Handler]) -> PatchSet:
