@@ -51,14 +51,16 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from switchboard.contract import metrics as metric_names
 from switchboard.events import EventSink
 from switchboard.metering import Usage
 from switchboard.options.model import LlmOption, Price
 from switchboard.providers.base import ChatRequest, EmbeddingRequest, TextPart
-from switchboard.quotas.service import QuotaCheck
+
+if TYPE_CHECKING:  # the quotas' module loads only where quotas are wired (handlers.gateway)
+    from switchboard.quotas.service import QuotaCheck
 
 __all__ = [
     "NO_PROVIDER_KINDS",

@@ -26,11 +26,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Literal
 
-from switchboard.circuits.timefmt import utcnow
 from switchboard.contract import errors as catalogue
 from switchboard.contract.workflow import format_timestamp, timestamp_now
 from switchboard.errors import ApiError
@@ -85,6 +84,14 @@ MAX_CACHED_TENANTS: Final = 4096
 """Bounds one instance's settings cache (a tenant's entry is a few hundred bytes)."""
 
 Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """Now, aware UTC (here rather than from ``switchboard.circuits``, whose package import pulls in
+    the breaker and Powertools: the gateway imports this module on its cold start)."""
+    return datetime.now(UTC)
+
+
 LimitName = Literal["rpm", "tpm"]
 
 
