@@ -395,3 +395,55 @@ def test_prompt_chars_counts_text_and_tools_never_image_bytes() -> None:
 
 def _answered_by(option_id: str) -> WorkflowResult:
     return WorkflowResult(status="SUCCEEDED", output={**ANSWERED, "option_id": option_id})
+
+
+def test_the_flag_validator_and_the_agent_s_evaluation_accept_a_budget_rule_in_the_sample_document() -> None:
+    """What an operator adds to config/flags.json: validated as AWS's Lambda validator does, then
+    evaluated as the local agent does (the extension does in AWS)."""
+    from pathlib import Path
+
+    from switchboard.routing.document import load_option_catalogue, validate_document
+
+    root = Path(__file__).resolve().parents[2]
+    document = json.loads((root / "config" / "flags.json").read_text())
+    rule = {
+        "name": "budget-exhausted",
+        "enabled": True,
+        "rule": '(eq $budget "exhausted")',
+        "attributeValues": {"chain": ["nova-micro-us"], "degrade": ["reject"]},
+    }
+    document["values"]["chat"]["_variants"].insert(0, rule)
+
+    assert validate_document(document, load_option_catalogue(root / "config" / "options.json")) == []
+    context = {"route": "chat", "tenant": "acme", "tier": "premium", "userId": "acme"}
+    exhausted = evaluate_document(document, {**context, "budget": "exhausted"}, ["chat"])["chat"]
+    low = evaluate_document(document, {**context, "budget": "low"}, ["chat"])["chat"]
+    assert (exhausted["_variant"], exhausted["chain"]) == ("budget-exhausted", ["nova-micro-us"])
+    assert low["_variant"] == "premium"
+
+
+def test_prices_come_from_the_catalogue_and_an_unreadable_one_prices_at_zero_with_an_event() -> None:
+    from switchboard.accounting import catalogue_prices
+
+    class Unreadable:
+        def get_many(self, ids: Any) -> dict[str, LlmOption]:
+            raise OSError("options table down")
+
+    events = RecordingEventSink()
+    priced = _option("a", price={"input": 3.0, "output": 15.0})
+    assert catalogue_prices(InMemoryOptions([priced]), events)("a") == Price(input=3.0, output=15.0)
+    assert catalogue_prices(InMemoryOptions([priced]), events)("gone") is None
+    assert catalogue_prices(Unreadable(), events)("a") is None
+    assert [name for name, _ in events.events] == ["OptionsCatalogueUnavailable"]
+
+
+def test_the_gateway_wires_quotas_and_metering_only_with_a_usage_table(aws_credentials: None) -> None:
+    from handlers import gateway
+    from switchboard.accounting import ConcurrentWrites
+
+    assert gateway._accounting(None, InMemoryOptions([]), RecordingEventSink()) == {}
+    wired = gateway._accounting(
+        "usage", InMemoryOptions([]), RecordingEventSink(), clock=ManualClock(NOW).utcnow
+    )
+    assert isinstance(wired["quotas"], TenantQuotas) and isinstance(wired["metering"], Metering)
+    assert isinstance(wired["run_writes"], ConcurrentWrites)
