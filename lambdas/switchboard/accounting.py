@@ -18,24 +18,28 @@ streamed requests, chat and embeddings alike:
 **DynamoDB round trips on the request path** (the usage table; ``Metering``/``TenantQuotas`` hold
 the details):
 
-========================================  =========================  ==========================
-tenant                                    before the provider call   after the answer
-========================================  =========================  ==========================
-no limits, no budget                      none                       1: usage ``ADD``
-limits (rpm and/or tpm)                   1: the window's            1: usage ``ADD`` ‖
-                                          conditional ``UpdateItem``  reconcile ``UpdateItem``
-budget                                    none                       1: usage ``ADD`` ‖ spend
-                                                                     ``ADD``
-limits and budget                         1                          1: all three at once
-========================================  =========================  ==========================
+=======================  ==================================  ==================================
+tenant                   before the provider call            after the answer
+=======================  ==================================  ==================================
+no limits, no budget     none                                1: usage ``ADD``
+limits (rpm and/or tpm)  1: the minute window's conditional  1: usage ``ADD`` ‖ reconcile
+                         ``UpdateItem`` (admit or 429)       ``UpdateItem``
+budget only              none                                1: usage ``ADD`` ‖ spend ``ADD``
+limits and budget        1: the window's ``UpdateItem``      1: all three at once
+=======================  ==================================  ==================================
 
-plus one ``BatchGetItem`` (a tenant's limits, budget and spend) at most every
-:data:`~switchboard.quotas.service.SETTINGS_TTL_S` per tenant and Lambda instance. The writes
+plus, before the call, one ``BatchGetItem`` (a tenant's limits, budget and spend) when this Lambda
+instance has not read them in the last :data:`~switchboard.quotas.service.SETTINGS_TTL_S` (the
+first request of a tenant on an instance, then at most one every 5 s). A request that gets no
+answer writes only the reconcile that gives its reservation back (tenants with limits). The writes
 after the answer are independent items, issued concurrently (:class:`ConcurrentWrites`), so they
 cost one round trip of latency however many there are (``‖`` above). A reconcile is skipped when
 the estimate was exact and a spend when nothing was spent. For a streamed request those writes run
 after ``data: [DONE]`` has been sent: the client has its whole answer, only the connection's close
-waits. For a whole request they run before the response is returned.
+waits. For a whole request they run before the response is returned, so the one round trip that
+routing itself gains is the window's ``UpdateItem`` (tenants with limits), and every answered
+request also waits for one round trip of writes. (The invoke step's and a stream's option
+capacity writes, :mod:`switchboard.capacity`, are counted there, not here.)
 
 Everything here fails open: a usage table that cannot be read admits the request without quotas,
 a write that fails is logged (metering emits ``MeteringFailed``), and the answer goes out.
