@@ -67,6 +67,7 @@ def _service() -> ChatService:
     from switchboard.options.store import OptionsStore
     from switchboard.payloads import PayloadStore
     from switchboard.routing.agent_client import RoutingFlags
+    from switchboard.routing.profile_client import reader_for_gateway
     from switchboard.settings import GatewaySettings
     from switchboard.workflow import PollingRunner, SyncExpressRunner, WorkflowRunner
 
@@ -95,6 +96,8 @@ def _service() -> ChatService:
         budget_ms=settings.request_budget_ms,
         stream_budget_ms=settings.stream_budget_ms,
         on_event=on_event,
+        profiles=reader_for_gateway(settings, on_event=on_event),
+        slis=on_event,
         **_accounting(settings.usage_table, options, on_event),
     )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -58,6 +59,7 @@ from switchboard.errors import (
     UpstreamFailed,
 )
 from switchboard.options.model import LlmOption, OptionStatus
+from switchboard.profiles import PromptProfile, apply_profile
 from switchboard.providers.base import (
     ChatMessage,
     ChatRequest,
@@ -129,6 +131,18 @@ class Caller:
 
 class Routing(Protocol):
     def evaluate(self, context: Mapping[str, str]) -> RoutingSnapshot: ...
+
+
+class ProfileSource(Protocol):
+    """The tenant prompt profiles (:class:`switchboard.routing.profile_client.PromptProfilesReader`)."""
+
+    def for_tenant(self, tenant: str) -> PromptProfile: ...
+
+
+class RouteSlis(Protocol):
+    """Per-route SLO measurements (:meth:`switchboard.events.Measurements.route_request`)."""
+
+    def route_request(self, route: str, *, bad: bool, latency_ms: float | None) -> None: ...
 
 
 class OptionCatalogue(Protocol):
@@ -217,9 +231,14 @@ class ChatService:
         quotas: QuotaGate | None = None,
         metering: UsageMeter | None = None,
         run_writes: WriteRunner = run_in_turn,
+        profiles: ProfileSource | None = None,
+        slis: RouteSlis | None = None,
     ) -> None:
         """``quotas`` and ``metering`` are optional (issue 15): without them nothing is limited or
-        metered; ``run_writes`` runs the after-answer writes (concurrently in the gateway)."""
+        metered; ``run_writes`` runs the after-answer writes (concurrently in the gateway).
+        ``profiles`` (tenant prompt profiles, issue 16) are optional too: without them every tenant
+        may use every route and requests go as sent. ``slis`` receives each planned request's route
+        SLO measurements (the gateway passes its metrics sink)."""
         self._routing = routing
         self._options = options
         self._runner = runner
@@ -229,6 +248,8 @@ class ChatService:
         self._stream_budget_ms = stream_budget_ms
         self._clock = clock
         self._on_event = on_event or (lambda _name, _data: None)
+        self._profiles = profiles
+        self._slis = slis
         self._accounting = (
             RequestAccounting(quotas=quotas, meter=metering, run_writes=run_writes)
             if quotas is not None or metering is not None
@@ -251,11 +272,19 @@ class ChatService:
     def route_kinds(self, caller: Caller) -> dict[str, str]:
         """The routes this caller may use, each with its kind (`chat` or `embeddings`)."""
         snapshot = self._routes(caller.context(None, None))
+        profile = self._profile(caller)
         return {
             name: str(snapshot.flags[name].get("kind") or ROUTE_KIND_CHAT)
             for name in snapshot.route_names()
-            if caller.may_use(name) and snapshot.flags[name].get("enabled", True)
+            if caller.may_use(name)
+            and (profile is None or profile.may_use(name))
+            and snapshot.flags[name].get("enabled", True)
         }
+
+    def _profile(self, caller: Caller) -> PromptProfile | None:
+        """The caller's prompt profile (the reader falls back on its own: last-known-good, or the
+        built-in permissive default when it never read one); None without profiles."""
+        return self._profiles.for_tenant(caller.tenant) if self._profiles is not None else None
 
     def _routes(self, context: Mapping[str, str]) -> RoutingSnapshot:
         """The evaluated flags; a 503 (not a 500) when routing is unknowable for now."""
@@ -279,21 +308,36 @@ class ChatService:
 
     def complete(self, body: ChatCompletionRequest, caller: Caller, request_id: str) -> ChatAnswer:
         """Plan the request (after reading what the plan needs), run it, shape the outcome."""
-        return self._answered(self.prepare(body, caller, request_id))
+        started = self._clock()
+        return self._answered(self.prepare(body, caller, request_id), started)
 
     def embed(self, body: EmbeddingsRequest, caller: Caller, request_id: str) -> ChatAnswer:
         """The same for `POST /v1/embeddings`: same routing, workflow, breaker and degrade policy."""
-        return self._answered(self.prepare(body, caller, request_id))
+        started = self._clock()
+        return self._answered(self.prepare(body, caller, request_id), started)
 
-    def _answered(self, plan: ChatPlan) -> ChatAnswer:
-        """Run and shape the plan, then settle it: the answer's usage, or nothing on an error."""
+    def _answered(self, plan: ChatPlan, started: float) -> ChatAnswer:
+        """Run and shape the plan, then settle it: the answer's usage, or nothing on an error.
+
+        The route's SLO measurements count every planned request: bad when it ends in a 5xx (or
+        anything unexpected), with its latency when it was not; a 4xx is the request's own and good.
+        """
         try:
             answer = self._shape(self.run(plan), plan)
-        except BaseException:
+        except BaseException as exc:
             self.settle(plan, None)
+            status = getattr(exc, "status", 500)
+            self._route_sli(plan.route, bad=not (isinstance(status, int) and status < 500), latency_ms=None)
             raise
         self.settle(plan, answered_usage(answer))
+        self._route_sli(plan.route, bad=False, latency_ms=(self._clock() - started) * 1000)
         return answer
+
+    def _route_sli(self, route: str, *, bad: bool, latency_ms: float | None) -> None:
+        if self._slis is None:
+            return
+        with suppress(Exception):  # observability never breaks the request path
+            self._slis.route_request(route, bad=bad, latency_ms=latency_ms)
 
     def settle(self, plan: ChatPlan, usage: AnsweredUsage | None) -> None:
         """Meter the answer's usage and reconcile the tenant's reservation (``usage`` None: the
@@ -330,6 +374,7 @@ class ChatService:
                 catalogue=catalogue,
                 now=self._clock(),
                 streaming=streaming,
+                profile=self._profile(caller),
             )
         except BaseException:
             if self._accounting is not None and admission is not None:
@@ -361,13 +406,17 @@ class ChatService:
         catalogue: Mapping[str, LlmOption] | None,
         now: float,
         streaming: bool = False,
+        profile: PromptProfile | None = None,
     ) -> ChatPlan:
         """The workflow input for this request, from the routing snapshot and the catalogue: pure.
 
         No I/O, no clock, no events: everything arrives as arguments (``catalogue`` is ``None`` when
         it could not be read), so the same inputs always give the same plan. Raises the request's
         own errors: streaming (400), a route the key may not use (403), a route that does not exist
-        or is switched off (404), a route of the other kind (400: a chat route on /v1/embeddings).
+        or is switched off (404), a route of the other kind (400: a chat route on /v1/embeddings),
+        a route the tenant's prompt profile does not allow (403). ``profile`` (the tenant's prompt
+        profile) is applied to a chat request: its system prompt prefix and default parameters,
+        never overriding what the client sent (:func:`switchboard.profiles.apply_profile`).
         """
         _admit(body, caller, streaming=streaming)
         route = body.model
@@ -386,6 +435,11 @@ class ChatService:
                 code="wrong_route_kind",
                 param="model",
             )
+        if profile is not None and not profile.may_use(route):
+            raise Forbidden(
+                f"Your tenant's profile does not allow the route `{route}`. GET /v1/models lists yours.",
+                param="model",
+            )
         killed = _operator_flag(snapshot, KILL_SWITCH_FLAG)
         forced = route in (_operator_flag(snapshot, FORCE_DEGRADED_FLAG).get("routes") or ())
         fallback_ids = (
@@ -402,7 +456,7 @@ class ChatService:
             chains=(chain, smaller_chain, fallback),
             request=body.to_embedding_request()
             if isinstance(body, EmbeddingsRequest)
-            else body.to_chat_request(),
+            else _profiled(profile, body.to_chat_request()),
             forced_degraded=forced,
             now=now,
             budget_ms=self._stream_budget_ms if streaming else self._budget_ms,
@@ -669,6 +723,10 @@ def _admit(body: ApiRequest, caller: Caller, *, streaming: bool = False) -> None
         )
     if not caller.may_use(body.model):
         raise Forbidden(f"This API key may not use the route `{body.model}`.", param="model")
+
+
+def _profiled(profile: PromptProfile | None, request: ChatRequest) -> ChatRequest:
+    return apply_profile(profile, request) if profile is not None else request
 
 
 def _operator_flag(snapshot: RoutingSnapshot, name: str) -> Mapping[str, Any]:

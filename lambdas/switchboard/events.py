@@ -56,6 +56,12 @@ class Measurements(EventSink, Protocol):
     def latency_ms(self, name: str, value_ms: float) -> None:
         """A latency sample, in milliseconds (dimension ``service`` only: dashboards and alarms)."""
 
+    def route_request(self, route: str, *, bad: bool, latency_ms: float | None) -> None:
+        """One request of a route for its SLOs (``RouteRequests``, ``RouteBadAnswers`` 1 or 0, and
+        ``RouteLatency`` when it was not bad), with the ``route`` dimension. Only for routes that
+        exist (the plan found them): the dimension's values are the configured routes, not what
+        clients type."""
+
 
 class PowertoolsEventSink:
     """Events and measurements as EMF metrics (namespace ``Switchboard``, dimension ``service``).
@@ -104,8 +110,24 @@ class PowertoolsEventSink:
         except Exception:  # a metric must never break the request it describes
             logger.exception("metric not recorded", extra={"metric": name})
 
+    def route_request(self, route: str, *, bad: bool, latency_ms: float | None) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        # A 0 for a good request too: the SLO alarms' ratio then has a bad count in every period
+        # that had requests (their expressions also FILL it, for periods before this existed).
+        self._dimensioned(names.ROUTE_REQUESTS, MetricUnit.Count, 1, names.ROUTE_DIMENSION, route)
+        self._dimensioned(names.ROUTE_BAD_ANSWERS, MetricUnit.Count, int(bad), names.ROUTE_DIMENSION, route)
+        if not bad and latency_ms is not None:
+            self._dimensioned(
+                names.ROUTE_LATENCY, MetricUnit.Milliseconds, latency_ms, names.ROUTE_DIMENSION, route
+            )
+
+    @classmethod
+    def _per_option(cls, name: str, unit: Any, value: float, option_id: str) -> None:
+        cls._dimensioned(name, unit, value, names.OPTION_DIMENSION, option_id)
+
     @staticmethod
-    def _per_option(name: str, unit: Any, value: float, option_id: str) -> None:
+    def _dimensioned(name: str, unit: Any, value: float, dimension: str, dimension_value: str) -> None:
         from aws_lambda_powertools.metrics import single_metric
 
         from switchboard.observability import logger
@@ -113,9 +135,9 @@ class PowertoolsEventSink:
         try:
             with single_metric(name=name, unit=unit, value=value, namespace=names.NAMESPACE) as metric:
                 metric.add_dimension(name=names.SERVICE_DIMENSION, value=names.SERVICE)
-                metric.add_dimension(name=names.OPTION_DIMENSION, value=option_id)
+                metric.add_dimension(name=dimension, value=dimension_value)
         except Exception:
-            logger.exception("metric not recorded", extra={"metric": name, "option_id": option_id})
+            logger.exception("metric not recorded", extra={"metric": name, dimension: dimension_value})
 
 
 @lru_cache(maxsize=1)
@@ -129,6 +151,7 @@ class Measurement:
     name: str
     option_id: str | None
     value: float
+    route: str | None = None
 
 
 @dataclass
@@ -152,6 +175,12 @@ class RecordingEventSink:
 
     def latency_ms(self, name: str, value_ms: float) -> None:
         self.measurements.append(Measurement(name, None, value_ms))
+
+    def route_request(self, route: str, *, bad: bool, latency_ms: float | None) -> None:
+        self.measurements.append(Measurement(names.ROUTE_REQUESTS, None, 1, route))
+        self.measurements.append(Measurement(names.ROUTE_BAD_ANSWERS, None, int(bad), route))
+        if not bad and latency_ms is not None:
+            self.measurements.append(Measurement(names.ROUTE_LATENCY, None, latency_ms, route))
 
     def names(self) -> list[str]:
         return [name for name, _ in self.events]

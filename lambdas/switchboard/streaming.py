@@ -1000,10 +1000,17 @@ class StreamService:
                     manager.__exit__(type(failure), failure, failure.__traceback__)
 
     def _log(self, record: StreamRecord) -> None:
-        try:
+        """The one record of a streamed request, and its route's SLO measurements: once it ended."""
+        with suppress(Exception):  # observability never breaks the request path
             self._logger.info("streamed request", extra={"stream": record.to_log()})
-        except Exception:  # observability never breaks the request path
+        if record.route is None:  # refused before planning (no such route, 403, 429): no route SLI
             return
+        refused = record.ended.startswith("refused:")
+        # A refusal is bad unless the request's own (4xx); an exception's name is bad too.
+        bad = record.ended == "error_event" or (refused and not record.ended.startswith("refused:4"))
+        with suppress(Exception):
+            # Latency of a stream is its time to first byte: the rest depends on the answer's length.
+            self._events.route_request(record.route, bad=bad, latency_ms=record.time_to_first_token_ms)
 
 
 def settle_stream(

@@ -108,3 +108,30 @@ def test_the_circuit_step_without_its_table_fails_open_and_counts_it(
 
     assert probe["granted"] is True  # fail-open: a circuit nobody can read is CLOSED
     assert metric_names.CIRCUIT_STORE_UNAVAILABLE in emitted_metrics(capsys.readouterr().out)
+
+
+def test_each_request_leaves_the_route_slis_the_slo_alarms_read(
+    harness: GatewayHarness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`RouteRequests`/`RouteBadAnswers`/`RouteLatency` leave with the `service` and `route`
+    dimensions the burn-rate alarms name (infra/constructs/slo_alarms.py)."""
+    assert harness.call("POST", "/v1/chat/completions", CHAT)[0] == 200
+
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    by_name = {
+        metric["Name"]: (document, directive["Dimensions"])
+        for document in documents
+        for directive in document["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+        if metric["Name"].startswith("Route")
+    }
+    assert set(by_name) == {
+        metric_names.ROUTE_REQUESTS,
+        metric_names.ROUTE_BAD_ANSWERS,
+        metric_names.ROUTE_LATENCY,
+    }
+    for name, (document, dimensions) in by_name.items():
+        assert dimensions == [[metric_names.SERVICE_DIMENSION, metric_names.ROUTE_DIMENSION]], name
+        assert document[metric_names.ROUTE_DIMENSION] == "chat"
+    bad = by_name[metric_names.ROUTE_BAD_ANSWERS][0][metric_names.ROUTE_BAD_ANSWERS]
+    assert bad in (0, [0])
