@@ -51,6 +51,7 @@ from switchboard.api_models import (
 from switchboard.contract import metrics as metric_names
 from switchboard.contract.workflow import timestamp_from_epoch
 from switchboard.errors import (
+    ApiError,
     ErrorClass,
     Forbidden,
     InvalidRequest,
@@ -88,6 +89,10 @@ MAX_RETRY_AFTER_S = 3600
 NO_CANDIDATE_TRIED = "no candidate was tried"
 EVENT_UNKNOWN_OPTIONS = metric_names.ROUTE_NAMES_UNKNOWN_OPTIONS
 NOT_IN_CATALOGUE = "not in the options catalogue"
+_QUOTA_REFUSALS = {
+    "rate_limit_exceeded": metric_names.RATE_LIMITED,
+    "insufficient_quota": metric_names.BUDGET_EXHAUSTED,
+}
 
 
 @dataclass(frozen=True)
@@ -394,7 +399,13 @@ class ChatService:
         request = (
             body.to_embedding_request() if isinstance(body, EmbeddingsRequest) else body.to_chat_request()
         )
-        return self._accounting.admit(tenant=caller.tenant, key_id=caller.key_id, request=request)
+        try:
+            return self._accounting.admit(tenant=caller.tenant, key_id=caller.key_id, request=request)
+        except ApiError as exc:  # the quotas' 429s, counted for the dashboard's limits row
+            refused = _QUOTA_REFUSALS.get(exc.code or "")
+            if refused is not None:
+                self._on_event(refused, {"tenant": caller.tenant, "route": body.model[:64]})
+            raise
 
     def plan(
         self,

@@ -20,6 +20,7 @@ import pytest
 from switchboard.accounting import ConcurrentWrites, prompt_chars, run_in_turn
 from switchboard.api_models import ChatCompletionRequest, EmbeddingsRequest
 from switchboard.chat import Caller, ChatService
+from switchboard.contract import metrics as metric_names
 from switchboard.errors import RouteNotFound, ServiceUnavailable
 from switchboard.events import RecordingEventSink
 from switchboard.metering import GroupBy, InMemoryUsageStore, Metering, UsageTotals
@@ -132,6 +133,7 @@ class World:
             clock=self.clock,
             quotas=self.quotas if quotas else None,
             metering=self.metering if metering else None,
+            on_event=self.events,
         )
         self.stream_service = StreamService(
             planner=self.service,
@@ -211,6 +213,7 @@ def test_over_its_tpm_a_tenant_gets_429_before_any_workflow_runs_and_others_are_
         world.complete(ACME, max_tokens=90)  # 11 + 97 > 100
     assert caught.value.status == 429 and caught.value.code == "rate_limit_exceeded"
     assert caught.value.headers["Retry-After"] == "40"  # 09:30:20 → the minute ends in 40 s
+    assert world.events.fields_of(metric_names.RATE_LIMITED) == [{"tenant": "acme", "route": "chat"}]
     assert len(world.runner.payloads) == 1  # refused before routing: no workflow, no provider
     assert world.metered().requests == 1
 
@@ -247,6 +250,7 @@ def test_an_exhausted_reject_budget_is_429_insufficient_quota_before_routing() -
     with pytest.raises(BudgetExhausted):
         world.open_stream(ACME)
     assert caught.value.status == 429 and caught.value.code == "insufficient_quota"
+    assert len(world.events.fields_of(metric_names.BUDGET_EXHAUSTED)) == 2  # whole and streamed
     assert len(world.routing.contexts) == 1 and len(world.runner.payloads) == 1
 
 
