@@ -12,11 +12,9 @@ instant (a request that fell across a real minute boundary would start a fresh w
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Iterator
-from contextlib import redirect_stdout
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
@@ -28,9 +26,9 @@ import pytest
 
 from switchboard.circuits.store import CircuitStore
 from switchboard.quotas.service import capacity_sk, option_pk
-from switchboard_local.cli.main import main as cli
 from switchboard_local.emulation import DEV_KEY
 from switchboard_local.stack import LocalStack
+from tests.e2e.local_cli import switchboard
 
 pytestmark = pytest.mark.e2e
 
@@ -59,21 +57,13 @@ def one_minute(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> datetime:
     return moment
 
 
-def _cli(*args: str) -> Any:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        assert cli([*args, "--local"]) == 0
-    text = out.getvalue().strip()
-    return json.loads(text) if text.startswith(("{", "[")) else text
-
-
 def _put_option(tmp_path: Path, option_id: str, **changes: Any) -> None:
     """`switchboard options put` as an operator would: get, edit, put (conditional on version)."""
-    option = _cli("options", "get", option_id)
+    option = switchboard("options", "get", option_id)
     option.update(changes)
     path = tmp_path / f"{option_id}.json"
     path.write_text(json.dumps(option))
-    _cli("options", "put", str(path))
+    switchboard("options", "put", str(path))
     time.sleep(OPTIONS_TTL_S + 0.2)  # the handlers' option cache
 
 
@@ -102,7 +92,7 @@ def _capacity_used(stack: LocalStack, option_id: str, moment: datetime) -> dict[
 
 
 def _assert_circuit_untouched(stack: LocalStack, option_id: str) -> None:
-    shown = _cli("circuits", "show", option_id, "--json")
+    shown = switchboard("circuits", "show", option_id, "--json")
     assert shown["state"] == "CLOSED" and shown["last_error"] is None and shown["events"] == []
     assert stack.resources is not None
     dynamodb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=stack.aws_url)

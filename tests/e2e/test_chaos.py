@@ -6,13 +6,11 @@ than threshold + probes per cooldown" is measured, not assumed.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +19,9 @@ import pytest
 
 from switchboard.options.model import ProviderKind
 from switchboard.providers.registry import provider_for
-from switchboard_local.cli.main import main as cli
 from switchboard_local.emulation import DEV_KEY
 from switchboard_local.stack import LocalStack
+from tests.e2e.local_cli import put_option, switchboard
 
 pytestmark = pytest.mark.e2e
 
@@ -47,23 +45,8 @@ def _calls() -> Counter[str]:
     return provider_for(ProviderKind.MOCK).calls  # type: ignore[attr-defined, no-any-return]
 
 
-def _cli(*args: str) -> Any:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        assert cli([*args, "--local"]) == 0
-    text = out.getvalue().strip()
-    return json.loads(text) if text.startswith(("{", "[")) else text
-
-
 def _put_option(tmp_path: Path, option_id: str, **changes: Any) -> None:
-    """`switchboard options put` as an operator would: get, edit, put (conditional on version)."""
-    option = _cli("options", "get", option_id)
-    for key, value in changes.items():
-        option[key] = {**option.get(key, {}), **value} if isinstance(value, dict) else value
-    path = tmp_path / f"{option_id}.json"
-    path.write_text(json.dumps(option))
-    _cli("options", "put", str(path))
-    time.sleep(OPTIONS_TTL_S + 0.2)  # the handlers' option cache
+    put_option(tmp_path, option_id, settle_s=OPTIONS_TTL_S + 0.2, **changes)
 
 
 def _ask(client: openai.OpenAI, model: str = "chat") -> tuple[int, dict[str, str], str]:
@@ -79,7 +62,7 @@ def _ask(client: openai.OpenAI, model: str = "chat") -> tuple[int, dict[str, str
 def _reset(tmp_path: Path, *option_ids: str) -> None:
     for option_id in option_ids:
         _put_option(tmp_path, option_id, params={"error_rate": 0.0, "latency_ms": 0})
-        _cli("circuits", "close", option_id, "--for", "1s", "--reason", "test reset")
+        switchboard("circuits", "close", option_id, "--for", "1s", "--reason", "test reset")
     time.sleep(1.1)
 
 
@@ -99,7 +82,7 @@ def test_primary_down_loses_no_request_and_is_barely_called(stack, client, tmp_p
         primary_calls,
         elapsed,
     )
-    shown = _cli("circuits", "show", PRIMARY)
+    shown = switchboard("circuits", "show", PRIMARY)
     assert "CLOSED → OPEN" in shown
 
     # Heal it: within one cooldown (plus the option cache) the primary serves again.
@@ -115,7 +98,7 @@ def test_primary_down_loses_no_request_and_is_barely_called(stack, client, tmp_p
             break
         time.sleep(0.1)
     assert option == PRIMARY
-    assert _cli("circuits", "list")[0]["state"] in {"CLOSED", "HALF_OPEN"}
+    assert switchboard("circuits", "list")[0]["state"] in {"CLOSED", "HALF_OPEN"}
     _reset(tmp_path, PRIMARY)
 
 

@@ -7,11 +7,9 @@ the gateway sees real cut streams and slow first tokens, not a stubbed service.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Iterator
-from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +17,9 @@ import httpx
 import openai
 import pytest
 
-from switchboard_local.cli.main import main as cli
 from switchboard_local.emulation import DEV_KEY
 from switchboard_local.stack import LocalStack
+from tests.e2e.local_cli import switchboard
 
 pytestmark = pytest.mark.e2e
 
@@ -55,22 +53,14 @@ def client(stack: LocalStack) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{stack.url}/v1", api_key=DEV_KEY, max_retries=0, timeout=60)
 
 
-def _cli(*args: str) -> Any:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        assert cli([*args, "--local"]) == 0
-    text = out.getvalue().strip()
-    return json.loads(text) if text.startswith(("{", "[")) else text
-
-
 def _put_params(tmp_path: Path, option_id: str, params: dict[str, Any]) -> None:
     """`switchboard options put` as an operator would: get, edit, put (conditional on version)."""
-    option = _cli("options", "get", option_id)
+    option = switchboard("options", "get", option_id)
     option["params"] = {**option.get("params", {}), **params}
     option["breaker"] = {**option.get("breaker", {}), **BREAKER}
     path = tmp_path / f"{option_id}.json"
     path.write_text(json.dumps(option))
-    _cli("options", "put", str(path))
+    switchboard("options", "put", str(path))
 
 
 @pytest.fixture
@@ -96,7 +86,7 @@ def faults(tmp_path: Path) -> Iterator[Any]:
                 "first_token_timeout_ms": None,
             },
         )
-        _cli("circuits", "close", option_id, "--for", "1s", "--reason", "test reset")
+        switchboard("circuits", "close", option_id, "--for", "1s", "--reason", "test reset")
     time.sleep(max(OPTIONS_TTL_S, 1.0) + 0.2)
 
 

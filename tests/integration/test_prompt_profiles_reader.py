@@ -103,7 +103,7 @@ def test_the_reader_gives_each_tenant_its_profile(agent: AgentEmulator, files: t
     assert snapshot.configuration_version == agent.freeform_version(PROMPT_PROFILES_NAME)
     assert snapshot.profiles == parse_document_bytes(files[1].read_bytes())
     assert profiles.for_tenant("acme").defaults.temperature == 0.2
-    assert profiles.for_tenant("globex") == snapshot.profiles.default
+    assert profiles.for_tenant("initech") == snapshot.profiles.default
     assert events.seen == []
 
 

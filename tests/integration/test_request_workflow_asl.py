@@ -249,13 +249,14 @@ def test_cached_answer_when_everything_is_down(gateway, run) -> None:
 
 
 def test_expired_or_missing_cache_entries_fall_through_to_static(gateway, run) -> None:
-    premium = _premium_key(gateway)
+    # A tenant without a prompt profile (config/profiles.json): the key below is the request's own.
+    premium = _premium_key(gateway, "initech")
     _break(gateway, "claude-sonnet-us", "claude-sonnet-eu", "claude-haiku-us", "nova-micro-us")
     status, headers, _, states = run(key=premium)  # nothing cached yet
     assert status == 200 and headers["x-switchboard-degraded"] == "static"
     assert "CachedAnswerFound?" in states and "ReadCachedAnswer" not in states
 
-    expired = _cache_item("acme", text="old", expires_at=int(time.time()) - 5, key_tenant="acme")
+    expired = _cache_item("initech", text="old", expires_at=int(time.time()) - 5, key_tenant="initech")
     boto3.client("dynamodb").put_item(TableName=gateway.resources.cache_table, Item=expired)
     status, headers, _, states = run(key=premium)
     assert headers["x-switchboard-degraded"] == "static"
