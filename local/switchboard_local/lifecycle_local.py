@@ -1,7 +1,7 @@
 """The model lifecycle on the local stack and in the integration tests (moto).
 
 :func:`provision_model_lifecycle` creates what ``infra/constructs/model_deployment.py`` creates:
-a sample Model Package Group, the deployments table, the SNS topic, the rollback alarms, the
+a sample Model Package Group, the deployments and tenant adapters tables, the SNS topic, the rollback alarms, the
 deployment and retirement functions (code runs in-process: :func:`lifecycle_handlers`) and the
 Standard deployment state machine from ``statemachines/model_deployment.asl.json`` with small waits.
 It needs the SageMaker extension installed first (``switchboard_local.moto_patches.SAGEMAKER``).
@@ -60,6 +60,7 @@ def names_for(prefix: str) -> dict[str, str]:
     return {
         "deployment_state_machine": f"{prefix}-model-deployment",
         "deployments_table": f"{prefix}-deployments",
+        "adapters_table": f"{prefix}-adapters",
         "deployment_function": f"{prefix}-model-deployment",
         "retirement_function": f"{prefix}-model-retirement",
         "topic": f"{prefix}-model-deployments",
@@ -139,16 +140,17 @@ def provision_model_lifecycle(
             ModelPackageGroupDescription=str(family.get("description") or "Switchboard model family"),
         )
 
-    deployment_keys = KEY_SCHEMAS["deployments"]
-    client("dynamodb").create_table(
-        TableName=names["deployments_table"],
-        KeySchema=[
-            {"AttributeName": key, "KeyType": kind}
-            for key, kind in zip(deployment_keys, ("HASH", "RANGE"), strict=True)
-        ],
-        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in deployment_keys],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    for table, contract_name in (("deployments_table", "deployments"), ("adapters_table", "adapters")):
+        keys = KEY_SCHEMAS[contract_name]
+        client("dynamodb").create_table(
+            TableName=names[table],
+            KeySchema=[
+                {"AttributeName": key, "KeyType": kind}
+                for key, kind in zip(keys, ("HASH", "RANGE"), strict=True)
+            ],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
+            BillingMode="PAY_PER_REQUEST",
+        )
     topic_arn = client("sns").create_topic(Name=names["topic"])["TopicArn"]
 
     cloudwatch = client("cloudwatch")
@@ -186,7 +188,11 @@ def provision_model_lifecycle(
     )["Role"]["Arn"]
     families_json = json.dumps(families, separators=(",", ":"))
     environment = {
-        "Variables": {"OPTIONS_TABLE": str(resources_like.options_table), "MODEL_FAMILIES": families_json}
+        "Variables": {
+            "OPTIONS_TABLE": str(resources_like.options_table),
+            "MODEL_FAMILIES": families_json,
+            "ADAPTERS_TABLE": names["adapters_table"],
+        }
     }
     lambda_client = client("lambda")
     function_arn = ""
@@ -241,7 +247,11 @@ def lifecycle_settings(lifecycle: Mapping[str, Any]) -> Any:
     from switchboard.lifecycle.settings import LifecycleSettings
 
     return LifecycleSettings.model_validate(
-        {"OPTIONS_TABLE": lifecycle["options_table"], "MODEL_FAMILIES": lifecycle["families"]}
+        {
+            "OPTIONS_TABLE": lifecycle["options_table"],
+            "MODEL_FAMILIES": lifecycle["families"],
+            "ADAPTERS_TABLE": lifecycle["adapters_table"],
+        }
     )
 
 
