@@ -38,6 +38,7 @@ TABLE_CONSTRUCTS = {
     "CacheTable": "cache",
     "DeploymentsTable": "deployments",
     "UsageTable": "usage",
+    "AdaptersTable": "adapters",
 }
 WITH_TTL = {"circuits", "cache", "usage"}
 

@@ -32,6 +32,7 @@ from switchboard.lifecycle.errors import LifecycleError, OptionMovedByAnotherDep
 from switchboard.lifecycle.logic import (
     ARCHIVED_STAGE,
     Decision,
+    Trigger,
     plan_for_event,
     resource_names,
     select_retirements,
@@ -335,21 +336,24 @@ class LifecycleService:
     def switch_tenant(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Point one tenant at its new adapter component (conditional on the adapter it replaces).
 
-        Input: ``{"group", "tenant", "expect_package_arn", "package_arn", "version", "endpoint_name",
-        "inference_component", "updated_by", "execution"}``. Output ``{"displaced"}``: the tenant's
-        record before (None: no record), which the revert after an alarm restores.
+        Input: ``{"group", "tenant", "trigger", "expect_package_arn", "package_arn", "version",
+        "endpoint_name", "inference_component", "updated_by", "execution"}``. Output
+        ``{"displaced"}``: the tenant's record before (None: no record), which the revert after an
+        alarm restores. A rollback (the live adapter was rejected) marks the tenant ``rolled_back``
+        and keeps no previous adapter: the rejected one may never serve again.
         """
         family, tenant, store = self._tenant_of(event)
         current = store.get(family.group, tenant)
         new = AdapterRef(
             str(event["package_arn"]), int(event.get("version") or 0), str(event["inference_component"])
         )
+        rollback = event.get("trigger") == Trigger.ROLLBACK
         record = TenantAdapter(
             family=family.group,
             tenant=tenant,
-            state=AdapterState.LIVE,
+            state=AdapterState.ROLLED_BACK if rollback else AdapterState.LIVE,
             live=new,
-            previous=current.live if current and current.live else None,
+            previous=current.live if current and current.live and not rollback else None,
             endpoint_name=str(event["endpoint_name"]),
             updated_at=utc_timestamp(),
             updated_by=str(event["updated_by"]),
