@@ -1,9 +1,10 @@
 """The model lifecycle on the local stack and in the integration tests (moto).
 
 :func:`provision_model_lifecycle` creates what ``infra/constructs/model_deployment.py`` creates:
-a sample Model Package Group, the deployments and tenant adapters tables, the SNS topic, the rollback alarms, the
-deployment and retirement functions (code runs in-process: :func:`lifecycle_handlers`) and the
-Standard deployment state machine from ``statemachines/model_deployment.asl.json`` with small waits.
+a sample Model Package Group, the deployments and tenant adapters tables, the SNS topic, the
+rollback alarms, the deployment and retirement functions (code runs in-process:
+:func:`lifecycle_handlers`) and the Standard deployment state machine from
+``statemachines/model_deployment.asl.json`` with small waits.
 It needs the SageMaker extension installed first (``switchboard_local.moto_patches.SAGEMAKER``).
 
 moto emits no EventBridge event when a package is approved: ``switchboard models approve --local``
