@@ -352,3 +352,16 @@ def test_a_change_item_keeps_what_served_and_why() -> None:
     )
     assert item["sk"] == "history#acme#2026-11-30T10:00:00Z#e" and item["pk"] == "family#support-lora"
     assert record_from_item(item) == record
+
+
+def test_history_keys_keep_two_changes_within_one_second_in_order() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from switchboard.lifecycle.adapter_store import history_key, history_timestamp
+
+    first = datetime(2026, 11, 30, 10, 0, 0, 999_998, tzinfo=UTC)
+    stamps = [history_timestamp(first + timedelta(microseconds=n)) for n in range(3)]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 3
+    assert stamps[0] == "2026-11-30T10:00:00.999998Z"
+    # the execution id only breaks ties, it never reorders two changes
+    assert history_key("acme", stamps[0], "zzz") < history_key("acme", stamps[1], "aaa")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -177,6 +178,13 @@ def all_in_family(
         if page.next_token is None:
             return
         token = page.next_token
+
+
+def history_timestamp(now: datetime | None = None) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ``: history items sort by it, and one tenant may change twice in
+    a second (a deployment, then its rollback)."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def partition(family: str) -> str:

@@ -27,6 +27,7 @@ from switchboard.lifecycle.adapter_store import (
     TenantAdapter,
     TenantAdapterStore,
     all_in_family,
+    history_timestamp,
 )
 from switchboard.lifecycle.errors import LifecycleError, OptionMovedByAnotherDeployment, UnknownModelFamily
 from switchboard.lifecycle.logic import (
@@ -415,7 +416,7 @@ class LifecycleService:
             family=record.family,
             tenant=record.tenant,
             event=what,
-            at=record.updated_at,
+            at=history_timestamp(),
             execution=str(event.get("execution") or record.updated_by),
             record=record,
             reason=str(event.get("reason") or "")[:1024],
