@@ -28,6 +28,7 @@ from infra.constructs.logical_ids import keep_logical_ids
 from infra.constructs.sagemaker_arns import FamilyArns
 from infra.constructs.state_machine import observed_state_machine
 from infra.constructs.tables import durable_table
+from infra.constructs.tenant_adapters import TenantAdapterTable
 from switchboard.contract import tables
 from switchboard.contract.model_deployment import EVENT_DETAIL_TYPE, DeploymentSettings, machine_substitutions
 from switchboard.lifecycle.model import ModelFamily
@@ -54,6 +55,7 @@ class DeploymentWorkflow(Construct):
         *,
         families: Sequence[ModelFamily],
         options_table: dynamodb.ITable,
+        adapters: TenantAdapterTable,
         powertools_layer: lambda_.ILayerVersion,
         execution_role: iam.IRole,
         alarm_name_prefix: str,
@@ -69,6 +71,7 @@ class DeploymentWorkflow(Construct):
         Args:
             families: the model families (the rule matches their groups).
             options_table: the gateway's LLM options (the switch task moves them).
+            adapters: the tenant adapters table (the tenant switch, revert and rollback tasks write it).
             powertools_layer: on the tasks Lambda.
             execution_role: the SageMaker execution role, the only role the workflow may pass.
             alarm_name_prefix: the rollback alarms' prefix (``${AlarmNamePrefix}`` in the ASL).
@@ -105,10 +108,12 @@ class DeploymentWorkflow(Construct):
             self,
             "DeploymentFunction",
             handler=constants.HANDLER_MODEL_DEPLOYMENT,
-            description="Model deployment workflow tasks: plan, smoke test, switch the gateway option",
+            description="Model deployment workflow tasks: plan, smoke test, switch the gateway option or a "
+            "tenant's adapter",
             timeout=Duration.seconds(60),
             families=families,
             options_table=options_table,
+            adapters=adapters,
             powertools_layer=powertools_layer,
             log_retention=log_retention,
             log_removal_policy=log_removal_policy,
@@ -120,6 +125,7 @@ class DeploymentWorkflow(Construct):
                 resources=[*arns.endpoint_arns, *arns.component_arns],
             )
         )
+        adapters.grant_write(tasks.role)
         self.deployment_function = tasks.function
         checkov.acknowledge_no_dlq(
             tasks.function,

@@ -1,7 +1,8 @@
 """What the model lifecycle's two Lambdas (deployment tasks, retirement) share.
 
 Both run ``lambdas/switchboard/lifecycle`` with the families in ``MODEL_FAMILIES``, read and write
-the gateway's options table, and read the registry and the families' endpoints and components.
+the gateway's options table, read the tenant adapters table, the registry and the families'
+endpoints and components.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from infra import constants
 from infra.constructs.functions import SwitchboardFunction, iam5_resource, powertools_environment
 from infra.constructs.logical_ids import logical_id
 from infra.constructs.sagemaker_arns import FamilyArns
+from infra.constructs.tenant_adapters import TenantAdapterTable
 from switchboard.lifecycle.model import ModelFamily
 
 
@@ -42,11 +44,15 @@ def lifecycle_function(
     timeout: Duration,
     families: Sequence[ModelFamily],
     options_table: dynamodb.ITable,
+    adapters: TenantAdapterTable,
     powertools_layer: lambda_.ILayerVersion,
     log_retention: logs.RetentionDays,
     log_removal_policy: RemovalPolicy,
 ) -> SwitchboardFunction:
-    """One lifecycle Lambda with the shared environment and grants; the caller adds its own."""
+    """One lifecycle Lambda with the shared environment and grants; the caller adds its own.
+
+    Both read the tenant adapters table (the plan reads a tenant's adapter; retirement keeps what
+    serves a tenant); the deployment tasks' writes are granted by the caller."""
     arns = FamilyArns(tuple(families))
     function = SwitchboardFunction(
         scope,
@@ -59,12 +65,14 @@ def lifecycle_function(
             **powertools_environment(),
             constants.ENV_OPTIONS_TABLE: options_table.table_name,
             constants.ENV_MODEL_FAMILIES: families_json(families),
+            constants.ENV_ADAPTERS_TABLE: adapters.table.table_name,
         },
         layers=[powertools_layer],
         log_retention=log_retention,
         log_removal_policy=log_removal_policy,
     )
     options_table.grant_read_write_data(function.role)
+    adapters.grant_read(function.role)
     function.role.add_to_policy(
         iam.PolicyStatement(
             sid="ReadRegistryAndEndpoints",

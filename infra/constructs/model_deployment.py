@@ -1,7 +1,8 @@
 """Model lifecycle: Model Registry groups → Standard deployment workflow → gateway option → retirement.
 
 Composes one construct per concern: :class:`ModelRegistry` (groups, artifacts bucket, registry and
-execution roles), :class:`RollbackAlarms` (per-family alarms and the gateway-side error metric),
+execution roles), :class:`TenantAdapterTable` (which adapter serves each tenant),
+:class:`RollbackAlarms` (per-family alarms and the gateway-side error metric),
 :class:`DeploymentWorkflow` (state machine, tasks Lambda, deployments table, failure topic,
 approval rule) and :class:`ModelRetirement` (daily retirement). The stack passes the families
 (parsed once, by ``infra/config.py``), the options table and the invoke step's log group.
@@ -26,6 +27,7 @@ from infra.constructs.deployment_workflow import DeploymentSettings, DeploymentW
 from infra.constructs.model_registry import ModelRegistry
 from infra.constructs.model_retirement import ModelRetirement
 from infra.constructs.rollback_alarms import RollbackAlarms, RollbackThresholds
+from infra.constructs.tenant_adapters import TenantAdapterTable
 from switchboard.lifecycle.model import ModelFamily
 
 # CloudFormation outputs (the CLI's `switchboard models` reads them; cli/models.py holds the same names)
@@ -35,6 +37,7 @@ OUTPUT_DEPLOYMENT_FUNCTION = "ModelDeploymentFunctionName"
 OUTPUT_REGISTRY_ROLE = "ModelRegistryRoleArn"
 OUTPUT_ARTIFACTS_BUCKET = "ModelArtifactsBucketName"
 OUTPUT_TOPIC = "ModelDeploymentTopicArn"
+OUTPUT_ADAPTERS_TABLE = "ModelAdaptersTableName"
 
 
 class ModelDeployment(Construct):
@@ -42,6 +45,7 @@ class ModelDeployment(Construct):
 
     Attributes:
         registry: :class:`ModelRegistry`.
+        tenant_adapters: :class:`TenantAdapterTable` (issue 16).
         rollback_alarms: :class:`RollbackAlarms`.
         workflow: :class:`DeploymentWorkflow`.
         retirement: :class:`ModelRetirement`.
@@ -93,6 +97,9 @@ class ModelDeployment(Construct):
             removal=removal,
             registry_principal_arns=registry_principal_arns,
         )
+        self.tenant_adapters = TenantAdapterTable(
+            self, "TenantAdapters", deletion_protection=deletion_protection
+        )
         self.rollback_alarms = RollbackAlarms(
             self,
             "RollbackAlarms",
@@ -106,6 +113,7 @@ class ModelDeployment(Construct):
             "Workflow",
             families=families,
             options_table=options_table,
+            adapters=self.tenant_adapters,
             powertools_layer=powertools_layer,
             execution_role=self.registry.execution_role,
             alarm_name_prefix=prefix,
@@ -122,6 +130,7 @@ class ModelDeployment(Construct):
             "Retirement",
             families=families,
             options_table=options_table,
+            adapters=self.tenant_adapters,
             powertools_layer=powertools_layer,
             log_retention=log_retention,
             log_removal_policy=log_removal_policy,
@@ -154,4 +163,9 @@ class ModelDeployment(Construct):
                 "Model and adapter artifacts",
             ),
             (OUTPUT_TOPIC, workflow.topic.topic_arn, "Model deployment failure notifications"),
+            (
+                OUTPUT_ADAPTERS_TABLE,
+                self.tenant_adapters.table.table_name,
+                "Tenant adapters: which adapter serves each tenant",
+            ),
         ]

@@ -21,6 +21,7 @@ from infra import checkov, constants
 from infra.constructs.lifecycle_functions import lifecycle_function
 from infra.constructs.logical_ids import keep_logical_ids
 from infra.constructs.sagemaker_arns import FamilyArns
+from infra.constructs.tenant_adapters import TenantAdapterTable
 from switchboard.lifecycle.model import ModelFamily
 
 
@@ -39,6 +40,7 @@ class ModelRetirement(Construct):
         *,
         families: Sequence[ModelFamily],
         options_table: dynamodb.ITable,
+        adapters: TenantAdapterTable,
         powertools_layer: lambda_.ILayerVersion,
         log_retention: logs.RetentionDays,
         log_removal_policy: RemovalPolicy,
@@ -48,6 +50,7 @@ class ModelRetirement(Construct):
         Args:
             families: the model families (each with its retention count).
             options_table: the gateway's LLM options (pinned options are marked retired).
+            adapters: the tenant adapters table (what serves a tenant is never retired; read only).
             powertools_layer: on the Lambda.
             schedule: default daily.
         """
@@ -61,6 +64,7 @@ class ModelRetirement(Construct):
             timeout=Duration.minutes(5),
             families=families,
             options_table=options_table,
+            adapters=adapters,
             powertools_layer=powertools_layer,
             log_retention=log_retention,
             log_removal_policy=log_removal_policy,

@@ -1,4 +1,5 @@
-"""The model-deployment workflow's Lambda tasks: `plan`, `smoke`, `switch` (one function, `action`).
+"""The model-deployment workflow's Lambda tasks (one function, `action`): `plan`, `smoke`, `switch`, and
+for tenant adapters `switch_tenant`, `revert_tenant`, `tenant_to_base`.
 
 Everything else the workflow does is a direct SDK integration. Errors are raised with the lifecycle's
 own exception classes so the state machine can `Catch` them by name.
@@ -18,7 +19,7 @@ from switchboard.observability import keys_from_event, logger, tracer
 from switchboard.selfcheck import is_selfcheck
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-ACTIONS = ("plan", "smoke", "switch")
+ACTIONS = ("plan", "smoke", "switch", "switch_tenant", "revert_tenant", "tenant_to_base")
 
 
 def build_service(
@@ -30,16 +31,21 @@ def build_service(
 ) -> LifecycleService:
     """The service with real clients unless given (tests and the local stack pass emulated ones)."""
     from switchboard import aws
+    from switchboard.lifecycle.adapter_store import DynamoTenantAdapterStore
     from switchboard.lifecycle.registry import SageMakerRegistry
     from switchboard.options.store import OptionsStore
 
+    table_client = dynamodb or aws.client("dynamodb")
     return LifecycleService(
         families=settings.families,
         # ttl 0: every step reads the table (a deployment must see the option as it is now)
-        options=OptionsStore(settings.options_table, client=dynamodb or aws.client("dynamodb"), ttl_s=0),
+        options=OptionsStore(settings.options_table, client=table_client, ttl_s=0),
         registry=SageMakerRegistry(
             sagemaker or aws.client("sagemaker"), runtime or aws.client("sagemaker-runtime")
         ),
+        adapters=DynamoTenantAdapterStore(settings.adapters_table, client=table_client)
+        if settings.adapters_table
+        else None,
     )
 
 
@@ -61,6 +67,12 @@ def dispatch(service: LifecycleService, event: dict[str, Any]) -> dict[str, Any]
         return service.smoke(event)
     if action == "switch":
         return service.switch(event)
+    if action == "switch_tenant":
+        return service.switch_tenant(event)
+    if action == "revert_tenant":
+        return service.revert_tenant(event)
+    if action == "tenant_to_base":
+        return service.tenant_to_base(event)
     raise ValueError(f"unknown action {action!r}; expected one of {ACTIONS}")
 
 

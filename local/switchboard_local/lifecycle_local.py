@@ -1,9 +1,10 @@
 """The model lifecycle on the local stack and in the integration tests (moto).
 
 :func:`provision_model_lifecycle` creates what ``infra/constructs/model_deployment.py`` creates:
-a sample Model Package Group, the deployments table, the SNS topic, the rollback alarms, the
-deployment and retirement functions (code runs in-process: :func:`lifecycle_handlers`) and the
-Standard deployment state machine from ``statemachines/model_deployment.asl.json`` with small waits.
+a sample Model Package Group, the deployments and tenant adapters tables, the SNS topic, the
+rollback alarms, the deployment and retirement functions (code runs in-process:
+:func:`lifecycle_handlers`) and the Standard deployment state machine from
+``statemachines/model_deployment.asl.json`` with small waits.
 It needs the SageMaker extension installed first (``switchboard_local.moto_patches.SAGEMAKER``).
 
 moto emits no EventBridge event when a package is approved: ``switchboard models approve --local``
@@ -29,6 +30,9 @@ from switchboard_local.moto_patches import SAGEMAKER
 
 DEPLOYMENT_ASL = Path(__file__).resolve().parents[2] / "statemachines" / "model_deployment.asl.json"
 SAMPLE_GROUP_SUFFIX = "sample-llm"
+SAMPLE_ADAPTER_SUFFIX = "sample-lora"
+SAMPLE_TENANTS = ("acme", "globex")
+"""The tenants whose adapters `make local` registers in the sample adapter family (issue 16)."""
 
 LOCAL_SETTINGS: dict[str, Any] = DeploymentSettings(
     traffic_type="CANARY",
@@ -60,11 +64,15 @@ def names_for(prefix: str) -> dict[str, str]:
     return {
         "deployment_state_machine": f"{prefix}-model-deployment",
         "deployments_table": f"{prefix}-deployments",
+        "adapters_table": f"{prefix}-adapters",
         "deployment_function": f"{prefix}-model-deployment",
         "retirement_function": f"{prefix}-model-retirement",
         "topic": f"{prefix}-model-deployments",
         "alarm_prefix": f"{prefix}-model-",
         "sample_group": f"{prefix}-{SAMPLE_GROUP_SUFFIX}",
+        "sample_adapter_group": f"{prefix}-{SAMPLE_ADAPTER_SUFFIX}",
+        "sample_base_endpoint": f"{prefix}-sample-base",
+        "sample_base_component": f"{prefix}-sample-base-ic",
     }
 
 
@@ -109,7 +117,9 @@ def provision_model_lifecycle(
     Args:
         client: ``client(service)`` → a boto3 client for the emulator.
         resources_like: the local stack's resources (``region``, ``options_table``).
-        families: model families (default: one full-model sample family).
+        families: model families (default: a full-model sample family, and a sample adapter family
+            whose base endpoint and component are deployed here, with one adapter version registered
+            for each of :data:`SAMPLE_TENANTS`, pending approval).
         settings: deployment-setting overrides baked into the definition's defaults.
     """
     if not SAGEMAKER.is_installed:
@@ -120,6 +130,7 @@ def provision_model_lifecycle(
     prefix = prefix_of(resources_like)
     names = names_for(prefix)
     region = str(resources_like.region)
+    samples = families is None
     if families is None:
         families = [
             {
@@ -129,7 +140,17 @@ def provision_model_lifecycle(
                 "instance_type": "ml.g4dn.xlarge",
                 "retention": 2,
                 "description": "Local sample family: register and approve versions with `switchboard models`",
-            }
+            },
+            {
+                "group": names["sample_adapter_group"],
+                "option_id": f"{SAMPLE_ADAPTER_SUFFIX}",
+                "endpoint_name": names["sample_base_endpoint"],
+                "base_component": names["sample_base_component"],
+                "instance_type": "ml.g4dn.xlarge",
+                "retention": 2,
+                "description": "Local sample adapter family: tenant adapters for acme and globex on one "
+                "base component (`switchboard models approve --group … --version N`)",
+            },
         ]
 
     sagemaker = client("sagemaker")
@@ -139,16 +160,17 @@ def provision_model_lifecycle(
             ModelPackageGroupDescription=str(family.get("description") or "Switchboard model family"),
         )
 
-    deployment_keys = KEY_SCHEMAS["deployments"]
-    client("dynamodb").create_table(
-        TableName=names["deployments_table"],
-        KeySchema=[
-            {"AttributeName": key, "KeyType": kind}
-            for key, kind in zip(deployment_keys, ("HASH", "RANGE"), strict=True)
-        ],
-        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in deployment_keys],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    for table, contract_name in (("deployments_table", "deployments"), ("adapters_table", "adapters")):
+        keys = KEY_SCHEMAS[contract_name]
+        client("dynamodb").create_table(
+            TableName=names[table],
+            KeySchema=[
+                {"AttributeName": key, "KeyType": kind}
+                for key, kind in zip(keys, ("HASH", "RANGE"), strict=True)
+            ],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
+            BillingMode="PAY_PER_REQUEST",
+        )
     topic_arn = client("sns").create_topic(Name=names["topic"])["TopicArn"]
 
     cloudwatch = client("cloudwatch")
@@ -184,9 +206,24 @@ def provision_model_lifecycle(
     role_arn = iam.create_role(
         RoleName=f"{prefix}-model-lifecycle", AssumeRolePolicyDocument=json.dumps(trust)
     )["Role"]["Arn"]
+    if samples:
+        deploy_base_component(
+            sagemaker,
+            endpoint=names["sample_base_endpoint"],
+            component=names["sample_base_component"],
+            role_arn=role_arn,
+        )
+        for tenant in SAMPLE_TENANTS:
+            register_tenant_adapter(
+                sagemaker, names["sample_adapter_group"], tenant, names["sample_base_component"]
+            )
     families_json = json.dumps(families, separators=(",", ":"))
     environment = {
-        "Variables": {"OPTIONS_TABLE": str(resources_like.options_table), "MODEL_FAMILIES": families_json}
+        "Variables": {
+            "OPTIONS_TABLE": str(resources_like.options_table),
+            "MODEL_FAMILIES": families_json,
+            "ADAPTERS_TABLE": names["adapters_table"],
+        }
     }
     lambda_client = client("lambda")
     function_arn = ""
@@ -236,12 +273,74 @@ def provision_model_lifecycle(
     return result
 
 
+def deploy_base_component(sagemaker: Any, *, endpoint: str, component: str, role_arn: str) -> None:
+    """What a platform engineer deploys before an adapter family's first adapter: an endpoint with
+    a base inference component holding the compute (the adapters load on it)."""
+    model = f"{component}-model"
+    sagemaker.create_model(
+        ModelName=model,
+        ExecutionRoleArn=role_arn,
+        PrimaryContainer={"Image": "local/llm:1", "ModelDataUrl": "s3://switchboard-local/base.tar.gz"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{component}-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model,
+                "InstanceType": "ml.g4dn.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=f"{component}-config")
+    sagemaker.create_inference_component(
+        InferenceComponentName=component,
+        EndpointName=endpoint,
+        VariantName="AllTraffic",
+        Specification={
+            "ModelName": model,
+            "ComputeResourceRequirements": {
+                "MinMemoryRequiredInMb": 1024,
+                "NumberOfAcceleratorDevicesRequired": 1,
+            },
+        },
+        RuntimeConfig={"CopyCount": 1},
+    )
+    sagemaker.describe_inference_component(InferenceComponentName=component)  # settles it
+
+
+def register_tenant_adapter(sagemaker: Any, group: str, tenant: str, base_component: str) -> str:
+    """One adapter version for ``tenant`` (PendingManualApproval), as `switchboard models register
+    --adapter-of BASE --tenant T` registers it."""
+    from switchboard.lifecycle.model import ADAPTER_OF_KEY, TENANT_KEY
+
+    arn: str = sagemaker.create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription=f"sample adapter of tenant {tenant}",
+        InferenceSpecification={
+            "Containers": [
+                {"Image": "local/llm:1", "ModelDataUrl": f"s3://switchboard-local/adapters/{tenant}.tar.gz"}
+            ],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        ModelApprovalStatus="PendingManualApproval",
+        CustomerMetadataProperties={ADAPTER_OF_KEY: base_component, TENANT_KEY: tenant},
+    )["ModelPackageArn"]
+    return arn
+
+
 def lifecycle_settings(lifecycle: Mapping[str, Any]) -> Any:
     """The functions' settings, from what :func:`provision_model_lifecycle` gave them."""
     from switchboard.lifecycle.settings import LifecycleSettings
 
     return LifecycleSettings.model_validate(
-        {"OPTIONS_TABLE": lifecycle["options_table"], "MODEL_FAMILIES": lifecycle["families"]}
+        {
+            "OPTIONS_TABLE": lifecycle["options_table"],
+            "MODEL_FAMILIES": lifecycle["families"],
+            "ADAPTERS_TABLE": lifecycle["adapters_table"],
+        }
     )
 
 

@@ -195,6 +195,9 @@ def _service_environ(service: Any) -> dict[str, str]:
     options = getattr(service, "options", None)
     if getattr(options, "table_name", None):
         env["OPTIONS_TABLE"] = str(options.table_name)
+    adapters = getattr(service, "adapters", None)
+    if getattr(adapters, "table_name", None):
+        env["ADAPTERS_TABLE"] = str(adapters.table_name)
     families = getattr(service, "families", None)
     if families:
         env["MODEL_FAMILIES"] = json.dumps(

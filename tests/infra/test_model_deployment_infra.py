@@ -233,11 +233,30 @@ def test_registry_role_is_scoped_to_our_groups(template_json: dict[str, Any]) ->
     assert '"*"' not in text
 
 
-def test_deployments_table_and_topic_are_encrypted(template_json: dict[str, Any]) -> None:
-    _, table = _one(template_json, "AWS::DynamoDB::Table")
-    props = table["Properties"]
-    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert props["SSESpecification"]["SSEEnabled"] is True
+def test_only_the_deployment_tasks_write_the_tenant_adapters_table(template_json: dict[str, Any]) -> None:
+    (table,) = [k for k in _of_type(template_json, "AWS::DynamoDB::Table") if "AdaptersTable" in k]
+    granted: dict[str, set[str]] = {}
+    for logical_id, statement in _statements(template_json):
+        if table in json.dumps(statement.get("Resource")):
+            assert statement["Effect"] == "Allow"
+            granted.setdefault(logical_id, set()).update(_actions(statement))
+    by_role = {("Deployment" if "DeploymentFunction" in k else "Retirement"): v for k, v in granted.items()}
+    assert len(granted) == 2, sorted(granted)
+    assert by_role == {
+        "Deployment": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"},
+        "Retirement": {"dynamodb:GetItem", "dynamodb:Query"},
+    }
+
+
+def test_deployments_and_tenant_adapters_tables_and_topic_are_encrypted(
+    template_json: dict[str, Any],
+) -> None:
+    tables = _of_type(template_json, "AWS::DynamoDB::Table", "ModelDeployment")
+    assert sorted("Adapters" in k for k in tables) == [False, True]
+    for table in tables.values():
+        props = table["Properties"]
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"]["SSEEnabled"] is True
     _, topic = _one(template_json, "AWS::SNS::Topic")
     assert "KmsMasterKeyId" in topic["Properties"]
 
@@ -253,7 +272,9 @@ def test_retirement_runs_on_a_schedule(template_json: dict[str, Any]) -> None:
     assert "RetirementFunction" in json.dumps(target)
 
 
-@pytest.mark.parametrize("key", ["ModelDeploymentStateMachineArn", "ModelDeploymentsTableName"])
+@pytest.mark.parametrize(
+    "key", ["ModelDeploymentStateMachineArn", "ModelDeploymentsTableName", "ModelAdaptersTableName"]
+)
 def test_outputs_the_cli_reads(template_json: dict[str, Any], key: str) -> None:
     assert key in template_json["Outputs"]
 
@@ -364,7 +385,13 @@ def test_stateful_lifecycle_resources_keep_their_logical_ids(template_json: dict
 def test_lifecycle_resources_sit_under_one_construct_per_concern(cloud_assembly_dir: Path) -> None:
     tree = json.loads((cloud_assembly_dir / "tree.json").read_text())["tree"]
     lifecycle = tree["children"]["Switchboard"]["children"]["ModelDeployment"]
-    assert set(lifecycle["children"]) == {"Registry", "RollbackAlarms", "Workflow", "Retirement"}
+    assert set(lifecycle["children"]) == {
+        "Registry",
+        "TenantAdapters",
+        "RollbackAlarms",
+        "Workflow",
+        "Retirement",
+    }
 
 
 # --------------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ TABLE_CONSTRUCTS = {
     "CacheTable": "cache",
     "DeploymentsTable": "deployments",
     "UsageTable": "usage",
+    "AdaptersTable": "adapters",
 }
 WITH_TTL = {"circuits", "cache", "usage"}
 
@@ -157,6 +158,31 @@ def test_the_usage_store_addresses_the_synthesized_usage_table(ddb: tuple[Any, d
     assert metering.record(usage), events.names()
     (totals,) = metering.totals(tenant="acme", since=now, by=GroupBy.ROUTE).values()
     assert (totals.prompt_tokens, totals.completion_tokens, totals.requests) == (5, 2, 1)
+
+
+def test_the_tenant_adapters_store_addresses_the_synthesized_adapters_table(
+    ddb: tuple[Any, dict[str, str]],
+) -> None:
+    from switchboard.lifecycle.adapter_store import (
+        AdapterChange,
+        AdapterRef,
+        AdapterState,
+        DynamoTenantAdapterStore,
+        HistoryEvent,
+        TenantAdapter,
+    )
+
+    client, names = ddb
+    store = DynamoTenantAdapterStore(names["adapters"], client=client)
+    serving = TenantAdapter("lora", "acme", AdapterState.LIVE, live=AdapterRef("arn:p/1", 1, "lora-v1-x"))
+    store.write(
+        serving,
+        expected_live_arn=None,
+        change=AdapterChange("lora", "acme", HistoryEvent.DEPLOYED, "t", "e", serving),
+    )
+    assert store.get("lora", "acme") == serving
+    assert store.list_family("lora").adapters == [serving]
+    assert [h["event"] for h in store.history("lora", "acme")] == ["deployed"]
 
 
 # --- the workflows' DynamoDB tasks -----------------------------------------------------------------

@@ -71,8 +71,10 @@ def test_register_approve_list_rollback_and_alarm(
     code, approved = models(capsys, "approve", "--group", group)
     assert code == 0 and "UpdateEndpoint_BlueGreenCanary" in approved["workflow"]["states"]
 
-    code, rows = models(capsys, "list", "--group", group)
+    code, listing = models(capsys, "list", "--group", group, "--json")
     assert code == 0
+    assert listing["tenants"] == []  # a full-model family has no tenant adapters
+    rows = listing["versions"]
     assert [(r["version"], r["approval"], r["deployment"], r["serving"]) for r in rows] == [
         (2, "Approved", "deployed", True),
         (1, "Approved", "deployed", False),
@@ -82,8 +84,8 @@ def test_register_approve_list_rollback_and_alarm(
     code, rolled = models(capsys, "rollback", "--group", group, "--reason", "bad answers")
     assert code == 0, rolled
     assert rolled["serving"] == v1["model_package_arn"]
-    code, rows = models(capsys, "list", "--group", group)
-    assert [(r["version"], r["approval"], r["serving"]) for r in rows] == [
+    code, listing = models(capsys, "list", "--group", group, "--json")
+    assert [(r["version"], r["approval"], r["serving"]) for r in listing["versions"]] == [
         (2, "Rejected", False),
         (1, "Approved", True),
     ]
@@ -106,3 +108,88 @@ def test_unknown_group_is_refused(local: dict[str, Any], capsys: pytest.CaptureF
 
     assert code == 2
     assert "not a model family" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------
+# tenant adapters (issue 16): the local stack's sample adapter family, acme's and globex's adapters
+
+
+def test_tenant_adapters_register_approve_list_and_roll_back_per_tenant(
+    local: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = local["sample_adapter_group"]
+    # the local stack registered one adapter for each sample tenant, pending approval
+    code, listing = models(capsys, "list", "--group", group, "--json")
+    assert code == 0
+    assert [(r["version"], r["approval"]) for r in listing["versions"]] == [
+        (2, "PendingManualApproval"),
+        (1, "PendingManualApproval"),
+    ]
+    assert listing["tenants"] == []
+
+    # approving each deploys that tenant's adapter; each answer says what serves the tenant
+    code, acme = models(capsys, "approve", "--group", group, "--version", "1")
+    assert code == 0, acme
+    assert acme["tenant"] == "acme" and acme["tenant_serving"] == acme["model_package_arn"]
+    assert acme["serving"] is None  # the family's option is not a tenant's
+    code, globex = models(capsys, "approve", "--group", group, "--version", "2")
+    assert code == 0 and globex["tenant"] == "globex"
+
+    # a new adapter for acme, registered and approved through the CLI
+    code, v3 = models(
+        capsys,
+        *("register", "--group", group, "--image", "llm:1", "--model-data", "s3://adapters/acme-3.tar.gz"),
+        *("--adapter-of", local["sample_base_component"], "--tenant", "acme"),
+    )
+    assert code == 0 and (v3["version"], v3["tenant"]) == (3, "acme")
+    code, approved = models(capsys, "approve", "--group", group, "--version", "3")
+    assert code == 0 and "SwitchTenantAdapter" in approved["workflow"]["states"]
+
+    code, listing = models(capsys, "list", "--group", group, "--json")
+    tenants = {t["tenant"]: (t["version"], t["state"], t["previous_version"]) for t in listing["tenants"]}
+    assert tenants == {"acme": (3, "live", 1), "globex": (2, "live", None)}
+    code, view = models(capsys, "list", "--group", group, "--tenant", "acme", "--json")
+    assert view["adapter"]["version"] == 3
+    assert [h["version"] for h in view["history"]] == [3, 1]
+
+    # rolling acme back: acme's previous approved adapter serves again; globex is untouched
+    code, rolled = models(capsys, "rollback", "--group", group, "--tenant", "acme", "--reason", "acme")
+    assert code == 0, rolled
+    assert rolled["tenant_serving"] == acme["model_package_arn"]
+    # rolling globex back: it has no other adapter, so the base model serves it
+    code, based = models(capsys, "rollback", "--group", group, "--tenant", "globex")
+    assert code == 0 and based["tenant_serving"] is None
+    assert based["workflow"]["states"][-1] == "TenantServedByBaseModel"
+    code, listing = models(capsys, "list", "--group", group, "--json")
+    tenants = {t["tenant"]: (t["version"], t["state"], t["serving"]) for t in listing["tenants"]}
+    assert tenants["acme"][:2] == (1, "rolled_back")
+    assert tenants["globex"] == (None, "rolled_back", "base model")
+
+    # the table for people
+    from switchboard_local.cli.main import main
+
+    assert main(["models", "list", "--group", group, "--local"]) == 0
+    text = capsys.readouterr().out
+    assert "tenant adapters" in text and "base model" in text and "rolled_back" in text
+
+
+def test_tenant_options_are_checked_before_anything_is_registered(
+    local: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from switchboard_local.cli.main import main
+
+    register = ("models", "register", "--image", "llm:1", "--model-data", "s3://m.tar.gz", "--local")
+    # a tenant in a full-model family
+    assert main([*register, "--group", local["sample_group"], "--tenant", "acme"]) == 2
+    assert "--tenant needs an adapter family" in capsys.readouterr().err
+    # an adapter of another base component than the family's
+    group = local["sample_adapter_group"]
+    assert main([*register, "--group", group, "--tenant", "acme", "--adapter-of", "other-base"]) == 2
+    assert "run on base component" in capsys.readouterr().err
+    # a tenant id API keys would refuse
+    with pytest.raises(SystemExit) as exited:
+        main([*register, "--group", group, "--tenant", "Not A Tenant"])
+    assert exited.value.code == 2
+    assert "invalid tenant" in capsys.readouterr().err
+    _, listing = models(capsys, "list", "--group", group, "--json")
+    assert len(listing["versions"]) == 2  # only the two the local stack registered

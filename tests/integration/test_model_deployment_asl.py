@@ -78,8 +78,14 @@ class Lifecycle:
         self.sagemaker = client("sagemaker")
         self.sfn = client("stepfunctions")
 
-    def register(self, group: str, *, data: str = "s3://models/model.tar.gz") -> str:
+    def register(
+        self, group: str, *, data: str = "s3://models/model.tar.gz", tenant: str | None = None
+    ) -> str:
+        from switchboard.lifecycle.model import ADAPTER_OF_KEY, TENANT_KEY
+
+        metadata = {"CustomerMetadataProperties": {ADAPTER_OF_KEY: BASE_COMPONENT, TENANT_KEY: tenant}}
         arn: str = self.sagemaker.create_model_package(
+            **(metadata if tenant else {}),
             ModelPackageGroupName=group,
             InferenceSpecification={
                 "Containers": [
@@ -161,6 +167,15 @@ class Lifecycle:
 
     def option(self, option_id: str) -> Any:
         return self.options_store().get(option_id)
+
+    def adapters_store(self) -> Any:
+        from switchboard.lifecycle.adapter_store import DynamoTenantAdapterStore
+
+        return DynamoTenantAdapterStore(self.names["adapters_table"], client=client("dynamodb"))
+
+    def tenant(self, tenant: str, group: str = ADAPTER_GROUP) -> Any:
+        """The tenant's record in the tenant adapters table (None: never had an adapter)."""
+        return self.adapters_store().get(group, tenant)
 
     def package(self, arn: str) -> dict[str, Any]:
         described: dict[str, Any] = self.sagemaker.describe_model_package(ModelPackageName=arn)
@@ -802,6 +817,220 @@ def test_an_adapter_deleted_while_it_is_polled_rejects_the_version(lifecycle: Li
 def _components(lifecycle: Lifecycle) -> list[str]:
     listed = lifecycle.sagemaker.list_inference_components()["InferenceComponents"]
     return [c["InferenceComponentName"] for c in listed]
+
+
+# --------------------------------------------------------------------------------------------------
+# tenant adapters (issue 16): one tenant's adapter moves, no other tenant's
+
+
+def _two_tenants_live(lifecycle: Lifecycle) -> tuple[str, str]:
+    """The base endpoint, and adapter version 1 for acme and 2 for globex, each approved and live."""
+    _deploy_base_endpoint(lifecycle)
+    acme = lifecycle.register(ADAPTER_GROUP, data="s3://adapters/acme-1.tar.gz", tenant="acme")
+    globex = lifecycle.register(ADAPTER_GROUP, data="s3://adapters/globex-1.tar.gz", tenant="globex")
+    for arn in (acme, globex):
+        result = lifecycle.approve(arn)
+        assert result["status"] == "SUCCEEDED", result
+    return acme, globex
+
+
+def test_approving_a_tenants_adapter_serves_that_tenant_only(lifecycle: Lifecycle) -> None:
+    # Given acme's and globex's first adapters live on the shared base component
+    acme1, globex1 = _two_tenants_live(lifecycle)
+    globex_before = lifecycle.tenant("globex")
+    acme_before = lifecycle.tenant("acme")
+    assert (acme_before.live.package_arn, acme_before.state.value) == (acme1, "live")
+    assert globex_before.live.package_arn == globex1 and globex_before.previous is None
+
+    # When acme's second adapter is approved
+    acme3 = lifecycle.register(ADAPTER_GROUP, data="s3://adapters/acme-3.tar.gz", tenant="acme")
+    result = lifecycle.approve(acme3)
+
+    # Then acme got its own new component through the tenant path, its old one went after the bake ...
+    assert result["status"] == "SUCCEEDED", result
+    states = lifecycle.states_entered(result["executionArn"])
+    for state in ("CreateAdapterComponent", "SmokeTestAdapter", "IsTenantAdapter?", "SwitchTenantAdapter"):
+        assert state in states
+    assert "SwitchGatewayOption" not in states
+    assert states[-2:] == ["DeleteOldAdapter", "Deployed"]
+    acme = lifecycle.tenant("acme")
+    assert (acme.live.package_arn, acme.live.version, acme.state.value) == (acme3, 3, "live")
+    assert acme.previous == acme_before.live
+    component = lifecycle.sagemaker.describe_inference_component(InferenceComponentName=acme.live.component)
+    assert component["Specification"]["BaseInferenceComponentName"] == BASE_COMPONENT
+    assert component["Specification"]["Container"]["ArtifactUrl"] == "s3://adapters/acme-3.tar.gz"
+    remaining = _components(lifecycle)
+    assert acme_before.live.component not in remaining
+    # ... globex and the family's option were never touched
+    assert lifecycle.tenant("globex") == globex_before
+    assert globex_before.live.component in remaining and BASE_COMPONENT in remaining
+    assert lifecycle.option("test-lora") is None
+    # ... and the change is in acme's history and the deployments record
+    (latest, *_) = lifecycle.adapters_store().history(ADAPTER_GROUP, "acme")
+    assert (latest["event"], latest["live_version"]) == ("deployed", 3)
+    records = {r["version"]: r for r in lifecycle.deployments(ADAPTER_GROUP)}
+    assert records[3]["outcome"] == "deployed"
+
+
+def test_rejecting_a_tenants_live_adapter_redeploys_its_previous_approved_one(lifecycle: Lifecycle) -> None:
+    # Given acme's versions 1 then 3 approved (3 live) and globex's version 2 live
+    acme1, _ = _two_tenants_live(lifecycle)
+    acme3 = lifecycle.register(ADAPTER_GROUP, tenant="acme")
+    assert lifecycle.approve(acme3)["status"] == "SUCCEEDED"
+    rejected_component = lifecycle.tenant("acme").live.component
+    globex_before = lifecycle.tenant("globex")
+
+    # When acme's live adapter is rejected (globex's version 2 is newer, and Approved)
+    result = lifecycle.run(lifecycle.set_status(acme3, "Rejected", "rollback: acme complains"))
+
+    # Then acme's version 1 is deployed again (a new component), acme is marked rolled back, and the
+    # rejected component goes after the bake; globex is untouched
+    assert result["status"] == "SUCCEEDED", result
+    states = lifecycle.states_entered(result["executionArn"])
+    assert "SwitchTenantAdapter" in states and "DeleteOldAdapter" in states
+    acme = lifecycle.tenant("acme")
+    assert (acme.live.package_arn, acme.state.value, acme.previous) == (acme1, "rolled_back", None)
+    assert rejected_component not in _components(lifecycle)
+    assert lifecycle.tenant("globex") == globex_before
+    assert globex_before.live.component in _components(lifecycle)
+
+
+def test_rejecting_a_tenants_only_adapter_returns_it_to_the_base_model(lifecycle: Lifecycle) -> None:
+    # Given acme's and globex's first adapters live
+    acme1, _ = _two_tenants_live(lifecycle)
+    acme_component = lifecycle.tenant("acme").live.component
+    globex_before = lifecycle.tenant("globex")
+
+    # When acme's only adapter is rejected
+    result = lifecycle.run(lifecycle.set_status(acme1, "Rejected", "acme asked for the base model"))
+
+    # Then acme's record says the base model serves it, its component is gone, globex is untouched
+    assert result["status"] == "SUCCEEDED", result
+    states = lifecycle.states_entered(result["executionArn"])
+    assert states[-3:] == ["RollTenantBackToBase", "DeleteRejectedTenantAdapter", "TenantServedByBaseModel"]
+    acme = lifecycle.tenant("acme")
+    assert (acme.live, acme.state.value) == (None, "rolled_back")
+    remaining = _components(lifecycle)
+    assert acme_component not in remaining
+    assert BASE_COMPONENT in remaining and globex_before.live.component in remaining
+    assert lifecycle.tenant("globex") == globex_before
+    (latest, *_) = lifecycle.adapters_store().history(ADAPTER_GROUP, "acme")
+    assert latest["event"] == "rolled_back_to_base" and "acme" in latest["reason"]
+
+    # And acme's next approved adapter deploys from the base model again
+    acme4 = lifecycle.register(ADAPTER_GROUP, tenant="acme")
+    assert lifecycle.approve(acme4)["status"] == "SUCCEEDED"
+    assert lifecycle.tenant("acme").live.package_arn == acme4
+
+
+def test_an_alarm_during_a_tenants_bake_restores_its_previous_adapter(lifecycle: Lifecycle) -> None:
+    # Given acme's and globex's adapters live, and the family's gateway-errors alarm firing
+    acme1, _ = _two_tenants_live(lifecycle)
+    acme_before = lifecycle.tenant("acme")
+    globex_before = lifecycle.tenant("globex")
+    lifecycle.alarm(5)
+
+    # When acme's next adapter is approved
+    acme3 = lifecycle.register(ADAPTER_GROUP, tenant="acme")
+    result = lifecycle.approve(acme3)
+
+    # Then acme's record is back on version 1 (marked rolled back), version 3's component is gone and
+    # the version rejected; globex is untouched
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "AlarmDuringAdapterBake"
+    states = lifecycle.states_entered(result["executionArn"])
+    assert "RevertTenantToOldAdapter" in states and "RevertToOldAdapter" not in states
+    acme = lifecycle.tenant("acme")
+    assert (acme.live, acme.state.value) == (acme_before.live, "rolled_back")
+    assert not any("-v3-" in c for c in _components(lifecycle))
+    assert acme_before.live.component in _components(lifecycle)
+    assert lifecycle.package(acme3)["ModelApprovalStatus"] == "Rejected"
+    assert lifecycle.tenant("globex") == globex_before
+    assert lifecycle.package(acme1)["ModelApprovalStatus"] == "Approved"
+
+
+def _racing(lifecycle: Lifecycle, action: str, tenant: str) -> Any:
+    """The deployment tasks, except that just before ``action`` runs someone else moves ``tenant``'s
+    record (what a concurrent deployment or an operator would do)."""
+    from switchboard.lifecycle.adapter_store import AdapterChange, AdapterState, HistoryEvent, TenantAdapter
+    from switchboard_local.emulation import bind_lambda_handlers
+    from switchboard_local.lifecycle_local import lifecycle_handlers
+
+    name = lifecycle.names["deployment_function"]
+    real = lifecycle_handlers(lifecycle.resources)[name]
+
+    def racing(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        if event.get("action") == action:
+            store = lifecycle.adapters_store()
+            current = store.get(ADAPTER_GROUP, tenant)
+            moved = TenantAdapter(ADAPTER_GROUP, tenant, AdapterState.LIVE, live=None, updated_by="operator")
+            change = AdapterChange(ADAPTER_GROUP, tenant, HistoryEvent.ROLLED_BACK_TO_BASE, "t", "x", moved)
+            store.write(moved, expected_live_arn=current.live.package_arn if current else None, change=change)
+        return real(event, context)
+
+    return bind_lambda_handlers({name: racing})
+
+
+def test_a_tenants_adapter_moved_during_its_deployment_is_left_to_the_newer_change(
+    lifecycle: Lifecycle,
+) -> None:
+    _two_tenants_live(lifecycle)
+    acme3 = lifecycle.register(ADAPTER_GROUP, tenant="acme")
+
+    with _racing(lifecycle, "switch_tenant", "acme"):
+        result = lifecycle.approve(acme3)
+
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "TenantAdapterMovedByAnotherDeployment"
+    assert "tenant acme" in result["cause"]
+    assert "NoteTenantAdapterMoved" in lifecycle.states_entered(result["executionArn"])
+    assert lifecycle.tenant("acme").live is None  # the newer change stays
+
+
+def test_a_tenant_whose_rollback_to_base_is_refused_keeps_its_adapter_and_tells_the_on_call(
+    lifecycle: Lifecycle,
+) -> None:
+    acme1, _ = _two_tenants_live(lifecycle)
+    component = lifecycle.tenant("acme").live.component
+
+    with _racing(lifecycle, "tenant_to_base", "acme"):
+        result = lifecycle.run(lifecycle.set_status(acme1, "Rejected", "bad"))
+
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "TenantRollbackToBaseFailed"
+    assert "NoteTenantRollbackFailed" in lifecycle.states_entered(result["executionArn"])
+    assert component in _components(lifecycle)
+    assert any("TenantRollbackToBaseFailed" in m for m in lifecycle.notifications())
+
+
+def test_a_tenant_version_in_a_full_model_family_fails_its_plan(lifecycle: Lifecycle) -> None:
+    v1 = lifecycle.register(FULL_GROUP, tenant="acme")
+
+    result = lifecycle.approve(v1)
+
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "DeploymentPlanFailed"
+    assert "NotATenantAdapterFamily" in result["cause"]
+    assert lifecycle.option("test-llm") is None
+
+
+def test_retirement_never_takes_a_tenants_serving_adapter(lifecycle: Lifecycle) -> None:
+    # Given acme's adapter version 1 live, then family-wide versions 3..5 deployed in turn
+    _deploy_base_endpoint(lifecycle)
+    acme1 = lifecycle.register(ADAPTER_GROUP, tenant="acme")
+    assert lifecycle.approve(acme1)["status"] == "SUCCEEDED"
+    family_wide = [lifecycle.register(ADAPTER_GROUP) for _ in range(3)]
+    for arn in family_wide:
+        assert lifecycle.approve(arn)["status"] == "SUCCEEDED"
+
+    # When retirement runs with a retention of 1 (acme's version 1 is older than everything kept)
+    report = lifecycle_handlers_retire(lifecycle, {"groups": [ADAPTER_GROUP]})
+
+    # Then the old family-wide version is retired, acme's adapter and its component are not
+    retired = [r["version"] for r in report["families"][ADAPTER_GROUP]["retired"]]
+    assert retired == [2]
+    assert lifecycle.tenant("acme").live.component in _components(lifecycle)
+    assert "ModelLifeCycle" not in lifecycle.package(acme1)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from switchboard.chat import CircuitReader, OptionCatalogue, Payloads, Routing
 from switchboard.circuits.service import CircuitLedger, OptionSource
 from switchboard.circuits.store import CircuitStore
 from switchboard.keys import ApiKeyNotFound, ApiKeyStore
+from switchboard.lifecycle.adapter_store import DynamoTenantAdapterStore, TenantAdapterStore
 from switchboard.lifecycle.errors import SmokeTestFailed
 from switchboard.lifecycle.model import PackageVersion
 from switchboard.lifecycle.registry import SageMakerRegistry
@@ -26,6 +27,7 @@ from tests.fakes import (
     InMemoryOptions,
     InMemoryPayloads,
     InMemoryRegistry,
+    InMemoryTenantAdapters,
     ManualClock,
     ScriptedRunner,
     StaticRouting,
@@ -59,10 +61,12 @@ def _parameters(signature: inspect.Signature) -> list[tuple[str, Any, bool]]:
         (InMemoryCircuits, CircuitLedger),
         (InMemoryOptions, VersionedOptions),
         (InMemoryRegistry, ModelRegistry),
+        (InMemoryTenantAdapters, TenantAdapterStore),
         # and the real adapters keep to the Protocols their services declare
         (CircuitStore, CircuitLedger),
         (OptionsStore, VersionedOptions),
         (SageMakerRegistry, ModelRegistry),
+        (DynamoTenantAdapterStore, TenantAdapterStore),
     ],
     ids=lambda c: c.__name__,
 )

@@ -102,6 +102,31 @@ def test_rejecting_the_only_version_leaves_nothing_to_roll_back_to() -> None:
     assert plan.decision is Decision.NO_APPROVED_VERSION_LEFT
 
 
+def test_rejecting_a_tenants_only_adapter_returns_the_tenant_to_the_base_model() -> None:
+    plan = plan_for_event(
+        event_arn=v(1).arn,
+        event_status="Rejected",
+        current=v(1, "Rejected"),
+        live_arn=v(1).arn,
+        versions=[],
+        tenant="acme",
+    )
+    assert (plan.decision, plan.trigger, plan.target) == (Decision.ROLL_BACK_TO_BASE, Trigger.ROLLBACK, None)
+    assert "acme" in plan.reason and "base model" in plan.reason
+
+
+def test_a_tenants_rejection_of_a_version_that_is_not_live_is_still_ignored() -> None:
+    plan = plan_for_event(
+        event_arn=v(2).arn,
+        event_status="Rejected",
+        current=v(2, "Rejected"),
+        live_arn=v(1).arn,
+        versions=[v(1)],
+        tenant="acme",
+    )
+    assert plan.decision is Decision.IGNORE_REJECTION_OF_NON_LIVE_VERSION
+
+
 # --- choose_rollback_target ----------------------------------------------------------------------------
 
 

@@ -41,6 +41,8 @@ PROVIDER_OVERRIDE: Final = "PROVIDER_OVERRIDE"
 CIRCUIT_PROBE_LEASE_S: Final = "CIRCUIT_PROBE_LEASE_S"
 CIRCUIT_CACHE_TTL_S: Final = "CIRCUIT_CACHE_TTL_S"
 MODEL_FAMILIES: Final = "MODEL_FAMILIES"
+ADAPTERS_TABLE: Final = "ADAPTERS_TABLE"
+"""The tenant adapters table (issue 16) the model-deployment workflow keeps: (tenant, family) → adapter."""
 ANSWER_CACHE_TABLE: Final = "ANSWER_CACHE_TABLE"
 """The answer cache the workflow writes; streamed requests read it for their `cache` degrade step."""
 

@@ -19,6 +19,12 @@ CACHE_PARTITION_KEY: Final = "cache_key"
 DEPLOYMENTS_PARTITION_KEY: Final = "pk"
 """Model deployments table: ``group#<group>`` (one record per deployment) or ``event#…`` (a claimed event)."""
 DEPLOYMENTS_SORT_KEY: Final = "sk"
+ADAPTERS_PARTITION_KEY: Final = "pk"
+"""Tenant adapters table (issue 16): ``family#<group>``, so one Query lists a family's tenants (paginated)
+and the request path reads one tenant's adapter with one GetItem."""
+ADAPTERS_SORT_KEY: Final = "sk"
+"""``tenant#<tenant>``: the adapter serving that tenant now (component, version, state, the previous
+approved one); ``history#<tenant>#<time>#<execution>``: one item per change, never rewritten."""
 USAGE_PARTITION_KEY: Final = "pk"
 """Usage table (issue 15), one table for every counter: ``tenant#<tenant>`` for a tenant's items,
 so a tenant's counters never share a partition with another's (``switchboard.tenancy``), and
@@ -38,5 +44,6 @@ KEY_SCHEMAS: Final[Mapping[str, tuple[str, ...]]] = {
     "cache": (CACHE_PARTITION_KEY,),
     "deployments": (DEPLOYMENTS_PARTITION_KEY, DEPLOYMENTS_SORT_KEY),
     "usage": (USAGE_PARTITION_KEY, USAGE_SORT_KEY),
+    "adapters": (ADAPTERS_PARTITION_KEY, ADAPTERS_SORT_KEY),
 }
 """Each table's key attributes (partition key first, then the sort key), all strings (``S``)."""

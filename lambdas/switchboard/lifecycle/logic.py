@@ -27,6 +27,9 @@ class Decision(StrEnum):
     IGNORE_ALREADY_LIVE = "ignore_already_live"
     IGNORE_REJECTION_OF_NON_LIVE_VERSION = "ignore_rejection_of_non_live_version"
     NO_APPROVED_VERSION_LEFT = "no_approved_version_left"
+    ROLL_BACK_TO_BASE = "roll_back_to_base"
+    """A tenant's live adapter was rejected and the tenant has no other approved adapter: the base
+    model serves the tenant again (a family-wide version has no such fallback)."""
 
 
 class Trigger(StrEnum):
@@ -68,14 +71,17 @@ def plan_for_event(
     current: PackageVersion,
     live_arn: str | None,
     versions: Sequence[PackageVersion],
+    tenant: str | None = None,
 ) -> EventPlan:
     """Decide what one state-change event asks for.
 
     Args:
         event_arn / event_status: from the event (a snapshot, possibly stale or repeated).
         current: the package as re-read now (``DescribeModelPackage``).
-        live_arn: the model package the family's gateway option serves (None before the first).
-        versions: the group's versions (for the rollback target).
+        live_arn: the model package the family's gateway option serves (None before the first), or
+            for a tenant's adapter version the adapter serving that tenant (None: the base model).
+        versions: the rollback candidates: the group's versions, or only that tenant's.
+        tenant: the tenant whose adapter the version is (None: a family-wide version).
     """
     is_live = bool(live_arn) and live_arn == event_arn
     if current.approval != event_status:
@@ -105,6 +111,14 @@ def plan_for_event(
                 Trigger.ROLLBACK,
             )
         target = choose_rollback_target(versions, event_arn)
+        if target is None and tenant:
+            return EventPlan(
+                Decision.ROLL_BACK_TO_BASE,
+                f"tenant {tenant}'s live adapter version {current.version} was rejected and the tenant "
+                "has no other approved adapter: the base model serves the tenant",
+                True,
+                Trigger.ROLLBACK,
+            )
         if target is None:
             return EventPlan(
                 Decision.NO_APPROVED_VERSION_LEFT,

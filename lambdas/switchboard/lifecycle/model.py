@@ -16,6 +16,9 @@ from switchboard.options.model import OPTION_ID_PATTERN
 SAGEMAKER_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 ADAPTER_OF_KEY = "switchboard:adapter-of"
 """``CustomerMetadataProperties`` key `switchboard models register --adapter-of` sets on a version."""
+TENANT_KEY = "switchboard:tenant"
+"""``CustomerMetadataProperties`` key `switchboard models register --tenant` sets: the version is that
+tenant's adapter (versions in a group cannot take tags; FACTS "SageMaker deployment and registry")."""
 
 
 class Approval(StrEnum):
@@ -98,6 +101,9 @@ class PackageVersion:
     model_data_url: str = ""
     image: str = ""
     adapter_of: str | None = None
+    tenant: str | None = None
+    """The tenant whose adapter this version is (``TENANT_KEY``); None for a family-wide version.
+    Only ``DescribeModelPackage`` carries it: ListModelPackages summaries have no metadata."""
     stage: str | None = None
     """``ModelLifeCycle.Stage`` (e.g. ``Archived``), when set."""
 
@@ -117,6 +123,7 @@ class PackageVersion:
             model_data_url=str(containers[0].get("ModelDataUrl", "")),
             image=str(containers[0].get("Image", "")),
             adapter_of=metadata.get(ADAPTER_OF_KEY),
+            tenant=metadata.get(TENANT_KEY) or None,
             stage=life_cycle.get("Stage"),
         )
 
@@ -127,4 +134,5 @@ class PackageVersion:
             "version": self.version,
             "model_data_url": self.model_data_url,
             "image": self.image,
+            "tenant": self.tenant or "",
         }

@@ -1,9 +1,15 @@
 """The steps the deployment workflow's Lambda tasks and the retirement Lambda run.
 
 Each public method takes the task's JSON input and returns JSON for the state machine. The options
-catalogue and the SageMaker registry are injected behind the two Protocols below
+catalogue and the SageMaker registry are injected behind the two Protocols below, the tenant
+adapters table behind ``switchboard.lifecycle.adapter_store.TenantAdapterStore``
 (:class:`LifecycleService` is built once per execution environment by the handlers, by the local
 stack with emulated clients, and by logic tests with the in-memory fakes of ``tests/fakes``).
+
+Tenant adapters (issue 16): a version registered with ``--tenant T`` in an adapter family is T's
+adapter. Its approval creates T's own inference component and moves T's item in the adapters table
+(never the family's option, never another tenant's item); rejecting T's live adapter redeploys T's
+newest remaining approved adapter, or returns T to the base model when there is none.
 """
 
 from __future__ import annotations
@@ -13,18 +19,31 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
+from switchboard.lifecycle.adapter_store import (
+    AdapterChange,
+    AdapterRef,
+    AdapterState,
+    HistoryEvent,
+    TenantAdapter,
+    TenantAdapterStore,
+    all_in_family,
+    history_timestamp,
+)
 from switchboard.lifecycle.errors import LifecycleError, OptionMovedByAnotherDeployment, UnknownModelFamily
 from switchboard.lifecycle.logic import (
+    ARCHIVED_STAGE,
     Decision,
+    Trigger,
     plan_for_event,
     resource_names,
     select_retirements,
     version_option_id,
     version_prefix,
 )
-from switchboard.lifecycle.model import FamilyKind, ModelFamily, PackageVersion
+from switchboard.lifecycle.model import Approval, FamilyKind, ModelFamily, PackageVersion
 from switchboard.options.errors import VersionConflict
 from switchboard.options.model import LlmOption, OptionStatus, ProviderKind
+from switchboard.options.store import utc_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +53,10 @@ RETIREMENT_ACTOR = "model-retirement"
 
 class BaseComponentMissing(LifecycleError):
     """An adapter family's endpoint or base inference component does not exist (deploy it first)."""
+
+
+class NotATenantAdapterFamily(LifecycleError):
+    """A version names a tenant, but its family is not an adapter family with tenant adapters."""
 
 
 class VersionedOptions(Protocol):
@@ -90,10 +113,29 @@ class LifecycleService:
         families: Mapping[str, ModelFamily],
         options: VersionedOptions,
         registry: ModelRegistry,
+        adapters: TenantAdapterStore | None = None,
     ) -> None:
         self.families = dict(families)
         self.options = options
         self.registry = registry
+        self.adapters = adapters
+
+    def tenant_adapters(self, family: ModelFamily, tenant: str) -> TenantAdapterStore:
+        """The adapters table, for a tenant's version of an adapter family (else a clear error)."""
+        from switchboard.keys import validate_tenant
+
+        try:
+            validate_tenant(tenant)
+        except ValueError as exc:
+            raise NotATenantAdapterFamily(f"{family.group}: {exc}") from None
+        if family.kind is not FamilyKind.ADAPTER:
+            raise NotATenantAdapterFamily(
+                f"{family.group} is a full-model family: only adapter families (base_component set) "
+                f"take tenant adapters (the version names tenant {tenant!r})"
+            )
+        if self.adapters is None:
+            raise NotATenantAdapterFamily("this stack has no tenant adapters table (ADAPTERS_TABLE)")
+        return self.adapters
 
     def family(self, group: str) -> ModelFamily:
         try:
@@ -111,21 +153,34 @@ class LifecycleService:
         detail = event["event"]
         family = self.family(str(detail["group"]))
         current = self.registry.describe_version(str(detail["arn"]))
-        option = self.options.get(family.option_id)
-        live_arn = option.model_package_arn if option else None
+        tenant = current.tenant
+        if tenant:
+            record = self.tenant_adapters(family, tenant).get(family.group, tenant)
+            serving = record.live if record else None
+            live_arn = serving.package_arn if serving else None
+            live_component = serving.component if serving else ""
+        else:
+            option = self.options.get(family.option_id)
+            live_arn = option.model_package_arn if option else None
+            live_component = (option.inference_component if option else None) or ""
         versions = self.registry.list_versions(family.group) if detail["status"] == "Rejected" else []
         decision = plan_for_event(
             event_arn=str(detail["arn"]),
             event_status=str(detail["status"]),
             current=current,
             live_arn=live_arn,
-            versions=versions,
+            versions=self._rollback_candidates(versions, rejected_arn=str(detail["arn"]), tenant=tenant),
+            tenant=tenant,
         )
         endpoint = self.registry.endpoint(family.endpoint_name)
         target = decision.target
         if target is not None and target.arn != current.arn:
             target = self.registry.describe_version(target.arn)  # the summary lacks the containers
-        live_version = next((v.version for v in versions if v.arn == live_arn), 0)
+        live_version = (
+            serving.version
+            if tenant and serving
+            else next((v.version for v in versions if v.arn == live_arn), 0)
+        )
         adapter_deploy = decision.decision is Decision.DEPLOY and family.kind is FamilyKind.ADAPTER
         if adapter_deploy and (
             endpoint is None or self.registry.component_status(family.base_component or "") is None
@@ -140,12 +195,13 @@ class LifecycleService:
             "reason": decision.reason,
             "trigger": decision.trigger.value,
             "event_version_is_live": decision.event_version_is_live,
+            "tenant": tenant or "",
             "family": family.as_state(),
             "target": target.as_state() if target else {},
             "live": {
                 "arn": live_arn or "",
                 "version": live_version,
-                "inference_component": (option.inference_component if option else None) or "",
+                "inference_component": live_component,
             },
             "endpoint": {
                 "exists": endpoint is not None,
@@ -162,6 +218,27 @@ class LifecycleService:
         }
         logger.info("deployment plan: %s (%s)", plan["decision"], plan["reason"])
         return plan
+
+    def _rollback_candidates(
+        self, versions: list[PackageVersion], *, rejected_arn: str, tenant: str | None
+    ) -> list[PackageVersion]:
+        """The newest Approved, unarchived version (other than the rejected one) of the same owner:
+        that tenant's adapters, or for a family-wide version the versions of no tenant.
+
+        Summaries carry no metadata, so candidates are described newest first until one belongs to
+        the same owner: one call in the common case, never a pass over hundreds of tenants' versions.
+        """
+        for summary in versions:
+            if (
+                summary.arn == rejected_arn
+                or summary.approval != Approval.APPROVED
+                or summary.stage == ARCHIVED_STAGE
+            ):
+                continue
+            described = self.registry.describe_version(summary.arn)
+            if (described.tenant or None) == (tenant or None):
+                return [described]
+        return []
 
     # -- deployment: SmokeTest / SmokeTestAdapter
 
@@ -255,6 +332,106 @@ class LifecycleService:
         except VersionConflict:
             logger.warning("pinned option %s changed concurrently; left as is", pinned_id)
 
+    # -- deployment: SwitchTenantAdapter, RevertTenantToOldAdapter, RollTenantBackToBase
+
+    def switch_tenant(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Point one tenant at its new adapter component (conditional on the adapter it replaces).
+
+        Input: ``{"group", "tenant", "trigger", "expect_package_arn", "package_arn", "version",
+        "endpoint_name", "inference_component", "updated_by", "execution"}``. Output
+        ``{"displaced"}``: the tenant's record before (None: no record), which the revert after an
+        alarm restores. A rollback (the live adapter was rejected) marks the tenant ``rolled_back``
+        and keeps no previous adapter: the rejected one may never serve again.
+        """
+        family, tenant, store = self._tenant_of(event)
+        current = store.get(family.group, tenant)
+        new = AdapterRef(
+            str(event["package_arn"]), int(event.get("version") or 0), str(event["inference_component"])
+        )
+        rollback = event.get("trigger") == Trigger.ROLLBACK
+        record = TenantAdapter(
+            family=family.group,
+            tenant=tenant,
+            state=AdapterState.ROLLED_BACK if rollback else AdapterState.LIVE,
+            live=new,
+            previous=current.live if current and current.live and not rollback else None,
+            endpoint_name=str(event["endpoint_name"]),
+            updated_at=utc_timestamp(),
+            updated_by=str(event["updated_by"]),
+        )
+        self._write_tenant(event, record, HistoryEvent.DEPLOYED)
+        return {"displaced": current.as_state() if current else None}
+
+    def revert_tenant(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """An alarm fired during the bake: the tenant's record before the switch comes back.
+
+        Input: ``{"group", "tenant", "expect_package_arn" (the new version), "restore" (the
+        ``displaced`` record), "updated_by", "execution", "reason"}``.
+        """
+        family, tenant, _ = self._tenant_of(event)
+        restore = event.get("restore") or {}
+        record = TenantAdapter(
+            family=family.group,
+            tenant=tenant,
+            state=AdapterState.ROLLED_BACK,
+            live=AdapterRef.from_state(restore.get("live")),
+            previous=AdapterRef.from_state(restore.get("previous")),
+            endpoint_name=str(restore.get("endpoint_name") or family.endpoint_name),
+            updated_at=utc_timestamp(),
+            updated_by=str(event["updated_by"]),
+        )
+        self._write_tenant(event, record, HistoryEvent.REVERTED_AFTER_ALARM)
+        return {"tenant": tenant, "live": record.live.as_state() if record.live else None}
+
+    def tenant_to_base(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The tenant's live adapter was rejected and no other is approved: the base model serves it.
+
+        Input: ``{"group", "tenant", "expect_package_arn" (the rejected live version), "updated_by",
+        "execution", "reason"}``. The workflow deletes the rejected component afterwards (routing
+        never points at a deleted component).
+        """
+        family, tenant, _ = self._tenant_of(event)
+        record = TenantAdapter(
+            family=family.group,
+            tenant=tenant,
+            state=AdapterState.ROLLED_BACK,
+            live=None,
+            previous=None,
+            endpoint_name=family.endpoint_name,
+            updated_at=utc_timestamp(),
+            updated_by=str(event["updated_by"]),
+        )
+        self._write_tenant(event, record, HistoryEvent.ROLLED_BACK_TO_BASE)
+        return {"tenant": tenant, "base_component": family.base_component or ""}
+
+    def _tenant_of(self, event: Mapping[str, Any]) -> tuple[ModelFamily, str, TenantAdapterStore]:
+        family = self.family(str(event["group"]))
+        tenant = str(event.get("tenant") or "")
+        return family, tenant, self.tenant_adapters(family, tenant)
+
+    def _write_tenant(self, event: Mapping[str, Any], record: TenantAdapter, what: HistoryEvent) -> None:
+        family = self.family(record.family)
+        store = self.tenant_adapters(family, record.tenant)
+        change = AdapterChange(
+            family=record.family,
+            tenant=record.tenant,
+            event=what,
+            at=history_timestamp(),
+            execution=str(event.get("execution") or record.updated_by),
+            record=record,
+            reason=str(event.get("reason") or "")[:1024],
+        )
+        store.write(
+            record, expected_live_arn=str(event.get("expect_package_arn") or "") or None, change=change
+        )
+        logger.info(
+            "tenant %s of %s: %s (%s)",
+            record.tenant,
+            record.family,
+            what.value,
+            record.live.component if record.live else "base model",
+        )
+
     # -- retirement
 
     def retire(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -278,8 +455,11 @@ class LifecycleService:
         endpoint = self.registry.endpoint(family.endpoint_name)
         routed_config = endpoint["config_name"] if endpoint else None
         versions = self.registry.list_versions(family.group)
+        kept_arns, kept_components = self._tenant_adapters_in_use(family)
         retired: list[dict[str, Any]] = []
         for version in select_retirements(versions, live_arn=live_arn, retention=retention):
+            if version.arn in kept_arns:
+                continue
             retired.append(
                 self._retire_version(
                     family,
@@ -287,9 +467,24 @@ class LifecycleService:
                     routed_component=routed_component,
                     routed_config=routed_config,
                     dry_run=dry_run,
+                    kept_components=kept_components,
                 )
             )
         return {"live": live_arn or "", "retention": retention, "retired": retired}
+
+    def _tenant_adapters_in_use(self, family: ModelFamily) -> tuple[frozenset[str], frozenset[str]]:
+        """Versions and components serving a tenant, or kept as its previous approved adapter:
+        retirement by the family's retention never takes them (a tenant's versions age separately)."""
+        if family.kind is not FamilyKind.ADAPTER or self.adapters is None:
+            return frozenset(), frozenset()
+        arns: set[str] = set()
+        components: set[str] = set()
+        for record in all_in_family(self.adapters, family.group):
+            for ref in (record.live, record.previous):
+                if ref is not None:
+                    arns.add(ref.package_arn)
+                    components.add(ref.component)
+        return frozenset(arns), frozenset(components)
 
     def _retire_version(
         self,
@@ -299,9 +494,10 @@ class LifecycleService:
         routed_component: str | None,
         routed_config: str | None,
         dry_run: bool,
+        kept_components: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
         prefix = version_prefix(family.group, version.version)
-        keep = {name for name in (routed_component, routed_config) if name}
+        keep = {name for name in (routed_component, routed_config) if name} | kept_components
         components = [
             c for c in self.registry.components_named(family.endpoint_name, prefix) if c not in keep
         ]

@@ -21,6 +21,9 @@ class LifecycleSettings(BaseModel):
 
     options_table: str = Field(alias="OPTIONS_TABLE", min_length=1)
     families: dict[str, ModelFamily] = Field(alias="MODEL_FAMILIES")
+    adapters_table: str | None = Field(default=None, alias="ADAPTERS_TABLE", min_length=1)
+    """The tenant adapters table (issue 16). Optional: a stack from before it deploys family-wide
+    versions as before and fails a tenant's version in its plan with the reason."""
 
     @field_validator("families", mode="before")
     @classmethod

@@ -8,6 +8,11 @@ itself with the event EventBridge would deliver (same shape, see
 
 `rollback` rejects the version serving traffic, with a reason: the same workflow then redeploys the
 newest remaining Approved version (one rollback mechanism).
+
+Tenant adapters (issue 16): `register --tenant T` (in an adapter family) keeps T in the version's
+`CustomerMetadataProperties`; approving it deploys T's own adapter component and moves only T's
+record in the tenant adapters table; `rollback --tenant T` rejects T's live adapter (T goes back to
+its previous approved adapter, or to the base model); `list --tenant T` shows T's adapter and history.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from switchboard_local.cli.common import aws_errors, cli_actor
 from switchboard_local.cli.target import TargetError, add_target_arguments, aws_client, local_target
 
 if TYPE_CHECKING:
+    from switchboard.lifecycle.adapter_store import TenantAdapterStore
     from switchboard.lifecycle.model import PackageVersion
 
 # CloudFormation outputs of the deployed stack (infra/constructs/model_deployment.py defines them).
@@ -32,6 +38,7 @@ OUTPUT_STATE_MACHINE = "ModelDeploymentStateMachineArn"
 OUTPUT_DEPLOYMENTS_TABLE = "ModelDeploymentsTableName"
 OUTPUT_DEPLOYMENT_FUNCTION = "ModelDeploymentFunctionName"
 OUTPUT_OPTIONS_TABLE = "OptionsTableName"
+OUTPUT_ADAPTERS_TABLE = "ModelAdaptersTableName"
 WAIT_TIMEOUT_S = 300.0
 
 
@@ -44,9 +51,17 @@ class ModelsTarget:
     state_machine_arn: str
     deployments_table: str
     families: dict[str, dict[str, Any]]
+    adapters_table: str | None = None
 
     def client(self, service: str) -> Any:
         return aws_client(service, region=self.region, endpoint_url=self.endpoint_url)
+
+    def adapters(self) -> TenantAdapterStore:
+        from switchboard.lifecycle.adapter_store import DynamoTenantAdapterStore
+
+        if not self.adapters_table:
+            raise TargetError("this stack has no tenant adapters table (deploy a version with issue 16)")
+        return DynamoTenantAdapterStore(self.adapters_table, client=self.client("dynamodb"))
 
     def family(self, group: str) -> dict[str, Any]:
         try:
@@ -77,6 +92,7 @@ def resolve_models_target(args: argparse.Namespace) -> ModelsTarget:
             state_machine_arn="",
             deployments_table=names["deployments_table"],
             families={},
+            adapters_table=names["adapters_table"],
         )
         machines = target.client("stepfunctions").list_state_machines()["stateMachines"]
         found = [m["stateMachineArn"] for m in machines if m["name"] == names["deployment_state_machine"]]
@@ -109,6 +125,7 @@ def resolve_models_target(args: argparse.Namespace) -> ModelsTarget:
             state_machine_arn=outputs[OUTPUT_STATE_MACHINE],
             deployments_table=outputs[OUTPUT_DEPLOYMENTS_TABLE],
             families={},
+            adapters_table=outputs.get(OUTPUT_ADAPTERS_TABLE),
         )
         target.families = _families_of(target, outputs[OUTPUT_DEPLOYMENT_FUNCTION])
     except KeyError as exc:
@@ -181,8 +198,36 @@ def _run_locally(target: ModelsTarget, arn: str) -> dict[str, Any]:
     }
 
 
-def _report(target: ModelsTarget, group: str, arn: str, run: dict[str, Any] | None) -> int:
+def _tenant_arg(text: str) -> str:
+    """A tenant as API keys spell it (``switchboard.keys.validate_tenant``)."""
+    from switchboard.keys import validate_tenant
+
+    try:
+        return validate_tenant(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _tenant_of(target: ModelsTarget, arn: str) -> str | None:
+    from switchboard.lifecycle.model import PackageVersion
+
+    described = target.client("sagemaker").describe_model_package(ModelPackageName=arn)
+    return PackageVersion.from_description(described).tenant
+
+
+def _tenant_live_arn(target: ModelsTarget, group: str, tenant: str) -> str | None:
+    record = target.adapters().get(group, tenant)
+    return record.live.package_arn if record and record.live else None
+
+
+def _report(
+    target: ModelsTarget, group: str, arn: str, run: dict[str, Any] | None, *, tenant: str | None = None
+) -> int:
     result: dict[str, Any] = {"group": group, "model_package_arn": arn, "serving": _live_arn(target, group)}
+    if tenant:
+        # what serves the tenant now (None: the base model)
+        result["tenant"] = tenant
+        result["tenant_serving"] = _tenant_live_arn(target, group, tenant)
     if run is None:
         result["workflow"] = "started by the EventBridge rule; follow it in the Step Functions console"
         _out(result)
@@ -195,8 +240,15 @@ def _report(target: ModelsTarget, group: str, arn: str, run: dict[str, Any] | No
 @aws_errors
 def cmd_register(args: argparse.Namespace) -> int:
     target = resolve_models_target(args)
-    target.family(args.group)
-    from switchboard.lifecycle.model import ADAPTER_OF_KEY
+    family = target.family(args.group)
+    from switchboard.lifecycle.model import ADAPTER_OF_KEY, TENANT_KEY
+
+    base = family.get("base_component")
+    if args.tenant and not base:
+        raise TargetError(f"{args.group} is a full-model family: --tenant needs an adapter family")
+    if args.adapter_of and base and args.adapter_of != base:
+        raise TargetError(f"{args.group}'s adapters run on base component {base!r}, not {args.adapter_of!r}")
+    adapter_of = args.adapter_of or (base if args.tenant else None)
 
     kwargs: dict[str, Any] = {
         "ModelPackageGroupName": args.group,
@@ -208,8 +260,9 @@ def cmd_register(args: argparse.Namespace) -> int:
         },
         "ModelApprovalStatus": "PendingManualApproval",
     }
-    if args.adapter_of:
-        kwargs["CustomerMetadataProperties"] = {ADAPTER_OF_KEY: args.adapter_of}
+    metadata = {ADAPTER_OF_KEY: adapter_of, TENANT_KEY: args.tenant}
+    if adapter_of:
+        kwargs["CustomerMetadataProperties"] = {k: v for k, v in metadata.items() if v}
     arn = target.client("sagemaker").create_model_package(**kwargs)["ModelPackageArn"]
     described = target.client("sagemaker").describe_model_package(ModelPackageName=arn)
     _out(
@@ -217,6 +270,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             "model_package_arn": arn,
             "version": described.get("ModelPackageVersion"),
             "status": "PendingManualApproval",
+            "tenant": args.tenant,
         }
     )
     return 0
@@ -234,22 +288,26 @@ def cmd_approve(args: argparse.Namespace) -> int:
         ModelApprovalStatus="Approved",
         ApprovalDescription=(args.reason or f"approved by {cli_actor()}")[:1024],
     )
-    return _report(target, args.group, arn, _run_locally(target, arn) if target.local else None)
+    run = _run_locally(target, arn) if target.local else None
+    return _report(target, args.group, arn, run, tenant=_tenant_of(target, arn))
 
 
 @aws_errors
 def cmd_rollback(args: argparse.Namespace) -> int:
     target = resolve_models_target(args)
-    live = _live_arn(target, args.group)
+    target.family(args.group)
+    live = _tenant_live_arn(target, args.group, args.tenant) if args.tenant else _live_arn(target, args.group)
     if not live:
-        _err(f"{args.group}: no version serves traffic; nothing to roll back")
+        whom = f" tenant {args.tenant}" if args.tenant else ""
+        _err(f"{args.group}: no version serves{whom}; nothing to roll back")
         return 1
     target.client("sagemaker").update_model_package(
         ModelPackageArn=live,
         ModelApprovalStatus="Rejected",
         ApprovalDescription=f"rollback by {cli_actor()}: {args.reason}"[:1024],
     )
-    return _report(target, args.group, live, _run_locally(target, live) if target.local else None)
+    run = _run_locally(target, live) if target.local else None
+    return _report(target, args.group, live, run, tenant=args.tenant)
 
 
 @aws_errors
@@ -270,6 +328,20 @@ def cmd_list(args: argparse.Namespace) -> int:
         (from_dynamodb_item(i) for i in items), key=lambda r: str(r.get(DEPLOYMENTS_SORT_KEY))
     ):
         latest[int(item.get("version") or 0)] = item
+    if args.tenant:
+        store = target.adapters()
+        serving = store.get(args.group, args.tenant)
+        tenant_view = {
+            "group": args.group,
+            "tenant": args.tenant,
+            "adapter": _tenant_row(serving) if serving else None,
+            "history": [_history_row(h) for h in store.history(args.group, args.tenant)],
+        }
+        if args.json:
+            _out(tenant_view)
+        else:
+            _print_tenant(tenant_view)
+        return 0
     rows = []
     for summary in _versions(target, args.group):
         record = latest.get(summary.version, {})
@@ -284,8 +356,71 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "model_package_arn": summary.arn,
             }
         )
-    _out(rows)
+    tenants: list[dict[str, Any]] = []
+    if target.adapters_table and target.family(args.group).get("base_component"):
+        from switchboard.lifecycle.adapter_store import all_in_family
+
+        tenants = [_tenant_row(r) for r in all_in_family(target.adapters(), args.group)]
+    listing = {"group": args.group, "serving": live, "versions": rows, "tenants": tenants}
+    if args.json:
+        _out(listing)
+    else:
+        _print_listing(listing)
     return 0
+
+
+def _tenant_row(record: Any) -> dict[str, Any]:
+    """One tenant's serving adapter as `list` shows it (version None: the base model serves)."""
+    live, previous = record.live, record.previous
+    return {
+        "tenant": record.tenant,
+        "version": live.version if live else None,
+        "state": record.state.value,
+        "serving": live.component if live else "base model",
+        "model_package_arn": live.package_arn if live else None,
+        "previous_version": previous.version if previous else None,
+        "updated_at": record.updated_at,
+    }
+
+
+def _history_row(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "at": item.get("at"),
+        "event": item.get("event"),
+        "version": item.get("live_version"),
+        "state": item.get("state"),
+        "execution": item.get("execution"),
+        "reason": item.get("reason") or None,
+    }
+
+
+def _table(rows: list[dict[str, Any]], keys: list[str]) -> None:
+    cells = [["-" if row.get(k) is None else str(row.get(k)) for k in keys] for row in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    print("  ".join(k.ljust(widths[i]) for i, k in enumerate(keys)).rstrip())
+    for line in cells:
+        print("  ".join(c.ljust(widths[i]) for i, c in enumerate(line)).rstrip())
+
+
+def _print_listing(listing: dict[str, Any]) -> None:
+    print(f"{listing['group']}: versions")
+    _table(listing["versions"], ["version", "approval", "stage", "deployment", "deployed_at", "serving"])
+    if listing["tenants"]:
+        print(f"\n{listing['group']}: tenant adapters")
+        _table(
+            listing["tenants"], ["tenant", "version", "state", "serving", "previous_version", "updated_at"]
+        )
+
+
+def _print_tenant(view: dict[str, Any]) -> None:
+    adapter = view["adapter"]
+    if adapter is None:
+        print(f"{view['group']}: tenant {view['tenant']} has no adapter (the base model serves it)")
+        return
+    print(f"{view['group']}: tenant {view['tenant']}")
+    _table([adapter], ["version", "state", "serving", "previous_version", "updated_at"])
+    print("\nhistory (newest first)")
+    _table(view["history"], ["at", "event", "version", "state", "reason"])
 
 
 def register(subparsers: Any) -> None:
@@ -297,6 +432,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--model-data", required=True, help="s3://… model.tar.gz (adapters: files at its root)")
     p.add_argument("--image", required=True, help="inference container image URI")
     p.add_argument("--adapter-of", default=None, help="base inference component this LoRA adapter runs on")
+    p.add_argument(
+        "--tenant",
+        type=_tenant_arg,
+        default=None,
+        help="the tenant this adapter serves (adapter families only; other tenants are never touched)",
+    )
     p.add_argument("--description", default=None)
     add_target_arguments(p)
     p.set_defaults(func=cmd_register)
@@ -318,11 +459,24 @@ def register(subparsers: Any) -> None:
         help="reject the version serving traffic: the newest remaining Approved version redeploys",
     )
     p.add_argument("--group", required=True)
+    p.add_argument(
+        "--tenant",
+        type=_tenant_arg,
+        default=None,
+        help="reject this tenant's live adapter: the tenant goes back to its previous approved adapter, "
+        "or to the base model",
+    )
     p.add_argument("--reason", default="operator rollback")
     add_target_arguments(p)
     p.set_defaults(func=cmd_rollback)
 
-    p = sub.add_parser("list", help="versions with approval, lifecycle stage, last deployment, serving")
+    p = sub.add_parser(
+        "list",
+        help="versions with approval, lifecycle stage, last deployment, serving; and which adapter "
+        "version serves each tenant, in which state",
+    )
     p.add_argument("--group", required=True)
+    p.add_argument("--tenant", type=_tenant_arg, default=None, help="one tenant's adapter and its history")
+    p.add_argument("--json", action="store_true", help="print JSON")
     add_target_arguments(p)
     p.set_defaults(func=cmd_list)
