@@ -197,6 +197,17 @@ class ConcurrentWrites:
         futures = [pool.submit(contextvars.copy_context().run, _run_quietly, write) for write in writes]
         wait(futures)
 
+    def run_within(self, writes: Sequence[Write], timeout_s: float) -> bool:
+        """Run the writes on the pool (even one) and wait at most ``timeout_s``: False when some were
+        still running then (they go on in the pool; :mod:`switchboard.after_response` cuts its wait
+        at the invocation's deadline margin with this)."""
+        if not writes:
+            return True
+        pool = self._executor()
+        futures = [pool.submit(contextvars.copy_context().run, _run_quietly, write) for write in writes]
+        _, running = wait(futures, timeout=max(0.0, timeout_s))
+        return not running
+
 
 class _Catalogue(Protocol):
     def get_many(self, ids: Iterable[str]) -> dict[str, LlmOption]: ...
