@@ -30,6 +30,14 @@ What it does with it:
 - ``POST`` :data:`PASS_THROUGH_PATH`: LWA posts non-HTTP events (a direct ``Invoke``) here; the
   only one the gateway answers is ``switchboard doctor``'s ``{"switchboard_selfcheck": true}``.
 
+After-answer writes (``switchboard.after_response``): LWA is this function's runtime (it calls
+``/runtime/invocation/next``, after our readiness check passes), so :func:`main` registers the
+after-response internal extension before the server listens, and every request LWA forwards is
+one invocation (``after_response.invocation``, keyed by the Lambda request id), finished once its
+response has been written. A whole request's metering writes are deferred to the extension (the
+gateway handler asks for that); a stream keeps writing after ``data: [DONE]``, before its
+connection closes, and only releases the extension when it ends.
+
 Cold start: this module imports the standard library only. The gateway module (Powertools,
 pydantic, the service) is imported on a background thread as soon as the server listens, so it is
 usually warm by the first invocation and never delays LWA's readiness check.

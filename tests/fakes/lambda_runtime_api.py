@@ -89,7 +89,7 @@ class FakeLambdaApi:
     def runtime_api(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host!s}:{port}" if isinstance(host, str) else f"{host.decode()}:{port}"
 
     def invoke(self, payload: Any, *, timeout_s: float = 5.0) -> Invocation:
         """Queue an invocation (delivered once the runtime and every extension are ready)."""

@@ -134,20 +134,20 @@ def test_a_handler_that_raises_still_releases_the_extension_and_its_writes_run(
     assert invocation.ended.wait(WAIT_S)
     assert invocation.error["errorType"] == "RuntimeError"
     assert len(recorder.finished) == 1
-    assert time.monotonic() - started < 1.0  # released by the handler, not by a timeout
+    assert time.monotonic() - started < 2.5  # released by the handler, not after begin_within_s
 
 
 def test_a_write_that_hangs_is_cut_off_at_the_deadline_margin(lambda_api: FakeLambdaApi) -> None:
     _start(lambda_api, margin_s=0.5)
     recorder = Recorder()  # never opened: the write hangs
     run_python_runtime(lambda_api, _gateway_like_handler(DeferredWrites(), [recorder.write]), invocations=1)
+    invoked = time.monotonic()
     invocation = lambda_api.invoke({"body": "hi"}, timeout_s=1.5)
     assert invocation.ended.wait(WAIT_S)
-    posted = lambda_api.when("runtime-response", invocation.request_id)
     ended = lambda_api.when("invocation-ended", invocation.request_id)
     assert recorder.started and not recorder.finished
-    # Released 0.5 s before the 1.5 s deadline (the handler answered within milliseconds).
-    assert 0.6 < ended - posted < 1.4
+    # Released at the 1.5 s deadline minus the 0.5 s margin: not before, and before the deadline.
+    assert 0.95 < ended - invoked < 1.45
     recorder.gate.set()
 
 
@@ -158,7 +158,7 @@ def test_an_invocation_nobody_here_serves_is_released_promptly(lambda_api: FakeL
     invocation = lambda_api.invoke({"body": "hi"}, timeout_s=30)
     assert invocation.ended.wait(WAIT_S)
     ended = lambda_api.when("invocation-ended", invocation.request_id)
-    assert ended - lambda_api.when("runtime-response", invocation.request_id) < 1.0
+    assert ended - lambda_api.when("runtime-response", invocation.request_id) < 5  # not ~30 s
 
 
 def test_consecutive_invocations_each_run_their_own_writes(lambda_api: FakeLambdaApi) -> None:
@@ -205,3 +205,47 @@ def test_registering_after_the_runtime_asked_for_work_is_refused_and_falls_back(
         time.sleep(0.01)
     environ = {"AWS_LAMBDA_RUNTIME_API": lambda_api.runtime_api, "SWITCHBOARD_AFTER_RESPONSE": "extension"}
     assert after_response.start_from_env(environ) is None
+
+
+@pytest.mark.parametrize(
+    ("handler_name", "registers"),
+    [("handlers.gateway.handler", True), ("handlers/gateway_http.sh", False)],
+    ids=["python-runtime-handler", "under-lwa"],
+)
+def test_the_gateway_module_registers_at_import_only_as_the_runtimes_handler(
+    lambda_api: FakeLambdaApi, handler_name: str, registers: bool
+) -> None:
+    """Under the Python runtime the handler module's import is init; under LWA the HTTP
+    entrypoint has registered before it listens (the gateway module is imported later)."""
+    from tests.fresh_python import run_fresh
+
+    environ = {
+        "_HANDLER": handler_name,
+        "AWS_LAMBDA_RUNTIME_API": lambda_api.runtime_api,
+        "SWITCHBOARD_AFTER_RESPONSE": "extension",
+        "POWERTOOLS_METRICS_NAMESPACE": "Test",
+    }
+    result = run_fresh(f"import os; os.environ.update({environ!r}); import handlers.gateway")
+    assert result.returncode == 0, result.stderr
+    assert bool(lambda_api.extensions) == registers
+
+
+def test_the_http_entrypoint_registers_before_it_listens(monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers import gateway_http
+
+    order: list[str] = []
+
+    class Server:
+        def __init__(self, *args: Any) -> None:
+            order.append("listen")
+
+        def warm(self) -> None:
+            pass
+
+        def serve_forever(self) -> None:
+            pass
+
+    monkeypatch.setattr(gateway_http, "GatewayServer", Server)
+    monkeypatch.setattr(after_response, "start_from_env", lambda: order.append("register"))
+    gateway_http.main()
+    assert order == ["register", "listen"]

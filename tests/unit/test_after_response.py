@@ -120,7 +120,11 @@ def test_nothing_is_deferred_without_a_registered_extension_or_a_request_id(
 def test_run_within_reports_a_write_still_running_at_the_timeout() -> None:
     gate = threading.Event()
     started = time.monotonic()
-    assert not ConcurrentWrites().run_within([lambda: None, lambda: gate.wait(5)], 0.1)
+
+    def hangs() -> None:
+        gate.wait(5)
+
+    assert not ConcurrentWrites().run_within([lambda: None, hangs], 0.1)
     assert time.monotonic() - started < 1
     gate.set()
     assert ConcurrentWrites().run_within([lambda: None], 1)
