@@ -132,7 +132,7 @@ def _accounting(usage_table: str | None, options: Any, on_event: Any, **quota_op
             on_event=on_event,
         ),
         # After the response in AWS (the after-response extension), inline elsewhere.
-        "run_writes": after_response.DeferredWrites(),
+        "run_writes": after_response.DeferredWrites(after_deferred=_publish_late_metrics),
     }
 
 
@@ -255,6 +255,13 @@ def _flush_metrics() -> None:
         metrics.flush_metrics()
     except Exception:  # observability never breaks the request path
         logger.exception("metrics flush failed")
+
+
+def _publish_late_metrics() -> None:
+    """After a whole request's deferred writes (the after-response extension): what they emitted
+    (e.g. ``MeteringFailed``) would otherwise wait for the next invocation's flush."""
+    if metrics.metric_set:
+        _flush_metrics()
 
 
 def _request_id() -> str:

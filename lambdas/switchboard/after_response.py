@@ -182,7 +182,17 @@ class ExtensionsApi:
 @dataclass
 class _Invocation:
     writes: list[Write] = field(default_factory=list)
+    then: list[Callable[[], None]] = field(default_factory=list)
     finished: bool = False
+
+
+class Claimed(list[Write]):
+    """The writes an extension claimed, and what runs once they are done (``then``: e.g. publishing
+    the metrics they emitted, which the handler's own flush has already missed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.then: list[Callable[[], None]] = []
 
 
 class Handoff:
@@ -199,13 +209,18 @@ class Handoff:
             self._invocations.setdefault(request_id, _Invocation())
             self._changed.notify_all()
 
-    def add(self, request_id: str, writes: Sequence[Write]) -> bool:
-        """Queue writes for an invocation being served; False when it is not (run them yourself)."""
+    def add(
+        self, request_id: str, writes: Sequence[Write], *, then: Callable[[], None] | None = None
+    ) -> bool:
+        """Queue writes for an invocation being served (``then`` runs after them, once per
+        invocation); False when it is not being served (run them yourself)."""
         with self._changed:
             current = self._invocations.get(request_id)
             if current is None or current.finished:
                 return False
             current.writes.extend(writes)
+            if then is not None and then not in current.then:
+                current.then.append(then)
             return True
 
     def finish(self, request_id: str) -> None:
@@ -213,7 +228,7 @@ class Handoff:
             self._invocations.setdefault(request_id, _Invocation()).finished = True
             self._changed.notify_all()
 
-    def claim(self, request_id: str, *, until: float, begin_within_s: float = BEGIN_WITHIN_S) -> list[Write]:
+    def claim(self, request_id: str, *, until: float, begin_within_s: float = BEGIN_WITHIN_S) -> Claimed:
         """Wait until ``request_id`` is finished (or was never begun ``begin_within_s`` from now, or
         ``until`` passes); return its writes and those of every other finished invocation (one the
         extension stopped waiting for before it finished: late, but not lost)."""
@@ -231,9 +246,11 @@ class Handoff:
                     break
                 wait_until = until if current is not None else min(until, begin_by)
                 self._changed.wait(max(0.0, wait_until - now))
-            claimed: list[Write] = []
+            claimed = Claimed()
             for rid in [rid for rid, inv in self._invocations.items() if inv.finished]:
-                claimed.extend(self._invocations.pop(rid).writes)
+                done = self._invocations.pop(rid)
+                claimed.extend(done.writes)
+                claimed.then.extend(hook for hook in done.then if hook not in claimed.then)
             return claimed
 
 
@@ -314,6 +331,11 @@ class AfterResponseExtension:
                 "after-answer writes cut off at the deadline margin",
                 extra={"request_id": request_id, "writes": len(writes)},
             )
+        for hook in writes.then:
+            try:
+                hook()
+            except Exception:  # e.g. publishing metrics: never stops the extension
+                logger.exception("an after-answer hook failed")
 
 
 # --- This process's extension, and the seams the gateway calls --------------------------------------
@@ -404,10 +426,21 @@ def invocation(request_id: str | None, *, defer: bool = False) -> Iterator[None]
 class DeferredWrites:
     """A :data:`switchboard.accounting.WriteRunner`: inside a deferring :func:`invocation` with the
     extension registered, the writes wait for the response to go out; otherwise they run inline,
-    concurrently (:class:`~switchboard.accounting.ConcurrentWrites`), as before."""
+    concurrently (:class:`~switchboard.accounting.ConcurrentWrites`), as before.
 
-    def __init__(self, inline: Callable[[Sequence[Write]], None] | None = None) -> None:
+    A deferred write runs in a copy of the context it was queued from (the request's log keys
+    follow it into the extension's thread); ``after_deferred`` runs once the invocation's deferred
+    writes are done (the gateway publishes the metrics they emitted: its handler's flush is over).
+    """
+
+    def __init__(
+        self,
+        inline: Callable[[Sequence[Write]], None] | None = None,
+        *,
+        after_deferred: Callable[[], None] | None = None,
+    ) -> None:
         self._inline = inline
+        self._after_deferred = after_deferred
         self._lock = threading.Lock()
 
     def _inline_runner(self) -> Callable[[Sequence[Write]], None]:
@@ -424,7 +457,15 @@ class DeferredWrites:
         current = _current.get()
         extension = active_extension()
         if current is not None and current[1] and extension is not None:
-            request_id = current[0]
-            if extension.handoff.add(request_id, writes):
+            queued = contextvars.copy_context()
+            in_context = [_in_context(queued, write) for write in writes]
+            if extension.handoff.add(current[0], in_context, then=self._after_deferred):
                 return
         self._inline_runner()(writes)
+
+
+def _in_context(queued: contextvars.Context, write: Write) -> Write:
+    def run() -> None:
+        queued.copy().run(write)  # a copy each: the writes of one batch run at once
+
+    return run

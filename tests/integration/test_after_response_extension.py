@@ -249,3 +249,21 @@ def test_the_http_entrypoint_registers_before_it_listens(monkeypatch: pytest.Mon
     monkeypatch.setattr(after_response, "start_from_env", lambda: order.append("register"))
     gateway_http.main()
     assert order == ["register", "listen"]
+
+
+def test_the_after_deferred_hook_runs_after_the_writes_and_before_next(lambda_api: FakeLambdaApi) -> None:
+    """The gateway publishes the metrics its deferred writes emitted (its handler flushed before)."""
+    _start(lambda_api)
+    order: list[tuple[str, float]] = []
+    runner = DeferredWrites(after_deferred=lambda: order.append(("hook", time.monotonic())))
+
+    def handler(event: Any, context: Any) -> Any:
+        with after_response.invocation(context.aws_request_id, defer=True):
+            runner([lambda: order.append(("write", time.monotonic()))])
+        return {"ok": True}
+
+    run_python_runtime(lambda_api, handler, invocations=1)
+    invocation = lambda_api.invoke({"body": "hi"})
+    assert invocation.ended.wait(WAIT_S)
+    assert [name for name, _ in order] == ["write", "hook"]
+    assert order[-1][1] <= lambda_api.when("invocation-ended", invocation.request_id)

@@ -59,6 +59,9 @@ def test_a_whole_request_answers_first_and_hands_its_metering_to_the_extension(
     assert _usage_items(gateway) == before
     writes = registered.handoff.claim(LAMBDA_REQUEST_ID, until=time.time() + 5)
     assert writes, "the request's after-answer writes were not handed over"
+    from handlers import gateway as gateway_module
+
+    assert writes.then == [gateway_module._publish_late_metrics]
     assert _usage_items(gateway) == before
 
     from switchboard.accounting import ConcurrentWrites

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -156,3 +157,30 @@ def test_nothing_registers_outside_lambda_or_inline(monkeypatch: pytest.MonkeyPa
     )
     inline = {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9", after_response.AFTER_RESPONSE: "inline"}
     assert after_response.start_from_env(inline, factory=factory) is None
+
+
+def test_a_deferred_write_runs_in_the_context_it_was_queued_from(registered: AfterResponseExtension) -> None:
+    """The request's log keys (context variables) follow its writes into the extension's thread."""
+    key: contextvars.ContextVar[str] = contextvars.ContextVar("request_key", default="none")
+    seen: list[str] = []
+    token = key.set("request-1")
+    with after_response.invocation("r1", defer=True):
+        DeferredWrites()([lambda: seen.append(key.get()), lambda: seen.append(key.get())])
+    key.reset(token)
+    claimed = registered.handoff.claim("r1", until=time.time() + 1)
+    assert ConcurrentWrites().run_within(claimed, 2)  # pool threads: another context each
+    assert seen == ["request-1", "request-1"]
+
+
+def test_the_after_deferred_hook_is_handed_over_once_per_invocation(
+    registered: AfterResponseExtension,
+) -> None:
+    def hook() -> None:
+        pass
+
+    runner = DeferredWrites(after_deferred=hook)
+    with after_response.invocation("r1", defer=True):
+        runner([lambda: None])
+        runner([lambda: None])
+    claimed = registered.handoff.claim("r1", until=time.time() + 1)
+    assert len(claimed) == 2 and claimed.then == [hook]
