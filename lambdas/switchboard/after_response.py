@@ -42,7 +42,9 @@ Where it runs:
   a stream keeps writing after ``data: [DONE]``, before its connection closes (not deferred), and
   only releases the extension when it ends.
 - Under the Python runtime with ``handlers.gateway.handler`` as the function's handler, the gateway
-  module registers at import (init), when ``_HANDLER`` names it.
+  module registers at import (init), when ``_HANDLER`` names it. (The runtime client releases the
+  GIL while it waits in ``/runtime/invocation/next``: aws-lambda-python-runtime-interface-client
+  PR #33, 2021; the extension's thread runs meanwhile.)
 - Locally (``make local``, tests) and with ``SWITCHBOARD_AFTER_RESPONSE=inline``: nothing registers
   (no ``AWS_LAMBDA_RUNTIME_API``), and the writes run inline, before the response, as before. If
   registering fails, the writes run inline too (logged once).
@@ -73,6 +75,7 @@ __all__ = [
     "DEADLINE_MARGIN_S",
     "EXTENSION_NAME",
     "AfterResponseExtension",
+    "Claimed",
     "DeferredWrites",
     "ExtensionsApi",
     "ExtensionsApiError",
