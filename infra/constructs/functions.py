@@ -296,6 +296,9 @@ class GatewayFunctions(Construct):
                 log_prompts=log_prompts,
                 appconfig_prompt_profiles=prompt_profiles_profile,
             ),
+            # A whole request's after-answer DynamoDB writes run after its response is returned
+            # (an internal extension: switchboard.after_response); operators may set `inline`.
+            env.AFTER_RESPONSE: env.AFTER_RESPONSE_EXTENSION,
             env.EXTENSION_POLL_INTERVAL: str(constants.EXTENSION_POLL_INTERVAL_SECONDS),
             # Comma-separated configuration paths (AWS AppConfig user guide, "Configuring the AWS
             # AppConfig Agent Lambda extension"): every profile the gateway reads, fetched at init.

@@ -11,6 +11,7 @@ body gets the same 400 as any invalid body there).
 """
 
 import json
+import os
 from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,6 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from switchboard import after_response
 from switchboard.api_models import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -33,6 +35,7 @@ from switchboard.api_models import (
 from switchboard.chat import Caller, ChatAnswer, ChatService
 from switchboard.contract import metrics as metric_names
 from switchboard.contract.errors import ROUTES_HINT
+from switchboard.contract.handlers import HANDLER_GATEWAY
 from switchboard.errors import (
     ApiError,
     InternalError,
@@ -52,6 +55,11 @@ if TYPE_CHECKING:  # imported on the first streamed request: whole requests neve
     from switchboard.streaming import StreamAnswer, StreamService
 
 JSON = "application/json"
+
+if os.environ.get("_HANDLER") == HANDLER_GATEWAY:
+    # This module is the Python runtime's handler: register the after-response extension now, during
+    # init (under Lambda Web Adapter, handlers.gateway_http registers it before it listens).
+    after_response.start_from_env()
 
 # Bodies are parsed by the bounded parser, not json.loads: hostile JSON (deep nesting, huge numbers,
 # NaN, repeated keys, lone surrogates) is a 400 that names the problem, never a 500.
@@ -109,7 +117,7 @@ def _accounting(usage_table: str | None, options: Any, on_event: Any, **quota_op
     if not usage_table:
         return {}
     from switchboard import aws
-    from switchboard.accounting import ConcurrentWrites, catalogue_prices
+    from switchboard.accounting import catalogue_prices
     from switchboard.metering import Metering
     from switchboard.quotas.dynamo import DynamoUsageCounters
     from switchboard.quotas.service import TenantQuotas
@@ -123,7 +131,8 @@ def _accounting(usage_table: str | None, options: Any, on_event: Any, **quota_op
             price_of=catalogue_prices(options, on_event),
             on_event=on_event,
         ),
-        "run_writes": ConcurrentWrites(),
+        # After the response in AWS (the after-response extension), inline elsewhere.
+        "run_writes": after_response.DeferredWrites(after_deferred=_publish_late_metrics),
     }
 
 
@@ -246,6 +255,13 @@ def _flush_metrics() -> None:
         metrics.flush_metrics()
     except Exception:  # observability never breaks the request path
         logger.exception("metrics flush failed")
+
+
+def _publish_late_metrics() -> None:
+    """After a whole request's deferred writes (the after-response extension): what they emitted
+    (e.g. ``MeteringFailed``) would otherwise wait for the next invocation's flush."""
+    if metrics.metric_set:
+        _flush_metrics()
 
 
 def _request_id() -> str:
@@ -394,6 +410,13 @@ def _unexpected(exc: Exception) -> Response[Any]:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # A whole request's after-answer writes wait for the response (switchboard.after_response);
+    # the block's exit releases the extension, also when the request raises.
+    with after_response.invocation(getattr(context, "aws_request_id", None), defer=True):
+        return _handle(event, context)
+
+
+def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_selfcheck(event):
         return _selfcheck()
     # In AWS the WAF refuses a declared length over the limit before this function runs; this

@@ -30,6 +30,14 @@ What it does with it:
 - ``POST`` :data:`PASS_THROUGH_PATH`: LWA posts non-HTTP events (a direct ``Invoke``) here; the
   only one the gateway answers is ``switchboard doctor``'s ``{"switchboard_selfcheck": true}``.
 
+After-answer writes (``switchboard.after_response``): LWA is this function's runtime (it calls
+``/runtime/invocation/next``, after our readiness check passes), so :func:`main` registers the
+after-response internal extension before the server listens, and every request LWA forwards is
+one invocation (``after_response.invocation``, keyed by the Lambda request id), finished once its
+response has been written. A whole request's metering writes are deferred to the extension (the
+gateway handler asks for that); a stream keeps writing after ``data: [DONE]``, before its
+connection closes, and only releases the extension when it ends.
+
 Cold start: this module imports the standard library only. The gateway module (Powertools,
 pydantic, the service) is imported on a background thread as soon as the server listens, so it is
 usually warm by the first invocation and never delays LWA's readiness check.
@@ -52,6 +60,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
+from switchboard import after_response
 from switchboard.contract import env
 
 JSON = "application/json"
@@ -277,9 +286,15 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
     # --- the two paths -----------------------------------------------------------------------
 
     def _serve(self) -> None:
+        lambda_context = ForwardedLambdaContext(_json_header(self.headers.get(LAMBDA_CONTEXT_HEADER)))
+        # One invocation per request LWA forwards: the after-response extension waits for this
+        # block (the whole response written), then runs a whole request's deferred writes.
+        with after_response.invocation(lambda_context.aws_request_id):
+            self._serve_invocation(lambda_context)
+
+    def _serve_invocation(self, lambda_context: ForwardedLambdaContext) -> None:
         body = self._read_body()
         request_context = _json_header(self.headers.get(REQUEST_CONTEXT_HEADER))
-        lambda_context = ForwardedLambdaContext(_json_header(self.headers.get(LAMBDA_CONTEXT_HEADER)))
         _set_trace_id(invocation_trace_header(self.headers.get(TRACE_HEADER), lambda_context.xray_trace_id))
         event = proxy_event(self.command, self.path, self.headers.items(), body, request_context)
         wiring = self.server.wiring()
@@ -302,6 +317,11 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
 
     def _pass_through(self) -> None:
         """A direct ``Invoke``: the doctor's self-check report, or 400 for anything else."""
+        forwarded = ForwardedLambdaContext(_json_header(self.headers.get(LAMBDA_CONTEXT_HEADER)))
+        with after_response.invocation(forwarded.aws_request_id):
+            self._pass_through_invocation()
+
+    def _pass_through_invocation(self) -> None:
         body = self._read_body()
         try:
             event = json.loads(body or b"null")
@@ -447,6 +467,9 @@ def serve(
 
 
 def main() -> None:
+    # During init, before LWA's readiness check can pass (LWA calls the runtime's first `next` only
+    # then): the after-response extension must register before that call.
+    after_response.start_from_env()
     server = GatewayServer(("127.0.0.1", port_from_env()), default_wiring)
     server.warm()
     server.serve_forever()

@@ -15,11 +15,13 @@ streamed requests, chat and embeddings alike:
   answer) are metered as the client saw them, under the option id ``static`` / ``cache``, at no
   cost; they take nothing from the tenant's tpm or budget (no provider was called).
 
-**DynamoDB round trips on the request path** (the usage table; ``Metering``/``TenantQuotas`` hold
-the details):
+**DynamoDB round trips** (the usage table; ``Metering``/``TenantQuotas`` hold the details). The
+client waits for the first column only: in AWS the second runs after the response is returned
+(below); locally it still runs before it.
 
 =======================  ==================================  ==================================
-tenant                   before the provider call            after the answer
+tenant                   before the provider call (on the    after the answer (off the path in
+                         request path)                       AWS; before the response locally)
 =======================  ==================================  ==================================
 no limits, no budget     none                                1: usage ``ADD``
 limits (rpm and/or tpm)  1: the minute window's conditional  1: usage ``ADD`` ‖ reconcile
@@ -34,12 +36,19 @@ first request of a tenant on an instance, then at most one every 5 s). A request
 answer writes only the reconcile that gives its reservation back (tenants with limits). The writes
 after the answer are independent items, issued concurrently (:class:`ConcurrentWrites`), so they
 cost one round trip of latency however many there are (``‖`` above). A reconcile is skipped when
-the estimate was exact and a spend when nothing was spent. For a streamed request those writes run
-after ``data: [DONE]`` has been sent: the client has its whole answer, only the connection's close
-waits. For a whole request they run before the response is returned, so the one round trip that
-routing itself gains is the window's ``UpdateItem`` (tenants with limits), and every answered
-request also waits for one round trip of writes. (The invoke step's and a stream's option
-capacity writes, :mod:`switchboard.capacity`, are counted there, not here.)
+the estimate was exact and a spend when nothing was spent.
+
+When they run: for a streamed request, after ``data: [DONE]`` has been sent (the client has its
+whole answer, only the connection's close waits). For a whole request, the gateway's
+``run_writes`` is :class:`switchboard.after_response.DeferredWrites`: in AWS an internal Lambda
+extension holds the invocation open and runs them *after* the response has been returned (the
+invocation ends when they are done, or at its deadline minus a margin); locally (``make local``,
+tests), with ``SWITCHBOARD_AFTER_RESPONSE=inline``, or if the extension could not register, they
+run before the response, as :class:`ConcurrentWrites`. So in AWS the one DynamoDB round trip
+metering and limits add to the request path is the window's conditional ``UpdateItem``, for
+tenants with limits; none for the others (plus the settings ``BatchGetItem`` on a cache miss).
+(The invoke step's and a stream's option capacity writes, :mod:`switchboard.capacity`, are counted
+there, not here.)
 
 Everything here fails open: a usage table that cannot be read admits the request without quotas,
 a write that fails is logged (metering emits ``MeteringFailed``), and the answer goes out.
@@ -196,6 +205,17 @@ class ConcurrentWrites:
         pool = self._executor()
         futures = [pool.submit(contextvars.copy_context().run, _run_quietly, write) for write in writes]
         wait(futures)
+
+    def run_within(self, writes: Sequence[Write], timeout_s: float) -> bool:
+        """Run the writes on the pool (even one) and wait at most ``timeout_s``: False when some were
+        still running then (they go on in the pool; :mod:`switchboard.after_response` cuts its wait
+        at the invocation's deadline margin with this)."""
+        if not writes:
+            return True
+        pool = self._executor()
+        futures = [pool.submit(contextvars.copy_context().run, _run_quietly, write) for write in writes]
+        _, running = wait(futures, timeout=max(0.0, timeout_s))
+        return not running
 
 
 class _Catalogue(Protocol):

@@ -443,11 +443,12 @@ def test_prices_come_from_the_catalogue_and_an_unreadable_one_prices_at_zero_wit
 
 def test_the_gateway_wires_quotas_and_metering_only_with_a_usage_table(aws_credentials: None) -> None:
     from handlers import gateway
-    from switchboard.accounting import ConcurrentWrites
+    from switchboard.after_response import DeferredWrites
 
     assert gateway._accounting(None, InMemoryOptions([]), RecordingEventSink()) == {}
     wired = gateway._accounting(
         "usage", InMemoryOptions([]), RecordingEventSink(), clock=ManualClock(NOW).utcnow
     )
     assert isinstance(wired["quotas"], TenantQuotas) and isinstance(wired["metering"], Metering)
-    assert isinstance(wired["run_writes"], ConcurrentWrites)
+    # After the response where the after-response extension is registered (AWS), inline elsewhere.
+    assert isinstance(wired["run_writes"], DeferredWrites)

@@ -92,4 +92,5 @@ def test_the_entrypoint_imports_only_the_standard_library_and_the_contract() -> 
         "switchboard",
         "switchboard.contract",
         "switchboard.contract.env",
+        "switchboard.after_response",  # stdlib only: it registers the extension before the server listens
     }

@@ -55,6 +55,11 @@ LIGHT_AWS_CLIENT: Final = "SWITCHBOARD_LIGHT_AWS_CLIENT"
 """``1``: request-path DynamoDB / Step Functions calls without botocore (``switchboard.aws``)."""
 XRAY_SDK: Final = "SWITCHBOARD_XRAY_SDK"
 """Opt-in X-Ray SDK subsegments (``switchboard.observability`` explains the cold-start cost)."""
+AFTER_RESPONSE: Final = "SWITCHBOARD_AFTER_RESPONSE"
+"""``extension``: a whole request's after-answer writes run after its response, in an internal Lambda
+extension (``switchboard.after_response``); ``inline`` (or unset): before it, as locally."""
+AFTER_RESPONSE_EXTENSION: Final = "extension"
+AFTER_RESPONSE_INLINE: Final = "inline"
 EXTENSION_POLL_INTERVAL: Final = "AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS"
 EXTENSION_PREFETCH_LIST: Final = "AWS_APPCONFIG_EXTENSION_PREFETCH_LIST"
 # AWS Lambda Web Adapter (the gateway's layer; its "Environment Variables" reference). The gateway
@@ -72,6 +77,7 @@ READ_OUTSIDE_SETTINGS: Final[Mapping[str, str]] = {
     POWERTOOLS_TRACE_DISABLED: "Powertools Tracer (the local stack only)",
     LIGHT_AWS_CLIENT: "switchboard.aws",
     XRAY_SDK: "switchboard.observability",
+    AFTER_RESPONSE: "switchboard.after_response (the gateway, in AWS)",
     EXTENSION_POLL_INTERVAL: "the AWS AppConfig Lambda extension",
     EXTENSION_PREFETCH_LIST: "the AWS AppConfig Lambda extension",
     LAMBDA_EXEC_WRAPPER: "the Lambda runtime (runs the Lambda Web Adapter's /opt/bootstrap)",
