@@ -11,7 +11,7 @@ the official OpenAI SDK. Prints one JSON line.
 
 - TTFT: per run, `--requests` pairs, each a request straight to the primary server and then one
   through the gateway, both with the SDK, timed from `create()` to the first content delta
-  (bench/streams.py `overhead_run`).
+  (bench/streams.py `overhead_run`); `Stages` splits out the authorizer and `open_stream`.
 - Chaos: each phase sets the primary server's fault (`/control`) and sends streamed requests,
   reading the raw SSE body through the SDK's streaming response (`read_sse`): the run returns what
   the client saw of each stream; bench/run.py classifies it.
@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.streams import StreamObservation, overhead_run, read_sse  # noqa: E402
+from bench.streams import StreamObservation, overhead_run, percentile, read_sse  # noqa: E402
 
 ROUTE = "bench-stream"
 PRIMARY, FALLBACK = "bench-primary", "bench-fallback"
@@ -122,17 +122,61 @@ def wait_for_route(client: Any, timeout_s: float = 20.0) -> None:
         time.sleep(0.2)
 
 
-def measure_ttft(gateway: Any, direct: Any, requests: int, runs: int) -> list[dict[str, float]]:
+class Stages:
+    """Where a request's time goes in the stack, by wrapping (the code itself is unchanged).
+
+    `authorizer.handler` (the front door calls it on every request: API Gateway would cache its
+    result for the authorizer TTL) and `gateway.open_stream`, which returns once the first
+    candidate's first content delta arrived (so its time minus the server's own TTFT is the
+    gateway's part before the first byte: plan, circuits, the provider connection).
+    """
+
+    def __init__(self) -> None:
+        self.authorizer_ms: list[float] = []
+        self.open_stream_ms: list[float] = []
+
+    def install(self) -> None:
+        from handlers import authorizer, gateway
+
+        authorizer.handler = self._timed(authorizer.handler, self.authorizer_ms)
+        gateway.open_stream = self._timed(gateway.open_stream, self.open_stream_ms)
+
+    @staticmethod
+    def _timed(function: Callable[..., Any], into: list[float]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                into.append((time.perf_counter() - started) * 1000.0)
+
+        return timed
+
+    def clear(self) -> None:
+        self.authorizer_ms.clear()
+        self.open_stream_ms.clear()
+
+
+def measure_ttft(
+    gateway: Any, direct: Any, requests: int, runs: int, stages: Stages
+) -> list[dict[str, float]]:
     for _ in range(10):  # warm: connections, the options cache, lazy imports
         ttft_ms(direct, "bench")
         ttft_ms(gateway, ROUTE)
     results = []
     for _ in range(runs):
         direct_ms, through_ms = [], []
+        stages.clear()
         for _ in range(requests):
             direct_ms.append(ttft_ms(direct, "bench"))
             through_ms.append(ttft_ms(gateway, ROUTE))
-        results.append(overhead_run(through_ms, direct_ms))
+        figures = overhead_run(through_ms, direct_ms)
+        if len(stages.open_stream_ms) == len(stages.authorizer_ms) == requests:
+            figures["authorizer_p50_ms"] = percentile(stages.authorizer_ms, 50)
+            inside = overhead_run(stages.open_stream_ms, direct_ms)
+            figures["open_stream_overhead_p50_ms"] = inside["overhead_p50_ms"]
+            figures["open_stream_overhead_p99_ms"] = inside["overhead_p99_ms"]
+        results.append(figures)
     return results
 
 
@@ -208,8 +252,10 @@ def main() -> int:
         add_route(flags)  # after the options: the agent refuses a chain naming unknown options
         gateway = openai.OpenAI(base_url=f"{stack.url}/v1", api_key=DEV_KEY, max_retries=0, timeout=30)
         direct = openai.OpenAI(base_url=f"{args.primary}/v1", api_key="x", max_retries=0, timeout=30)
+        stages = Stages()
+        stages.install()
         wait_for_route(gateway)
-        ttft = measure_ttft(gateway, direct, args.requests, args.runs)
+        ttft = measure_ttft(gateway, direct, args.requests, args.runs, stages)
         circuits = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=stack.aws_url)
 
         def close_primary_circuit() -> None:
