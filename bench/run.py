@@ -822,7 +822,8 @@ def build_rows(results: dict[str, Any]) -> tuple[list[list[str]], list[bool]]:
                 f"cold start {name}: import + {first}",
                 f"{entry['total_s'] * 1000:.0f} ms = import {entry['import_s'] * 1000:.0f}"
                 f" + clients {entry['clients_s'] * 1000:.0f} + AWS {entry['aws_wait_s'] * 1000:.0f}"
-                f" + ours {entry['own_s'] * 1000:.0f}",
+                f" + ours {entry['own_s'] * 1000:.0f}"
+                + (f" (gateway wired at {entry['wiring_s'] * 1000:.0f})" if "wiring_s" in entry else ""),
                 f"{anchor_start * 1000:.0f} ms (+ 1st mock completion)",
                 ratio(entry["total_s"], anchor_start),
                 f"≤ {start_limit * 1000:.0f} ms",
