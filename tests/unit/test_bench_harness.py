@@ -257,3 +257,33 @@ def test_the_streaming_server_streams_whole_then_cuts_or_refuses_as_controlled()
             state.control({"stream_fault": "sometimes"})
     finally:
         server.shutdown()  # type: ignore[attr-defined]
+
+
+def _stream_results(ours_p99: float, anchor_p99: float, ours_lost: int) -> dict[str, object]:
+    def chaos(lost: int) -> dict[str, object]:
+        phase = {"name": "mid_stream", "requests": 30, "answered": 25 - lost, "clean_error": 5, "lost": lost}
+        return {"answered": 25 - lost, "clean_error": 5, "lost": lost, "total": 30, "phases": [phase]}
+
+    return {
+        "switchboard_ttft": {"overhead_p50_ms": 5.0, "overhead_p99_ms": ours_p99},
+        "litellm_ttft": {"overhead_p50_ms": 3.0, "overhead_p99_ms": anchor_p99},
+        "switchboard_chaos": chaos(ours_lost),
+        "litellm_best_chaos": chaos(25),
+        "litellm_default_chaos": chaos(25),
+    }
+
+
+@pytest.mark.parametrize(
+    ("ours_p99", "anchor_p99", "ours_lost", "expected"),
+    [
+        (20.0, 30.0, 0, [True, True]),
+        (20.0, 15.0, 0, [False, True]),  # within 25 ms but not below LiteLLM's
+        (26.0, 40.0, 0, [False, True]),  # below LiteLLM's but over 25 ms
+        (20.0, 30.0, 1, [True, False]),  # one lost stream fails the run
+    ],
+)
+def test_stream_budgets(ours_p99: float, anchor_p99: float, ours_lost: int, expected: list[bool]) -> None:
+    rows, checks = run.stream_rows(_stream_results(ours_p99, anchor_p99, ours_lost))
+    assert checks == expected
+    verdicts = [row[-1] for row in rows if row[-1]]
+    assert verdicts == ["PASS" if ok else "FAIL" for ok in expected]
