@@ -16,6 +16,14 @@ rest, which is our own code.
 Prints one JSON line: import_s, own_modules and own_source_bytes (the project modules the import
 loaded, which a cold start compiles from source), first_request_s, clients_s, aws_wait_s, own_s,
 total_s, maxrss_mib, ok, status.
+
+`gateway_http` (the gateway function's entrypoint under Lambda Web Adapter, which serves streams)
+is started as its `main()` starts it: the server listens and the gateway module is imported on the
+warm-up thread; the first request is a streamed chat request sent at once, as LWA forwards it
+(the API Gateway request context and the Lambda context in LWA's headers), read to its end over a
+plain socket (not `http.client`, which the AWS-wait stopwatch wraps). `wiring_s` is when the
+warm-up thread had the gateway imported and wired, counted from the server's start. The adapter's
+own start (an extension process, its readiness poll) is not in the figure.
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ import functools
 import json
 import os
 import resource
+import socket
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -95,6 +105,60 @@ def instrument(clients: Stopwatch, waiting: Stopwatch) -> None:
         runner.run = waiting.wrap(runner.run)  # type: ignore[method-assign]
 
 
+def read_http(sock: socket.socket) -> tuple[int, bytes]:
+    """The status and the raw body (chunk framing left in) of a `Connection: close` response."""
+    raw = b""
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            break
+        raw += data
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+    return status, body
+
+
+def first_stream(module: Any, event: dict[str, Any]) -> tuple[int, bytes, float]:
+    """Start the LWA entrypoint's server as its `main()` does, then send it `event` as LWA would.
+
+    Returns the status, the streamed body and when the warm-up thread finished wiring the gateway
+    (seconds after the server started).
+    """
+    started = time.perf_counter()
+    wired: list[float] = []
+
+    def wiring() -> Any:
+        built = module.default_wiring()
+        wired.append(time.perf_counter() - started)
+        return built
+
+    server = module.GatewayServer(("127.0.0.1", 0), wiring)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.warm()
+    lambda_context = {
+        "request_id": Context.aws_request_id,
+        "deadline": int(time.time() * 1000) + Context().get_remaining_time_in_millis(),
+        "invoked_function_arn": Context.invoked_function_arn,
+        "env_config": {"function_name": Context.function_name, "memory": Context.memory_limit_in_mb},
+    }
+    body = str(event["body"]).encode()
+    headers = {
+        **(event.get("headers") or {}),
+        "Host": "localhost",
+        "Content-Length": str(len(body)),
+        "Connection": "close",
+        module.REQUEST_CONTEXT_HEADER: json.dumps(event["requestContext"]),
+        module.LAMBDA_CONTEXT_HEADER: json.dumps(lambda_context),
+    }
+    head = f"{event['httpMethod']} {event['path']} HTTP/1.1\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    with socket.create_connection(server.server_address, timeout=60) as sock:
+        sock.sendall(head.encode() + body)
+        status, streamed = read_http(sock)
+    server.shutdown()
+    return status, streamed, wired[0] if wired else float("nan")
+
+
 def main() -> int:
     name = sys.argv[1]
     event = json.loads(sys.argv[2]) if len(sys.argv) > 2 else None
@@ -115,9 +179,16 @@ def main() -> int:
         clients, waiting = Stopwatch(), Stopwatch()
         began = time.perf_counter()
         instrument(clients, waiting)
-        result = module.handler(event, Context())
+        if name == "gateway_http":
+            status, streamed, wiring_s = first_stream(module, event)
+            # A whole stream: `[DONE]` and no error event (the body keeps its chunk framing).
+            ok = status == 200 and b"data: [DONE]" in streamed and b'data: {"error"' not in streamed
+            result: Any = {"statusCode": status}
+            report["wiring_s"] = wiring_s
+        else:
+            result = module.handler(event, Context())
+            ok = not (isinstance(result, dict) and int(result.get("statusCode", 200)) >= 400)
         first = time.perf_counter() - began
-        ok = not (isinstance(result, dict) and int(result.get("statusCode", 200)) >= 400)
         report.update(
             {
                 "first_request_s": first,

@@ -8,6 +8,11 @@ Each subcommand prints one JSON object on its last stdout line:
                                      (mock_response, no network) time (s); peak RSS (MiB)
     chaos --primary URL --fallback URL --config default|best --schedule JSON
                                      the fault schedule against a Router with fallbacks
+    stream-ttft --api-base URL       time to first token (ms) of Router.completion(stream=True), each
+                                     paired with one of the OpenAI SDK straight to the same server
+    stream-chaos --primary URL --fallback URL --config default|best --schedule JSON
+                                     the stream fault schedule: what the caller saw of each stream
+                                     (bench/run.py classifies it with bench/streams.py)
 """
 
 from __future__ import annotations
@@ -211,6 +216,106 @@ def cmd_chaos(args: argparse.Namespace) -> dict[str, Any]:
     return {"config": args.config, "phases": phases}
 
 
+def _first_content_ms(stream: Any, started: float) -> float:
+    """Read `stream` to its end; the time from `started` to its first content delta (ms)."""
+    first: float | None = None
+    for chunk in stream:
+        if first is None and chunk.choices and chunk.choices[0].delta.content:
+            first = time.perf_counter()
+    if first is None:
+        raise RuntimeError("a stream had no content")
+    return (first - started) * 1000.0
+
+
+def cmd_stream_ttft(args: argparse.Namespace) -> dict[str, Any]:
+    """Pairs: the server straight through the OpenAI SDK, then through the Router, both streamed.
+
+    The same client code as bench/stream_switchboard.py times the direct side, so what each run
+    reports is what the Router adds to the server's own time to first token.
+    """
+    import openai
+    from litellm import Router
+
+    router = Router(
+        model_list=[
+            {
+                "model_name": "chat",
+                "litellm_params": {
+                    "model": "openai/bench",
+                    "api_key": "x",
+                    "api_base": f"{args.api_base}/v1",
+                },
+            }
+        ]
+    )
+    direct = openai.OpenAI(base_url=f"{args.api_base}/v1", api_key="x", max_retries=0, timeout=30)
+    messages: Any = MESSAGES  # the SDK's message TypedDicts
+
+    def through() -> float:
+        started = time.perf_counter()
+        return _first_content_ms(
+            router.completion(model="chat", messages=MESSAGES, stream=True, timeout=30), started
+        )
+
+    def straight() -> float:
+        started = time.perf_counter()
+        return _first_content_ms(
+            direct.chat.completions.create(model="bench", messages=messages, stream=True), started
+        )
+
+    for _ in range(10):  # warm: connections, lazy imports
+        straight()
+        through()
+    runs = []
+    for _ in range(args.runs):
+        pairs = [(straight(), through()) for _ in range(args.calls)]
+        runs.append({"direct_ms": [d for d, _ in pairs], "through_ms": [t for _, t in pairs]})
+    return {"runs": runs}
+
+
+def cmd_stream_chaos(args: argparse.Namespace) -> dict[str, Any]:
+    """Each phase with a new Router (no cooldown carried over, as Switchboard's circuit is reset).
+
+    A stream the Router's iterator ends normally is `done`; an exception at `completion()` or while
+    iterating is `error` (the caller was told); the text is the content deltas concatenated.
+    """
+    import litellm
+
+    litellm.suppress_debug_info = True
+    schedule = json.loads(args.schedule)
+    phases = []
+    for index, phase in enumerate(schedule):
+        router = _router(args)
+        fault = {k: phase[k] for k in ("stream_fault", "fail_after_chunks") if k in phase}
+        _post(
+            f"{args.primary}/control",
+            {"error_rate": phase["error_rate"], "seed": 2000 + index, "reset": True, **fault},
+        )
+        _post(f"{args.fallback}/control", {"error_rate": 0.0, "reset": True})
+        observations = []
+        started = time.perf_counter()
+        for _ in range(phase["requests"]):
+            pieces: list[str] = []
+            try:
+                for chunk in router.completion(model="chat", messages=MESSAGES, stream=True, timeout=10):
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        pieces.append(chunk.choices[0].delta.content)
+            except Exception as exc:  # the caller was told: counted, not raised
+                print(f"stream error: {type(exc).__name__}: {str(exc)[:160]}", file=sys.stderr)
+                observations.append({"done": False, "error": True, "text": "".join(pieces)})
+                continue
+            observations.append({"done": True, "error": False, "text": "".join(pieces)})
+        phases.append(
+            {
+                "name": phase["name"],
+                "observations": observations,
+                "primary_calls": _get(f"{args.primary}/stats")["calls"],
+                "elapsed_s": time.perf_counter() - started,
+            }
+        )
+    return {"config": args.config, "phases": phases}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -228,10 +333,26 @@ def main() -> int:
     chaos.add_argument("--config", choices=("default", "best"), default="default")
     chaos.add_argument("--cooldown-s", type=float, default=5.0)
     chaos.add_argument("--schedule", required=True)
+    stream_ttft = sub.add_parser("stream-ttft")
+    stream_ttft.add_argument("--api-base", required=True)
+    stream_ttft.add_argument("--calls", type=int, default=50)
+    stream_ttft.add_argument("--runs", type=int, default=5)
+    stream_chaos = sub.add_parser("stream-chaos")
+    stream_chaos.add_argument("--primary", required=True)
+    stream_chaos.add_argument("--fallback", required=True)
+    stream_chaos.add_argument("--config", choices=("default", "best"), default="default")
+    stream_chaos.add_argument("--cooldown-s", type=float, default=5.0)
+    stream_chaos.add_argument("--schedule", required=True)
     args = parser.parse_args()
-    result = {"cold": cmd_cold, "overhead": cmd_overhead, "http": cmd_http, "chaos": cmd_chaos}[args.command](
-        args
-    )
+    commands = {
+        "cold": cmd_cold,
+        "overhead": cmd_overhead,
+        "http": cmd_http,
+        "chaos": cmd_chaos,
+        "stream-ttft": cmd_stream_ttft,
+        "stream-chaos": cmd_stream_chaos,
+    }
+    result = commands[args.command](args)
     result["litellm_version"] = _litellm_version()
     print(json.dumps(result), flush=True)
     return 0

@@ -10,7 +10,11 @@ Sections: (1) routing: `ChatService.prepare`, the agent round trip through the g
 the import of every Lambda handler module, and for the four request-path handlers import + first
 request (FACTS correction 9), split into AWS clients, waiting on AWS and our own code, with peak
 RSS, (4) zipped Lambda assets from cdk.out, (5) a chaos schedule (primary down, flapping, healed)
-replayed against the local stack and against LiteLLM's Router with fallbacks.
+replayed against the local stack and against LiteLLM's Router with fallbacks, (6) streams (issue
+14): time to first token through the local stack minus the streaming server's own, beside
+LiteLLM's Router streaming from the same server, and a stream chaos schedule (primary failing
+before its first token, then mid-stream) judged answered / clean error / lost; the streaming
+entrypoint's cold start (`handlers.gateway_http`, import + first streamed request) is in (3).
 
 Budgets print PASS/FAIL; any FAIL makes the exit status 1. Results: bench/results.json.
 """
@@ -46,13 +50,26 @@ ROUTING_CALLS = int(os.environ.get("BENCH_ROUTING_CALLS", "2000"))
 GATEWAY_REQUESTS = int(os.environ.get("BENCH_GATEWAY_REQUESTS", "50"))
 CHAOS_REQUESTS = int(os.environ.get("BENCH_CHAOS_REQUESTS", "30"))
 CHAOS_COOLDOWN_S = 2  # the same cooldown for our breaker and LiteLLM's best configuration
-HANDLERS = ("gateway", "authorizer", "invoke", "circuit")  # on every request's path: also a first request
+STREAM_REQUESTS = int(os.environ.get("BENCH_STREAM_REQUESTS", "50"))  # TTFT pairs per run
+STREAM_CHAOS_REQUESTS = int(os.environ.get("BENCH_STREAM_CHAOS_REQUESTS", "30"))  # per phase
+# The streaming servers' shape: a first token after 20 ms, eight one-word chunks 1 ms apart.
+STREAM_SERVER = {"first_token_ms": 20, "chunks": 8, "chunk_delay_ms": 1}
+STREAM_CUT_AFTER_CHUNKS = 2  # the mid-stream fault: two content chunks, then the stream ends
+# On every request's path: also a first request. `gateway_http`: the gateway function's entrypoint
+# under Lambda Web Adapter, whose first request is a streamed one.
+HANDLERS = ("gateway", "gateway_http", "authorizer", "invoke", "circuit")
 IMPORT_ONLY = ("flags_validator", "seed_options", "model_deployment", "model_retirement")
 MIB = 1024 * 1024
 
 # FACTS correction 9: the cold figure of a request-path handler is import + first request with AWS
 # emulated (a deferred import moves its cost, it does not remove it).
-COLD_START_BUDGETS_S: dict[str, float] = {"gateway": 0.5, "authorizer": 0.3, "invoke": 0.3, "circuit": 0.3}
+COLD_START_BUDGETS_S: dict[str, float] = {
+    "gateway": 0.5,
+    "gateway_http": 0.5,  # the same function as `gateway`: the gateway's budget
+    "authorizer": 0.3,
+    "invoke": 0.3,
+    "circuit": 0.3,
+}
 
 BUDGETS: dict[str, float] = {
     # `ChatService.plan`, our routing code (the agent round trip is the extension's, here the
@@ -61,6 +78,8 @@ BUDGETS: dict[str, float] = {
     "cold_import_s": 0.3,  # the issue's: every Lambda handler module, in a fresh interpreter
     "zip_mib": 5.0,
     "chaos_lost": 0,
+    "stream_ttft_overhead_p99_ms": 25.0,  # and below LiteLLM's
+    "stream_lost": 0,
 }
 
 
@@ -293,13 +312,14 @@ def local_stack() -> Iterator[tuple[Any, dict[str, Any]]]:
 
 
 @contextmanager
-def fault_servers() -> Iterator[tuple[str, str]]:
+def fault_servers(*options: str) -> Iterator[tuple[str, str]]:
+    """The primary and fallback servers (bench/fault_server.py), each in its own process."""
     processes = []
     urls = []
     try:
         for name in ("primary", "fallback"):
             process = subprocess.Popen(  # noqa: S603 - our own stdlib server on loopback
-                [sys.executable, str(BENCH / "fault_server.py"), "--name", name],
+                [sys.executable, str(BENCH / "fault_server.py"), "--name", name, *options],
                 stdout=subprocess.PIPE,
                 text=True,
             )
@@ -323,8 +343,10 @@ def cold_events(invoke_event: dict[str, Any]) -> dict[str, dict[str, Any]]:
     from switchboard_local.emulation import DEV_KEY
 
     body = {"model": "chat", "messages": [{"role": "user", "content": "ping"}]}
+    caller = {"tenant": "dev", "tier": "standard", "key_id": "cold"}
     return {
-        "gateway": api_event(body, {"tenant": "dev", "tier": "standard", "key_id": "cold"}, "cold-0001"),
+        "gateway": api_event(body, caller, "cold-0001"),
+        "gateway_http": api_event({**body, "stream": True}, caller, "cold-0002"),
         "authorizer": {
             "type": "REQUEST",
             "methodArn": METHOD_ARN,
@@ -382,9 +404,13 @@ def cold_env(stack: Any, package: Path) -> dict[str, str]:
 
 
 def import_costs(name: str, env: dict[str, str], top: int = 12) -> list[dict[str, Any]]:
-    """`python -X importtime`: the costliest imports (cumulative µs) of a handler module."""
+    """`python -X importtime`: the costliest imports (cumulative µs) of a handler module.
+
+    `gateway_http` imports `handlers.gateway` on its warm-up thread: both are imported here.
+    """
+    modules = f"handlers.{name}, handlers.gateway" if name == "gateway_http" else f"handlers.{name}"
     done = subprocess.run(  # noqa: S603
-        [sys.executable, "-X", "importtime", "-c", f"import handlers.{name}"],
+        [sys.executable, "-X", "importtime", "-c", f"import {modules}"],
         capture_output=True,
         text=True,
         env=env,
@@ -418,7 +444,7 @@ def cold_start(name: str, event: dict[str, Any] | None, env: dict[str, str]) -> 
     if not all(r.get("ok", True) for r in runs):
         raise RuntimeError(f"cold {name}: first request failed: {runs}")
     result: dict[str, Any] = {"runs": runs}
-    for key in ("import_s", "first_request_s", "clients_s", "aws_wait_s", "own_s", "total_s"):
+    for key in ("import_s", "first_request_s", "clients_s", "aws_wait_s", "own_s", "total_s", "wiring_s"):
         if key in runs[0]:
             result[key] = median_of(runs, key)
     result["maxrss_mib"] = median_of(runs, "maxrss_mib")
@@ -565,6 +591,163 @@ def gateway_anchor() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------
+# 6. Streams
+
+
+def stream_chaos_schedule() -> list[dict[str, Any]]:
+    """Each phase starts from a healthy breaker (ours: circuit item deleted; LiteLLM: new Router)."""
+    return [
+        {
+            "name": "before_first_token",
+            "requests": STREAM_CHAOS_REQUESTS,
+            "error_rate": 1.0,
+            "stream_fault": "before_first_token",
+        },
+        {
+            "name": "mid_stream",
+            "requests": STREAM_CHAOS_REQUESTS,
+            "error_rate": 1.0,
+            "stream_fault": "mid_stream",
+            "fail_after_chunks": STREAM_CUT_AFTER_CHUNKS,
+        },
+        {"name": "healed", "requests": STREAM_CHAOS_REQUESTS, "error_rate": 0.0},
+    ]
+
+
+def complete_stream_answers() -> frozenset[str]:
+    """The whole answers a stream may carry: the primary's or the fallback's."""
+    from bench.fault_server import stream_text
+
+    return frozenset(stream_text(name, STREAM_SERVER["chunks"]) for name in ("primary", "fallback"))
+
+
+def ttft_summary(runs: list[dict[str, float]]) -> dict[str, Any]:
+    keys = [
+        "overhead_p50_ms",
+        "overhead_p99_ms",
+        "direct_p50_ms",
+        "through_p50_ms",
+        "through_p99_ms",
+        "authorizer_p50_ms",
+        "open_stream_overhead_p50_ms",
+        "open_stream_overhead_p99_ms",
+    ]
+    return {"runs": runs, **{key: median_of(runs, key) for key in keys if all(key in run for run in runs)}}
+
+
+def streaming() -> dict[str, Any]:
+    """TTFT overhead and stream chaos, Switchboard's local stack and LiteLLM's Router, same servers.
+
+    Both gateways stream from the same two bench/fault_server.py processes; each side's overhead is
+    its time to first token minus the server's, timed with the OpenAI SDK in the same process.
+    """
+    from bench.streams import overhead_run, summarize_stream_chaos
+
+    server = [f"--{key.replace('_', '-')}={value}" for key, value in STREAM_SERVER.items()]
+    schedule = json.dumps(stream_chaos_schedule())
+    complete = complete_stream_answers()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    results: dict[str, Any] = {"server": STREAM_SERVER, "cut_after_chunks": STREAM_CUT_AFTER_CHUNKS}
+    with fault_servers(*server) as (primary, fallback):
+        log("streams: LiteLLM Router time to first token")
+        anchor = litellm(
+            "stream-ttft", "--api-base", primary, "--calls", str(STREAM_REQUESTS), "--runs", str(RUNS)
+        )
+        results["litellm_ttft"] = ttft_summary(
+            [overhead_run(r["through_ms"], r["direct_ms"]) for r in anchor["runs"]]
+        )
+        log("streams: Switchboard local stack, time to first token then stream chaos")
+        breaker = {"cooldown_s": CHAOS_COOLDOWN_S, "max_cooldown_s": CHAOS_COOLDOWN_S}
+        ours = run_json(
+            [
+                sys.executable,
+                str(BENCH / "stream_switchboard.py"),
+                *("--primary", primary, "--fallback", fallback),
+                *("--requests", str(STREAM_REQUESTS), "--runs", str(RUNS)),
+                *("--schedule", schedule, "--breaker", json.dumps(breaker)),
+            ],
+            env=env,
+        )
+        results["switchboard_ttft"] = ttft_summary(ours["ttft_runs"])
+        results["switchboard_chaos"] = summarize_stream_chaos(ours["chaos"], complete)
+        for config in ("best", "default"):
+            log(f"streams: LiteLLM Router stream chaos, {config} configuration")
+            chaos_run = litellm(
+                "stream-chaos",
+                *("--primary", primary, "--fallback", fallback, "--config", config),
+                *("--cooldown-s", str(CHAOS_COOLDOWN_S), "--schedule", schedule),
+            )
+            results[f"litellm_{config}_chaos"] = summarize_stream_chaos(chaos_run, complete)
+    return results
+
+
+def stream_rows(s: dict[str, Any]) -> tuple[list[list[str]], list[bool]]:
+    rows: list[list[str]] = []
+    checks: list[bool] = []
+    ours, anchor = s["switchboard_ttft"], s["litellm_ttft"]
+    for q in ("p50", "p99"):
+        key = f"overhead_{q}_ms"
+        budget, status = "", ""
+        if q == "p99":
+            limit = BUDGETS["stream_ttft_overhead_p99_ms"]
+            ok = ours[key] <= limit and ours[key] < anchor[key]
+            checks.append(ok)
+            budget, status = f"≤ {limit:.0f} ms and < LiteLLM", verdict(ok)
+        rows.append(
+            [
+                f"stream TTFT minus server's TTFT {q}",
+                f"{ours[key]:.1f} ms",
+                f"{anchor[key]:.1f} ms",
+                ratio(ours[key], anchor[key]),
+                budget,
+                status,
+            ]
+        )
+    if "open_stream_overhead_p50_ms" in ours:
+        rows.append(
+            [
+                "  … of which open_stream p50 · p99; authorizer p50",
+                f"{ours['open_stream_overhead_p50_ms']:.1f} · {ours['open_stream_overhead_p99_ms']:.1f} ms; "
+                f"{ours['authorizer_p50_ms']:.1f} ms",
+                "—",
+                "",
+                "",
+                "",
+            ]
+        )
+    ours_chaos, best, default = s["switchboard_chaos"], s["litellm_best_chaos"], s["litellm_default_chaos"]
+
+    def acl(counts: dict[str, Any]) -> str:
+        return f"{counts['answered']}/{counts['clean_error']}/{counts['lost']}"
+
+    lost_ok = ours_chaos["lost"] <= BUDGETS["stream_lost"]
+    checks.append(lost_ok)
+    rows.append(
+        [
+            "stream chaos answered/clean error/lost",
+            f"{acl(ours_chaos)} of {ours_chaos['total']}",
+            f"best {acl(best)}, default {acl(default)}",
+            "",
+            "0 lost",
+            verdict(lost_ok),
+        ]
+    )
+    for index, phase in enumerate(ours_chaos["phases"]):
+        rows.append(
+            [
+                f"  … {phase['name'].replace('_', ' ')} ({phase['requests']} streams)",
+                acl(phase),
+                f"best {acl(best['phases'][index])}, default {acl(default['phases'][index])}",
+                "",
+                "",
+                "",
+            ]
+        )
+    return rows, checks
+
+
+# --------------------------------------------------------------------------------------------------
 # Table
 
 
@@ -633,12 +816,14 @@ def build_rows(results: dict[str, Any]) -> tuple[list[list[str]], list[bool]]:
         entry, start_limit = c[name], COLD_START_BUDGETS_S[name]
         ok = entry["total_s"] <= start_limit
         checks.append(ok)
+        first = "1st streamed request (LWA entrypoint)" if name == "gateway_http" else "1st request"
         rows.append(
             [
-                f"cold start {name}: import + 1st request",
+                f"cold start {name}: import + {first}",
                 f"{entry['total_s'] * 1000:.0f} ms = import {entry['import_s'] * 1000:.0f}"
                 f" + clients {entry['clients_s'] * 1000:.0f} + AWS {entry['aws_wait_s'] * 1000:.0f}"
-                f" + ours {entry['own_s'] * 1000:.0f}",
+                f" + ours {entry['own_s'] * 1000:.0f}"
+                + (f" (gateway wired at {entry['wiring_s'] * 1000:.0f})" if "wiring_s" in entry else ""),
                 f"{anchor_start * 1000:.0f} ms (+ 1st mock completion)",
                 ratio(entry["total_s"], anchor_start),
                 f"≤ {start_limit * 1000:.0f} ms",
@@ -699,7 +884,8 @@ def build_rows(results: dict[str, Any]) -> tuple[list[list[str]], list[bool]]:
             "",
         ]
     )
-    return rows, checks
+    more_rows, more_checks = stream_rows(results["streaming"])
+    return rows + more_rows, checks + more_checks
 
 
 def render(rows: list[list[str]], header: list[str]) -> str:
@@ -720,10 +906,10 @@ def main() -> int:
     started = time.time()
     results: dict[str, Any] = {"machine": machine(), "runs_per_figure": RUNS}
     log(f"machine: {results['machine']}")
-    log("1/5 routing (agent round trip to the emulator + plan; plan alone) and LiteLLM Router.completion")
+    log("1/6 routing (agent round trip to the emulator + plan; plan alone) and LiteLLM Router.completion")
     results["routing"] = routing_overhead()
     results["routing_anchor"] = litellm("overhead", "--calls", str(ROUTING_CALLS), "--runs", str(RUNS))
-    log("2/5 gateway handler end to end (in-process, AWS emulated) and LiteLLM over loopback HTTP")
+    log("2/6 gateway handler end to end (in-process, AWS emulated) and LiteLLM over loopback HTTP")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     results["gateway"] = run_json(
@@ -738,13 +924,15 @@ def main() -> int:
         env=env,
     )
     results["gateway_anchor"] = gateway_anchor()
-    log("3/5 cold import of each handler, first request of the request path (fresh interpreters)")
+    log("3/6 cold import of each handler, first request of the request path (fresh interpreters)")
     with contextlib.redirect_stdout(sys.stderr):  # the in-process stack's metric lines
         results["cold"] = cold_starts()
-    log("4/5 zipped Lambda assets in cdk.out")
+    log("4/6 zipped Lambda assets in cdk.out")
     results["zips"] = lambda_zips()
-    log("5/5 chaos schedule: Switchboard local stack, LiteLLM Router (best, default)")
+    log("5/6 chaos schedule: Switchboard local stack, LiteLLM Router (best, default)")
     results["chaos"] = chaos()
+    log("6/6 streams: time to first token overhead and stream chaos, Switchboard and LiteLLM Router")
+    results["streaming"] = streaming()
     results["elapsed_s"] = round(time.time() - started, 1)
 
     rows, checks = build_rows(results)
@@ -753,7 +941,10 @@ def main() -> int:
     machine_line = (
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, load average at start "
         f"{m['load_average_at_start'][0]}; median of {RUNS} runs per figure; chaos: "
-        f"{CHAOS_REQUESTS} requests per phase (down, flapping 50 %, healed), one replay each."
+        f"{CHAOS_REQUESTS} requests per phase (down, flapping 50 %, healed), one replay each; streams: "
+        f"{STREAM_REQUESTS} TTFT pairs per run against a server with a {STREAM_SERVER['first_token_ms']} ms "
+        f"first token, stream chaos {STREAM_CHAOS_REQUESTS} streams per phase (cut after "
+        f"{STREAM_CUT_AFTER_CHUNKS} chunks mid-stream)."
     )
     table = render(rows, header)
     results["table"] = table

@@ -94,3 +94,196 @@ def test_routing_times_prepare_through_the_agent_emulator_and_plan_alone(
     for figures in (*result["runs"], *result["plan_runs"]):
         assert 0 < figures["p50_us"] <= figures["p99_us"]
     assert run.median_of(result["runs"], "p50_us") > run.median_of(result["plan_runs"], "p50_us")
+
+
+# --- streams: the judge of answered / clean error / lost, and the streaming server -----------------
+
+
+def _sse(*events: str) -> list[str]:
+    """SSE body lines as a client's `iter_lines` yields them (blank separators included)."""
+    lines: list[str] = []
+    for event in events:
+        lines.extend([f"data: {event}", ""])
+    return lines
+
+
+def _chunk(content: str | None = None, finish: str | None = None) -> str:
+    import json
+
+    delta = {} if content is None else {"content": content}
+    return json.dumps(
+        {
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+    )
+
+
+COMPLETE = frozenset({"[primary] a b", "[fallback] a b"})
+
+
+def test_percentile_is_nearest_rank_on_the_sorted_values() -> None:
+    from bench.streams import percentile
+
+    values = [float(v) for v in range(100, 0, -1)]  # 100..1, unsorted on purpose
+    assert percentile(values, 50) == 51.0  # index round(0.5 * 99) = 50 (banker's rounding: 49.5 -> 50)
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 100) == 100.0 and percentile(values, 0) == 1.0
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([], 50) != percentile([], 50)  # NaN: no samples is not a figure
+
+
+def test_a_stream_ending_with_done_and_a_whole_answer_is_answered() -> None:
+    from bench.streams import classify, read_sse
+
+    seen = read_sse(
+        [
+            ": keep-alive",
+            *_sse(_chunk("[primary] "), _chunk("a "), _chunk("b"), _chunk(finish="stop"), "[DONE]"),
+        ]
+    )
+    assert (seen.done, seen.error, seen.text) == (True, False, "[primary] a b")
+    assert classify(seen, COMPLETE) == "answered"
+
+
+def test_an_error_event_after_content_is_a_clean_error_and_ends_the_read() -> None:
+    from bench.streams import classify, read_sse
+
+    error = '{"error": {"message": "the stream failed after it started", "code": "upstream_failed"}}'
+    seen = read_sse(_sse(_chunk("[primary] "), error, _chunk("never read"), "[DONE]"))
+    assert (seen.done, seen.error, seen.text) == (False, True, "[primary] ")
+    assert classify(seen, COMPLETE) == "clean_error"
+
+
+def test_a_stream_cut_without_done_or_error_event_is_lost() -> None:
+    from bench.streams import classify, read_sse
+
+    seen = read_sse(_sse(_chunk("[primary] "), _chunk("a ")))
+    assert (seen.done, seen.error) == (False, False)
+    assert classify(seen, COMPLETE) == "lost"
+
+
+def test_a_clean_end_with_a_truncated_answer_is_lost_not_answered() -> None:
+    # LiteLLM's Router ends its iterator normally on a cut upstream stream: "done", but a lie.
+    from bench.streams import StreamObservation, classify
+
+    assert classify(StreamObservation(done=True, error=False, text="[primary] a "), COMPLETE) == "lost"
+    assert classify(StreamObservation(done=True, error=False, text="[fallback] a b"), COMPLETE) == "answered"
+    assert classify(StreamObservation(done=False, error=True, text=""), COMPLETE) == "clean_error"
+
+
+def test_overhead_is_taken_per_pair_then_ranked() -> None:
+    from bench.streams import overhead_run
+
+    direct = [20.0, 40.0, 20.0]  # a slow moment hit the second pair on both sides
+    through = [25.0, 46.0, 27.0]
+    run_figures = overhead_run(through, direct)
+    assert run_figures["overhead_p50_ms"] == pytest.approx(6.0)  # pairs added 5, 6, 7
+    assert run_figures["overhead_p99_ms"] == pytest.approx(7.0)
+    with pytest.raises(ValueError, match="as many direct requests"):
+        overhead_run([1.0], [])
+
+
+def test_stream_chaos_summary_counts_each_phase_and_the_total() -> None:
+    from bench.streams import summarize_stream_chaos
+
+    answered = {"done": True, "error": False, "text": "[fallback] a b"}
+    told = {"done": False, "error": True, "text": "[primary] "}
+    lost = {"done": True, "error": False, "text": "[primary] "}
+    result = {
+        "phases": [
+            {"name": "before_first_token", "observations": [answered, answered], "primary_calls": 2},
+            {"name": "mid_stream", "observations": [told, lost, answered], "primary_calls": 2},
+        ]
+    }
+    summary = summarize_stream_chaos(result, COMPLETE)
+    assert (summary["answered"], summary["clean_error"], summary["lost"], summary["total"]) == (3, 1, 1, 5)
+    mid = summary["phases"][1]
+    assert (mid["name"], mid["requests"], mid["answered"], mid["clean_error"], mid["lost"]) == (
+        "mid_stream",
+        3,
+        1,
+        1,
+        1,
+    )
+
+
+def _serve_fault_server(state: object) -> tuple[object, str]:
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from bench import fault_server
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), fault_server.make_handler(state))  # type: ignore[arg-type]
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _stream_from(url: str) -> tuple[int, list[str]]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"model": "m", "stream": True, "messages": []}).encode()
+    request = urllib.request.Request(f"{url}/v1/chat/completions", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode().splitlines()
+    except urllib.error.HTTPError as exc:
+        return exc.code, []
+
+
+def test_the_streaming_server_streams_whole_then_cuts_or_refuses_as_controlled() -> None:
+    from bench import fault_server
+    from bench.streams import classify, read_sse
+
+    state = fault_server.State("primary", chunks=4)
+    server, url = _serve_fault_server(state)
+    whole = {fault_server.stream_text("primary", 4)}
+    try:
+        status, lines = _stream_from(url)
+        assert status == 200 and classify(read_sse(lines), whole) == "answered"
+        assert "".join(fault_server.stream_words("primary", 4)) == fault_server.stream_text("primary", 4)
+
+        state.control({"error_rate": 1.0, "stream_fault": "mid_stream", "fail_after_chunks": 2})
+        status, lines = _stream_from(url)
+        seen = read_sse(lines)
+        assert status == 200 and seen.text == "[primary] word1 " and classify(seen, whole) == "lost"
+
+        state.control({"stream_fault": "before_first_token"})
+        assert _stream_from(url) == (503, [])
+        with pytest.raises(ValueError, match="stream_fault"):
+            state.control({"stream_fault": "sometimes"})
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+
+
+def _stream_results(ours_p99: float, anchor_p99: float, ours_lost: int) -> dict[str, object]:
+    def chaos(lost: int) -> dict[str, object]:
+        phase = {"name": "mid_stream", "requests": 30, "answered": 25 - lost, "clean_error": 5, "lost": lost}
+        return {"answered": 25 - lost, "clean_error": 5, "lost": lost, "total": 30, "phases": [phase]}
+
+    return {
+        "switchboard_ttft": {"overhead_p50_ms": 5.0, "overhead_p99_ms": ours_p99},
+        "litellm_ttft": {"overhead_p50_ms": 3.0, "overhead_p99_ms": anchor_p99},
+        "switchboard_chaos": chaos(ours_lost),
+        "litellm_best_chaos": chaos(25),
+        "litellm_default_chaos": chaos(25),
+    }
+
+
+@pytest.mark.parametrize(
+    ("ours_p99", "anchor_p99", "ours_lost", "expected"),
+    [
+        (20.0, 30.0, 0, [True, True]),
+        (20.0, 15.0, 0, [False, True]),  # within 25 ms but not below LiteLLM's
+        (26.0, 40.0, 0, [False, True]),  # below LiteLLM's but over 25 ms
+        (20.0, 30.0, 1, [True, False]),  # one lost stream fails the run
+    ],
+)
+def test_stream_budgets(ours_p99: float, anchor_p99: float, ours_lost: int, expected: list[bool]) -> None:
+    rows, checks = run.stream_rows(_stream_results(ours_p99, anchor_p99, ours_lost))
+    assert checks == expected
+    verdicts = [row[-1] for row in rows if row[-1]]
+    assert verdicts == ["PASS" if ok else "FAIL" for ok in expected]
