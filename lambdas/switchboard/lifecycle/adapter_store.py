@@ -96,6 +96,10 @@ class TenantAdapter:
     """None: the base model (the family's base inference component) serves the tenant."""
     previous: AdapterRef | None = None
     """The approved adapter this one replaced (None: the base model, or unknown)."""
+    canary: AdapterRef | None = None
+    """In state ``canary``: the new version under test, serving ``canary_share_percent`` of the
+    tenant's requests (chosen per user, deterministically) while ``live`` serves the rest."""
+    canary_share_percent: int = 0
     endpoint_name: str = ""
     updated_at: str = ""
     updated_by: str = ""
@@ -108,6 +112,8 @@ class TenantAdapter:
             "state": self.state.value,
             "live": self.live.as_state() if self.live else None,
             "previous": self.previous.as_state() if self.previous else None,
+            "canary": self.canary.as_state() if self.canary else None,
+            "canary_share_percent": self.canary_share_percent,
             "endpoint_name": self.endpoint_name,
             "updated_at": self.updated_at,
             "updated_by": self.updated_by,
@@ -215,6 +221,9 @@ def record_item(record: TenantAdapter) -> dict[str, Any]:
         item.update(record.live.as_item("live"))
     if record.previous:
         item.update(record.previous.as_item("previous"))
+    if record.canary:
+        item.update(record.canary.as_item("canary"))
+        item["canary_share_percent"] = record.canary_share_percent
     return item
 
 
@@ -225,6 +234,8 @@ def record_from_item(item: Mapping[str, Any]) -> TenantAdapter:
         state=AdapterState(str(item.get("state", AdapterState.LIVE.value))),
         live=AdapterRef.from_item(item, "live"),
         previous=AdapterRef.from_item(item, "previous"),
+        canary=AdapterRef.from_item(item, "canary"),
+        canary_share_percent=int(item.get("canary_share_percent") or 0),
         endpoint_name=str(item.get("endpoint_name", "")),
         updated_at=str(item.get("updated_at", "")),
         updated_by=str(item.get("updated_by", "")),
