@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -23,6 +23,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import checkov, constants
+from infra.constructs.functions import XRAY_REASON, iam5_resource
 from infra.constructs.lifecycle_functions import lifecycle_function
 from infra.constructs.logical_ids import keep_logical_ids
 from infra.constructs.sagemaker_arns import FamilyArns
@@ -126,6 +127,30 @@ class DeploymentWorkflow(Construct):
             )
         )
         adapters.grant_write(tasks.role)
+        # JudgeTenantCanary (issue 16): the canary component's own metrics and the family's alarms,
+        # instead of one paid CloudWatch alarm per tenant adapter
+        tasks.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JudgeCanaryAlarms",
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=list(alarm_arns),
+            )
+        )
+        tasks.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JudgeCanaryMetrics",
+                actions=["cloudwatch:GetMetricData"],
+                resources=["*"],
+            )
+        )
+        Validations.of(tasks.role).acknowledge(
+            Acknowledgment(
+                id=iam5_resource("*"),
+                reason=f"{XRAY_REASON} cloudwatch:GetMetricData (JudgeTenantCanary reads the canary "
+                "inference component's AWS/SageMaker metrics) supports no resource-level permissions "
+                "(Service Authorization Reference, Amazon CloudWatch): IAM accepts only Resource '*'.",
+            )
+        )
         self.deployment_function = tasks.function
         checkov.acknowledge_no_dlq(
             tasks.function,

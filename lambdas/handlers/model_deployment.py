@@ -1,5 +1,6 @@
 """The model-deployment workflow's Lambda tasks (one function, `action`): `plan`, `smoke`, `switch`, and
-for tenant adapters `switch_tenant`, `revert_tenant`, `tenant_to_base`.
+for tenant adapters `switch_tenant`, `revert_tenant`, `tenant_to_base` and the canary's
+`start_canary`, `judge_canary`, `promote_canary`, `roll_back_canary`.
 
 Everything else the workflow does is a direct SDK integration. Errors are raised with the lifecycle's
 own exception classes so the state machine can `Catch` them by name.
@@ -19,7 +20,18 @@ from switchboard.observability import keys_from_event, logger, tracer
 from switchboard.selfcheck import is_selfcheck
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-ACTIONS = ("plan", "smoke", "switch", "switch_tenant", "revert_tenant", "tenant_to_base")
+ACTIONS = (
+    "plan",
+    "smoke",
+    "switch",
+    "switch_tenant",
+    "revert_tenant",
+    "tenant_to_base",
+    "start_canary",
+    "judge_canary",
+    "promote_canary",
+    "roll_back_canary",
+)
 
 
 def build_service(
@@ -28,10 +40,12 @@ def build_service(
     sagemaker: Any | None = None,
     runtime: Any | None = None,
     dynamodb: Any | None = None,
+    cloudwatch: Any | None = None,
 ) -> LifecycleService:
     """The service with real clients unless given (tests and the local stack pass emulated ones)."""
     from switchboard import aws
     from switchboard.lifecycle.adapter_store import DynamoTenantAdapterStore
+    from switchboard.lifecycle.canary import CloudWatchCanarySignals
     from switchboard.lifecycle.registry import SageMakerRegistry
     from switchboard.options.store import OptionsStore
 
@@ -46,6 +60,7 @@ def build_service(
         adapters=DynamoTenantAdapterStore(settings.adapters_table, client=table_client)
         if settings.adapters_table
         else None,
+        signals=CloudWatchCanarySignals(cloudwatch or aws.client("cloudwatch")),
     )
 
 
@@ -73,6 +88,14 @@ def dispatch(service: LifecycleService, event: dict[str, Any]) -> dict[str, Any]
         return service.revert_tenant(event)
     if action == "tenant_to_base":
         return service.tenant_to_base(event)
+    if action == "start_canary":
+        return service.start_canary(event)
+    if action == "judge_canary":
+        return service.judge_canary(event)
+    if action == "promote_canary":
+        return service.promote_canary(event)
+    if action == "roll_back_canary":
+        return service.roll_back_canary(event)
     raise ValueError(f"unknown action {action!r}; expected one of {ACTIONS}")
 
 

@@ -353,6 +353,7 @@ def build_service(lifecycle: Mapping[str, Any], client: ClientFactory) -> Any:
         sagemaker=client("sagemaker"),
         runtime=client("sagemaker-runtime"),
         dynamodb=client("dynamodb"),
+        cloudwatch=client("cloudwatch"),
     )
 
 
@@ -434,3 +435,37 @@ def state_change_event(
             "LastModifiedTime": modified,
         },
     }
+
+
+def put_component_metrics(
+    cloudwatch: Any,
+    component: str,
+    *,
+    invocations: int,
+    errors: int = 0,
+    latency_ms: float | None = None,
+) -> None:
+    """What SageMaker would publish for an inference component, into the emulator's CloudWatch.
+
+    The local stand-in for "the adapter's alarm in ALARM" (issue 16): there is no CloudWatch alarm
+    per adapter, the workflow's ``JudgeTenantCanary`` reads the canary component's own metrics
+    (``switchboard.lifecycle.canary``), so an operator puts bad ones here during the bake (e.g.
+    ``errors=invocations``) and the canary rolls back. moto's GetMetricData serves them back.
+    """
+    from switchboard.lifecycle.canary import DIMENSION, ERROR_METRICS, INVOCATIONS, LATENCY, NAMESPACE
+
+    dimensions = [{"Name": DIMENSION, "Value": component}]
+    data: list[dict[str, Any]] = [
+        {"MetricName": INVOCATIONS, "Dimensions": dimensions, "Value": float(invocations), "Unit": "None"},
+        {"MetricName": ERROR_METRICS[0], "Dimensions": dimensions, "Value": float(errors), "Unit": "None"},
+    ]
+    if latency_ms is not None:
+        data.append(
+            {
+                "MetricName": LATENCY,
+                "Dimensions": dimensions,
+                "Value": latency_ms * 1000.0,  # SageMaker reports ModelLatency in microseconds
+                "Unit": "Microseconds",
+            }
+        )
+    cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=data)

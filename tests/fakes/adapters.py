@@ -46,11 +46,24 @@ class InMemoryTenantAdapters:
         mine = [change_item(c) for c in self.changes if (c.family, c.tenant) == (family, tenant)]
         return list(reversed(mine))[:limit]
 
-    def write(self, record: TenantAdapter, *, expected_live_arn: str | None, change: AdapterChange) -> None:
+    def write(
+        self,
+        record: TenantAdapter,
+        *,
+        expected_live_arn: str | None,
+        change: AdapterChange,
+        expected_canary_arn: str | None = None,
+        check_canary: bool = False,
+    ) -> None:
         self._check()
         current = self.records.get((record.family, record.tenant))
         found = current.live.package_arn if current and current.live else None
-        if (found or None) != (expected_live_arn or None):
+        canary = current.canary.package_arn if current and current.canary else None
+        moved = (found or None) != (expected_live_arn or None)
+        if check_canary and (canary or None) != (expected_canary_arn or None):
+            moved = True
+            found = f"{found or 'the base model'} with canary {canary}"
+        if moved:
             raise TenantAdapterMovedByAnotherDeployment(
                 record.family, record.tenant, expected=expected_live_arn, found=found
             )

@@ -410,6 +410,12 @@ def _put_metric_data(call: AwsCall) -> list[Request]:
     return [Request(action_name("cloudwatch", "PutMetricData"), "*")]
 
 
+@row("cloudwatch", "GetMetricData", reference=_CLOUDWATCH)
+def _get_metric_data(call: AwsCall) -> list[Request]:
+    # no resource types for GetMetricData in the Service Authorization Reference: '*' only
+    return [Request(action_name("cloudwatch", "GetMetricData"), "*")]
+
+
 @row("cloudwatch", "DescribeAlarms", reference=_CLOUDWATCH)
 def _describe_alarms(call: AwsCall) -> list[Request]:
     names = call.params.get("AlarmNames") or []

@@ -846,12 +846,14 @@ def test_approving_a_tenants_adapter_serves_that_tenant_only(lifecycle: Lifecycl
     acme3 = lifecycle.register(ADAPTER_GROUP, data="s3://adapters/acme-3.tar.gz", tenant="acme")
     result = lifecycle.approve(acme3)
 
-    # Then acme got its own new component through the tenant path, its old one went after the bake ...
+    # Then acme got its own new component through the tenant path, canaried, was promoted, and its
+    # old component went ...
     assert result["status"] == "SUCCEEDED", result
     states = lifecycle.states_entered(result["executionArn"])
-    for state in ("CreateAdapterComponent", "SmokeTestAdapter", "IsTenantAdapter?", "SwitchTenantAdapter"):
+    for state in ("CreateAdapterComponent", "SmokeTestAdapter", "IsTenantAdapter?", "StartTenantCanary"):
         assert state in states
-    assert "SwitchGatewayOption" not in states
+    assert "SwitchGatewayOption" not in states and "SwitchTenantAdapter" not in states
+    assert "BakeOldAdapter" not in states  # the canary's bake was the bake
     assert states[-2:] == ["DeleteOldAdapter", "Deployed"]
     acme = lifecycle.tenant("acme")
     assert (acme.live.package_arn, acme.live.version, acme.state.value) == (acme3, 3, "live")
@@ -866,8 +868,9 @@ def test_approving_a_tenants_adapter_serves_that_tenant_only(lifecycle: Lifecycl
     assert globex_before.live.component in remaining and BASE_COMPONENT in remaining
     assert lifecycle.option("test-lora") is None
     # ... and the change is in acme's history and the deployments record
-    (latest, *_) = lifecycle.adapters_store().history(ADAPTER_GROUP, "acme")
-    assert (latest["event"], latest["live_version"]) == ("deployed", 3)
+    (latest, started, *_) = lifecycle.adapters_store().history(ADAPTER_GROUP, "acme")
+    assert (latest["event"], latest["live_version"]) == ("canary_promoted", 3)
+    assert (started["event"], started["canary_version"], started["state"]) == ("canary_started", 3, "canary")
     records = {r["version"]: r for r in lifecycle.deployments(ADAPTER_GROUP)}
     assert records[3]["outcome"] == "deployed"
 
@@ -923,30 +926,191 @@ def test_rejecting_a_tenants_only_adapter_returns_it_to_the_base_model(lifecycle
     assert lifecycle.tenant("acme").live.package_arn == acme4
 
 
-def test_an_alarm_during_a_tenants_bake_restores_its_previous_adapter(lifecycle: Lifecycle) -> None:
-    # Given acme's and globex's adapters live, and the family's gateway-errors alarm firing
+def test_an_alarm_during_a_tenants_rollback_bake_restores_what_served_before(lifecycle: Lifecycle) -> None:
+    # Given acme's versions 1 then 3 live (3 serving), and the family's gateway-errors alarm firing
     acme1, _ = _two_tenants_live(lifecycle)
+    acme3 = lifecycle.register(ADAPTER_GROUP, tenant="acme")
+    assert lifecycle.approve(acme3)["status"] == "SUCCEEDED"
     acme_before = lifecycle.tenant("acme")
     globex_before = lifecycle.tenant("globex")
     lifecycle.alarm(5)
 
-    # When acme's next adapter is approved
-    acme3 = lifecycle.register(ADAPTER_GROUP, tenant="acme")
-    result = lifecycle.approve(acme3)
+    # When acme's live version 3 is rejected (a rollback switches at once, then bakes)
+    result = lifecycle.run(lifecycle.set_status(acme3, "Rejected", "rollback"))
 
-    # Then acme's record is back on version 1 (marked rolled back), version 3's component is gone and
-    # the version rejected; globex is untouched
+    # Then the redeploy of version 1 is undone: acme's record is back as it was (marked rolled back),
+    # the redeployed component is gone; globex is untouched
     assert result["status"] == "FAILED", result
     assert result["error"] == "AlarmDuringAdapterBake"
     states = lifecycle.states_entered(result["executionArn"])
+    assert "SwitchTenantAdapter" in states and "StartTenantCanary" not in states
     assert "RevertTenantToOldAdapter" in states and "RevertToOldAdapter" not in states
     acme = lifecycle.tenant("acme")
     assert (acme.live, acme.state.value) == (acme_before.live, "rolled_back")
-    assert not any("-v3-" in c for c in _components(lifecycle))
-    assert acme_before.live.component in _components(lifecycle)
-    assert lifecycle.package(acme3)["ModelApprovalStatus"] == "Rejected"
+    assert not any("-v1-" in c and c != acme_before.previous.component for c in _components(lifecycle))
     assert lifecycle.tenant("globex") == globex_before
-    assert lifecycle.package(acme1)["ModelApprovalStatus"] == "Approved"
+    # (as for a family-wide adapter, the version the rollback redeployed is rejected, and the
+    # rejected one serves again: the on-call is told and decides)
+    assert lifecycle.package(acme1)["ModelApprovalStatus"] == "Rejected"
+
+
+# adapter canaries (issue 16): the new version serves a share of its tenant, then promotes or rolls back
+
+
+def _fail_during(lifecycle: Lifecycle, action: str) -> Any:
+    """The deployment tasks, except that ``action`` raises (a broken dependency of that task)."""
+    from switchboard_local.emulation import bind_lambda_handlers
+    from switchboard_local.lifecycle_local import lifecycle_handlers
+
+    name = lifecycle.names["deployment_function"]
+    real = lifecycle_handlers(lifecycle.resources)[name]
+
+    def failing(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        if event.get("action") == action:
+            raise ConnectionError(f"{action}: dependency unavailable (test)")
+        return real(event, context)
+
+    return bind_lambda_handlers({name: failing})
+
+
+def _canary_under_way(lifecycle: Lifecycle) -> tuple[str, Any, Any, str]:
+    """acme and globex live; acme's version 3 approved with a 2 s bake, and its canary started."""
+    _two_tenants_live(lifecycle)
+    acme_before = lifecycle.tenant("acme")
+    globex_before = lifecycle.tenant("globex")
+    acme3 = lifecycle.register(ADAPTER_GROUP, data="s3://adapters/acme-3.tar.gz", tenant="acme")
+    execution = lifecycle.start(lifecycle.set_status(acme3, "Approved"), {"bake_seconds": 2})
+    lifecycle.wait_until_entered(execution, "BakeTenantCanary")
+    return acme3, acme_before, globex_before, execution
+
+
+def test_a_tenants_canary_serves_its_share_then_promotes_after_the_bake(lifecycle: Lifecycle) -> None:
+    from switchboard_local.lifecycle_local import put_component_metrics
+
+    # Given acme's version 3 canarying
+    acme3, acme_before, globex_before, execution = _canary_under_way(lifecycle)
+
+    # Then during the bake acme's row says canary: version 3 on the family's share, version 1 the rest
+    during = lifecycle.tenant("acme")
+    assert during.state.value == "canary"
+    assert (during.live, during.canary.package_arn, during.canary_share_percent) == (
+        acme_before.live,
+        acme3,
+        10,
+    )
+    assert lifecycle.tenant("globex") == globex_before
+
+    # When the canary answers well during the bake
+    put_component_metrics(
+        client("cloudwatch"), during.canary.component, invocations=40, errors=1, latency_ms=800
+    )
+    result = lifecycle.wait(execution)
+
+    # Then it is promoted: version 3 live, version 1 previous, the old component gone; globex untouched
+    assert result["status"] == "SUCCEEDED", result
+    states = lifecycle.states_entered(execution)
+    assert states[-7:] == [
+        "JudgeTenantCanary",
+        "CanaryHealthy?",
+        "PromoteTenantCanary",
+        "RecordDeployment",
+        "HasOldAdapterToBake?",
+        "DeleteOldAdapter",
+        "Deployed",
+    ]
+    acme = lifecycle.tenant("acme")
+    assert (acme.state.value, acme.live, acme.previous, acme.canary) == (
+        "live",
+        during.canary,
+        acme_before.live,
+        None,
+    )
+    assert acme_before.live.component not in _components(lifecycle)
+    assert lifecycle.tenant("globex") == globex_before
+    (promoted, *_) = lifecycle.adapters_store().history(ADAPTER_GROUP, "acme")
+    assert promoted["event"] == "canary_promoted" and "40 invocations, 1 errors" in promoted["reason"]
+
+
+def test_bad_canary_metrics_during_the_bake_roll_the_tenant_back(lifecycle: Lifecycle) -> None:
+    from switchboard_local.lifecycle_local import put_component_metrics
+
+    # Given acme's version 3 canarying
+    acme3, acme_before, globex_before, execution = _canary_under_way(lifecycle)
+    canary = lifecycle.tenant("acme").canary
+
+    # When the canary component fails half its requests during the bake (its "alarm" fires)
+    put_component_metrics(client("cloudwatch"), canary.component, invocations=20, errors=10)
+    result = lifecycle.wait(execution)
+
+    # Then acme is back on version 1 (rolled back), the canary's component is gone, the version is
+    # rejected with the reason, the history says which and why; globex is untouched
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "CanaryRolledBack"
+    states = lifecycle.states_entered(execution)
+    assert states[states.index("CanaryHealthy?") : states.index("DeleteUntestedAdapter") + 1] == [
+        "CanaryHealthy?",
+        "RollBackTenantCanary",
+        "CanaryRolledBack",
+        "DeleteUntestedAdapter",
+    ]
+    acme = lifecycle.tenant("acme")
+    assert (acme.state.value, acme.live, acme.canary) == ("rolled_back", acme_before.live, None)
+    assert canary.component not in _components(lifecycle)
+    assert acme_before.live.component in _components(lifecycle)
+    package = lifecycle.package(acme3)
+    assert (
+        package["ModelApprovalStatus"] == "Rejected" and "error rate 50.0%" in package["ApprovalDescription"]
+    )
+    (rolled_back, *_) = lifecycle.adapters_store().history(ADAPTER_GROUP, "acme")
+    assert (rolled_back["event"], rolled_back["canary_version"]) == ("canary_rolled_back", 3)
+    assert "error rate 50.0%" in rolled_back["reason"]
+    assert lifecycle.tenant("globex") == globex_before
+    assert any("CanaryRolledBack" in m for m in lifecycle.notifications())
+
+
+def test_a_family_alarm_in_alarm_during_the_canary_rolls_the_tenant_back(lifecycle: Lifecycle) -> None:
+    # Given acme's version 3 canarying
+    _acme3, acme_before, globex_before, execution = _canary_under_way(lifecycle)
+
+    # When the family's gateway-errors alarm goes to ALARM during the bake
+    alarm = lifecycle.alarm(5)
+    result = lifecycle.wait(execution)
+
+    # Then the canary rolls back and says which alarm; globex is untouched
+    assert result["status"] == "FAILED" and result["error"] == "CanaryRolledBack", result
+    assert alarm in result["cause"]
+    acme = lifecycle.tenant("acme")
+    assert (acme.state.value, acme.live, acme.canary) == ("rolled_back", acme_before.live, None)
+    assert lifecycle.tenant("globex") == globex_before
+
+
+def test_a_canary_that_cannot_be_judged_rolls_back(lifecycle: Lifecycle) -> None:
+    _two_tenants_live(lifecycle)
+    acme_before = lifecycle.tenant("acme")
+    acme3 = lifecycle.register(ADAPTER_GROUP, tenant="acme")
+
+    with _fail_during(lifecycle, "judge_canary"):
+        result = lifecycle.approve(acme3)
+
+    assert result["status"] == "FAILED" and result["error"] == "CanaryRolledBack", result
+    assert "could not be judged" in result["cause"]
+    assert "NoteCanaryNotJudged" in lifecycle.states_entered(result["executionArn"])
+    assert lifecycle.tenant("acme").live == acme_before.live
+
+
+def test_a_canary_whose_end_cannot_be_written_stays_and_tells_the_on_call(lifecycle: Lifecycle) -> None:
+    _two_tenants_live(lifecycle)
+    acme3 = lifecycle.register(ADAPTER_GROUP, tenant="acme")
+
+    with _fail_during(lifecycle, "promote_canary"):
+        result = lifecycle.approve(acme3)
+
+    assert result["status"] == "FAILED" and result["error"] == "CanaryNotFinished", result
+    assert "NoteCanaryUnfinished" in lifecycle.states_entered(result["executionArn"])
+    acme = lifecycle.tenant("acme")
+    assert acme.state.value == "canary" and acme.canary.package_arn == acme3
+    assert acme.canary.component in _components(lifecycle)  # requests may still reach it
+    assert any("CanaryNotFinished" in m for m in lifecycle.notifications())
 
 
 def _racing(lifecycle: Lifecycle, action: str, tenant: str) -> Any:
@@ -971,20 +1135,36 @@ def _racing(lifecycle: Lifecycle, action: str, tenant: str) -> Any:
     return bind_lambda_handlers({name: racing})
 
 
-def test_a_tenants_adapter_moved_during_its_deployment_is_left_to_the_newer_change(
+def test_a_tenants_adapter_moved_before_its_canary_starts_is_left_to_the_newer_change(
     lifecycle: Lifecycle,
 ) -> None:
     _two_tenants_live(lifecycle)
     acme3 = lifecycle.register(ADAPTER_GROUP, tenant="acme")
 
-    with _racing(lifecycle, "switch_tenant", "acme"):
+    with _racing(lifecycle, "start_canary", "acme"):
         result = lifecycle.approve(acme3)
 
     assert result["status"] == "FAILED", result
     assert result["error"] == "TenantAdapterMovedByAnotherDeployment"
     assert "tenant acme" in result["cause"]
-    assert "NoteTenantAdapterMoved" in lifecycle.states_entered(result["executionArn"])
+    states = lifecycle.states_entered(result["executionArn"])
+    assert "NoteCanaryRefused" in states and "DeleteUntestedAdapter" in states
+    assert not any("-v3-" in c for c in _components(lifecycle))
     assert lifecycle.tenant("acme").live is None  # the newer change stays
+
+
+def test_a_tenants_adapter_moved_during_its_canary_is_left_to_the_newer_change(lifecycle: Lifecycle) -> None:
+    _two_tenants_live(lifecycle)
+    acme3 = lifecycle.register(ADAPTER_GROUP, tenant="acme")
+
+    with _racing(lifecycle, "promote_canary", "acme"):
+        result = lifecycle.approve(acme3)
+
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "TenantAdapterMovedByAnotherDeployment"
+    assert "NoteTenantAdapterMoved" in lifecycle.states_entered(result["executionArn"])
+    acme = lifecycle.tenant("acme")
+    assert (acme.live, acme.canary) == (None, None)  # the newer change stays
 
 
 def test_a_tenant_whose_rollback_to_base_is_refused_keeps_its_adapter_and_tells_the_on_call(

@@ -34,7 +34,8 @@ class AdapterState(StrEnum):
     """How the tenant's serving adapter got there (what `switchboard models list` shows)."""
 
     CANARY = "canary"
-    """A new version serves a share of the tenant's requests (gateway-side canaries: next slice)."""
+    """A new version (``canary``) serves ``canary_share_percent`` of the tenant's requests while the
+    workflow bakes it; ``live`` serves the rest. The workflow then promotes or rolls it back."""
     LIVE = "live"
     """The version serves all of the tenant's requests."""
     ROLLED_BACK = "rolled_back"
@@ -46,6 +47,9 @@ class HistoryEvent(StrEnum):
     DEPLOYED = "deployed"
     REVERTED_AFTER_ALARM = "reverted_after_alarm"
     ROLLED_BACK_TO_BASE = "rolled_back_to_base"
+    CANARY_STARTED = "canary_started"
+    CANARY_PROMOTED = "canary_promoted"
+    CANARY_ROLLED_BACK = "canary_rolled_back"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +172,19 @@ class TenantAdapterStore(Protocol):
     def history(self, family: str, tenant: str, *, limit: int = 50) -> list[dict[str, Any]]:
         """The tenant's changes, newest first."""
 
-    def write(self, record: TenantAdapter, *, expected_live_arn: str | None, change: AdapterChange) -> None:
+    def write(
+        self,
+        record: TenantAdapter,
+        *,
+        expected_live_arn: str | None,
+        change: AdapterChange,
+        expected_canary_arn: str | None = None,
+        check_canary: bool = False,
+    ) -> None:
         """Store ``record`` if the tenant is still served by ``expected_live_arn`` (None: the base
-        model or no record); else :class:`TenantAdapterMovedByAnotherDeployment`. Adds ``change``."""
+        model or no record) and, with ``check_canary``, its canary is still ``expected_canary_arn``
+        (None: no canary running); else :class:`TenantAdapterMovedByAnotherDeployment`. Adds
+        ``change``."""
 
 
 def all_in_family(
@@ -315,15 +329,28 @@ class DynamoTenantAdapterStore:
         )
         return [from_dynamodb_item(i) for i in page.get("Items", [])]
 
-    def write(self, record: TenantAdapter, *, expected_live_arn: str | None, change: AdapterChange) -> None:
+    def write(
+        self,
+        record: TenantAdapter,
+        *,
+        expected_live_arn: str | None,
+        change: AdapterChange,
+        expected_canary_arn: str | None = None,
+        check_canary: bool = False,
+    ) -> None:
         from switchboard.options.store import to_dynamodb_item
 
+        values: dict[str, Any] = {}
         if expected_live_arn:
             condition = "live_package_arn = :expected"
-            values: dict[str, Any] | None = {":expected": {"S": expected_live_arn}}
+            values[":expected"] = {"S": expected_live_arn}
         else:
             condition = "attribute_not_exists(live_package_arn)"
-            values = None
+        if check_canary and expected_canary_arn:
+            condition += " AND canary_package_arn = :canary"
+            values[":canary"] = {"S": expected_canary_arn}
+        elif check_canary:
+            condition += " AND attribute_not_exists(canary_package_arn)"
         put: dict[str, Any] = {
             "TableName": self.table_name,
             "Item": to_dynamodb_item(record_item(record)),
@@ -342,11 +369,11 @@ class DynamoTenantAdapterStore:
             if not _condition_failed(exc):
                 raise
             current = self.get(record.family, record.tenant)
+            found = current.live.package_arn if current and current.live else None
+            if check_canary and current is not None and current.canary is not None:
+                found = f"{found or 'the base model'} with canary {current.canary.package_arn}"
             raise TenantAdapterMovedByAnotherDeployment(
-                record.family,
-                record.tenant,
-                expected=expected_live_arn,
-                found=current.live.package_arn if current and current.live else None,
+                record.family, record.tenant, expected=expected_live_arn, found=found
             ) from None
 
 

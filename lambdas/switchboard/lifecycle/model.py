@@ -34,6 +34,37 @@ class FamilyKind(StrEnum):
     """Each version is a LoRA adapter: an inference component on the endpoint's base component."""
 
 
+LATENCY_STATISTIC_PATTERN = r"^(Average|Maximum|p(\d{1,2}(\.\d{1,2})?))$"
+
+
+class AdapterCanaryPolicy(BaseModel):
+    """How a tenant's new adapter version canaries (issue 16), per adapter family in `cdk.json`
+    (``model_families[].canary``); every field has a default, so a family may leave it out.
+
+    SageMaker gives inference components no blue/green: the gateway sends ``share_percent`` of the
+    tenant's requests (chosen per user) to the new component for the workflow's bake time, then the
+    workflow judges the component's own CloudWatch metrics (namespace ``AWS/SageMaker``, dimension
+    ``InferenceComponentName``) against these thresholds, beside the family's rollback alarms. No
+    CloudWatch alarm is created per adapter (hundreds of tenants would mean hundreds of paid alarms).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    share_percent: int = Field(default=10, ge=1, le=50)
+    """The tenant's share of requests the new version serves during the canary (1-50: a canary is a
+    minority share; the rest stays on the tenant's live adapter, or the base model)."""
+    max_error_rate_percent: float = Field(default=5.0, ge=0, le=100)
+    """Rolled back above this: errors (the larger of ``Invocation5XXErrors`` and
+    ``InvocationModelErrors``) per ``Invocations`` of the canary component during the bake."""
+    max_model_latency_ms: int = Field(default=30_000, ge=1, le=3_600_000)
+    """Rolled back above this ``ModelLatency`` (CloudWatch reports microseconds; compared in ms)."""
+    latency_statistic: str = Field(default="Average", pattern=LATENCY_STATISTIC_PATTERN)
+    """``Average``, ``Maximum`` or a percentile such as ``p90`` (GetMetricData's ``Stat``)."""
+    min_invocations: int = Field(default=0, ge=0, le=1_000_000)
+    """Fewer invocations of the canary during the bake roll it back (too little traffic to judge);
+    0 promotes an unused canary (nothing went wrong, and an idle tenant never blocks its rollout)."""
+
+
 class ModelFamily(BaseModel):
     """One customised model family: a Model Package Group and the gateway option it feeds.
 
@@ -53,6 +84,9 @@ class ModelFamily(BaseModel):
     retention: int = Field(default=2, ge=1, le=50)
     """Versions kept deployable besides the one serving traffic; older ones are retired."""
     description: str | None = Field(default=None, max_length=256)
+    canary: AdapterCanaryPolicy = Field(default_factory=AdapterCanaryPolicy)
+    """Adapter families: how a tenant's new adapter version canaries (ignored for full models, whose
+    canary is SageMaker's blue/green ``TrafficRoutingConfiguration``)."""
 
     @property
     def kind(self) -> FamilyKind:

@@ -10,6 +10,13 @@ Tenant adapters (issue 16): a version registered with ``--tenant T`` in an adapt
 adapter. Its approval creates T's own inference component and moves T's item in the adapters table
 (never the family's option, never another tenant's item); rejecting T's live adapter redeploys T's
 newest remaining approved adapter, or returns T to the base model when there is none.
+
+Adapter canaries (issue 16): an approved tenant adapter first runs as T's canary
+(:meth:`LifecycleService.start_canary`: the gateway sends the family's ``canary.share_percent`` of
+T's requests to it), the workflow bakes, :meth:`LifecycleService.judge_canary` reads the canary
+component's metrics and the family's alarms (``switchboard.lifecycle.canary``), and
+:meth:`LifecycleService.promote_canary` or :meth:`LifecycleService.roll_back_canary` ends it. Each
+of the three writes is conditional on T's live adapter and T's canary as the workflow left them.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from switchboard.lifecycle.adapter_store import (
@@ -29,6 +37,7 @@ from switchboard.lifecycle.adapter_store import (
     all_in_family,
     history_timestamp,
 )
+from switchboard.lifecycle.canary import CanarySignals, judge, metric_window
 from switchboard.lifecycle.errors import LifecycleError, OptionMovedByAnotherDeployment, UnknownModelFamily
 from switchboard.lifecycle.logic import (
     ARCHIVED_STAGE,
@@ -57,6 +66,10 @@ class BaseComponentMissing(LifecycleError):
 
 class NotATenantAdapterFamily(LifecycleError):
     """A version names a tenant, but its family is not an adapter family with tenant adapters."""
+
+
+class CanaryNotJudged(LifecycleError):
+    """The canary's signals could not be read (the workflow then rolls the canary back)."""
 
 
 class VersionedOptions(Protocol):
@@ -114,11 +127,13 @@ class LifecycleService:
         options: VersionedOptions,
         registry: ModelRegistry,
         adapters: TenantAdapterStore | None = None,
+        signals: CanarySignals | None = None,
     ) -> None:
         self.families = dict(families)
         self.options = options
         self.registry = registry
         self.adapters = adapters
+        self.signals = signals
 
     def tenant_adapters(self, family: ModelFamily, tenant: str) -> TenantAdapterStore:
         """The adapters table, for a tenant's version of an adapter family (else a clear error)."""
@@ -409,7 +424,16 @@ class LifecycleService:
         tenant = str(event.get("tenant") or "")
         return family, tenant, self.tenant_adapters(family, tenant)
 
-    def _write_tenant(self, event: Mapping[str, Any], record: TenantAdapter, what: HistoryEvent) -> None:
+    def _write_tenant(
+        self,
+        event: Mapping[str, Any],
+        record: TenantAdapter,
+        what: HistoryEvent,
+        *,
+        expected_canary_arn: str | None = None,
+        check_canary: bool = False,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         family = self.family(record.family)
         store = self.tenant_adapters(family, record.tenant)
         change = AdapterChange(
@@ -420,9 +444,14 @@ class LifecycleService:
             execution=str(event.get("execution") or record.updated_by),
             record=record,
             reason=str(event.get("reason") or "")[:1024],
+            extra=dict(extra or {}),
         )
         store.write(
-            record, expected_live_arn=str(event.get("expect_package_arn") or "") or None, change=change
+            record,
+            expected_live_arn=str(event.get("expect_package_arn") or "") or None,
+            change=change,
+            expected_canary_arn=expected_canary_arn,
+            check_canary=check_canary,
         )
         logger.info(
             "tenant %s of %s: %s (%s)",
@@ -431,6 +460,141 @@ class LifecycleService:
             what.value,
             record.live.component if record.live else "base model",
         )
+
+    # -- deployment: StartTenantCanary, JudgeTenantCanary, PromoteTenantCanary, RollBackTenantCanary
+
+    def start_canary(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The tenant's new adapter serves the family's canary share of the tenant's requests.
+
+        Input: as ``switch_tenant`` (``expect_package_arn`` is the tenant's live adapter, "" for the
+        base model). The write is refused when the live adapter moved or another canary of the
+        tenant is running (one canary per tenant at a time). Output ``{"started_at",
+        "share_percent", "component"}``: the bake's metric window starts at ``started_at``.
+        """
+        family, tenant, store = self._tenant_of(event)
+        current = store.get(family.group, tenant)
+        new = AdapterRef(
+            str(event["package_arn"]), int(event.get("version") or 0), str(event["inference_component"])
+        )
+        share = family.canary.share_percent
+        record = TenantAdapter(
+            family=family.group,
+            tenant=tenant,
+            state=AdapterState.CANARY,
+            live=current.live if current else None,
+            previous=current.previous if current else None,
+            canary=new,
+            canary_share_percent=share,
+            endpoint_name=str(event["endpoint_name"]),
+            updated_at=utc_timestamp(),
+            updated_by=str(event["updated_by"]),
+        )
+        self._write_tenant(
+            {**event, "reason": f"canary of version {new.version} on {share}% of the tenant's requests"},
+            record,
+            HistoryEvent.CANARY_STARTED,
+            check_canary=True,
+        )
+        return {"started_at": utc_timestamp(), "share_percent": share, "component": new.component}
+
+    def judge_canary(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """After the bake: promote (``healthy``) or roll back, and why.
+
+        Input: ``{"group", "tenant", "package_arn", "component", "started_at", "alarm_names"}``.
+        A version rejected while it canaried rolls back; so does a firing family alarm, or the
+        component's metrics beyond the family's ``canary`` thresholds. Raises
+        :class:`CanaryNotJudged` when no signal reader is configured (the workflow rolls back).
+        """
+        family = self.family(str(event["group"]))
+        if self.signals is None:
+            raise CanaryNotJudged("no CloudWatch reader configured for canary signals")
+        approval = self.registry.describe_version(str(event["package_arn"])).approval
+        start, end = metric_window(str(event["started_at"]), datetime.now(UTC))
+        seen = self.signals.component(
+            str(event["component"]), start=start, end=end, latency_statistic=family.canary.latency_statistic
+        )
+        firing = self.signals.alarms_in_alarm([str(n) for n in event.get("alarm_names") or []])
+        verdict = judge(family.canary, seen, firing_alarms=firing, approval=approval)
+        logger.info("canary of %s (tenant %s): %s", event["package_arn"], event.get("tenant"), verdict.reason)
+        return {
+            **verdict.as_state(),
+            "invocations": seen.invocations,
+            "errors": seen.errors,
+            "latency_ms": seen.latency_ms,
+        }
+
+    def promote_canary(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The canary becomes the tenant's live adapter; the old live one becomes ``previous``.
+
+        Input: ``{"group", "tenant", "expect_package_arn" (the live adapter when the canary
+        started), "package_arn" (the canary), "reason", "updated_by", "execution"}``.
+        """
+        family, tenant, store = self._tenant_of(event)
+        current, canary = self._running_canary(store, family, tenant, event)
+        record = TenantAdapter(
+            family=family.group,
+            tenant=tenant,
+            state=AdapterState.LIVE,
+            live=canary,
+            previous=current.live,
+            endpoint_name=current.endpoint_name or family.endpoint_name,
+            updated_at=utc_timestamp(),
+            updated_by=str(event["updated_by"]),
+        )
+        self._write_tenant(
+            event,
+            record,
+            HistoryEvent.CANARY_PROMOTED,
+            expected_canary_arn=canary.package_arn,
+            check_canary=True,
+            extra=canary.as_item("canary"),
+        )
+        return {"tenant": tenant, "live": canary.as_state()}
+
+    def roll_back_canary(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The canary goes: the tenant's live adapter (or the base model) serves all its requests.
+
+        Input: as :meth:`promote_canary`, ``reason`` saying why. The history item keeps which
+        version canaried (``canary_*``) and why it was rolled back; the workflow deletes the
+        canary's component afterwards, once no request is routed to it.
+        """
+        family, tenant, store = self._tenant_of(event)
+        current, canary = self._running_canary(store, family, tenant, event)
+        record = TenantAdapter(
+            family=family.group,
+            tenant=tenant,
+            state=AdapterState.ROLLED_BACK,
+            live=current.live,
+            previous=current.previous,
+            endpoint_name=current.endpoint_name or family.endpoint_name,
+            updated_at=utc_timestamp(),
+            updated_by=str(event["updated_by"]),
+        )
+        self._write_tenant(
+            event,
+            record,
+            HistoryEvent.CANARY_ROLLED_BACK,
+            expected_canary_arn=canary.package_arn,
+            check_canary=True,
+            extra=canary.as_item("canary"),
+        )
+        return {"tenant": tenant, "live": current.live.as_state() if current.live else None}
+
+    @staticmethod
+    def _running_canary(
+        store: TenantAdapterStore, family: ModelFamily, tenant: str, event: Mapping[str, Any]
+    ) -> tuple[TenantAdapter, AdapterRef]:
+        """The tenant's record and its canary, when the canary is still this deployment's version."""
+        from switchboard.lifecycle.adapter_store import TenantAdapterMovedByAnotherDeployment
+
+        current = store.get(family.group, tenant)
+        expected_arn = str(event["package_arn"])
+        if current is None or current.canary is None or current.canary.package_arn != expected_arn:
+            found = current.canary.package_arn if current and current.canary else None
+            raise TenantAdapterMovedByAnotherDeployment(
+                family.group, tenant, expected=f"canary {expected_arn}", found=f"canary {found}"
+            )
+        return current, current.canary
 
     # -- retirement
 
@@ -480,7 +644,7 @@ class LifecycleService:
         arns: set[str] = set()
         components: set[str] = set()
         for record in all_in_family(self.adapters, family.group):
-            for ref in (record.live, record.previous):
+            for ref in (record.live, record.previous, record.canary):
                 if ref is not None:
                     arns.add(ref.package_arn)
                     components.add(ref.component)

@@ -317,12 +317,18 @@ def cmd_list(args: argparse.Namespace) -> int:
     from switchboard.options.store import from_dynamodb_item
 
     live = _live_arn(target, args.group)
-    items = target.client("dynamodb").query(
-        TableName=target.deployments_table,
-        KeyConditionExpression="#pk = :pk",
-        ExpressionAttributeNames={"#pk": DEPLOYMENTS_PARTITION_KEY},
-        ExpressionAttributeValues={":pk": {"S": f"group#{args.group}"}},
-    )["Items"]
+    items = [
+        item
+        for page in target.client("dynamodb")
+        .get_paginator("query")
+        .paginate(
+            TableName=target.deployments_table,
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={"#pk": DEPLOYMENTS_PARTITION_KEY},
+            ExpressionAttributeValues={":pk": {"S": f"group#{args.group}"}},
+        )
+        for item in page.get("Items", [])
+    ]
     latest: dict[int, dict[str, Any]] = {}
     for item in sorted(
         (from_dynamodb_item(i) for i in items), key=lambda r: str(r.get(DEPLOYMENTS_SORT_KEY))
@@ -370,14 +376,25 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _tenant_row(record: Any) -> dict[str, Any]:
-    """One tenant's serving adapter as `list` shows it (version None: the base model serves)."""
-    live, previous = record.live, record.previous
+    """One tenant's serving adapter as `list` shows it (version None: the base model serves).
+
+    During a canary ``canary_version`` serves ``canary_share_percent`` of the tenant's requests
+    and ``version`` (or the base model) the rest; ``share`` says it in one column."""
+    live, previous, canary = record.live, record.previous, record.canary
+    share = record.canary_share_percent if canary else 0
+    serving = live.component if live else "base model"
     return {
         "tenant": record.tenant,
         "version": live.version if live else None,
         "state": record.state.value,
-        "serving": live.component if live else "base model",
+        "serving": serving,
         "model_package_arn": live.package_arn if live else None,
+        "canary_version": canary.version if canary else None,
+        "canary_component": canary.component if canary else None,
+        "canary_share_percent": share if canary else None,
+        "share": f"{100 - share}% v{live.version if live else 'base'} / {share}% v{canary.version}"
+        if canary
+        else "100%",
         "previous_version": previous.version if previous else None,
         "updated_at": record.updated_at,
     }
@@ -388,6 +405,7 @@ def _history_row(item: dict[str, Any]) -> dict[str, Any]:
         "at": item.get("at"),
         "event": item.get("event"),
         "version": item.get("live_version"),
+        "canary_version": item.get("canary_version"),
         "state": item.get("state"),
         "execution": item.get("execution"),
         "reason": item.get("reason") or None,
@@ -408,7 +426,8 @@ def _print_listing(listing: dict[str, Any]) -> None:
     if listing["tenants"]:
         print(f"\n{listing['group']}: tenant adapters")
         _table(
-            listing["tenants"], ["tenant", "version", "state", "serving", "previous_version", "updated_at"]
+            listing["tenants"],
+            ["tenant", "version", "state", "share", "serving", "previous_version", "updated_at"],
         )
 
 
@@ -418,9 +437,9 @@ def _print_tenant(view: dict[str, Any]) -> None:
         print(f"{view['group']}: tenant {view['tenant']} has no adapter (the base model serves it)")
         return
     print(f"{view['group']}: tenant {view['tenant']}")
-    _table([adapter], ["version", "state", "serving", "previous_version", "updated_at"])
+    _table([adapter], ["version", "state", "share", "serving", "previous_version", "updated_at"])
     print("\nhistory (newest first)")
-    _table(view["history"], ["at", "event", "version", "state", "reason"])
+    _table(view["history"], ["at", "event", "version", "canary_version", "state", "reason"])
 
 
 def register(subparsers: Any) -> None:
