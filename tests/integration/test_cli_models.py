@@ -7,6 +7,7 @@ With `--local`, approving starts the deployment workflow with the event EventBri
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -143,14 +144,19 @@ def test_tenant_adapters_register_approve_list_and_roll_back_per_tenant(
     )
     assert code == 0 and (v3["version"], v3["tenant"]) == (3, "acme")
     code, approved = models(capsys, "approve", "--group", group, "--version", "3")
-    assert code == 0 and "SwitchTenantAdapter" in approved["workflow"]["states"]
+    assert code == 0 and "PromoteTenantCanary" in approved["workflow"]["states"]
 
     code, listing = models(capsys, "list", "--group", group, "--json")
     tenants = {t["tenant"]: (t["version"], t["state"], t["previous_version"]) for t in listing["tenants"]}
     assert tenants == {"acme": (3, "live", 1), "globex": (2, "live", None)}
     code, view = models(capsys, "list", "--group", group, "--tenant", "acme", "--json")
     assert view["adapter"]["version"] == 3
-    assert [h["version"] for h in view["history"]] == [3, 1]
+    assert [(h["event"], h["version"], h["canary_version"]) for h in view["history"]] == [
+        ("canary_promoted", 3, 3),
+        ("canary_started", 1, 3),
+        ("canary_promoted", 1, 1),
+        ("canary_started", None, 1),
+    ]
 
     # rolling acme back: acme's previous approved adapter serves again; globex is untouched
     code, rolled = models(capsys, "rollback", "--group", group, "--tenant", "acme", "--reason", "acme")
@@ -193,3 +199,58 @@ def test_tenant_options_are_checked_before_anything_is_registered(
     assert "invalid tenant" in capsys.readouterr().err
     _, listing = models(capsys, "list", "--group", group, "--json")
     assert len(listing["versions"]) == 2  # only the two the local stack registered
+
+
+def test_a_tenants_canary_shows_its_share_while_it_bakes(
+    local: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from switchboard_local.lifecycle_local import LOCAL_SETTINGS, state_change_event
+
+    group = local["sample_adapter_group"]
+    assert models(capsys, "approve", "--group", group, "--version", "1")[0] == 0  # acme: version 1 live
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    code, v3 = models(
+        capsys,
+        *("register", "--group", group, "--image", "llm:1", "--model-data", "s3://adapters/acme-3.tar.gz"),
+        *("--adapter-of", local["sample_base_component"], "--tenant", "acme"),
+    )
+    arn = v3["model_package_arn"]
+    sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    event = state_change_event(sagemaker.describe_model_package(ModelPackageName=arn), region=REGION)
+    execution = sfn.start_execution(
+        stateMachineArn=local["deployment_state_machine_arn"],
+        input=json.dumps({**event, "settings": {**LOCAL_SETTINGS, "bake_seconds": 2}}),
+    )["executionArn"]
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            code, listing = models(capsys, "list", "--group", group, "--json")
+            (acme,) = listing["tenants"]
+            if acme["state"] == "canary" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+
+        # during the bake: version 1 serves 90% of acme's requests, version 3 the family's 10%
+        assert (acme["version"], acme["canary_version"], acme["canary_share_percent"]) == (1, 3, 10)
+        assert acme["share"] == "90% v1 / 10% v3"
+        assert main_text(capsys, "list", "--group", group).count("90% v1 / 10% v3") == 1
+        code, view = models(capsys, "list", "--group", group, "--tenant", "acme", "--json")
+        assert (view["adapter"]["state"], view["history"][0]["event"]) == ("canary", "canary_started")
+    finally:
+        while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+            time.sleep(0.05)
+
+    # after the bake (no bad signal): promoted
+    code, listing = models(capsys, "list", "--group", group, "--json")
+    (acme,) = listing["tenants"]
+    assert code == 0
+    assert (acme["version"], acme["state"], acme["canary_version"]) == (3, "live", None)
+    assert acme["share"] == "100%"
+
+
+def main_text(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    from switchboard_local.cli.main import main
+
+    assert main(["models", *argv, "--local"]) == 0
+    return capsys.readouterr().out

@@ -105,3 +105,44 @@ def test_a_familys_tenants_list_in_pages_without_history_or_other_families(
     listed = list(all_in_family(store, FAMILY, page_size=10))
     assert [a.tenant for a in listed] == [f"tenant-{n:02d}" for n in range(25)]
     assert store.get(FAMILY, "acme") is None and store.get("other-lora", "acme") is not None
+
+
+def test_a_canary_write_is_refused_while_another_canary_of_the_tenant_runs(
+    store: DynamoTenantAdapterStore,
+) -> None:
+    write(store, record("acme", adapter(1)), None, "2026-11-30T10:00:00Z")
+    canary = record("acme", adapter(1), state=AdapterState.CANARY, canary=adapter(3), canary_share_percent=10)
+    change = AdapterChange(FAMILY, "acme", HistoryEvent.CANARY_STARTED, "2026-11-30T10:01:00Z", "e3", canary)
+    store.write(canary, expected_live_arn=adapter(1).package_arn, change=change, check_canary=True)
+    assert store.get(FAMILY, "acme") == canary  # the share round-trips
+
+    # a second canary (version 4) is refused: one canary per tenant at a time
+    other = record("acme", adapter(1), state=AdapterState.CANARY, canary=adapter(4), canary_share_percent=10)
+    change4 = AdapterChange(FAMILY, "acme", HistoryEvent.CANARY_STARTED, "2026-11-30T10:02:00Z", "e4", other)
+    with pytest.raises(TenantAdapterMovedByAnotherDeployment, match=r"with canary .*/3"):
+        store.write(other, expected_live_arn=adapter(1).package_arn, change=change4, check_canary=True)
+
+    # ending version 3's canary names it; ending a canary that is not running is refused
+    promoted = record("acme", adapter(3), previous=adapter(1))
+    done = AdapterChange(FAMILY, "acme", HistoryEvent.CANARY_PROMOTED, "2026-11-30T10:03:00Z", "e3", promoted)
+    with pytest.raises(TenantAdapterMovedByAnotherDeployment):
+        store.write(
+            promoted,
+            expected_live_arn=adapter(1).package_arn,
+            change=done,
+            expected_canary_arn=adapter(4).package_arn,
+            check_canary=True,
+        )
+    store.write(
+        promoted,
+        expected_live_arn=adapter(1).package_arn,
+        change=done,
+        expected_canary_arn=adapter(3).package_arn,
+        check_canary=True,
+    )
+    assert store.get(FAMILY, "acme") == promoted
+    assert [h["event"] for h in store.history(FAMILY, "acme")] == [
+        "canary_promoted",
+        "canary_started",
+        "deployed",
+    ]
