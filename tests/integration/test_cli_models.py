@@ -201,15 +201,16 @@ def test_tenant_options_are_checked_before_anything_is_registered(
     assert len(listing["versions"]) == 2  # only the two the local stack registered
 
 
-def test_a_tenants_canary_shows_its_share_while_it_bakes(
+def _canary_of_acme_v3(
     local: dict[str, Any], capsys: pytest.CaptureFixture[str]
-) -> None:
+) -> tuple[str, dict[str, Any]]:
+    """acme's version 1 live; acme's version 3 approved, its workflow started with a 2 s bake, and
+    acme's row in state canary. Returns the execution and acme's `list` row."""
     from switchboard_local.lifecycle_local import LOCAL_SETTINGS, state_change_event
 
     group = local["sample_adapter_group"]
     assert models(capsys, "approve", "--group", group, "--version", "1")[0] == 0  # acme: version 1 live
     sagemaker = boto3.client("sagemaker", region_name=REGION)
-    sfn = boto3.client("stepfunctions", region_name=REGION)
     code, v3 = models(
         capsys,
         *("register", "--group", group, "--image", "llm:1", "--model-data", "s3://adapters/acme-3.tar.gz"),
@@ -218,19 +219,32 @@ def test_a_tenants_canary_shows_its_share_while_it_bakes(
     arn = v3["model_package_arn"]
     sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
     event = state_change_event(sagemaker.describe_model_package(ModelPackageName=arn), region=REGION)
-    execution = sfn.start_execution(
+    execution: str = boto3.client("stepfunctions", region_name=REGION).start_execution(
         stateMachineArn=local["deployment_state_machine_arn"],
         input=json.dumps({**event, "settings": {**LOCAL_SETTINGS, "bake_seconds": 2}}),
     )["executionArn"]
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            code, listing = models(capsys, "list", "--group", group, "--json")
-            (acme,) = listing["tenants"]
-            if acme["state"] == "canary" or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+    deadline = time.monotonic() + 30
+    while True:
+        _, listing = models(capsys, "list", "--group", group, "--json")
+        acme = next(t for t in listing["tenants"] if t["tenant"] == "acme")
+        if acme["state"] == "canary" or time.monotonic() > deadline:
+            return execution, acme
+        time.sleep(0.05)
 
+
+def _finished(execution: str) -> dict[str, Any]:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        time.sleep(0.05)
+    return described
+
+
+def test_a_tenants_canary_shows_its_share_while_it_bakes(
+    local: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = local["sample_adapter_group"]
+    execution, acme = _canary_of_acme_v3(local, capsys)
+    try:
         # during the bake: version 1 serves 90% of acme's requests, version 3 the family's 10%
         assert (acme["version"], acme["canary_version"], acme["canary_share_percent"]) == (1, 3, 10)
         assert acme["share"] == "90% v1 / 10% v3"
@@ -238,8 +252,7 @@ def test_a_tenants_canary_shows_its_share_while_it_bakes(
         code, view = models(capsys, "list", "--group", group, "--tenant", "acme", "--json")
         assert (view["adapter"]["state"], view["history"][0]["event"]) == ("canary", "canary_started")
     finally:
-        while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
-            time.sleep(0.05)
+        _finished(execution)
 
     # after the bake (no bad signal): promoted
     code, listing = models(capsys, "list", "--group", group, "--json")
@@ -247,6 +260,49 @@ def test_a_tenants_canary_shows_its_share_while_it_bakes(
     assert code == 0
     assert (acme["version"], acme["state"], acme["canary_version"]) == (3, "live", None)
     assert acme["share"] == "100%"
+
+
+def test_bad_signals_on_a_tenants_canary_roll_it_back_and_leave_other_tenants(
+    local: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = local["sample_adapter_group"]
+    assert models(capsys, "approve", "--group", group, "--version", "2")[0] == 0  # globex: version 2 live
+    code, listing = models(capsys, "list", "--group", group, "--json")
+    (globex_before,) = listing["tenants"]
+    # no canary yet: nothing to put signals on
+    code, _ = models(capsys, "canary-signals", "--group", group, "--tenant", "acme", "--invocations", "1")
+    assert code == 1
+    execution, _ = _canary_of_acme_v3(local, capsys)
+
+    # when acme's canary fails every request during the bake
+    code, put = models(
+        capsys,
+        "canary-signals",
+        "--group",
+        group,
+        "--tenant",
+        "acme",
+        "--invocations",
+        "10",
+        "--errors",
+        "10",
+    )
+    assert code == 0 and put["canary_version"] == 3
+    result = _finished(execution)
+
+    # then acme is back on version 1, and globex never moved
+    assert (result["status"], result["error"]) == ("FAILED", "CanaryRolledBack")
+    code, listing = models(capsys, "list", "--group", group, "--json")
+    tenants = {t["tenant"]: t for t in listing["tenants"]}
+    assert (tenants["acme"]["version"], tenants["acme"]["state"], tenants["acme"]["canary_version"]) == (
+        1,
+        "rolled_back",
+        None,
+    )
+    assert tenants["globex"] == globex_before
+    code, view = models(capsys, "list", "--group", group, "--tenant", "acme", "--json")
+    assert view["history"][0]["event"] == "canary_rolled_back"
+    assert "error rate 100.0%" in view["history"][0]["reason"]
 
 
 def main_text(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

@@ -171,12 +171,17 @@ def _version_arn(target: ModelsTarget, group: str, version: int | None, *, statu
     return match[0].arn
 
 
-def _run_locally(target: ModelsTarget, arn: str) -> dict[str, Any]:
-    """Start the workflow with the event EventBridge would deliver (moto emits none) and wait."""
-    from switchboard_local.lifecycle_local import state_change_event
+def _run_locally(target: ModelsTarget, arn: str, *, bake_seconds: int | None = None) -> dict[str, Any]:
+    """Start the workflow with the event EventBridge would deliver (moto emits none) and wait.
+
+    ``bake_seconds``: the local stack bakes for 0 s; a longer bake leaves time to watch a tenant's
+    canary (`models list`) and to put bad signals on it (`models canary-signals`)."""
+    from switchboard_local.lifecycle_local import LOCAL_SETTINGS, state_change_event
 
     described = target.client("sagemaker").describe_model_package(ModelPackageName=arn)
-    event = state_change_event(described, region=target.region)
+    event: dict[str, Any] = state_change_event(described, region=target.region)
+    if bake_seconds is not None:
+        event["settings"] = {**LOCAL_SETTINGS, "bake_seconds": bake_seconds}
     sfn = target.client("stepfunctions")
     execution = sfn.start_execution(
         stateMachineArn=target.state_machine_arn, name=f"cli-{uuid.uuid4().hex[:20]}", input=json.dumps(event)
@@ -288,8 +293,49 @@ def cmd_approve(args: argparse.Namespace) -> int:
         ModelApprovalStatus="Approved",
         ApprovalDescription=(args.reason or f"approved by {cli_actor()}")[:1024],
     )
-    run = _run_locally(target, arn) if target.local else None
+    if args.bake_seconds is not None and not target.local:
+        raise TargetError("--bake-seconds is for the local stack (a deployed stack bakes as cdk.json says)")
+    run = _run_locally(target, arn, bake_seconds=args.bake_seconds) if target.local else None
     return _report(target, args.group, arn, run, tenant=_tenant_of(target, arn))
+
+
+@aws_errors
+def cmd_canary_signals(args: argparse.Namespace) -> int:
+    """Local stack only: what SageMaker would publish for a tenant's running canary component.
+
+    The local stand-in for "the adapter's alarm in ALARM": no alarm exists per adapter, the workflow
+    judges the canary component's own metrics after the bake. CloudWatch refuses PutMetricData into
+    ``AWS/`` namespaces, so against a deployed stack real traffic is the only source.
+    """
+    from switchboard_local.lifecycle_local import put_component_metrics
+
+    target = resolve_models_target(args)
+    target.family(args.group)
+    if not target.local:
+        raise TargetError("canary-signals emulates SageMaker's metrics: --local only")
+    record = target.adapters().get(args.group, args.tenant)
+    if record is None or record.canary is None:
+        _err(f"{args.group}: tenant {args.tenant} has no canary running")
+        return 1
+    put_component_metrics(
+        target.client("cloudwatch"),
+        record.canary.component,
+        invocations=args.invocations,
+        errors=args.errors,
+        latency_ms=args.latency_ms,
+    )
+    _out(
+        {
+            "group": args.group,
+            "tenant": args.tenant,
+            "canary_version": record.canary.version,
+            "component": record.canary.component,
+            "invocations": args.invocations,
+            "errors": args.errors,
+            "latency_ms": args.latency_ms,
+        }
+    )
+    return 0
 
 
 @aws_errors
@@ -444,7 +490,9 @@ def _print_tenant(view: dict[str, Any]) -> None:
 
 def register(subparsers: Any) -> None:
     group = subparsers.add_parser("models", help="register, approve, roll back and list model versions")
-    sub = group.add_subparsers(dest="command", required=True, metavar="{register,approve,rollback,list}")
+    sub = group.add_subparsers(
+        dest="command", required=True, metavar="{register,approve,rollback,list,canary-signals}"
+    )
 
     p = sub.add_parser("register", help="register a new version (PendingManualApproval) in a family's group")
     p.add_argument("--group", required=True)
@@ -470,6 +518,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--group", required=True)
     p.add_argument("--version", type=int, default=None)
     p.add_argument("--reason", default=None)
+    p.add_argument(
+        "--bake-seconds",
+        type=int,
+        default=None,
+        help="--local: bake a tenant's canary this long (default 0) to watch or fail it meanwhile",
+    )
     add_target_arguments(p)
     p.set_defaults(func=cmd_approve)
 
@@ -499,3 +553,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     add_target_arguments(p)
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "canary-signals",
+        help="--local: put SageMaker metrics on a tenant's running canary (e.g. errors, to roll it back)",
+    )
+    p.add_argument("--group", required=True)
+    p.add_argument("--tenant", type=_tenant_arg, required=True)
+    p.add_argument("--invocations", type=int, required=True)
+    p.add_argument("--errors", type=int, default=0, help="Invocation5XXErrors among them")
+    p.add_argument("--latency-ms", type=float, default=None, help="ModelLatency of each, in ms")
+    add_target_arguments(p)
+    p.set_defaults(func=cmd_canary_signals)
