@@ -216,6 +216,7 @@ def _canary_of_acme_v3(
         *("register", "--group", group, "--image", "llm:1", "--model-data", "s3://adapters/acme-3.tar.gz"),
         *("--adapter-of", local["sample_base_component"], "--tenant", "acme"),
     )
+    assert code == 0
     arn = v3["model_package_arn"]
     sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
     event = state_change_event(sagemaker.describe_model_package(ModelPackageName=arn), region=REGION)
