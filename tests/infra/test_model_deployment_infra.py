@@ -398,6 +398,22 @@ def test_lifecycle_resources_sit_under_one_construct_per_concern(cloud_assembly_
 # The families: parsed once (infra/config.py) with the Lambdas' strict model
 
 
+def test_the_canary_judge_reads_metrics_and_only_the_familys_alarms(template_json: dict[str, Any]) -> None:
+    # JudgeTenantCanary: GetMetricData takes no resource-level permission ('*', acknowledged for
+    # cdk-nag with the reason); DescribeAlarms only on the rollback alarms; no alarm per adapter
+    cloudwatch = {
+        tuple(_actions(s)): s
+        for k, s in _statements(template_json)
+        if k.startswith("ModelDeploymentDeploymentFunctionRole") and "cloudwatch:" in json.dumps(s["Action"])
+    }
+    assert set(cloudwatch) == {("cloudwatch:GetMetricData",), ("cloudwatch:DescribeAlarms",)}
+    assert cloudwatch[("cloudwatch:GetMetricData",)]["Resource"] == "*"
+    alarms = cloudwatch[("cloudwatch:DescribeAlarms",)]["Resource"]
+    assert alarms and "*" not in json.dumps(alarms)
+    # the three rollback alarms per family, however many tenants' adapters a family has
+    assert len(_of_type(template_json, "AWS::CloudWatch::Alarm")) == 3 * len(_families())
+
+
 def test_lifecycle_functions_read_the_families_cdk_json_gives(template_json: dict[str, Any]) -> None:
     from switchboard.lifecycle.settings import LifecycleSettings
 
@@ -429,6 +445,7 @@ def _config(families: Any) -> Any:
         ({"group": "g", "option_id": "o", "endpoint_name": "e", "instance_count": 0}, "instance_count"),
         ({"group": "bad_name", "option_id": "o", "endpoint_name": "e"}, "group"),
         ({"group": "g", "option_id": "o", "endpoint_name": "e", "base_component": "x y"}, "base_component"),
+        ({"group": "g", "option_id": "o", "endpoint_name": "e", "canary": {"share_percent": 60}}, "canary"),
     ],
 )
 def test_a_bad_family_fails_synthesis_naming_the_field(entry: dict[str, Any], named: str) -> None:
