@@ -218,6 +218,10 @@ EXAMPLES: dict[tuple[str, str], tuple[dict[str, Any], list[tuple[str, str]]]] = 
         ],
     ),
     ("cloudwatch", "PutMetricData"): ({"Namespace": "n"}, [("cloudwatch:PutMetricData", "*")]),
+    ("cloudwatch", "GetMetricData"): (
+        {"MetricDataQueries": [], "StartTime": "t0", "EndTime": "t1"},
+        [("cloudwatch:GetMetricData", "*")],
+    ),
     ("cloudwatch", "DescribeAlarms"): (
         {"AlarmNames": ["a1", "a2"]},
         [
