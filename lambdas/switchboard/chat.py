@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from switchboard.accounting import (
@@ -70,6 +70,7 @@ from switchboard.providers.base import (
     TextPart,
     is_embeddings,
 )
+from switchboard.quotas.model import seconds_left_in_minute
 from switchboard.routing.agent_client import RoutingSnapshot, RoutingUnavailable
 from switchboard.routing.decision import FORCE_DEGRADED_FLAG as FORCE_DEGRADED_FLAG  # re-exported
 from switchboard.routing.decision import KILL_SWITCH_FLAG as KILL_SWITCH_FLAG  # re-exported
@@ -617,7 +618,7 @@ class ChatService:
             message = f"No model behind route `{route}` could answer right now (last error: {error_class})."
         raise ServiceUnavailable(
             f"{message} Retry later; request id {request_id}.",
-            retry_after_s=self.retry_after(plan.chain),
+            retry_after_s=self.retry_after(plan.chain, last_error_class=error_class),
             headers=headers,
         )
 
@@ -643,8 +644,14 @@ class ChatService:
         )
         return ChatAnswer(completion, route, option_id, variant, headers)
 
-    def retry_after(self, chain: list[str]) -> int:
-        """Seconds until the soonest circuit of the chain reopens for probing (a default without one)."""
+    def retry_after(self, chain: list[str], *, last_error_class: str | None = None) -> int:
+        """Seconds until the soonest circuit of the chain reopens for probing (a default without one).
+
+        When the last candidate was skipped as saturated (its `capacity` used up this minute), the
+        seconds left in the minute instead: that is when its capacity comes back.
+        """
+        if last_error_class == ErrorClass.SATURATED.value:
+            return seconds_left_in_minute(datetime.fromtimestamp(self._clock(), UTC))
         if self._circuits is None or not chain:
             return DEFAULT_RETRY_AFTER_S
         try:

@@ -115,7 +115,7 @@ class StreamPlanner(Protocol):
         self, body: ChatCompletionRequest, caller: Caller, request_id: str, *, streaming: bool = False
     ) -> ChatPlan: ...
 
-    def retry_after(self, chain: list[str]) -> int: ...
+    def retry_after(self, chain: list[str], *, last_error_class: str | None = None) -> int: ...
 
     def settle(self, plan: ChatPlan, usage: AnsweredUsage | None) -> None: ...
 
@@ -768,7 +768,7 @@ class StreamService:
             )
         return ServiceUnavailable(
             f"{message} Retry later; request id {plan.request_id}.",
-            retry_after_s=self._planner.retry_after(plan.chain),
+            retry_after_s=self._planner.retry_after(plan.chain, last_error_class=error_class),
             headers=json_headers,
         )
 
