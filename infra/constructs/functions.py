@@ -17,6 +17,7 @@ from constructs import Construct
 
 from infra import checkov, constants, layers
 from infra.config import BedrockTarget
+from infra.constructs.tenant_adapters import TenantAdapterTable
 from switchboard.contract import env
 from switchboard.routing.appconfig_path import configuration_path
 
@@ -575,6 +576,13 @@ class GatewayFunctions(Construct):
                 "operators add at run time under the 'switchboard/' prefix; only that prefix may be read.",
             ),
         )
+
+    def bind_tenant_adapters(self, adapters: TenantAdapterTable) -> None:
+        """Give the gateway (streamed requests) and the invoke step the tenant adapters table (issue
+        16): its name in ADAPTERS_TABLE and GetItem on it, the one read the request path makes."""
+        for function in (self.gateway, self.invoke):
+            function.add_environment(env.ADAPTERS_TABLE, adapters.table.table_name)
+            adapters.grant_get_item(function)
 
     def bind_workflow(self, state_machine: sfn.IStateMachine) -> None:
         """Give the gateway the request workflow: its ARN in STATE_MACHINE_ARN and StartSyncExecution."""

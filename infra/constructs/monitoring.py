@@ -129,6 +129,9 @@ class Monitoring(Construct):
         - ``circuit_store_unavailable_alarm``: ``CircuitStoreUnavailable`` in each of
           ``last_known_good_minutes`` consecutive minutes: every circuit fails open (CLOSED), so a
           failing option is no longer skipped.
+        - ``adapter_lookup_failed_alarm``: ``AdapterLookupFailed`` in each of
+          ``last_known_good_minutes`` consecutive minutes: tenants of adapter families served by a
+          stale row or the base component.
         - ``routing_unavailable_alarm``: ``RoutingUnavailable`` Sum over 5 minutes ≥ 1: no routing
           answer and no fallback, callers got 503.
         - ``metering_failed_alarm``: ``MeteringFailed`` Sum over 5 minutes ≥ 1: usage of answered
@@ -351,6 +354,17 @@ class Monitoring(Construct):
             "called uncounted (fail-open), so an option can go past its share of the provider quota "
             "and be throttled instead of skipped.",
         )
+        self.adapter_lookup_failures = any_of_per_minute(
+            (metric_names.ADAPTER_LOOKUP_FAILED,), "tenant adapters table unreadable (serving the base)"
+        )
+        self.adapter_lookup_failed_alarm = self._sustained(
+            "AdapterLookupFailed",
+            self.adapter_lookup_failures,
+            minutes,
+            f"The tenant adapters table has been unreadable for {minutes} minutes: tenants of adapter "
+            "families are served by the last adapter read for them or by the base component (fail-open), "
+            "so adapter approvals and rollbacks made now do not reach requests.",
+        )
         self.routing_unavailable_alarm = cloudwatch.Alarm(
             self,
             "RoutingUnavailable",
@@ -385,6 +399,7 @@ class Monitoring(Construct):
             self.profiles_last_known_good_alarm,
             self.circuit_store_unavailable_alarm,
             self.capacity_store_unavailable_alarm,
+            self.adapter_lookup_failed_alarm,
             self.routing_unavailable_alarm,
             self.metering_failed_alarm,
         )
@@ -544,6 +559,15 @@ class Monitoring(Construct):
                     switchboard_metric(
                         metric_names.CAPACITY_STORE_UNAVAILABLE, label="usage table unavailable (uncounted)"
                     ),
+                ],
+            ),
+            graph(
+                "Tenant adapters",
+                [
+                    switchboard_metric(
+                        metric_names.ADAPTER_LOOKUP_FAILED, label="table unreadable (last row or base)"
+                    ),
+                    switchboard_metric(metric_names.ADAPTER_FALLBACK, label="adapter failed, next tried"),
                 ],
             ),
         ]

@@ -2,7 +2,8 @@
 
 The model-deployment workflow's tasks Lambda is its only writer (switch, revert, roll back to the
 base model); the retirement Lambda reads it so that it never retires a tenant's serving adapter; the
-gateway will read it at request time (the next slice of issue 16: :meth:`grant_read`). Keys and
+gateway (streamed requests) and the invoke step read one tenant's row per request
+(:meth:`grant_get_item`, ``switchboard.adapter_routing``). Keys and
 item layout: ``switchboard.contract.tables`` and ``switchboard.lifecycle.adapter_store``.
 """
 
@@ -46,6 +47,10 @@ class TenantAdapterTable(Construct):
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """One tenant's adapter (GetItem) and a family's tenants and history (Query), nothing else."""
         return self.table.grant(grantee, *READ_ACTIONS)
+
+    def grant_get_item(self, grantee: iam.IGrantable) -> iam.Grant:
+        """The request path's one read: a tenant's row by key (GetItem), nothing else."""
+        return self.table.grant(grantee, "dynamodb:GetItem")
 
     def grant_write(self, grantee: iam.IGrantable) -> iam.Grant:
         """Reads plus the conditional Puts of the workflow's tasks; no Delete, no Update, no Scan."""

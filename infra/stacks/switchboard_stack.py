@@ -244,6 +244,7 @@ class SwitchboardStack(Stack):
                 log_retention=log_retention,
                 log_removal_policy=log_removal,
             )
+            self.functions.bind_tenant_adapters(self.model_deployment.tenant_adapters)
             for key, value, description in self.model_deployment.outputs():
                 CfnOutput(self, key, value=value, description=description)
 

@@ -145,6 +145,7 @@ def chat_service() -> ChatService:
 def stream_service() -> "StreamService":
     """The streamed-request use case over the same planner (`ChatService`), circuit table, options
     and answer cache as the workflow; providers called here, in this process."""
+    from switchboard.adapter_routing import dynamo_adapter_router
     from switchboard.answer_cache import DynamoAnswerCache
     from switchboard.capacity import capacity_counters
     from switchboard.circuits.service import CircuitService, CircuitSettings
@@ -177,6 +178,9 @@ def stream_service() -> "StreamService":
         cache=DynamoAnswerCache(settings.answer_cache_table) if settings.answer_cache_table else None,
         capacity=capacity_counters(settings.usage_table) if settings.usage_table else None,
         tracing=xray_subsegments(tracer),  # subsegments per candidate when the X-Ray SDK is on
+        adapters=dynamo_adapter_router(
+            settings.adapters_table, ttl_s=settings.options_cache_ttl_s, on_event=events
+        ),
     )
 
 

@@ -34,6 +34,7 @@ class Dependencies:
     """The invoke step's adapters, each reporting fail-open events to the one Powertools sink."""
 
     def __init__(self) -> None:
+        from switchboard.adapter_routing import dynamo_adapter_router
         from switchboard.circuits.service import CircuitService, CircuitSettings
         from switchboard.events import powertools_sink
         from switchboard.options.store import OptionsStore
@@ -66,6 +67,10 @@ class Dependencies:
             return provider_for(kind, override=self.override)
 
         self.providers = providers
+        # Tenant adapters (issue 16): rows cached as long as options are.
+        self.adapters = dynamo_adapter_router(
+            self.settings.adapters_table, ttl_s=self.settings.options_cache_ttl_s, on_event=self.events
+        )
         self.invoker = CandidateInvoker(
             options=self.options,
             payloads=self.payloads,
@@ -74,6 +79,7 @@ class Dependencies:
             events=self.events,
             log_answers=self.settings.log_prompts,
             capacity=self.capacity,
+            adapters=self.adapters,
         )
 
 

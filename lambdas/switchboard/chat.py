@@ -33,6 +33,7 @@ from switchboard.accounting import (
     WriteRunner,
     run_in_turn,
 )
+from switchboard.adapter_routing import ADAPTER_HEADER
 from switchboard.api_models import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -573,6 +574,9 @@ class ChatService:
                 self._on_event(f"{metric_names.DEGRADED_ANSWER_PREFIX}smaller_model", {"route": route})
             elif phase == "context_fallback":
                 headers["x-switchboard-fallback"] = "context"
+            adapter = output.get("adapter")
+            if isinstance(adapter, str) and adapter:  # issue 16: which tenant adapter served
+                headers[ADAPTER_HEADER] = adapter
             result = self._result(self._payloads.unwrap(output["result"]))
             return self._answer(result, plan, option_id, headers)
         if outcome == "degraded":

@@ -18,11 +18,17 @@ tests):
   for it is handed back, see `_release_probe`), and the workflow skips it in `Saturated_Skip`;
 - the outcome recorded on the option's circuit, with the option's own breaker policy (successes
   and slow calls in-process; the circuit store fails open on its own);
-- per-option measurements (`ProviderCalls`, `ProviderError_<class>`, `ProviderLatency`).
+- per-option measurements (`ProviderCalls`, `ProviderError_<class>`, `ProviderLatency`);
+- the tenant's adapter when the option names an adapter family (issue 16,
+  `switchboard.adapter_routing`): the components to call in order (canary or live adapter, the
+  tenant's previous adapter, the base component); a failure that is the component's fault moves to
+  the next one within this candidate, and the option's circuit records the candidate's outcome
+  once. The reply's `adapter` says which served (`<family>:v<version>`, `base`, or None without a
+  family), for `x-switchboard-adapter`.
 
 Throttling raises `ProviderThrottled` so the state machine's Retry (backoff, full jitter) handles
 it; every other outcome returns as data with every key present (`ok`, `result`, `error`,
-`latency_ms`, `transition`, `now`), which the workflow's ResultSelector and Choice states read.
+`latency_ms`, `transition`, `now`, `adapter`), which the workflow's ResultSelector and Choice states read.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from switchboard.adapter_routing import BASE_LABEL, FALLBACK_ERRORS, NO_FAMILY, AdapterAttempt, AdapterRouter
 from switchboard.answers import check_chat_answer, check_embeddings_answer, unsupported_reason
 from switchboard.capacity import Admission, CapacityGuard, CapacityPort, saturated_message
 from switchboard.contract import metrics as metric_names
@@ -143,16 +150,20 @@ class CandidateCall:
     request: dict[str, Any]
     request_id: str | None
     probe: bool
+    tenant: str | None = None
+    """The caller's tenant (the workflow input's `tenant`): whose adapter an adapter family serves."""
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> CandidateCall:
         request_id = event.get("request_id")
+        tenant = event.get("tenant")
         return cls(
             option_id=str(event["option_id"]),
             deadline_ms=float(event["deadline_ms"]),
             request=event["request"],
             request_id=str(request_id) if request_id else None,
             probe=bool(event.get("probe", False)),
+            tenant=str(tenant) if isinstance(tenant, str) and tenant else None,
         )
 
 
@@ -171,8 +182,10 @@ class CandidateInvoker:
         log_answers: bool = False,
         logger: Any | None = None,
         capacity: CapacityPort | None = None,
+        adapters: AdapterRouter | None = None,
     ) -> None:
         self._options = options
+        self._adapters = adapters
         self._payloads = payloads
         self._circuits = circuits
         self._providers = providers
@@ -215,25 +228,62 @@ class CandidateInvoker:
         admission = self._capacity.admit(option, request)
         if admission.saturated:
             return self._saturated(call, option, admission, started)
-        self._events.option_count(metric_names.PROVIDER_CALLS, option.id)
-        try:
-            result = self._call(provider, option, request, timeout_s)
-        except ProviderError as exc:
-            latency_ms = self._elapsed_ms(started)
-            self._capacity.settle(admission, 0)
-            error_metric = metric_names.provider_error(exc.error_class.value)
-            self._events.count(error_metric)
-            self._events.option_count(error_metric, option.id)
-            self._logger.warning(
-                "candidate failed", extra={"option_id": option.id, "error_class": exc.error_class.value}
-            )
-            if exc.error_class is ErrorClass.THROTTLED:
-                raise ProviderThrottled(f"{option.id}: {exc.message}") from exc
-            circuit = self._record(call, option, error=exc, latency_ms=latency_ms)
-            return self._reply(False, None, exc.to_dict(), latency_ms, circuit)
-        except BaseException:
-            self._capacity.settle(admission, 0)
-            raise
+        attempts = self._attempts(option, call, request)
+        for index, attempt in enumerate(attempts):
+            self._events.option_count(metric_names.PROVIDER_CALLS, option.id)
+            try:
+                result = self._call(provider, attempt.apply(option), request, timeout_s)
+            except ProviderError as exc:
+                error_metric = metric_names.provider_error(exc.error_class.value)
+                self._events.count(error_metric)
+                self._events.option_count(error_metric, option.id)
+                self._logger.warning(
+                    "candidate failed",
+                    extra={
+                        "option_id": option.id,
+                        "error_class": exc.error_class.value,
+                        "component": attempt.component,
+                    },
+                )
+                left_s = remaining_s - (self._clock.monotonic() - started)
+                if (
+                    index + 1 < len(attempts)
+                    and exc.error_class in FALLBACK_ERRORS
+                    and left_s >= MIN_CALL_TIMEOUT_S
+                ):
+                    if self._adapters is not None:
+                        self._adapters.fell_back(option, call.tenant, attempt, exc.error_class)
+                    timeout_s = min(option.timeout_ms / 1000, left_s)
+                    continue
+                latency_ms = self._elapsed_ms(started)
+                self._capacity.settle(admission, 0)
+                if exc.error_class is ErrorClass.THROTTLED:
+                    raise ProviderThrottled(f"{option.id}: {exc.message}") from exc
+                circuit = self._record(call, option, error=exc, latency_ms=latency_ms)
+                return self._reply(False, None, exc.to_dict(), latency_ms, circuit)
+            except BaseException:
+                self._capacity.settle(admission, 0)
+                raise
+            return self._answered(call, option, result, attempt, admission, started)
+        raise AssertionError("unreachable: there is always one attempt")  # pragma: no cover
+
+    def _attempts(
+        self, option: LlmOption, call: CandidateCall, request: ChatRequest | EmbeddingRequest
+    ) -> list[AdapterAttempt]:
+        """The components to call for this candidate (`switchboard.adapter_routing`)."""
+        if self._adapters is None:
+            return [AdapterAttempt(None, BASE_LABEL) if option.adapter_family else NO_FAMILY]
+        return self._adapters.attempts(option, tenant=call.tenant, user=request.user)
+
+    def _answered(
+        self,
+        call: CandidateCall,
+        option: LlmOption,
+        result: ChatResult | EmbeddingResult,
+        attempt: AdapterAttempt,
+        admission: Admission,
+        started: float,
+    ) -> dict[str, Any]:
         latency_ms = self._elapsed_ms(started)  # before settling: the breaker's slow-call measure
         self._capacity.settle(admission, _tokens_used(result))
         self._events.option_latency_ms(metric_names.PROVIDER_LATENCY, option.id, latency_ms)
@@ -242,7 +292,7 @@ class CandidateInvoker:
             self._logger.info("candidate answered", extra={"option_id": option.id, "answer": result.text})
         key = result_key(call.request_id or "x", option.id)
         answer = self._payloads.wrap(key, result.to_dict(), inline_limit=ANSWER_INLINE_LIMIT_BYTES)
-        return self._reply(True, answer, None, latency_ms, circuit)
+        return self._reply(True, answer, None, latency_ms, circuit, adapter=attempt.label)
 
     # -- steps
 
@@ -346,9 +396,12 @@ class CandidateInvoker:
         error: dict[str, Any] | None,
         latency_ms: int,
         circuit: Mapping[str, Any],
+        *,
+        adapter: str | None = None,
     ) -> dict[str, Any]:
         """Every key, every time: the workflow's ResultSelector reads all of them."""
         return {
+            "adapter": adapter,
             "ok": ok,
             "result": result,
             "error": error,

@@ -130,6 +130,8 @@ class GatewaySettings(EnvSettings):
     # Streamed requests (switchboard.streaming) call providers and read the answer cache themselves.
     answer_cache_table: str | None = env(names.ANSWER_CACHE_TABLE, default=None)
     provider_override: str | None = env(names.PROVIDER_OVERRIDE, default=None)
+    adapters_table: str | None = env(names.ADAPTERS_TABLE, default=None)
+    """The tenant adapters table (issue 16), read for options with an adapter family; None: the base."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,8 @@ class InvokeSettings(EnvSettings):
     provider_override: str | None = env(names.PROVIDER_OVERRIDE, default=None)
     options_cache_ttl_s: float = env(names.OPTIONS_CACHE_TTL_S, bounded(float, 0, 300), default=10.0)
     log_prompts: bool = env(names.LOG_PROMPTS, boolean, default=False)
+    adapters_table: str | None = env(names.ADAPTERS_TABLE, default=None)
+    """The tenant adapters table (issue 16), read for options with an adapter family; None: the base."""
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,14 @@ from itertools import chain as chained
 from typing import Any, Protocol
 
 from switchboard.accounting import AnsweredUsage
+from switchboard.adapter_routing import (
+    ADAPTER_HEADER,
+    BASE_LABEL,
+    FALLBACK_ERRORS,
+    NO_FAMILY,
+    AdapterAttempt,
+    AdapterRouter,
+)
 from switchboard.answers import check_chat_answer, unsupported_reason
 from switchboard.api_models import ChatCompletionRequest
 from switchboard.capacity import NOT_COUNTED, Admission, CapacityGuard, CapacityPort, saturated_message
@@ -275,6 +283,8 @@ class _Live:
     ttft_ms: int
     capacity: Admission = NOT_COUNTED
     """The option's capacity taken for this call, settled with the stream's final usage."""
+    adapter: str | None = None
+    """The tenant adapter answering (`x-switchboard-adapter`), None when the option has no family."""
 
 
 @dataclass
@@ -385,8 +395,10 @@ class StreamService:
         logger: StructuredLog | None = None,
         capacity: CapacityPort | None = None,
         tracing: Tracing | None = None,
+        adapters: AdapterRouter | None = None,
     ) -> None:
         self._planner = planner
+        self._adapters = adapters
         self._tracing = tracing
         self._circuits = circuits
         self._providers = providers
@@ -578,33 +590,80 @@ class StreamService:
         admission = self._capacity.admit(option, request)
         if admission.saturated:
             return self._saturated(tried, option, plan.request_id, admission)
-        self._events.option_count(metric_names.PROVIDER_CALLS, option.id)
+        attempts = self._adapter_attempts(option, plan, request)
         call_started = self._monotonic()
-        iterator: Iterator[StreamDelta] | None = None
-        read: list[StreamDelta] = []
-        try:
-            iterator = iter(stream(option, request, deadlines))
-            for delta in iterator:
-                if not isinstance(delta, StreamDelta):
-                    raise ProviderError(ErrorClass.MALFORMED, f"stream event of type {type(delta).__name__}")
-                read.append(delta)
-                if delta.has_content or delta.finish_reason is not None:
-                    tried.outcome = "answered"
-                    ttft_ms = int((self._monotonic() - started) * 1000)
-                    return _Live(option, phase, tried.probe, read, iterator, ttft_ms, admission)
-            raise ProviderError(ErrorClass.MALFORMED, "the stream ended before any content or finish reason")
-        except Exception as exc:
-            _close(iterator)
-            self._capacity.settle(admission, 0)
-            error = _as_provider_error(exc)
-            latency_ms = int((self._monotonic() - call_started) * 1000)
-            self._events.option_count(metric_names.provider_error(error.error_class.value), option.id)
-            # Per option for the drill-down, per service for the dashboard's row.
-            self._events.option_count(metric_names.STREAM_FAILED_OVER, option.id)
-            self._events.count(metric_names.STREAM_FAILED_OVER)
-            self._record(option, plan.request_id, tried.probe, error, latency_ms)
-            tried.outcome, tried.error_class = "failed_before_first_token", error.error_class.value
-            return error
+        for index, attempt in enumerate(attempts):
+            self._events.option_count(metric_names.PROVIDER_CALLS, option.id)
+            iterator: Iterator[StreamDelta] | None = None
+            read: list[StreamDelta] = []
+            try:
+                iterator = iter(stream(attempt.apply(option), request, deadlines))
+                for delta in iterator:
+                    if not isinstance(delta, StreamDelta):
+                        raise ProviderError(
+                            ErrorClass.MALFORMED, f"stream event of type {type(delta).__name__}"
+                        )
+                    read.append(delta)
+                    if delta.has_content or delta.finish_reason is not None:
+                        tried.outcome = "answered"
+                        ttft_ms = int((self._monotonic() - started) * 1000)
+                        return _Live(
+                            option, phase, tried.probe, read, iterator, ttft_ms, admission, attempt.label
+                        )
+                raise ProviderError(
+                    ErrorClass.MALFORMED, "the stream ended before any content or finish reason"
+                )
+            except Exception as exc:
+                _close(iterator)
+                error = _as_provider_error(exc)
+                left_s = (float(plan.workflow_input["deadline_ms"]) - self._clock() * 1000) / 1000
+                if (
+                    index + 1 < len(attempts)
+                    and error.error_class in FALLBACK_ERRORS
+                    and left_s >= MIN_CALL_TIMEOUT_S
+                ):
+                    # The tenant's adapter failed before its first byte: its previous adapter, then the
+                    # base, within this candidate (switchboard.adapter_routing).
+                    self._events.option_count(metric_names.provider_error(error.error_class.value), option.id)
+                    if self._adapters is not None:
+                        self._adapters.fell_back(
+                            option, plan.workflow_input.get("tenant"), attempt, error.error_class
+                        )
+                    deadlines = stream_deadlines(option, left_s)
+                    continue
+                return self._failed_before_first_token(plan, option, tried, admission, error, call_started)
+        raise AssertionError("unreachable: there is always one attempt")  # pragma: no cover
+
+    def _adapter_attempts(
+        self, option: LlmOption, plan: ChatPlan, request: ChatRequest
+    ) -> list[AdapterAttempt]:
+        """The components to stream from for this candidate (`switchboard.adapter_routing`)."""
+        if self._adapters is None:
+            return [AdapterAttempt(None, BASE_LABEL) if option.adapter_family else NO_FAMILY]
+        tenant = plan.workflow_input.get("tenant")
+        return self._adapters.attempts(
+            option, tenant=tenant if isinstance(tenant, str) else None, user=request.user
+        )
+
+    def _failed_before_first_token(
+        self,
+        plan: ChatPlan,
+        option: LlmOption,
+        tried: CandidateTried,
+        admission: Admission,
+        error: ProviderError,
+        call_started: float,
+    ) -> ProviderError:
+        """The candidate failed before its first content byte: counted, recorded, the next one tried."""
+        self._capacity.settle(admission, 0)
+        latency_ms = int((self._monotonic() - call_started) * 1000)
+        self._events.option_count(metric_names.provider_error(error.error_class.value), option.id)
+        # Per option for the drill-down, per service for the dashboard's row.
+        self._events.option_count(metric_names.STREAM_FAILED_OVER, option.id)
+        self._events.count(metric_names.STREAM_FAILED_OVER)
+        self._record(option, plan.request_id, tried.probe, error, latency_ms)
+        tried.outcome, tried.error_class = "failed_before_first_token", error.error_class.value
+        return error
 
     def _saturated(
         self, tried: CandidateTried, option: LlmOption, request_id: str, admission: Admission
@@ -785,6 +844,8 @@ class StreamService:
     ) -> StreamAnswer:
         option = live.option
         headers["x-switchboard-option"] = option.id
+        if live.adapter:
+            headers[ADAPTER_HEADER] = live.adapter
         if live.phase == PHASE_FALLBACK:
             headers["x-switchboard-fallback"] = "context"
         record.option_id, record.degraded = option.id, headers.get("x-switchboard-degraded")

@@ -140,7 +140,7 @@ def event(option_id: str = "opt-a", *, left_ms: float = 20_000, **extra: Any) ->
     }
 
 
-REPLY_KEYS = {"ok", "result", "error", "latency_ms", "transition", "now"}
+REPLY_KEYS = {"ok", "result", "error", "latency_ms", "transition", "now", "adapter"}
 
 
 def test_a_successful_call_answers_inline_records_the_success_and_measures_latency() -> None:
@@ -194,6 +194,7 @@ def test_a_provider_failure_is_data_recorded_on_the_circuit_and_counted_by_class
         "latency_ms": 250,
         "transition": "opened",
         "now": "2027-01-15T08:00:02Z",
+        "adapter": None,
     }
     (call,) = w.circuits.calls
     assert (call["success"], call["error_class"], call["message"]) == (

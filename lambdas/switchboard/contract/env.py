@@ -98,6 +98,8 @@ DEFAULTED_IN_DEPLOYMENT: Final[Mapping[str, str]] = {
     CIRCUIT_CACHE_TTL_S: "the breaker's default read cache",
     ANSWER_CACHE_TABLE: "only where streamed requests are served: without it their `cache` step is skipped",
     APPCONFIG_PROMPT_PROFILES: "only where tenant prompt profiles are deployed: without it none are applied",
+    ADAPTERS_TABLE: "only where model families are deployed (the tenant adapters table): without it "
+    "options with an adapter family answer with their base component",
 }
 """Variables a loader reads that a deployed function may lack: the loader's default is meant."""
 
@@ -130,15 +132,19 @@ def gateway_environment(
     log_prompts: bool,
     answer_cache_table: str | None = None,
     appconfig_prompt_profiles: str | None = None,
+    adapters_table: str | None = None,
 ) -> dict[str, str]:
     """The gateway's own variables (``STATE_MACHINE_ARN`` comes with the workflow, see infra);
     ``answer_cache_table`` where the function also serves streamed requests;
-    ``appconfig_prompt_profiles`` where tenant prompt profiles are deployed."""
+    ``appconfig_prompt_profiles`` where tenant prompt profiles are deployed; ``adapters_table``
+    where tenant adapters are (streamed requests resolve them here)."""
     cache = {ANSWER_CACHE_TABLE: answer_cache_table} if answer_cache_table else {}
     profiles = {APPCONFIG_PROMPT_PROFILES: appconfig_prompt_profiles} if appconfig_prompt_profiles else {}
+    adapters = {ADAPTERS_TABLE: adapters_table} if adapters_table else {}
     return {
         **cache,
         **profiles,
+        **adapters,
         OPTIONS_TABLE: options_table,
         CIRCUIT_TABLE: circuit_table,
         USAGE_TABLE: usage_table,
@@ -183,9 +189,17 @@ def authorizer_environment(*, keys_table: str) -> dict[str, str]:
 
 
 def invoke_environment(
-    *, options_table: str, circuit_table: str, usage_table: str, payload_bucket: str, log_prompts: bool
+    *,
+    options_table: str,
+    circuit_table: str,
+    usage_table: str,
+    payload_bucket: str,
+    log_prompts: bool,
+    adapters_table: str | None = None,
 ) -> dict[str, str]:
+    """The invoke step's variables; ``adapters_table`` where tenant adapters are (issue 16)."""
     return {
+        **({ADAPTERS_TABLE: adapters_table} if adapters_table else {}),
         OPTIONS_TABLE: options_table,
         CIRCUIT_TABLE: circuit_table,
         USAGE_TABLE: usage_table,

@@ -120,6 +120,14 @@ OPTIONS_CATALOGUE_UNAVAILABLE: Final = "OptionsCatalogueUnavailable"
 candidate is skipped as unavailable (invoke step)."""
 INVALID_OPTION_SKIPPED: Final = "InvalidOptionSkipped"
 
+# --- Tenant adapters on the request path (switchboard.adapter_routing, issue 16) ------------------
+ADAPTER_LOOKUP_FAILED: Final = "AdapterLookupFailed"
+"""The tenant adapters table could not be read for an option with an adapter family: the tenant was
+served by its last row read, or by the option's base component (fail-open)."""
+ADAPTER_FALLBACK: Final = "AdapterFallback"
+"""A tenant's adapter (or its previous one) failed and the next component (previous adapter, then
+the base) was tried within the same candidate; the event names the component."""
+
 # --- Metering (switchboard.metering) ---------------------------------------------------------------
 METERING_FAILED: Final = "MeteringFailed"
 """An answered request's usage could not be recorded (usage table unreachable, throttled, refused):
@@ -145,6 +153,7 @@ DEGRADED_DEPENDENCY_EVENTS: Final = (
     PROFILES_ANSWER_INVALID,
     PROFILES_LAST_KNOWN_GOOD,
     PROFILES_BUILT_IN_DEFAULT,
+    ADAPTER_LOOKUP_FAILED,
 )
 """Fail-open events: a dependency failed and the request carried on (or, for RoutingUnavailable,
 was refused with a 503). Each is on the dashboard and behind an alarm."""

@@ -79,8 +79,11 @@ OUT_TEXT: Final = "text"
 OUT_ERROR: Final = "error"
 OUT_CHAIN: Final = "chain"
 """Returned with a rejection: the chain the workflow went through."""
+OUT_ADAPTER: Final = "adapter"
+"""Returned with an answer: the tenant adapter that served (``<family>:v<version>`` or ``base``), or
+null when the option names no adapter family (issue 16); the gateway's ``x-switchboard-adapter``."""
 OUTPUT_KEYS: Final = frozenset(
-    {OUT_OUTCOME, OUT_OPTION_ID, OUT_PHASE, OUT_RESULT, OUT_KIND, OUT_TEXT, OUT_ERROR, OUT_CHAIN}
+    {OUT_OUTCOME, OUT_OPTION_ID, OUT_PHASE, OUT_RESULT, OUT_KIND, OUT_TEXT, OUT_ERROR, OUT_CHAIN, OUT_ADAPTER}
 )
 
 # --- Timestamps -----------------------------------------------------------------------------------

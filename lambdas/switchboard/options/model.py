@@ -37,6 +37,8 @@ _ID = re.compile(OPTION_ID_PATTERN)
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _BASE_URL = re.compile(r"^https?://")
 _ARN_SECRET = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+_MODEL_PACKAGE_GROUP = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+"""SageMaker's ``ModelPackageGroupName`` pattern (CreateModelPackageGroup), 1..63 characters."""
 
 
 class ProviderKind(StrEnum):
@@ -422,6 +424,18 @@ class LlmOption(_Validated):
     region: str | None = _spec(_string(pattern=_REGION, fullmatch=True, optional=True), default=None)
     endpoint_name: str | None = _spec(_string(min_length=1, max_length=63, optional=True), default=None)
     inference_component: str | None = _spec(_string(min_length=1, max_length=63, optional=True), default=None)
+    adapter_family: str | None = _spec(
+        _string(pattern=_MODEL_PACKAGE_GROUP, fullmatch=True, optional=True), default=None
+    )
+    """A tenant adapter family (issue 16): the model package group whose LoRA adapters, one per tenant,
+    the model-deployment workflow deploys on this option's base ``inference_component``.
+
+    At request time the caller's tenant's adapter is read from the tenant adapters table
+    (:mod:`switchboard.adapter_routing`) and called instead of the base component: the canary
+    version for the users in its share, else the live version, else the base component itself.
+    One option serves every tenant of the family, so hundreds of adapters need no option (nor flag
+    variant, nor alarm) each. SageMaker options only, and only with an ``inference_component``
+    (adapters are inference components on top of a base component)."""
     base_url: str | None = _spec(_string(pattern=_BASE_URL, optional=True), default=None)
     secret_arn: str | None = _spec(_secret_arn, default=None)
     params: dict[str, Any] = _spec(_params, default_factory=dict)  # noqa: RUF009
@@ -453,6 +467,15 @@ class LlmOption(_Validated):
             problems.append("sagemaker options need `endpoint_name`")
         if kind is ProviderKind.OPENAI_COMPATIBLE and not (self.base_url and self.model):
             problems.append("openai_compatible options need `base_url` and `model`")
+        if self.adapter_family is not None and kind is not ProviderKind.SAGEMAKER:
+            problems.append(
+                "`adapter_family` is for sagemaker options only (tenant adapters are inference components)"
+            )
+        elif self.adapter_family is not None and not self.inference_component:
+            problems.append(
+                "`adapter_family` needs `inference_component`: the base component the family's adapters "
+                "are deployed on, which answers tenants without an adapter"
+            )
         problems.extend(_provider_param_problems(self.params))
         if kind is ProviderKind.MOCK:
             rate = self.params.get("error_rate", 0)
