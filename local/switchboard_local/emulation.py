@@ -264,6 +264,11 @@ def handler_environment(
     """
     from infra.config import default_routes  # the same last-resort routes CDK computes
     from switchboard.contract import env as names
+    from switchboard_local.lifecycle_local import names_for, prefix_of
+
+    # The tenant adapters table the model lifecycle creates (provision_model_lifecycle); where it
+    # was not provisioned, options with an adapter family fail open to their base component.
+    adapters_table = names_for(prefix_of(resources))["adapters_table"]
 
     environment = {
         **names.gateway_environment(
@@ -279,6 +284,7 @@ def handler_environment(
             log_prompts=False,
             answer_cache_table=resources.cache_table or None,
             appconfig_prompt_profiles=PROMPT_PROFILES_NAME,
+            adapters_table=adapters_table,
         ),
         **names.authorizer_environment(keys_table=resources.keys_table),
         **names.invoke_environment(
@@ -287,6 +293,7 @@ def handler_environment(
             usage_table=resources.usage_table,
             payload_bucket=resources.payload_bucket,
             log_prompts=False,
+            adapters_table=adapters_table,
         ),
         **names.circuit_environment(
             options_table=resources.options_table, circuit_table=resources.circuit_table

@@ -105,7 +105,7 @@ def test_a_stopped_agent_emulator_fails_naming_the_appconfig_component(stack: Lo
     assert "does not answer /ping" in agent["detail"]
     assert "restart `make local`" in agent["remedy"]
     completion, embedding = "answers a completion (max_tokens 5)", "answers an embedding of one text"
-    for route in ("chat", "echo", "embed", "summarize"):
+    for route in ("chat", "echo", "embed", "summarize", "tuned"):
         answer = found[f"route {route} | {embedding if route == 'embed' else completion}"]
         assert answer["result"] == "FAIL"
         assert "last-known-good routing" in answer["detail"]

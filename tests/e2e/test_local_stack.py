@@ -64,7 +64,7 @@ def test_request_path_talks_to_aws_without_botocore_clients(client: openai.OpenA
 
 
 def test_models_lists_routes(client: openai.OpenAI) -> None:
-    assert {model.id for model in client.models.list()} == {"chat", "summarize", "echo", "embed"}
+    assert {model.id for model in client.models.list()} == {"chat", "summarize", "echo", "embed", "tuned"}
 
 
 def test_premium_tenant_gets_another_option_than_standard(stack: LocalStack, client: openai.OpenAI) -> None:

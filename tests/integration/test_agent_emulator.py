@@ -101,7 +101,7 @@ def test_all_flags_with_headers(agent: AgentEmulator) -> None:
     assert headers["Content-Type"] == "application/json"
     assert headers["Configuration-Version"] == "1"
     data = json.loads(body)
-    assert set(data) == {"chat", "summarize", "echo", "embed", "kill-switch", "force-degraded"}
+    assert set(data) == {"chat", "summarize", "echo", "embed", "tuned", "kill-switch", "force-degraded"}
     assert data["embed"]["kind"] == "embeddings"  # a route of the embeddings kind says so
     assert "kind" not in data["chat"]  # absent: chat
     assert data["kill-switch"] == {"enabled": False}  # operator flags: plain, off by default

@@ -109,7 +109,7 @@ def test_completions_go_through_the_real_authorizer_and_gateway_and_leave_no_key
 
     assert rows["api"].passed, rows["api"]
     assert rows["api"].detail == "4 route(s): chat, echo, embed, summarize"
-    for route in ("chat", "echo", "embed", "summarize"):
+    for route in ("chat", "echo", "embed", "summarize", "tuned"):
         assert rows[f"route {route}"].passed, rows[f"route {route}"]
     assert rows["api keys"].passed
     assert "row, API Gateway key and usage-plan key deleted" in rows["api keys"].detail

@@ -115,7 +115,7 @@ def test_models_lists_the_routes(gateway) -> None:
 
     assert status == 200
     assert body["object"] == "list"
-    assert {card["id"] for card in body["data"]} == {"chat", "summarize", "echo", "embed"}
+    assert {card["id"] for card in body["data"]} == {"chat", "summarize", "echo", "embed", "tuned"}
 
 
 def test_editing_the_flag_file_changes_the_answering_option(gateway) -> None:

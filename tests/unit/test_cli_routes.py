@@ -23,7 +23,7 @@ IDS = {"application_id": "app1234", "environment_id": "env1234", "profile_id": "
 
 
 def test_route_names_are_the_flags_that_declare_a_chain() -> None:
-    assert route_names(SEED) == ["chat", "echo", "embed", "summarize"]
+    assert route_names(SEED) == ["chat", "echo", "embed", "summarize", "tuned"]
     assert route_names({"flags": "nonsense"}) == []
     assert route_names({"flags": {"x": {"attributes": "nonsense"}, "y": {"attributes": {"chain": {}}}}}) == [
         "y"
@@ -96,7 +96,7 @@ def test_the_routes_of_the_version_the_environment_serves(client: Any, stub: Stu
 
     routes = deployed_routes(client, IDS)
 
-    assert routes.names == ["beta", "chat", "echo", "embed", "summarize"]
+    assert routes.names == ["beta", "chat", "echo", "embed", "summarize", "tuned"]
     assert routes.source == "AppConfig deployment 7 (flags version 5)"
 
 
@@ -131,6 +131,7 @@ def test_routes_list_shows_each_routes_kind(capsys: pytest.CaptureFixture[str]) 
         "echo": ("chat", "/v1/chat/completions"),
         "embed": ("embeddings", "/v1/embeddings"),
         "summarize": ("chat", "/v1/chat/completions"),
+        "tuned": ("chat", "/v1/chat/completions"),
     }
     chat = next(r for r in listing["routes"] if r["route"] == "chat")
     assert chat["variants"] == ["premium", "default"] and chat["default_enabled"] is True

@@ -357,7 +357,7 @@ def test_in_aws_the_served_version_may_be_the_one_rolling_out() -> None:
     (row,) = checks.check_appconfig(d)
 
     assert row.passed, row
-    assert row.detail.startswith("version 4, 6 flags as in hosted configuration version 4")
+    assert row.detail.startswith("version 4, 7 flags as in hosted configuration version 4")
 
 
 def test_in_aws_an_older_version_than_deployed_fails() -> None:

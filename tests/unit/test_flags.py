@@ -79,6 +79,7 @@ def test_no_match_gives_default_variant(doc: dict[str, Any]) -> None:
         "summarize": "default",
         "echo": "default",
         "embed": "default",
+        "tuned": "default",
         "kill-switch": None,  # plain flags carry no variant
         "force-degraded": None,
     }
@@ -489,7 +490,7 @@ def test_validator_never_crashes_on_junk(junk: Any, where: str) -> None:
         assert validate_evaluated(answer, routes=ROUTES) == []
 
 
-ROUTES = ("chat", "summarize", "echo", "embed")
+ROUTES = ("chat", "summarize", "echo", "embed", "tuned")
 _context = st.dictionaries(
     st.sampled_from(["tier", "tenant", "userId", "route", "other"]), st.text(max_size=20), max_size=5
 )

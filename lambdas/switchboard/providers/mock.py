@@ -16,7 +16,8 @@ Chat, in this order:
    one. `content` is empty (the API says `null`), `finish_reason` is `tool_calls`.
 2. **`response_format`.** `json_schema`: `content = json.dumps(example(schema))`, a document valid
    against the schema; `json_object`: `{"answer": <the text answer below>}`.
-3. **Text.** `"[<option.id>] <echo>"`, or `params.reply` verbatim when set. When the last message
+3. **Text.** `"[<option.id>] <echo>"` (`"[<option.id>/<inference_component>] <echo>"` for an option
+   that calls an inference component, e.g. a tenant's adapter), or `params.reply` verbatim when set. When the last message
    is a tool result (and `tool_choice` is not `none`), the text holds every tool result's content
    verbatim, one per line after the echo: `tool <function> (<call id>): <content>`. When the request
    carries images, the text ends with `(received N image(s): <media types>)`. So option
@@ -140,13 +141,20 @@ def _tool_results(messages: list[ChatMessage]) -> list[str]:
     ]
 
 
+def _caller_name(option: LlmOption) -> str:
+    """`<option id>`, or `<option id>/<inference component>` when the option calls one: a tenant's
+    adapter (issue 16) answers visibly differently from the base component it is deployed on."""
+    component = option.inference_component
+    return f"{option.id}/{component}" if component else option.id
+
+
 def _text_answer(option: LlmOption, request: ChatRequest) -> str:
     reply = option.params.get("reply")
     if isinstance(reply, str):
         text = reply
     else:
         last_user = next((m.text for m in reversed(request.messages) if m.role == "user"), "")
-        text = f"[{option.id}] {last_user}"
+        text = f"[{_caller_name(option)}] {last_user}"
     last = request.messages[-1] if request.messages else None
     answering_tools = request.tool_choice is None or request.tool_choice.mode != "none"
     if last is not None and last.role == "tool" and answering_tools:
