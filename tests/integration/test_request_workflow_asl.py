@@ -304,13 +304,15 @@ def test_an_item_that_does_not_name_the_requests_tenant_is_never_served(
 
 
 def test_a_workflow_input_without_a_tenant_neither_writes_nor_reads_the_cache(gateway, request) -> None:
-    """The ASL itself refuses to cache for a request that names no tenant (e.g. an older gateway)."""
+    """The ASL itself refuses to cache for a request that names no tenant (`tenant` null). The key
+    itself is always in the input: the invoke step is passed it (tenant adapters, issue 16)."""
     from switchboard.chat import iso_seconds
 
     sfn = boto3.client("stepfunctions")
     now = time.time()
     base = {
         "request_id": "no-tenant",
+        "tenant": None,
         "route": "chat",
         "variant": "premium",
         "chain": ["claude-sonnet-us"],
