@@ -6,6 +6,9 @@ OpenAI-compatible adapter sends, `openai_compatible.chat_body`: messages with co
 `response_format`; `cache_control` hints stripped unless `params.forward_cache_hints`), with
 `model` only when the option names one, sent with `ContentType` and `Accept` `application/json`.
 `InferenceComponentName` is `option.inference_component` when set (e.g. a LoRA adapter component).
+For an option with an `adapter_family` the invoke step (and the streaming path) hand this provider
+the option with the tenant's adapter component in `inference_component`
+(`switchboard.adapter_routing`), so the provider itself never reads the tenant adapters table.
 
 Containers that take this body on `/invocations` (from each project's documentation):
 
