@@ -234,17 +234,21 @@ def test_registry_role_is_scoped_to_our_groups(template_json: dict[str, Any]) ->
 
 
 def test_only_the_deployment_tasks_write_the_tenant_adapters_table(template_json: dict[str, Any]) -> None:
+    """The request path (gateway for streams, invoke step) reads one row by key: GetItem only."""
     (table,) = [k for k in _of_type(template_json, "AWS::DynamoDB::Table") if "AdaptersTable" in k]
     granted: dict[str, set[str]] = {}
     for logical_id, statement in _statements(template_json):
         if table in json.dumps(statement.get("Resource")):
             assert statement["Effect"] == "Allow"
             granted.setdefault(logical_id, set()).update(_actions(statement))
-    by_role = {("Deployment" if "DeploymentFunction" in k else "Retirement"): v for k, v in granted.items()}
-    assert len(granted) == 2, sorted(granted)
+    roles = ("DeploymentFunction", "RetirementFunction", "FunctionsGateway", "FunctionsInvoke")
+    by_role = {next(r for r in roles if r in k): v for k, v in granted.items()}
+    assert len(granted) == 4, sorted(granted)
     assert by_role == {
-        "Deployment": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"},
-        "Retirement": {"dynamodb:GetItem", "dynamodb:Query"},
+        "DeploymentFunction": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"},
+        "RetirementFunction": {"dynamodb:GetItem", "dynamodb:Query"},
+        "FunctionsGateway": {"dynamodb:GetItem"},
+        "FunctionsInvoke": {"dynamodb:GetItem"},
     }
 
 
