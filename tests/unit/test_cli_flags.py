@@ -40,7 +40,7 @@ def test_validate_seed_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["flags", "validate", FLAGS, "--options", OPTIONS]) == 0
     out = capsys.readouterr().out
     assert out.startswith("OK:")
-    assert "6 flag(s)" in out
+    assert "7 flag(s)" in out
 
 
 def test_validate_accepts_local_flag(capsys: pytest.CaptureFixture[str]) -> None:

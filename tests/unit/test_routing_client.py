@@ -304,4 +304,4 @@ def test_the_default_routes_cdk_computes_from_the_seed_pass_the_answer_validator
     agent = FakeAgent()
     agent.down = True
     routes = _flags(agent, default_routes(seed)).evaluate({}).route_names()
-    assert routes == ["chat", "echo", "embed", "summarize"]
+    assert routes == ["chat", "echo", "embed", "summarize", "tuned"]
