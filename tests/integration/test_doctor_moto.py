@@ -108,7 +108,7 @@ def test_completions_go_through_the_real_authorizer_and_gateway_and_leave_no_key
     rows = _rows(list(checks.check_completions(_deployment(gateway))))
 
     assert rows["api"].passed, rows["api"]
-    assert rows["api"].detail == "4 route(s): chat, echo, embed, summarize"
+    assert rows["api"].detail == "5 route(s): chat, echo, embed, summarize, tuned"
     for route in ("chat", "echo", "embed", "summarize", "tuned"):
         assert rows[f"route {route}"].passed, rows[f"route {route}"]
     assert rows["api keys"].passed
