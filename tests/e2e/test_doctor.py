@@ -63,6 +63,7 @@ def test_a_healthy_local_stack_passes_every_check(stack: LocalStack) -> None:
         "route echo",
         "route embed",
         "route summarize",
+        "route tuned",
         "api keys",
         "model registry",
         "deployment workflow",
@@ -115,6 +116,7 @@ def test_a_stopped_agent_emulator_fails_naming_the_appconfig_component(stack: Lo
         "route echo",
         "route embed",
         "route summarize",
+        "route tuned",
     ]
 
 
