@@ -61,7 +61,13 @@ def test_the_seed_has_an_embeddings_route_and_chat_routes(
     doc: dict[str, Any], catalogue: dict[str, OptionFacts]
 ) -> None:
     assert validate_document(doc, catalogue) == []
-    assert route_kinds(doc) == {"chat": "chat", "echo": "chat", "embed": "embeddings", "summarize": "chat", "tuned": "chat"}
+    assert route_kinds(doc) == {
+        "chat": "chat",
+        "echo": "chat",
+        "embed": "embeddings",
+        "summarize": "chat",
+        "tuned": "chat",
+    }
     decision = evaluate_route(doc, "embed", {"tier": "premium"})
     assert decision.kind == "embeddings"
     assert decision.chain == ("titan-embed-v2-us",)

@@ -17,11 +17,11 @@ Chat, in this order:
 2. **`response_format`.** `json_schema`: `content = json.dumps(example(schema))`, a document valid
    against the schema; `json_object`: `{"answer": <the text answer below>}`.
 3. **Text.** `"[<option.id>] <echo>"` (`"[<option.id>/<inference_component>] <echo>"` for an option
-   that calls an inference component, e.g. a tenant's adapter), or `params.reply` verbatim when set. When the last message
-   is a tool result (and `tool_choice` is not `none`), the text holds every tool result's content
-   verbatim, one per line after the echo: `tool <function> (<call id>): <content>`. When the request
-   carries images, the text ends with `(received N image(s): <media types>)`. So option
-   `mock-echo` answers "hi there" with `"[mock-echo] hi there"`.
+   that calls an inference component, e.g. a tenant's adapter), or `params.reply` verbatim when set.
+   When the last message is a tool result (and `tool_choice` is not `none`), the text holds every
+   tool result's content verbatim, one per line after the echo: `tool <function> (<call id>):
+   <content>`. When the request carries images, the text ends with `(received N image(s): <media
+   types>)`. So option `mock-echo` answers "hi there" with `"[mock-echo] hi there"`.
 
 Token counts are whitespace word counts: prompt = words across all messages, completion = words of
 the content (of the arguments, for a tool call). `max_tokens` (request, else `params.max_tokens`)
