@@ -25,7 +25,9 @@ Behaviour, after AWS (UpdateEndpoint, blue/green deployments with auto-rollback)
 - ``InvokeEndpoint`` (sagemaker-runtime) answers a ``ModelError`` (HTTP 424, the container's
   status 500) for an endpoint or inference component named in
   :attr:`ExtControl.failing_invocations`: a model that deploys but cannot answer, for the smoke-test
-  failure paths. Otherwise moto answers as it does.
+  failure paths. On an endpoint with inference components, a component it does not have is a
+  ``ValidationError`` (as in AWS) and a chat-completions body is answered in the OpenAI shape naming
+  the component that answered (tenant adapters, issue 16). Otherwise moto answers as it does.
 
 Every request to these operations is validated against botocore's service model first (the
 interpreter's own clients skip client-side validation), so a malformed request fails here as it
@@ -519,6 +521,52 @@ def wrap_invoke_endpoint(original: Callable[..., Any]) -> Callable[..., Any]:
             raise _model_error(
                 f'Received server error (500) from primary with message "model failed" ({target}).'
             )
+        if component:
+            answered = _component_answer(self, endpoint, component)
+            if answered is not None:
+                return answered
         return original(self)
 
     return invoke_endpoint
+
+
+def _component_answer(self: Any, endpoint: str, component: str) -> Any:
+    """An endpoint with inference components (this extension's) answers per component: a component
+    it does not have is refused as AWS refuses it (``ValidationError``, "Could not find inference
+    component"), and a chat-completions body is answered ``[<component>] <last user text>`` in the
+    OpenAI shape, so tests can tell a tenant's adapter from the base component (issue 16). Other
+    bodies, and endpoints without components, get moto's own answer (None here)."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.sagemaker.models import sagemaker_backends
+
+    components = _state(sagemaker_backends[self.current_account][self.region]).components
+    on_endpoint = {name for name, c in components.items() if c.endpoint_name == endpoint}
+    if not on_endpoint:
+        return None
+    if component not in on_endpoint:
+        arn = _arn("inference-component", component, self.current_account, self.region)
+        # sagemaker-runtime's own error code (its service model's ValidationError), HTTP 400
+        raise JsonRESTError("ValidationError", f'Could not find inference component "{arn}".')
+    try:
+        request = json.loads(self.body or b"{}")
+    except ValueError:
+        return None
+    messages = request.get("messages") if isinstance(request, dict) else None
+    if not isinstance(messages, list):
+        return None
+    last_user = next(
+        (m.get("content") for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), ""
+    )
+    text = f"[{component}] {last_user if isinstance(last_user, str) else ''}"
+    completion = {
+        "id": f"chatcmpl-{component}",
+        "object": "chat.completion",
+        "model": component,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": 1,
+            "completion_tokens": len(text.split()),
+            "total_tokens": 1 + len(text.split()),
+        },
+    }
+    return 200, {"Content-Type": "application/json"}, json.dumps(completion)

@@ -371,3 +371,94 @@ def test_invocations_named_as_failing_answer_a_model_error(sm: Any) -> None:
     assert runtime.invoke_endpoint(EndpointName="e", Body=body)["Body"].read()
     with pytest.raises(ClientError, match="ModelError"):
         runtime.invoke_endpoint(EndpointName="e", InferenceComponentName="adapter-1", Body=body)
+
+
+def test_an_endpoint_with_components_answers_per_component_and_refuses_one_it_does_not_have(sm: Any) -> None:
+    create_base_component(sm)
+    sm.create_inference_component(
+        InferenceComponentName="acme-1", EndpointName="e", Specification=ADAPTER_SPEC
+    )
+    runtime = boto3.client("sagemaker-runtime", region_name=REGION)
+    body = json.dumps({"messages": [{"role": "user", "content": "ping"}]})
+
+    for component in ("base", "acme-1"):
+        answer = json.loads(
+            runtime.invoke_endpoint(EndpointName="e", InferenceComponentName=component, Body=body)[
+                "Body"
+            ].read()
+        )
+        assert answer["choices"][0]["message"] == {"role": "assistant", "content": f"[{component}] ping"}
+    with pytest.raises(ClientError, match="Could not find inference component") as caught:
+        runtime.invoke_endpoint(EndpointName="e", InferenceComponentName="gone", Body=body)
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_the_real_provider_falls_back_from_a_missing_adapter_to_the_tenants_base(sm: Any) -> None:
+    """The invoke step with the SageMaker provider: acme's live adapter is gone (its component was
+    deleted), so the previous one answers; with neither, the base component does."""
+    from switchboard.adapter_routing import AdapterRouter
+    from switchboard.events import RecordingEventSink
+    from switchboard.invoking import CandidateInvoker
+    from switchboard.lifecycle.adapter_store import AdapterRef, AdapterState, TenantAdapter
+    from switchboard.options.model import LlmOption
+    from switchboard.providers.sagemaker import SageMakerEndpointProvider
+    from tests.fakes import InMemoryOptions
+    from tests.fakes.adapters import InMemoryTenantAdapters
+    from tests.unit.test_candidate_invoker import FakeCircuits, FakePayloads
+
+    create_base_component(sm)
+    sm.create_inference_component(
+        InferenceComponentName="acme-1", EndpointName="e", Specification=ADAPTER_SPEC
+    )
+    option = LlmOption.from_dict(
+        {
+            "id": "tuned",
+            "provider": "sagemaker",
+            "endpoint_name": "e",
+            "inference_component": "base",
+            "adapter_family": "lora",
+            "region": REGION,
+        }
+    )
+
+    def ref(version: int) -> AdapterRef:
+        arn = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/lora/{version}"
+        return AdapterRef(arn, version, f"acme-{version}")
+
+    rows = InMemoryTenantAdapters()
+    rows.records[("lora", "acme")] = TenantAdapter(
+        "lora", "acme", AdapterState.LIVE, live=ref(2), previous=ref(1)
+    )
+    events = RecordingEventSink()
+    step = CandidateInvoker(
+        options=InMemoryOptions([option]),
+        payloads=FakePayloads(),
+        circuits=FakeCircuits(),
+        providers=lambda kind: SageMakerEndpointProvider(),
+        events=events,
+        adapters=AdapterRouter(rows, on_event=events),
+    )
+    request = {"messages": [{"role": "user", "content": "ping"}]}
+    call = {
+        "option_id": "tuned",
+        "tenant": "acme",
+        "deadline_ms": time.time() * 1000 + 20_000,
+        "request": request,
+    }
+
+    out = step.invoke(call)
+    assert (out["ok"], out["adapter"], out["result"]["text"]) == (True, "lora:v1", "[acme-1] ping")
+    (fallback,) = [f for name, f in events.events if name == "AdapterFallback"]
+    assert (fallback["component"], fallback["error_class"]) == ("acme-2", "unavailable")
+
+    sm.delete_inference_component(InferenceComponentName="acme-1")
+    step = CandidateInvoker(
+        options=InMemoryOptions([option]),
+        payloads=FakePayloads(),
+        circuits=FakeCircuits(),
+        providers=lambda kind: SageMakerEndpointProvider(),
+        events=events,
+        adapters=AdapterRouter(rows, on_event=events),
+    )
+    out = step.invoke(call)
+    assert (out["ok"], out["adapter"], out["result"]["text"]) == (True, "base", "[base] ping")
