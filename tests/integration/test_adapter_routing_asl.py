@@ -96,3 +96,37 @@ def test_without_the_adapters_table_the_base_answers_and_the_lookup_failure_is_c
     assert status == 200, body
     assert headers["x-switchboard-adapter"] == "base"
     assert metric_names.ADAPTER_LOOKUP_FAILED in [r.getMessage() for r in caplog.records]
+
+
+def test_during_a_canary_users_in_its_share_get_the_new_version_and_the_others_the_live_one(
+    gateway: Any,
+) -> None:
+    from switchboard.adapter_routing import canary_bucket
+
+    store = _adapters(gateway)
+    live = _approve(store, "acme", 3)
+    canary = AdapterRef(
+        f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{FAMILY}/4", 4, "acme-adapter-v4-ic"
+    )
+    current = store.get(FAMILY, "acme")
+    assert current is not None and current.live is not None
+    record = TenantAdapter(
+        FAMILY, "acme", AdapterState.CANARY, live=current.live, canary=canary, canary_share_percent=30
+    )
+    change = AdapterChange(
+        FAMILY, "acme", HistoryEvent.DEPLOYED, "2026-11-30T10:01:00.000000Z", "exec-2", record
+    )
+    store.write(record, expected_live_arn=current.live.package_arn, change=change)
+    users = [f"user-{i}" for i in range(50)]
+    inside = next(u for u in users if canary_bucket("acme", u, FAMILY) < 30)
+    outside = next(u for u in users if canary_bucket("acme", u, FAMILY) >= 30)
+    key = _key(gateway, "acme")
+
+    for user, label, component in ((inside, "v4", canary.component), (outside, "v3", live)):
+        for _ in range(2):  # the same user, the same version
+            status, headers, body = gateway.call(
+                "POST", "/v1/chat/completions", {**TUNED, "user": user}, key=key
+            )
+            assert status == 200, body
+            assert headers["x-switchboard-adapter"] == f"{FAMILY}:{label}"
+            assert body["choices"][0]["message"]["content"] == f"[{OPTION['id']}/{component}] hello"
