@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextvars
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -236,6 +237,7 @@ def main() -> int:
 
     import switchboard_local.cli.target as target
     import switchboard_local.front_door as front_door
+    from switchboard.contract import env as env_names
     from switchboard.keys import ApiKeyStore
     from switchboard.quotas.dynamo import DynamoUsageCounters
     from switchboard.quotas.model import TenantLimits
@@ -253,6 +255,7 @@ def main() -> int:
     results: dict[str, Any] = {}
     stack = LocalStack(port=0, agent_port=0, flags_file=flags, poll_interval_s=1.0)
     stack.start()
+    os.environ.pop(env_names.OPTIONS_CACHE_TTL_S, None)  # as deployed (10 s), not the local 1 s
     try:
         resources = stack.resources
         assert resources is not None
