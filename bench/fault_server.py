@@ -89,6 +89,10 @@ class State:
 def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # TCP_NODELAY, as streaming servers set it (asyncio/uvicorn and Go do by default): with
+        # Nagle's algorithm the first chunk, written 20 ms after the headers, waits for the
+        # client's delayed ACK of the headers on a kept-alive connection (up to 40 ms on Linux).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             return

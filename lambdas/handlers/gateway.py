@@ -72,6 +72,7 @@ def _service() -> ChatService:
     from switchboard import aws
     from switchboard.circuits.store import CircuitStore
     from switchboard.events import powertools_sink
+    from switchboard.http_pool import KeepAliveOpener
     from switchboard.options.store import OptionsStore
     from switchboard.payloads import PayloadStore
     from switchboard.routing.agent_client import RoutingFlags
@@ -88,6 +89,7 @@ def _service() -> ChatService:
     else:
         runner = PollingRunner(sfn, settings.state_machine_arn)
     options = OptionsStore(settings.options_table, ttl_s=settings.options_cache_ttl_s, on_event=on_event)
+    agent = KeepAliveOpener()  # flags and profiles: two agent round trips a request, one connection
     return ChatService(
         routing=RoutingFlags(
             agent_url=settings.appconfig_agent_url,
@@ -95,6 +97,7 @@ def _service() -> ChatService:
             environment=settings.appconfig_environment,
             profile=settings.appconfig_profile,
             default_routes=settings.default_routes,
+            opener=agent,
             on_event=on_event,
         ),
         options=options,
@@ -104,7 +107,7 @@ def _service() -> ChatService:
         budget_ms=settings.request_budget_ms,
         stream_budget_ms=settings.stream_budget_ms,
         on_event=on_event,
-        profiles=reader_for_gateway(settings, on_event=on_event),
+        profiles=reader_for_gateway(settings, on_event=on_event, opener=agent),
         slis=on_event,
         **_accounting(settings.usage_table, options, on_event),
     )

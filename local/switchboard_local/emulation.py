@@ -65,6 +65,18 @@ def usage_plan_throttles(cdk_json: Path = CDK_JSON) -> dict[str, dict[str, float
     }
 
 
+def authorizer_cache_ttl_s(cdk_json: Path = CDK_JSON) -> float:
+    """How long API Gateway caches the REQUEST authorizer's answer per `Authorization` value.
+
+    `cdk.json`'s `authorizer_cache_ttl_s` through the infrastructure's reader, as
+    infra/constructs/api.py deploys it (0 turns the cache off).
+    """
+    from infra.config import SwitchboardConfig, load_cdk_json_context
+
+    context = load_cdk_json_context(cdk_json)
+    return float(SwitchboardConfig.from_context(context.get, environ={}).authorizer_cache_ttl_s)
+
+
 @dataclass
 class LocalResources:
     region: str

@@ -12,6 +12,13 @@ Streamed chat requests (`stream: true`) are served as API Gateway's response str
 them: the gateway's `open_stream` decides status and headers before the first byte, then the
 server-sent events go out as they come (chunked transfer encoding), each one flushed. Every other
 request goes to the gateway handler, whole, as before.
+
+The authorizer's answers are cached as API Gateway caches them (`AuthorizerCache`): per value of
+the identity source (the `Authorization` header), for the TTL `cdk.json` deploys
+(`authorizer_cache_ttl_s`, 60 s). As in AWS, a key revoked in the keys table keeps working until
+its cached answer expires; a refused key is not cached (the authorizer runs again next time).
+Sockets have Nagle's algorithm off: a streamed answer is many small writes, and a loopback stand-in
+should not add the 40 ms delayed-ACK stalls an API Gateway edge does not.
 """
 
 from __future__ import annotations
@@ -26,9 +33,15 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from infra.constants import AUTHORIZATION_HEADER
 from switchboard.contract import errors
 from switchboard.limits import MAX_REQUEST_BODY_BYTES
-from switchboard_local.emulation import FakeLambdaContext, proxy_event, usage_plan_throttles
+from switchboard_local.emulation import (
+    FakeLambdaContext,
+    authorizer_cache_ttl_s,
+    proxy_event,
+    usage_plan_throttles,
+)
 
 log = logging.getLogger("switchboard.local")
 
@@ -118,6 +131,43 @@ class TokenBucket:
             return False
 
 
+class AuthorizerCache:
+    """API Gateway's cache of REQUEST authorizer answers, keyed by the identity source's value.
+
+    Only answers (policies) are cached; a refusal (the authorizer raising `Unauthorized`) is not.
+    The deployed policy allows the whole API (`handlers.authorizer._api_wildcard`), so one cached
+    answer serves every route, as it does in AWS. `ttl_s` 0 turns the cache off.
+    """
+
+    MAX_ENTRIES = 10_000  # a bound on memory: beyond it the oldest answers are dropped
+
+    def __init__(self, ttl_s: float, clock: Any = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._answers: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, identity: str) -> dict[str, Any] | None:
+        if self.ttl_s <= 0:
+            return None
+        with self._lock:
+            cached = self._answers.get(identity)
+            if cached is None:
+                return None
+            if self._clock() - cached[0] >= self.ttl_s:
+                del self._answers[identity]
+                return None
+            return cached[1]
+
+    def put(self, identity: str, policy: dict[str, Any]) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            if len(self._answers) >= self.MAX_ENTRIES:
+                del self._answers[next(iter(self._answers))]
+            self._answers[identity] = (self._clock(), policy)
+
+
 class FrontDoor:
     """Binds its port when built (so a busy port fails there) and serves once `start()` is called."""
 
@@ -128,8 +178,12 @@ class FrontDoor:
         port: int = 8080,
         tiers: Mapping[str, Mapping[str, float]] | None = None,
         socket_timeout_s: float = SOCKET_TIMEOUT_S,
+        authorizer_ttl_s: float | None = None,
     ) -> None:
         self._tiers = dict(tiers) if tiers is not None else usage_plan_throttles()
+        self.authorizer_cache = AuthorizerCache(
+            authorizer_cache_ttl_s() if authorizer_ttl_s is None else authorizer_ttl_s
+        )
         self._buckets: dict[str, TokenBucket] = {}
         self._buckets_lock = threading.Lock()
         door = self
@@ -137,6 +191,7 @@ class FrontDoor:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             timeout = socket_timeout_s  # applied to the connection by StreamRequestHandler.setup
+            disable_nagle_algorithm = True  # TCP_NODELAY (see the module docstring)
 
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("%s - %s", self.address_string(), format % args)
@@ -251,8 +306,28 @@ class FrontDoor:
                 break
             remaining -= len(chunk)
 
+    def authorize(self, auth_event: dict[str, Any]) -> dict[str, Any]:
+        """The authorizer's policy for this request: cached per `Authorization` value, as in AWS.
+
+        Without the header, API Gateway answers 401 without calling the authorizer; the authorizer
+        refuses such a request itself, so it is called (and its refusal, never cached, raised).
+        """
+        from handlers import authorizer
+
+        headers = {name.lower(): value for name, value in auth_event["headers"].items()}
+        identity = headers.get(AUTHORIZATION_HEADER.lower())
+        if identity:
+            cached = self.authorizer_cache.get(identity)
+            if cached is not None:
+                return cached
+        context = FakeLambdaContext(function_name="switchboard-authorizer")
+        policy: dict[str, Any] = authorizer.handler(auth_event, context)  # type: ignore[arg-type]
+        if identity:
+            self.authorizer_cache.put(identity, policy)
+        return policy
+
     def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
-        from handlers import authorizer, gateway
+        from handlers import gateway
 
         request_id = str(uuid.uuid4())
         json_headers = {"Content-Type": "application/json", "x-switchboard-request-id": request_id}
@@ -313,7 +388,7 @@ class FrontDoor:
             "path": path,
         }
         try:
-            policy = authorizer.handler(auth_event, FakeLambdaContext(function_name="switchboard-authorizer"))  # type: ignore[arg-type]
+            policy = self.authorize(auth_event)
         except Exception as exc:
             if str(exc) != "Unauthorized":
                 log.exception("authorizer failed")

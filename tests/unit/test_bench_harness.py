@@ -287,3 +287,25 @@ def test_stream_budgets(ours_p99: float, anchor_p99: float, ours_lost: int, expe
     assert checks == expected
     verdicts = [row[-1] for row in rows if row[-1]]
     assert verdicts == ["PASS" if ok else "FAIL" for ok in expected]
+
+
+def _dynamo_row(on_path: float) -> dict[str, float]:
+    return {
+        "usage_on_path_in_aws_median": on_path,
+        "usage_on_path_in_aws_max": 2,
+        "before_median": 3,
+        "settle_before_median": 2,
+        "after_median": 0,
+    }
+
+
+def test_dynamo_budget_is_one_usage_table_call_on_the_path() -> None:
+    rows = {
+        key: _dynamo_row(1 if "limits_" in key and not key.startswith("no_") else 0)
+        for key in run.DYNAMO_ROW_NAMES
+    }
+    table, checks = run.dynamo_rows({"rows": rows})
+    assert checks == [True] * 4 and [row[-1] for row in table] == ["PASS"] * 4
+    rows["limits_whole"] = _dynamo_row(2)
+    _, checks = run.dynamo_rows({"rows": rows})
+    assert checks == [True, True, False, True]

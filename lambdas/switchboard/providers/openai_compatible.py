@@ -79,6 +79,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from switchboard.errors import ErrorClass, ProviderError
+from switchboard.http_pool import ConnectionPool, PoolKey, is_stale_failure, no_delay
 from switchboard.options.model import LlmOption
 from switchboard.providers.base import (
     FEATURE_IMAGES,
@@ -556,9 +557,11 @@ class OpenAICompatibleProvider:
         secret_reader: Callable[[str], str] | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        pool: ConnectionPool | None = None,
     ) -> None:
         self._secret_reader = secret_reader or _read_secret_from_secrets_manager
         self._clock = clock
+        self._pool = pool if pool is not None else ConnectionPool()
         self._keys: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
@@ -597,19 +600,29 @@ class OpenAICompatibleProvider:
         body = stream_body(option, chat_body(option, request, model=model))
         needs = request.needs()
         headers = self._headers(option, "text/event-stream")
-        connection, response, sock = _open_stream(base_url + "/chat/completions", body, headers, clock, needs)
+        key, connection, response, sock = _open_stream(
+            base_url + "/chat/completions", body, headers, clock, needs, self._pool
+        )
+        ended = False  # the body was read as far as the stream needed, without an error
         try:
             if (response.getheader("Content-Type") or "").startswith("application/json"):
                 # The server ignored `stream` and answered whole: one delta, then the finish.
                 raw = b"".join(_read_chunks(response, sock, clock))
+                ended = True
                 yield from streaming.result_deltas(parse_chat_completion(_json(raw), fallback_model=model))
                 return
             yield from streaming.openai_stream_deltas(
                 _read_chunks(response, sock, clock), clock, what="stream", needs=needs
             )
+            ended = True
         finally:
-            response.close()
-            connection.close()
+            # Reused only after a stream that ended well and was read to its end; a failed,
+            # timed-out or abandoned stream's connection is closed (see `http_pool`).
+            if ended and _read_to_end(response, sock):
+                self._pool.give_back(key, connection)
+            else:
+                response.close()
+                connection.close()
 
     def embed(self, option: LlmOption, request: EmbeddingRequest, timeout_s: float) -> EmbeddingResult:
         base_url, model = self._target(option)
@@ -675,42 +688,72 @@ def stream_body(option: LlmOption, body: dict[str, Any]) -> dict[str, Any]:
 
 _STREAM_READ_BYTES = 64 * 1024
 _CONNECT_TIMEOUT_S = 3.0
+_DRAIN_S = 0.05
+_DRAIN_LIMIT_BYTES = 64 * 1024
 
 
 def _open_stream(
-    url: str, body: dict[str, Any], headers: dict[str, str], clock: StreamClock, needs: Iterable[str]
-) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse, socket.socket]:
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    clock: StreamClock,
+    needs: Iterable[str],
+    pool: ConnectionPool,
+) -> tuple[PoolKey, http.client.HTTPConnection, http.client.HTTPResponse, socket.socket]:
     """POST `body` and wait for the status line, within the stream's deadlines.
 
-    http.client rather than urllib: the socket is needed to give every read its own timeout.
+    http.client rather than urllib: the socket is needed to give every read its own timeout. The
+    connection is an idle one from `pool` when there is one (see `http_pool`); when that reused
+    connection turns out to have been closed by the server before any response byte, the request
+    is sent once more on a fresh connection.
     """
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ProviderError(ErrorClass.UNAVAILABLE, "base_url is not an http(s) URL")
-    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    timeout = clock.read_timeout()
-    connection = connection_class(parts.hostname, parts.port, timeout=min(_CONNECT_TIMEOUT_S, timeout))
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    https = parts.scheme == "https"
     try:
-        connection.connect()
-        sock = connection.sock
-        assert sock is not None  # connect() sets it or raises
-        sock.settimeout(clock.read_timeout())
-        connection.request("POST", path, body=json.dumps(body).encode("utf-8"), headers=headers)
-        response = connection.getresponse()
-    except TimeoutError as exc:
-        connection.close()
-        if clock.time_left() <= 0:
-            raise clock.expired() from exc
-        raise ProviderError(ErrorClass.TIMEOUT, f"connect timed out after {_CONNECT_TIMEOUT_S:.0f}s") from exc
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        connection.close()
-        raise ProviderError(
-            ErrorClass.UNAVAILABLE, f"connection failed: {short(str(exc)) or type(exc).__name__}"
-        ) from exc
-    except ProviderError:
-        connection.close()
-        raise
+        port = parts.port or (443 if https else 80)
+    except ValueError as exc:  # a port out of range
+        raise ProviderError(ErrorClass.UNAVAILABLE, "base_url has an invalid port") from exc
+    key: PoolKey = (parts.scheme, parts.hostname, port)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    payload = json.dumps(body).encode("utf-8")
+    connection = pool.take(key)
+    reused = connection is not None
+    while True:
+        if connection is None:
+            connection_class = http.client.HTTPSConnection if https else http.client.HTTPConnection
+            connection = connection_class(
+                parts.hostname, port, timeout=min(_CONNECT_TIMEOUT_S, clock.read_timeout())
+            )
+        try:
+            if connection.sock is None:
+                connection.connect()
+                no_delay(connection)
+            sock = connection.sock
+            assert sock is not None  # connect() sets it or raises
+            sock.settimeout(clock.read_timeout())
+            connection.request("POST", path, body=payload, headers=headers)
+            response = connection.getresponse()
+        except TimeoutError as exc:
+            connection.close()
+            if clock.time_left() <= 0:
+                raise clock.expired() from exc
+            raise ProviderError(
+                ErrorClass.TIMEOUT, f"connect timed out after {_CONNECT_TIMEOUT_S:.0f}s"
+            ) from exc
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            connection.close()
+            if reused and is_stale_failure(exc):
+                connection, reused = None, False  # the server closed it while idle: once, afresh
+                continue
+            raise ProviderError(
+                ErrorClass.UNAVAILABLE, f"connection failed: {short(str(exc)) or type(exc).__name__}"
+            ) from exc
+        except ProviderError:
+            connection.close()
+            raise
+        break
     if response.status != 200:
         try:
             error_body = response.read(_MAX_ERROR_BODY_BYTES)
@@ -720,7 +763,32 @@ def _open_stream(
             response.close()
             connection.close()
         raise classify_http_error(response.status, error_body, response.getheader("Retry-After"), needs)
-    return connection, response, sock
+    return key, connection, response, sock
+
+
+def _read_to_end(response: http.client.HTTPResponse, sock: socket.socket) -> bool:
+    """True when `response` was (or, within a short wait, is now) read to its end: reusable.
+
+    A stream is done for its reader at `[DONE]`; the chunked terminator normally follows in the
+    same write. What is left is read for at most `_DRAIN_S` and `_DRAIN_LIMIT_BYTES`: a server that
+    keeps the body open after `[DONE]` (or a finish it never followed with `[DONE]`) costs its
+    connection, not the stream's end.
+    """
+    if response.will_close:
+        return False
+    drained = 0
+    try:
+        while not response.isclosed():
+            if sock.fileno() == -1:
+                return False
+            sock.settimeout(_DRAIN_S)
+            data = response.read1(_STREAM_READ_BYTES)
+            drained += len(data)
+            if not data or drained > _DRAIN_LIMIT_BYTES:
+                break
+    except (OSError, http.client.HTTPException, ValueError):
+        return False
+    return response.isclosed() and sock.fileno() != -1
 
 
 def _read_chunks(

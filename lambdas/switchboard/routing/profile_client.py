@@ -153,7 +153,10 @@ class PromptProfilesReader:
 
 
 def reader_for_gateway(
-    settings: GatewaySettings, *, on_event: Callable[[str, dict[str, Any]], None] | None = None
+    settings: GatewaySettings,
+    *,
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    opener: Callable[..., Any] = urllib.request.urlopen,
 ) -> PromptProfilesReader | None:
     """The gateway's reader: the flags' agent, application and environment, the profile named by
     ``APPCONFIG_PROMPT_PROFILES``; None when the deployment has no prompt profiles."""
@@ -164,5 +167,6 @@ def reader_for_gateway(
         application=settings.appconfig_application,
         environment=settings.appconfig_environment,
         profile=settings.appconfig_prompt_profiles,
+        opener=opener,
         on_event=on_event,
     )
