@@ -163,3 +163,19 @@ def test_a_regional_stack_is_refused_for_the_home_region() -> None:
     assert extra_regions(settings.model_families, HOME) == ["eu-west-1", "ap-southeast-2"]
     with pytest.raises(ValueError, match="home stack's region"):
         SwitchboardRegionalStack(App(), settings=settings, region=HOME)
+
+
+def test_the_lifecycle_functions_get_each_familys_regions(assembly: Path) -> None:
+    from switchboard.lifecycle.settings import LifecycleSettings
+
+    functions = [
+        f["Properties"]["Environment"]["Variables"]
+        for f in _of_type(_template(assembly, "Switchboard"), "AWS::Lambda::Function")
+        if "MODEL_FAMILIES" in f["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    assert functions, "no lifecycle function carries MODEL_FAMILIES"
+    for environment in functions:
+        settings = LifecycleSettings.from_env(
+            {k: v if isinstance(v, str) else "deployed-name" for k, v in environment.items()}
+        )
+        assert {g: list(f.regions) for g, f in settings.families.items()} == REGIONS_BY_GROUP
