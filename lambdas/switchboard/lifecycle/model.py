@@ -11,7 +11,6 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-import botocore.session
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from switchboard.options.model import OPTION_ID_PATTERN
@@ -33,7 +32,11 @@ def known_sagemaker_regions() -> frozenset[str]:
 
     botocore's own endpoint data (shipped with the Lambda runtime and the CLI), not a list kept here:
     a region AWS opens arrives with a botocore upgrade, and a typo (``eu-west-9``) fails synthesis.
+    Imported here, not at module level: only a family that lists regions pays for botocore's data
+    (the gateway's tenant-adapter lookup may import this module on the request path).
     """
+    import botocore.session
+
     session = botocore.session.get_session()
     return frozenset(
         region
