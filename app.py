@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""CDK app entry: builds the Switchboard stack from `cdk.json` context.
+"""CDK app entry: builds the Switchboard stack (and one regional stack per extra model region)
+from `cdk.json` context.
 
 `npx cdk synth|deploy` runs this file (see `cdk.json`); `python app.py` works too and writes
 `cdk.out/`. Both read the same context: `cdk.json` is read here and handed to `App` as defaults,
@@ -17,7 +18,8 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra import constants
 from infra.config import SwitchboardConfig, load_cdk_json_context
-from infra.stacks import SwitchboardStack
+from infra.constructs.regional_models import extra_regions
+from infra.stacks import SwitchboardRegionalStack, SwitchboardStack
 
 
 def build_app(outdir: str | None = None, context: Mapping[str, Any] | None = None) -> App:
@@ -34,7 +36,11 @@ def build_app(outdir: str | None = None, context: Mapping[str, Any] | None = Non
     app = App(context=merged, outdir=outdir)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     settings = SwitchboardConfig.from_context(app.node.try_get_context)
-    SwitchboardStack(app, settings.stack_name, settings=settings)
+    home = SwitchboardStack(app, settings.stack_name, settings=settings)
+    # A family's other regions (issue 16): one small stack each, deployed before the home stack
+    # (whose artifacts bucket replicates into them); names cross regions, tokens never do.
+    for region in extra_regions(settings.model_families, settings.region):
+        home.add_stack_dependency(SwitchboardRegionalStack(app, settings=settings, region=region))
     Tags.of(app).add("project", "switchboard")
     return app
 

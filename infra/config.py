@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 
 from infra import constants
 from switchboard.lifecycle.model import ModelFamily, parse_families
+from switchboard.options.model import OPTION_ID_PATTERN
 
 # Context keys (flat, so that `-c key=value` can override each one).
 CTX_STACK_NAME = "stack_name"
@@ -264,7 +266,7 @@ class SwitchboardConfig:
                 value(CTX_GATEWAY_ERRORS_ALARM_THRESHOLD), CTX_GATEWAY_ERRORS_ALARM_THRESHOLD, 1
             ),
             slos=_slos(value(CTX_SLOS)),
-            model_families=_model_families(get(CTX_MODEL_FAMILIES)),
+            model_families=_model_families(get(CTX_MODEL_FAMILIES), region),
         )
 
 
@@ -436,15 +438,16 @@ def _mapping(raw: Any, key: str) -> Mapping[str, Any]:
     return raw
 
 
-def _model_families(raw: Any) -> tuple[ModelFamily, ...]:
+def _model_families(raw: Any, region: str) -> tuple[ModelFamily, ...]:
     """`model_families`: a list of family objects (a JSON string with ``-c``), strictly checked.
 
     The strict model is the Lambdas' own (``switchboard.lifecycle.model.ModelFamily``): an unknown
-    key (a typo), a name SageMaker would refuse or a repeated group fails synthesis, not the first
-    approval.
+    key (a typo), a name SageMaker would refuse, a repeated group, an unknown or repeated region
+    fails synthesis, not the first approval. A family's ``regions`` must include the stack's own
+    ``region``: the registry, the deployment workflow and the options table live there.
     """
     try:
-        return tuple(parse_families(raw).values())
+        families = tuple(parse_families(raw).values())
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
@@ -452,6 +455,22 @@ def _model_families(raw: Any) -> tuple[ModelFamily, ...]:
         raise ConfigError(f"context '{CTX_MODEL_FAMILIES}': {problems}") from exc
     except ValueError as exc:  # not a list, a group twice, or -c text that is not JSON
         raise ConfigError(f"context '{CTX_MODEL_FAMILIES}': {exc}") from exc
+    for family in families:
+        if family.regions and region not in family.regions:
+            raise ConfigError(
+                f"context '{CTX_MODEL_FAMILIES}': family {family.group} lists regions "
+                f"{', '.join(family.regions)} but not the stack's region {region}: the model registry, "
+                "the deployment workflow and the options table live in the stack's region, so list it "
+                "(first, to canary there)"
+            )
+        for other in family.regions:
+            regional = family.regional_option_id(other, region)
+            if not re.fullmatch(OPTION_ID_PATTERN, regional):
+                raise ConfigError(
+                    f"context '{CTX_MODEL_FAMILIES}': family {family.group}: the option id for "
+                    f"{other} ({regional!r}) is not a valid option id; shorten option_id"
+                )
+    return families
 
 
 def _tier(raw: Any, tier: str) -> TierThrottle:

@@ -26,6 +26,7 @@ from infra import constants
 from infra.constructs.deployment_workflow import DeploymentSettings, DeploymentWorkflow
 from infra.constructs.model_registry import ModelRegistry
 from infra.constructs.model_retirement import ModelRetirement
+from infra.constructs.regional_models import CrossRegionAccess, default_alarm_prefix
 from infra.constructs.rollback_alarms import RollbackAlarms, RollbackThresholds
 from infra.constructs.tenant_adapters import TenantAdapterTable
 from switchboard.lifecycle.model import ModelFamily
@@ -69,6 +70,7 @@ class ModelDeployment(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         registry_principal_arns: Sequence[str] = (),
+        home_region: str | None = None,
     ) -> None:
         """
         Args:
@@ -83,11 +85,13 @@ class ModelDeployment(Construct):
             include_execution_data: log states' input/output (no prompts here: package ARNs, names).
             retirement_schedule: default daily.
             registry_principal_arns: who may assume the registry role (:class:`ModelRegistry`).
+            home_region: the stack's region (default the stack's); a family listing other
+                ``regions`` gets :class:`CrossRegionAccess` to them (issue 16).
         """
         super().__init__(scope, construct_id)
         if not families:
             raise ValueError("ModelDeployment needs at least one model family")
-        prefix = alarm_name_prefix or f"{Stack.of(self).stack_name}-model-"
+        prefix = alarm_name_prefix or default_alarm_prefix(Stack.of(self).stack_name)
         removal = RemovalPolicy.RETAIN if deletion_protection else RemovalPolicy.DESTROY
 
         self.registry = ModelRegistry(
@@ -125,6 +129,22 @@ class ModelDeployment(Construct):
             log_removal_policy=log_removal_policy,
             definition_file=constants.MODEL_DEPLOYMENT_ASL,
         )
+        self.cross_region: CrossRegionAccess | None = None
+        home = home_region or Stack.of(self).region
+        if any(family.extra_regions(home) for family in families):
+            tasks_role = self.workflow.deployment_function.role
+            assert tasks_role is not None  # lifecycle_function always makes one
+            self.cross_region = CrossRegionAccess(
+                self,
+                "CrossRegion",
+                families=families,
+                home_region=home,
+                stack_name=Stack.of(self).stack_name,
+                alarm_name_prefix=prefix,
+                artifacts_bucket=self.registry.artifacts_bucket,
+                execution_role=self.registry.execution_role,
+                tasks_role=tasks_role,
+            )
         self.retirement = ModelRetirement(
             self,
             "Retirement",

@@ -24,6 +24,7 @@ def private_bucket(
     versioned: bool,
     no_access_logs_reason: str,
     lifecycle_rules: Sequence[s3.LifecycleRule] = (),
+    bucket_name: str | None = None,
 ) -> s3.Bucket:
     """A bucket no one outside this account's named roles can read, without server access logs."""
     bucket = s3.Bucket(
@@ -36,6 +37,7 @@ def private_bucket(
         versioned=versioned,
         removal_policy=removal,
         lifecycle_rules=list(lifecycle_rules) or None,
+        bucket_name=bucket_name,
     )
     Validations.of(bucket).acknowledge(Acknowledgment(id="AwsSolutions-S1", reason=no_access_logs_reason))
     checkov.skip_check(bucket, "CKV_AWS_18", no_access_logs_reason)

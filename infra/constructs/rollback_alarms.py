@@ -118,6 +118,7 @@ class RollbackAlarms(Construct):
         alarm_name_prefix: str,
         thresholds: RollbackThresholds,
         invoke_log_group: logs.ILogGroup | None = None,
+        specs: Sequence[AlarmSpec] = ALARM_SPECS,
     ) -> None:
         """
         Args:
@@ -126,6 +127,8 @@ class RollbackAlarms(Construct):
             thresholds: when a deployment rolls back.
             invoke_log_group: the invoke step's log group; its "candidate failed" lines give the
                 per-option gateway-side error metric (the alarm then has no data without it).
+            specs: which of :data:`ALARM_SPECS` to create (a family's other regions take only the
+                endpoint alarms: the gateway-side metric is in the stack's region).
         """
         super().__init__(scope, construct_id)
         self.option_errors_filter: logs.MetricFilter | None = None
@@ -140,13 +143,12 @@ class RollbackAlarms(Construct):
                 metric_value="1",
                 dimensions={"Option": "$.option_id"},
             )
-        self.alarms: dict[str, list[cloudwatch.Alarm]] = {
-            family.group: [
-                self._alarm(spec, family, name, thresholds)
-                for spec, name in zip(ALARM_SPECS, alarm_names(alarm_name_prefix, family.group), strict=True)
+        self.alarms: dict[str, list[cloudwatch.Alarm]] = {}
+        for family in families:
+            names = dict(zip(ALARM_SUFFIXES, alarm_names(alarm_name_prefix, family.group), strict=True))
+            self.alarms[family.group] = [
+                self._alarm(spec, family, names[spec.name_suffix], thresholds) for spec in specs
             ]
-            for family in families
-        }
         keep_logical_ids(self)
 
     @property

@@ -21,59 +21,68 @@ NAG_REGION = "<AWS::Region>"
 """How cdk-nag prints the pseudo parameters in finding ids."""
 
 
-def sagemaker_arn(kind: str, name: str) -> str:
+def sagemaker_arn(kind: str, name: str, region: str | None = None) -> str:
+    """In the stack's region, or in ``region`` (a family's other rollout region)."""
     # SageMaker lower-cases resource names in ARNs; IAM matching is case-sensitive.
-    return f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:{kind}/{name.lower()}"
+    return f"arn:{Aws.PARTITION}:sagemaker:{region or Aws.REGION}:{Aws.ACCOUNT_ID}:{kind}/{name.lower()}"
 
 
-def sagemaker_nag(kind: str, name: str) -> str:
+def sagemaker_nag(kind: str, name: str, region: str | None = None) -> str:
     """:func:`sagemaker_arn` as cdk-nag prints it."""
-    return f"arn:<AWS::Partition>:sagemaker:{NAG_REGION}:{NAG_ACCOUNT}:{kind}/{name.lower()}"
+    return f"arn:<AWS::Partition>:sagemaker:{region or NAG_REGION}:{NAG_ACCOUNT}:{kind}/{name.lower()}"
 
 
 @dataclass(frozen=True, slots=True)
 class FamilyArns:
-    """ARNs (and ARN patterns) of the families' SageMaker resources, in family order."""
+    """ARNs (and ARN patterns) of the families' SageMaker resources, in family order.
+
+    ``region`` None: the stack's own region (``AWS::Region``); else a literal region, for a family's
+    other rollout regions (multi-region rollout, issue 16).
+    """
 
     families: tuple[ModelFamily, ...]
+    region: str | None = None
 
     @property
     def group_arns(self) -> list[str]:
-        return [sagemaker_arn("model-package-group", f.group) for f in self.families]
+        return [sagemaker_arn("model-package-group", f.group, self.region) for f in self.families]
 
     @property
     def version_arns(self) -> list[str]:
         """Versions of the families' groups (``<group>/<number>``, numbered at registration)."""
-        return [sagemaker_arn("model-package", f"{f.group}/*") for f in self.families]
+        return [sagemaker_arn("model-package", f"{f.group}/*", self.region) for f in self.families]
 
     @property
     def version_nags(self) -> list[str]:
-        return [iam5_resource(sagemaker_nag("model-package", f"{f.group}/*")) for f in self.families]
+        return [
+            iam5_resource(sagemaker_nag("model-package", f"{f.group}/*", self.region)) for f in self.families
+        ]
 
     @property
     def endpoint_arns(self) -> list[str]:
-        return [sagemaker_arn("endpoint", f.endpoint_name) for f in self.families]
+        return [sagemaker_arn("endpoint", f.endpoint_name, self.region) for f in self.families]
 
     @property
     def component_arns(self) -> list[str]:
         """The adapter components the workflow makes, then the adapter families' base components."""
-        made = [sagemaker_arn("inference-component", _made_names(f)) for f in self.families]
+        made = [sagemaker_arn("inference-component", _made_names(f), self.region) for f in self.families]
         bases = [f.base_component for f in self.families if f.base_component]
-        return made + [sagemaker_arn("inference-component", base) for base in bases]
+        return made + [sagemaker_arn("inference-component", base, self.region) for base in bases]
 
     @property
     def config_arns(self) -> list[str]:
-        return [sagemaker_arn("endpoint-config", _made_names(f)) for f in self.families]
+        return [sagemaker_arn("endpoint-config", _made_names(f), self.region) for f in self.families]
 
     @property
     def model_arns(self) -> list[str]:
-        return [sagemaker_arn("model", _made_names(f)) for f in self.families]
+        return [sagemaker_arn("model", _made_names(f), self.region) for f in self.families]
 
-    def wildcard_acknowledgments(self) -> list[Acknowledgment]:
-        """cdk-nag IAM5 acknowledgments for the per-family name patterns and versions above."""
+    def wildcard_acknowledgments(self, *, versions: bool = True) -> list[Acknowledgment]:
+        """cdk-nag IAM5 acknowledgments for the per-family name patterns and (``versions``) the
+        versions above (a family's other regions hold no versions: the registry is in the stack's)."""
         named = "named <family prefix>-v<version>-<deployment> at run time (family_name_prefix)"
         per_family = [
-            Acknowledgment(id=iam5_resource(sagemaker_nag(kind, _made_names(f))), reason=why)
+            Acknowledgment(id=iam5_resource(sagemaker_nag(kind, _made_names(f), self.region)), reason=why)
             for f in self.families
             for kind, why in (
                 ("inference-component", f"Adapter inference components of this family only, {named}."),
@@ -82,8 +91,8 @@ class FamilyArns:
             )
         ]
         versions_reason = "Versions of our own model package groups (numbered at registration)."
-        versions = [Acknowledgment(id=nag, reason=versions_reason) for nag in self.version_nags]
-        return per_family + versions
+        versions_acks = [Acknowledgment(id=nag, reason=versions_reason) for nag in self.version_nags]
+        return per_family + (versions_acks if versions else [])
 
 
 def _made_names(family: ModelFamily) -> str:

@@ -25,6 +25,7 @@ from infra.constructs.log_encryption import EncryptLogGroups, LogsKey
 from infra.constructs.model_deployment import ModelDeployment
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.prompt_profiles import PromptProfiles
+from infra.constructs.regional_models import default_alarm_prefix
 from infra.constructs.request_workflow import RequestWorkflow
 from infra.constructs.routing_flags import RoutingFlags
 from infra.constructs.seed_options import SeedOptions
@@ -239,7 +240,8 @@ class SwitchboardStack(Stack):
                 options_table=self.data.options_table,
                 powertools_layer=powertools,
                 invoke_log_group=self.functions.invoke.log_group,
-                alarm_name_prefix=f"{settings.stack_name}-model-",
+                alarm_name_prefix=default_alarm_prefix(settings.stack_name),
+                home_region=settings.region,
                 deletion_protection=settings.deletion_protection,
                 log_retention=log_retention,
                 log_removal_policy=log_removal,

@@ -8,6 +8,7 @@ own exception classes so the state machine can `Catch` them by name.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -46,16 +47,25 @@ def build_service(
     from switchboard import aws
     from switchboard.lifecycle.adapter_store import DynamoTenantAdapterStore
     from switchboard.lifecycle.canary import CloudWatchCanarySignals
-    from switchboard.lifecycle.registry import SageMakerRegistry
+    from switchboard.lifecycle.registry import RegionalRegistries, SageMakerRegistry
     from switchboard.options.store import OptionsStore
 
     table_client = dynamodb or aws.client("dynamodb")
+    home_sagemaker = sagemaker or aws.client("sagemaker")
+    registry = SageMakerRegistry(home_sagemaker, runtime or aws.client("sagemaker-runtime"))
+    # a family's other regions (issue 16): clients with region_name, made when a task names a region
+    home_region = getattr(getattr(home_sagemaker, "meta", None), "region_name", None) or os.environ.get(
+        "AWS_REGION", ""
+    )
     return LifecycleService(
         families=settings.families,
         # ttl 0: every step reads the table (a deployment must see the option as it is now)
         options=OptionsStore(settings.options_table, client=table_client, ttl_s=0),
-        registry=SageMakerRegistry(
-            sagemaker or aws.client("sagemaker"), runtime or aws.client("sagemaker-runtime")
+        registry=registry,
+        registries=RegionalRegistries(
+            home_region=home_region,
+            home=registry,
+            make_client=lambda service, region: aws.client(service, region_name=region),
         ),
         adapters=DynamoTenantAdapterStore(settings.adapters_table, client=table_client)
         if settings.adapters_table

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from switchboard.options.model import OPTION_ID_PATTERN
 
@@ -19,6 +21,28 @@ ADAPTER_OF_KEY = "switchboard:adapter-of"
 TENANT_KEY = "switchboard:tenant"
 """``CustomerMetadataProperties`` key `switchboard models register --tenant` sets: the version is that
 tenant's adapter (versions in a group cannot take tags; FACTS "SageMaker deployment and registry")."""
+
+
+REGION_PATTERN = r"^[a-z]{2,4}(-[a-z]+)+-\d$"
+
+
+@lru_cache(maxsize=1)
+def known_sagemaker_regions() -> frozenset[str]:
+    """The regions, in every partition, where botocore knows a SageMaker endpoint.
+
+    botocore's own endpoint data (shipped with the Lambda runtime and the CLI), not a list kept here:
+    a region AWS opens arrives with a botocore upgrade, and a typo (``eu-west-9``) fails synthesis.
+    Imported here, not at module level: only a family that lists regions pays for botocore's data
+    (the gateway's tenant-adapter lookup may import this module on the request path).
+    """
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("sagemaker", partition_name=partition)
+    )
 
 
 class Approval(StrEnum):
@@ -87,10 +111,48 @@ class ModelFamily(BaseModel):
     canary: AdapterCanaryPolicy = Field(default_factory=AdapterCanaryPolicy)
     """Adapter families: how a tenant's new adapter version canaries (ignored for full models, whose
     canary is SageMaker's blue/green ``TrafficRoutingConfiguration``)."""
+    regions: tuple[str, ...] = ()
+    """Multi-region rollout (issue 16): the regions a version deploys to, one after the other; the
+    first is where it canaries (blue/green, bake, alarms), each next one gets its own alarm-guarded
+    update. Empty: the stack's own region only (single-region, as before). The stack's region must
+    be listed (``infra/config.py`` checks it: the registry, workflow and options table live there)."""
+
+    @field_validator("regions", mode="after")
+    @classmethod
+    def _known_distinct_regions(cls, regions: tuple[str, ...]) -> tuple[str, ...]:
+        known = known_sagemaker_regions()
+        for region in regions:
+            if not re.fullmatch(REGION_PATTERN, region):
+                raise ValueError(f"{region!r} is not a region name (like eu-west-1)")
+            if region not in known:
+                raise ValueError(f"{region!r} is not a region with SageMaker (botocore knows none there)")
+        repeated = sorted({region for region in regions if regions.count(region) > 1})
+        if repeated:
+            raise ValueError(f"regions listed twice: {', '.join(repeated)}")
+        return regions
 
     @property
     def kind(self) -> FamilyKind:
         return FamilyKind.ADAPTER if self.base_component else FamilyKind.FULL
+
+    def deployment_regions(self, home_region: str) -> tuple[str, ...]:
+        """The regions a version deploys to, in rollout order (the first canaries)."""
+        return self.regions or (home_region,)
+
+    def extra_regions(self, home_region: str) -> tuple[str, ...]:
+        """The rollout regions other than the stack's own (each has a regional stack)."""
+        return tuple(region for region in self.deployment_regions(home_region) if region != home_region)
+
+    def regional_option_id(self, region: str, home_region: str) -> str:
+        """The gateway option serving this family in ``region``, in the one options table.
+
+        The home region keeps ``option_id`` (routes and flags written before multi-region still
+        name it); another region's option is ``<option_id>-<region>`` with its ``region`` field set,
+        so a chain can list both and fail over across regions to the same version.
+        """
+        if region not in self.deployment_regions(home_region):
+            raise ValueError(f"model family {self.group} does not deploy to {region}")
+        return self.option_id if region == home_region else f"{self.option_id}-{region}"
 
     def as_state(self) -> dict[str, Any]:
         """What the state machine reads (``$.plan.family``): every key present, strings for absent."""

@@ -6,6 +6,7 @@ Takes injected clients (``sagemaker``, ``sagemaker-runtime``); imports botocore 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from switchboard.lifecycle.errors import SmokeTestFailed
@@ -182,3 +183,35 @@ class SageMakerRegistry:
         if not body:
             raise SmokeTestFailed(f"InvokeEndpoint {endpoint_name}: empty answer")
         return len(body)
+
+
+class RegionalRegistries:
+    """A :class:`SageMakerRegistry` per region, for a family's other regions (multi-region rollout).
+
+    SageMaker endpoints and inference components are regional, so each region needs its own
+    ``sagemaker`` and ``sagemaker-runtime`` clients (``region_name``); they are made on first use
+    and kept (a warm Lambda reuses them). The home region answers with the registry already built
+    from the function's own clients, so single-region families never make another client.
+    """
+
+    def __init__(
+        self, *, home_region: str, home: SageMakerRegistry, make_client: Callable[[str, str], Any]
+    ) -> None:
+        """
+        Args:
+            home_region: the stack's region (the function's ``AWS_REGION``).
+            home: the registry of that region.
+            make_client: ``(service, region) → client`` (``switchboard.aws.client`` with ``region_name``).
+        """
+        self.home_region = home_region
+        self._registries: dict[str, SageMakerRegistry] = {home_region: home}
+        self._make_client = make_client
+
+    def __call__(self, region: str) -> SageMakerRegistry:
+        registry = self._registries.get(region)
+        if registry is None:
+            registry = SageMakerRegistry(
+                self._make_client("sagemaker", region), self._make_client("sagemaker-runtime", region)
+            )
+            self._registries[region] = registry
+        return registry

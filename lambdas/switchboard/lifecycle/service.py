@@ -22,7 +22,7 @@ of the three writes is conditional on T's live adapter and T's canary as the wor
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -128,12 +128,28 @@ class LifecycleService:
         registry: ModelRegistry,
         adapters: TenantAdapterStore | None = None,
         signals: CanarySignals | None = None,
+        registries: Callable[[str], ModelRegistry] | None = None,
     ) -> None:
+        """
+        Args:
+            registry: SageMaker in the stack's region.
+            registries: region → SageMaker there, for a family's other regions (multi-region
+                rollout, issue 16); None: the stack's region only.
+        """
         self.families = dict(families)
         self.options = options
         self.registry = registry
         self.adapters = adapters
         self.signals = signals
+        self.registries = registries
+
+    def registry_in(self, region: str | None) -> ModelRegistry:
+        """SageMaker in ``region``; None or "" is the stack's region (what every task used before)."""
+        if not region:
+            return self.registry
+        if self.registries is None:
+            raise LifecycleError(f"no SageMaker clients for region {region}: this service is single-region")
+        return self.registries(region)
 
     def tenant_adapters(self, family: ModelFamily, tenant: str) -> TenantAdapterStore:
         """The adapters table, for a tenant's version of an adapter family (else a clear error)."""
@@ -258,18 +274,20 @@ class LifecycleService:
     # -- deployment: SmokeTest / SmokeTestAdapter
 
     def smoke(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Input: ``{"endpoint_name", "inference_component"}`` (component "" for full models)."""
+        """Input: ``{"endpoint_name", "inference_component", "region"}`` (component "" for full
+        models; region absent or "" for the stack's region, else the family's other region to test)."""
         from switchboard.lifecycle.errors import SmokeTestFailed
 
         endpoint_name = str(event["endpoint_name"])
         component = str(event.get("inference_component") or "") or None
+        registry = self.registry_in(str(event.get("region") or "") or None)
         if component is not None:
-            status = self.registry.component_status(component)
+            status = registry.component_status(component)
             if status != "InService":
                 raise SmokeTestFailed(
                     f"inference component {component} is {status or 'missing'}, not InService"
                 )
-        size = self.registry.smoke_invoke(endpoint_name, component, str(event.get("prompt") or SMOKE_PROMPT))
+        size = registry.smoke_invoke(endpoint_name, component, str(event.get("prompt") or SMOKE_PROMPT))
         return {"ok": True, "answer_bytes": size}
 
     # -- deployment: SwitchGatewayOption (and the revert of an adapter after a failed bake)

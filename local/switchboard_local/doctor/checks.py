@@ -9,16 +9,21 @@ a few AppConfig, SageMaker and Step Functions reads. The temporary API key is de
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from switchboard.contract.workflow import format_timestamp
 from switchboard_local.doctor.deployment import Deployment, FunctionRef, HttpAnswer, SelfcheckFailed
 from switchboard_local.doctor.report import Check, Finding, describe_exception, failed, guarded, passed
+
+if TYPE_CHECKING:
+    from switchboard.lifecycle.model import ModelFamily
+    from switchboard.options.store import OptionsStore
 
 DOCTOR_TENANT = "switchboard-doctor"
 DOCTOR_TIER = "standard"
@@ -800,6 +805,115 @@ def check_model_registry(d: Deployment) -> Iterator[Finding]:
         )
 
 
+MODEL_REGIONS_COMPONENT = "model regions"
+MODEL_REGIONS_CHECK = "every region of every family: endpoint, component, option"
+
+
+def _model_families(d: Deployment) -> list[ModelFamily]:
+    """The families the deployment function runs with (``MODEL_FAMILIES``), parsed as it parses them."""
+    from switchboard.lifecycle.model import parse_families
+
+    if not d.deployment_function:
+        return []
+    config = d.client("lambda").get_function_configuration(FunctionName=d.deployment_function)
+    raw = (config.get("Environment") or {}).get("Variables", {}).get("MODEL_FAMILIES", "[]")
+    return list(parse_families(raw).values())
+
+
+def check_model_regions(d: Deployment) -> Iterator[Finding]:
+    """Multi-region families (issue 16): in each listed region the family's endpoint (and, for
+    adapters, its base component) is in service, and the region's option exists, names that region
+    and serves the same version as the home region's option (the regions move together).
+
+    Families without ``regions`` are single-region: their rows are the registry's and workflow's.
+    """
+    from switchboard.options.store import OptionsStore
+
+    multi = [family for family in _model_families(d) if family.regions]
+    if not multi:
+        yield passed(MODEL_REGIONS_COMPONENT, MODEL_REGIONS_CHECK, "no model family lists regions")
+        return
+    home = d.target.region
+    store = OptionsStore(d.target.options_table, client=d.client("dynamodb"), ttl_s=0)
+    for family in multi:
+        for region in family.deployment_regions(home):
+            yield from guarded(
+                MODEL_REGIONS_COMPONENT,
+                f"{family.group} in {region}",
+                _remedy(
+                    d,
+                    local="restart `make local`",
+                    aws=f"the doctor needs sagemaker:DescribeEndpoint/DescribeInferenceComponent in {region} "
+                    "and dynamodb:GetItem on the options table",
+                ),
+                functools.partial(_family_region, d, store, family, region),
+            )
+
+
+def _family_region(d: Deployment, store: OptionsStore, family: ModelFamily, region: str) -> Iterator[Finding]:
+    home = d.target.region
+    check = f"{family.group} in {region}"
+    live = store.get(family.option_id)
+    if live is None:
+        yield passed(MODEL_REGIONS_COMPONENT, check, "no version deployed yet (approving one creates them)")
+        return
+    option_id = family.regional_option_id(region, home)
+    option = live if region == home else store.get(option_id)
+    redeploy = (
+        f"approve the live version of {family.group} again (`switchboard models approve`): the deployment "
+        "moves every region's option and endpoint together"
+    )
+    if option is None:
+        missing = f"option {option_id} is not in the options table"
+        yield failed(MODEL_REGIONS_COMPONENT, check, missing, redeploy)
+        return
+    problems: list[str] = []
+    if region != home and option.region != region:
+        problems.append(f"option {option_id} names region {option.region or '(none)'}")
+    if option.model_package_arn != live.model_package_arn:
+        problems.append(
+            f"option {option_id} serves {option.model_package_arn}, {family.option_id} serves "
+            f"{live.model_package_arn}"
+        )
+    sagemaker = d.client_in("sagemaker", region)
+    endpoint_name = option.endpoint_name or family.endpoint_name
+    problems.extend(
+        _in_service(
+            lambda: sagemaker.describe_endpoint(EndpointName=endpoint_name),
+            "EndpointStatus",
+            f"endpoint {endpoint_name}",
+        )
+    )
+    if family.base_component:
+        base = family.base_component
+        problems.extend(
+            _in_service(
+                lambda: sagemaker.describe_inference_component(InferenceComponentName=base),
+                "InferenceComponentStatus",
+                f"base component {base}",
+            )
+        )
+    if problems:
+        yield failed(MODEL_REGIONS_COMPONENT, check, "; ".join(problems), redeploy)
+    else:
+        yield passed(MODEL_REGIONS_COMPONENT, check, f"{option_id} → {endpoint_name}, in service")
+
+
+def _in_service(describe: Callable[[], Mapping[str, Any]], status_key: str, what: str) -> list[str]:
+    """``[]`` when the described resource is InService, else what is wrong (missing is a finding)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        described = describe()
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") in {"ValidationException", "ResourceNotFound"}:
+            return [f"{what} not found ({error.get('Message', '')})"]
+        raise
+    status = described.get(status_key)
+    return [] if status == "InService" else [f"{what} is {status}"]
+
+
 def check_deployment_workflow(d: Deployment) -> Iterator[Finding]:
     component, check = "deployment workflow", "state machine ACTIVE"
     if not d.deployment_state_machine_arn:
@@ -861,6 +975,12 @@ CHECKS: tuple[Check[Deployment], ...] = (
         "model registry",
         "model package groups readable",
         check_model_registry,
+        remedy="the doctor needs lambda:GetFunctionConfiguration on the model deployment function",
+    ),
+    Check(
+        MODEL_REGIONS_COMPONENT,
+        MODEL_REGIONS_CHECK,
+        check_model_regions,
         remedy="the doctor needs lambda:GetFunctionConfiguration on the model deployment function",
     ),
     Check(

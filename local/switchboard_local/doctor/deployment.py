@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from switchboard.contract.dependencies import pinned_versions
 from switchboard.contract.handlers import python_handler
-from switchboard_local.cli.target import Target, TargetError
+from switchboard_local.cli.target import Target, TargetError, aws_client
 
 ClientFactory = Callable[[str], Any]
 
@@ -265,7 +265,18 @@ class Deployment:
     deployment_function: str | None
     pins: Pins
     http: HttpCall = urllib_call
+    region_client: Callable[[str, str], Any] | None = None
+    """(service, region) → a client in a model family's other region; None: boto3 with the target's
+    credentials and endpoint (the local emulator answers for every region)."""
     _memo: _Memo = field(default_factory=_Memo)
+
+    def client_in(self, service: str, region: str) -> Any:
+        """A client for ``service`` in ``region``: the target's own client in the target's region."""
+        if region == self.target.region:
+            return self.client(service)
+        if self.region_client is not None:
+            return self.region_client(service, region)
+        return aws_client(service, region=region, endpoint_url=self.target.endpoint_url)
 
     def cached(self, key: str, make: Callable[[], Any]) -> Any:
         return self._memo.get(key, make)

@@ -1,0 +1,181 @@
+"""Multi-region rollout, CDK side (issue 16): the synthesized templates hold the per-region deployments.
+
+Given `cdk.json`'s families with `regions` added (the LoRA family canaries in eu-west-1, then the
+stack's us-east-1, then ap-southeast-2), when the app synthesizes (cdk-nag on: an unacknowledged
+finding raises), then each other region has its own small stack with the artifacts replica and the
+endpoint rollback alarms of exactly the families listing it, the home stack replicates artifacts
+there and may deploy there, and no token crosses a region.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app import build_app
+from infra.config import SwitchboardConfig, load_cdk_json_context
+from infra.constructs.regional_models import REGIONAL_ALARM_SPECS, extra_regions
+from infra.stacks import SwitchboardRegionalStack
+from switchboard.contract.model_deployment import alarm_names
+
+HOME = "us-east-1"
+REGIONS_BY_GROUP = {
+    "switchboard-support-llm": ["us-east-1", "eu-west-1"],
+    "switchboard-support-lora": ["eu-west-1", "us-east-1", "ap-southeast-2"],
+}
+
+
+def _families() -> list[dict[str, Any]]:
+    families: list[dict[str, Any]] = load_cdk_json_context()["model_families"]
+    assert {f["group"] for f in families} == set(REGIONS_BY_GROUP), "cdk.json families changed"
+    return [{**family, "regions": REGIONS_BY_GROUP[family["group"]]} for family in families]
+
+
+@pytest.fixture(scope="module")
+def assembly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    outdir = tmp_path_factory.mktemp("cdk.out.regions")
+    context = {"region": HOME, "aws:cdk:bundling-stacks": [], "model_families": _families()}
+    build_app(outdir=str(outdir), context=context).synth()
+    yield outdir
+
+
+def _template(assembly: Path, stack: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((assembly / f"{stack}.template.json").read_text())
+    return data
+
+
+def _of_type(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [r for r in template["Resources"].values() if r["Type"] == kind]
+
+
+def _statements(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        statement["Sid"]: statement
+        for policy in _of_type(template, "AWS::IAM::Policy")
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "Sid" in statement
+    }
+
+
+def test_one_stack_per_other_region_deployed_before_the_home_stack(assembly: Path) -> None:
+    manifest = json.loads((assembly / "manifest.json").read_text())
+    stacks = {k: v for k, v in manifest["artifacts"].items() if v["type"] == "aws:cloudformation:stack"}
+    assert set(stacks) == {"Switchboard", "Switchboard-eu-west-1", "Switchboard-ap-southeast-2"}
+    for region in ("eu-west-1", "ap-southeast-2"):
+        assert stacks[f"Switchboard-{region}"]["environment"] == f"aws://unknown-account/{region}"
+        assert f"Switchboard-{region}" in stacks["Switchboard"]["dependencies"]
+    assert stacks["Switchboard"]["environment"] == f"aws://unknown-account/{HOME}"
+
+
+@pytest.mark.parametrize(
+    ("region", "groups"),
+    [
+        ("eu-west-1", ["switchboard-support-llm", "switchboard-support-lora"]),
+        ("ap-southeast-2", ["switchboard-support-lora"]),
+    ],
+)
+def test_each_region_holds_its_replica_and_its_families_endpoint_alarms(
+    assembly: Path, region: str, groups: list[str]
+) -> None:
+    template = _template(assembly, f"Switchboard-{region}")
+    (bucket,) = _of_type(template, "AWS::S3::Bucket")
+    name = bucket["Properties"]["BucketName"]["Fn::Join"][1]
+    assert name == [f"switchboard-models-{region}-", {"Ref": "AWS::AccountId"}]
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}  # replication needs it
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"] for a in _of_type(template, "AWS::CloudWatch::Alarm")
+    }
+    suffixes = tuple(spec.name_suffix for spec in REGIONAL_ALARM_SPECS)
+    expected = {
+        name
+        for group in groups
+        for name in alarm_names("Switchboard-model-", group)
+        if name.endswith(suffixes)
+    }
+    assert set(alarms) == expected  # the same names as at home: the workflow formats them once
+    endpoints = {f["group"]: f["endpoint_name"] for f in _families()}
+    for alarm_name, alarm in alarms.items():
+        group = next(g for g in groups if alarm_name.startswith(f"Switchboard-model-{g}-"))
+        assert alarm["Namespace"] == "AWS/SageMaker"
+        assert {"Name": "EndpointName", "Value": endpoints[group]} in alarm["Dimensions"]
+
+
+def test_no_token_crosses_a_region(assembly: Path) -> None:
+    for stack in ("Switchboard", "Switchboard-eu-west-1", "Switchboard-ap-southeast-2"):
+        text = (assembly / f"{stack}.template.json").read_text()
+        assert "Fn::ImportValue" not in text
+        assert "ExportsReader" not in text and "ExportsWriter" not in text  # crossRegionReferences
+
+
+def test_the_home_artifacts_bucket_replicates_to_every_other_region(assembly: Path) -> None:
+    home = _template(assembly, "Switchboard")
+    (source,) = [
+        b for b in _of_type(home, "AWS::S3::Bucket") if "ReplicationConfiguration" in b["Properties"]
+    ]
+    rules = source["Properties"]["ReplicationConfiguration"]["Rules"]
+    assert [r["Id"] for r in rules] == ["to-eu-west-1", "to-ap-southeast-2"]
+    for rule in rules:
+        region = rule["Id"].removeprefix("to-")
+        parts = rule["Destination"]["Bucket"]["Fn::Join"][1]
+        assert f":s3:::switchboard-models-{region}-" in parts
+        assert rule["Status"] == "Enabled"
+
+
+def test_the_home_stack_may_deploy_in_each_region_with_the_one_execution_role(assembly: Path) -> None:
+    statements = _statements(_template(assembly, "Switchboard"))
+    deploy = json.dumps(statements["DeployInApSoutheast2"]["Resource"])
+    assert ":sagemaker:ap-southeast-2:" in deploy
+    assert "switchboard-lora-base" in deploy and "switchboard-support-llm" not in deploy  # only its families
+    assert "sagemaker:UpdateEndpoint" in statements["DeployInEuWest1"]["Action"]
+    assert "sagemaker:CreateInferenceComponent" in statements["DeployInEuWest1"]["Action"]
+    alarms = json.dumps(statements["ReadRollbackAlarmsInEuWest1"]["Resource"])
+    assert ":cloudwatch:eu-west-1:" in alarms and "support-llm-invocation-5xx" in alarms
+    passes = statements["PassExecutionRoleToSageMakerInOtherRegions"]
+    assert passes["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    for tag, region in (("EuWest1", "eu-west-1"), ("ApSoutheast2", "ap-southeast-2")):
+        assert f":ecr:{region}:763104351884:repository/djl-inference" in json.dumps(
+            statements[f"PullImagesIn{tag}"]["Resource"]
+        )
+        assert f":logs:{region}:" in json.dumps(statements[f"EndpointLogsIn{tag}"]["Resource"])
+        assert f"switchboard-models-{region}-" in json.dumps(statements[f"ReadArtifactsIn{tag}"]["Resource"])
+
+
+def test_without_regions_the_app_has_the_one_stack_and_no_cross_region_access(
+    template_files: list[Path], template_json: dict[str, Any]
+) -> None:
+    assert [f.name for f in template_files] == ["Switchboard.template.json"]
+    sids = _statements(template_json)
+    assert not [
+        sid for sid in sids if sid.startswith(("DeployIn", "PullImagesIn", "PassExecutionRoleToSageMakerIn"))
+    ]
+    assert "ReplicationConfiguration" not in json.dumps(template_json)
+
+
+def test_a_regional_stack_is_refused_for_the_home_region() -> None:
+    from aws_cdk import App
+
+    context = {**load_cdk_json_context(), "region": HOME, "model_families": _families()}
+    settings = SwitchboardConfig.from_context(context.get, environ={})
+    assert extra_regions(settings.model_families, HOME) == ["eu-west-1", "ap-southeast-2"]
+    with pytest.raises(ValueError, match="home stack's region"):
+        SwitchboardRegionalStack(App(), settings=settings, region=HOME)
+
+
+def test_the_lifecycle_functions_get_each_familys_regions(assembly: Path) -> None:
+    from switchboard.lifecycle.settings import LifecycleSettings
+
+    functions = [
+        f["Properties"]["Environment"]["Variables"]
+        for f in _of_type(_template(assembly, "Switchboard"), "AWS::Lambda::Function")
+        if "MODEL_FAMILIES" in f["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    assert functions, "no lifecycle function carries MODEL_FAMILIES"
+    for environment in functions:
+        settings = LifecycleSettings.from_env(
+            {k: v if isinstance(v, str) else "deployed-name" for k, v in environment.items()}
+        )
+        assert {g: list(f.regions) for g, f in settings.families.items()} == REGIONS_BY_GROUP
