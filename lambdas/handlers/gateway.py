@@ -357,6 +357,8 @@ def _routed(counter: str, serve: Callable[[Caller], ChatAnswer]) -> ChatAnswer:
     responses={
         200: {"description": "Routes", "content": {JSON: {"model": ModelList}}},
         401: {"description": "Missing or unknown API key", "content": {JSON: {"model": ErrorBody}}},
+        # The usage plan throttles every method of the API, this one too.
+        429: {"description": "Throttled", "content": {JSON: {"model": ErrorBody}}},
     },
     tags=["models"],
 )

@@ -36,9 +36,11 @@ stack passes a reader of its options table, as that validator reads the deployed
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -167,9 +169,36 @@ class _FreeformSource:
 
 
 class _Server(ThreadingHTTPServer):
+    """Also tracks its open connections: clients keep connections alive (switchboard.http_pool), and
+    a stopped agent must stop answering on those too, as a crashed extension would."""
+
     daemon_threads = True
     allow_reuse_address = True
     emulator: AgentEmulator
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                connection.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -277,6 +306,7 @@ class AgentEmulator:
         if server is not None:
             server.shutdown()
             server.server_close()
+            server.close_connections()
         for t in self._threads:
             t.join(timeout=5)
         self._threads = []
