@@ -52,6 +52,7 @@ def routing(agent: AgentEmulator) -> tuple[RoutingFlags, list[str]]:
         agent_url=agent.url,
         default_routes={"chat": {"chain": ["claude-haiku-us"], "degrade": ["reject"]}},
         on_event=lambda name, _data: events.append(name),
+        timeout_s=10.0,  # what is tested is the evaluation, not a busy machine's 1 s deadline
         **NAMES,
     )
     return flags, events
