@@ -73,7 +73,7 @@ def _service() -> ChatService:
     from switchboard.circuits.store import CircuitStore
     from switchboard.events import powertools_sink
     from switchboard.http_pool import KeepAliveOpener
-    from switchboard.options.store import OptionsStore
+    from switchboard.options.store import OptionsStore, stale_window
     from switchboard.payloads import PayloadStore
     from switchboard.routing.agent_client import RoutingFlags
     from switchboard.routing.profile_client import reader_for_gateway
@@ -88,7 +88,12 @@ def _service() -> ChatService:
         runner = SyncExpressRunner(sfn, settings.state_machine_arn)
     else:
         runner = PollingRunner(sfn, settings.state_machine_arn)
-    options = OptionsStore(settings.options_table, ttl_s=settings.options_cache_ttl_s, on_event=on_event)
+    options = OptionsStore(
+        settings.options_table,
+        ttl_s=settings.options_cache_ttl_s,
+        stale_s=stale_window(settings.options_cache_ttl_s, settings.options_cache_stale_s),
+        on_event=on_event,
+    )
     agent = KeepAliveOpener()  # flags and profiles: two agent round trips a request, one connection
     return ChatService(
         routing=RoutingFlags(
