@@ -182,8 +182,9 @@ def test_a_failed_background_refresh_keeps_last_known_good_and_retries_after_a_t
     assert store.get("a") is not None
     threads.join()
     assert store.last_refresh_ok is False
-    assert (EVENT_REFRESH_FAILED, {"reason": "EndpointConnectionError", "has_snapshot": True}) in events.events
-    assert (EVENT_LAST_KNOWN_GOOD, {"reason": "EndpointConnectionError", "count": 1}) in events.events
+    reason = "EndpointConnectionError"
+    assert (EVENT_REFRESH_FAILED, {"reason": reason, "has_snapshot": True}) in events.events
+    assert (EVENT_LAST_KNOWN_GOOD, {"reason": reason, "count": 1}) in events.events
     # No retry before another TTL, and the failure restarts the clock: no synchronous read either
     clock.advance(TTL_S - 1)
     assert store.get("a") is not None
