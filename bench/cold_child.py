@@ -22,7 +22,8 @@ is started as its `main()` starts it: the server listens and the gateway module 
 warm-up thread; the first request is a streamed chat request sent at once, as LWA forwards it
 (the API Gateway request context and the Lambda context in LWA's headers), read to its end over a
 plain socket (not `http.client`, which the AWS-wait stopwatch wraps). `wiring_s` is when the
-warm-up thread had the gateway imported and wired, counted from the server's start. The adapter's
+warm-up thread had the stream seam (`handlers.gateway_wiring`) imported, counted from the server's
+start (the whole-request resolver loads after the stream, when the server is idle). The adapter's
 own start (an extension process, its readiness poll) is not in the figure.
 """
 

@@ -256,6 +256,7 @@ def main() -> int:
     stack = LocalStack(port=0, agent_port=0, flags_file=flags, poll_interval_s=1.0)
     stack.start()
     os.environ.pop(env_names.OPTIONS_CACHE_TTL_S, None)  # as deployed (10 s), not the local 1 s
+    os.environ.pop(env_names.OPTIONS_CACHE_STALE_S, None)  # and its stale-while-revalidate window
     try:
         resources = stack.resources
         assert resources is not None

@@ -410,9 +410,10 @@ def cold_env(stack: Any, package: Path) -> dict[str, str]:
 def import_costs(name: str, env: dict[str, str], top: int = 12) -> list[dict[str, Any]]:
     """`python -X importtime`: the costliest imports (cumulative µs) of a handler module.
 
-    `gateway_http` imports `handlers.gateway` on its warm-up thread: both are imported here.
+    `gateway_http` imports `handlers.gateway_wiring` (the stream seam) on its warm-up thread before
+    its first request (the whole-request resolver only once idle): both are imported here.
     """
-    modules = f"handlers.{name}, handlers.gateway" if name == "gateway_http" else f"handlers.{name}"
+    modules = f"handlers.{name}, handlers.gateway_wiring" if name == "gateway_http" else f"handlers.{name}"
     done = subprocess.run(  # noqa: S603
         [sys.executable, "-X", "importtime", "-c", f"import {modules}"],
         capture_output=True,

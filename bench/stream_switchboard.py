@@ -251,10 +251,12 @@ def main() -> int:
     # provider_override None: the options' own provider (openai_compatible) is called, over HTTP.
     stack = LocalStack(port=0, agent_port=0, flags_file=flags, poll_interval_s=1.0, provider_override=None)
     stack.start()
-    # The local stack shortens the gateway's options cache to 1 s (option edits show at once); a
-    # request that finds it expired scans the options table on its path (20-60 ms against moto),
-    # one request in fifteen here. Measured as deployed: the loader's default TTL (10 s).
+    # The local stack shortens the gateway's options cache to 1 s and refreshes it synchronously
+    # (option edits show at once): a request that finds it expired scans the options table on its
+    # path (20-60 ms against moto). Measured as deployed: the loader's default TTL (10 s) and
+    # stale-while-revalidate window (the scan runs on a background thread).
     os.environ.pop(env_names.OPTIONS_CACHE_TTL_S, None)
+    os.environ.pop(env_names.OPTIONS_CACHE_STALE_S, None)  # and its stale-while-revalidate window
     try:
         resources = stack.resources
         assert resources is not None

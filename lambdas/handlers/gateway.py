@@ -8,13 +8,16 @@ HTTP layer that can stream (the local front door; in AWS the response-streaming 
 :func:`open_stream` first, which serves a valid streamed chat request through `StreamService` and
 returns None for everything else, which then goes to `handler` as before (and an invalid streamed
 body gets the same 400 as any invalid body there).
+
+The wiring (the service built once per execution environment) and the stream seam live in
+`handlers.gateway_wiring`, which does not import the resolver below: the streaming entrypoint
+(`handlers.gateway_http`) serves a stream without loading it. They are re-exported here.
 """
 
 import json
 import os
 from collections.abc import Callable
-from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -22,6 +25,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+# The wiring and the stream seam (re-exported: tests and the local front door call them here).
+from handlers.gateway_wiring import (
+    JSON,
+    _accounting,
+    _publish_late_metrics,
+    _service,
+    _unsupported_media_type,
+    chat_service,
+    forget_cached_state,
+    open_stream,
+    stream_service,
+)
 from switchboard import after_response
 from switchboard.api_models import (
     ChatCompletion,
@@ -32,7 +47,7 @@ from switchboard.api_models import (
     ModelCard,
     ModelList,
 )
-from switchboard.chat import Caller, ChatAnswer, ChatService
+from switchboard.chat import Caller, ChatAnswer
 from switchboard.contract import metrics as metric_names
 from switchboard.contract.errors import ROUTES_HINT
 from switchboard.contract.handlers import HANDLER_GATEWAY
@@ -43,18 +58,25 @@ from switchboard.errors import (
     PayloadTooLarge,
     Unauthorized,
     UnknownPath,
-    UnsupportedMediaType,
 )
 from switchboard.limits import MAX_REQUEST_BODY_BYTES
-from switchboard.media_type import parse_media_type
-from switchboard.observability import invocation_keys, keys_from_event, logger, metrics, tracer
+from switchboard.observability import keys_from_event, logger, metrics, tracer
 from switchboard.request_json import UnacceptableJson, parse_request_json
 from switchboard.selfcheck import is_selfcheck
 
-if TYPE_CHECKING:  # imported on the first streamed request: whole requests never load it
-    from switchboard.streaming import StreamAnswer, StreamService
-
-JSON = "application/json"
+__all__ = [
+    "JSON",
+    "_accounting",
+    "_publish_late_metrics",
+    "_service",
+    "_unsupported_media_type",
+    "app",
+    "chat_service",
+    "forget_cached_state",
+    "handler",
+    "open_stream",
+    "stream_service",
+]
 
 if os.environ.get("_HANDLER") == HANDLER_GATEWAY:
     # This module is the Python runtime's handler: register the after-response extension now, during
@@ -64,211 +86,6 @@ if os.environ.get("_HANDLER") == HANDLER_GATEWAY:
 # Bodies are parsed by the bounded parser, not json.loads: hostile JSON (deep nesting, huge numbers,
 # NaN, repeated keys, lone surrogates) is a 400 that names the problem, never a 500.
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_request_json)
-
-
-@lru_cache(maxsize=1)
-def _service() -> ChatService:
-    """Built once per execution environment, on first use (so the cold start pays only once)."""
-    from switchboard import aws
-    from switchboard.circuits.store import CircuitStore
-    from switchboard.events import powertools_sink
-    from switchboard.http_pool import KeepAliveOpener
-    from switchboard.options.store import OptionsStore
-    from switchboard.payloads import PayloadStore
-    from switchboard.routing.agent_client import RoutingFlags
-    from switchboard.routing.profile_client import reader_for_gateway
-    from switchboard.settings import GatewaySettings
-    from switchboard.workflow import PollingRunner, SyncExpressRunner, WorkflowRunner
-
-    settings = GatewaySettings.from_env()
-    on_event = powertools_sink()  # one sink: every fail-open event is a metric the alarms read
-    sfn = aws.client("stepfunctions")
-    runner: WorkflowRunner
-    if settings.workflow_mode == "sync":
-        runner = SyncExpressRunner(sfn, settings.state_machine_arn)
-    else:
-        runner = PollingRunner(sfn, settings.state_machine_arn)
-    options = OptionsStore(settings.options_table, ttl_s=settings.options_cache_ttl_s, on_event=on_event)
-    agent = KeepAliveOpener()  # flags and profiles: two agent round trips a request, one connection
-    return ChatService(
-        routing=RoutingFlags(
-            agent_url=settings.appconfig_agent_url,
-            application=settings.appconfig_application,
-            environment=settings.appconfig_environment,
-            profile=settings.appconfig_profile,
-            default_routes=settings.default_routes,
-            opener=agent,
-            on_event=on_event,
-        ),
-        options=options,
-        runner=runner,
-        payloads=PayloadStore(settings.payload_bucket),
-        circuits=CircuitStore(settings.circuit_table, on_event=on_event) if settings.circuit_table else None,
-        budget_ms=settings.request_budget_ms,
-        stream_budget_ms=settings.stream_budget_ms,
-        on_event=on_event,
-        profiles=reader_for_gateway(settings, on_event=on_event, opener=agent),
-        slis=on_event,
-        **_accounting(settings.usage_table, options, on_event),
-    )
-
-
-def _accounting(usage_table: str | None, options: Any, on_event: Any, **quota_options: Any) -> dict[str, Any]:
-    """Quotas and metering on the usage table (issue 15; `switchboard.accounting` says which round
-    trips they add); nothing without the table. One DynamoDB client for both. `quota_options` go to
-    `TenantQuotas` (its clock and settings cache; the end-to-end tests pin the minute with them)."""
-    if not usage_table:
-        return {}
-    from switchboard import aws
-    from switchboard.accounting import catalogue_prices
-    from switchboard.metering import Metering
-    from switchboard.quotas.dynamo import DynamoUsageCounters
-    from switchboard.quotas.service import TenantQuotas
-    from switchboard.usage_store import DynamoUsageStore
-
-    dynamodb = aws.client("dynamodb")
-    return {
-        "quotas": TenantQuotas(DynamoUsageCounters(usage_table, client=dynamodb), **quota_options),
-        "metering": Metering(
-            DynamoUsageStore(usage_table, client=dynamodb),
-            price_of=catalogue_prices(options, on_event),
-            on_event=on_event,
-        ),
-        # After the response in AWS (the after-response extension), inline elsewhere.
-        "run_writes": after_response.DeferredWrites(after_deferred=_publish_late_metrics),
-    }
-
-
-def chat_service() -> ChatService:
-    """This execution environment's service, built on first use (tests inspect its wiring)."""
-    return _service()
-
-
-@lru_cache(maxsize=1)
-def stream_service() -> "StreamService":
-    """The streamed-request use case over the same planner (`ChatService`), circuit table, options
-    and answer cache as the workflow; providers called here, in this process."""
-    from switchboard.adapter_routing import dynamo_adapter_router
-    from switchboard.answer_cache import DynamoAnswerCache
-    from switchboard.capacity import capacity_counters
-    from switchboard.circuits.service import CircuitService, CircuitSettings
-    from switchboard.contract import env as names
-    from switchboard.events import powertools_sink
-    from switchboard.options.model import ProviderKind
-    from switchboard.payloads import PayloadStore
-    from switchboard.providers.registry import provider_for
-    from switchboard.settings import GatewaySettings
-    from switchboard.streaming import StreamService
-    from switchboard.tracing import xray_subsegments
-
-    settings = GatewaySettings.from_env()
-    events = powertools_sink()
-    circuits = None
-    if settings.circuit_table:
-        environ = {names.CIRCUIT_TABLE: settings.circuit_table, names.OPTIONS_TABLE: settings.options_table}
-        circuits = CircuitService.from_settings(CircuitSettings.from_env(environ), on_event=events)
-    override = ProviderKind(settings.provider_override) if settings.provider_override else None
-
-    def providers(kind: ProviderKind) -> object:
-        return provider_for(kind, override=override)
-
-    return StreamService(
-        planner=_service(),
-        circuits=circuits,
-        providers=providers,
-        payloads=PayloadStore(settings.payload_bucket),
-        events=events,
-        cache=DynamoAnswerCache(settings.answer_cache_table) if settings.answer_cache_table else None,
-        capacity=capacity_counters(settings.usage_table) if settings.usage_table else None,
-        tracing=xray_subsegments(tracer),  # subsegments per candidate when the X-Ray SDK is on
-        adapters=dynamo_adapter_router(
-            settings.adapters_table, ttl_s=settings.options_cache_ttl_s, on_event=events
-        ),
-    )
-
-
-def forget_cached_state() -> None:
-    """Behave as a fresh execution environment: the next request builds clients and caches anew."""
-    _service.cache_clear()
-    stream_service.cache_clear()
-
-
-def open_stream(event: dict[str, Any]) -> "StreamAnswer | None":
-    """A streamed chat request (an API Gateway proxy event) as a stream, or None when it is not one.
-
-    None for anything but a well-formed, authorized `POST /v1/chat/completions` with `stream: true`
-    and a JSON body: `handler` answers those as before. An error decided before the first byte
-    (400, 403, 404, 503 with Retry-After) comes back as a one-chunk JSON answer. Metrics are flushed
-    when the stream ends (no `log_metrics` decorator wraps a generator).
-    """
-    from switchboard.streaming import StreamAnswer
-
-    if event.get("httpMethod") != "POST" or event.get("path") != "/v1/chat/completions":
-        return None
-    if _unsupported_media_type(event) is not None:
-        return None
-    try:
-        parsed = parse_request_json(str(event.get("body") or ""))
-    except (UnacceptableJson, ValueError):
-        return None
-    if not isinstance(parsed, dict) or parsed.get("stream") is not True:
-        return None
-    try:
-        body = ChatCompletionRequest.model_validate(parsed)
-    except ValueError:  # pydantic's ValidationError: `handler` renders the same 400 as for any body
-        return None
-    context = ((event.get("requestContext") or {}).get("authorizer")) or {}
-    caller = Caller.from_authorizer(context)
-    if caller is None:
-        return None
-    request_id = str((event.get("requestContext") or {}).get("requestId") or "local")
-    metrics.add_metric(name=metric_names.CHAT_COMPLETIONS, unit=MetricUnit.Count, value=1)
-    try:
-        with invocation_keys(request_id=request_id):
-            answer = stream_service().open(body, caller, request_id)
-    except Exception as exc:
-        if not isinstance(exc, ApiError):
-            with invocation_keys(request_id=request_id):
-                logger.exception("unexpected error opening a stream")
-            metrics.add_metric(name=metric_names.UNEXPECTED_ERRORS, unit=MetricUnit.Count, value=1)
-            exc = InternalError(f"Internal error (request id {request_id}). It has been logged.")
-        elif exc.status >= 500:
-            logger.warning("stream refused", extra={"status": exc.status, "code": exc.code})
-        _flush_metrics()
-        headers = {"content-type": JSON, "x-switchboard-request-id": request_id, **exc.headers}
-        # The same compact body the buffered path's Powertools response carries.
-        error_body = json.dumps(exc.body(), separators=(",", ":")).encode()
-        return StreamAnswer(exc.status, headers, iter([error_body]))
-    return StreamAnswer(answer.status, answer.headers, _flushing(answer.chunks, request_id))
-
-
-def _flushing(chunks: Any, request_id: str) -> Any:
-    """The chunks, each produced with the request id on every log line (only while it is produced:
-    between chunks the thread may serve something else); metrics flushed at the end."""
-    try:
-        while True:
-            with invocation_keys(request_id=request_id):
-                chunk = next(chunks, None)
-            if chunk is None:
-                return
-            yield chunk
-    finally:
-        chunks.close()
-        _flush_metrics()
-
-
-def _flush_metrics() -> None:
-    try:
-        metrics.flush_metrics()
-    except Exception:  # observability never breaks the request path
-        logger.exception("metrics flush failed")
-
-
-def _publish_late_metrics() -> None:
-    """After a whole request's deferred writes (the after-response extension): what they emitted
-    (e.g. ``MeteringFailed``) would otherwise wait for the next invocation's flush."""
-    if metrics.metric_set:
-        _flush_metrics()
 
 
 def _request_id() -> str:
@@ -458,35 +275,3 @@ def _selfcheck() -> dict[str, Any]:
         )
 
     return selfcheck.report("gateway", settings=GatewaySettings.from_env, init=_service, extension=extension)
-
-
-def _unsupported_media_type(event: dict[str, Any]) -> dict[str, Any] | None:
-    """415 for a POST whose Content-Type is set and is not JSON, before Powertools parses the body.
-
-    The API takes JSON only. Left to Powertools' validation, a multipart type without a boundary
-    raises ValueError and any type other than JSON, form or multipart raises
-    RequestUnsupportedContentType: both ended as a 500. An absent type counts as JSON, as it does
-    for Powertools. The type is parsed (`switchboard.media_type`): `Application/JSON;
-    charset=UTF-8` is JSON, `application/jsonx` is not. Powertools then tests for JSON with a
-    case-sensitive prefix, so a JSON type is handed on in its canonical spelling.
-    """
-    if event.get("httpMethod") != "POST":
-        return None
-    headers = event.get("headers") or {}
-    name = next((k for k in headers if k.lower() == "content-type"), None)
-    content_type = str(headers[name]) if name is not None else ""
-    if not content_type.strip():
-        return None
-    media = parse_media_type(content_type)
-    if media is not None and media.essence == JSON:
-        headers[name] = str(media)
-        return None
-    error = UnsupportedMediaType(
-        f"Unsupported Content-Type {content_type.strip()[:100]!r}: send the body as application/json."
-    )
-    request_id = (event.get("requestContext") or {}).get("requestId") or "local"
-    return {
-        "statusCode": error.status,
-        "headers": {"Content-Type": JSON, "x-switchboard-request-id": str(request_id)},
-        "body": json.dumps(error.body()),
-    }

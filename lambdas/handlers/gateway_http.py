@@ -38,9 +38,14 @@ response has been written. A whole request's metering writes are deferred to the
 gateway handler asks for that); a stream keeps writing after ``data: [DONE]``, before its
 connection closes, and only releases the extension when it ends.
 
-Cold start: this module imports the standard library only. The gateway module (Powertools,
-pydantic, the service) is imported on a background thread as soon as the server listens, so it is
-usually warm by the first invocation and never delays LWA's readiness check.
+Cold start: this module imports the standard library only. The gateway's wiring and stream seam
+(``handlers.gateway_wiring``: Powertools' logger and metrics, pydantic, the service) are imported on
+a background thread as soon as the server listens, so they are usually warm by the first invocation
+and never delay LWA's readiness check. The whole-request layer (``handlers.gateway``: Powertools'
+REST resolver with OpenAPI validation, about 115 ms of imports a stream never uses) loads on the
+same thread once no request is in flight (before the first one arrives, or after it has ended), so
+it does not compete with a first streamed request for the interpreter; a whole request that comes
+first imports it on its own path.
 
 Run with ``python -m handlers.gateway_http`` (``handlers/gateway_http.sh`` is the function's handler).
 """
@@ -102,17 +107,36 @@ class Wiring:
     """``handlers.gateway.handler``: every whole request, and the self-check event."""
     open_stream: OpenStream | None
     """None: streams are not wired, and a ``stream: true`` request goes to the gateway handler."""
+    load_when_idle: Callable[[], object] | None = None
+    """What the warm-up loads once no request is in flight (the whole-request layer), if anything."""
 
 
 def default_wiring() -> Wiring:
     """The deployed wiring: ``handlers.gateway``'s handler and its stream seam.
 
-    ``handlers.gateway.open_stream(event)``: the seam the local stack's front door calls too, so
-    local and AWS streams run the same code (request parsing, caller, error rendering included).
+    ``open_stream(event)`` (``handlers.gateway_wiring``'s, re-exported by ``handlers.gateway``):
+    the seam the local stack's front door calls too, so local and AWS streams run the same code
+    (request parsing, caller, error rendering included). Only the stream seam is imported here;
+    ``handlers.gateway`` (the resolver) on the first whole request or when the server is idle.
     """
+    from handlers import gateway_wiring
+
+    return Wiring(
+        gateway_handler=_whole_request,
+        open_stream=gateway_wiring.open_stream,
+        load_when_idle=_whole_request_layer,
+    )
+
+
+def _whole_request_layer() -> Any:
     from handlers import gateway
 
-    return Wiring(gateway_handler=gateway.handler, open_stream=gateway.open_stream)
+    return gateway
+
+
+def _whole_request(event: dict[str, Any], context: Any) -> Any:
+    """``handlers.gateway.handler``, imported on first use."""
+    return _whole_request_layer().handler(event, context)
 
 
 # --- The Lambda context LWA forwards --------------------------------------------------------------
@@ -228,6 +252,22 @@ class GatewayServer(ThreadingHTTPServer):
         self._wiring_factory = wiring
         self._wiring: Wiring | None = None
         self._lock = threading.Lock()
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    def request_started(self) -> None:
+        with self._idle:
+            self._in_flight += 1
+
+    def request_ended(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.notify_all()
+
+    def wait_until_idle(self) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0)
 
     def wiring(self) -> Wiring:
         with self._lock:
@@ -236,11 +276,15 @@ class GatewayServer(ThreadingHTTPServer):
             return self._wiring
 
     def warm(self) -> threading.Thread:
-        """Import and wire the gateway on a background thread (the first request waits if needed)."""
+        """Import and wire the gateway on a background thread (the first request waits if needed),
+        then, once no request is in flight, what the wiring loads when idle (the whole-request layer)."""
 
         def run() -> None:
             try:
-                self.wiring()
+                wiring = self.wiring()
+                if wiring.load_when_idle is not None:
+                    self.wait_until_idle()
+                    wiring.load_when_idle()
             except Exception as exc:  # the first request raises it again, and it is logged there
                 print(f"gateway_http: warm-up failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
@@ -289,8 +333,12 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         lambda_context = ForwardedLambdaContext(_json_header(self.headers.get(LAMBDA_CONTEXT_HEADER)))
         # One invocation per request LWA forwards: the after-response extension waits for this
         # block (the whole response written), then runs a whole request's deferred writes.
-        with after_response.invocation(lambda_context.aws_request_id):
-            self._serve_invocation(lambda_context)
+        self.server.request_started()
+        try:
+            with after_response.invocation(lambda_context.aws_request_id):
+                self._serve_invocation(lambda_context)
+        finally:
+            self.server.request_ended()
 
     def _serve_invocation(self, lambda_context: ForwardedLambdaContext) -> None:
         body = self._read_body()
@@ -318,8 +366,12 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
     def _pass_through(self) -> None:
         """A direct ``Invoke``: the doctor's self-check report, or 400 for anything else."""
         forwarded = ForwardedLambdaContext(_json_header(self.headers.get(LAMBDA_CONTEXT_HEADER)))
-        with after_response.invocation(forwarded.aws_request_id):
-            self._pass_through_invocation()
+        self.server.request_started()
+        try:
+            with after_response.invocation(forwarded.aws_request_id):
+                self._pass_through_invocation()
+        finally:
+            self.server.request_ended()
 
     def _pass_through_invocation(self) -> None:
         body = self._read_body()

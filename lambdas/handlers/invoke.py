@@ -37,7 +37,7 @@ class Dependencies:
         from switchboard.adapter_routing import dynamo_adapter_router
         from switchboard.circuits.service import CircuitService, CircuitSettings
         from switchboard.events import powertools_sink
-        from switchboard.options.store import OptionsStore
+        from switchboard.options.store import OptionsStore, stale_window
         from switchboard.payloads import PayloadStore
         from switchboard.providers.base import Provider
         from switchboard.providers.registry import provider_for
@@ -45,8 +45,12 @@ class Dependencies:
 
         self.settings = InvokeSettings.from_env()
         self.events = powertools_sink()
+        ttl_s = self.settings.options_cache_ttl_s
         self.options = OptionsStore(
-            self.settings.options_table, ttl_s=self.settings.options_cache_ttl_s, on_event=self.events
+            self.settings.options_table,
+            ttl_s=ttl_s,
+            stale_s=stale_window(ttl_s, self.settings.options_cache_stale_s),
+            on_event=self.events,
         )
         self.payloads = PayloadStore(self.settings.payload_bucket)
         override = self.settings.provider_override

@@ -126,6 +126,11 @@ class GatewaySettings(EnvSettings):
     # timeout is 15 minutes; the option's first-token and idle deadlines end a stall long before.
     stream_budget_ms: int = env(names.STREAM_BUDGET_MS, bounded(int, 1000, 880000), default=840000)
     options_cache_ttl_s: float = env(names.OPTIONS_CACHE_TTL_S, bounded(float, 0, 300), default=10.0)
+    options_cache_stale_s: float | None = env(
+        names.OPTIONS_CACHE_STALE_S, bounded(float, 0, 900), default=None
+    )
+    """How long past the TTL the options snapshot is served while it refreshes in the background
+    (``OptionsStore``); None: twice the TTL; 0: refreshed synchronously (the local stack)."""
     log_prompts: bool = env(names.LOG_PROMPTS, boolean, default=False)
     # Streamed requests (switchboard.streaming) call providers and read the answer cache themselves.
     answer_cache_table: str | None = env(names.ANSWER_CACHE_TABLE, default=None)
@@ -143,6 +148,11 @@ class InvokeSettings(EnvSettings):
     payload_bucket: str | None = env(names.PAYLOAD_BUCKET, default=None)
     provider_override: str | None = env(names.PROVIDER_OVERRIDE, default=None)
     options_cache_ttl_s: float = env(names.OPTIONS_CACHE_TTL_S, bounded(float, 0, 300), default=10.0)
+    options_cache_stale_s: float | None = env(
+        names.OPTIONS_CACHE_STALE_S, bounded(float, 0, 900), default=None
+    )
+    """How long past the TTL the options snapshot is served while it refreshes in the background
+    (``OptionsStore``); None: twice the TTL; 0: refreshed synchronously (the local stack)."""
     log_prompts: bool = env(names.LOG_PROMPTS, boolean, default=False)
     adapters_table: str | None = env(names.ADAPTERS_TABLE, default=None)
     """The tenant adapters table (issue 16), read for options with an adapter family; None: the base."""

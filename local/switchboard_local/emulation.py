@@ -320,6 +320,8 @@ def handler_environment(
         names.POWERTOOLS_TRACE_DISABLED: "true",
         # Option edits (`switchboard options put --local`) show within a second, not ten.
         names.OPTIONS_CACHE_TTL_S: "1",
+        # ... and synchronously: the first request past the TTL reads the table (no stale window).
+        names.OPTIONS_CACHE_STALE_S: "0",
     }
     if endpoint_url:
         environment["AWS_ENDPOINT_URL"] = endpoint_url

@@ -75,14 +75,14 @@ def fake_streams() -> FakeStreamService:
 def server(
     gateway: Any, fake_streams: FakeStreamService, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[gateway_http.GatewayServer]:
-    from handlers import gateway as gateway_module
+    from handlers import gateway_wiring
 
     # The deployed seam (`gateway.open_stream`: parsing, caller, error rendering) over a fake use case.
     def stream_service() -> FakeStreamService:
         return fake_streams
 
     stream_service.cache_clear = lambda: None  # type: ignore[attr-defined]  # as lru_cache's
-    monkeypatch.setattr(gateway_module, "stream_service", stream_service)
+    monkeypatch.setattr(gateway_wiring, "stream_service", stream_service)
     wiring = gateway_http.default_wiring()
     running = gateway_http.serve(0, wiring=lambda: wiring)
     try:

@@ -94,3 +94,41 @@ def test_the_entrypoint_imports_only_the_standard_library_and_the_contract() -> 
         "switchboard.contract.env",
         "switchboard.after_response",  # stdlib only: it registers the extension before the server listens
     }
+
+
+def test_the_stream_wiring_leaves_the_whole_request_resolver_unloaded() -> None:
+    """A stream is served by ``handlers.gateway_wiring``; Powertools' REST resolver (and its OpenAPI
+    validation) is the whole-request layer, loaded later (``Wiring.load_when_idle``)."""
+    from tests.fresh_python import run_fresh
+
+    code = (
+        "import sys; from handlers import gateway_http; wiring = gateway_http.default_wiring(); "
+        "print(int('aws_lambda_powertools.event_handler' in sys.modules), "
+        "int('handlers.gateway' in sys.modules), int('handlers.gateway_wiring' in sys.modules)); "
+        "wiring.load_when_idle(); "
+        "print(int('aws_lambda_powertools.event_handler' in sys.modules), "
+        "int('handlers.gateway' in sys.modules))"
+    )
+    result = run_fresh(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["0 0 1", "1 1"]
+
+
+def test_the_warm_up_loads_the_whole_request_layer_only_when_no_request_is_in_flight() -> None:
+    import threading
+
+    loaded = threading.Event()
+    wiring = gateway_http.Wiring(
+        gateway_handler=lambda event, context: {}, open_stream=None, load_when_idle=loaded.set
+    )
+    server = gateway_http.GatewayServer(("127.0.0.1", 0), lambda: wiring)
+    try:
+        server.request_started()  # a first (streamed) request arrived before the warm-up finished
+        thread = server.warm()
+        assert not loaded.wait(0.05)
+        server.request_ended()
+        assert loaded.wait(5)
+        thread.join(5)
+        assert not thread.is_alive()
+    finally:
+        server.server_close()

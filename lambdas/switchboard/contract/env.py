@@ -37,6 +37,7 @@ WORKFLOW_MODE: Final = "WORKFLOW_MODE"
 REQUEST_BUDGET_MS: Final = "REQUEST_BUDGET_MS"
 STREAM_BUDGET_MS: Final = "STREAM_BUDGET_MS"
 OPTIONS_CACHE_TTL_S: Final = "OPTIONS_CACHE_TTL_S"
+OPTIONS_CACHE_STALE_S: Final = "OPTIONS_CACHE_STALE_S"
 PROVIDER_OVERRIDE: Final = "PROVIDER_OVERRIDE"
 CIRCUIT_PROBE_LEASE_S: Final = "CIRCUIT_PROBE_LEASE_S"
 CIRCUIT_CACHE_TTL_S: Final = "CIRCUIT_CACHE_TTL_S"
@@ -93,6 +94,7 @@ DEFAULTED_IN_DEPLOYMENT: Final[Mapping[str, str]] = {
     REQUEST_BUDGET_MS: "the loader's default fits API Gateway's 29 s integration timeout",
     STREAM_BUDGET_MS: "the loader's default (14 min) fits the 15-minute stream and function limits",
     OPTIONS_CACHE_TTL_S: "the loader's default; the local stack shortens it",
+    OPTIONS_CACHE_STALE_S: "the loader's default (2 TTLs); the local stack refreshes synchronously (0)",
     PROVIDER_OVERRIDE: "tests and the local stack only (the mock provider)",
     CIRCUIT_PROBE_LEASE_S: "the breaker's default lease",
     CIRCUIT_CACHE_TTL_S: "the breaker's default read cache",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -202,6 +203,19 @@ def load_seed_file(path: str | Path) -> list[LlmOption]:
 # --- the store ----------------------------------------------------------------------------------------
 
 
+STALE_TTLS = 2.0
+"""The deployed stale window, in TTLs: a snapshot is read synchronously once it is 3 TTLs old."""
+
+
+def stale_window(ttl_s: float, configured: float | None) -> float:
+    """`OptionsStore`'s `stale_s` from the settings: the configured one, else `STALE_TTLS` TTLs."""
+    return STALE_TTLS * ttl_s if configured is None else configured
+
+
+def _daemon_thread(target: Callable[[], None]) -> None:
+    threading.Thread(target=target, name="options-refresh", daemon=True).start()
+
+
 def _conflict_item(exc: Any) -> dict[str, Any] | None:
     """The stored item DynamoDB returned with a failed condition (ReturnValuesOnConditionCheckFailure)."""
     item = getattr(exc, "response", {}).get("Item")
@@ -213,7 +227,26 @@ def _error_code(exc: Any) -> str:
 
 
 class OptionsStore:
-    """The options table: cached reads with last-known-good, versioned conditional writes."""
+    """The options table: cached reads with last-known-good, versioned conditional writes.
+
+    Reads serve an in-memory snapshot of the whole table, taken by a `Scan` (20-100 ms: too slow
+    for a request's path). Within `ttl_s` of the last refresh the snapshot is simply served. Past
+    it, with `stale_s` > 0 (stale-while-revalidate, as HTTP caches do), the request that finds it
+    expired still gets the snapshot at once and starts a refresh on a background thread, at most
+    one at a time; later requests keep the snapshot until the refresh replaces it. A snapshot older
+    than `ttl_s + stale_s` (or none at all, or one `invalidate` dropped) is read synchronously, as
+    it is with `stale_s` 0 (the default here; the local stack keeps it so option edits show within
+    the TTL, as its end-to-end tests expect).
+
+    In Lambda a thread runs only while an invocation is active: the environment is frozen between
+    invocations. A refresh started at the start of a request normally finishes within it (a scan
+    is much shorter than a request); one frozen mid-flight resumes on the next invocation, and
+    while it is in flight no other starts. If it never finished, snapshots would age past the hard
+    limit and be read synchronously: the staleness stays bounded either way.
+
+    A refresh that fails (background or not) keeps the last-known-good snapshot and retries after
+    another `ttl_s`, emitting `OptionsRefreshFailed` and `OptionsLastKnownGood` as before.
+    """
 
     def __init__(
         self,
@@ -221,12 +254,20 @@ class OptionsStore:
         *,
         client: Any | None = None,
         ttl_s: float = 10.0,
+        stale_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         on_event: EventHook | None = None,
+        start_thread: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self.table_name = table_name
         self._client = client
         self.ttl_s = ttl_s
+        self.stale_s = max(0.0, stale_s)
+        """How long past the TTL the snapshot may still be served while a background refresh runs."""
+        self._start_thread = start_thread or _daemon_thread
+        self._refresh_lock = threading.Lock()
+        self._refreshing = False  # a background refresh is in flight
+        self._generation = 0  # bumped by `invalidate`: a refresh begun before it must not land
         self._clock = clock
         self._on_event = on_event
         self._snapshot: dict[str, LlmOption] | None = None
@@ -254,6 +295,7 @@ class OptionsStore:
     def invalidate(self) -> None:
         """Force the next read to refresh (the current snapshot stays as last-known-good)."""
         self._checked_at = -math.inf
+        self._generation += 1
 
     # -- reads
 
@@ -292,10 +334,48 @@ class OptionsStore:
 
     def _current(self) -> dict[str, LlmOption]:
         now = self._clock()
-        if self._snapshot is not None and now - self._checked_at < self.ttl_s:
-            return self._snapshot
+        snapshot = self._snapshot
+        if snapshot is not None:
+            age = now - self._checked_at
+            if age < self.ttl_s:
+                return snapshot
+            if age < self.ttl_s + self.stale_s:
+                self._refresh_in_background()
+                return snapshot
+        return self._refresh(now)
+
+    def _refresh_in_background(self) -> None:
+        """Start a refresh off the request's path unless one is already in flight."""
+        with self._refresh_lock:
+            if self._refreshing:
+                return
+            self._refreshing = True
+        try:
+            self._start_thread(self._background_refresh)
+        except Exception:  # no thread (e.g. interpreter shutting down): the hard limit reads synchronously
+            logger.exception("options store could not start a background refresh")
+            with self._refresh_lock:
+                self._refreshing = False
+
+    def _background_refresh(self) -> None:
+        try:
+            self._refresh(self._clock())
+        except Exception:  # the request already has its snapshot; never an unhandled thread error
+            logger.exception("options background refresh failed")
+        finally:
+            with self._refresh_lock:
+                self._refreshing = False
+
+    @property
+    def refreshing(self) -> bool:
+        """Whether a background refresh is in flight (tests and the self-check read it)."""
+        return self._refreshing
+
+    def _refresh(self, now: float) -> dict[str, LlmOption]:
+        """Scan the table into a new snapshot; on failure serve last-known-good (or raise without one)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        generation = self._generation
         try:
             snapshot = self._scan()
         except (BotoCoreError, ClientError) as exc:
@@ -312,8 +392,13 @@ class OptionsStore:
                 len(self._snapshot),
             )
             self._emit(EVENT_LAST_KNOWN_GOOD, {"reason": reason, "count": len(self._snapshot)})
-            self._checked_at = now  # retry after another ttl
+            if generation == self._generation:
+                self._checked_at = max(self._checked_at, now)  # retry after another ttl
             return self._snapshot
+        if generation != self._generation or now < self._checked_at:
+            # Stale result: a write through this store invalidated it while it scanned (the scan may
+            # predate the write), or a refresh that started later already landed.
+            return self._snapshot if self._snapshot is not None else snapshot
         self._snapshot = snapshot
         self._checked_at = now
         self.last_refresh_ok = True
