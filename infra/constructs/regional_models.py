@@ -314,16 +314,6 @@ class CrossRegionAccess(Construct):
                     reason=f"Model artifacts anywhere in the {region} replica of the artifacts bucket.",
                 ),
             )
-        multi_region = tuple(f for f in families if f.extra_regions(home_region))
-        home_arns = FamilyArns(multi_region)
-        tasks_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="RestoreHomeEndpointAfterRegionalFailure",
-                actions=["sagemaker:UpdateEndpoint"],
-                resources=[*home_arns.endpoint_arns, *home_arns.config_arns],
-            )
-        )
-        Validations.of(tasks_role).acknowledge(*home_arns.wildcard_acknowledgments(versions=False))
         tasks_role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="PassExecutionRoleToSageMakerInOtherRegions",

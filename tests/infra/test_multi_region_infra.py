@@ -189,11 +189,11 @@ def _deployed(value: Any) -> str:
     return "deployed-name"
 
 
-def test_the_deployment_tasks_read_each_regions_replica_and_may_restore_the_home_endpoint(
+def test_the_deployment_tasks_read_each_regions_replica_with_the_one_execution_role(
     assembly: Path,
 ) -> None:
     """The rollout (issue 16) makes each region's model from that region's replica, named as the regional
-    stacks name their buckets, and on a failure puts the home endpoint back itself."""
+    stacks name their buckets, passing the execution role the home stack grants in every region."""
     from switchboard.lifecycle.settings import LifecycleSettings
 
     home = _template(assembly, "Switchboard")
@@ -211,7 +211,3 @@ def test_the_deployment_tasks_read_each_regions_replica_and_may_restore_the_home
         assert bucket["Properties"]["BucketName"]["Fn::Join"][1][0] == f"switchboard-models-{region}-"
     role = tasks["SAGEMAKER_EXECUTION_ROLE_ARN"]["Fn::GetAtt"][0]
     assert home["Resources"][role]["Type"] == "AWS::IAM::Role" and "SageMakerExecutionRole" in role
-    restore = _statements(home)["RestoreHomeEndpointAfterRegionalFailure"]
-    assert restore["Action"] == "sagemaker:UpdateEndpoint"
-    resources = json.dumps(restore["Resource"])
-    assert ":endpoint/switchboard-support-llm" in resources and "AWS::Region" in resources

@@ -204,8 +204,10 @@ def test_the_rollback_restores_every_region_moved_and_home_and_leaves_the_rest()
 
     done = world.service.roll_back_rollout({"plan": plan, "updated_by": "model-deployment:x"})
 
-    for region in (HOME, IRELAND, SYDNEY):
+    for region in (IRELAND, SYDNEY):
         assert world.registries[region].endpoints["glob-ep"]["config_name"] == "glob-v1-config"
+    # the home endpoint is the workflow's own (RestorePreviousEndpointConfig after this task)
+    assert world.registries[HOME].endpoints["glob-ep"]["config_name"] == "glob-v2-config"
     for option_id in ("glob", f"glob-{IRELAND}", f"glob-{SYDNEY}"):
         assert world.options.get(option_id).model_package_arn == v1.arn  # type: ignore[union-attr]
     assert world.options.get(f"glob-{SYDNEY}") == sydney_before

@@ -409,29 +409,25 @@ class LifecycleService:
         return {"settled": False, "polls": polls}
 
     def roll_back_rollout(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """A region failed: every region already moved, and the home region, serve what they served.
+        """A region failed: every other region already moved serves what it served, and so does the
+        home option (the workflow then puts the home endpoint back itself, as after a failed smoke
+        test).
 
         Input: ``{"plan", "updated_by"}``. Idempotent and driven by what each region serves now, not
         by which steps ran: an endpoint on another config than the plan saw goes back to that config
         (a plain update: the old fleet is known good), an option pointing at the rejected version goes
-        back to the version it served. An endpoint or option created by this rollout (nothing served
-        before) is left to retirement; its option is marked retired so the gateway skips it.
+        back to the version it served. An endpoint created by this rollout (nothing served before) is
+        left to retirement, and its option is marked retired so the gateway skips it.
         """
         plan = event["plan"]
         family = plan["family"]
         target_arn = str(plan["target"]["arn"])
         updated_by = str(event["updated_by"])
-        home = {
-            "region": "",
-            "option_id": family["option_id"],
-            "endpoint": plan["endpoint"],
-            "live": {"arn": plan["live"]["arn"], "endpoint_name": family["endpoint_name"]},
-        }
         restored: list[dict[str, Any]] = []
-        for region in [*plan["rollout"]["regions"], home]:
+        for region in plan["rollout"]["regions"]:
             name = str(region["region"])
-            registry = self.registry_in(name or None)
-            done: dict[str, Any] = {"region": name or self.home_region, "endpoint": "", "option": ""}
+            registry = self.registry_in(name)
+            done: dict[str, Any] = {"region": name, "endpoint": "", "option": ""}
             previous_config = str(region["endpoint"]["config_name"])
             now = registry.endpoint(str(family["endpoint_name"]))
             if region["endpoint"]["exists"] and now is not None and now["config_name"] != previous_config:
@@ -441,6 +437,10 @@ class LifecycleService:
                 str(region["option_id"]), target_arn, str(region["live"]["arn"]), updated_by
             )
             restored.append(done)
+        home_option = self._restore_option(
+            str(family["option_id"]), target_arn, str(plan["live"]["arn"]), updated_by
+        )
+        restored.append({"region": self.home_region, "endpoint": "", "option": home_option})
         logger.warning("rollout of %s rolled back: %s", target_arn, restored)
         return {"restored": restored}
 
