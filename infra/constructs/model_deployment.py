@@ -26,7 +26,12 @@ from infra import constants
 from infra.constructs.deployment_workflow import DeploymentSettings, DeploymentWorkflow
 from infra.constructs.model_registry import ModelRegistry
 from infra.constructs.model_retirement import ModelRetirement
-from infra.constructs.regional_models import CrossRegionAccess, default_alarm_prefix
+from infra.constructs.regional_models import (
+    CrossRegionAccess,
+    default_alarm_prefix,
+    extra_regions,
+    regional_artifacts_bucket_name,
+)
 from infra.constructs.rollback_alarms import RollbackAlarms, RollbackThresholds
 from infra.constructs.tenant_adapters import TenantAdapterTable
 from switchboard.lifecycle.model import ModelFamily
@@ -144,6 +149,21 @@ class ModelDeployment(Construct):
                 artifacts_bucket=self.registry.artifacts_bucket,
                 execution_role=self.registry.execution_role,
                 tasks_role=tasks_role,
+            )
+            # the rollout to the other regions (issue 16): the tasks Lambda makes the models there, with
+            # the replica of each region (named as the regional stacks name them) and the execution role
+            tasks = self.workflow.deployment_function
+            tasks.add_environment(
+                constants.ENV_REGIONAL_ARTIFACT_BUCKETS,
+                Stack.of(self).to_json_string(
+                    {
+                        region: regional_artifacts_bucket_name(Stack.of(self).stack_name, region)
+                        for region in extra_regions(families, home)
+                    }
+                ),
+            )
+            tasks.add_environment(
+                constants.ENV_SAGEMAKER_EXECUTION_ROLE_ARN, self.registry.execution_role.role_arn
             )
         self.retirement = ModelRetirement(
             self,

@@ -1,6 +1,8 @@
 """The model-deployment workflow's Lambda tasks (one function, `action`): `plan`, `smoke`, `switch`, and
 for tenant adapters `switch_tenant`, `revert_tenant`, `tenant_to_base` and the canary's
-`start_canary`, `judge_canary`, `promote_canary`, `roll_back_canary`.
+`start_canary`, `judge_canary`, `promote_canary`, `roll_back_canary`, and for the rollout to a
+family's other regions `deploy_region`, `region_endpoint`, `roll_back_rollout` (SageMaker there is
+called with that region's clients: Step Functions' SDK integrations reach only the stack's region).
 
 Everything else the workflow does is a direct SDK integration. Errors are raised with the lifecycle's
 own exception classes so the state machine can `Catch` them by name.
@@ -32,6 +34,9 @@ ACTIONS = (
     "judge_canary",
     "promote_canary",
     "roll_back_canary",
+    "deploy_region",
+    "region_endpoint",
+    "roll_back_rollout",
 )
 
 
@@ -71,6 +76,9 @@ def build_service(
         if settings.adapters_table
         else None,
         signals=CloudWatchCanarySignals(cloudwatch or aws.client("cloudwatch")),
+        home_region=home_region,
+        regional_artifact_buckets=settings.regional_artifact_buckets,
+        execution_role_arn=settings.execution_role_arn,
     )
 
 
@@ -106,6 +114,12 @@ def dispatch(service: LifecycleService, event: dict[str, Any]) -> dict[str, Any]
         return service.promote_canary(event)
     if action == "roll_back_canary":
         return service.roll_back_canary(event)
+    if action == "deploy_region":
+        return service.deploy_region(event)
+    if action == "region_endpoint":
+        return service.region_endpoint(event)
+    if action == "roll_back_rollout":
+        return service.roll_back_rollout(event)
     raise ValueError(f"unknown action {action!r}; expected one of {ACTIONS}")
 
 

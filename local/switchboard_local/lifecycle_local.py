@@ -218,11 +218,14 @@ def provision_model_lifecycle(
                 sagemaker, names["sample_adapter_group"], tenant, names["sample_base_component"]
             )
     families_json = json.dumps(families, separators=(",", ":"))
+    replicas = regional_artifact_buckets(families, home_region=region, prefix=prefix)
     environment = {
         "Variables": {
             "OPTIONS_TABLE": str(resources_like.options_table),
             "MODEL_FAMILIES": families_json,
             "ADAPTERS_TABLE": names["adapters_table"],
+            "REGIONAL_ARTIFACT_BUCKETS": json.dumps(replicas),
+            "SAGEMAKER_EXECUTION_ROLE_ARN": role_arn,
         }
     }
     lambda_client = client("lambda")
@@ -268,9 +271,23 @@ def provision_model_lifecycle(
         "alarm_names": all_alarms,
         "families": families,
         "groups": [f["group"] for f in families],
+        "regional_artifact_buckets": replicas,
     }
     _PROVISIONED[str(resources_like.options_table)] = (result, client)
     return result
+
+
+def regional_artifact_buckets(
+    families: list[dict[str, Any]], *, home_region: str, prefix: str
+) -> dict[str, str]:
+    """Region → the local stand-in for the artifacts replica there, for every family's other regions
+    (in AWS the regional stacks' buckets; the emulator needs only the names)."""
+    return {
+        region: f"{prefix}-models-{region}".lower()
+        for family in families
+        for region in family.get("regions") or ()
+        if region != home_region
+    }
 
 
 def deploy_base_component(sagemaker: Any, *, endpoint: str, component: str, role_arn: str) -> None:
@@ -340,6 +357,8 @@ def lifecycle_settings(lifecycle: Mapping[str, Any]) -> Any:
             "OPTIONS_TABLE": lifecycle["options_table"],
             "MODEL_FAMILIES": lifecycle["families"],
             "ADAPTERS_TABLE": lifecycle["adapters_table"],
+            "REGIONAL_ARTIFACT_BUCKETS": lifecycle.get("regional_artifact_buckets") or {},
+            "SAGEMAKER_EXECUTION_ROLE_ARN": lifecycle.get("execution_role_arn") or "",
         }
     )
 

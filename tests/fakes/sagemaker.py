@@ -84,3 +84,19 @@ class InMemoryRegistry:
         if endpoint is None or endpoint["status"] != "InService" or self.smoke_fails:
             raise SmokeTestFailed(f"InvokeEndpoint {endpoint_name}: no answer (fake)")
         return len(b'{"choices":[{"message":{"content":"OK"}}]}')
+
+    def create_model(self, name: str, *, image: str, model_data_url: str, execution_role_arn: str) -> None:
+        self.models.add(name)
+
+    def create_endpoint_config(
+        self, name: str, *, model_name: str, variant_name: str, instance_type: str, instance_count: int
+    ) -> None:
+        self.endpoint_configs.add(name)
+
+    def create_endpoint(self, name: str, config_name: str) -> None:
+        self.endpoints[name] = {"status": "InService", "config_name": config_name}
+
+    def update_endpoint(
+        self, name: str, config_name: str, deployment_config: dict[str, object] | None = None
+    ) -> None:
+        self.endpoints[name] = {"status": "InService", "config_name": config_name}

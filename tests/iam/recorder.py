@@ -198,6 +198,12 @@ def _service_environ(service: Any) -> dict[str, str]:
     adapters = getattr(service, "adapters", None)
     if getattr(adapters, "table_name", None):
         env["ADAPTERS_TABLE"] = str(adapters.table_name)
+    role = getattr(service, "execution_role_arn", None)
+    if role:
+        env["SAGEMAKER_EXECUTION_ROLE_ARN"] = str(role)
+    replicas = getattr(service, "regional_artifact_buckets", None)
+    if replicas:
+        env["REGIONAL_ARTIFACT_BUCKETS"] = json.dumps(replicas, sort_keys=True)
     families = getattr(service, "families", None)
     if families:
         env["MODEL_FAMILIES"] = json.dumps(

@@ -164,9 +164,12 @@ class SynthesizedStack:
             policy_props = policy.get("Properties", {})
             if {"Ref": role_id} in (policy_props.get("Roles") or []):
                 documents.append(policy_props["PolicyDocument"])
+        # a stack-defined managed policy attached through its `Roles` (CDK moves statements there
+        # when a role's inline policy outgrows IAM's size limit): an identity policy like the others
         for _, policy in self._of_type("AWS::IAM::ManagedPolicy"):
-            if {"Ref": role_id} in (policy.get("Properties", {}).get("Roles") or []):
-                raise UnresolvableError(f"{role_id} has a customer managed policy: extend the checker")
+            policy_props = policy.get("Properties", {})
+            if {"Ref": role_id} in (policy_props.get("Roles") or []):
+                documents.append(policy_props["PolicyDocument"])
         statements: list[Statement] = []
         for document in documents:
             statements.extend(parse_document(self.resolve(document, names)))

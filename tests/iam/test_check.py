@@ -295,3 +295,31 @@ def deployed_options(stack: SynthesizedStack) -> list[Any]:
         )
         for f in families
     ]
+
+
+def test_statements_cdk_moved_to_an_overflow_managed_policy_are_judged_like_inline_ones(
+    stack: SynthesizedStack,
+) -> None:
+    """CDK moves a role's statements into ``AWS::IAM::ManagedPolicy`` resources (``Roles``) when its
+    inline policy outgrows IAM's size limit (a family with several regions does that)."""
+    workflow = next(r for r in stack.resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine")[
+        "Properties"
+    ]["RoleArn"]["Fn::GetAtt"][0]
+
+    def moved(template: Mapping[str, Any]) -> dict[str, Any]:
+        changed = copy.deepcopy(dict(template))
+        for logical_id, resource in list(changed["Resources"].items()):
+            if (
+                resource["Type"] == "AWS::IAM::Policy"
+                and {"Ref": workflow} in resource["Properties"]["Roles"]
+            ):
+                resource["Type"] = "AWS::IAM::ManagedPolicy"
+                resource["Properties"].pop("PolicyName", None)
+                changed["Resources"][logical_id] = resource
+        return changed
+
+    allowed = IamCheck(SynthesizedStack(moved(stack.template), region="us-east-1"))
+    assert not [f for f in allowed.check_static_tasks() if f.action == "dynamodb:PutItem"]
+    without = moved(without_action(stack.template, workflow, "dynamodb:PutItem"))
+    denied = IamCheck(SynthesizedStack(without, region="us-east-1"))
+    assert [f for f in denied.check_static_tasks() if f.action == "dynamodb:PutItem"]

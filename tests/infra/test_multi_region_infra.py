@@ -175,7 +175,39 @@ def test_the_lifecycle_functions_get_each_familys_regions(assembly: Path) -> Non
     ]
     assert functions, "no lifecycle function carries MODEL_FAMILIES"
     for environment in functions:
-        settings = LifecycleSettings.from_env(
-            {k: v if isinstance(v, str) else "deployed-name" for k, v in environment.items()}
-        )
+        settings = LifecycleSettings.from_env({k: _deployed(v) for k, v in environment.items()})
         assert {g: list(f.regions) for g, f in settings.families.items()} == REGIONS_BY_GROUP
+
+
+def _deployed(value: Any) -> str:
+    """An environment value as CloudFormation would render it (account 123456789012)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(_deployed(p) if not isinstance(p, dict) else "123456789012" for p in parts)
+    return "deployed-name"
+
+
+def test_the_deployment_tasks_read_each_regions_replica_with_the_one_execution_role(
+    assembly: Path,
+) -> None:
+    """The rollout (issue 16) makes each region's model from that region's replica, named as the regional
+    stacks name their buckets, passing the execution role the home stack grants in every region."""
+    from switchboard.lifecycle.settings import LifecycleSettings
+
+    home = _template(assembly, "Switchboard")
+    (tasks,) = [
+        f["Properties"]["Environment"]["Variables"]
+        for f in _of_type(home, "AWS::Lambda::Function")
+        if "REGIONAL_ARTIFACT_BUCKETS" in f["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    settings = LifecycleSettings.from_env({k: _deployed(v) for k, v in tasks.items()})
+    assert settings.regional_artifact_buckets == {
+        region: f"switchboard-models-{region}-123456789012" for region in ("eu-west-1", "ap-southeast-2")
+    }
+    for region in ("eu-west-1", "ap-southeast-2"):
+        (bucket,) = _of_type(_template(assembly, f"Switchboard-{region}"), "AWS::S3::Bucket")
+        assert bucket["Properties"]["BucketName"]["Fn::Join"][1][0] == f"switchboard-models-{region}-"
+    role = tasks["SAGEMAKER_EXECUTION_ROLE_ARN"]["Fn::GetAtt"][0]
+    assert home["Resources"][role]["Type"] == "AWS::IAM::Role" and "SageMakerExecutionRole" in role

@@ -32,6 +32,9 @@ ADAPTER_GROUP = "switchboard-test-lora"
 BASE_ENDPOINT = "switchboard-test-base"
 BASE_COMPONENT = "switchboard-test-base-ic"
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
+GLOBAL_GROUP = "switchboard-test-global"
+OTHER_REGIONS = ("eu-west-1", "ap-southeast-2")
+"""The global family's rollout regions after the home one, in order."""
 
 FAST = {
     "traffic_type": "CANARY",
@@ -60,6 +63,13 @@ FAMILIES = [
         "endpoint_name": BASE_ENDPOINT,
         "base_component": BASE_COMPONENT,
         "retention": 1,
+    },
+    {
+        "group": GLOBAL_GROUP,
+        "option_id": "test-global",
+        "endpoint_name": GLOBAL_GROUP,
+        "instance_type": "ml.g4dn.xlarge",
+        "regions": [REGION, *OTHER_REGIONS],
     },
 ]
 
@@ -1336,6 +1346,142 @@ def test_adapter_that_fails_its_smoke_test_is_deleted_and_rejected(lifecycle: Li
     option = lifecycle.option("test-lora")
     assert (option.model_package_arn, option.inference_component) == (a1, old_component)
     assert lifecycle.package(a2)["ModelApprovalStatus"] == "Rejected"
+
+
+# --------------------------------------------------------------------------------------------------
+# multi-region rollout of a full-model family (tenant adapters and canaries stay in the home region)
+
+
+def _in_region(region: str, service: str) -> Any:
+    return boto3.client(service, region_name=region)
+
+
+def _regional_config(region: str) -> str:
+    sm = _in_region(region, "sagemaker")
+    sm.describe_endpoint(EndpointName=GLOBAL_GROUP)  # lets a pending update settle in the emulation
+    return str(sm.describe_endpoint(EndpointName=GLOBAL_GROUP)["EndpointConfigName"])
+
+
+def _regions_rolled_out(lifecycle: Lifecycle, execution: str) -> list[str]:
+    return [
+        state_input["rollout"]["region"]["region"]
+        for name, state_input in lifecycle.entered_with_input(execution)
+        if name == "DeployInRegion"
+    ]
+
+
+def test_a_version_rolls_out_to_the_other_regions_one_after_the_other(lifecycle: Lifecycle) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    # Given version 1 of a family with two other regions, deployed everywhere (endpoints created)
+    v1 = lifecycle.register(GLOBAL_GROUP, data="s3://switchboard-models/global/v1.tar.gz")
+    first = lifecycle.approve(v1)
+    assert first["status"] == "SUCCEEDED", first
+    assert _regions_rolled_out(lifecycle, first["executionArn"]) == list(OTHER_REGIONS)
+    for region in OTHER_REGIONS:
+        option = lifecycle.option(f"test-global-{region}")
+        assert (option.model_package_arn, option.region, option.endpoint_name) == (v1, region, GLOBAL_GROUP)
+
+    # When version 2 is approved
+    v2 = lifecycle.register(GLOBAL_GROUP, data="s3://switchboard-models/global/v2.tar.gz")
+    result = lifecycle.approve(v2)
+
+    # Then the home region went first (its canary, alarms, smoke test and option), then each other
+    # region in the order cdk.json lists them, each with its own guarded update, smoke test and option
+    assert result["status"] == "SUCCEEDED", result
+    states = lifecycle.states_entered(result["executionArn"])
+    assert states.index("SwitchGatewayOption") < states.index("StartRegionalRollout")
+    assert _regions_rolled_out(lifecycle, result["executionArn"]) == list(OTHER_REGIONS)
+    for state in ("WaitForRegion", "CheckRegionEndpoint", "RegionSettled?", "SmokeTestRegion"):
+        assert states.count(state) >= 2, state
+    assert states[-1] == "Deployed"
+    home_config = lifecycle.endpoint_config(GLOBAL_GROUP)
+    assert "-v2-" in home_config
+    guarded = [r for r in CONTROL.update_requests if r["EndpointConfigName"] == home_config]
+    assert len(guarded) == 3  # the home region's and one per other region, same names everywhere
+    for request in guarded[1:]:
+        alarms = [a["AlarmName"] for a in request["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
+        assert alarms == [
+            f"{lifecycle.names['alarm_prefix']}{GLOBAL_GROUP}-invocation-5xx",
+            f"{lifecycle.names['alarm_prefix']}{GLOBAL_GROUP}-model-latency",
+        ]
+        assert request["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"][
+            "Type"
+        ] == ("CANARY")
+    replicas = lifecycle.names["regional_artifact_buckets"]
+    for region in OTHER_REGIONS:
+        assert _regional_config(region) == home_config
+        model = _in_region(region, "sagemaker").describe_model(ModelName=home_config)
+        assert model["PrimaryContainer"]["ModelDataUrl"] == f"s3://{replicas[region]}/global/v2.tar.gz"
+        option = lifecycle.option(f"test-global-{region}")
+        assert (option.model_package_arn, option.region) == (v2, region)
+        assert option.updated_by == f"model-deployment:{result['name']}"
+    assert lifecycle.option("test-global").model_package_arn == v2
+    assert lifecycle.package(v2)["ModelApprovalStatus"] == "Approved"
+
+
+def test_a_failing_region_rolls_back_the_regions_moved_and_home_and_rejects_the_version(
+    lifecycle: Lifecycle,
+) -> None:
+    # Given version 1 live in every region, and the last region's rollback alarm firing
+    v1 = lifecycle.register(GLOBAL_GROUP, data="s3://switchboard-models/global/v1.tar.gz")
+    assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
+    configs = {region: _regional_config(region) for region in (REGION, *OTHER_REGIONS)}
+    options = {region: lifecycle.option(f"test-global-{region}") for region in OTHER_REGIONS}
+    home_before = lifecycle.option("test-global")
+    failing = OTHER_REGIONS[-1]
+    alarm = f"{lifecycle.names['alarm_prefix']}{GLOBAL_GROUP}-invocation-5xx"
+    cloudwatch = _in_region(failing, "cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        Namespace="AWS/SageMaker",
+        MetricName="Invocation5XXErrors",
+        Dimensions=[{"Name": "EndpointName", "Value": GLOBAL_GROUP}],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="test")
+
+    # When version 2 is approved
+    v2 = lifecycle.register(GLOBAL_GROUP, data="s3://switchboard-models/global/v2.tar.gz")
+    result = lifecycle.approve(v2)
+
+    # Then home and the first other region moved, the last one was rolled back by its alarm ...
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "RegionalRolloutFailed"
+    assert f"rollout to region {failing} failed" in result["cause"] and "auto-rollback" in result["cause"]
+    states = lifecycle.states_entered(result["executionArn"])
+    assert _regions_rolled_out(lifecycle, result["executionArn"]) == list(OTHER_REGIONS)
+    assert states.count("SwitchRegionOption") == 1
+    for state in ("NoteRegionFailed", "RollBackRolledOutRegions", "MarkPackageRejected", "NotifyFailure"):
+        assert state in states
+    assert states[-1] == "DeploymentFailed"
+    # ... and every region, home included, serves version 1 again: endpoint config and option
+    for region in (REGION, *OTHER_REGIONS):
+        assert _regional_config(region) == configs[region], region
+    for region in OTHER_REGIONS:
+        option = lifecycle.option(f"test-global-{region}")
+        assert option.model_package_arn == v1, region
+    assert (
+        lifecycle.option(f"test-global-{OTHER_REGIONS[0]}").version == options[OTHER_REGIONS[0]].version + 2
+    )
+    assert lifecycle.option(f"test-global-{failing}").version == options[failing].version
+    home = lifecycle.option("test-global")
+    assert (home.model_package_arn, home.version) == (v1, home_before.version + 2)
+    # ... the version is rejected with the reason naming the region, and someone is told
+    package = lifecycle.package(v2)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert failing in package["ApprovalDescription"]
+    assert any("RegionalRolloutFailed" in m and failing in m for m in lifecycle.notifications())
+    records = {r["version"]: r for r in lifecycle.deployments(GLOBAL_GROUP)}
+    assert records[2]["outcome"] == "RegionalRolloutFailed"
+
+    # And the Rejected event of version 2 is ignored: it is not live anywhere
+    follow_up = lifecycle.run(lifecycle.event(v2))
+    assert "IgnoreRejectionOfNonLiveVersion" in lifecycle.states_entered(follow_up["executionArn"])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -44,6 +44,11 @@ CIRCUIT_CACHE_TTL_S: Final = "CIRCUIT_CACHE_TTL_S"
 MODEL_FAMILIES: Final = "MODEL_FAMILIES"
 ADAPTERS_TABLE: Final = "ADAPTERS_TABLE"
 """The tenant adapters table (issue 16) the model-deployment workflow keeps: (tenant, family) → adapter."""
+REGIONAL_ARTIFACT_BUCKETS: Final = "REGIONAL_ARTIFACT_BUCKETS"
+"""JSON region → the artifacts replica there (the regional stacks' buckets): where a version's model
+data is read in a family's other regions (multi-region rollout, issue 16)."""
+SAGEMAKER_EXECUTION_ROLE_ARN: Final = "SAGEMAKER_EXECUTION_ROLE_ARN"
+"""The role the deployment tasks Lambda passes to SageMaker for the models it makes in other regions."""
 ANSWER_CACHE_TABLE: Final = "ANSWER_CACHE_TABLE"
 """The answer cache the workflow writes; streamed requests read it for their `cache` degrade step."""
 
@@ -100,6 +105,9 @@ DEFAULTED_IN_DEPLOYMENT: Final[Mapping[str, str]] = {
     CIRCUIT_CACHE_TTL_S: "the breaker's default read cache",
     ANSWER_CACHE_TABLE: "only where streamed requests are served: without it their `cache` step is skipped",
     APPCONFIG_PROMPT_PROFILES: "only where tenant prompt profiles are deployed: without it none are applied",
+    REGIONAL_ARTIFACT_BUCKETS: "only where a family lists other regions: without it a version whose "
+    "family has other regions fails its plan with the reason",
+    SAGEMAKER_EXECUTION_ROLE_ARN: "only where a family lists other regions (as REGIONAL_ARTIFACT_BUCKETS)",
     ADAPTERS_TABLE: "only where model families are deployed (the tenant adapters table): without it "
     "options with an adapter family answer with their base component",
 }

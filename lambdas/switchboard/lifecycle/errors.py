@@ -37,3 +37,8 @@ class OptionMovedByAnotherDeployment(LifecycleError):
         self.option_id = option_id
         self.expected = expected
         self.found = found
+
+
+class RegionalDeploymentFailed(LifecycleError):
+    """A version's rollout to one of its family's other regions failed (the message names the region);
+    the workflow rolls back every region already moved, the home region included."""

@@ -112,10 +112,12 @@ class ModelFamily(BaseModel):
     """Adapter families: how a tenant's new adapter version canaries (ignored for full models, whose
     canary is SageMaker's blue/green ``TrafficRoutingConfiguration``)."""
     regions: tuple[str, ...] = ()
-    """Multi-region rollout (issue 16): the regions a version deploys to, one after the other; the
-    first is where it canaries (blue/green, bake, alarms), each next one gets its own alarm-guarded
-    update. Empty: the stack's own region only (single-region, as before). The stack's region must
-    be listed (``infra/config.py`` checks it: the registry, workflow and options table live there)."""
+    """Multi-region rollout (issue 16): the regions a version deploys to, one after the other. The
+    stack's region goes first, wherever it is listed (its blue/green canary, alarms and smoke test
+    are the rollout's canary); each other region then gets its own alarm-guarded update in the order
+    listed (full-model families only: tenant adapters stay in the stack's region). Empty: the
+    stack's own region only (single-region, as before). The stack's region must be listed
+    (``infra/config.py`` checks it: the registry, workflow and options table live there)."""
 
     @field_validator("regions", mode="after")
     @classmethod

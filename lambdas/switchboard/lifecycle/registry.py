@@ -153,6 +153,45 @@ class SageMakerRegistry:
             raise
         return True
 
+    # -- deployment in a family's other regions (the home region's calls are the ASL's own)
+
+    def create_model(self, name: str, *, image: str, model_data_url: str, execution_role_arn: str) -> None:
+        """A model from the version's image and artifact. Not ``ModelPackageName``: the package lives in
+        the home region's registry, and a model can only name a package of its own region."""
+        self.sagemaker.create_model(
+            ModelName=name,
+            ExecutionRoleArn=execution_role_arn,
+            PrimaryContainer={"Image": image, "ModelDataUrl": model_data_url},
+        )
+
+    def create_endpoint_config(
+        self, name: str, *, model_name: str, variant_name: str, instance_type: str, instance_count: int
+    ) -> None:
+        self.sagemaker.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[
+                {
+                    "VariantName": variant_name,
+                    "ModelName": model_name,
+                    "InstanceType": instance_type,
+                    "InitialInstanceCount": instance_count,
+                }
+            ],
+        )
+
+    def create_endpoint(self, name: str, config_name: str) -> None:
+        self.sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config_name)
+
+    def update_endpoint(
+        self, name: str, config_name: str, deployment_config: dict[str, Any] | None = None
+    ) -> None:
+        """Move the endpoint to ``config_name``: guarded (blue/green with ``AutoRollbackConfiguration``)
+        when ``deployment_config`` is given, else a plain update (the rollback to the old config)."""
+        kwargs: dict[str, Any] = {"EndpointName": name, "EndpointConfigName": config_name}
+        if deployment_config:
+            kwargs["DeploymentConfig"] = deployment_config
+        self.sagemaker.update_endpoint(**kwargs)
+
     # -- smoke
 
     def smoke_invoke(self, endpoint_name: str, component: str | None, prompt: str) -> int:

@@ -116,6 +116,21 @@ class ModelRegistry(Protocol):
     def smoke_invoke(self, endpoint_name: str, component: str | None, prompt: str) -> int:
         """One tiny chat request; the answer's size. Raises ``SmokeTestFailed``."""
 
+    def create_model(
+        self, name: str, *, image: str, model_data_url: str, execution_role_arn: str
+    ) -> None: ...
+
+    def create_endpoint_config(
+        self, name: str, *, model_name: str, variant_name: str, instance_type: str, instance_count: int
+    ) -> None: ...
+
+    def create_endpoint(self, name: str, config_name: str) -> None: ...
+
+    def update_endpoint(
+        self, name: str, config_name: str, deployment_config: dict[str, Any] | None = None
+    ) -> None:
+        """Guarded (blue/green, alarms) with ``deployment_config``, else a plain update."""
+
 
 class LifecycleService:
     """Plan, smoke-test and switch one deployment; retire old versions."""
@@ -129,12 +144,19 @@ class LifecycleService:
         adapters: TenantAdapterStore | None = None,
         signals: CanarySignals | None = None,
         registries: Callable[[str], ModelRegistry] | None = None,
+        home_region: str = "",
+        regional_artifact_buckets: Mapping[str, str] | None = None,
+        execution_role_arn: str = "",
     ) -> None:
         """
         Args:
             registry: SageMaker in the stack's region.
             registries: region → SageMaker there, for a family's other regions (multi-region
                 rollout, issue 16); None: the stack's region only.
+            home_region: the stack's region (where the registry, workflow and options table are).
+            regional_artifact_buckets: region → the replica of the artifacts bucket there (the
+                regional stacks' buckets): a version's model data is read from its region's replica.
+            execution_role_arn: the role SageMaker assumes for the models made in other regions.
         """
         self.families = dict(families)
         self.options = options
@@ -142,6 +164,9 @@ class LifecycleService:
         self.adapters = adapters
         self.signals = signals
         self.registries = registries
+        self.home_region = home_region
+        self.regional_artifact_buckets = dict(regional_artifact_buckets or {})
+        self.execution_role_arn = execution_role_arn
 
     def registry_in(self, region: str | None) -> ModelRegistry:
         """SageMaker in ``region``; None or "" is the stack's region (what every task used before)."""
@@ -246,9 +271,190 @@ class LifecycleService:
                 if family.kind is FamilyKind.ADAPTER
                 else "",
             },
+            "rollout": self._rollout_plan(family, target, tenant=tenant, decision=decision.decision),
         }
         logger.info("deployment plan: %s (%s)", plan["decision"], plan["reason"])
         return plan
+
+    def _rollout_plan(
+        self, family: ModelFamily, target: PackageVersion | None, *, tenant: str | None, decision: Decision
+    ) -> dict[str, Any]:
+        """The family's other regions, in rollout order, each as it serves now (what a rollback restores).
+
+        Only a family-wide version of a full-model family rolls out region by region: tenant adapters
+        and their canaries stay in the home region (the adapters table and the gateway's per-tenant
+        resolution are the home region's). ``count`` 0: the home region only, as before.
+        """
+        regions = family.extra_regions(self.home_region) if self.home_region else ()
+        if target is None or tenant or decision is not Decision.DEPLOY or family.kind is not FamilyKind.FULL:
+            regions = ()
+        planned = []
+        for region in regions:
+            endpoint = self.registry_in(region).endpoint(family.endpoint_name)
+            option_id = family.regional_option_id(region, self.home_region)
+            option = self.options.get(option_id)
+            planned.append(
+                {
+                    "region": region,
+                    "option_id": option_id,
+                    "endpoint": {
+                        "exists": endpoint is not None,
+                        "config_name": endpoint["config_name"] if endpoint else "",
+                    },
+                    "live": {
+                        "arn": (option.model_package_arn if option else None) or "",
+                        "endpoint_name": option.endpoint_name if option and option.endpoint_name else "",
+                    },
+                    "model_data_url": self._regional_model_data(
+                        region, target.model_data_url if target else ""
+                    ),
+                }
+            )
+        return {"count": len(planned), "regions": planned}
+
+    def _regional_model_data(self, region: str, model_data_url: str) -> str:
+        """The version's artifact in ``region``'s replica (S3 replication keeps the same key)."""
+        from switchboard.lifecycle.errors import RegionalDeploymentFailed
+
+        bucket = self.regional_artifact_buckets.get(region)
+        if not self.execution_role_arn:
+            raise RegionalDeploymentFailed(
+                f"region {region}: no SageMaker execution role configured (SAGEMAKER_EXECUTION_ROLE_ARN)"
+            )
+        if not bucket:
+            raise RegionalDeploymentFailed(
+                f"region {region}: no artifacts replica configured (REGIONAL_ARTIFACT_BUCKETS)"
+            )
+        if not model_data_url.startswith("s3://") or "/" not in model_data_url[5:]:
+            raise RegionalDeploymentFailed(
+                f"region {region}: model data {model_data_url!r} is not an S3 object"
+            )
+        key = model_data_url[5:].split("/", 1)[1]
+        return f"s3://{bucket}/{key}"
+
+    # -- deployment in the family's other regions: DeployInRegion, CheckRegionEndpoint, rollback
+
+    def deploy_region(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The version in one other region: model (from the replica), endpoint config, then the
+        alarm-guarded blue/green update of the region's endpoint (or its creation, the first time).
+
+        Input: ``{"region" (one entry of the plan's ``rollout.regions``), "family", "target", "names",
+        "alarm_names", "settings"}``; the execution role comes from the function's environment.
+        """
+        from switchboard.lifecycle.errors import RegionalDeploymentFailed
+
+        region = event["region"]
+        name = str(region["region"])
+        family = event["family"]
+        names = event["names"]
+        registry = self.registry_in(name)
+        try:
+            registry.create_model(
+                str(names["model"]),
+                image=str(event["target"]["image"]),
+                model_data_url=str(region["model_data_url"]),
+                execution_role_arn=self.execution_role_arn,
+            )
+            registry.create_endpoint_config(
+                str(names["endpoint_config"]),
+                model_name=str(names["model"]),
+                variant_name=str(family["variant_name"]),
+                instance_type=str(family["instance_type"]),
+                instance_count=int(family["instance_count"]),
+            )
+            if region["endpoint"]["exists"]:
+                registry.update_endpoint(
+                    str(family["endpoint_name"]),
+                    str(names["endpoint_config"]),
+                    guarded_deployment(event["settings"], [str(a) for a in event["alarm_names"]]),
+                )
+            else:
+                registry.create_endpoint(str(family["endpoint_name"]), str(names["endpoint_config"]))
+        except Exception as exc:
+            if isinstance(exc, LifecycleError):
+                raise
+            raise RegionalDeploymentFailed(f"region {name}: {type(exc).__name__}: {str(exc)[:300]}") from exc
+        return {"region": name, "config_name": names["endpoint_config"]}
+
+    def region_endpoint(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """One poll of a region's endpoint after its update: ``settled`` once it serves the new config.
+
+        Input: ``{"region", "endpoint_name", "config_name", "polls", "max_polls"}``. An alarm rollback
+        (back InService on another config), a failed update or too many polls raise
+        :class:`RegionalDeploymentFailed` naming the region.
+        """
+        from switchboard.lifecycle.errors import RegionalDeploymentFailed
+
+        region = str(event["region"])
+        endpoint_name = str(event["endpoint_name"])
+        wanted = str(event["config_name"])
+        polls = int(event.get("polls") or 0) + 1
+        now = self.registry_in(region).endpoint(endpoint_name)
+        if now is None:
+            raise RegionalDeploymentFailed(f"region {region}: endpoint {endpoint_name} does not exist")
+        status, config = str(now["status"]), str(now["config_name"])
+        if status == "InService" and config == wanted:
+            return {"settled": True, "polls": polls}
+        if status == "InService":
+            raise RegionalDeploymentFailed(
+                f"region {region}: SageMaker auto-rollback: endpoint {endpoint_name} is back on config "
+                f"{config} (not {wanted}): an alarm fired during the blue/green deployment"
+            )
+        if status in ("Failed", "UpdateRollbackFailed", "OutOfService"):
+            raise RegionalDeploymentFailed(f"region {region}: endpoint {endpoint_name} is {status}")
+        if polls >= int(event.get("max_polls") or 1):
+            raise RegionalDeploymentFailed(
+                f"region {region}: endpoint {endpoint_name} still {status} after {polls} polls"
+            )
+        return {"settled": False, "polls": polls}
+
+    def roll_back_rollout(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """A region failed: every other region already moved serves what it served, and so does the
+        home option (the workflow then puts the home endpoint back itself, as after a failed smoke
+        test).
+
+        Input: ``{"plan", "updated_by"}``. Idempotent and driven by what each region serves now, not
+        by which steps ran: an endpoint on another config than the plan saw goes back to that config
+        (a plain update: the old fleet is known good), an option pointing at the rejected version goes
+        back to the version it served. An endpoint created by this rollout (nothing served before) is
+        left to retirement, and its option is marked retired so the gateway skips it.
+        """
+        plan = event["plan"]
+        family = plan["family"]
+        target_arn = str(plan["target"]["arn"])
+        updated_by = str(event["updated_by"])
+        restored: list[dict[str, Any]] = []
+        for region in plan["rollout"]["regions"]:
+            name = str(region["region"])
+            registry = self.registry_in(name)
+            done: dict[str, Any] = {"region": name, "endpoint": "", "option": ""}
+            previous_config = str(region["endpoint"]["config_name"])
+            now = registry.endpoint(str(family["endpoint_name"]))
+            if region["endpoint"]["exists"] and now is not None and now["config_name"] != previous_config:
+                registry.update_endpoint(str(family["endpoint_name"]), previous_config)
+                done["endpoint"] = previous_config
+            done["option"] = self._restore_option(
+                str(region["option_id"]), target_arn, str(region["live"]["arn"]), updated_by
+            )
+            restored.append(done)
+        home_option = self._restore_option(
+            str(family["option_id"]), target_arn, str(plan["live"]["arn"]), updated_by
+        )
+        restored.append({"region": self.home_region, "endpoint": "", "option": home_option})
+        logger.warning("rollout of %s rolled back: %s", target_arn, restored)
+        return {"restored": restored}
+
+    def _restore_option(self, option_id: str, target_arn: str, previous_arn: str, updated_by: str) -> str:
+        """The option back on ``previous_arn`` when it still points at the rejected version."""
+        current = self.options.get(option_id)
+        if current is None or current.model_package_arn != target_arn:
+            return ""
+        if previous_arn:
+            desired = replace(current, model_package_arn=previous_arn, status=OptionStatus.ACTIVE)
+        else:
+            desired = replace(current, status=OptionStatus.RETIRED)
+        self.options.put(desired, expected_version=current.version, updated_by=updated_by)
+        return previous_arn or "retired"
 
     def _rollback_candidates(
         self, versions: list[PackageVersion], *, rejected_arn: str, tenant: str | None
@@ -338,9 +544,11 @@ class LifecycleService:
             "replaced_by": None,
         }
         if current is None:
+            region = str(event.get("region") or "") or None
             return LlmOption(
                 id=option_id,
                 provider=ProviderKind.SAGEMAKER,
+                region=region,
                 description=f"Model package version {version}, deployed by the model-deployment workflow",
                 **changes,
             )
@@ -713,3 +921,24 @@ class LifecycleService:
             except VersionConflict:
                 logger.warning("option %s changed during retirement; the next run retires it", pinned.id)
         return done
+
+
+def guarded_deployment(settings: Mapping[str, Any], alarm_names: list[str]) -> dict[str, Any]:
+    """``UpdateEndpoint``'s ``DeploymentConfig`` as the ASL's home-region update builds it: blue/green,
+    CANARY or LINEAR from the workflow's settings, with the region's rollback alarms."""
+    linear = str(settings.get("traffic_type")) == "LINEAR"
+    routing: dict[str, Any] = {"Type": "LINEAR" if linear else "CANARY"}
+    size = {
+        "Type": "CAPACITY_PERCENT",
+        "Value": int(settings["linear_step_percent"] if linear else settings["canary_percent"]),
+    }
+    routing["LinearStepSize" if linear else "CanarySize"] = size
+    routing["WaitIntervalInSeconds"] = int(settings["wait_interval_seconds"])
+    return {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": routing,
+            "TerminationWaitInSeconds": int(settings["termination_wait_seconds"]),
+            "MaximumExecutionTimeoutInSeconds": int(settings["maximum_execution_timeout_seconds"]),
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarm_names]},
+    }

@@ -24,6 +24,17 @@ class LifecycleSettings(BaseModel):
     adapters_table: str | None = Field(default=None, alias="ADAPTERS_TABLE", min_length=1)
     """The tenant adapters table (issue 16). Optional: a stack from before it deploys family-wide
     versions as before and fails a tenant's version in its plan with the reason."""
+    regional_artifact_buckets: dict[str, str] = Field(default_factory=dict, alias="REGIONAL_ARTIFACT_BUCKETS")
+    """Region → the artifacts replica there (multi-region rollout, issue 16); infra sets it from the
+    naming the regional stacks use."""
+
+    execution_role_arn: str = Field(default="", alias="SAGEMAKER_EXECUTION_ROLE_ARN")
+    """The role SageMaker assumes for the models the rollout makes in other regions."""
+
+    @field_validator("regional_artifact_buckets", mode="before")
+    @classmethod
+    def _parse_buckets(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
 
     @field_validator("families", mode="before")
     @classmethod
