@@ -55,10 +55,12 @@ def _client(stack: LocalStack, tenant: str) -> openai.OpenAI:
 @pytest.fixture(autouse=True)
 def pinned_quota_minute(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The gateway rebuilt with its quotas on a fixed clock and reading settings on every request."""
-    from handlers import gateway
+    from handlers import gateway, gateway_wiring
 
     monkeypatch.setattr(
-        gateway, "_accounting", functools.partial(gateway._accounting, clock=lambda: PINNED, settings_ttl_s=0)
+        gateway_wiring,
+        "_accounting",
+        functools.partial(gateway_wiring._accounting, clock=lambda: PINNED, settings_ttl_s=0),
     )
     gateway.forget_cached_state()
     yield

@@ -64,10 +64,12 @@ def test_the_options_table_lost_mid_traffic_is_served_from_last_known_good_and_c
     status, _, _ = harness.call("POST", "/v1/chat/completions", CHAT)
     # Then the request is still answered from the last-known-good catalogue
     assert status == 200
-    # And both the gateway and the invoke step said so, as metrics
+    # And both the gateway and the invoke step said so, as metrics (at least once each: a store
+    # whose snapshot is past its TTL may also try a refresh in the background, which fails too)
     names = emitted_metrics(capsys.readouterr().out)
-    assert names[metric_names.OPTIONS_LAST_KNOWN_GOOD] == 2, names
-    assert names[metric_names.OPTIONS_REFRESH_FAILED] == 2, names
+    assert names[metric_names.OPTIONS_LAST_KNOWN_GOOD] >= 2, names
+    assert names[metric_names.OPTIONS_REFRESH_FAILED] >= 2, names
+    assert names[metric_names.OPTIONS_LAST_KNOWN_GOOD] == names[metric_names.OPTIONS_REFRESH_FAILED], names
 
 
 def test_an_invoke_step_without_any_catalogue_skips_the_candidate_and_counts_it(
