@@ -757,24 +757,7 @@ class LifecycleService:
         """
         family, tenant, store = self._tenant_of(event)
         current, canary = self._running_canary(store, family, tenant, event)
-        record = TenantAdapter(
-            family=family.group,
-            tenant=tenant,
-            state=AdapterState.LIVE,
-            live=canary,
-            previous=current.live,
-            endpoint_name=current.endpoint_name or family.endpoint_name,
-            updated_at=utc_timestamp(),
-            updated_by=str(event["updated_by"]),
-        )
-        self._write_tenant(
-            event,
-            record,
-            HistoryEvent.CANARY_PROMOTED,
-            expected_canary_arn=canary.package_arn,
-            check_canary=True,
-            extra=canary.as_item("canary"),
-        )
+        self._end_canary(event, family, tenant, current, canary, AdapterState.LIVE, canary, current.live)
         return {"tenant": tenant, "live": canary.as_state()}
 
     def roll_back_canary(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -786,25 +769,45 @@ class LifecycleService:
         """
         family, tenant, store = self._tenant_of(event)
         current, canary = self._running_canary(store, family, tenant, event)
+        self._end_canary(
+            event, family, tenant, current, canary, AdapterState.ROLLED_BACK, current.live, current.previous
+        )
+        return {"tenant": tenant, "live": current.live.as_state() if current.live else None}
+
+    def _end_canary(
+        self,
+        event: Mapping[str, Any],
+        family: ModelFamily,
+        tenant: str,
+        current: TenantAdapter,
+        canary: AdapterRef,
+        state: AdapterState,
+        live: AdapterRef | None,
+        previous: AdapterRef | None,
+    ) -> None:
+        """Write the row a finished canary leaves (promoted: ``LIVE``; rolled back: ``ROLLED_BACK``),
+        conditional on that canary still running; the history item keeps the canary (``canary_*``)."""
         record = TenantAdapter(
             family=family.group,
             tenant=tenant,
-            state=AdapterState.ROLLED_BACK,
-            live=current.live,
-            previous=current.previous,
+            state=state,
+            live=live,
+            previous=previous,
             endpoint_name=current.endpoint_name or family.endpoint_name,
             updated_at=utc_timestamp(),
             updated_by=str(event["updated_by"]),
         )
+        history = (
+            HistoryEvent.CANARY_PROMOTED if state is AdapterState.LIVE else HistoryEvent.CANARY_ROLLED_BACK
+        )
         self._write_tenant(
             event,
             record,
-            HistoryEvent.CANARY_ROLLED_BACK,
+            history,
             expected_canary_arn=canary.package_arn,
             check_canary=True,
             extra=canary.as_item("canary"),
         )
-        return {"tenant": tenant, "live": current.live.as_state() if current.live else None}
 
     @staticmethod
     def _running_canary(
