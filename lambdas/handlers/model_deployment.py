@@ -1,8 +1,10 @@
 """The model-deployment workflow's Lambda tasks (one function, `action`): `plan`, `smoke`, `switch`, and
 for tenant adapters `switch_tenant`, `revert_tenant`, `tenant_to_base` and the canary's
 `start_canary`, `judge_canary`, `promote_canary`, `roll_back_canary`, and for the rollout to a
-family's other regions `deploy_region`, `region_endpoint`, `roll_back_rollout` (SageMaker there is
-called with that region's clients: Step Functions' SDK integrations reach only the stack's region).
+family's other regions `deploy_region`, `region_endpoint`, `roll_back_rollout`, and for an adapter
+version there `create_region_adapter`, `region_adapter`, `switch_region_adapter_options`,
+`roll_back_adapter_rollout`, `delete_region_adapters` (SageMaker there is called with that region's
+clients: Step Functions' SDK integrations reach only the stack's region).
 
 Everything else the workflow does is a direct SDK integration. Errors are raised with the lifecycle's
 own exception classes so the state machine can `Catch` them by name.
@@ -37,6 +39,11 @@ ACTIONS = (
     "deploy_region",
     "region_endpoint",
     "roll_back_rollout",
+    "create_region_adapter",
+    "region_adapter",
+    "switch_region_adapter_options",
+    "roll_back_adapter_rollout",
+    "delete_region_adapters",
 )
 
 
@@ -120,6 +127,16 @@ def dispatch(service: LifecycleService, event: dict[str, Any]) -> dict[str, Any]
         return service.region_endpoint(event)
     if action == "roll_back_rollout":
         return service.roll_back_rollout(event)
+    if action == "create_region_adapter":
+        return service.create_region_adapter(event)
+    if action == "region_adapter":
+        return service.region_adapter(event)
+    if action == "switch_region_adapter_options":
+        return service.switch_region_adapter_options(event)
+    if action == "roll_back_adapter_rollout":
+        return service.roll_back_adapter_rollout(event)
+    if action == "delete_region_adapters":
+        return service.delete_region_adapters(event)
     raise ValueError(f"unknown action {action!r}; expected one of {ACTIONS}")
 
 

@@ -26,6 +26,9 @@ class InMemoryRegistry:
     archived: dict[str, str] = field(default_factory=dict)
     smoked: list[tuple[str, str | None]] = field(default_factory=list)
     smoke_fails: bool = False
+    broken_artifacts: set[str] = field(default_factory=set)
+    created_components: dict[str, str] = field(default_factory=dict)
+    """Adapter components made with ``create_adapter_component``: name → artifact URL."""
 
     def add_version(self, version: PackageVersion) -> PackageVersion:
         self.versions[version.arn] = version
@@ -95,6 +98,16 @@ class InMemoryRegistry:
 
     def create_endpoint(self, name: str, config_name: str) -> None:
         self.endpoints[name] = {"status": "InService", "config_name": config_name}
+
+    def create_adapter_component(
+        self, name: str, *, endpoint_name: str, base_component: str, artifact_url: str
+    ) -> None:
+        """Settles at once (``InService``), or ``Failed`` for an artifact in ``broken_artifacts``."""
+        if endpoint_name not in self.endpoints or base_component not in self.components:
+            raise LookupError(f"no endpoint {endpoint_name} with base component {base_component}")
+        self.created_components[name] = artifact_url
+        status = "Failed" if artifact_url in self.broken_artifacts else "InService"
+        self.components[name] = (endpoint_name, status)
 
     def update_endpoint(
         self, name: str, config_name: str, deployment_config: dict[str, object] | None = None

@@ -1,6 +1,7 @@
 """The region-by-region rollout's tasks (issue 16) on the in-memory fakes: what the plan hands the
 workflow for each other region, one poll of a region's endpoint, and the rollback of every region
-moved (home included) when a later region fails."""
+moved (home included) when a later region fails. (Adapter versions in the other regions:
+``test_lifecycle_adapter_regions.py``.)"""
 
 from __future__ import annotations
 
@@ -102,13 +103,10 @@ def test_the_plan_lists_the_other_regions_in_order_as_each_serves_now() -> None:
     assert world.options.get(f"glob-{IRELAND}").region == IRELAND  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("family", [LOCAL, ADAPTERS], ids=["single-region", "adapter-family"])
-def test_single_region_and_adapter_families_roll_out_nowhere_else(family: ModelFamily) -> None:
+def test_a_single_region_family_rolls_out_nowhere_else() -> None:
     world = World()
-    if family is ADAPTERS:
-        world.registries[HOME].endpoints["base-ep"] = {"status": "InService", "config_name": "c"}
-        world.registries[HOME].components["base-ic"] = ("base-ep", "InService")
-    assert world.plan(_version(family.group, 1))["rollout"] == {"count": 0, "regions": []}
+    assert world.plan(_version(LOCAL.group, 1))["rollout"] == {"count": 0, "regions": []}
+    # (adapter families roll out region by region too: tests/unit/test_lifecycle_adapter_regions.py)
 
 
 @pytest.mark.parametrize(

@@ -182,6 +182,20 @@ class SageMakerRegistry:
     def create_endpoint(self, name: str, config_name: str) -> None:
         self.sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config_name)
 
+    def create_adapter_component(
+        self, name: str, *, endpoint_name: str, base_component: str, artifact_url: str
+    ) -> None:
+        """An adapter version's inference component, as the home region's ``CreateAdapterComponent``
+        state makes it: on the base component, with the adapter's artifact and no compute."""
+        self.sagemaker.create_inference_component(
+            InferenceComponentName=name,
+            EndpointName=endpoint_name,
+            Specification={
+                "BaseInferenceComponentName": base_component,
+                "Container": {"ArtifactUrl": artifact_url},
+            },
+        )
+
     def update_endpoint(
         self, name: str, config_name: str, deployment_config: dict[str, Any] | None = None
     ) -> None:

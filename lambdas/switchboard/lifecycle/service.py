@@ -126,6 +126,11 @@ class ModelRegistry(Protocol):
 
     def create_endpoint(self, name: str, config_name: str) -> None: ...
 
+    def create_adapter_component(
+        self, name: str, *, endpoint_name: str, base_component: str, artifact_url: str
+    ) -> None:
+        """A LoRA adapter's inference component on ``base_component`` (no compute of its own)."""
+
     def update_endpoint(
         self, name: str, config_name: str, deployment_config: dict[str, Any] | None = None
     ) -> None:
@@ -281,14 +286,14 @@ class LifecycleService:
     ) -> dict[str, Any]:
         """The family's other regions, in rollout order, each as it serves now (what a rollback restores).
 
-        Only a family-wide version of a full-model family rolls out region by region: tenant adapters
-        and their canaries stay in the home region (the adapters table and the gateway's per-tenant
-        resolution are the home region's). ``count`` 0: the home region only, as before.
+        Every deployed version rolls out region by region: a full model (family-wide), and for an
+        adapter family a family-wide or a tenant's adapter (:meth:`_adapter_region_state` adds what
+        the adapter path needs). ``count`` 0: the home region only, as before.
         """
         regions = family.extra_regions(self.home_region) if self.home_region else ()
-        if target is None or tenant or decision is not Decision.DEPLOY or family.kind is not FamilyKind.FULL:
+        if target is None or decision is not Decision.DEPLOY:
             regions = ()
-        planned = []
+        planned: list[dict[str, Any]] = []
         for region in regions:
             endpoint = self.registry_in(region).endpoint(family.endpoint_name)
             option_id = family.regional_option_id(region, self.home_region)
@@ -310,6 +315,10 @@ class LifecycleService:
                     ),
                 }
             )
+            if family.kind is FamilyKind.ADAPTER:
+                planned[-1]["live"]["inference_component"] = self._adapter_region_state(
+                    family, region, endpoint, option
+                )
         return {"count": len(planned), "regions": planned}
 
     def _regional_model_data(self, region: str, model_data_url: str) -> str:
@@ -331,6 +340,212 @@ class LifecycleService:
             )
         key = model_data_url[5:].split("/", 1)[1]
         return f"s3://{bucket}/{key}"
+
+    # -- adapter versions in the family's other regions (issue 16): CreateAdapterInRegion,
+    #    CheckAdapterInRegion, SwitchAdapterOptionsInOtherRegions, RollBackAdapterInOtherRegions,
+    #    DeleteOldAdapterInOtherRegions
+
+    def _adapter_region_state(
+        self, family: ModelFamily, region: str, endpoint: Mapping[str, Any] | None, option: LlmOption | None
+    ) -> str:
+        """Check an adapter family's other region before anything is created, and return the
+        inference component its option serves now (what a rollback restores; "" when none).
+
+        **One name per adapter version, in every region.** SageMaker names are unique per account
+        and region, so a version's component is created under the same name
+        (``names.component``) in each region, on that region's endpoint and base component, which
+        carry the family's names too (``endpoint_name``, ``base_component``: the platform engineer
+        deploys the base in each listed region as in the home one; no stack creates a base model,
+        which has its own image, instances and lifetime). That keeps the tenant adapters table
+        (home region, one row per tenant and family) the single source of truth: a regional option
+        (``<option_id>-<region>``, ``region`` set, ``adapter_family`` set, ``inference_component``
+        the region's base) resolves a tenant's row to a component name that exists in its own
+        region, so a tenant's adapter moves in every region with the one conditional write of its
+        row, and the gateway fails over across regions to the same version.
+        """
+        if endpoint is None or self.registry_in(region).component_status(family.base_component or "") is None:
+            raise BaseComponentMissing(
+                f"adapter family {family.group} in region {region}: endpoint {family.endpoint_name} or "
+                f"base inference component {family.base_component} does not exist there (deploy the "
+                "base in every region the family lists)"
+            )
+        return (option.inference_component if option else None) or ""
+
+    def create_region_adapter(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The adapter version's inference component in one other region, on that region's base.
+
+        Input: ``{"region" (an entry of the plan's ``rollout.regions``), "family", "names"}``. The
+        artifact is the region's replica of the version's (``model_data_url`` of the entry): SageMaker
+        loads an adapter's ``ArtifactUrl`` from its own region. A component of that name already
+        there (this task retried after its create went through) is taken as created. Any failure is
+        :class:`RegionalDeploymentFailed` naming the region.
+        """
+        from switchboard.lifecycle.errors import RegionalDeploymentFailed
+
+        region = event["region"]
+        name = str(region["region"])
+        family = event["family"]
+        component = str(event["names"]["component"])
+        registry = self.registry_in(name)
+        try:
+            if registry.component_status(component) is None:
+                registry.create_adapter_component(
+                    component,
+                    endpoint_name=str(family["endpoint_name"]),
+                    base_component=str(family["base_component"]),
+                    artifact_url=str(region["model_data_url"]),
+                )
+        except Exception as exc:
+            if isinstance(exc, LifecycleError):
+                raise
+            raise RegionalDeploymentFailed(f"region {name}: {type(exc).__name__}: {str(exc)[:300]}") from exc
+        return {"region": name, "component": component}
+
+    def region_adapter(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """One poll of the new component in a region: ``settled`` once it is ``InService``.
+
+        Input: ``{"region", "component", "polls", "max_polls"}``. ``Failed``, a component gone, or too
+        many polls raise :class:`RegionalDeploymentFailed` naming the region.
+        """
+        from switchboard.lifecycle.errors import RegionalDeploymentFailed
+
+        region = str(event["region"])
+        component = str(event["component"])
+        polls = int(event.get("polls") or 0) + 1
+        status = self.registry_in(region).component_status(component)
+        if status == "InService":
+            return {"settled": True, "polls": polls}
+        if status is None or status == "Failed":
+            raise RegionalDeploymentFailed(
+                f"region {region}: inference component {component} is {status or 'missing'}"
+            )
+        if polls >= int(event.get("max_polls") or 1):
+            raise RegionalDeploymentFailed(
+                f"region {region}: inference component {component} still {status} after {polls} polls"
+            )
+        return {"settled": False, "polls": polls}
+
+    def switch_region_adapter_options(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """A family-wide adapter: every other region's option moves to the version's component,
+        right after the home option (one task, so the options move together).
+
+        Input: ``{"plan", "updated_by"}``. Each write is conditional on what the region's option
+        served at the plan; a refusal raises :class:`RegionalDeploymentFailed` naming the region (the
+        workflow then puts every option back, :meth:`roll_back_adapter_rollout`).
+        """
+        from switchboard.lifecycle.errors import RegionalDeploymentFailed
+
+        plan = event["plan"]
+        moved: list[str] = []
+        for region in plan["rollout"]["regions"]:
+            name = str(region["region"])
+            try:
+                self.switch(
+                    {
+                        "region": name,
+                        "option_id": region["option_id"],
+                        "expect_package_arn": region["live"]["arn"],
+                        "package_arn": plan["target"]["arn"],
+                        "version": plan["target"]["version"],
+                        "endpoint_name": plan["family"]["endpoint_name"],
+                        "inference_component": plan["names"]["component"],
+                        "updated_by": event["updated_by"],
+                    }
+                )
+            except LifecycleError as exc:
+                raise RegionalDeploymentFailed(f"region {name}: {exc}") from exc
+            except VersionConflict as exc:
+                raise RegionalDeploymentFailed(f"region {name}: option changed concurrently: {exc}") from exc
+            moved.append(str(region["option_id"]))
+        return {"moved": moved}
+
+    def roll_back_adapter_rollout(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The adapter version failed somewhere: routing goes back and its other regions' components go.
+
+        Input: ``{"plan", "updated_by"}``. Driven by what each region serves now, not by which steps
+        ran, so it is idempotent and serves every failure after the home component exists (a region
+        that failed, the regional options refused, an alarm during the bake, a rolled-back canary):
+
+        1. every option still pointing at the version (the home one and each region's) goes back to
+           the version and component it served at the plan (a family-wide adapter; a tenant's
+           version never moves an option: its row is the tenant path's own);
+        2. the version's component is deleted in each other region (absent: nothing to do). The
+           home component is the workflow's next state (``DeleteUntestedAdapter``), once no option
+           names it.
+
+        A deletion that fails is reported in ``left`` and logged, never raised: the version is
+        rejected either way, and retirement removes what is left by its name.
+        """
+        plan = event["plan"]
+        family = plan["family"]
+        target_arn = str(plan["target"]["arn"])
+        component = str(plan["names"]["component"])
+        updated_by = str(event["updated_by"])
+        restored: list[str] = []
+        for region in plan["rollout"]["regions"]:
+            if self._restore_adapter_option(
+                str(region["option_id"]),
+                target_arn,
+                str(region["live"]["arn"]),
+                str(region["live"].get("inference_component") or ""),
+                updated_by,
+            ):
+                restored.append(str(region["option_id"]))
+        if self._restore_adapter_option(
+            str(family["option_id"]),
+            target_arn,
+            str(plan["live"]["arn"]),
+            str(plan["live"]["inference_component"]),
+            updated_by,
+        ):
+            restored.append(str(family["option_id"]))
+        removed = self.delete_region_adapters({"regions": plan["rollout"]["regions"], "component": component})
+        logger.warning(
+            "adapter rollout of %s rolled back: options %s, deleted in %s", target_arn, restored, removed
+        )
+        return {"restored_options": restored, **removed}
+
+    def _restore_adapter_option(
+        self, option_id: str, target_arn: str, previous_arn: str, previous_component: str, updated_by: str
+    ) -> bool:
+        """The option back on its previous adapter when it still points at the rejected version;
+        retired when it served nothing before (the gateway skips it)."""
+        current = self.options.get(option_id)
+        if current is None or current.model_package_arn != target_arn:
+            return False
+        if previous_arn:
+            desired = replace(
+                current,
+                model_package_arn=previous_arn,
+                inference_component=previous_component or None,
+                status=OptionStatus.ACTIVE,
+            )
+        else:
+            desired = replace(current, status=OptionStatus.RETIRED)
+        self.options.put(desired, expected_version=current.version, updated_by=updated_by)
+        return True
+
+    def delete_region_adapters(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """An adapter component that no longer serves (the old live one after the bake) goes in every
+        other region too, by its name (the same in each).
+
+        Input: ``{"regions" (the plan's ``rollout.regions``), "component"}``. Idempotent; failures are
+        reported in ``left``, never raised (the deployment succeeded; retirement finds what is left).
+        """
+        component = str(event.get("component") or "")
+        deleted: list[str] = []
+        left: list[str] = []
+        if not component:
+            return {"deleted_in": deleted, "left": left}
+        for region in event.get("regions") or []:
+            name = str(region["region"])
+            try:
+                if self.registry_in(name).delete_component(component):
+                    deleted.append(name)
+            except Exception as exc:
+                logger.warning("region %s: could not delete %s: %s", name, component, exc)
+                left.append(f"{name}: {type(exc).__name__}: {str(exc)[:200]}")
+        return {"deleted_in": deleted, "left": left}
 
     # -- deployment in the family's other regions: DeployInRegion, CheckRegionEndpoint, rollback
 
