@@ -26,6 +26,13 @@ have no adapter), like the options catalogue. A table error fails open: the last
 tenant if there is one, else the base component, with the ``AdapterLookupFailed`` event (on the
 dashboard and behind an alarm), and the next read waits another ``ttl_s``.
 
+Regions: an adapter family that lists regions has one option per region (``<option_id>-<region>``,
+``region`` set, that region's base as ``inference_component``, the same ``adapter_family``). The
+deployment workflow makes each adapter version under the same component name in every region, so
+the tenant's one row resolves, on any of those options, to a component of the option's own region
+(the provider calls the option's region), and a chain listing them fails over across regions to the
+same version (``tests/unit/test_adapter_routing_regions.py``).
+
 The answer names what served in ``x-switchboard-adapter``: ``<family>:v<version>`` or ``base``
 (:attr:`AdapterAttempt.label`); absent when the option has no adapter family.
 """

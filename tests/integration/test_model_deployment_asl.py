@@ -35,6 +35,10 @@ ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
 GLOBAL_GROUP = "switchboard-test-global"
 OTHER_REGIONS = ("eu-west-1", "ap-southeast-2")
 """The global family's rollout regions after the home one, in order."""
+REGIONAL_LORA_GROUP = "switchboard-test-rlora"
+REGIONAL_LORA_ENDPOINT = "switchboard-test-rlora-base"
+REGIONAL_LORA_BASE = "switchboard-test-rlora-base-ic"
+"""An adapter family listing the same regions (its versions are made in each before routing moves)."""
 
 FAST = {
     "traffic_type": "CANARY",
@@ -69,6 +73,13 @@ FAMILIES = [
         "option_id": "test-global",
         "endpoint_name": GLOBAL_GROUP,
         "instance_type": "ml.g4dn.xlarge",
+        "regions": [REGION, *OTHER_REGIONS],
+    },
+    {
+        "group": REGIONAL_LORA_GROUP,
+        "option_id": "test-rlora",
+        "endpoint_name": REGIONAL_LORA_ENDPOINT,
+        "base_component": REGIONAL_LORA_BASE,
         "regions": [REGION, *OTHER_REGIONS],
     },
 ]
@@ -864,7 +875,8 @@ def test_approving_a_tenants_adapter_serves_that_tenant_only(lifecycle: Lifecycl
         assert state in states
     assert "SwitchGatewayOption" not in states and "SwitchTenantAdapter" not in states
     assert "BakeOldAdapter" not in states  # the canary's bake was the bake
-    assert states[-2:] == ["DeleteOldAdapter", "Deployed"]
+    # (a single-region family: no other region holds the old component)
+    assert states[-3:] == ["DeleteOldAdapter", "OldAdapterInOtherRegions?", "Deployed"]
     acme = lifecycle.tenant("acme")
     assert (acme.live.package_arn, acme.live.version, acme.state.value) == (acme3, 3, "live")
     assert acme.previous == acme_before.live
@@ -1019,13 +1031,14 @@ def test_a_tenants_canary_serves_its_share_then_promotes_after_the_bake(lifecycl
     # Then it is promoted: version 3 live, version 1 previous, the old component gone; globex untouched
     assert result["status"] == "SUCCEEDED", result
     states = lifecycle.states_entered(execution)
-    assert states[-7:] == [
+    assert states[-8:] == [
         "JudgeTenantCanary",
         "CanaryHealthy?",
         "PromoteTenantCanary",
         "RecordDeployment",
         "HasOldAdapterToBake?",
         "DeleteOldAdapter",
+        "OldAdapterInOtherRegions?",
         "Deployed",
     ]
     acme = lifecycle.tenant("acme")
@@ -1061,6 +1074,7 @@ def test_bad_canary_metrics_during_the_bake_roll_the_tenant_back(lifecycle: Life
         "CanaryHealthy?",
         "RollBackTenantCanary",
         "CanaryRolledBack",
+        "UndoAdapterInOtherRegions?",
         "DeleteUntestedAdapter",
     ]
     acme = lifecycle.tenant("acme")
@@ -1482,6 +1496,229 @@ def test_a_failing_region_rolls_back_the_regions_moved_and_home_and_rejects_the_
     # And the Rejected event of version 2 is ignored: it is not live anywhere
     follow_up = lifecycle.run(lifecycle.event(v2))
     assert "IgnoreRejectionOfNonLiveVersion" in lifecycle.states_entered(follow_up["executionArn"])
+
+
+# --------------------------------------------------------------------------------------------------
+# adapter versions in every region of their family (issue 16): made, polled and smoke-tested in each
+# region under the same name before routing moves; a failure anywhere deletes them all
+
+
+def _regional_lora_bases(lifecycle: Lifecycle) -> None:
+    """The base endpoint and component in every region the adapter family lists."""
+    from switchboard_local.lifecycle_local import deploy_base_component
+
+    for region in (REGION, *OTHER_REGIONS):
+        deploy_base_component(
+            _in_region(region, "sagemaker"),
+            endpoint=REGIONAL_LORA_ENDPOINT,
+            component=REGIONAL_LORA_BASE,
+            role_arn=ROLE,
+        )
+
+
+def _regional_components(region: str) -> list[str]:
+    listed = _in_region(region, "sagemaker").list_inference_components(
+        EndpointNameEquals=REGIONAL_LORA_ENDPOINT
+    )
+    return sorted(c["InferenceComponentName"] for c in listed["InferenceComponents"])
+
+
+def _adapter_regions(lifecycle: Lifecycle, execution: str) -> list[str]:
+    return [
+        state_input["rollout"]["region"]["region"]
+        for name, state_input in lifecycle.entered_with_input(execution)
+        if name == "CreateAdapterInRegion"
+    ]
+
+
+def _rlora(version: int) -> str:
+    return f"s3://switchboard-models/rlora/v{version}.tar.gz"
+
+
+def test_an_adapter_version_is_made_in_every_region_before_the_options_move_together(
+    lifecycle: Lifecycle,
+) -> None:
+    # Given the adapter family's base in every region it lists, and its version 1 live everywhere
+    _regional_lora_bases(lifecycle)
+    a1 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(1))
+    first = lifecycle.approve(a1)
+    assert first["status"] == "SUCCEEDED", first
+    v1_component = lifecycle.option("test-rlora").inference_component
+    for region in OTHER_REGIONS:
+        assert v1_component in _regional_components(region)
+
+    # When version 2 is approved
+    a2 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(2))
+    result = lifecycle.approve(a2)
+
+    # Then its component was made and smoke-tested at home, then in each other region in order,
+    # all before any option moved; then the home option and every region's option moved together
+    assert result["status"] == "SUCCEEDED", result
+    states = lifecycle.states_entered(result["executionArn"])
+    assert _adapter_regions(lifecycle, result["executionArn"]) == list(OTHER_REGIONS)
+    assert states.count("SmokeTestAdapterInRegion") == len(OTHER_REGIONS)
+    assert states.index("SmokeTestAdapter") < states.index("CreateAdapterInRegion")
+    last_smoke = len(states) - 1 - states[::-1].index("SmokeTestAdapterInRegion")
+    assert (
+        last_smoke < states.index("SwitchGatewayOption") < states.index("SwitchAdapterOptionsInOtherRegions")
+    )
+    assert "StartRegionalRollout" not in states  # the full-model path is not taken
+    home = lifecycle.option("test-rlora")
+    v2_component = home.inference_component
+    assert home.model_package_arn == a2 and "-v2-" in v2_component
+    replicas = lifecycle.names["regional_artifact_buckets"]
+    for region in OTHER_REGIONS:
+        option = lifecycle.option(f"test-rlora-{region}")
+        assert (option.model_package_arn, option.inference_component, option.region) == (
+            a2,
+            v2_component,
+            region,
+        )
+        assert option.endpoint_name == REGIONAL_LORA_ENDPOINT
+        described = _in_region(region, "sagemaker").describe_inference_component(
+            InferenceComponentName=v2_component
+        )
+        assert described["Specification"]["BaseInferenceComponentName"] == REGIONAL_LORA_BASE
+        assert (
+            described["Specification"]["Container"]["ArtifactUrl"]
+            == f"s3://{replicas[region]}/rlora/v2.tar.gz"
+        )
+    # ... and after the bake version 1's component went in every region, the base stayed
+    assert states[-3:] == ["OldAdapterInOtherRegions?", "DeleteOldAdapterInOtherRegions", "Deployed"]
+    for region in (REGION, *OTHER_REGIONS):
+        assert _regional_components(region) == sorted([REGIONAL_LORA_BASE, v2_component]), region
+
+
+def test_an_adapter_failing_in_a_region_is_deleted_everywhere_and_rejected_naming_the_region(
+    lifecycle: Lifecycle,
+) -> None:
+    from switchboard_local.sagemaker_ext import CONTROL
+
+    # Given version 1 live everywhere, and version 2's artifact unloadable in the last region only
+    # (its replica there is broken)
+    _regional_lora_bases(lifecycle)
+    a1 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(1))
+    assert lifecycle.approve(a1)["status"] == "SUCCEEDED"
+    before = {option_id: lifecycle.option(option_id) for option_id in _rlora_options()}
+    components_before = {region: _regional_components(region) for region in (REGION, *OTHER_REGIONS)}
+    failing = OTHER_REGIONS[-1]
+    CONTROL.broken_artifacts.add(
+        f"s3://{lifecycle.names['regional_artifact_buckets'][failing]}/rlora/v2.tar.gz"
+    )
+
+    # When version 2 is approved
+    a2 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(2))
+    result = lifecycle.approve(a2)
+
+    # Then it was made at home and in the first region, failed in the last, and went everywhere;
+    # no option moved, the version is rejected naming the region
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "RegionalRolloutFailed"
+    assert f"adapter rollout to region {failing} failed" in result["cause"] and "is Failed" in result["cause"]
+    states = lifecycle.states_entered(result["executionArn"])
+    assert _adapter_regions(lifecycle, result["executionArn"]) == list(OTHER_REGIONS)
+    assert "SwitchGatewayOption" not in states
+    order = [
+        "NoteAdapterRegionFailed",
+        "RollBackAdapterInOtherRegions",
+        "DeleteUntestedAdapter",
+        "MarkPackageRejected",
+    ]
+    assert [s for s in states if s in order] == order
+    for region in (REGION, *OTHER_REGIONS):
+        assert _regional_components(region) == components_before[region], region
+    assert {option_id: lifecycle.option(option_id) for option_id in _rlora_options()} == before
+    package = lifecycle.package(a2)
+    assert package["ModelApprovalStatus"] == "Rejected" and failing in package["ApprovalDescription"]
+
+
+def _rlora_options() -> list[str]:
+    return ["test-rlora", *(f"test-rlora-{region}" for region in OTHER_REGIONS)]
+
+
+def test_regional_options_that_cannot_move_put_the_home_option_back_and_the_version_goes(
+    lifecycle: Lifecycle,
+) -> None:
+    # Given version 1 live everywhere, and the regional options' switch failing
+    _regional_lora_bases(lifecycle)
+    a1 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(1))
+    assert lifecycle.approve(a1)["status"] == "SUCCEEDED"
+    before = {option_id: lifecycle.option(option_id) for option_id in _rlora_options()}
+    components_before = {region: _regional_components(region) for region in (REGION, *OTHER_REGIONS)}
+
+    # When version 2 is approved
+    a2 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(2))
+    with _fail_during(lifecycle, "switch_region_adapter_options"):
+        result = lifecycle.approve(a2)
+
+    # Then the home option moved and came back, version 2's components went everywhere, rejected
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "RegionalRolloutFailed"
+    assert "could not move to version 2" in result["cause"]
+    states = lifecycle.states_entered(result["executionArn"])
+    for state in ("SwitchGatewayOption", "NoteAdapterOptionsFailed", "RollBackAdapterInOtherRegions"):
+        assert state in states
+    home = lifecycle.option("test-rlora")
+    assert (home.model_package_arn, home.inference_component) == (
+        a1,
+        before["test-rlora"].inference_component,
+    )
+    for option_id in _rlora_options()[1:]:
+        assert lifecycle.option(option_id) == before[option_id]
+    for region in (REGION, *OTHER_REGIONS):
+        assert _regional_components(region) == components_before[region], region
+    assert lifecycle.package(a2)["ModelApprovalStatus"] == "Rejected"
+
+
+def test_a_tenants_adapter_is_made_in_every_region_and_its_row_moves_once(lifecycle: Lifecycle) -> None:
+    # Given the base everywhere
+    _regional_lora_bases(lifecycle)
+
+    # When acme's adapter is approved
+    acme1 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(1), tenant="acme")
+    result = lifecycle.approve(acme1)
+
+    # Then its component was made in every region before the canary started, and acme's one row
+    # (which every region's option resolves) names it; no option was touched
+    assert result["status"] == "SUCCEEDED", result
+    states = lifecycle.states_entered(result["executionArn"])
+    assert _adapter_regions(lifecycle, result["executionArn"]) == list(OTHER_REGIONS)
+    assert states.index("MoreAdapterRegions?") < states.index("StartTenantCanary")
+    acme = lifecycle.tenant("acme", REGIONAL_LORA_GROUP)
+    assert acme.live.package_arn == acme1
+    for region in (REGION, *OTHER_REGIONS):
+        assert acme.live.component in _regional_components(region), region
+    assert all(lifecycle.option(option_id) is None for option_id in _rlora_options())
+
+
+def test_a_tenants_canary_rolled_back_leaves_no_component_in_any_region(lifecycle: Lifecycle) -> None:
+    from switchboard_local.lifecycle_local import put_component_metrics
+
+    # Given acme's version 1 live in every region, and its version 2 canarying (made everywhere)
+    _regional_lora_bases(lifecycle)
+    acme1 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(1), tenant="acme")
+    assert lifecycle.approve(acme1)["status"] == "SUCCEEDED"
+    before = {region: _regional_components(region) for region in (REGION, *OTHER_REGIONS)}
+    acme2 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(2), tenant="acme")
+    execution = lifecycle.start(lifecycle.set_status(acme2, "Approved"), {"bake_seconds": 2})
+    lifecycle.wait_until_entered(execution, "BakeTenantCanary")
+    canary = lifecycle.tenant("acme", REGIONAL_LORA_GROUP).canary
+    for region in OTHER_REGIONS:
+        assert canary.component in _regional_components(region)
+
+    # When the canary fails half its requests during the bake
+    put_component_metrics(client("cloudwatch"), canary.component, invocations=20, errors=10)
+    result = lifecycle.wait(execution)
+
+    # Then acme is back on version 1 and the canary's component is gone in every region
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "CanaryRolledBack"
+    states = lifecycle.states_entered(execution)
+    assert states.index("CanaryRolledBack") < states.index("RollBackAdapterInOtherRegions")
+    assert states.index("RollBackAdapterInOtherRegions") < states.index("DeleteUntestedAdapter")
+    assert lifecycle.tenant("acme", REGIONAL_LORA_GROUP).live.package_arn == acme1
+    for region in (REGION, *OTHER_REGIONS):
+        assert _regional_components(region) == before[region], region
 
 
 # --------------------------------------------------------------------------------------------------
