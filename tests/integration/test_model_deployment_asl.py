@@ -932,7 +932,12 @@ def test_rejecting_a_tenants_only_adapter_returns_it_to_the_base_model(lifecycle
     # Then acme's record says the base model serves it, its component is gone, globex is untouched
     assert result["status"] == "SUCCEEDED", result
     states = lifecycle.states_entered(result["executionArn"])
-    assert states[-3:] == ["RollTenantBackToBase", "DeleteRejectedTenantAdapter", "TenantServedByBaseModel"]
+    assert states[-4:] == [
+        "RollTenantBackToBase",
+        "DeleteRejectedTenantAdapter",
+        "RejectedAdapterInOtherRegions?",
+        "TenantServedByBaseModel",
+    ]
     acme = lifecycle.tenant("acme")
     assert (acme.live, acme.state.value) == (None, "rolled_back")
     remaining = _components(lifecycle)
@@ -1719,6 +1724,32 @@ def test_a_tenants_canary_rolled_back_leaves_no_component_in_any_region(lifecycl
     assert lifecycle.tenant("acme", REGIONAL_LORA_GROUP).live.package_arn == acme1
     for region in (REGION, *OTHER_REGIONS):
         assert _regional_components(region) == before[region], region
+
+
+def test_a_tenant_returned_to_the_base_loses_its_rejected_component_in_every_region(
+    lifecycle: Lifecycle,
+) -> None:
+    # Given acme's only adapter live in every region
+    _regional_lora_bases(lifecycle)
+    acme1 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(1), tenant="acme")
+    assert lifecycle.approve(acme1)["status"] == "SUCCEEDED"
+    component = lifecycle.tenant("acme", REGIONAL_LORA_GROUP).live.component
+
+    # When it is rejected (no other approved adapter: acme goes back to the base model)
+    result = lifecycle.run(lifecycle.set_status(acme1, "Rejected", "acme asked for the base model"))
+
+    # Then its component is gone in every region, the base stays everywhere
+    assert result["status"] == "SUCCEEDED", result
+    states = lifecycle.states_entered(result["executionArn"])
+    assert states[-3:] == [
+        "RejectedAdapterInOtherRegions?",
+        "DeleteRejectedAdapterInOtherRegions",
+        "TenantServedByBaseModel",
+    ]
+    assert lifecycle.tenant("acme", REGIONAL_LORA_GROUP).live is None
+    for region in (REGION, *OTHER_REGIONS):
+        assert _regional_components(region) == [REGIONAL_LORA_BASE], region
+    assert component
 
 
 # --------------------------------------------------------------------------------------------------

@@ -277,6 +277,7 @@ class LifecycleService:
                 else "",
             },
             "rollout": self._rollout_plan(family, target, tenant=tenant, decision=decision.decision),
+            "adapter_regions": self._adapter_regions(family),
         }
         logger.info("deployment plan: %s (%s)", plan["decision"], plan["reason"])
         return plan
@@ -320,6 +321,15 @@ class LifecycleService:
                     family, region, endpoint, option
                 )
         return {"count": len(planned), "regions": planned}
+
+    def _adapter_regions(self, family: ModelFamily) -> dict[str, Any]:
+        """An adapter family's other regions, whatever the decision: where a component that stops
+        serving (a tenant's rejected adapter when the tenant goes back to the base) is deleted too,
+        by its name (the same in every region)."""
+        regions = family.extra_regions(self.home_region) if self.home_region else ()
+        if family.kind is not FamilyKind.ADAPTER:
+            regions = ()
+        return {"count": len(regions), "regions": [{"region": region} for region in regions]}
 
     def _regional_model_data(self, region: str, model_data_url: str) -> str:
         """The version's artifact in ``region``'s replica (S3 replication keeps the same key)."""
