@@ -144,6 +144,27 @@ def test_the_home_stack_may_deploy_in_each_region_with_the_one_execution_role(as
         assert f"switchboard-models-{region}-" in json.dumps(statements[f"ReadArtifactsIn{tag}"]["Resource"])
 
 
+def test_the_adapter_path_may_make_describe_and_delete_only_the_familys_components_in_each_region(
+    assembly: Path,
+) -> None:
+    """An adapter version's component is made, polled and deleted in each other region by the tasks
+    Lambda (``create_region_adapter``, ``region_adapter``, ``roll_back_adapter_rollout``,
+    ``delete_region_adapters``): on the family's own names (``<family prefix>*``) and its base."""
+    from switchboard.lifecycle.logic import family_name_prefix
+
+    statements = _statements(_template(assembly, "Switchboard"))
+    prefix = family_name_prefix("switchboard-support-lora").lower()
+    for tag, region in (("EuWest1", "eu-west-1"), ("ApSoutheast2", "ap-southeast-2")):
+        deploy = statements[f"DeployIn{tag}"]
+        for action in ("CreateInferenceComponent", "DescribeInferenceComponent", "DeleteInferenceComponent"):
+            assert f"sagemaker:{action}" in deploy["Action"], (region, action)
+        resources = json.dumps(deploy["Resource"])
+        assert f":sagemaker:{region}:" in resources and ":sagemaker:*:" not in resources
+        assert f"inference-component/{prefix}*" in resources
+        assert "inference-component/switchboard-lora-base-ic" in resources
+        assert '"inference-component/*"' not in resources and 'inference-component/*"' not in resources
+
+
 def test_without_regions_the_app_has_the_one_stack_and_no_cross_region_access(
     template_files: list[Path], template_json: dict[str, Any]
 ) -> None:
