@@ -1675,6 +1675,37 @@ def test_regional_options_that_cannot_move_put_the_home_option_back_and_the_vers
     assert lifecycle.package(a2)["ModelApprovalStatus"] == "Rejected"
 
 
+def test_an_alarm_during_the_bake_puts_every_regions_option_back_and_the_version_goes_everywhere(
+    lifecycle: Lifecycle,
+) -> None:
+    # Given version 1 live everywhere, and the adapter family's gateway-errors alarm firing
+    _regional_lora_bases(lifecycle)
+    a1 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(1))
+    assert lifecycle.approve(a1)["status"] == "SUCCEEDED"
+    v1_component = lifecycle.option("test-rlora").inference_component
+    components_before = {region: _regional_components(region) for region in (REGION, *OTHER_REGIONS)}
+    alarm = lifecycle.alarm(11)
+    assert alarm.endswith(f"{REGIONAL_LORA_GROUP}-gateway-errors"), alarm
+
+    # When version 2 is approved (made everywhere, every option moved, then the bake sees the alarm)
+    a2 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(2))
+    result = lifecycle.approve(a2)
+
+    # Then every option, home and regional, serves version 1's component again, and version 2's
+    # component is gone in every region
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "AlarmDuringAdapterBake"
+    states = lifecycle.states_entered(result["executionArn"])
+    assert states.index("SwitchAdapterOptionsInOtherRegions") < states.index("RevertToOldAdapter")
+    assert states.index("RevertToOldAdapter") < states.index("RollBackAdapterInOtherRegions")
+    for option_id in _rlora_options():
+        option = lifecycle.option(option_id)
+        assert (option.model_package_arn, option.inference_component) == (a1, v1_component), option_id
+    for region in (REGION, *OTHER_REGIONS):
+        assert _regional_components(region) == components_before[region], region
+    assert lifecycle.package(a2)["ModelApprovalStatus"] == "Rejected"
+
+
 def test_a_tenants_adapter_is_made_in_every_region_and_its_row_moves_once(lifecycle: Lifecycle) -> None:
     # Given the base everywhere
     _regional_lora_bases(lifecycle)
