@@ -1368,7 +1368,7 @@ def test_adapter_that_fails_its_smoke_test_is_deleted_and_rejected(lifecycle: Li
 
 
 # --------------------------------------------------------------------------------------------------
-# multi-region rollout of a full-model family (tenant adapters and canaries stay in the home region)
+# multi-region rollout of a full-model family (adapter families: further down)
 
 
 def _in_region(region: str, service: str) -> Any:

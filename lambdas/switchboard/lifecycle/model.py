@@ -115,8 +115,9 @@ class ModelFamily(BaseModel):
     """Multi-region rollout (issue 16): the regions a version deploys to, one after the other. The
     stack's region goes first, wherever it is listed (its blue/green canary, alarms and smoke test
     are the rollout's canary); each other region then gets its own alarm-guarded update in the order
-    listed (full-model families only: tenant adapters stay in the stack's region). Empty: the
-    stack's own region only (single-region, as before). The stack's region must be listed
+    listed (an adapter family's versions, tenants' included, are made and smoke-tested in each
+    region under the same name before routing moves: ``LifecycleService.create_region_adapter``).
+    Empty: the stack's own region only (single-region, as before). The stack's region must be listed
     (``infra/config.py`` checks it: the registry, workflow and options table live there)."""
 
     @field_validator("regions", mode="after")
