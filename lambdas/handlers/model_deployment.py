@@ -83,6 +83,10 @@ def build_service(
         if settings.adapters_table
         else None,
         signals=CloudWatchCanarySignals(cloudwatch or aws.client("cloudwatch")),
+        # a canary in an adapter family's other regions is judged there too (issue 16)
+        regional_signals=lru_cache(maxsize=None)(
+            lambda region: CloudWatchCanarySignals(aws.client("cloudwatch", region_name=region))
+        ),
         home_region=home_region,
         regional_artifact_buckets=settings.regional_artifact_buckets,
         execution_role_arn=settings.execution_role_arn,

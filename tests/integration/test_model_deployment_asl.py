@@ -1742,13 +1742,18 @@ def test_a_tenants_canary_rolled_back_leaves_no_component_in_any_region(lifecycl
     for region in OTHER_REGIONS:
         assert canary.component in _regional_components(region)
 
-    # When the canary fails half its requests during the bake
-    put_component_metrics(client("cloudwatch"), canary.component, invocations=20, errors=10)
+    # When the canary's copy in the last region fails half its requests during the bake (its
+    # metrics are that region's; the home copy is fine)
+    failing = OTHER_REGIONS[-1]
+    put_component_metrics(client("cloudwatch"), canary.component, invocations=300, errors=0)
+    put_component_metrics(_in_region(failing, "cloudwatch"), canary.component, invocations=20, errors=10)
     result = lifecycle.wait(execution)
 
-    # Then acme is back on version 1 and the canary's component is gone in every region
+    # Then the canary was judged in every region and rolled back naming the region; acme is back on
+    # version 1 and the canary's component is gone in every region
     assert result["status"] == "FAILED", result
     assert result["error"] == "CanaryRolledBack"
+    assert f"region {failing}: error rate 50.0%" in result["cause"]
     states = lifecycle.states_entered(execution)
     assert states.index("CanaryRolledBack") < states.index("RollBackAdapterInOtherRegions")
     assert states.index("RollBackAdapterInOtherRegions") < states.index("DeleteUntestedAdapter")

@@ -307,3 +307,67 @@ def test_the_old_component_goes_in_every_other_region_by_its_name() -> None:
         "deleted_in": [],
         "left": [],
     }
+
+
+# -- a tenant's canary is judged on its component in every region
+
+
+def _judged(home: Any, regional: dict[str, Any], *, min_invocations: int = 0) -> dict[str, Any]:
+    from switchboard.lifecycle.model import AdapterCanaryPolicy
+    from tests.unit.test_adapter_canary import FakeSignals, _canarying, canary_service, judge_event
+
+    registry, adapters, _, acme3 = _canarying()
+    svc = canary_service(registry, adapters, FakeSignals(seen=home))
+    svc.families = {
+        group: family.model_copy(
+            update={"canary": AdapterCanaryPolicy(max_error_rate_percent=5, min_invocations=min_invocations)}
+        )
+        for group, family in svc.families.items()
+    }
+    svc.home_region = HOME
+    readers = {region: FakeSignals(seen=seen) for region, seen in regional.items()}
+    svc.regional_signals = readers.__getitem__
+    event = {**judge_event(acme3), "regions": [{"region": region} for region in regional]}
+    verdict = svc.judge_canary(event)
+    for reader in readers.values():
+        assert [asked[0] for asked in reader.asked] == [event["component"]]  # the same name everywhere
+    return verdict
+
+
+def test_a_canary_failing_in_one_region_only_rolls_back_naming_that_region() -> None:
+    from switchboard.lifecycle.canary import ComponentSignals
+
+    # 1 error in 100 at home and 0 in Ireland: 1 % overall; but 5 of 10 in Sydney
+    verdict = _judged(
+        ComponentSignals(100, 1, 200.0),
+        {IRELAND: ComponentSignals(100, 0, 250.0), SYDNEY: ComponentSignals(10, 5, 300.0)},
+    )
+    assert verdict["healthy"] is False
+    assert verdict["reason"].startswith(f"region {SYDNEY}: error rate 50.0%")
+    assert (verdict["invocations"], verdict["errors"], verdict["latency_ms"]) == (210, 6, 300.0)
+
+
+def test_a_canary_healthy_everywhere_counts_its_invocations_over_every_region() -> None:
+    from switchboard.lifecycle.canary import ComponentSignals
+
+    # 10 invocations needed: 4 at home, 3 in each other region
+    verdict = _judged(
+        ComponentSignals(4, 0, 200.0),
+        {IRELAND: ComponentSignals(3, 0, None), SYDNEY: ComponentSignals(3, 0, 100.0)},
+        min_invocations=10,
+    )
+    assert verdict["healthy"] is True and "10 invocations" in verdict["reason"]
+    too_few = _judged(
+        ComponentSignals(4, 0, 200.0), {IRELAND: ComponentSignals(3, 0, None)}, min_invocations=10
+    )
+    assert too_few["healthy"] is False and "fewer than the 10 needed" in too_few["reason"]
+
+
+def test_a_region_without_a_signal_reader_is_not_judged() -> None:
+    from switchboard.lifecycle.service import CanaryNotJudged
+    from tests.unit.test_adapter_canary import FakeSignals, _canarying, canary_service, judge_event
+
+    registry, adapters, _, acme3 = _canarying()
+    svc = canary_service(registry, adapters, FakeSignals())
+    with pytest.raises(CanaryNotJudged, match=IRELAND):
+        svc.judge_canary({**judge_event(acme3), "regions": [{"region": IRELAND}]})

@@ -24,7 +24,7 @@ adapters would mean hundreds of alarms (and alarm-count quotas) for canaries tha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -109,6 +109,19 @@ def judge(
         f"healthy: {signals.invocations:g} invocations, {signals.errors:g} errors, "
         f"ModelLatency {policy.latency_statistic} {latency}",
     )
+
+
+def summed(each: Iterable[ComponentSignals]) -> ComponentSignals:
+    """One component's signals over several regions (the same canary in each, issue 16): the
+    invocations and errors added, the worst latency (a statistic cannot be merged exactly)."""
+    invocations = errors = 0.0
+    latencies: list[float] = []
+    for signals in each:
+        invocations += signals.invocations
+        errors += signals.errors
+        if signals.latency_ms is not None:
+            latencies.append(signals.latency_ms)
+    return ComponentSignals(invocations, errors, max(latencies) if latencies else None)
 
 
 def metric_window(started_at: str, now: datetime) -> tuple[datetime, datetime]:

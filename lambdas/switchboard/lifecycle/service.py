@@ -37,7 +37,14 @@ from switchboard.lifecycle.adapter_store import (
     all_in_family,
     history_timestamp,
 )
-from switchboard.lifecycle.canary import CanarySignals, judge, metric_window
+from switchboard.lifecycle.canary import (
+    CanarySignals,
+    ComponentSignals,
+    Verdict,
+    judge,
+    metric_window,
+    summed,
+)
 from switchboard.lifecycle.errors import LifecycleError, OptionMovedByAnotherDeployment, UnknownModelFamily
 from switchboard.lifecycle.logic import (
     ARCHIVED_STAGE,
@@ -152,6 +159,7 @@ class LifecycleService:
         home_region: str = "",
         regional_artifact_buckets: Mapping[str, str] | None = None,
         execution_role_arn: str = "",
+        regional_signals: Callable[[str], CanarySignals] | None = None,
     ) -> None:
         """
         Args:
@@ -162,6 +170,8 @@ class LifecycleService:
             regional_artifact_buckets: region → the replica of the artifacts bucket there (the
                 regional stacks' buckets): a version's model data is read from its region's replica.
             execution_role_arn: the role SageMaker assumes for the models made in other regions.
+            regional_signals: region → the canary signals (CloudWatch) there: a tenant's canary in an
+                adapter family with other regions is judged on its component in every region.
         """
         self.families = dict(families)
         self.options = options
@@ -172,6 +182,7 @@ class LifecycleService:
         self.home_region = home_region
         self.regional_artifact_buckets = dict(regional_artifact_buckets or {})
         self.execution_role_arn = execution_role_arn
+        self.regional_signals = regional_signals
 
     def registry_in(self, region: str | None) -> ModelRegistry:
         """SageMaker in ``region``; None or "" is the stack's region (what every task used before)."""
@@ -951,21 +962,49 @@ class LifecycleService:
     def judge_canary(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """After the bake: promote (``healthy``) or roll back, and why.
 
-        Input: ``{"group", "tenant", "package_arn", "component", "started_at", "alarm_names"}``.
-        A version rejected while it canaried rolls back; so does a firing family alarm, or the
-        component's metrics beyond the family's ``canary`` thresholds. Raises
+        Input: ``{"group", "tenant", "package_arn", "component", "started_at", "alarm_names",
+        "regions"}``. A version rejected while it canaried rolls back; so does a firing family alarm,
+        or the component's metrics beyond the family's ``canary`` thresholds. Raises
         :class:`CanaryNotJudged` when no signal reader is configured (the workflow rolls back).
+
+        ``regions`` (the plan's ``rollout.regions``; absent or empty: the home region only): the
+        canary's component serves the tenant's share in every region (one row, the same component
+        name), so its metrics are read in each (``AWS/SageMaker`` is regional) and judged twice: summed
+        (the invocations the canary needs, the error rate, the worst latency) and region by region
+        without the invocation floor, so one region's failing copy is not diluted by the others'
+        traffic. The reason names the region that failed.
         """
         family = self.family(str(event["group"]))
         if self.signals is None:
             raise CanaryNotJudged("no CloudWatch reader configured for canary signals")
         approval = self.registry.describe_version(str(event["package_arn"])).approval
         start, end = metric_window(str(event["started_at"]), datetime.now(UTC))
-        seen = self.signals.component(
-            str(event["component"]), start=start, end=end, latency_statistic=family.canary.latency_statistic
-        )
+        component = str(event["component"])
+        statistic = family.canary.latency_statistic
+        seen = self.signals.component(component, start=start, end=end, latency_statistic=statistic)
+        regional: list[tuple[str, ComponentSignals]] = []
+        for region in [str(r["region"]) for r in event.get("regions") or []]:
+            if self.regional_signals is None:
+                raise CanaryNotJudged(f"no CloudWatch reader configured for region {region}")
+            regional.append(
+                (
+                    region,
+                    self.regional_signals(region).component(
+                        component, start=start, end=end, latency_statistic=statistic
+                    ),
+                )
+            )
         firing = self.signals.alarms_in_alarm([str(n) for n in event.get("alarm_names") or []])
         verdict = judge(family.canary, seen, firing_alarms=firing, approval=approval)
+        if regional:
+            each = [(self.home_region or "home", seen), *regional]
+            seen = summed(signals for _, signals in each)
+            verdict = judge(family.canary, seen, firing_alarms=firing, approval=approval)
+            floorless = family.canary.model_copy(update={"min_invocations": 0})
+            for region, signals in each:
+                alone = judge(floorless, signals)
+                if verdict.healthy and not alone.healthy:
+                    verdict = Verdict(False, f"region {region}: {alone.reason}")
         logger.info("canary of %s (tenant %s): %s", event["package_arn"], event.get("tenant"), verdict.reason)
         return {
             **verdict.as_state(),
