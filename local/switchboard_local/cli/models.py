@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -175,32 +173,18 @@ def _run_locally(target: ModelsTarget, arn: str, *, bake_seconds: int | None = N
     """Start the workflow with the event EventBridge would deliver (moto emits none) and wait.
 
     ``bake_seconds``: the local stack bakes for 0 s; a longer bake leaves time to watch a tenant's
-    canary (`models list`) and to put bad signals on it (`models canary-signals`)."""
-    from switchboard_local.lifecycle_local import LOCAL_SETTINGS, state_change_event
+    canary (`models list`) and to put bad signals on it (`models canary-signals`). The local stack's
+    start-up runs its sample tenant's flow through the same function."""
+    from switchboard_local.lifecycle_local import run_deployment_workflow
 
-    described = target.client("sagemaker").describe_model_package(ModelPackageName=arn)
-    event: dict[str, Any] = state_change_event(described, region=target.region)
-    if bake_seconds is not None:
-        event["settings"] = {**LOCAL_SETTINGS, "bake_seconds": bake_seconds}
-    sfn = target.client("stepfunctions")
-    execution = sfn.start_execution(
-        stateMachineArn=target.state_machine_arn, name=f"cli-{uuid.uuid4().hex[:20]}", input=json.dumps(event)
-    )["executionArn"]
-    deadline = time.monotonic() + WAIT_TIMEOUT_S
-    while True:
-        described_execution: dict[str, Any] = sfn.describe_execution(executionArn=execution)
-        if described_execution["status"] != "RUNNING" or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
-    states = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
-    return {
-        "execution": execution,
-        "status": described_execution["status"],
-        "error": described_execution.get("error"),
-        "cause": described_execution.get("cause"),
-        "states": states,
-    }
+    return run_deployment_workflow(
+        target.client,
+        target.state_machine_arn,
+        arn,
+        region=target.region,
+        bake_seconds=bake_seconds,
+        timeout_s=WAIT_TIMEOUT_S,
+    )
 
 
 def _tenant_arg(text: str) -> str:
@@ -438,7 +422,7 @@ def _tenant_row(record: Any) -> dict[str, Any]:
         "canary_version": canary.version if canary else None,
         "canary_component": canary.component if canary else None,
         "canary_share_percent": share if canary else None,
-        "share": f"{100 - share}% v{live.version if live else 'base'} / {share}% v{canary.version}"
+        "share": f"{100 - share}% {f'v{live.version}' if live else 'base'} / {share}% v{canary.version}"
         if canary
         else "100%",
         "previous_version": previous.version if previous else None,
