@@ -151,6 +151,7 @@ def provision_model_lifecycle(
                 "retention": 2,
                 "description": "Local sample adapter family: tenant adapters for acme and globex on one "
                 "base component (`switchboard models approve --group … --version N`)",
+                "canary": sample_canary_policy(),
             },
         ]
 
@@ -278,6 +279,23 @@ def provision_model_lifecycle(
     }
     _PROVISIONED[str(resources_like.options_table)] = (result, client)
     return result
+
+
+def sample_canary_policy(cdk_json: Path | None = None) -> dict[str, Any]:
+    """The sample adapter family canaries as `cdk.json`'s first adapter family is configured to
+    (``model_families[].canary``: share, thresholds), so `make local` shows the configured share.
+
+    One change: moto's GetMetricData computes ``Sum``, ``Average``, ``Minimum``, ``Maximum`` and
+    ``SampleCount`` only (a percentile such as ``p90`` comes back without a value), so the local
+    family judges ``ModelLatency`` by its ``Average``.
+    """
+    from infra.config import load_cdk_json_context
+    from switchboard.lifecycle.model import AdapterCanaryPolicy, parse_families
+
+    context = load_cdk_json_context(cdk_json) if cdk_json else load_cdk_json_context()
+    adapters = [f for f in parse_families(context.get("model_families")).values() if f.base_component]
+    policy = adapters[0].canary if adapters else AdapterCanaryPolicy()
+    return policy.model_copy(update={"latency_statistic": "Average"}).model_dump()
 
 
 def regional_artifact_buckets(
