@@ -146,7 +146,7 @@ def test_a_failing_canary_rolls_acme_back_by_hand_and_leaves_globex(stack: Local
         *("models", "register", "--group", group, "--tenant", "acme", "--image", "local/llm:1"),
         *("--model-data", "s3://switchboard-local/adapters/acme-v3.tar.gz"),
     )
-    approving = _approve_in_background(group, registered["version"], bake_seconds=4)
+    approving = _approve_in_background(group, registered["version"], bake_seconds=3)
     try:
         deadline = time.monotonic() + 30
         while (acme := _tenants(group)["acme"])["state"] != "canary" and time.monotonic() < deadline:
@@ -181,4 +181,31 @@ def test_a_failing_canary_rolls_acme_back_by_hand_and_leaves_globex(stack: Local
 
     label = f"{group}:v1"
     assert _answered_by(_client(stack, "acme"), label)[0] == label
+    assert _whole(_client(stack, "globex")) == ("base", f"[sample-lora-tuned/{base}] hello adapter")
+
+
+def test_the_familys_alarm_in_alarm_rolls_globexs_canary_back_and_leaves_acme(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from switchboard_local.cli.main import main as cli
+
+    names = names_for(prefix_of(stack.resources))
+    group, base = names["sample_adapter_group"], names["sample_base_component"]
+    assert stack.adapter_flow is not None and stack.adapter_flow.wait(FLOW_TIMEOUT_S).outcome == "promoted"
+    acme_before = _tenants(group)["acme"]
+
+    switchboard("models", "alarm", "--group", group, "--state", "ALARM")
+    try:
+        capsys.readouterr()
+        code = cli(["models", "approve", "--group", group, "--version", "2", "--local"])  # globex's
+        out = capsys.readouterr().out
+    finally:
+        switchboard("models", "alarm", "--group", group, "--state", "OK")
+
+    result = json.loads(out[out.index("{") :])
+    assert code == 1 and (result["tenant"], result["workflow"]["error"]) == ("globex", "CanaryRolledBack")
+    assert result["tenant_serving"] is None  # the base model serves globex, as before
+    history = switchboard("models", "list", "--group", group, "--tenant", "globex", "--json")["history"]
+    assert history[0]["event"] == "canary_rolled_back" and "in ALARM" in history[0]["reason"]
+    assert _tenants(group)["acme"] == acme_before
     assert _whole(_client(stack, "globex")) == ("base", f"[sample-lora-tuned/{base}] hello adapter")

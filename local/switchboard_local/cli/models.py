@@ -13,6 +13,8 @@ Tenant adapters (issue 16): `register --tenant T` (in an adapter family) keeps T
 `CustomerMetadataProperties`; approving it deploys T's own adapter component and moves only T's
 record in the tenant adapters table; `rollback --tenant T` rejects T's live adapter (T goes back to
 its previous approved adapter, or to the base model); `list --tenant T` shows T's adapter and history.
+Against the local stack, `canary-signals` and `alarm` fail a running canary (what SageMaker would
+publish for the canary's component; the family's rollback alarm in ALARM, which moto never evaluates).
 """
 
 from __future__ import annotations
@@ -323,6 +325,31 @@ def cmd_canary_signals(args: argparse.Namespace) -> int:
 
 
 @aws_errors
+def cmd_alarm(args: argparse.Namespace) -> int:
+    """Local stack only: put one of a family's rollback alarms in ALARM (or back to OK).
+
+    moto never evaluates alarms, so nothing else moves them locally. With the alarm in ALARM, a
+    deployment of the family rolls back: a tenant's adapter canary when the workflow judges it after
+    the bake, a full version during its blue/green update. The alarm stays as set until set again
+    (in AWS, ``SetAlarmState`` lasts until the alarm's next evaluation).
+    """
+    from switchboard.contract.model_deployment import alarm_names
+    from switchboard_local.lifecycle_local import names_for, prefix_of
+
+    target = resolve_models_target(args)
+    target.family(args.group)
+    if not target.local:
+        raise TargetError("alarm sets an emulated alarm's state: --local only")
+    prefix = names_for(prefix_of(local_target()))["alarm_prefix"]
+    name = next(n for n in alarm_names(prefix, args.group) if n.endswith(f"-{args.alarm}"))
+    target.client("cloudwatch").set_alarm_state(
+        AlarmName=name, StateValue=args.state, StateReason=f"set by {cli_actor()} (switchboard models alarm)"
+    )
+    _out({"group": args.group, "alarm": name, "state": args.state})
+    return 0
+
+
+@aws_errors
 def cmd_rollback(args: argparse.Namespace) -> int:
     target = resolve_models_target(args)
     target.family(args.group)
@@ -475,7 +502,7 @@ def _print_tenant(view: dict[str, Any]) -> None:
 def register(subparsers: Any) -> None:
     group = subparsers.add_parser("models", help="register, approve, roll back and list model versions")
     sub = group.add_subparsers(
-        dest="command", required=True, metavar="{register,approve,rollback,list,canary-signals}"
+        dest="command", required=True, metavar="{register,approve,rollback,list,canary-signals,alarm}"
     )
 
     p = sub.add_parser("register", help="register a new version (PendingManualApproval) in a family's group")
@@ -549,3 +576,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("--latency-ms", type=float, default=None, help="ModelLatency of each, in ms")
     add_target_arguments(p)
     p.set_defaults(func=cmd_canary_signals)
+
+    from switchboard.contract.model_deployment import ALARM_SUFFIXES
+
+    p = sub.add_parser(
+        "alarm",
+        help="--local: put a family's rollback alarm in ALARM (a running canary or update rolls back) "
+        "or back to OK",
+    )
+    p.add_argument("--group", required=True)
+    p.add_argument("--state", choices=("ALARM", "OK"), required=True)
+    p.add_argument(
+        "--alarm", choices=ALARM_SUFFIXES, default=ALARM_SUFFIXES[0], help="which of the family's alarms"
+    )
+    add_target_arguments(p)
+    p.set_defaults(func=cmd_alarm)
