@@ -8,7 +8,9 @@ rollback alarms, the deployment and retirement functions (code runs in-process:
 It needs the SageMaker extension installed first (``switchboard_local.moto_patches.SAGEMAKER``).
 
 moto emits no EventBridge event when a package is approved: ``switchboard models approve --local``
-starts the workflow itself with the event EventBridge would deliver (:func:`state_change_event`).
+starts the workflow itself with the event EventBridge would deliver (:func:`state_change_event`,
+:func:`run_deployment_workflow`), and so does the local stack's start-up for acme's sample adapter
+(:func:`approve_sample_adapter`, run on a thread by :class:`StartupAdapterFlow`).
 """
 
 from __future__ import annotations

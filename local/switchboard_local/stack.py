@@ -7,6 +7,11 @@ change, and the front door plays API Gateway on port 8080 (PORT); 0 for any of t
 port. A busy port is one line naming the variable to set. The stack claims
 `.switchboard/local.json` in the folder it starts from, where `switchboard ... --local` finds it;
 a second stack from the same folder refuses to start.
+
+Once it serves, the stack runs issue 16's adapter flow for the sample tenant `acme` on a thread
+(:class:`switchboard_local.lifecycle_local.StartupAdapterFlow`): acme's sample adapter is approved
+and the model-deployment workflow canaries it for ADAPTER_BAKE_SECONDS (``--adapter-bake-seconds``),
+judges and promotes or rolls it back; `globex` keeps its adapter pending, so the base serves it.
 """
 
 from __future__ import annotations
