@@ -8,13 +8,16 @@ rollback alarms, the deployment and retirement functions (code runs in-process:
 It needs the SageMaker extension installed first (``switchboard_local.moto_patches.SAGEMAKER``).
 
 moto emits no EventBridge event when a package is approved: ``switchboard models approve --local``
-starts the workflow itself with the event EventBridge would deliver (:func:`state_change_event`).
+starts the workflow itself with the event EventBridge would deliver (:func:`state_change_event`,
+:func:`run_deployment_workflow`), and so does the local stack's start-up for acme's sample adapter
+(:func:`approve_sample_adapter`, run on a thread by :class:`StartupAdapterFlow`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +153,7 @@ def provision_model_lifecycle(
                 "retention": 2,
                 "description": "Local sample adapter family: tenant adapters for acme and globex on one "
                 "base component (`switchboard models approve --group … --version N`)",
+                "canary": sample_canary_policy(),
             },
         ]
 
@@ -206,6 +210,7 @@ def provision_model_lifecycle(
     role_arn = iam.create_role(
         RoleName=f"{prefix}-model-lifecycle", AssumeRolePolicyDocument=json.dumps(trust)
     )["Role"]["Arn"]
+    sample_adapters: dict[str, str] = {}
     if samples:
         deploy_base_component(
             sagemaker,
@@ -214,7 +219,7 @@ def provision_model_lifecycle(
             role_arn=role_arn,
         )
         for tenant in SAMPLE_TENANTS:
-            register_tenant_adapter(
+            sample_adapters[tenant] = register_tenant_adapter(
                 sagemaker, names["sample_adapter_group"], tenant, names["sample_base_component"]
             )
     families_json = json.dumps(families, separators=(",", ":"))
@@ -272,9 +277,27 @@ def provision_model_lifecycle(
         "families": families,
         "groups": [f["group"] for f in families],
         "regional_artifact_buckets": replicas,
+        "sample_adapters": sample_adapters,
     }
     _PROVISIONED[str(resources_like.options_table)] = (result, client)
     return result
+
+
+def sample_canary_policy(cdk_json: Path | None = None) -> dict[str, Any]:
+    """The sample adapter family canaries as `cdk.json`'s first adapter family is configured to
+    (``model_families[].canary``: share, thresholds), so `make local` shows the configured share.
+
+    One change: moto's GetMetricData computes ``Sum``, ``Average``, ``Minimum``, ``Maximum`` and
+    ``SampleCount`` only (a percentile such as ``p90`` comes back without a value), so the local
+    family judges ``ModelLatency`` by its ``Average``.
+    """
+    from infra.config import load_cdk_json_context
+    from switchboard.lifecycle.model import AdapterCanaryPolicy, parse_families
+
+    context = load_cdk_json_context(cdk_json) if cdk_json else load_cdk_json_context()
+    adapters = [f for f in parse_families(context.get("model_families")).values() if f.base_component]
+    policy = adapters[0].canary if adapters else AdapterCanaryPolicy()
+    return policy.model_copy(update={"latency_statistic": "Average"}).model_dump()
 
 
 def regional_artifact_buckets(
@@ -488,3 +511,230 @@ def put_component_metrics(
             }
         )
     cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=data)
+
+
+# --------------------------------------------------------------------------------------------------
+# Running the deployment workflow locally: `switchboard models approve|rollback --local` and the
+# local stack's start-up (issue 16: `make local` runs the adapter flow) share these.
+
+WORKFLOW_WAIT_S = 300.0
+"""How long a local caller waits for one deployment workflow execution (the bake included)."""
+
+
+def run_deployment_workflow(
+    client: ClientFactory,
+    state_machine_arn: str,
+    package_arn: str,
+    *,
+    region: str,
+    bake_seconds: int | None = None,
+    name_prefix: str = "cli",
+    timeout_s: float = WORKFLOW_WAIT_S,
+) -> dict[str, Any]:
+    """Start the deployment workflow for a package's current approval status, as the EventBridge
+    rule does in AWS (moto emits no event), and wait for it.
+
+    ``bake_seconds``: None runs with the local definition's waits (a bake of 0 s); a number bakes a
+    tenant's canary that long, leaving time to watch it (`models list`) or to put bad signals on it
+    (`models canary-signals`). Returns the execution, its status, error, cause and the states it
+    entered, in order.
+    """
+    import time
+    import uuid
+
+    described = client("sagemaker").describe_model_package(ModelPackageName=package_arn)
+    event: dict[str, Any] = state_change_event(described, region=region)
+    if bake_seconds is not None:
+        event["settings"] = {**LOCAL_SETTINGS, "bake_seconds": bake_seconds}
+    sfn = client("stepfunctions")
+    execution = sfn.start_execution(
+        stateMachineArn=state_machine_arn,
+        name=f"{name_prefix}-{uuid.uuid4().hex[:20]}",
+        input=json.dumps(event),
+    )["executionArn"]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described_execution: dict[str, Any] = sfn.describe_execution(executionArn=execution)
+        if described_execution["status"] != "RUNNING" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    states = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    return {
+        "execution": execution,
+        "status": described_execution["status"],
+        "error": described_execution.get("error"),
+        "cause": described_execution.get("cause"),
+        "states": states,
+    }
+
+
+SAMPLE_FLOW_TENANT = SAMPLE_TENANTS[0]
+"""The sample tenant whose adapter the local stack approves at start-up (``acme``); the other
+(``globex``) keeps its adapter pending, so the base model serves it: issue 16's tenant A and B."""
+STARTUP_APPROVER = "switchboard-local start-up"
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterFlowReport:
+    """What the start-up's adapter flow did for one tenant, for the banner and the tests."""
+
+    group: str
+    tenant: str
+    version: int
+    package_arn: str
+    outcome: str
+    """``promoted``, ``rolled back``, ``already deployed`` (nothing to do) or ``failed``."""
+    reason: str = ""
+    share_percent: int | None = None
+    bake_seconds: int = 0
+    execution: str | None = None
+    states: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        """One line: tenant, version, canary share and bake, outcome and why."""
+        what = f"{self.tenant}: {self.group} v{self.version}"
+        if self.outcome == "already deployed":
+            return f"{what} left as it was ({self.reason})"
+        if self.outcome == "failed":
+            return f"{what} failed: {self.reason}"
+        canary = (
+            f"a {self.bake_seconds} s canary on {self.share_percent}% of {self.tenant}'s requests"
+            if self.share_percent
+            else f"a {self.bake_seconds} s bake"
+        )
+        settled = "promoted to live" if self.outcome == "promoted" else "rolled back"
+        return f"{what} {settled} after {canary} ({self.reason})"
+
+
+def approve_sample_adapter(
+    client: ClientFactory,
+    lifecycle: Mapping[str, Any],
+    *,
+    tenant: str = SAMPLE_FLOW_TENANT,
+    bake_seconds: int = 0,
+) -> AdapterFlowReport:
+    """Approve the sample tenant's adapter and run the whole deployment flow on the emulator.
+
+    What ``switchboard models approve --local`` does, through the same functions: the approval
+    in the registry, then the model-deployment state machine on moto's ASL interpreter with the
+    event EventBridge would deliver: the adapter's inference component, its smoke test, the canary
+    in the tenant adapters table at the family's share, the bake (``bake_seconds``), the judgement
+    of the component's metrics and the family's alarms, then promotion or rollback. Idempotent: a
+    version that is no longer pending, or a tenant that already has an adapter, is left alone.
+    """
+    from switchboard.lifecycle.adapter_store import DynamoTenantAdapterStore, HistoryEvent
+    from switchboard.lifecycle.model import Approval, PackageVersion
+
+    group = str(lifecycle["sample_adapter_group"])
+    package_arn = str(lifecycle["sample_adapters"][tenant])
+    sagemaker = client("sagemaker")
+    version = PackageVersion.from_description(sagemaker.describe_model_package(ModelPackageName=package_arn))
+    store = DynamoTenantAdapterStore(str(lifecycle["adapters_table"]), client=client("dynamodb"))
+    record = store.get(group, tenant)
+    report: dict[str, Any] = {
+        "group": group,
+        "tenant": tenant,
+        "version": version.version,
+        "package_arn": package_arn,
+    }
+    if version.approval != Approval.PENDING or (record is not None and (record.live or record.canary)):
+        state = record.state.value if record else "no adapter record"
+        return AdapterFlowReport(
+            **report, outcome="already deployed", reason=f"{version.approval}, tenant state {state}"
+        )
+
+    sagemaker.update_model_package(
+        ModelPackageArn=package_arn,
+        ModelApprovalStatus=Approval.APPROVED,
+        ApprovalDescription=f"approved by {STARTUP_APPROVER}",
+    )
+    run = run_deployment_workflow(
+        client,
+        str(lifecycle["deployment_state_machine_arn"]),
+        package_arn,
+        region=str(lifecycle["region"]),
+        bake_seconds=bake_seconds,
+        name_prefix="startup",
+    )
+    changes = [item for item in store.history(group, tenant) if item.get("execution") == run["execution"]]
+    started = next((c for c in changes if c.get("event") == HistoryEvent.CANARY_STARTED), {})
+    ended = next(
+        (
+            c
+            for c in changes
+            if c.get("event") in (HistoryEvent.CANARY_PROMOTED, HistoryEvent.CANARY_ROLLED_BACK)
+        ),
+        None,
+    )
+    if ended is None:
+        outcome, reason = "failed", f"workflow {run['status']}: {run.get('error')} {run.get('cause') or ''}"
+    else:
+        promoted = ended["event"] == HistoryEvent.CANARY_PROMOTED
+        outcome, reason = ("promoted" if promoted else "rolled back"), str(ended.get("reason") or "")
+    return AdapterFlowReport(
+        **report,
+        outcome=outcome,
+        reason=reason.strip(),
+        share_percent=int(started["canary_share_percent"]) if started.get("canary_share_percent") else None,
+        bake_seconds=bake_seconds,
+        execution=run["execution"],
+        states=tuple(run["states"]),
+    )
+
+
+class StartupAdapterFlow:
+    """:func:`approve_sample_adapter` on its own thread: the local stack serves while it runs.
+
+    ``wait`` returns the report (or raises what the flow raised); while the flow bakes, the tenant
+    adapters table shows the canary (``switchboard models list --group G --tenant T --local``).
+    The flow makes its boto3 clients on its own session: boto3's default session is not safe to
+    share between threads.
+    """
+
+    def __init__(self, endpoint_url: str, lifecycle: Mapping[str, Any], *, bake_seconds: int) -> None:
+        import threading
+        from concurrent.futures import Future
+
+        self.lifecycle = lifecycle
+        self.bake_seconds = bake_seconds
+        self.group = str(lifecycle["sample_adapter_group"])
+        self.tenant = SAMPLE_FLOW_TENANT
+        self._endpoint_url = endpoint_url
+        self._result: Future[AdapterFlowReport] = Future()
+        self._thread = threading.Thread(target=self._run, name="sample-adapter-flow", daemon=True)
+
+    def start(self) -> StartupAdapterFlow:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        import boto3
+
+        if not self._result.set_running_or_notify_cancel():
+            return
+        session = boto3.session.Session(region_name=str(self.lifecycle["region"]))
+        try:
+            report = approve_sample_adapter(
+                lambda service: session.client(service, endpoint_url=self._endpoint_url),
+                self.lifecycle,
+                tenant=self.tenant,
+                bake_seconds=self.bake_seconds,
+            )
+        except BaseException as exc:  # reported by wait(); the stack keeps serving
+            self._result.set_exception(exc)
+        else:
+            self._result.set_result(report)
+
+    def wait(self, timeout: float | None = None) -> AdapterFlowReport:
+        """The flow's report, once it finished (``TimeoutError`` after ``timeout`` seconds)."""
+        return self._result.result(timeout)
+
+    def done(self) -> bool:
+        return self._result.done()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Let a running flow finish (its workflow calls the stack's in-process handlers, which go
+        when the stack stops): at most the bake plus ``timeout`` seconds."""
+        if self._thread.is_alive():
+            self._thread.join(self.bake_seconds + (WORKFLOW_WAIT_S if timeout is None else timeout))

@@ -7,6 +7,11 @@ change, and the front door plays API Gateway on port 8080 (PORT); 0 for any of t
 port. A busy port is one line naming the variable to set. The stack claims
 `.switchboard/local.json` in the folder it starts from, where `switchboard ... --local` finds it;
 a second stack from the same folder refuses to start.
+
+Once it serves, the stack runs issue 16's adapter flow for the sample tenant `acme` on a thread
+(:class:`switchboard_local.lifecycle_local.StartupAdapterFlow`): acme's sample adapter is approved
+and the model-deployment workflow canaries it for ADAPTER_BAKE_SECONDS (``--adapter-bake-seconds``),
+judges and promotes or rolls it back; `globex` keeps its adapter pending, so the base serves it.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from switchboard_local.emulation import (
 
 if TYPE_CHECKING:
     from switchboard.routing.schema import OptionFacts
+    from switchboard_local.lifecycle_local import StartupAdapterFlow
 
 log = logging.getLogger("switchboard.local")
 REGION = "us-east-1"
@@ -160,6 +166,7 @@ class LocalStack:
         flags_file: Any = FLAGS_FILE,
         state_file: Path | None = None,
         profiles_file: Any = PROFILES_FILE,
+        adapter_bake_seconds: int | None = 0,
     ) -> None:
         self.host = host
         self.port = port
@@ -174,6 +181,11 @@ class LocalStack:
         self.resources: LocalResources | None = None
         self.record: LocalStackRecord | None = None  # what `--local` reads, once started
         self.agent: Any = None  # the AppConfig agent emulator, once started (tests stop it)
+        # Issue 16 on start-up: acme's sample adapter approved and taken through the deployment
+        # workflow (canary, bake of this many seconds, promote or roll back); None: left pending.
+        self.adapter_bake_seconds = adapter_bake_seconds
+        self.adapter_flow: StartupAdapterFlow | None = None
+        self.lifecycle: dict[str, Any] = {}  # the model lifecycle's names, once provisioned
         self._exit = ExitStack()
         self._saved_env: dict[str, str | None] = {}
         self.url = ""
@@ -320,6 +332,8 @@ class LocalStack:
         self._exit.enter_context(bind_lambda_handlers(in_process_handlers(self.resources)))
         door.start()
         self.url = door.url
+        if self.adapter_bake_seconds is not None:
+            self._start_adapter_flow(self.adapter_bake_seconds)
         self.record = claim.publish(
             cli_target.Target(
                 region=REGION,
@@ -338,6 +352,18 @@ class LocalStack:
             aws_url=self.aws_url,
         )
         return self
+
+    def _start_adapter_flow(self, bake_seconds: int) -> None:
+        """Approve acme's sample adapter and run the deployment workflow for it, while serving.
+
+        Registered after the handlers' binding, so stopping the stack lets the flow finish first
+        (its workflow's Lambda tasks are those in-process handlers).
+        """
+        from switchboard_local.lifecycle_local import StartupAdapterFlow
+
+        flow = StartupAdapterFlow(self.aws_url, self.lifecycle, bake_seconds=bake_seconds)
+        self._exit.callback(flow.stop)
+        self.adapter_flow = flow.start()
 
     def stop(self) -> None:
         self._exit.close()
@@ -383,6 +409,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="mock",
         help="mock (default): every option answers through the mock provider; real: call its provider",
     )
+    parser.add_argument(
+        "--adapter-bake-seconds",
+        type=_bake_seconds,
+        default=os.environ.get("ADAPTER_BAKE_SECONDS", str(DEFAULT_ADAPTER_BAKE_SECONDS)),
+        help="start-up runs the sample adapter flow: acme's adapter canaries this long before the "
+        f"workflow promotes or rolls it back (default $ADAPTER_BAKE_SECONDS or "
+        f"{DEFAULT_ADAPTER_BAKE_SECONDS}; 'off' leaves it pending)",
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     if args.verbose:
@@ -399,6 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         aws_port=args.aws_port,
         dev_key=dev_key,
         provider_override="mock" if args.providers == "mock" else None,
+        adapter_bake_seconds=args.adapter_bake_seconds,
     )
     from switchboard.routing.document import FlagDocumentError
     from switchboard_local.cli.target import LocalStackRunning
@@ -420,9 +455,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"                and {PROFILES_FILE} (tenant prompt profiles)\n"
         "                (edit them: routing and profiles follow within seconds, no restart)\n"
         f"  CLI state     {state_file}   (`switchboard ... --local` from this folder uses this stack)\n"
+        f"{_adapter_flow_banner(stack)}"
         "Ctrl-C stops.\n",
         flush=True,
     )
+    if stack.adapter_flow is not None:
+        threading.Thread(
+            target=_print_adapter_flow, args=(stack,), name="adapter-flow-report", daemon=True
+        ).start()
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or a supervisor stopping us
         signal.signal(signum, lambda *_: stopped.set())
@@ -433,6 +473,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.stop()
         print("Switchboard local stack stopped.", flush=True)
     return 0
+
+
+DEFAULT_ADAPTER_BAKE_SECONDS = 5
+"""`make local`'s bake of acme's sample adapter canary: long enough to see the canary in
+`switchboard models list`, short enough not to keep a developer waiting (AWS bakes for 900 s)."""
+
+
+def _bake_seconds(raw: str) -> int | None:
+    if raw.strip().lower() in ("off", "none", "no"):
+        return None
+    try:
+        seconds = int(raw)
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a bake time (0-3600 seconds, or off)")
+    return seconds
+
+
+def _adapter_flow_banner(stack: LocalStack) -> str:
+    """The banner's lines on the tenant adapters: what start-up is doing, and how to watch it."""
+    from switchboard_local.lifecycle_local import SAMPLE_TENANTS
+
+    flow = stack.adapter_flow
+    group = stack.lifecycle.get("sample_adapter_group", "")
+    others = ", ".join(t for t in SAMPLE_TENANTS if flow is None or t != flow.tenant)
+    if flow is None:
+        return (
+            f"  adapters      {group}: adapters of {others} pending approval (the base model serves them;\n"
+            "                `switchboard models approve --group ... --version N --local`)\n"
+        )
+    return (
+        f"  adapters      {group} on route tuned: approving {flow.tenant}'s adapter now (canary, "
+        f"{flow.bake_seconds} s bake,\n"
+        f"                then promote or roll back; watch: `switchboard models list --group {group}"
+        f" --tenant {flow.tenant} --local`);\n"
+        f"                {others}: adapter pending approval, the base model serves it\n"
+    )
+
+
+def _print_adapter_flow(stack: LocalStack) -> None:
+    """One line when the start-up's adapter flow ends: tenant, version, canary share, outcome."""
+    flow = stack.adapter_flow
+    if flow is None:
+        return
+    try:
+        line = flow.wait().summary()
+    except Exception as exc:  # the stack keeps serving; the flow can be rerun by hand
+        line = f"{flow.tenant}: the start-up adapter flow failed: {exc}"
+    print(f"\nTenant adapter flow: {line}\n", flush=True)
 
 
 def cli_state_file() -> Path:

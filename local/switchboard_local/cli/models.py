@@ -13,6 +13,8 @@ Tenant adapters (issue 16): `register --tenant T` (in an adapter family) keeps T
 `CustomerMetadataProperties`; approving it deploys T's own adapter component and moves only T's
 record in the tenant adapters table; `rollback --tenant T` rejects T's live adapter (T goes back to
 its previous approved adapter, or to the base model); `list --tenant T` shows T's adapter and history.
+Against the local stack, `canary-signals` and `alarm` fail a running canary (what SageMaker would
+publish for the canary's component; the family's rollback alarm in ALARM, which moto never evaluates).
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -175,32 +175,18 @@ def _run_locally(target: ModelsTarget, arn: str, *, bake_seconds: int | None = N
     """Start the workflow with the event EventBridge would deliver (moto emits none) and wait.
 
     ``bake_seconds``: the local stack bakes for 0 s; a longer bake leaves time to watch a tenant's
-    canary (`models list`) and to put bad signals on it (`models canary-signals`)."""
-    from switchboard_local.lifecycle_local import LOCAL_SETTINGS, state_change_event
+    canary (`models list`) and to put bad signals on it (`models canary-signals`). The local stack's
+    start-up runs its sample tenant's flow through the same function."""
+    from switchboard_local.lifecycle_local import run_deployment_workflow
 
-    described = target.client("sagemaker").describe_model_package(ModelPackageName=arn)
-    event: dict[str, Any] = state_change_event(described, region=target.region)
-    if bake_seconds is not None:
-        event["settings"] = {**LOCAL_SETTINGS, "bake_seconds": bake_seconds}
-    sfn = target.client("stepfunctions")
-    execution = sfn.start_execution(
-        stateMachineArn=target.state_machine_arn, name=f"cli-{uuid.uuid4().hex[:20]}", input=json.dumps(event)
-    )["executionArn"]
-    deadline = time.monotonic() + WAIT_TIMEOUT_S
-    while True:
-        described_execution: dict[str, Any] = sfn.describe_execution(executionArn=execution)
-        if described_execution["status"] != "RUNNING" or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
-    states = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
-    return {
-        "execution": execution,
-        "status": described_execution["status"],
-        "error": described_execution.get("error"),
-        "cause": described_execution.get("cause"),
-        "states": states,
-    }
+    return run_deployment_workflow(
+        target.client,
+        target.state_machine_arn,
+        arn,
+        region=target.region,
+        bake_seconds=bake_seconds,
+        timeout_s=WAIT_TIMEOUT_S,
+    )
 
 
 def _tenant_arg(text: str) -> str:
@@ -339,6 +325,31 @@ def cmd_canary_signals(args: argparse.Namespace) -> int:
 
 
 @aws_errors
+def cmd_alarm(args: argparse.Namespace) -> int:
+    """Local stack only: put one of a family's rollback alarms in ALARM (or back to OK).
+
+    moto never evaluates alarms, so nothing else moves them locally. With the alarm in ALARM, a
+    deployment of the family rolls back: a tenant's adapter canary when the workflow judges it after
+    the bake, a full version during its blue/green update. The alarm stays as set until set again
+    (in AWS, ``SetAlarmState`` lasts until the alarm's next evaluation).
+    """
+    from switchboard.contract.model_deployment import alarm_names
+    from switchboard_local.lifecycle_local import names_for, prefix_of
+
+    target = resolve_models_target(args)
+    target.family(args.group)
+    if not target.local:
+        raise TargetError("alarm sets an emulated alarm's state: --local only")
+    prefix = names_for(prefix_of(local_target()))["alarm_prefix"]
+    name = next(n for n in alarm_names(prefix, args.group) if n.endswith(f"-{args.alarm}"))
+    target.client("cloudwatch").set_alarm_state(
+        AlarmName=name, StateValue=args.state, StateReason=f"set by {cli_actor()} (switchboard models alarm)"
+    )
+    _out({"group": args.group, "alarm": name, "state": args.state})
+    return 0
+
+
+@aws_errors
 def cmd_rollback(args: argparse.Namespace) -> int:
     target = resolve_models_target(args)
     target.family(args.group)
@@ -438,7 +449,7 @@ def _tenant_row(record: Any) -> dict[str, Any]:
         "canary_version": canary.version if canary else None,
         "canary_component": canary.component if canary else None,
         "canary_share_percent": share if canary else None,
-        "share": f"{100 - share}% v{live.version if live else 'base'} / {share}% v{canary.version}"
+        "share": f"{100 - share}% {f'v{live.version}' if live else 'base'} / {share}% v{canary.version}"
         if canary
         else "100%",
         "previous_version": previous.version if previous else None,
@@ -491,7 +502,7 @@ def _print_tenant(view: dict[str, Any]) -> None:
 def register(subparsers: Any) -> None:
     group = subparsers.add_parser("models", help="register, approve, roll back and list model versions")
     sub = group.add_subparsers(
-        dest="command", required=True, metavar="{register,approve,rollback,list,canary-signals}"
+        dest="command", required=True, metavar="{register,approve,rollback,list,canary-signals,alarm}"
     )
 
     p = sub.add_parser("register", help="register a new version (PendingManualApproval) in a family's group")
@@ -565,3 +576,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("--latency-ms", type=float, default=None, help="ModelLatency of each, in ms")
     add_target_arguments(p)
     p.set_defaults(func=cmd_canary_signals)
+
+    from switchboard.contract.model_deployment import ALARM_SUFFIXES
+
+    p = sub.add_parser(
+        "alarm",
+        help="--local: put a family's rollback alarm in ALARM (a running canary or update rolls back) "
+        "or back to OK",
+    )
+    p.add_argument("--group", required=True)
+    p.add_argument("--state", choices=("ALARM", "OK"), required=True)
+    p.add_argument(
+        "--alarm", choices=ALARM_SUFFIXES, default=ALARM_SUFFIXES[0], help="which of the family's alarms"
+    )
+    add_target_arguments(p)
+    p.set_defaults(func=cmd_alarm)
