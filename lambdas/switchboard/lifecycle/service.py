@@ -39,6 +39,7 @@ from switchboard.lifecycle.adapter_store import (
 )
 from switchboard.lifecycle.canary import CanarySignals, judge, metric_window
 from switchboard.lifecycle.errors import LifecycleError, OptionMovedByAnotherDeployment, UnknownModelFamily
+from switchboard.lifecycle.images import ImageCatalog, RolloutImages, account_of, check_rollout_images
 from switchboard.lifecycle.logic import (
     ARCHIVED_STAGE,
     Decision,
@@ -147,6 +148,7 @@ class LifecycleService:
         home_region: str = "",
         regional_artifact_buckets: Mapping[str, str] | None = None,
         execution_role_arn: str = "",
+        images: ImageCatalog | None = None,
     ) -> None:
         """
         Args:
@@ -157,6 +159,8 @@ class LifecycleService:
             regional_artifact_buckets: region → the replica of the artifacts bucket there (the
                 regional stacks' buckets): a version's model data is read from its region's replica.
             execution_role_arn: the role SageMaker assumes for the models made in other regions.
+            images: ECR in each region (``EcrImageCatalog``): the rollout's plan checks that the
+                account's own image exists in every other region before anything moves.
         """
         self.families = dict(families)
         self.options = options
@@ -167,6 +171,7 @@ class LifecycleService:
         self.home_region = home_region
         self.regional_artifact_buckets = dict(regional_artifact_buckets or {})
         self.execution_role_arn = execution_role_arn
+        self.images = images
 
     def registry_in(self, region: str | None) -> ModelRegistry:
         """SageMaker in ``region``; None or "" is the stack's region (what every task used before)."""
@@ -284,10 +289,15 @@ class LifecycleService:
         Only a family-wide version of a full-model family rolls out region by region: tenant adapters
         and their canaries stay in the home region (the adapters table and the gateway's per-tenant
         resolution are the home region's). ``count`` 0: the home region only, as before.
+
+        Each region names the version's image there (SageMaker runs only an image of the model's own
+        region: :mod:`switchboard.lifecycle.images`); ``image_refusal`` is "" when every region has
+        it, else the reason the workflow rejects the version with, before the home region moves.
         """
         regions = family.extra_regions(self.home_region) if self.home_region else ()
         if target is None or tenant or decision is not Decision.DEPLOY or family.kind is not FamilyKind.FULL:
             regions = ()
+        images = self._rollout_images(target, regions)
         planned = []
         for region in regions:
             endpoint = self.registry_in(region).endpoint(family.endpoint_name)
@@ -308,9 +318,18 @@ class LifecycleService:
                     "model_data_url": self._regional_model_data(
                         region, target.model_data_url if target else ""
                     ),
+                    **images.per_region[region],
                 }
             )
-        return {"count": len(planned), "regions": planned}
+        return {"count": len(planned), "regions": planned, "image_refusal": images.refusal}
+
+    def _rollout_images(self, target: PackageVersion | None, regions: tuple[str, ...]) -> RolloutImages:
+        """The target's image in each other region, checked (none: nothing to roll out)."""
+        if target is None or not regions:
+            return RolloutImages(per_region={}, refusal="")
+        return check_rollout_images(
+            target.image, regions, own_account=account_of(self.execution_role_arn), catalog=self.images
+        )
 
     def _regional_model_data(self, region: str, model_data_url: str) -> str:
         """The version's artifact in ``region``'s replica (S3 replication keeps the same key)."""
@@ -348,10 +367,11 @@ class LifecycleService:
         family = event["family"]
         names = event["names"]
         registry = self.registry_in(name)
+        image = self._image_in(name, region, str(event["target"]["image"]))
         try:
             registry.create_model(
                 str(names["model"]),
-                image=str(event["target"]["image"]),
+                image=image,
                 model_data_url=str(region["model_data_url"]),
                 execution_role_arn=self.execution_role_arn,
             )
@@ -375,6 +395,20 @@ class LifecycleService:
                 raise
             raise RegionalDeploymentFailed(f"region {name}: {type(exc).__name__}: {str(exc)[:300]}") from exc
         return {"region": name, "config_name": names["endpoint_config"]}
+
+    def _image_in(self, region: str, planned: Mapping[str, Any], home_image: str) -> str:
+        """The region's image as the plan mapped it (a plan from before images were mapped: mapped
+        now); never the home region's URI, which SageMaker refuses in another region."""
+        from switchboard.lifecycle.errors import RegionalDeploymentFailed
+        from switchboard.lifecycle.images import ImageNotPortable, regional_image
+
+        image = str(planned.get("image") or "")
+        if image:
+            return image
+        try:
+            return regional_image(home_image, region, own_account=account_of(self.execution_role_arn)).uri
+        except ImageNotPortable as exc:
+            raise RegionalDeploymentFailed(f"region {region}: {exc}") from exc
 
     def region_endpoint(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """One poll of a region's endpoint after its update: ``settled`` once it serves the new config.
