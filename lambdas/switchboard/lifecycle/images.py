@@ -264,12 +264,14 @@ def check_rollout_images(
             continue
         entry["image_check"] = "present" if present else "missing"
         if not present:
-            problems.append(
-                f"{region}: image {mapped.uri} does not exist (replicate the repository there: cdk.json "
-                "replicate_images, or push the image to that region's ECR, then approve the version again)"
-            )
+            problems.append(f"{region}: image {mapped.uri} does not exist")
     refusal = ""
     if problems:
-        refusal = "the version's image is not available in every rollout region; " + "; ".join(problems)
+        refusal = (
+            "the version's image is not available in every rollout region (nothing was deployed); "
+            + "; ".join(problems)
+            + " (replicate the repository to those regions, cdk.json replicate_images, or push the image "
+            "there; then approve the version again)"
+        )
     # the reason becomes the package's ApprovalDescription (at most 1024 characters with its prefix)
     return RolloutImages(per_region=per_region, refusal=refusal[:900])
