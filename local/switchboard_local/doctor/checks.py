@@ -1005,8 +1005,8 @@ def _family_images(
             yield failed(
                 MODEL_IMAGES_COMPONENT,
                 check,
-                f"{mapped.uri} does not exist: instances launched there later (scaling, replacement) cannot pull "
-                "it, and the next version's rollout is rejected",
+                f"{mapped.uri} does not exist: instances launched there later (scaling, replacement) "
+                "cannot pull it, and the next version's rollout is rejected",
                 f"replicate {mapped.image.repository} to {region} (cdk.json replicate_images) or push the "
                 "image there",
             )
