@@ -47,6 +47,7 @@ CTX_FLAGS_ROLLOUT = "flags_rollout"
 CTX_GATEWAY_ERRORS_ALARM_THRESHOLD = "gateway_errors_alarm_threshold"
 CTX_MODEL_FAMILIES = "model_families"
 CTX_SLOS = "slos"
+CTX_REPLICATE_IMAGES = "replicate_images"
 
 DEFAULTS: Mapping[str, Any] = {
     CTX_STACK_NAME: "Switchboard",
@@ -94,6 +95,28 @@ class FlagsRollout:
     growth_factor: float
     deployment_minutes: int
     final_bake_minutes: int
+
+
+OWN_IMAGE_REPOSITORY_PREFIX = "switchboard-"
+"""The account's own inference images live in ECR repositories named ``switchboard-*``: the only ones
+the SageMaker execution role may pull (``infra/constructs/model_registry.py``) and the deployment
+tasks may look up in the rollout regions (``infra/constructs/regional_models.py``)."""
+ECR_REPLICATION_MAX_DESTINATIONS = 25
+ECR_REPLICATION_MAX_FILTERS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ImageReplication:
+    """`replicate_images` (opt-in): ECR cross-region replication of the account's own inference images
+    from the stack's region to every other region a model family lists.
+
+    ECR has **one replication configuration per registry** (account and region): the stack's
+    ``AWS::ECR::ReplicationConfiguration`` replaces whatever replication the home region's registry had
+    (another team's rules included), which is why it is never on by default.
+    """
+
+    repository_prefixes: tuple[str, ...]
+    """ECR ``PREFIX_MATCH`` filters; each starts with :data:`OWN_IMAGE_REPOSITORY_PREFIX`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +229,8 @@ class SwitchboardConfig:
     model_families: tuple[ModelFamily, ...] = ()
     """The model lifecycle's families (none: no lifecycle resources), checked with the model the
     lifecycle Lambdas parse them with."""
+    replicate_images: ImageReplication | None = None
+    """Opt-in ECR replication to the families' other regions (None: off, the default)."""
 
     @property
     def gateway_function_name(self) -> str:
@@ -244,6 +269,7 @@ class SwitchboardConfig:
                 rollout_raw.get("final_bake_minutes"), "flags_rollout.final_bake_minutes", 0
             ),
         )
+        families = _model_families(get(CTX_MODEL_FAMILIES), region)
         return cls(
             stack_name=stack_name,
             region=region,
@@ -266,7 +292,8 @@ class SwitchboardConfig:
                 value(CTX_GATEWAY_ERRORS_ALARM_THRESHOLD), CTX_GATEWAY_ERRORS_ALARM_THRESHOLD, 1
             ),
             slos=_slos(value(CTX_SLOS)),
-            model_families=_model_families(get(CTX_MODEL_FAMILIES), region),
+            model_families=families,
+            replicate_images=_replicate_images(get(CTX_REPLICATE_IMAGES), families, region),
         )
 
 
@@ -471,6 +498,53 @@ def _model_families(raw: Any, region: str) -> tuple[ModelFamily, ...]:
                     f"{other} ({regional!r}) is not a valid option id; shorten option_id"
                 )
     return families
+
+
+def _replicate_images(raw: Any, families: tuple[ModelFamily, ...], region: str) -> ImageReplication | None:
+    """`replicate_images`: absent, null or false is off; else ``{"repository_prefixes": [...]}``.
+
+    Refused: unknown keys, no prefix, a prefix that is not the start of an ECR repository name or
+    does not start with ``switchboard-`` (other repositories' images could not be pulled by the
+    execution role anyway), too many filters, and replication with no family listing another region
+    (it would only replace the registry's replication configuration for nothing).
+    """
+    if raw is None or raw is False or (isinstance(raw, str) and raw.strip().lower() in ("", "false", "null")):
+        return None
+    key = CTX_REPLICATE_IMAGES
+    data = _mapping(raw, key)
+    _known_keys(data, {"repository_prefixes"}, key)
+    prefixes = data.get("repository_prefixes")
+    if not isinstance(prefixes, list) or not prefixes:
+        raise ConfigError(f"context '{key}.repository_prefixes' must be a non-empty list of strings")
+    if len(prefixes) > ECR_REPLICATION_MAX_FILTERS:
+        raise ConfigError(
+            f"context '{key}.repository_prefixes': ECR takes at most {ECR_REPLICATION_MAX_FILTERS}"
+        )
+    for prefix in prefixes:
+        if (
+            not isinstance(prefix, str)
+            or not re.fullmatch(r"[a-z0-9][a-z0-9._/-]{1,255}", prefix)
+            or not prefix.startswith(OWN_IMAGE_REPOSITORY_PREFIX)
+        ):
+            raise ConfigError(
+                f"context '{key}.repository_prefixes': {prefix!r} must be the start of an ECR repository "
+                f"name (lower case, digits, . _ / -) beginning with {OWN_IMAGE_REPOSITORY_PREFIX!r}: the "
+                "SageMaker execution role pulls only the account's switchboard-* repositories"
+            )
+    if len(set(prefixes)) != len(prefixes):
+        raise ConfigError(f"context '{key}.repository_prefixes' lists a prefix twice")
+    others = sorted({other for family in families for other in family.extra_regions(region)})
+    if not others:
+        raise ConfigError(
+            f"context '{key}' is set but no model family lists a region besides {region}: there is "
+            "nothing to replicate to (and the registry's replication configuration would be replaced)"
+        )
+    if len(others) > ECR_REPLICATION_MAX_DESTINATIONS:
+        raise ConfigError(
+            f"context '{key}': ECR replicates to at most {ECR_REPLICATION_MAX_DESTINATIONS} destinations "
+            f"per rule; the families list {len(others)} other regions"
+        )
+    return ImageReplication(repository_prefixes=tuple(prefixes))
 
 
 def _tier(raw: Any, tier: str) -> TierThrottle:

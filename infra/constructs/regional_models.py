@@ -19,6 +19,17 @@ region is therefore computed from configuration on both sides: the replica bucke
 region (alarm names are per region), and ARNs are built with the literal region. The home stack
 depends on the regional stacks, so replication destinations exist before the replication rule.
 
+**Images.** SageMaker runs a model only from an ECR image in the model's own region, so each other
+region's model names that region's copy (``switchboard.lifecycle.images``): the account's own
+``switchboard-*`` repositories there, or the region's AWS Deep Learning Containers registry (whose
+account differs in some regions). The deployment tasks may look the account's images up
+(``ecr:DescribeImages``) in each rollout region: the plan rejects a version whose image is missing in
+any of them before anything moves. Copying the images is the account's business; the opt-in
+``cdk.json`` ``replicate_images`` adds :class:`RegistryReplication` (ECR cross-region replication)
+to the home stack. It is opt-in because ECR keeps **one** replication configuration per registry
+(account and region): deploying it replaces any replication rules the home region's registry already
+had.
+
 What stays global or home-only: the SageMaker execution role (IAM is global; :class:`CrossRegionAccess`
 lets it pull images and write logs in the other regions and read their replicas), the Model Registry,
 the deployment workflow and its tasks Lambda (which gets the right to deploy in the other regions),
@@ -32,17 +43,20 @@ import re
 from collections.abc import Sequence
 
 from aws_cdk import Acknowledgment, Aws, RemovalPolicy, Validations
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.config import OWN_IMAGE_REPOSITORY_PREFIX
 from infra.constructs.functions import iam5_resource
 from infra.constructs.logical_ids import logical_id
-from infra.constructs.model_registry import DLC_ACCOUNT, DLC_LLM_REPOSITORIES
+from infra.constructs.model_registry import DLC_LLM_REPOSITORIES
 from infra.constructs.private_bucket import private_bucket
 from infra.constructs.rollback_alarms import ALARM_SPECS, AlarmSpec, RollbackAlarms, RollbackThresholds
 from infra.constructs.sagemaker_arns import NAG_ACCOUNT, FamilyArns
 from switchboard.contract.model_deployment import alarm_names
+from switchboard.lifecycle.images import DLC_REGISTRY_ACCOUNTS
 from switchboard.lifecycle.model import ModelFamily
 
 REGIONAL_ALARM_SPECS: tuple[AlarmSpec, ...] = tuple(
@@ -231,6 +245,12 @@ class CrossRegionAccess(Construct):
             in_region = families_in(families, region, home_region)
             tag = re.sub(r"[^A-Za-z0-9]", "", region.title())
             arns = FamilyArns(tuple(in_region), region=region)
+            own_images = (
+                f"arn:{Aws.PARTITION}:ecr:{region}:{Aws.ACCOUNT_ID}:repository/{OWN_IMAGE_REPOSITORY_PREFIX}*"
+            )
+            # the region's copy of each image: the DLC registry account differs in some regions (and
+            # there is none in a few: only the account's own images can run there)
+            dlc_account = DLC_REGISTRY_ACCOUNTS.get(region)
             execution_role.add_to_policy(
                 iam.PolicyStatement(
                     sid=f"PullImagesIn{tag}",
@@ -241,11 +261,19 @@ class CrossRegionAccess(Construct):
                     ],
                     resources=[
                         *[
-                            f"arn:{Aws.PARTITION}:ecr:{region}:{DLC_ACCOUNT}:repository/{repo}"
+                            f"arn:{Aws.PARTITION}:ecr:{region}:{dlc_account}:repository/{repo}"
                             for repo in DLC_LLM_REPOSITORIES
+                            if dlc_account
                         ],
-                        f"arn:{Aws.PARTITION}:ecr:{region}:{Aws.ACCOUNT_ID}:repository/switchboard-*",
+                        own_images,
                     ],
+                )
+            )
+            tasks_role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid=f"FindImagesIn{tag}",
+                    actions=["ecr:DescribeImages"],
+                    resources=[own_images],
                 )
             )
             execution_role.add_to_policy(
@@ -293,11 +321,23 @@ class CrossRegionAccess(Construct):
                     ],
                 )
             )
-            Validations.of(tasks_role).acknowledge(*arns.wildcard_acknowledgments(versions=False))
+            Validations.of(tasks_role).acknowledge(
+                *arns.wildcard_acknowledgments(versions=False),
+                Acknowledgment(
+                    id=iam5_resource(
+                        f"arn:<AWS::Partition>:ecr:{region}:{NAG_ACCOUNT}:repository/"
+                        f"{OWN_IMAGE_REPOSITORY_PREFIX}*"
+                    ),
+                    reason=f"ecr:DescribeImages on the account's own inference image repositories in "
+                    f"{region} (switchboard-*): the rollout's plan checks a version's image is there "
+                    "before anything moves; read-only, tags are chosen at registration.",
+                ),
+            )
             Validations.of(execution_role).acknowledge(
                 Acknowledgment(
                     id=iam5_resource(
-                        f"arn:<AWS::Partition>:ecr:{region}:{NAG_ACCOUNT}:repository/switchboard-*"
+                        f"arn:<AWS::Partition>:ecr:{region}:{NAG_ACCOUNT}:repository/"
+                        f"{OWN_IMAGE_REPOSITORY_PREFIX}*"
                     ),
                     reason=f"The account's own inference images in {region} (repositories named "
                     "switchboard-*): read-only pulls; image tags are chosen at registration.",
@@ -335,4 +375,55 @@ class CrossRegionAccess(Construct):
                 )
                 for region in regions
             ],
+        )
+
+
+class RegistryReplication(Construct):
+    """In the home stack, only with ``cdk.json`` ``replicate_images``: ECR cross-region replication of
+    the account's own inference images to every other region a family lists.
+
+    ``AWS::ECR::ReplicationConfiguration`` is **account-wide per region**: ECR keeps one replication
+    configuration per private registry, and this resource *replaces* it. Deploying it overwrites any
+    replication rules the home region's registry already had (another team's, or the console's), and
+    deleting the stack removes replication for the whole registry. Hence opt-in, and one rule naming
+    only the configured ``switchboard-*`` prefixes. ECR replicates only what is pushed after the
+    configuration exists: push (or re-tag) an image again to copy an older one. The first
+    configuration creates ECR's service-linked role for replication; no role is needed here.
+
+    Attributes:
+        configuration: the ``CfnReplicationConfiguration``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        repository_prefixes: Sequence[str],
+        destination_regions: Sequence[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not repository_prefixes or not destination_regions:
+            raise ValueError("RegistryReplication needs repository prefixes and destination regions")
+        self.configuration = ecr.CfnReplicationConfiguration(
+            self,
+            "Configuration",
+            replication_configuration=ecr.CfnReplicationConfiguration.ReplicationConfigurationProperty(
+                rules=[
+                    ecr.CfnReplicationConfiguration.ReplicationRuleProperty(
+                        destinations=[
+                            ecr.CfnReplicationConfiguration.ReplicationDestinationProperty(
+                                region=region, registry_id=Aws.ACCOUNT_ID
+                            )
+                            for region in destination_regions
+                        ],
+                        repository_filters=[
+                            ecr.CfnReplicationConfiguration.RepositoryFilterProperty(
+                                filter=prefix, filter_type="PREFIX_MATCH"
+                            )
+                            for prefix in repository_prefixes
+                        ],
+                    )
+                ]
+            ),
         )

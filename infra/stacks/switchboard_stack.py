@@ -25,7 +25,7 @@ from infra.constructs.log_encryption import EncryptLogGroups, LogsKey
 from infra.constructs.model_deployment import ModelDeployment
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.prompt_profiles import PromptProfiles
-from infra.constructs.regional_models import default_alarm_prefix
+from infra.constructs.regional_models import RegistryReplication, default_alarm_prefix, extra_regions
 from infra.constructs.request_workflow import RequestWorkflow
 from infra.constructs.routing_flags import RoutingFlags
 from infra.constructs.seed_options import SeedOptions
@@ -247,6 +247,14 @@ class SwitchboardStack(Stack):
                 log_removal_policy=log_removal,
             )
             self.functions.bind_tenant_adapters(self.model_deployment.tenant_adapters)
+            if settings.replicate_images is not None:
+                # opt-in: replaces the home registry's replication configuration (see the construct)
+                RegistryReplication(
+                    self,
+                    "ImageReplication",
+                    repository_prefixes=settings.replicate_images.repository_prefixes,
+                    destination_regions=extra_regions(settings.model_families, settings.region),
+                )
             for key, value, description in self.model_deployment.outputs():
                 CfnOutput(self, key, value=value, description=description)
 

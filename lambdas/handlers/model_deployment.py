@@ -59,6 +59,7 @@ def build_service(
     from switchboard import aws
     from switchboard.lifecycle.adapter_store import DynamoTenantAdapterStore
     from switchboard.lifecycle.canary import CloudWatchCanarySignals
+    from switchboard.lifecycle.image_catalog import EcrImageCatalog
     from switchboard.lifecycle.registry import RegionalRegistries, SageMakerRegistry
     from switchboard.options.store import OptionsStore
 
@@ -90,6 +91,8 @@ def build_service(
         home_region=home_region,
         regional_artifact_buckets=settings.regional_artifact_buckets,
         execution_role_arn=settings.execution_role_arn,
+        # the version's image in each other region is checked before anything moves (issue 16)
+        images=EcrImageCatalog(lambda region: aws.client("ecr", region_name=region)),
     )
 
 

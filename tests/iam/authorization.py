@@ -391,6 +391,21 @@ def _sagemaker_list(call: AwsCall) -> list[Request]:
     return [request(call, "sagemaker", call.operation, None)]
 
 
+# -- ECR -----------------------------------------------------------------------------------------
+
+
+@row("ecr", "DescribeImages", reference=SAR + "list_amazonelasticcontainerregistry.html")
+def _ecr_describe_images(call: AwsCall) -> list[Request]:
+    """The repository, in the registry the call names (``registryId``, default the caller's)."""
+    registry = str(call.params.get("registryId") or call.account)
+    in_registry = AwsCall(call.service, call.operation, call.params, call.region, registry)
+    return [
+        request(
+            in_registry, "ecr", "DescribeImages", "repository", RepositoryName=call.params["repositoryName"]
+        )
+    ]
+
+
 # -- Secrets Manager, CloudWatch, SNS, Lambda ----------------------------------------------------
 
 

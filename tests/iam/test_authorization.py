@@ -237,6 +237,11 @@ EXAMPLES: dict[tuple[str, str], tuple[dict[str, Any], list[tuple[str, str]]]] = 
         {"FunctionName": "fn"},
         [("lambda:InvokeFunction", f"arn:aws:lambda:{R}:{A}:function:fn")],
     ),
+    # the repository in the registry the call names (an AWS-owned one here), in the client's region
+    ("ecr", "DescribeImages"): (
+        {"registryId": "763104351884", "repositoryName": "djl-inference", "imageIds": [{"imageTag": "x"}]},
+        [("ecr:DescribeImages", f"arn:aws:ecr:{R}:763104351884:repository/djl-inference")],
+    ),
 }
 
 

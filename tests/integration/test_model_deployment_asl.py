@@ -110,7 +110,10 @@ class Lifecycle:
             ModelPackageGroupName=group,
             InferenceSpecification={
                 "Containers": [
-                    {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/llm:1", "ModelDataUrl": data}
+                    {
+                        "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/switchboard-llm:1",
+                        "ModelDataUrl": data,
+                    }
                 ],
                 "SupportedContentTypes": ["application/json"],
                 "SupportedResponseMIMETypes": ["application/json"],
@@ -1381,6 +1384,29 @@ def _regional_config(region: str) -> str:
     return str(sm.describe_endpoint(EndpointName=GLOBAL_GROUP)["EndpointConfigName"])
 
 
+IMAGE_MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 7023,
+            "digest": "sha256:" + "c" * 64,
+        },
+        "layers": [],
+    }
+)
+
+
+def _push_image(*regions: str) -> None:
+    """The registered versions' image (the account's ``switchboard-llm:1``) in ``regions``' ECR, as
+    replication (cdk.json ``replicate_images``) puts it there: the rollout's plan checks each region."""
+    for region in regions:
+        ecr = _in_region(region, "ecr")
+        ecr.create_repository(repositoryName="switchboard-llm")
+        ecr.put_image(repositoryName="switchboard-llm", imageManifest=IMAGE_MANIFEST, imageTag="1")
+
+
 def _regions_rolled_out(lifecycle: Lifecycle, execution: str) -> list[str]:
     return [
         state_input["rollout"]["region"]["region"]
@@ -1393,6 +1419,7 @@ def test_a_version_rolls_out_to_the_other_regions_one_after_the_other(lifecycle:
     from switchboard_local.sagemaker_ext import CONTROL
 
     # Given version 1 of a family with two other regions, deployed everywhere (endpoints created)
+    _push_image(*OTHER_REGIONS)
     v1 = lifecycle.register(GLOBAL_GROUP, data="s3://switchboard-models/global/v1.tar.gz")
     first = lifecycle.approve(v1)
     assert first["status"] == "SUCCEEDED", first
@@ -1432,6 +1459,11 @@ def test_a_version_rolls_out_to_the_other_regions_one_after_the_other(lifecycle:
         assert _regional_config(region) == home_config
         model = _in_region(region, "sagemaker").describe_model(ModelName=home_config)
         assert model["PrimaryContainer"]["ModelDataUrl"] == f"s3://{replicas[region]}/global/v2.tar.gz"
+        # SageMaker runs only an image of the model's own region: that region's copy
+        assert (
+            model["PrimaryContainer"]["Image"]
+            == f"123456789012.dkr.ecr.{region}.amazonaws.com/switchboard-llm:1"
+        )
         option = lifecycle.option(f"test-global-{region}")
         assert (option.model_package_arn, option.region) == (v2, region)
         assert option.updated_by == f"model-deployment:{result['name']}"
@@ -1443,6 +1475,7 @@ def test_a_failing_region_rolls_back_the_regions_moved_and_home_and_rejects_the_
     lifecycle: Lifecycle,
 ) -> None:
     # Given version 1 live in every region, and the last region's rollback alarm firing
+    _push_image(*OTHER_REGIONS)
     v1 = lifecycle.register(GLOBAL_GROUP, data="s3://switchboard-models/global/v1.tar.gz")
     assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
     configs = {region: _regional_config(region) for region in (REGION, *OTHER_REGIONS)}
@@ -1501,6 +1534,59 @@ def test_a_failing_region_rolls_back_the_regions_moved_and_home_and_rejects_the_
     # And the Rejected event of version 2 is ignored: it is not live anywhere
     follow_up = lifecycle.run(lifecycle.event(v2))
     assert "IgnoreRejectionOfNonLiveVersion" in lifecycle.states_entered(follow_up["executionArn"])
+
+
+def test_an_image_missing_in_a_region_rejects_the_version_before_any_region_moves(
+    lifecycle: Lifecycle,
+) -> None:
+    # Given version 1 live in every region ...
+    _push_image(*OTHER_REGIONS)
+    v1 = lifecycle.register(GLOBAL_GROUP, data="s3://switchboard-models/global/v1.tar.gz")
+    assert lifecycle.approve(v1)["status"] == "SUCCEEDED"
+    configs = {region: _regional_config(region) for region in (REGION, *OTHER_REGIONS)}
+    options = {region: lifecycle.option(f"test-global-{region}").version for region in OTHER_REGIONS}
+    home_before = lifecycle.option("test-global")
+    # ... and a version 2 whose image (a new tag) was pushed in the home region only
+    v2: str = lifecycle.sagemaker.create_model_package(
+        ModelPackageGroupName=GLOBAL_GROUP,
+        InferenceSpecification={
+            "Containers": [
+                {
+                    "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/switchboard-llm:2",
+                    "ModelDataUrl": "s3://switchboard-models/global/v2.tar.gz",
+                }
+            ],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        ModelApprovalStatus="PendingManualApproval",
+    )["ModelPackageArn"]
+
+    # When version 2 is approved
+    result = lifecycle.approve(v2)
+
+    # Then the version is rejected from the plan, naming each region and its missing image ...
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "RegionalImageMissing"
+    for region in OTHER_REGIONS:
+        assert (
+            f"{region}: image 123456789012.dkr.ecr.{region}.amazonaws.com/switchboard-llm:2 does not exist"
+            in (result["cause"])
+        )
+    states = lifecycle.states_entered(result["executionArn"])
+    assert states[states.index("ImageInEveryRolloutRegion?") + 1] == "RegionalImageMissing"
+    for state in ("CreateModelFromPackage", "UpdateEndpoint_BlueGreenCanary", "SwitchGatewayOption"):
+        assert state not in states
+    package = lifecycle.package(v2)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert "switchboard-llm:2 does not exist" in package["ApprovalDescription"]
+    assert any("RegionalImageMissing" in m for m in lifecycle.notifications())
+    # ... and no region moved: endpoints, options and the home option as they were
+    for region in (REGION, *OTHER_REGIONS):
+        assert _regional_config(region) == configs[region], region
+    for region in OTHER_REGIONS:
+        assert lifecycle.option(f"test-global-{region}").version == options[region]
+    assert lifecycle.option("test-global") == home_before
 
 
 # --------------------------------------------------------------------------------------------------

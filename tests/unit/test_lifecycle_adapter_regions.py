@@ -111,6 +111,9 @@ def test_the_plan_lists_every_other_region_of_an_adapter_family_with_what_its_op
     assert ireland["live"]["arn"] == _version(1).arn
     assert ireland["live"]["inference_component"] == v1_component
     assert sydney["model_data_url"] == "s3://replica-ap/lora/v2.tar.gz"
+    # an adapter component runs in its base's container: no image to map or look up per region
+    assert "image" not in ireland
+    assert plan["rollout"]["image_refusal"] == ""
 
 
 def test_a_tenants_adapter_rolls_out_to_the_other_regions_too() -> None:

@@ -13,6 +13,7 @@ from switchboard.lifecycle.errors import RegionalDeploymentFailed
 from switchboard.lifecycle.model import ModelFamily, PackageVersion
 from switchboard.lifecycle.service import LifecycleService, guarded_deployment
 from tests.fakes import InMemoryOptions, InMemoryRegistry
+from tests.fakes.images import InMemoryImages
 
 HOME, IRELAND, SYDNEY = "us-east-1", "eu-west-1", "ap-southeast-2"
 GLOBAL = ModelFamily(group="glob", option_id="glob", endpoint_name="glob-ep", regions=(HOME, IRELAND, SYDNEY))
@@ -22,6 +23,7 @@ ADAPTERS = ModelFamily(
 )
 REPLICAS = {IRELAND: "replica-eu", SYDNEY: "replica-ap"}
 ROLE = "arn:aws:iam::123456789012:role/sm"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/llm:1"
 SETTINGS = {
     "traffic_type": "CANARY",
     "canary_percent": 10,
@@ -39,14 +41,35 @@ def _version(group: str, number: int) -> PackageVersion:
         version=number,
         approval="Approved",
         model_data_url=f"s3://home-artifacts/{group}/v{number}.tar.gz",
-        image="123456789012.dkr.ecr.us-east-1.amazonaws.com/llm:1",
+        image=IMAGE,
     )
 
 
+class ImageRecordingRegistry(InMemoryRegistry):
+    """Keeps the image each model was created with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model_images: dict[str, str] = {}
+
+    def create_model(self, name: str, *, image: str, model_data_url: str, execution_role_arn: str) -> None:
+        super().create_model(
+            name, image=image, model_data_url=model_data_url, execution_role_arn=execution_role_arn
+        )
+        self.model_images[name] = image
+
+
 class World:
-    def __init__(self, *, buckets: dict[str, str] | None = None, role: str = ROLE) -> None:
-        self.registries = {region: InMemoryRegistry() for region in (HOME, IRELAND, SYDNEY)}
+    def __init__(
+        self,
+        *,
+        buckets: dict[str, str] | None = None,
+        role: str = ROLE,
+        image_regions: tuple[str, ...] = (IRELAND, SYDNEY),
+    ) -> None:
+        self.registries = {region: ImageRecordingRegistry() for region in (HOME, IRELAND, SYDNEY)}
         self.options = InMemoryOptions()
+        self.images = InMemoryImages(*[IMAGE.replace(HOME, region) for region in image_regions])
         self.service = LifecycleService(
             families={f.group: f for f in (GLOBAL, LOCAL, ADAPTERS)},
             options=self.options,
@@ -55,6 +78,7 @@ class World:
             home_region=HOME,
             regional_artifact_buckets=REPLICAS if buckets is None else buckets,
             execution_role_arn=role,
+            images=self.images,
         )
 
     def live_everywhere(self, family: ModelFamily, version: PackageVersion, config: str) -> None:
@@ -100,12 +124,20 @@ def test_the_plan_lists_the_other_regions_in_order_as_each_serves_now() -> None:
     assert ireland["endpoint"] == {"exists": True, "config_name": "glob-v1-config"}
     assert ireland["live"]["arn"] == v1.arn
     assert ireland["model_data_url"] == "s3://replica-eu/glob/v2.tar.gz"
+    assert ireland["image"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/llm:1"
+    assert ireland["image_check"] == "present"
+    assert rollout["image_refusal"] == ""
     assert world.options.get(f"glob-{IRELAND}").region == IRELAND  # type: ignore[union-attr]
 
 
 def test_a_single_region_family_rolls_out_nowhere_else() -> None:
     world = World()
-    assert world.plan(_version(LOCAL.group, 1))["rollout"] == {"count": 0, "regions": []}
+    assert world.plan(_version(LOCAL.group, 1))["rollout"] == {
+        "count": 0,
+        "regions": [],
+        "image_refusal": "",
+    }
+    assert world.images.asked == []
     # (adapter families roll out region by region too: tests/unit/test_lifecycle_adapter_regions.py)
 
 
@@ -149,6 +181,46 @@ def test_deploying_in_a_region_makes_the_model_config_and_updates_that_regions_e
     assert config in sydney.endpoint_configs and plan["names"]["model"] in sydney.models
     assert sydney.endpoints["glob-ep"]["config_name"] == config
     assert ireland.endpoints["glob-ep"]["config_name"] == "glob-v1-config"  # untouched
+    # SageMaker runs only an image of the model's own region: Sydney's copy, not the home one
+    assert sydney.model_images[plan["names"]["model"]] == IMAGE.replace(HOME, SYDNEY)
+
+
+def test_an_image_missing_in_one_region_refuses_the_rollout_in_the_plan_naming_it() -> None:
+    world = World(image_regions=(IRELAND,))
+
+    plan = world.plan(_version("glob", 2))
+
+    refusal = plan["rollout"]["image_refusal"]
+    assert f"{SYDNEY}: image {IMAGE.replace(HOME, SYDNEY)} does not exist" in refusal
+    assert IRELAND not in refusal.split("; ", 1)[1]
+    assert [r["image_check"] for r in plan["rollout"]["regions"]] == ["present", "missing"]
+    assert all(not registry.models for registry in world.registries.values())  # nothing made yet
+
+
+def test_a_plan_without_mapped_images_still_deploys_the_regions_own_copy() -> None:
+    """An execution planned before images were mapped (its plan has no ``image``) never sends the
+    home region's URI to another region."""
+    world = World()
+    plan = world.plan(_version("glob", 2))
+    event = _deploy_event(world, plan, 0)
+    event["region"] = {k: v for k, v in event["region"].items() if k not in ("image", "image_check")}
+
+    world.service.deploy_region(event)
+
+    assert world.registries[IRELAND].model_images[plan["names"]["model"]] == IMAGE.replace(HOME, IRELAND)
+
+
+def test_a_region_whose_image_cannot_be_mapped_fails_that_regions_deployment() -> None:
+    world = World()
+    plan = world.plan(_version("glob", 2))
+    event = {**_deploy_event(world, plan, 0), "target": {**plan["target"], "image": "llm:1"}}
+    event["region"] = {k: v for k, v in event["region"].items() if k != "image"}
+
+    with pytest.raises(
+        RegionalDeploymentFailed, match=f"region {IRELAND}: image 'llm:1' is not an Amazon ECR"
+    ):
+        world.service.deploy_region(event)
+    assert not world.registries[IRELAND].models
 
 
 @pytest.mark.parametrize(

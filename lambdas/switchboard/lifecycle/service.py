@@ -46,6 +46,7 @@ from switchboard.lifecycle.canary import (
     summed,
 )
 from switchboard.lifecycle.errors import LifecycleError, OptionMovedByAnotherDeployment, UnknownModelFamily
+from switchboard.lifecycle.images import ImageCatalog, RolloutImages, account_of, check_rollout_images
 from switchboard.lifecycle.logic import (
     ARCHIVED_STAGE,
     Decision,
@@ -160,6 +161,7 @@ class LifecycleService:
         regional_artifact_buckets: Mapping[str, str] | None = None,
         execution_role_arn: str = "",
         regional_signals: Callable[[str], CanarySignals] | None = None,
+        images: ImageCatalog | None = None,
     ) -> None:
         """
         Args:
@@ -172,6 +174,8 @@ class LifecycleService:
             execution_role_arn: the role SageMaker assumes for the models made in other regions.
             regional_signals: region → the canary signals (CloudWatch) there: a tenant's canary in an
                 adapter family with other regions is judged on its component in every region.
+            images: ECR in each region (``EcrImageCatalog``): the rollout's plan checks that the
+                account's own image exists in every other region before anything moves.
         """
         self.families = dict(families)
         self.options = options
@@ -183,6 +187,7 @@ class LifecycleService:
         self.regional_artifact_buckets = dict(regional_artifact_buckets or {})
         self.execution_role_arn = execution_role_arn
         self.regional_signals = regional_signals
+        self.images = images
 
     def registry_in(self, region: str | None) -> ModelRegistry:
         """SageMaker in ``region``; None or "" is the stack's region (what every task used before)."""
@@ -301,10 +306,16 @@ class LifecycleService:
         Every deployed version rolls out region by region: a full model (family-wide), and for an
         adapter family a family-wide or a tenant's adapter (:meth:`_adapter_region_state` adds what
         the adapter path needs). ``count`` 0: the home region only, as before.
+
+        Each region of a full-model family names the version's image there (SageMaker runs only an
+        image of the model's own region: :mod:`switchboard.lifecycle.images`); ``image_refusal`` is
+        "" when every region has it, else the reason the workflow rejects the version with, before
+        the home region moves. An adapter component runs in its base component's container: no image.
         """
         regions = family.extra_regions(self.home_region) if self.home_region else ()
         if target is None or decision is not Decision.DEPLOY:
             regions = ()
+        images = self._rollout_images(target, regions if family.kind is FamilyKind.FULL else ())
         planned: list[dict[str, Any]] = []
         for region in regions:
             endpoint = self.registry_in(region).endpoint(family.endpoint_name)
@@ -325,13 +336,22 @@ class LifecycleService:
                     "model_data_url": self._regional_model_data(
                         region, target.model_data_url if target else ""
                     ),
+                    **images.per_region.get(region, {}),
                 }
             )
             if family.kind is FamilyKind.ADAPTER:
                 planned[-1]["live"]["inference_component"] = self._adapter_region_state(
                     family, region, endpoint, option
                 )
-        return {"count": len(planned), "regions": planned}
+        return {"count": len(planned), "regions": planned, "image_refusal": images.refusal}
+
+    def _rollout_images(self, target: PackageVersion | None, regions: tuple[str, ...]) -> RolloutImages:
+        """The target's image in each other region, checked (none: nothing to roll out)."""
+        if target is None or not regions:
+            return RolloutImages(per_region={}, refusal="")
+        return check_rollout_images(
+            target.image, regions, own_account=account_of(self.execution_role_arn), catalog=self.images
+        )
 
     def _adapter_regions(self, family: ModelFamily) -> dict[str, Any]:
         """An adapter family's other regions, whatever the decision: where a component that stops
@@ -584,10 +604,11 @@ class LifecycleService:
         family = event["family"]
         names = event["names"]
         registry = self.registry_in(name)
+        image = self._image_in(name, region, str(event["target"]["image"]))
         try:
             registry.create_model(
                 str(names["model"]),
-                image=str(event["target"]["image"]),
+                image=image,
                 model_data_url=str(region["model_data_url"]),
                 execution_role_arn=self.execution_role_arn,
             )
@@ -611,6 +632,20 @@ class LifecycleService:
                 raise
             raise RegionalDeploymentFailed(f"region {name}: {type(exc).__name__}: {str(exc)[:300]}") from exc
         return {"region": name, "config_name": names["endpoint_config"]}
+
+    def _image_in(self, region: str, planned: Mapping[str, Any], home_image: str) -> str:
+        """The region's image as the plan mapped it (a plan from before images were mapped: mapped
+        now); never the home region's URI, which SageMaker refuses in another region."""
+        from switchboard.lifecycle.errors import RegionalDeploymentFailed
+        from switchboard.lifecycle.images import ImageNotPortable, regional_image
+
+        image = str(planned.get("image") or "")
+        if image:
+            return image
+        try:
+            return regional_image(home_image, region, own_account=account_of(self.execution_role_arn)).uri
+        except ImageNotPortable as exc:
+            raise RegionalDeploymentFailed(f"region {region}: {exc}") from exc
 
     def region_endpoint(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """One poll of a region's endpoint after its update: ``settled`` once it serves the new config.

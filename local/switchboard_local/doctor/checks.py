@@ -914,6 +914,104 @@ def _in_service(describe: Callable[[], Mapping[str, Any]], status_key: str, what
     return [] if status == "InService" else [f"{what} is {status}"]
 
 
+MODEL_IMAGES_COMPONENT = "model images"
+MODEL_IMAGES_CHECK = "each multi-region family's live image exists in every region it deploys to"
+
+
+def check_model_images(d: Deployment) -> Iterator[Finding]:
+    """Multi-region full-model families (issue 16): SageMaker runs only an ECR image of the model's own
+    region, so the live version's image must be in each region the family deploys to. The image is
+    mapped as the deployment maps it (``switchboard.lifecycle.images``): the account's own images are
+    looked up with ``ecr:DescribeImages`` there; AWS Deep Learning Containers images are mapped to the
+    region's DLC registry and not looked up (an AWS registry). One row per family and region.
+    """
+    from switchboard.lifecycle.image_catalog import EcrImageCatalog
+    from switchboard.lifecycle.images import account_of
+    from switchboard.lifecycle.model import FamilyKind, parse_families
+    from switchboard.options.store import OptionsStore
+
+    environment = _deployment_environment(d)
+    families = [
+        family
+        for family in parse_families(environment.get("MODEL_FAMILIES", "[]")).values()
+        if family.regions and family.kind is FamilyKind.FULL
+    ]
+    if not families:
+        yield passed(MODEL_IMAGES_COMPONENT, MODEL_IMAGES_CHECK, "no full-model family lists regions")
+        return
+    own_account = account_of(environment.get("SAGEMAKER_EXECUTION_ROLE_ARN", ""))
+    store = OptionsStore(d.target.options_table, client=d.client("dynamodb"), ttl_s=0)
+    catalog = EcrImageCatalog(lambda region: d.client_in("ecr", region))
+    for family in families:
+        yield from guarded(
+            MODEL_IMAGES_COMPONENT,
+            f"{family.group} image",
+            _remedy(
+                d,
+                local="restart `make local`",
+                aws="the doctor needs dynamodb:GetItem on the options table and "
+                "sagemaker:DescribeModelPackage on the live version",
+            ),
+            functools.partial(_family_images, d, store, catalog, family, own_account),
+        )
+
+
+def _deployment_environment(d: Deployment) -> dict[str, str]:
+    """The deployment function's environment (what the rollout runs with); {} without one."""
+    if not d.deployment_function:
+        return {}
+    config = d.client("lambda").get_function_configuration(FunctionName=d.deployment_function)
+    variables: dict[str, str] = (config.get("Environment") or {}).get("Variables", {})
+    return variables
+
+
+def _family_images(
+    d: Deployment, store: OptionsStore, catalog: Any, family: ModelFamily, own_account: str
+) -> Iterator[Finding]:
+    from switchboard.lifecycle.images import ImageCheckFailed, ImageNotPortable, ImageSource, regional_image
+    from switchboard.lifecycle.model import PackageVersion
+
+    live = store.get(family.option_id)
+    if live is None or not live.model_package_arn:
+        yield passed(MODEL_IMAGES_COMPONENT, f"{family.group} image", "no version deployed yet")
+        return
+    described = d.client("sagemaker").describe_model_package(ModelPackageName=live.model_package_arn)
+    image = PackageVersion.from_description(described).image
+    for region in family.deployment_regions(d.target.region):
+        check = f"{family.group} image in {region}"
+        try:
+            mapped = regional_image(image, region, own_account=own_account)
+        except ImageNotPortable as exc:
+            yield failed(
+                MODEL_IMAGES_COMPONENT,
+                check,
+                str(exc),
+                "register a version whose image is in this account's ECR (switchboard-* repositories)",
+            )
+            continue
+        if mapped.source is ImageSource.AWS_DEEP_LEARNING_CONTAINERS:
+            detail = f"{mapped.uri} (AWS Deep Learning Containers registry: not looked up)"
+            yield passed(MODEL_IMAGES_COMPONENT, check, detail)
+            continue
+        try:
+            present = catalog.exists(mapped.image)
+        except ImageCheckFailed as exc:
+            remedy = f"the doctor needs ecr:DescribeImages on {mapped.image.repository} in {region}"
+            yield failed(MODEL_IMAGES_COMPONENT, check, str(exc), remedy)
+            continue
+        if present:
+            yield passed(MODEL_IMAGES_COMPONENT, check, mapped.uri)
+        else:
+            yield failed(
+                MODEL_IMAGES_COMPONENT,
+                check,
+                f"{mapped.uri} does not exist: instances launched there later (scaling, replacement) "
+                "cannot pull it, and the next version's rollout is rejected",
+                f"replicate {mapped.image.repository} to {region} (cdk.json replicate_images) or push the "
+                "image there",
+            )
+
+
 def check_deployment_workflow(d: Deployment) -> Iterator[Finding]:
     component, check = "deployment workflow", "state machine ACTIVE"
     if not d.deployment_state_machine_arn:
@@ -981,6 +1079,12 @@ CHECKS: tuple[Check[Deployment], ...] = (
         MODEL_REGIONS_COMPONENT,
         MODEL_REGIONS_CHECK,
         check_model_regions,
+        remedy="the doctor needs lambda:GetFunctionConfiguration on the model deployment function",
+    ),
+    Check(
+        MODEL_IMAGES_COMPONENT,
+        MODEL_IMAGES_CHECK,
+        check_model_images,
         remedy="the doctor needs lambda:GetFunctionConfiguration on the model deployment function",
     ),
     Check(
