@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Aws, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, RemovalPolicy, Stack, Token, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
@@ -18,6 +18,7 @@ from infra.constructs.functions import iam5_resource
 from infra.constructs.logical_ids import keep_logical_ids, logical_id
 from infra.constructs.private_bucket import private_bucket
 from infra.constructs.sagemaker_arns import NAG_ACCOUNT, NAG_REGION, FamilyArns
+from switchboard.lifecycle.images import DLC_REGISTRY_ACCOUNTS
 from switchboard.lifecycle.model import ModelFamily
 
 DLC_ACCOUNT = "763104351884"
@@ -117,6 +118,11 @@ class ModelRegistry(Construct):
             description="Runs the Switchboard family models: pulls images, artifacts; writes logs, metrics",
         )
         self.artifacts_bucket.grant_read(self.execution_role)
+        # The DLC registry account is the region's own: 763104351884 in most regions, another in
+        # some opt-in ones, none where AWS publishes no DLC images (switchboard.lifecycle.images).
+        dlc_account = (
+            DLC_ACCOUNT if Token.is_unresolved(stack.region) else DLC_REGISTRY_ACCOUNTS.get(stack.region)
+        )
         self.execution_role.add_to_policy(
             iam.PolicyStatement(
                 sid="PullImages",
@@ -129,8 +135,9 @@ class ModelRegistry(Construct):
                 # project; not every repository of the account (or of the DLC account).
                 resources=[
                     *[
-                        f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{DLC_ACCOUNT}:repository/{repo}"
+                        f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{dlc_account}:repository/{repo}"
                         for repo in DLC_LLM_REPOSITORIES
+                        if dlc_account
                     ],
                     f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{Aws.ACCOUNT_ID}:repository/switchboard-*",
                 ],
