@@ -175,6 +175,7 @@ class ModelDeployment(Construct):
             log_retention=log_retention,
             log_removal_policy=log_removal_policy,
             schedule=retirement_schedule,
+            home_region=home,
         )
 
     def outputs(self) -> list[tuple[str, str, str]]:
