@@ -317,3 +317,36 @@ def test_retention_reads_every_page_of_hundreds_of_tenants() -> None:
     assert len(family["tenants"]) == 250
     assert set(registry.archived) == set(olds)
     assert all(t["kept"] and len(t["retired"]) == 1 for t in family["tenants"].values())
+
+
+def test_the_registry_lists_every_page_of_a_groups_versions_newest_first() -> None:
+    from switchboard.lifecycle.registry import SageMakerRegistry
+
+    class PagedSageMaker:
+        """ListModelPackages in pages of two, newest first as asked (SortOrder Descending)."""
+
+        def __init__(self) -> None:
+            self.calls: list[dict[str, object]] = []
+
+        def list_model_packages(self, **kwargs: object) -> dict[str, object]:
+            self.calls.append(kwargs)
+            start = int(str(kwargs.get("NextToken") or 0))
+            numbers = list(range(5, 0, -1))[start : start + 2]
+            page: dict[str, object] = {
+                "ModelPackageSummaryList": [
+                    {
+                        "ModelPackageArn": version(n).arn,
+                        "ModelPackageVersion": n,
+                        "ModelApprovalStatus": "Approved",
+                    }
+                    for n in numbers
+                ]
+            }
+            if start + 2 < 5:
+                page["NextToken"] = str(start + 2)
+            return page
+
+    client = PagedSageMaker()
+    assert [v.version for v in SageMakerRegistry(client).list_versions(GLOBAL.group)] == [5, 4, 3, 2, 1]
+    assert [c.get("NextToken") for c in client.calls] == [None, "2", "4"]
+    assert all(c["SortOrder"] == "Descending" for c in client.calls)
