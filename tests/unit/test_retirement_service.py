@@ -227,6 +227,20 @@ def test_a_region_failing_during_its_deletes_does_not_stop_the_next_region() -> 
     assert home.archived == {}
 
 
+def test_a_version_a_regions_option_still_serves_is_not_retired() -> None:
+    home, regions, options, versions = global_setup()
+    sydney = options.options[f"support-{SYDNEY}"]
+    options.options[sydney.id] = LlmOption.from_dict(
+        {**sydney.to_item(), "model_package_arn": versions[1].arn}
+    )
+
+    report = service(home, regions, options).retire({"groups": [GLOBAL.group]})
+
+    assert [r["version"] for r in report["families"][GLOBAL.group]["retired"]] == [1]
+    assert set(home.archived) == {versions[0].arn}
+    assert names(GLOBAL.group, 2) <= regions.fakes[SYDNEY].models and names(GLOBAL.group, 2) <= home.models
+
+
 def test_a_single_region_family_reports_no_regions_and_asks_for_no_other_client() -> None:
     home, _, options, _ = global_setup()
     single = GLOBAL.model_copy(update={"regions": ()})

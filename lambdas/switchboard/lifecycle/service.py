@@ -1133,10 +1133,19 @@ class LifecycleService:
             keep=frozenset(name for name in (routed_component, routed_config) if name) | kept_components,
             option_id=family.option_id,
         )
+        served_in_a_region = {sweep.serving_arn: sweep.region for sweep in sweeps if sweep.serving_arn}
         retired: list[dict[str, Any]] = []
         tenant_report: dict[str, Any] = {}
         for selection in selections:
             for version in selection.retired:
+                if version.arn in served_in_a_region:  # a region left behind still serves it: keep it
+                    logger.warning(
+                        "%s version %s not retired: region %s's option still serves it",
+                        family.group,
+                        version.version,
+                        served_in_a_region[version.arn],
+                    )
+                    continue
                 retired.append(self._retire_version(family, version, home, sweeps, dry_run=dry_run))
             if selection.tenant is not None:
                 tenant_report[selection.tenant] = {
@@ -1222,7 +1231,15 @@ class LifecycleService:
                 endpoint["config_name"] if endpoint else None,
                 option.inference_component if option else None,
             }
-            sweeps.append(_RegionSweep(region, registry, frozenset(n for n in serving if n), option_id))
+            sweeps.append(
+                _RegionSweep(
+                    region,
+                    registry,
+                    frozenset(n for n in serving if n),
+                    option_id,
+                    serving_arn=(option.model_package_arn if option else None) or "",
+                )
+            )
         return sweeps
 
     def _retire_version(
@@ -1345,6 +1362,8 @@ class _RegionSweep:
     option_id: str
     """The family's option in the region (its pinned options are ``<option_id>-v<N>``)."""
     error: str = ""
+    serving_arn: str = ""
+    """The version the region's option serves: never retired, even when the home region moved on."""
 
 
 def guarded_deployment(settings: Mapping[str, Any], alarm_names: list[str]) -> dict[str, Any]:
