@@ -1354,7 +1354,7 @@ class _RegionSweep:
     """One region of a family's retirement run: its SageMaker, what it serves, its option."""
 
     region: str
-    """"" for the stack's own region."""
+    """Empty for the stack's own region."""
     registry: ModelRegistry | None
     """None: the region could not be reached (``error`` says why)."""
     keep: frozenset[str]
