@@ -44,6 +44,7 @@ OUTPUT_REGISTRY_ROLE = "ModelRegistryRoleArn"
 OUTPUT_ARTIFACTS_BUCKET = "ModelArtifactsBucketName"
 OUTPUT_TOPIC = "ModelDeploymentTopicArn"
 OUTPUT_ADAPTERS_TABLE = "ModelAdaptersTableName"
+OUTPUT_RETIREMENT_FUNCTION = "ModelRetirementFunctionName"
 
 
 class ModelDeployment(Construct):
@@ -175,6 +176,7 @@ class ModelDeployment(Construct):
             log_retention=log_retention,
             log_removal_policy=log_removal_policy,
             schedule=retirement_schedule,
+            home_region=home,
         )
 
     def outputs(self) -> list[tuple[str, str, str]]:
@@ -207,5 +209,10 @@ class ModelDeployment(Construct):
                 OUTPUT_ADAPTERS_TABLE,
                 self.tenant_adapters.table.table_name,
                 "Tenant adapters: which adapter serves each tenant",
+            ),
+            (
+                OUTPUT_RETIREMENT_FUNCTION,
+                self.retirement.retirement_function.function_name,
+                "Model retirement Lambda (`switchboard models retire` invokes it)",
             ),
         ]

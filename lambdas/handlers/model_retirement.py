@@ -4,7 +4,9 @@ Versions older than each family's retention count (and older than the live one) 
 inference components, endpoint configs and models, their packages go to the `Archived` lifecycle
 stage, and their pinned options are marked `retired` with `replaced_by` the family's option. The
 version serving traffic, and the routed component and endpoint config, are never touched.
-Input: `{"groups": [...]?, "retention": N?, "dry_run": bool?}`.
+Retention counts per tenant for tenant adapter versions; a family's other regions are cleaned up
+too, and an unreachable region leaves the version unarchived for the next run
+(``LifecycleService.retire``). Input: `{"groups": [...]?, "retention": N?, "dry_run": bool?}`.
 """
 
 from __future__ import annotations

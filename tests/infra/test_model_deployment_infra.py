@@ -277,7 +277,13 @@ def test_retirement_runs_on_a_schedule(template_json: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["ModelDeploymentStateMachineArn", "ModelDeploymentsTableName", "ModelAdaptersTableName"]
+    "key",
+    [
+        "ModelDeploymentStateMachineArn",
+        "ModelDeploymentsTableName",
+        "ModelAdaptersTableName",
+        "ModelRetirementFunctionName",
+    ],
 )
 def test_outputs_the_cli_reads(template_json: dict[str, Any], key: str) -> None:
     assert key in template_json["Outputs"]

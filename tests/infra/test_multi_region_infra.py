@@ -232,3 +232,37 @@ def test_the_deployment_tasks_read_each_regions_replica_with_the_one_execution_r
         assert bucket["Properties"]["BucketName"]["Fn::Join"][1][0] == f"switchboard-models-{region}-"
     role = tasks["SAGEMAKER_EXECUTION_ROLE_ARN"]["Fn::GetAtt"][0]
     assert home["Resources"][role]["Type"] == "AWS::IAM::Role" and "SageMakerExecutionRole" in role
+
+
+def test_retirement_may_clean_up_each_region_only_within_its_families_names(assembly: Path) -> None:
+    """Retirement (issue 16) deletes a version's configs, models and adapter components in every region
+    its family lists: the retirement role reads the endpoints and deletes the family-prefixed names
+    there, adapter components only for adapter families and never a base component."""
+    home = _template(assembly, "Switchboard")
+    retirement_policies = [
+        p
+        for p in _of_type(home, "AWS::IAM::Policy")
+        if any("RetirementFunction" in json.dumps(role) for role in p["Properties"]["Roles"])
+    ]
+    statements = {
+        s["Sid"]: s
+        for p in retirement_policies
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "Sid" in s
+    }
+    for tag, region in (("EuWest1", "eu-west-1"), ("ApSoutheast2", "ap-southeast-2")):
+        read = statements[f"ReadEndpointsToRetireIn{tag}"]
+        assert read["Action"] == "sagemaker:DescribeEndpoint"
+        deletes = statements[f"DeleteRetiredVersionsIn{tag}"]
+        assert sorted(deletes["Action"]) == ["sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel"]
+        adapters = statements[f"DeleteRetiredAdaptersIn{tag}"]
+        assert adapters["Action"] == "sagemaker:DeleteInferenceComponent"
+        text = json.dumps([read["Resource"], deletes["Resource"], adapters["Resource"]])
+        assert f":sagemaker:{region}:" in text and "Region" not in text  # literal region, no AWS::Region
+        assert "switchboard-lora-base-ic" not in json.dumps(adapters["Resource"])  # never the base
+        assert "inference-component/switchboard-support-lora-v*" in json.dumps(adapters["Resource"])
+        assert "UpdateModelPackage" not in json.dumps([read, deletes, adapters])  # the registry is home
+    ireland = json.dumps(statements["DeleteRetiredVersionsInEuWest1"]["Resource"])
+    sydney = json.dumps(statements["DeleteRetiredVersionsInApSoutheast2"]["Resource"])
+    assert "switchboard-support-llm-v*" in ireland and "switchboard-support-llm" not in sydney
+    assert "endpoint/switchboard-support-llm" in json.dumps(statements["ReadEndpointsToRetireInEuWest1"])

@@ -4,14 +4,14 @@
   rollback mechanism (FACTS correction 8): an Approved version deploys; rejecting the **live**
   version redeploys the newest remaining Approved one; a rejection of any other version is ignored
   (the workflow's own failure path rejects versions that never went live).
-- :func:`choose_rollback_target`, :func:`select_retirements`, :func:`idempotency_key`,
-  :func:`resource_names`.
+- :func:`choose_rollback_target`, :func:`select_retirements`, :func:`select_owner_retirements`
+  (retention per tenant), :func:`idempotency_key`, :func:`resource_names`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -154,6 +154,85 @@ def select_retirements(
     older = sorted((v for v in by_arn.values() if v.version < live.version), key=lambda v: -v.version)
     kept = {v.arn for v in [v for v in older if v.approval == Approval.APPROVED][:retention]}
     return [v for v in older if v.arn not in kept and v.arn != live.arn and v.stage != ARCHIVED_STAGE]
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPins:
+    """What serves one tenant of an adapter family (from the tenant adapters table)."""
+
+    live_arn: str | None
+    """The tenant's live adapter version (None: the base model serves the tenant)."""
+    pinned: frozenset[str] = frozenset()
+    """The tenant's live, previous and canary versions: never retired, whatever their age."""
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRetirement:
+    """Retention of one owner's versions: the family-wide ones (``tenant`` None) or one tenant's."""
+
+    tenant: str | None
+    live_arn: str | None
+    kept: tuple[PackageVersion, ...]
+    """Approved versions older than the owner's live one kept by the retention count (newest first)."""
+    retired: tuple[PackageVersion, ...]
+    """Newest first."""
+
+
+def select_owner_retirements(
+    versions: Iterable[PackageVersion],
+    *,
+    family_live_arn: str | None,
+    tenants: Mapping[str, TenantPins],
+    retention: int,
+) -> list[OwnerRetirement]:
+    """Retention per owner: family-wide versions against the family's live version, each tenant's
+    versions against that tenant's live adapter, each with the same ``retention`` count.
+
+    ``versions`` carry their ``tenant`` (described, not ListModelPackages summaries) and are not
+    archived (an archived version is already retired and holds no place in a retention count). A
+    tenant's versions never count against another tenant's or the family's. Never retired: the
+    family's live version, any tenant's live, previous or canary version, anything newer than its
+    owner's live version, anything of an owner with nothing live (a tenant the base model serves,
+    or one unknown to the adapters table). Family-wide first, then tenants in name order.
+    """
+    by_owner: dict[str | None, list[PackageVersion]] = {}
+    for version in versions:
+        if version.stage != ARCHIVED_STAGE:
+            by_owner.setdefault(version.tenant or None, []).append(version)
+    protected = {arn for pins in tenants.values() for arn in pins.pinned}
+    if family_live_arn:
+        protected.add(family_live_arn)
+    owners: list[str | None] = [None, *sorted(t for t in by_owner if t is not None)]
+    selected: list[OwnerRetirement] = []
+    for owner in owners:
+        owned = by_owner.get(owner, [])
+        if owner is None:
+            live_arn = family_live_arn
+        else:
+            pins = tenants.get(owner)
+            live_arn = pins.live_arn if pins else None
+        retired = [
+            v
+            for v in select_retirements(owned, live_arn=live_arn, retention=retention)
+            if v.arn not in protected
+        ]
+        live = next((v for v in owned if v.arn == live_arn), None)
+        retired_arns = {v.arn for v in retired}
+        kept = sorted(
+            (
+                v
+                for v in owned
+                if live is not None
+                and v.version < live.version
+                and v.approval == Approval.APPROVED
+                and v.arn not in retired_arns
+                and v.arn not in protected
+            ),
+            key=lambda v: -v.version,
+        )
+        if owned or owner is None:
+            selected.append(OwnerRetirement(owner, live_arn, tuple(kept), tuple(retired)))
+    return selected
 
 
 def deployment_id(execution_id: str) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -50,10 +50,11 @@ from switchboard.lifecycle.images import ImageCatalog, RolloutImages, account_of
 from switchboard.lifecycle.logic import (
     ARCHIVED_STAGE,
     Decision,
+    TenantPins,
     Trigger,
     plan_for_event,
     resource_names,
-    select_retirements,
+    select_owner_retirements,
     version_option_id,
     version_prefix,
 )
@@ -1130,6 +1131,7 @@ class LifecycleService:
         """Retire versions older than each family's retention (or ``event["retention"]``).
 
         Input: ``{"groups": [...]}`` (default: every family), optional ``retention``, ``dry_run``.
+        Output ``{"dry_run", "families": {group: report}}``; see :meth:`_retire_family`.
         """
         groups = event.get("groups") or sorted(self.families)
         dry_run = bool(event.get("dry_run", False))
@@ -1141,28 +1143,78 @@ class LifecycleService:
         return {"dry_run": dry_run, "families": report}
 
     def _retire_family(self, family: ModelFamily, retention: int, *, dry_run: bool) -> dict[str, Any]:
+        """One family: retention per owner (family-wide, then each tenant), cleanup in every region.
+
+        Report: ``{"live", "retention", "retired": [...] (each version as :meth:`_retire_version`
+        reports it), "tenants": {tenant: {"live", "kept", "retired"}}, "regions": {region:
+        {"reachable", "error"}}}`` (``regions``: the family's other regions, empty for one region).
+        """
         option = self.options.get(family.option_id)
         live_arn = option.model_package_arn if option else None
         routed_component = option.inference_component if option else None
         endpoint = self.registry.endpoint(family.endpoint_name)
         routed_config = endpoint["config_name"] if endpoint else None
-        versions = self.registry.list_versions(family.group)
-        kept_arns, kept_components = self._tenant_adapters_in_use(family)
+        tenants, kept_components = self._tenant_pins(family)
+        selections = select_owner_retirements(
+            self._versions_with_owner(family),
+            family_live_arn=live_arn,
+            tenants=tenants,
+            retention=retention,
+        )
+        sweeps = self._region_sweeps(family)
+        home = _RegionSweep(
+            region="",
+            registry=self.registry,
+            keep=frozenset(name for name in (routed_component, routed_config) if name) | kept_components,
+            option_id=family.option_id,
+        )
+        served_in_a_region = {sweep.serving_arn: sweep.region for sweep in sweeps if sweep.serving_arn}
         retired: list[dict[str, Any]] = []
-        for version in select_retirements(versions, live_arn=live_arn, retention=retention):
-            if version.arn in kept_arns:
-                continue
-            retired.append(
-                self._retire_version(
-                    family,
-                    version,
-                    routed_component=routed_component,
-                    routed_config=routed_config,
-                    dry_run=dry_run,
-                    kept_components=kept_components,
-                )
-            )
-        return {"live": live_arn or "", "retention": retention, "retired": retired}
+        tenant_report: dict[str, Any] = {}
+        for selection in selections:
+            for version in selection.retired:
+                if version.arn in served_in_a_region:  # a region left behind still serves it: keep it
+                    logger.warning(
+                        "%s version %s not retired: region %s's option still serves it",
+                        family.group,
+                        version.version,
+                        served_in_a_region[version.arn],
+                    )
+                    continue
+                retired.append(self._retire_version(family, version, home, sweeps, dry_run=dry_run))
+            if selection.tenant is not None:
+                tenant_report[selection.tenant] = {
+                    "live": selection.live_arn or "",
+                    "kept": [v.version for v in selection.kept],
+                    "retired": [v.version for v in selection.retired],
+                }
+        return {
+            "live": live_arn or "",
+            "retention": retention,
+            "retired": retired,
+            "tenants": tenant_report,
+            "regions": {
+                sweep.region: {"reachable": not sweep.error, "error": sweep.error} for sweep in sweeps
+            },
+        }
+
+    def _versions_with_owner(self, family: ModelFamily) -> list[PackageVersion]:
+        """The family's unarchived versions, each with its tenant (adapter families).
+
+        ``list_versions`` pages through the group; its summaries carry no metadata, so an adapter
+        family's unarchived versions are described one by one to learn their tenant (after each
+        retirement run only the retained versions stay unarchived, so this stays small). A full-model
+        family's versions are all family-wide: no describe.
+        """
+        listed = [v for v in self.registry.list_versions(family.group) if v.stage != ARCHIVED_STAGE]
+        if family.kind is not FamilyKind.ADAPTER or self.adapters is None:
+            return [replace(v, tenant=None) for v in listed]
+        described = []
+        for summary in listed:
+            version = self.registry.describe_version(summary.arn)
+            if version.stage != ARCHIVED_STAGE:
+                described.append(version)
+        return described
 
     def _tenant_adapters_in_use(self, family: ModelFamily) -> tuple[frozenset[str], frozenset[str]]:
         """Versions and components serving a tenant, or kept as its previous approved adapter:
@@ -1178,51 +1230,175 @@ class LifecycleService:
                     components.add(ref.component)
         return frozenset(arns), frozenset(components)
 
+    def _tenant_pins(self, family: ModelFamily) -> tuple[dict[str, TenantPins], frozenset[str]]:
+        """Each tenant's live adapter and pinned versions (live, previous, canary), and the components
+        of all of them (never deleted), read page by page from the adapters table."""
+        if family.kind is not FamilyKind.ADAPTER or self.adapters is None:
+            return {}, frozenset()
+        pins: dict[str, TenantPins] = {}
+        components: set[str] = set()
+        for record in all_in_family(self.adapters, family.group):
+            refs = [ref for ref in (record.live, record.previous, record.canary) if ref is not None]
+            pins[record.tenant] = TenantPins(
+                live_arn=record.live.package_arn if record.live else None,
+                pinned=frozenset(ref.package_arn for ref in refs),
+            )
+            components.update(ref.component for ref in refs)
+        return pins, frozenset(components)
+
+    def _region_sweeps(self, family: ModelFamily) -> list[_RegionSweep]:
+        """The family's other regions, each with what it serves now (never deleted) or why it cannot
+        be reached (its cleanup is then skipped and the versions stay unarchived for the next run)."""
+        regions = family.extra_regions(self.home_region) if self.home_region else ()
+        sweeps: list[_RegionSweep] = []
+        for region in regions:
+            option_id = family.regional_option_id(region, self.home_region)
+            try:
+                registry = self.registry_in(region)
+                endpoint = registry.endpoint(family.endpoint_name)
+            except Exception as exc:  # any failure to reach the region: report it, go on with the others
+                error = f"{type(exc).__name__}: {str(exc)[:300]}"
+                logger.warning("retirement of %s: region %s unreachable: %s", family.group, region, error)
+                sweeps.append(_RegionSweep(region, None, frozenset(), option_id, error=error))
+                continue
+            option = self.options.get(option_id)
+            serving = {
+                endpoint["config_name"] if endpoint else None,
+                option.inference_component if option else None,
+            }
+            sweeps.append(
+                _RegionSweep(
+                    region,
+                    registry,
+                    frozenset(n for n in serving if n),
+                    option_id,
+                    serving_arn=(option.model_package_arn if option else None) or "",
+                )
+            )
+        return sweeps
+
     def _retire_version(
         self,
         family: ModelFamily,
         version: PackageVersion,
+        home: _RegionSweep,
+        sweeps: list[_RegionSweep],
         *,
-        routed_component: str | None,
-        routed_config: str | None,
         dry_run: bool,
-        kept_components: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
+        """Delete one version's components, endpoint configs and models in the home region and in
+        each other region, retire its pinned options, then archive it unless a region failed.
+
+        Report: the home region's names at the top level (as before multi-region), ``tenant``,
+        ``archived``, and ``regions``: per other region its names, pinned option and ``error``.
+        """
         prefix = version_prefix(family.group, version.version)
-        keep = {name for name in (routed_component, routed_config) if name} | kept_components
-        components = [
-            c for c in self.registry.components_named(family.endpoint_name, prefix) if c not in keep
-        ]
-        configs = [c for c in self.registry.endpoint_configs_named(prefix) if c not in keep]
-        models = [m for m in self.registry.models_named(prefix) if m not in keep]
-        done = {
+        done: dict[str, Any] = {
             "version": version.version,
             "arn": version.arn,
+            "tenant": version.tenant or "",
+            **self._sweep_version(family, version, home, prefix, kept_by=home.keep, dry_run=dry_run),
+        }
+        regions: list[dict[str, Any]] = []
+        for sweep in sweeps:
+            pinned_id = version_option_id(sweep.option_id, version.version)
+            if sweep.registry is None:
+                regions.append({"region": sweep.region, "option": pinned_id, "error": sweep.error})
+                continue
+            try:
+                swept = self._sweep_version(
+                    family, version, sweep, prefix, kept_by=sweep.keep | home.keep, dry_run=dry_run
+                )
+            except Exception as exc:  # one region failing never stops the others
+                error = f"{type(exc).__name__}: {str(exc)[:300]}"
+                logger.warning(
+                    "retirement of %s version %s: region %s failed: %s",
+                    family.group,
+                    version.version,
+                    sweep.region,
+                    error,
+                )
+                regions.append({"region": sweep.region, "option": pinned_id, "error": error})
+                continue
+            regions.append({"region": sweep.region, **swept, "error": ""})
+        failed = [r["region"] for r in regions if r["error"]]
+        done["regions"] = regions
+        done["archived"] = not dry_run and not failed
+        if dry_run:
+            return done
+        if failed:
+            logger.warning(
+                "%s version %s left unarchived (the next run retries): regions %s failed",
+                family.group,
+                version.version,
+                ", ".join(failed),
+            )
+            return done
+        self.registry.archive(version.arn, f"Retired by {RETIREMENT_ACTOR}: older than the retention count")
+        return done
+
+    def _sweep_version(
+        self,
+        family: ModelFamily,
+        version: PackageVersion,
+        sweep: _RegionSweep,
+        prefix: str,
+        *,
+        kept_by: frozenset[str],
+        dry_run: bool,
+    ) -> dict[str, Any]:
+        """One region's part of a version's retirement: what it holds under the version's prefix,
+        except what that region serves, deleted (components first), then its pinned option retired."""
+        registry = sweep.registry
+        assert registry is not None
+        components = [c for c in registry.components_named(family.endpoint_name, prefix) if c not in kept_by]
+        configs = [c for c in registry.endpoint_configs_named(prefix) if c not in kept_by]
+        models = [m for m in registry.models_named(prefix) if m not in kept_by]
+        pinned_id = version_option_id(sweep.option_id, version.version)
+        if not dry_run:
+            for name in components:
+                registry.delete_component(name)
+            for name in configs:
+                registry.delete_endpoint_config(name)
+            for name in models:
+                registry.delete_model(name)
+            self._retire_pinned_option(pinned_id, replaced_by=sweep.option_id)
+        return {
             "inference_components": components,
             "endpoint_configs": configs,
             "models": models,
-            "option": version_option_id(family.option_id, version.version),
+            "option": pinned_id,
         }
-        if dry_run:
-            return done
-        for name in components:
-            self.registry.delete_component(name)
-        for name in configs:
-            self.registry.delete_endpoint_config(name)
-        for name in models:
-            self.registry.delete_model(name)
-        self.registry.archive(version.arn, f"Retired by {RETIREMENT_ACTOR}: older than the retention count")
-        pinned = self.options.get(str(done["option"]))
-        if pinned is not None and pinned.status is not OptionStatus.RETIRED:
-            try:
-                self.options.put(
-                    replace(pinned, status=OptionStatus.RETIRED, replaced_by=family.option_id),
-                    expected_version=pinned.version,
-                    updated_by=RETIREMENT_ACTOR,
-                )
-            except VersionConflict:
-                logger.warning("option %s changed during retirement; the next run retires it", pinned.id)
-        return done
+
+    def _retire_pinned_option(self, pinned_id: str, *, replaced_by: str) -> None:
+        pinned = self.options.get(pinned_id)
+        if pinned is None or pinned.status is OptionStatus.RETIRED:
+            return
+        try:
+            self.options.put(
+                replace(pinned, status=OptionStatus.RETIRED, replaced_by=replaced_by),
+                expected_version=pinned.version,
+                updated_by=RETIREMENT_ACTOR,
+            )
+        except VersionConflict:
+            logger.warning("option %s changed during retirement; the next run retires it", pinned.id)
+
+
+@dataclass(frozen=True, slots=True)
+class _RegionSweep:
+    """One region of a family's retirement run: its SageMaker, what it serves, its option."""
+
+    region: str
+    """Empty for the stack's own region."""
+    registry: ModelRegistry | None
+    """None: the region could not be reached (``error`` says why)."""
+    keep: frozenset[str]
+    """Endpoint config and component the region serves now: never deleted."""
+    option_id: str
+    """The family's option in the region (its pinned options are ``<option_id>-v<N>``)."""
+    error: str = ""
+    serving_arn: str = ""
+    """The version the region's option serves: never retired, even when the home region moved on."""
 
 
 def guarded_deployment(settings: Mapping[str, Any], alarm_names: list[str]) -> dict[str, Any]:

@@ -15,6 +15,11 @@ record in the tenant adapters table; `rollback --tenant T` rejects T's live adap
 its previous approved adapter, or to the base model); `list --tenant T` shows T's adapter and history.
 Against the local stack, `canary-signals` and `alarm` fail a running canary (what SageMaker would
 publish for the canary's component; the family's rollback alarm in ALARM, which moto never evaluates).
+
+`retire` runs the retirement Lambda now (it also runs daily): versions beyond each family's retention
+(family-wide, and per tenant for adapter versions) lose their SageMaker resources in every region
+the family lists; it shows per version what went where, per region what could not be reached, and
+per tenant what was kept.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ OUTPUT_DEPLOYMENTS_TABLE = "ModelDeploymentsTableName"
 OUTPUT_DEPLOYMENT_FUNCTION = "ModelDeploymentFunctionName"
 OUTPUT_OPTIONS_TABLE = "OptionsTableName"
 OUTPUT_ADAPTERS_TABLE = "ModelAdaptersTableName"
+OUTPUT_RETIREMENT_FUNCTION = "ModelRetirementFunctionName"
 WAIT_TIMEOUT_S = 300.0
 
 
@@ -52,6 +58,7 @@ class ModelsTarget:
     deployments_table: str
     families: dict[str, dict[str, Any]]
     adapters_table: str | None = None
+    retirement_function: str | None = None
 
     def client(self, service: str) -> Any:
         return aws_client(service, region=self.region, endpoint_url=self.endpoint_url)
@@ -93,6 +100,7 @@ def resolve_models_target(args: argparse.Namespace) -> ModelsTarget:
             deployments_table=names["deployments_table"],
             families={},
             adapters_table=names["adapters_table"],
+            retirement_function=names["retirement_function"],
         )
         machines = target.client("stepfunctions").list_state_machines()["stateMachines"]
         found = [m["stateMachineArn"] for m in machines if m["name"] == names["deployment_state_machine"]]
@@ -126,6 +134,7 @@ def resolve_models_target(args: argparse.Namespace) -> ModelsTarget:
             deployments_table=outputs[OUTPUT_DEPLOYMENTS_TABLE],
             families={},
             adapters_table=outputs.get(OUTPUT_ADAPTERS_TABLE),
+            retirement_function=outputs.get(OUTPUT_RETIREMENT_FUNCTION),
         )
         target.families = _families_of(target, outputs[OUTPUT_DEPLOYMENT_FUNCTION])
     except KeyError as exc:
@@ -197,6 +206,17 @@ def _tenant_arg(text: str) -> str:
         return validate_tenant(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _retention_arg(text: str) -> int:
+    """A retention count as ``ModelFamily.retention`` takes it (0 would keep only the live version)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 1 <= value <= 50:
+        raise argparse.ArgumentTypeError("retention must be between 1 and 50")
+    return value
 
 
 def _tenant_of(target: ModelsTarget, arn: str) -> str | None:
@@ -432,6 +452,92 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+@aws_errors
+def cmd_retire(args: argparse.Namespace) -> int:
+    target = resolve_models_target(args)
+    for group in args.group or []:
+        target.family(group)
+    if not target.retirement_function:
+        raise TargetError("this stack has no retirement function output (deploy a version with issue 16)")
+    event: dict[str, Any] = {"dry_run": bool(args.dry_run)}
+    if args.group:
+        event["groups"] = list(args.group)
+    if args.retention is not None:
+        event["retention"] = args.retention
+    response = target.client("lambda").invoke(
+        FunctionName=target.retirement_function, Payload=json.dumps(event).encode()
+    )
+    payload = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError") or not isinstance(payload, dict):
+        _err(f"the retirement function failed: {json.dumps(payload)[:500]}")
+        return 1
+    if args.json:
+        _out(payload)
+    else:
+        print_retirement(payload)
+    left = [
+        r
+        for family in payload.get("families", {}).values()
+        for r in family.get("retired", [])
+        if not r["archived"]
+    ]
+    return 1 if left and not payload.get("dry_run") else 0
+
+
+def _deleted(part: dict[str, Any]) -> str:
+    """What one region of a retired version lost, in a table cell."""
+    if part.get("error"):
+        return f"not done: {part['error'][:60]}"
+    counts = [
+        (len(part.get("inference_components") or []), "component"),
+        (len(part.get("endpoint_configs") or []), "config"),
+        (len(part.get("models") or []), "model"),
+    ]
+    return ", ".join(f"{n} {what}{'s' if n != 1 else ''}" for n, what in counts if n) or "nothing left"
+
+
+def print_retirement(report: dict[str, Any]) -> None:
+    """The retirement report as tables: per family its retired versions (one column per region),
+    the regions it could not reach, and per tenant the versions kept and retired."""
+    dry = report.get("dry_run")
+    for group, family in report.get("families", {}).items():
+        print(f"{group}: retention {family.get('retention')}{' (dry run: nothing changed)' if dry else ''}")
+        for region, state in (family.get("regions") or {}).items():
+            if not state.get("reachable"):
+                print(f"  region {region} unreachable: {state.get('error')} (the next run retries)")
+        regions = [str(r) for r in family.get("regions") or {}]
+        rows = []
+        for retired in family.get("retired", []):
+            by_region = {r["region"]: r for r in retired.get("regions") or []}
+            row = {
+                "version": retired["version"],
+                "tenant": retired.get("tenant") or None,
+                "archived": "yes" if retired.get("archived") else "no",
+                "home": _deleted(retired),
+            }
+            row.update({region: _deleted(by_region.get(region, {})) for region in regions})
+            rows.append(row)
+        if rows:
+            _table(rows, ["version", "tenant", "archived", "home", *regions])
+        else:
+            print("  nothing to retire")
+        tenants = family.get("tenants") or {}
+        if tenants:
+            print(f"{group}: retention per tenant")
+            _table(
+                [
+                    {
+                        "tenant": tenant,
+                        "live": (view.get("live") or "base model").rsplit("/", 1)[-1],
+                        "kept": ", ".join(str(v) for v in view.get("kept") or []) or None,
+                        "retired": ", ".join(str(v) for v in view.get("retired") or []) or None,
+                    }
+                    for tenant, view in sorted(tenants.items())
+                ],
+                ["tenant", "live", "kept", "retired"],
+            )
+
+
 def _tenant_row(record: Any) -> dict[str, Any]:
     """One tenant's serving adapter as `list` shows it (version None: the base model serves).
 
@@ -502,7 +608,7 @@ def _print_tenant(view: dict[str, Any]) -> None:
 def register(subparsers: Any) -> None:
     group = subparsers.add_parser("models", help="register, approve, roll back and list model versions")
     sub = group.add_subparsers(
-        dest="command", required=True, metavar="{register,approve,rollback,list,canary-signals,alarm}"
+        dest="command", required=True, metavar="{register,approve,rollback,list,retire,canary-signals,alarm}"
     )
 
     p = sub.add_parser("register", help="register a new version (PendingManualApproval) in a family's group")
@@ -564,6 +670,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     add_target_arguments(p)
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "retire",
+        help="retire versions beyond each family's retention now (every region; per tenant for adapters)",
+        description="Invokes the retirement Lambda (it also runs daily). Exit status 1 when a version "
+        "was left unarchived because a region could not be reached (the next run retries).",
+    )
+    p.add_argument("--group", action="append", help="a family's group (repeatable; default: every family)")
+    p.add_argument(
+        "--retention", type=_retention_arg, default=None, help="override the families' retention count (1-50)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would go, change nothing")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_target_arguments(p)
+    p.set_defaults(func=cmd_retire)
 
     p = sub.add_parser(
         "canary-signals",
