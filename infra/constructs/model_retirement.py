@@ -86,7 +86,13 @@ class ModelRetirement(Construct):
                     "sagemaker:DeleteModel",
                     "sagemaker:UpdateModelPackage",
                 ],
-                resources=[*arns.component_arns, *arns.config_arns, *arns.model_arns, *arns.version_arns],
+                # the components the workflow made, never an adapter family's base component
+                resources=[
+                    *arns.made_component_arns,
+                    *arns.config_arns,
+                    *arns.model_arns,
+                    *arns.version_arns,
+                ],
             )
         )
         if home_region:

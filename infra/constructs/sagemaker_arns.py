@@ -63,11 +63,17 @@ class FamilyArns:
         return [sagemaker_arn("endpoint", f.endpoint_name, self.region) for f in self.families]
 
     @property
+    def made_component_arns(self) -> list[str]:
+        """The adapter components the workflow makes (what it may delete): never a base component."""
+        return [sagemaker_arn("inference-component", _made_names(f), self.region) for f in self.families]
+
+    @property
     def component_arns(self) -> list[str]:
         """The adapter components the workflow makes, then the adapter families' base components."""
-        made = [sagemaker_arn("inference-component", _made_names(f), self.region) for f in self.families]
         bases = [f.base_component for f in self.families if f.base_component]
-        return made + [sagemaker_arn("inference-component", base, self.region) for base in bases]
+        return self.made_component_arns + [
+            sagemaker_arn("inference-component", base, self.region) for base in bases
+        ]
 
     @property
     def config_arns(self) -> list[str]:

@@ -223,6 +223,22 @@ def test_pass_role_only_for_the_sagemaker_execution_role(template_json: dict[str
     assert not any(a in ("iam:*", "*") for _, s in _statements(template_json) for a in _actions(s))
 
 
+def test_retirement_may_not_delete_a_base_component(template_json: dict[str, Any]) -> None:
+    """A base component holds an adapter family's compute: retirement deletes only the adapter
+    components the workflow made (the family prefix), in every region."""
+    bases = [f["base_component"] for f in _families() if f.get("base_component")]
+    assert bases, "cdk.json has an adapter family"
+    deleting = [
+        (k, s)
+        for k, s in _statements(template_json)
+        if "sagemaker:DeleteInferenceComponent" in _actions(s) and k.startswith("ModelDeploymentRetirement")
+    ]
+    assert deleting, "retirement deletes retired adapter components"
+    for _, statement in deleting:
+        text = json.dumps(statement["Resource"])
+        assert all(f"inference-component/{base}" not in text for base in bases), statement
+
+
 def test_registry_role_is_scoped_to_our_groups(template_json: dict[str, Any]) -> None:
     statements = [s for k, s in _statements(template_json) if k.startswith("ModelDeploymentRegistryRole")]
     register = next(s for s in statements if "sagemaker:CreateModelPackage" in _actions(s))
