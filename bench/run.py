@@ -362,11 +362,13 @@ def cold_events(invoke_event: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def staged_lambda_package(workdir: Path) -> Path:
-    """A copy of the Lambda code asset CDK staged in cdk.out: what a deployed function imports.
+    """A copy of the Lambda code asset CDK staged in cdk.out, as shipped: what a deployed function imports.
 
-    The asset ships no bytecode (`infra.constants.LAMBDA_ASSET_EXCLUDE`) and /var/task is read-only,
-    so in Lambda our modules compile from source on every cold start; the children get the same:
-    this copy, no `.pyc`, PYTHONDONTWRITEBYTECODE. A stale cdk.out is refused rather than measured.
+    The asset ships checked-hash bytecode compiled by the runtime's Python (`infra.lambda_asset`),
+    and /var/task is read-only; the children get the same: this copy, bytecode included, under
+    PYTHONDONTWRITEBYTECODE. On the runtime's Python (`cold_python`) our modules load from that
+    bytecode, as in Lambda; on another version they compile from source on every cold start. A
+    stale cdk.out is refused rather than measured.
     """
     from infra import constants
 
@@ -374,7 +376,7 @@ def staged_lambda_package(workdir: Path) -> Path:
     staged = [d for d in out.glob("asset.*") if (d / "handlers" / "gateway.py").is_file()]
     if len(staged) != 1:
         raise RuntimeError(f"expected one Lambda code asset in {out}, found {len(staged)}: run `make synth`")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache")
+    ignore = shutil.ignore_patterns(".pytest_cache", ".mypy_cache")
     source = constants.LAMBDA_ASSET_DIR
     for path in source.rglob("*.py"):
         if "__pycache__" in path.parts:
@@ -385,6 +387,31 @@ def staged_lambda_package(workdir: Path) -> Path:
     package = workdir / "lambda-package"
     shutil.copytree(staged[0], package, ignore=ignore)
     return package
+
+
+def cold_python() -> tuple[str, str]:
+    """The interpreter of the cold starts: the Lambda runtime's Python (`make test`'s `.venv-lambda`,
+    the pinned requirements on `infra.layers.LAMBDA_PYTHON_VERSION`) when present, as Lambda runs
+    the asset and its bytecode; else this one (our modules then compile from source: slower).
+    Returns the interpreter and its version."""
+    from infra import layers
+
+    runtime = ROOT / ".venv-lambda" / "bin" / "python"
+    if runtime.exists():
+        done = subprocess.run(  # noqa: S603
+            [str(runtime), "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        version = done.stdout.strip()
+        if version.startswith(f"{layers.LAMBDA_PYTHON_VERSION}."):
+            return str(runtime), version
+    log(
+        f"cold starts: no .venv-lambda on Python {layers.LAMBDA_PYTHON_VERSION} (`make test` builds it): "
+        f"running them on {platform.python_version()}, which compiles our modules from source"
+    )
+    return sys.executable, platform.python_version()
 
 
 def cold_env(stack: Any, package: Path) -> dict[str, str]:
@@ -407,7 +434,7 @@ def cold_env(stack: Any, package: Path) -> dict[str, str]:
     return env
 
 
-def import_costs(name: str, env: dict[str, str], top: int = 12) -> list[dict[str, Any]]:
+def import_costs(name: str, env: dict[str, str], python: str, top: int = 12) -> list[dict[str, Any]]:
     """`python -X importtime`: the costliest imports (cumulative µs) of a handler module.
 
     `gateway_http` imports `handlers.gateway_wiring` (the stream seam) on its warm-up thread before
@@ -415,7 +442,7 @@ def import_costs(name: str, env: dict[str, str], top: int = 12) -> list[dict[str
     """
     modules = f"handlers.{name}, handlers.gateway_wiring" if name == "gateway_http" else f"handlers.{name}"
     done = subprocess.run(  # noqa: S603
-        [sys.executable, "-X", "importtime", "-c", f"import {modules}"],
+        [python, "-X", "importtime", "-c", f"import {modules}"],
         capture_output=True,
         text=True,
         env=env,
@@ -433,11 +460,11 @@ def import_costs(name: str, env: dict[str, str], top: int = 12) -> list[dict[str
     return sorted(shallow, key=lambda r: -r["cumulative_us"])[:top]
 
 
-def cold_start(name: str, event: dict[str, Any] | None, env: dict[str, str]) -> dict[str, Any]:
+def cold_start(name: str, event: dict[str, Any] | None, env: dict[str, str], python: str) -> dict[str, Any]:
     """RUNS fresh interpreters importing one handler (and serving `event`, when given)."""
 
     def argv() -> list[str]:
-        args = [sys.executable, str(BENCH / "cold_child.py"), name]
+        args = [python, str(BENCH / "cold_child.py"), name]
         if event is not None:
             if "requestContext" in event:  # each run is a new API request, as in API Gateway
                 event["requestContext"]["requestId"] = f"cold-{uuid.uuid4().hex[:12]}"
@@ -457,7 +484,7 @@ def cold_start(name: str, event: dict[str, Any] | None, env: dict[str, str]) -> 
     result["own_source_bytes"] = runs[0].get("own_source_bytes", 0)
     over_start = result.get("total_s", 0.0) > COLD_START_BUDGETS_S.get(name, float("inf"))
     if over_start or result["import_s"] > BUDGETS["cold_import_s"]:
-        result["top_imports"] = import_costs(name, env)
+        result["top_imports"] = import_costs(name, env, python)
     return result
 
 
@@ -472,10 +499,11 @@ def cold_starts() -> dict[str, Any]:
             if status != 200:
                 raise RuntimeError(f"local stack answered {status} while warming up")
         events = cold_events(seen["invoke"])
+        python, results["python"] = cold_python()
         with tempfile.TemporaryDirectory(prefix="switchboard-cold-") as workdir:
             env = cold_env(stack, staged_lambda_package(Path(workdir)))
             for name in (*HANDLERS, *IMPORT_ONLY):
-                results[name] = cold_start(name, events.get(name), env)
+                results[name] = cold_start(name, events.get(name), env, python)
     litellm("cold")  # discarded: .pyc
     anchor = [litellm("cold") for _ in range(RUNS)]
     results["litellm"] = {
@@ -491,13 +519,16 @@ def cold_starts() -> dict[str, Any]:
 # 4. Lambda zips
 
 
-def zipped_size(directory: Path, skip_top: frozenset[str] = frozenset()) -> int:
-    """Deflate-zipped size of a directory, built in memory (bytecode caches left out)."""
+def zipped_size(directory: Path, skip_top: frozenset[str] = frozenset(), *, bytecode: bool = False) -> int:
+    """Deflate-zipped size of a directory, built in memory (bytecode caches left out unless
+    `bytecode`: the Lambda asset ships its own, `infra.lambda_asset`)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(directory.rglob("*")):
             relative = path.relative_to(directory)
-            if relative.parts[0].split("-")[0] in skip_top or "__pycache__" in relative.parts:
+            if relative.parts[0].split("-")[0] in skip_top or (
+                not bytecode and "__pycache__" in relative.parts
+            ):
                 continue
             if path.is_file():
                 archive.write(path, relative.as_posix())
@@ -521,7 +552,7 @@ def lambda_zips() -> dict[str, Any]:
             entry = assets.setdefault(asset, {"functions": []})
             entry["functions"].append(resource["Properties"].get("Handler") or logical_id)
     for asset, entry in assets.items():
-        entry["zip_bytes"] = zipped_size(out / asset)
+        entry["zip_bytes"] = zipped_size(out / asset, bytecode=True)
     # The anchor: what a Lambda bundling litellm would ship, its installed closure without pip.
     found = sorted((BENCH / ".venv-litellm" / "lib").glob("python*/site-packages"))
     skip = frozenset({"pip", "setuptools", "_distutils_hack", "distutils"})
@@ -808,7 +839,7 @@ def build_rows(results: dict[str, Any]) -> tuple[list[list[str]], list[bool]]:
         checks.append(ok)
         rows.append(
             [
-                f"cold import {name} · peak RSS · own modules (source)",
+                f"cold import {name} · peak RSS · own modules (source size)",
                 f"{ours * 1000:.0f} ms · {mib:.0f} MiB · {modules} ({source_kib:.0f} KiB)",
                 f"{anchor_s * 1000:.0f} ms · {anchor_mib:.0f} MiB",
                 f"{ratio(ours, anchor_s)} · {ratio(mib, anchor_mib)}",
@@ -985,9 +1016,10 @@ def main() -> int:
     rows, checks = build_rows(results)
     header = ["measure", "Switchboard", "LiteLLM 1.82.6 (anchor)", "ratio", "budget", "result"]
     m = results["machine"]
+    cold_on = results["cold"].get("python", m["python"])
     machine_line = (
-        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, load average at start "
-        f"{m['load_average_at_start'][0]}; median of {RUNS} runs per figure; chaos: "
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']} (cold starts on {cold_on}), "
+        f"load average at start {m['load_average_at_start'][0]}; median of {RUNS} runs per figure; chaos: "
         f"{CHAOS_REQUESTS} requests per phase (down, flapping 50 %, healed), one replay each; streams: "
         f"{STREAM_REQUESTS} TTFT pairs per run against a server with a {STREAM_SERVER['first_token_ms']} ms "
         f"first token, stream chaos {STREAM_CHAOS_REQUESTS} streams per phase (cut after "
