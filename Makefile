@@ -133,4 +133,4 @@ bench: $(BIN)/.installed
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/python bench/run.py
 
 clean:
-	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache .switchboard
+	rm -rf cdk.out build .mypy_cache .ruff_cache .pytest_cache .switchboard

@@ -311,3 +311,45 @@ def test_dynamo_budget_is_one_usage_table_call_on_the_path() -> None:
     rows["limits_whole"] = _dynamo_row(2)
     _, checks = run.dynamo_rows({"rows": rows})
     assert checks == [True, True, False, True]
+
+
+class _FakePairs:
+    """A side of the TTFT comparison: answers blocks of pairs, records when it was asked."""
+
+    def __init__(self, name: str, asked: list[tuple[str, int]], overhead_ms: float) -> None:
+        self.name = name
+        self._asked = asked
+        self._overhead_ms = overhead_ms
+
+    def pairs(self, count: int) -> dict[str, object]:
+        self._asked.append((self.name, count))
+        start = len(self._asked)
+        direct = [20.0 + i for i in range(count)]
+        return {
+            "direct_ms": direct,
+            "through_ms": [d + self._overhead_ms + start for d in direct],
+            "open_stream_ms": direct,
+            "authorizer_calls": 0,
+        }
+
+
+def test_ttft_pairs_interleave_in_blocks_the_same_count_for_both_sides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(run, "RUNS", 2)
+    monkeypatch.setattr(run, "STREAM_REQUESTS", 25)
+    monkeypatch.setattr(run, "STREAM_BLOCK", 10)
+    asked: list[tuple[str, int]] = []
+    ours, anchor = _FakePairs("ours", asked, 1.0), _FakePairs("anchor", asked, 2.0)
+    ours_runs, anchor_runs = run.interleaved_ttft(ours, anchor)  # type: ignore[arg-type]
+    # Blocks of 10, 10, 5 per run; the side that goes first alternates block to block and run to run.
+    assert [name for name, _ in asked[:6]] == ["ours", "anchor", "anchor", "ours", "ours", "anchor"]
+    assert [name for name, _ in asked[6:8]] == ["anchor", "ours"]
+    assert [count for _, count in asked[:6]] == [10, 10, 10, 10, 5, 5]
+    assert (
+        [len(r["through_ms"]) for r in ours_runs] == [len(r["through_ms"]) for r in anchor_runs] == [25, 25]
+    )
+    summary = run.ttft_summary(anchor_runs)
+    assert summary["pairs"] == 50
+    assert len(summary["run_overhead_p99_ms"]) == 2
+    assert summary["pooled_overhead_p99_ms"] >= summary["pooled_overhead_p50_ms"]
