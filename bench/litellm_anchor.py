@@ -228,6 +228,13 @@ def _first_content_ms(stream: Any, started: float) -> float:
     return (first - started) * 1000.0
 
 
+def _reply(tag: str, payload: dict[str, Any]) -> None:
+    """One line on stdout in one write, starting a line of its own (as bench/stream_switchboard.py:
+    another thread's output cannot split it or run into its start)."""
+    sys.stdout.write(f"\n{tag} {json.dumps(payload)}\n")
+    sys.stdout.flush()
+
+
 def cmd_stream_ttft(args: argparse.Namespace) -> dict[str, Any]:
     """Pairs: the server straight through the OpenAI SDK, then through the Router, both streamed.
 
@@ -272,12 +279,12 @@ def cmd_stream_ttft(args: argparse.Namespace) -> dict[str, Any]:
         straight()
         through()
     if args.interleave:  # blocks asked on stdin, alternating with Switchboard's (bench/run.py)
-        print("@pairs-ready {}", flush=True)
+        _reply("@pairs-ready", {})
         for line in sys.stdin:
             command = json.loads(line)
             if command.get("end"):
                 break
-            print("@pairs " + json.dumps(measure(int(command["pairs"]))), flush=True)
+            _reply("@pairs", measure(int(command["pairs"])))
         return {"runs": []}
     return {"runs": [measure(args.calls) for _ in range(args.runs)]}
 

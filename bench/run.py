@@ -759,6 +759,7 @@ def interleaved_ttft(
             for side in (ours, anchor)
         }
         blocks = -(-STREAM_REQUESTS // STREAM_BLOCK)
+        log(f"streams: TTFT run {run + 1} of {RUNS}")
         for block in range(blocks):
             count = min(STREAM_BLOCK, STREAM_REQUESTS - block * STREAM_BLOCK)
             for side in (ours, anchor) if (run + block) % 2 == 0 else (anchor, ours):

@@ -214,13 +214,20 @@ def serve_pairs(gateway: Any, direct: Any, stages: Stages) -> None:
     `{"pairs": n}` (answered `@pairs {...}` on stdout) until `{"end": true}` or EOF. bench/run.py
     alternates blocks with the LiteLLM anchor's, so both sides see the same moments of the machine."""
     warm_up(gateway, direct)
-    print("@pairs-ready {}", flush=True)
+    reply("@pairs-ready", {})
     for line in sys.stdin:
         command = json.loads(line)
         if command.get("end"):
             return
-        measured = measure_pairs(gateway, direct, int(command["pairs"]), stages)
-        print("@pairs " + json.dumps(measured), flush=True)
+        reply("@pairs", measure_pairs(gateway, direct, int(command["pairs"]), stages))
+
+
+def reply(tag: str, payload: dict[str, Any]) -> None:
+    """One line on stdout, in one write and starting a line of its own: the stack's threads print
+    metrics lines to stdout too (a stream's are flushed when it ends, maybe while this is written),
+    and `print` writes its newline separately, so a reply could otherwise land mid-line."""
+    sys.stdout.write(f"\n{tag} {json.dumps(payload)}\n")
+    sys.stdout.flush()
 
 
 def run_chaos(
