@@ -353,3 +353,45 @@ def test_ttft_pairs_interleave_in_blocks_the_same_count_for_both_sides(
     assert summary["pairs"] == 50
     assert len(summary["run_overhead_p99_ms"]) == 2
     assert summary["pooled_overhead_p99_ms"] >= summary["pooled_overhead_p50_ms"]
+
+
+def test_the_first_stream_clock_stops_before_the_test_server_shuts_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`socketserver`'s shutdown waits for its 0.5 s poll: no part of a cold start (the clock stops
+    once the response has been read)."""
+    import time
+    from collections.abc import Iterator
+    from dataclasses import dataclass, field
+
+    from handlers import gateway_http
+
+    @dataclass
+    class Answer:
+        status: int = 200
+        headers: dict[str, str] = field(default_factory=lambda: {"content-type": "text/event-stream"})
+        chunks: Iterator[bytes] = field(default_factory=lambda: iter([b"data: [DONE]\n\n"]))
+
+    wiring = gateway_http.Wiring(
+        gateway_handler=lambda event, context: {}, open_stream=lambda event: Answer()
+    )
+    monkeypatch.setattr(gateway_http, "default_wiring", lambda: wiring)
+    shutdowns: list[float] = []
+    original = gateway_http.GatewayServer.shutdown
+
+    def shutdown(self: gateway_http.GatewayServer) -> None:
+        shutdowns.append(time.perf_counter())
+        original(self)
+
+    monkeypatch.setattr(gateway_http.GatewayServer, "shutdown", shutdown)
+    event = {
+        "httpMethod": "POST",
+        "path": "/v1/chat/completions",
+        "headers": {"Content-Type": "application/json"},
+        "body": '{"stream": true}',
+        "requestContext": {"requestId": "cold-test"},
+    }
+    status, streamed, wired, answered = cold_child.first_stream(gateway_http, event)
+    assert status == 200 and b"data: [DONE]" in streamed
+    assert wired >= 0
+    assert len(shutdowns) == 1 and answered <= shutdowns[0]
