@@ -121,7 +121,8 @@ bootstrap: node_modules/.installed $(BIN)/.installed
 deploy: setup
 	$(CDK) deploy --no-notices --all
 
-bench: $(BIN)/.installed
+# The cold starts run on the Lambda runtime's Python (.venv-lambda), as Lambda runs the asset's bytecode.
+bench: $(BIN)/.installed $(LAMBDA_BIN)/.installed
 	@# LiteLLM (the anchor) lives in its own virtualenv, pinned with hashes; never a project dependency.
 	@if [ ! -f bench/.venv-litellm/.installed ] || [ bench/requirements-litellm.txt -nt bench/.venv-litellm/.installed ]; then \
 		rm -rf bench/.venv-litellm && $(PYTHON) -m venv bench/.venv-litellm && \
@@ -133,4 +134,4 @@ bench: $(BIN)/.installed
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/python bench/run.py
 
 clean:
-	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache .switchboard
+	rm -rf cdk.out build .mypy_cache .ruff_cache .pytest_cache .switchboard

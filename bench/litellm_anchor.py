@@ -9,7 +9,8 @@ Each subcommand prints one JSON object on its last stdout line:
     chaos --primary URL --fallback URL --config default|best --schedule JSON
                                      the fault schedule against a Router with fallbacks
     stream-ttft --api-base URL       time to first token (ms) of Router.completion(stream=True), each
-                                     paired with one of the OpenAI SDK straight to the same server
+                                     paired with one of the OpenAI SDK straight to the same server;
+                                     `--interleave`: in blocks asked on stdin (bench/run.py)
     stream-chaos --primary URL --fallback URL --config default|best --schedule JSON
                                      the stream fault schedule: what the caller saw of each stream
                                      (bench/run.py classifies it with bench/streams.py)
@@ -227,6 +228,13 @@ def _first_content_ms(stream: Any, started: float) -> float:
     return (first - started) * 1000.0
 
 
+def _reply(tag: str, payload: dict[str, Any]) -> None:
+    """One line on stdout in one write, starting a line of its own (as bench/stream_switchboard.py:
+    another thread's output cannot split it or run into its start)."""
+    sys.stdout.write(f"\n{tag} {json.dumps(payload)}\n")
+    sys.stdout.flush()
+
+
 def cmd_stream_ttft(args: argparse.Namespace) -> dict[str, Any]:
     """Pairs: the server straight through the OpenAI SDK, then through the Router, both streamed.
 
@@ -263,14 +271,22 @@ def cmd_stream_ttft(args: argparse.Namespace) -> dict[str, Any]:
             direct.chat.completions.create(model="bench", messages=messages, stream=True), started
         )
 
+    def measure(calls: int) -> dict[str, list[float]]:
+        pairs = [(straight(), through()) for _ in range(calls)]
+        return {"direct_ms": [d for d, _ in pairs], "through_ms": [t for _, t in pairs]}
+
     for _ in range(10):  # warm: connections, lazy imports
         straight()
         through()
-    runs = []
-    for _ in range(args.runs):
-        pairs = [(straight(), through()) for _ in range(args.calls)]
-        runs.append({"direct_ms": [d for d, _ in pairs], "through_ms": [t for _, t in pairs]})
-    return {"runs": runs}
+    if args.interleave:  # blocks asked on stdin, alternating with Switchboard's (bench/run.py)
+        _reply("@pairs-ready", {})
+        for line in sys.stdin:
+            command = json.loads(line)
+            if command.get("end"):
+                break
+            _reply("@pairs", measure(int(command["pairs"])))
+        return {"runs": []}
+    return {"runs": [measure(args.calls) for _ in range(args.runs)]}
 
 
 def cmd_stream_chaos(args: argparse.Namespace) -> dict[str, Any]:
@@ -337,6 +353,7 @@ def main() -> int:
     stream_ttft.add_argument("--api-base", required=True)
     stream_ttft.add_argument("--calls", type=int, default=50)
     stream_ttft.add_argument("--runs", type=int, default=5)
+    stream_ttft.add_argument("--interleave", action="store_true", help="pairs in blocks asked on stdin")
     stream_chaos = sub.add_parser("stream-chaos")
     stream_chaos.add_argument("--primary", required=True)
     stream_chaos.add_argument("--fallback", required=True)

@@ -9,9 +9,11 @@ the official OpenAI SDK. Prints one JSON line.
     python bench/stream_switchboard.py --primary URL --fallback URL --requests 50 --runs 5 \
         --schedule '[{"name": ..., "requests": 30, "error_rate": 1.0, "stream_fault": ...}]'
 
-- TTFT: per run, `--requests` pairs, each a request straight to the primary server and then one
-  through the gateway, both with the SDK, timed from `create()` to the first content delta
-  (bench/streams.py `overhead_run`); `Stages` splits out the authorizer and `open_stream`.
+- TTFT: pairs, each a request straight to the primary server and then one through the gateway,
+  both with the SDK, timed from `create()` to the first content delta (bench/streams.py
+  `overhead_run`); `Stages` splits out the authorizer and `open_stream`. With `--interleave`
+  (what bench/run.py uses) the pairs are measured in blocks asked on stdin, alternating with the
+  LiteLLM anchor's blocks; without it, `--runs` runs of `--requests` pairs.
 - Chaos: each phase sets the primary server's fault (`/control`) and sends streamed requests,
   reading the raw SSE body through the SDK's streaming response (`read_sse`): the run returns what
   the client saw of each stream; bench/run.py classifies it.
@@ -160,9 +162,7 @@ class Stages:
         self.open_stream_ms.clear()
 
 
-def measure_ttft(
-    gateway: Any, direct: Any, requests: int, runs: int, stages: Stages
-) -> list[dict[str, float]]:
+def warm_up(gateway: Any, direct: Any) -> None:
     for _ in range(10):  # warm: connections, the options cache, lazy imports
         ttft_ms(direct, "bench")
         ttft_ms(gateway, ROUTE)
@@ -172,23 +172,62 @@ def measure_ttft(
     # collector still runs, over what the requests allocate.
     gc.collect()
     gc.freeze()
-    results = []
-    for _ in range(runs):
-        direct_ms, through_ms = [], []
-        stages.clear()
-        for _ in range(requests):
-            direct_ms.append(ttft_ms(direct, "bench"))
-            through_ms.append(ttft_ms(gateway, ROUTE))
-        figures = overhead_run(through_ms, direct_ms)
+
+
+def measure_pairs(gateway: Any, direct: Any, pairs: int, stages: Stages) -> dict[str, Any]:
+    """`pairs` pairs, each a request straight to the server then one through the gateway: their
+    TTFTs, `open_stream`'s time per request, and how often the authorizer ran."""
+    stages.clear()
+    direct_ms, through_ms = [], []
+    for _ in range(pairs):
+        direct_ms.append(ttft_ms(direct, "bench"))
+        through_ms.append(ttft_ms(gateway, ROUTE))
+    return {
+        "direct_ms": direct_ms,
+        "through_ms": through_ms,
+        "open_stream_ms": list(stages.open_stream_ms),
         # The front door caches the authorizer's answer per key for the deployed TTL, as API
         # Gateway does: within a run it is called once per TTL, not per request.
-        figures["authorizer_calls"] = float(len(stages.authorizer_ms))
-        if len(stages.open_stream_ms) == requests:
-            inside = overhead_run(stages.open_stream_ms, direct_ms)
-            figures["open_stream_overhead_p50_ms"] = inside["overhead_p50_ms"]
-            figures["open_stream_overhead_p99_ms"] = inside["overhead_p99_ms"]
-        results.append(figures)
-    return results
+        "authorizer_calls": len(stages.authorizer_ms),
+    }
+
+
+def run_figures(measured: dict[str, Any]) -> dict[str, Any]:
+    """One run's figures (bench/streams.py `overhead_run`), with its raw pairs kept."""
+    figures: dict[str, Any] = overhead_run(measured["through_ms"], measured["direct_ms"])
+    figures["authorizer_calls"] = float(measured["authorizer_calls"])
+    if len(measured["open_stream_ms"]) == len(measured["direct_ms"]):
+        inside = overhead_run(measured["open_stream_ms"], measured["direct_ms"])
+        figures["open_stream_overhead_p50_ms"] = inside["overhead_p50_ms"]
+        figures["open_stream_overhead_p99_ms"] = inside["overhead_p99_ms"]
+    return {**figures, **{key: measured[key] for key in ("direct_ms", "through_ms", "open_stream_ms")}}
+
+
+def measure_ttft(gateway: Any, direct: Any, requests: int, runs: int, stages: Stages) -> list[dict[str, Any]]:
+    """Standalone: `runs` runs of `requests` pairs (bench/run.py interleaves with `serve_pairs`)."""
+    warm_up(gateway, direct)
+    return [run_figures(measure_pairs(gateway, direct, requests, stages)) for _ in range(runs)]
+
+
+def serve_pairs(gateway: Any, direct: Any, stages: Stages) -> None:
+    """`--interleave`: warm up, say `@pairs-ready`, then measure a block of pairs per stdin line
+    `{"pairs": n}` (answered `@pairs {...}` on stdout) until `{"end": true}` or EOF. bench/run.py
+    alternates blocks with the LiteLLM anchor's, so both sides see the same moments of the machine."""
+    warm_up(gateway, direct)
+    reply("@pairs-ready", {})
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command.get("end"):
+            return
+        reply("@pairs", measure_pairs(gateway, direct, int(command["pairs"]), stages))
+
+
+def reply(tag: str, payload: dict[str, Any]) -> None:
+    """One line on stdout, in one write and starting a line of its own: the stack's threads print
+    metrics lines to stdout too (a stream's are flushed when it ends, maybe while this is written),
+    and `print` writes its newline separately, so a reply could otherwise land mid-line."""
+    sys.stdout.write(f"\n{tag} {json.dumps(payload)}\n")
+    sys.stdout.flush()
 
 
 def run_chaos(
@@ -225,6 +264,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--schedule", required=True)
     parser.add_argument("--breaker", default="{}", help="breaker knobs of both options (JSON)")
+    parser.add_argument(
+        "--interleave", action="store_true", help="TTFT pairs in blocks asked on stdin (`serve_pairs`)"
+    )
     args = parser.parse_args()
 
     import boto3
@@ -273,7 +315,11 @@ def main() -> int:
         stages = Stages()
         stages.install()
         wait_for_route(gateway)
-        ttft = measure_ttft(gateway, direct, args.requests, args.runs, stages)
+        ttft: list[dict[str, Any]] = []
+        if args.interleave:
+            serve_pairs(gateway, direct, stages)
+        else:
+            ttft = measure_ttft(gateway, direct, args.requests, args.runs, stages)
         circuits = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=stack.aws_url)
 
         def close_primary_circuit() -> None:

@@ -18,6 +18,7 @@ from constructs import Construct
 from infra import checkov, constants, layers
 from infra.config import BedrockTarget
 from infra.constructs.tenant_adapters import TenantAdapterTable
+from infra.lambda_asset import lambda_asset_dir
 from switchboard.contract import env
 from switchboard.routing.appconfig_path import configuration_path
 
@@ -59,10 +60,10 @@ def iam5_resource(resource: str) -> str:
 
 
 def lambda_code() -> lambda_.Code:
-    """The one code asset every function runs: ``lambdas/`` as is (Powertools comes from a layer)."""
-    return lambda_.Code.from_asset(
-        str(constants.LAMBDA_ASSET_DIR), exclude=list(constants.LAMBDA_ASSET_EXCLUDE)
-    )
+    """The one code asset every function runs: ``lambdas/`` as is, plus its bytecode compiled by the
+    runtime's Python (:mod:`infra.lambda_asset`: no compiling from source on a cold start).
+    Powertools comes from a layer."""
+    return lambda_.Code.from_asset(str(lambda_asset_dir()))
 
 
 def powertools_environment() -> dict[str, str]:

@@ -54,11 +54,11 @@ def _fake_checkout(root: Path, source: str) -> Path:
     asset.mkdir(parents=True)
     (asset / "gateway.py").write_text("handler = 1\n")
     (asset / "__pycache__").mkdir()
-    (asset / "__pycache__" / "gateway.cpython-311.pyc").write_bytes(b"stale bytecode")
+    (asset / "__pycache__" / "gateway.cpython-313.pyc").write_bytes(b"the asset's bytecode")
     return root
 
 
-def test_staged_package_is_a_bytecode_free_copy_of_the_asset(
+def test_staged_package_is_the_asset_as_shipped_bytecode_included(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from infra import constants
@@ -68,7 +68,9 @@ def test_staged_package_is_a_bytecode_free_copy_of_the_asset(
     monkeypatch.setattr(constants, "LAMBDA_ASSET_DIR", root / "lambdas")
     package = run.staged_lambda_package(tmp_path / "work")
     assert (package / "handlers" / "gateway.py").read_text() == "handler = 1\n"
-    assert not list(package.rglob("*.pyc")) and not list(package.rglob("__pycache__"))
+    # What the zip ships, Lambda imports: the asset's bytecode (infra.lambda_asset) comes along.
+    pyc = package / "handlers" / "__pycache__" / "gateway.cpython-313.pyc"
+    assert pyc.read_bytes() == b"the asset's bytecode"
 
 
 def test_a_stale_cdk_out_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -309,3 +311,87 @@ def test_dynamo_budget_is_one_usage_table_call_on_the_path() -> None:
     rows["limits_whole"] = _dynamo_row(2)
     _, checks = run.dynamo_rows({"rows": rows})
     assert checks == [True, True, False, True]
+
+
+class _FakePairs:
+    """A side of the TTFT comparison: answers blocks of pairs, records when it was asked."""
+
+    def __init__(self, name: str, asked: list[tuple[str, int]], overhead_ms: float) -> None:
+        self.name = name
+        self._asked = asked
+        self._overhead_ms = overhead_ms
+
+    def pairs(self, count: int) -> dict[str, object]:
+        self._asked.append((self.name, count))
+        start = len(self._asked)
+        direct = [20.0 + i for i in range(count)]
+        return {
+            "direct_ms": direct,
+            "through_ms": [d + self._overhead_ms + start for d in direct],
+            "open_stream_ms": direct,
+            "authorizer_calls": 0,
+        }
+
+
+def test_ttft_pairs_interleave_in_blocks_the_same_count_for_both_sides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(run, "RUNS", 2)
+    monkeypatch.setattr(run, "STREAM_REQUESTS", 25)
+    monkeypatch.setattr(run, "STREAM_BLOCK", 10)
+    asked: list[tuple[str, int]] = []
+    ours, anchor = _FakePairs("ours", asked, 1.0), _FakePairs("anchor", asked, 2.0)
+    ours_runs, anchor_runs = run.interleaved_ttft(ours, anchor)  # type: ignore[arg-type]
+    # Blocks of 10, 10, 5 per run; the side that goes first alternates block to block and run to run.
+    assert [name for name, _ in asked[:6]] == ["ours", "anchor", "anchor", "ours", "ours", "anchor"]
+    assert [name for name, _ in asked[6:8]] == ["anchor", "ours"]
+    assert [count for _, count in asked[:6]] == [10, 10, 10, 10, 5, 5]
+    assert (
+        [len(r["through_ms"]) for r in ours_runs] == [len(r["through_ms"]) for r in anchor_runs] == [25, 25]
+    )
+    summary = run.ttft_summary(anchor_runs)
+    assert summary["pairs"] == 50
+    assert len(summary["run_overhead_p99_ms"]) == 2
+    assert summary["pooled_overhead_p99_ms"] >= summary["pooled_overhead_p50_ms"]
+
+
+def test_the_first_stream_clock_stops_before_the_test_server_shuts_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`socketserver`'s shutdown waits for its 0.5 s poll: no part of a cold start (the clock stops
+    once the response has been read)."""
+    import time
+    from collections.abc import Iterator
+    from dataclasses import dataclass, field
+
+    from handlers import gateway_http
+
+    @dataclass
+    class Answer:
+        status: int = 200
+        headers: dict[str, str] = field(default_factory=lambda: {"content-type": "text/event-stream"})
+        chunks: Iterator[bytes] = field(default_factory=lambda: iter([b"data: [DONE]\n\n"]))
+
+    wiring = gateway_http.Wiring(
+        gateway_handler=lambda event, context: {}, open_stream=lambda event: Answer()
+    )
+    monkeypatch.setattr(gateway_http, "default_wiring", lambda: wiring)
+    shutdowns: list[float] = []
+    original = gateway_http.GatewayServer.shutdown
+
+    def shutdown(self: gateway_http.GatewayServer) -> None:
+        shutdowns.append(time.perf_counter())
+        original(self)
+
+    monkeypatch.setattr(gateway_http.GatewayServer, "shutdown", shutdown)
+    event = {
+        "httpMethod": "POST",
+        "path": "/v1/chat/completions",
+        "headers": {"Content-Type": "application/json"},
+        "body": '{"stream": true}',
+        "requestContext": {"requestId": "cold-test"},
+    }
+    status, streamed, wired, answered = cold_child.first_stream(gateway_http, event)
+    assert status == 200 and b"data: [DONE]" in streamed
+    assert wired >= 0
+    assert len(shutdowns) == 1 and answered <= shutdowns[0]
