@@ -299,6 +299,7 @@ def main() -> int:
     # stale-while-revalidate window (the scan runs on a background thread).
     os.environ.pop(env_names.OPTIONS_CACHE_TTL_S, None)
     os.environ.pop(env_names.OPTIONS_CACHE_STALE_S, None)  # and its stale-while-revalidate window
+    os.environ.pop(env_names.CIRCUIT_CACHE_STALE_S, None)  # the circuits' too, as deployed
     try:
         resources = stack.resources
         assert resources is not None

@@ -34,7 +34,6 @@ JSON = "application/json"
 def _service() -> ChatService:
     """Built once per execution environment, on first use (so the cold start pays only once)."""
     from switchboard import aws
-    from switchboard.circuits.store import CircuitStore
     from switchboard.events import powertools_sink
     from switchboard.http_pool import KeepAliveOpener
     from switchboard.options.store import OptionsStore, stale_window
@@ -72,7 +71,7 @@ def _service() -> ChatService:
         options=options,
         runner=runner,
         payloads=PayloadStore(settings.payload_bucket),
-        circuits=CircuitStore(settings.circuit_table, on_event=on_event) if settings.circuit_table else None,
+        circuits=_circuits(settings, on_event),
         budget_ms=settings.request_budget_ms,
         stream_budget_ms=settings.stream_budget_ms,
         on_event=on_event,
@@ -80,6 +79,21 @@ def _service() -> ChatService:
         slis=on_event,
         **_accounting(settings.usage_table, options, on_event),
     )
+
+
+def _circuits(settings: Any, on_event: Any) -> Any:
+    """The streaming path's circuit reads (a whole request's are the workflow's circuit tasks): the
+    breaker's read cache, then a stale window in which one background read per circuit refreshes it,
+    so a stream landing on an expiry does not wait for DynamoDB. Its own transitions are cached at
+    once, and every transition reads consistently."""
+    if not settings.circuit_table:
+        return None
+    from switchboard.circuits.store import CircuitStore
+    from switchboard.options.store import stale_window
+
+    store = CircuitStore(settings.circuit_table, on_event=on_event)
+    store.cache_stale_s = stale_window(store.cache_ttl_s, settings.circuit_cache_stale_s)
+    return store
 
 
 def _accounting(usage_table: str | None, options: Any, on_event: Any, **quota_options: Any) -> dict[str, Any]:

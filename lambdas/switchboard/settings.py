@@ -131,6 +131,11 @@ class GatewaySettings(EnvSettings):
     )
     """How long past the TTL the options snapshot is served while it refreshes in the background
     (``OptionsStore``); None: twice the TTL; 0: refreshed synchronously (the local stack)."""
+    circuit_cache_stale_s: float | None = env(
+        names.CIRCUIT_CACHE_STALE_S, bounded(float, 0, 120), default=None
+    )
+    """How long past its 2 s cache a circuit snapshot is served on the streaming path while one
+    background read refreshes it (``CircuitStore``); None: twice the TTL; 0: read on the path."""
     log_prompts: bool = env(names.LOG_PROMPTS, boolean, default=False)
     # Streamed requests (switchboard.streaming) call providers and read the answer cache themselves.
     answer_cache_table: str | None = env(names.ANSWER_CACHE_TABLE, default=None)

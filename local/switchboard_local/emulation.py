@@ -322,6 +322,8 @@ def handler_environment(
         names.OPTIONS_CACHE_TTL_S: "1",
         # ... and synchronously: the first request past the TTL reads the table (no stale window).
         names.OPTIONS_CACHE_STALE_S: "0",
+        # Circuits too: a circuit the workflow opens is seen by the next stream past the 2 s cache.
+        names.CIRCUIT_CACHE_STALE_S: "0",
     }
     if endpoint_url:
         environment["AWS_ENDPOINT_URL"] = endpoint_url

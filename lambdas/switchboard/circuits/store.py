@@ -51,6 +51,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, cast
 
+from switchboard.background_refresh import SingleFlight, StartThread, daemon_thread
 from switchboard.circuits.policy import (
     PROBE_LEASE_S,
     CircuitSnapshot,
@@ -293,14 +294,29 @@ class CircuitStore:
         clock: Callable[[], datetime] = utcnow,
         on_event: EventHook | None = None,
         cache_ttl_s: float = 2.0,
+        cache_stale_s: float = 0.0,
         lease_s: int = PROBE_LEASE_S,
         max_attempts: int = MAX_ATTEMPTS,
+        start_thread: StartThread | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """
+        Args:
+            cache_ttl_s: how long :meth:`get` serves a snapshot it read (or wrote) without reading.
+            cache_stale_s: how long past that it still serves it while one background read per
+                circuit refreshes it (stale-while-revalidate, :mod:`switchboard.background_refresh`);
+                0 (the default: the workflow's circuit tasks): read on the path once expired. The
+                streaming path sets it, so a request landing on an expiry does not pay the read.
+                Transitions always read consistently, whatever the cache holds.
+        """
         self.table_name = table_name
         self._client = client
         self._clock = clock
         self._on_event = on_event
         self.cache_ttl_s = cache_ttl_s
+        self.cache_stale_s = max(0.0, cache_stale_s)
+        self._background = SingleFlight(start_thread or daemon_thread("circuit-refresh"))
+        self._monotonic = monotonic
         self.lease_s = lease_s
         self.max_attempts = max(1, max_attempts)
         self._cache: dict[str, tuple[float, CircuitSnapshot]] = {}
@@ -339,7 +355,7 @@ class CircuitStore:
         self._emit(EVENT_UNAVAILABLE, {"option_id": option_id, "operation": operation, "reason": reason})
 
     def _remember(self, option_id: str, snapshot: CircuitSnapshot) -> None:
-        self._cache[option_id] = (time.monotonic() + self.cache_ttl_s, snapshot)
+        self._cache[option_id] = (self._monotonic() + self.cache_ttl_s, snapshot)
 
     def invalidate(self, option_id: str | None = None) -> None:
         if option_id is None:
@@ -398,10 +414,37 @@ class CircuitStore:
     # -- reads
 
     def get(self, option_id: str) -> CircuitSnapshot:
-        """The circuit (CLOSED when no item), cached for `cache_ttl_s`; CLOSED when unreadable."""
+        """The circuit (CLOSED when no item), cached for `cache_ttl_s` (then `cache_stale_s` while it
+        refreshes in the background); CLOSED when unreadable."""
         cached = self._cache.get(option_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is not None:
+            expires_at, snapshot = cached
+            now = self._monotonic()
+            if expires_at > now:
+                return snapshot
+            if expires_at + self.cache_stale_s > now:
+                self._background.start(option_id, lambda: self._refresh(option_id, cached))
+                return snapshot
+        return self._read_quietly(option_id)
+
+    def _refresh(self, option_id: str, seen: tuple[float, CircuitSnapshot]) -> None:
+        """The background read: cached only if nothing newer (a transition this instance wrote, an
+        invalidation) replaced ``seen`` meanwhile; an unreadable table keeps ``seen`` until the
+        stale window ends (then :meth:`get` reads on the path and fails open as before)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.client.get_item(
+                TableName=self.table_name, Key=self._key(option_id), ConsistentRead=False
+            )
+        except (BotoCoreError, ClientError) as exc:
+            self._unavailable(option_id, "get", exc)
+            return
+        if self._cache.get(option_id) is seen:
+            self._remember(option_id, snapshot_from_item(response.get("Item")))
+
+    def _read_quietly(self, option_id: str) -> CircuitSnapshot:
+        """An eventually consistent read that fails open (CLOSED, not cached: the next get retries)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:

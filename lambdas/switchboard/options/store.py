@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -27,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from switchboard.background_refresh import SingleFlight, daemon_thread
 from switchboard.contract import metrics as metric_names
 from switchboard.contract.tables import OPTIONS_PARTITION_KEY
 from switchboard.contract.workflow import format_timestamp
@@ -212,10 +212,6 @@ def stale_window(ttl_s: float, configured: float | None) -> float:
     return STALE_TTLS * ttl_s if configured is None else configured
 
 
-def _daemon_thread(target: Callable[[], None]) -> None:
-    threading.Thread(target=target, name="options-refresh", daemon=True).start()
-
-
 def _conflict_item(exc: Any) -> dict[str, Any] | None:
     """The stored item DynamoDB returned with a failed condition (ReturnValuesOnConditionCheckFailure)."""
     item = getattr(exc, "response", {}).get("Item")
@@ -264,9 +260,7 @@ class OptionsStore:
         self.ttl_s = ttl_s
         self.stale_s = max(0.0, stale_s)
         """How long past the TTL the snapshot may still be served while a background refresh runs."""
-        self._start_thread = start_thread or _daemon_thread
-        self._refresh_lock = threading.Lock()
-        self._refreshing = False  # a background refresh is in flight
+        self._background = SingleFlight(start_thread or daemon_thread("options-refresh"))
         self._generation = 0  # bumped by `invalidate`: a refresh begun before it must not land
         self._clock = clock
         self._on_event = on_event
@@ -346,30 +340,18 @@ class OptionsStore:
 
     def _refresh_in_background(self) -> None:
         """Start a refresh off the request's path unless one is already in flight."""
-        with self._refresh_lock:
-            if self._refreshing:
-                return
-            self._refreshing = True
-        try:
-            self._start_thread(self._background_refresh)
-        except Exception:  # no thread (e.g. interpreter shutting down): the hard limit reads synchronously
-            logger.exception("options store could not start a background refresh")
-            with self._refresh_lock:
-                self._refreshing = False
+        self._background.start("options", self._background_refresh)
 
     def _background_refresh(self) -> None:
         try:
             self._refresh(self._clock())
         except Exception:  # the request already has its snapshot; never an unhandled thread error
             logger.exception("options background refresh failed")
-        finally:
-            with self._refresh_lock:
-                self._refreshing = False
 
     @property
     def refreshing(self) -> bool:
         """Whether a background refresh is in flight (tests and the self-check read it)."""
-        return self._refreshing
+        return self._background.in_flight()
 
     def _refresh(self, now: float) -> dict[str, LlmOption]:
         """Scan the table into a new snapshot; on failure serve last-known-good (or raise without one)."""
