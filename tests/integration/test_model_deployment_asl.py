@@ -2003,6 +2003,46 @@ def test_a_family_alarm_in_alarm_in_another_region_rolls_a_tenants_canary_back_n
         assert _regional_components(region) == before[region], region
 
 
+def test_a_regional_alarm_during_a_tenants_rollback_bake_restores_its_row_and_cleans_every_region(
+    lifecycle: Lifecycle,
+) -> None:
+    # Given acme's versions 1 then 2 live in every region (2 serving), the family's alarms everywhere
+    _regional_lora_bases(lifecycle)
+    _regional_alarms_everywhere(lifecycle)
+    acme1 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(1), tenant="acme")
+    assert lifecycle.approve(acme1)["status"] == "SUCCEEDED"
+    acme2 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(2), tenant="acme")
+    assert lifecycle.approve(acme2)["status"] == "SUCCEEDED"
+    acme_before = lifecycle.tenant("acme", REGIONAL_LORA_GROUP)
+    assert acme_before.live.package_arn == acme2
+    before = {region: _regional_components(region) for region in (REGION, *OTHER_REGIONS)}
+    # ... and eu-west-1's 5xx alarm in ALARM (home quiet)
+    _regional_alarm(lifecycle, OTHER_REGIONS[0], REGIONAL_LORA_GROUP, "invocation-5xx", "ALARM")
+
+    # When acme's live version 2 is rejected (version 1 is redeployed at once, then bakes)
+    result = lifecycle.run(lifecycle.set_status(acme2, "Rejected", "rollback"))
+
+    # Then the regional alarm undoes the redeploy: acme's row is back (marked rolled back) and the
+    # redeployed component is gone in every region
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "AlarmDuringAdapterBake"
+    states = lifecycle.states_entered(result["executionArn"])
+    order = [
+        "SwitchTenantAdapter",
+        "CheckAlarmsAfterBake",
+        "CheckRegionalAlarmsAfterBake",
+        "RegionalAlarmFiredDuringBake?",
+        "RevertTenantToOldAdapter",
+        "RollBackAdapterInOtherRegions",
+        "DeleteUntestedAdapter",
+    ]
+    assert [s for s in states if s in order] == order
+    acme = lifecycle.tenant("acme", REGIONAL_LORA_GROUP)
+    assert (acme.live, acme.state.value) == (acme_before.live, "rolled_back")
+    for region in (REGION, *OTHER_REGIONS):
+        assert _regional_components(region) == before[region], region
+
+
 def test_a_tenant_returned_to_the_base_loses_its_rejected_component_in_every_region(
     lifecycle: Lifecycle,
 ) -> None:
