@@ -3,8 +3,9 @@ for tenant adapters `switch_tenant`, `revert_tenant`, `tenant_to_base` and the c
 `start_canary`, `judge_canary`, `promote_canary`, `roll_back_canary`, and for the rollout to a
 family's other regions `deploy_region`, `region_endpoint`, `roll_back_rollout`, and for an adapter
 version there `create_region_adapter`, `region_adapter`, `switch_region_adapter_options`,
-`roll_back_adapter_rollout`, `delete_region_adapters` (SageMaker there is called with that region's
-clients: Step Functions' SDK integrations reach only the stack's region).
+`roll_back_adapter_rollout`, `delete_region_adapters`, and after an adapter's bake
+`regional_bake_alarms` (SageMaker and CloudWatch there are called with that region's clients: Step
+Functions' SDK integrations reach only the stack's region).
 
 Everything else the workflow does is a direct SDK integration. Errors are raised with the lifecycle's
 own exception classes so the state machine can `Catch` them by name.
@@ -44,6 +45,7 @@ ACTIONS = (
     "switch_region_adapter_options",
     "roll_back_adapter_rollout",
     "delete_region_adapters",
+    "regional_bake_alarms",
 )
 
 
@@ -144,6 +146,8 @@ def dispatch(service: LifecycleService, event: dict[str, Any]) -> dict[str, Any]
         return service.roll_back_adapter_rollout(event)
     if action == "delete_region_adapters":
         return service.delete_region_adapters(event)
+    if action == "regional_bake_alarms":
+        return service.regional_bake_alarms(event)
     raise ValueError(f"unknown action {action!r}; expected one of {ACTIONS}")
 
 

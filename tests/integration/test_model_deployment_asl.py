@@ -707,6 +707,9 @@ def test_adapter_versions_get_their_own_component_and_the_old_one_goes_after_the
     ):
         assert state in states
     assert "UpdateEndpoint_BlueGreenCanary" not in states
+    # a single-region family's bake reads the home alarms only, as before
+    assert states[states.index("AlarmFiredDuringBake?") + 1] == "DeleteOldAdapter"
+    assert "CheckRegionalAlarmsAfterBake" not in states
     option = lifecycle.option("test-lora")
     assert option.model_package_arn == a2
     assert option.endpoint_name == BASE_ENDPOINT
@@ -1792,6 +1795,130 @@ def test_an_alarm_during_the_bake_puts_every_regions_option_back_and_the_version
     assert lifecycle.package(a2)["ModelApprovalStatus"] == "Rejected"
 
 
+def _regional_alarm(lifecycle: Lifecycle, region: str, group: str, suffix: str, state: str = "OK") -> str:
+    """One of a family's rollback alarms in another region, as its regional stack holds it (same name
+    as at home; the local stack provisions the home region's only)."""
+    name = f"{lifecycle.names['alarm_prefix']}{group}-{suffix}"
+    cloudwatch = _in_region(region, "cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/SageMaker",
+        MetricName="Invocation5XXErrors" if suffix == "invocation-5xx" else "ModelLatency",
+        Dimensions=[{"Name": "EndpointName", "Value": REGIONAL_LORA_ENDPOINT}],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    if state != "OK":
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+    return name
+
+
+def _regional_alarms_everywhere(lifecycle: Lifecycle, group: str = REGIONAL_LORA_GROUP) -> None:
+    for region in OTHER_REGIONS:
+        for suffix in ("invocation-5xx", "model-latency"):
+            _regional_alarm(lifecycle, region, group, suffix)
+
+
+def test_an_alarm_only_another_region_sees_during_the_bake_rolls_back_every_region_naming_it(
+    lifecycle: Lifecycle,
+) -> None:
+    # Given version 1 live everywhere, the family's alarms in every region, all OK at home
+    _regional_lora_bases(lifecycle)
+    _regional_alarms_everywhere(lifecycle)
+    a1 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(1))
+    assert lifecycle.approve(a1)["status"] == "SUCCEEDED"
+    v1_component = lifecycle.option("test-rlora").inference_component
+    components_before = {region: _regional_components(region) for region in (REGION, *OTHER_REGIONS)}
+
+    # When version 2 is approved and, once every option moved, eu-west-1's 5xx alarm goes to ALARM
+    # (the home region's alarms stay OK)
+    a2 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(2))
+    execution = lifecycle.start(lifecycle.set_status(a2, "Approved"), {"bake_seconds": 1})
+    lifecycle.wait_until_entered(execution, "BakeOldAdapter")
+    failing = OTHER_REGIONS[0]
+    alarm = _regional_alarm(lifecycle, failing, REGIONAL_LORA_GROUP, "invocation-5xx", "ALARM")
+    result = lifecycle.wait(execution)
+
+    # Then the bake read the home alarms (quiet), then each other region's, and rolled back
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "AlarmDuringAdapterBake"
+    assert f"rollback alarm {alarm} in ALARM in {failing}" in result["cause"]
+    states = lifecycle.states_entered(execution)
+    order = [
+        "SwitchAdapterOptionsInOtherRegions",
+        "CheckAlarmsAfterBake",
+        "AlarmFiredDuringBake?",
+        "CheckRegionalAlarmsAfterBake",
+        "RegionalAlarmFiredDuringBake?",
+        "RegionalAlarmDuringBake",
+        "UndoAdapterInOtherRegions?",
+        "RollBackAdapterInOtherRegions",
+        "DeleteUntestedAdapter",
+        "MarkPackageRejected",
+    ]
+    assert [s for s in states if s in order] == order
+    assert "RevertToOldAdapter" not in states and "DeleteOldAdapter" not in states
+    # ... every option, home and regional, serves version 1's component again; version 2's
+    # component is gone in every region, version 1's stays
+    for option_id in _rlora_options():
+        option = lifecycle.option(option_id)
+        assert (option.model_package_arn, option.inference_component) == (a1, v1_component), option_id
+    for region in (REGION, *OTHER_REGIONS):
+        assert _regional_components(region) == components_before[region], region
+    # ... and the version is rejected naming the region and the alarm; someone is told
+    package = lifecycle.package(a2)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert failing in package["ApprovalDescription"] and alarm in package["ApprovalDescription"]
+    assert any("AlarmDuringAdapterBake" in m and failing in m for m in lifecycle.notifications())
+
+
+def test_a_quiet_bake_in_every_region_deletes_the_old_adapter_everywhere(lifecycle: Lifecycle) -> None:
+    # Given version 1 live everywhere, the family's alarms OK in every region, and another family's
+    # alarm in ALARM in eu-west-1 (not this family's: it does not count)
+    _regional_lora_bases(lifecycle)
+    _regional_alarms_everywhere(lifecycle)
+    _regional_alarm(lifecycle, OTHER_REGIONS[0], GLOBAL_GROUP, "invocation-5xx", "ALARM")
+    a1 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(1))
+    assert lifecycle.approve(a1)["status"] == "SUCCEEDED"
+    v1_component = lifecycle.option("test-rlora").inference_component
+
+    # When version 2 is approved
+    a2 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(2))
+    result = lifecycle.approve(a2)
+
+    # Then every region's alarms were read after the bake, none fired, and version 1's component
+    # went everywhere
+    assert result["status"] == "SUCCEEDED", result
+    entered = lifecycle.entered_with_input(result["executionArn"])
+    states = [name for name, _ in entered]
+    after = states[states.index("CheckAlarmsAfterBake") :]
+    assert after == [
+        "CheckAlarmsAfterBake",
+        "AlarmFiredDuringBake?",
+        "CheckRegionalAlarmsAfterBake",
+        "RegionalAlarmFiredDuringBake?",
+        "DeleteOldAdapter",
+        "OldAdapterInOtherRegions?",
+        "DeleteOldAdapterInOtherRegions",
+        "Deployed",
+    ]
+    judged = next(state_input for name, state_input in entered if name == "RegionalAlarmFiredDuringBake?")
+    assert judged["regional_bake"] == {
+        "firing": False,
+        "alarms": [],
+        "reason": f"no rollback alarm in ALARM in {', '.join(OTHER_REGIONS)}",
+    }
+    v2_component = lifecycle.option("test-rlora").inference_component
+    for option_id in _rlora_options():
+        assert lifecycle.option(option_id).model_package_arn == a2, option_id
+    for region in (REGION, *OTHER_REGIONS):
+        assert _regional_components(region) == sorted([REGIONAL_LORA_BASE, v2_component]), region
+    assert v1_component != v2_component
+
+
 def test_a_tenants_adapter_is_made_in_every_region_and_its_row_moves_once(lifecycle: Lifecycle) -> None:
     # Given the base everywhere
     _regional_lora_bases(lifecycle)
@@ -1844,6 +1971,74 @@ def test_a_tenants_canary_rolled_back_leaves_no_component_in_any_region(lifecycl
     assert states.index("CanaryRolledBack") < states.index("RollBackAdapterInOtherRegions")
     assert states.index("RollBackAdapterInOtherRegions") < states.index("DeleteUntestedAdapter")
     assert lifecycle.tenant("acme", REGIONAL_LORA_GROUP).live.package_arn == acme1
+    for region in (REGION, *OTHER_REGIONS):
+        assert _regional_components(region) == before[region], region
+
+
+def test_a_family_alarm_in_alarm_in_another_region_rolls_a_tenants_canary_back_naming_it(
+    lifecycle: Lifecycle,
+) -> None:
+    # Given acme's version 1 live in every region, the family's alarms in every region, and acme's
+    # version 2 canarying
+    _regional_lora_bases(lifecycle)
+    _regional_alarms_everywhere(lifecycle)
+    acme1 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(1), tenant="acme")
+    assert lifecycle.approve(acme1)["status"] == "SUCCEEDED"
+    before = {region: _regional_components(region) for region in (REGION, *OTHER_REGIONS)}
+    acme2 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(2), tenant="acme")
+    execution = lifecycle.start(lifecycle.set_status(acme2, "Approved"), {"bake_seconds": 1})
+    lifecycle.wait_until_entered(execution, "BakeTenantCanary")
+
+    # When the family's latency alarm goes to ALARM in the last region only
+    failing = OTHER_REGIONS[-1]
+    alarm = _regional_alarm(lifecycle, failing, REGIONAL_LORA_GROUP, "model-latency", "ALARM")
+    result = lifecycle.wait(execution)
+
+    # Then the canary is rolled back naming the alarm and its region, and is gone everywhere
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "CanaryRolledBack"
+    assert f"rollback alarm in ALARM: {alarm} in {failing}" in result["cause"]
+    assert lifecycle.tenant("acme", REGIONAL_LORA_GROUP).live.package_arn == acme1
+    for region in (REGION, *OTHER_REGIONS):
+        assert _regional_components(region) == before[region], region
+
+
+def test_a_regional_alarm_during_a_tenants_rollback_bake_restores_its_row_and_cleans_every_region(
+    lifecycle: Lifecycle,
+) -> None:
+    # Given acme's versions 1 then 2 live in every region (2 serving), the family's alarms everywhere
+    _regional_lora_bases(lifecycle)
+    _regional_alarms_everywhere(lifecycle)
+    acme1 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(1), tenant="acme")
+    assert lifecycle.approve(acme1)["status"] == "SUCCEEDED"
+    acme2 = lifecycle.register(REGIONAL_LORA_GROUP, data=_rlora(2), tenant="acme")
+    assert lifecycle.approve(acme2)["status"] == "SUCCEEDED"
+    acme_before = lifecycle.tenant("acme", REGIONAL_LORA_GROUP)
+    assert acme_before.live.package_arn == acme2
+    before = {region: _regional_components(region) for region in (REGION, *OTHER_REGIONS)}
+    # ... and eu-west-1's 5xx alarm in ALARM (home quiet)
+    _regional_alarm(lifecycle, OTHER_REGIONS[0], REGIONAL_LORA_GROUP, "invocation-5xx", "ALARM")
+
+    # When acme's live version 2 is rejected (version 1 is redeployed at once, then bakes)
+    result = lifecycle.run(lifecycle.set_status(acme2, "Rejected", "rollback"))
+
+    # Then the regional alarm undoes the redeploy: acme's row is back (marked rolled back) and the
+    # redeployed component is gone in every region
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "AlarmDuringAdapterBake"
+    states = lifecycle.states_entered(result["executionArn"])
+    order = [
+        "SwitchTenantAdapter",
+        "CheckAlarmsAfterBake",
+        "CheckRegionalAlarmsAfterBake",
+        "RegionalAlarmFiredDuringBake?",
+        "RevertTenantToOldAdapter",
+        "RollBackAdapterInOtherRegions",
+        "DeleteUntestedAdapter",
+    ]
+    assert [s for s in states if s in order] == order
+    acme = lifecycle.tenant("acme", REGIONAL_LORA_GROUP)
+    assert (acme.live, acme.state.value) == (acme_before.live, "rolled_back")
     for region in (REGION, *OTHER_REGIONS):
         assert _regional_components(region) == before[region], region
 

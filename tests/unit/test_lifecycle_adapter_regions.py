@@ -374,3 +374,71 @@ def test_a_region_without_a_signal_reader_is_not_judged() -> None:
     svc = canary_service(registry, adapters, FakeSignals())
     with pytest.raises(CanaryNotJudged, match=IRELAND):
         svc.judge_canary({**judge_event(acme3), "regions": [{"region": IRELAND}]})
+
+
+def test_a_canary_is_rolled_back_by_a_family_alarm_in_alarm_in_another_region_only() -> None:
+    from switchboard.lifecycle.canary import ComponentSignals
+    from tests.unit.test_adapter_canary import FakeSignals, _canarying, canary_service, judge_event
+
+    registry, adapters, _, acme3 = _canarying()
+    svc = canary_service(registry, adapters, FakeSignals(seen=ComponentSignals(100, 0, 200.0)))
+    healthy = ComponentSignals(100, 0, 200.0)
+    readers = {IRELAND: FakeSignals(seen=healthy), SYDNEY: FakeSignals(seen=healthy)}
+    svc.regional_signals = readers.__getitem__
+    event = {
+        **judge_event(acme3),
+        "regions": [{"region": IRELAND}, {"region": SYDNEY}],
+        "regional_alarm_names": ["lora-invocation-5xx", "lora-model-latency"],
+    }
+    assert svc.judge_canary(event)["healthy"] is True
+
+    readers[SYDNEY].firing = ["lora-model-latency"]
+    verdict = svc.judge_canary(event)
+    assert verdict["healthy"] is False
+    assert verdict["reason"] == f"rollback alarm in ALARM: lora-model-latency in {SYDNEY}"
+    # without the regional names (an older definition) only the home alarms count, as before
+    assert svc.judge_canary({k: v for k, v in event.items() if k != "regional_alarm_names"})["healthy"]
+
+
+# -- after the bake of a version live in every region: each region's alarms
+
+
+def _bake_reader(firing_by_region: dict[str, list[str]]) -> tuple[LifecycleService, dict[str, Any]]:
+    from tests.unit.test_adapter_canary import FakeSignals
+
+    world = World()
+    readers = {region: FakeSignals(firing=list(firing)) for region, firing in firing_by_region.items()}
+    world.service.regional_signals = readers.__getitem__
+    return world.service, readers
+
+
+def test_the_bake_reads_each_other_regions_alarms_and_names_region_and_alarm() -> None:
+    names = ["lora-invocation-5xx", "lora-model-latency"]
+    service, _ = _bake_reader({IRELAND: ["lora-invocation-5xx", "other-family-5xx"], SYDNEY: []})
+    event = {"regions": [{"region": IRELAND}, {"region": SYDNEY}], "alarm_names": names}
+
+    result = service.regional_bake_alarms(event)
+
+    assert result == {
+        "firing": True,
+        "alarms": [{"region": IRELAND, "alarm": "lora-invocation-5xx"}],
+        "regions_checked": [IRELAND, SYDNEY],
+        "reason": f"rollback alarm lora-invocation-5xx in ALARM in {IRELAND}",
+    }
+
+
+def test_a_quiet_bake_everywhere_is_not_firing_and_says_where_it_looked() -> None:
+    service, _ = _bake_reader({IRELAND: [], SYDNEY: []})
+    result = service.regional_bake_alarms(
+        {"regions": [{"region": IRELAND}, {"region": SYDNEY}], "alarm_names": ["lora-invocation-5xx"]}
+    )
+    assert (result["firing"], result["alarms"]) == (False, [])
+    assert result["reason"] == f"no rollback alarm in ALARM in {IRELAND}, {SYDNEY}"
+
+
+def test_the_bake_without_a_reader_for_a_region_raises_naming_it() -> None:
+    from switchboard.lifecycle.errors import LifecycleError
+
+    world = World()
+    with pytest.raises(LifecycleError, match=IRELAND):
+        world.service.regional_bake_alarms({"regions": [{"region": IRELAND}], "alarm_names": ["a"]})

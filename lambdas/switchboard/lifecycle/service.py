@@ -589,6 +589,39 @@ class LifecycleService:
                 left.append(f"{name}: {type(exc).__name__}: {str(exc)[:200]}")
         return {"deleted_in": deleted, "left": left}
 
+    def regional_bake_alarms(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """After the bake of an adapter version that moved in every region: which of the family's
+        rollback alarms are in ALARM in each other region (``CheckRegionalAlarmsAfterBake``).
+
+        Step Functions' ``describeAlarms`` integration reads only the stack's region; each regional
+        stack holds the family's endpoint alarms under the same names (``regional_models``), so a
+        regression only another region sees is read here with that region's CloudWatch client.
+
+        Input: ``{"regions" (the plan's ``rollout.regions``), "alarm_names" (the regional ones)}``.
+        Output: ``{"firing": bool, "alarms": [{"region", "alarm"}], "regions_checked", "reason"}``,
+        the reason naming each region and alarm (the version's rejection says it). Raises
+        ``LifecycleError`` when a region has no CloudWatch reader; an unreadable region is handled as
+        the home region's unreadable alarms are (the workflow's Catch).
+        """
+        names = [str(name) for name in event.get("alarm_names") or [] if name]
+        firing: list[dict[str, str]] = []
+        checked: list[str] = []
+        for region in [str(r["region"]) for r in event.get("regions") or []]:
+            if self.regional_signals is None:
+                raise LifecycleError(f"no CloudWatch reader configured for region {region}")
+            for alarm in self.regional_signals(region).alarms_in_alarm(names):
+                firing.append({"region": region, "alarm": alarm})
+            checked.append(region)
+        reason = "; ".join(f"rollback alarm {f['alarm']} in ALARM in {f['region']}" for f in firing)
+        if firing:
+            logger.warning("regional alarms after the bake: %s", reason)
+        return {
+            "firing": bool(firing),
+            "alarms": firing,
+            "regions_checked": checked,
+            "reason": reason or f"no rollback alarm in ALARM in {', '.join(checked) or 'no other region'}",
+        }
+
     # -- deployment in the family's other regions: DeployInRegion, CheckRegionEndpoint, rollback
 
     def deploy_region(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -999,16 +1032,18 @@ class LifecycleService:
         """After the bake: promote (``healthy``) or roll back, and why.
 
         Input: ``{"group", "tenant", "package_arn", "component", "started_at", "alarm_names",
-        "regions"}``. A version rejected while it canaried rolls back; so does a firing family alarm,
-        or the component's metrics beyond the family's ``canary`` thresholds. Raises
-        :class:`CanaryNotJudged` when no signal reader is configured (the workflow rolls back).
+        "regions", "regional_alarm_names"}``. A version rejected while it canaried rolls back; so does
+        a firing family alarm, or the component's metrics beyond the family's ``canary`` thresholds.
+        Raises :class:`CanaryNotJudged` when no signal reader is configured (the workflow rolls back).
 
         ``regions`` (the plan's ``rollout.regions``; absent or empty: the home region only): the
         canary's component serves the tenant's share in every region (one row, the same component
         name), so its metrics are read in each (``AWS/SageMaker`` is regional) and judged twice: summed
         (the invocations the canary needs, the error rate, the worst latency) and region by region
         without the invocation floor, so one region's failing copy is not diluted by the others'
-        traffic. The reason names the region that failed.
+        traffic. The reason names the region that failed. The family's rollback alarms are read in
+        each of those regions too (``regional_alarm_names``, the ones the regional stacks hold): one
+        in ALARM there rolls the canary back, the reason naming the alarm and its region.
         """
         family = self.family(str(event["group"]))
         if self.signals is None:
@@ -1031,6 +1066,7 @@ class LifecycleService:
                 )
             )
         firing = self.signals.alarms_in_alarm([str(n) for n in event.get("alarm_names") or []])
+        firing.extend(self._regional_alarms_firing(event))
         verdict = judge(family.canary, seen, firing_alarms=firing, approval=approval)
         if regional:
             each = [(self.home_region or "home", seen), *regional]
@@ -1048,6 +1084,21 @@ class LifecycleService:
             "errors": seen.errors,
             "latency_ms": seen.latency_ms,
         }
+
+    def _regional_alarms_firing(self, event: Mapping[str, Any]) -> list[str]:
+        """The family's rollback alarms in ALARM in the canary's other regions, each named with its
+        region (``regional_alarm_names``: the alarms the regional stacks hold, under the same names)."""
+        names = [str(n) for n in event.get("regional_alarm_names") or [] if n]
+        if not names:
+            return []
+        firing: list[str] = []
+        for region in [str(r["region"]) for r in event.get("regions") or []]:
+            if self.regional_signals is None:
+                raise CanaryNotJudged(f"no CloudWatch reader configured for region {region}")
+            firing.extend(
+                f"{alarm} in {region}" for alarm in self.regional_signals(region).alarms_in_alarm(names)
+            )
+        return firing
 
     def promote_canary(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The canary becomes the tenant's live adapter; the old live one becomes ``previous``.
