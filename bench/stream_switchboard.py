@@ -300,6 +300,7 @@ def main() -> int:
     os.environ.pop(env_names.OPTIONS_CACHE_TTL_S, None)
     os.environ.pop(env_names.OPTIONS_CACHE_STALE_S, None)  # and its stale-while-revalidate window
     os.environ.pop(env_names.CIRCUIT_CACHE_STALE_S, None)  # the circuits' too, as deployed
+    os.environ.pop(env_names.QUOTA_SETTINGS_STALE_S, None)  # and the tenants' quota settings
     try:
         resources = stack.resources
         assert resources is not None

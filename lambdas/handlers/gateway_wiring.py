@@ -77,7 +77,12 @@ def _service() -> ChatService:
         on_event=on_event,
         profiles=reader_for_gateway(settings, on_event=on_event, opener=agent),
         slis=on_event,
-        **_accounting(settings.usage_table, options, on_event),
+        **_accounting(
+            settings.usage_table,
+            options,
+            on_event,
+            quota_settings_stale_s=settings.quota_settings_stale_s,
+        ),
     )
 
 
@@ -96,19 +101,29 @@ def _circuits(settings: Any, on_event: Any) -> Any:
     return store
 
 
-def _accounting(usage_table: str | None, options: Any, on_event: Any, **quota_options: Any) -> dict[str, Any]:
+def _accounting(
+    usage_table: str | None,
+    options: Any,
+    on_event: Any,
+    quota_settings_stale_s: float | None = 0.0,
+    **quota_options: Any,
+) -> dict[str, Any]:
     """Quotas and metering on the usage table (issue 15; `switchboard.accounting` says which round
     trips they add); nothing without the table. One DynamoDB client for both. `quota_options` go to
-    `TenantQuotas` (its clock and settings cache; the end-to-end tests pin the minute with them)."""
+    `TenantQuotas` (its clock and settings cache; the end-to-end tests pin the minute with them);
+    `quota_settings_stale_s` is the setting of that name (None: twice the settings cache)."""
     if not usage_table:
         return {}
     from switchboard import aws
     from switchboard.accounting import catalogue_prices
     from switchboard.metering import Metering
+    from switchboard.options.store import stale_window
     from switchboard.quotas.dynamo import DynamoUsageCounters
-    from switchboard.quotas.service import TenantQuotas
+    from switchboard.quotas.service import SETTINGS_TTL_S, TenantQuotas
     from switchboard.usage_store import DynamoUsageStore
 
+    ttl_s = quota_options.get("settings_ttl_s", SETTINGS_TTL_S)
+    quota_options.setdefault("settings_stale_s", stale_window(ttl_s, quota_settings_stale_s))
     dynamodb = aws.client("dynamodb")
     return {
         "quotas": TenantQuotas(DynamoUsageCounters(usage_table, client=dynamodb), **quota_options),

@@ -136,6 +136,11 @@ class GatewaySettings(EnvSettings):
     )
     """How long past its 2 s cache a circuit snapshot is served on the streaming path while one
     background read refreshes it (``CircuitStore``); None: twice the TTL; 0: read on the path."""
+    quota_settings_stale_s: float | None = env(
+        names.QUOTA_SETTINGS_STALE_S, bounded(float, 0, 120), default=None
+    )
+    """How long past its 5 s cache a tenant's quota settings and spend are used while one background
+    read refreshes them (``TenantQuotas``); None: twice the TTL; 0: read on the path."""
     log_prompts: bool = env(names.LOG_PROMPTS, boolean, default=False)
     # Streamed requests (switchboard.streaming) call providers and read the answer cache themselves.
     answer_cache_table: str | None = env(names.ANSWER_CACHE_TABLE, default=None)

@@ -324,6 +324,8 @@ def handler_environment(
         names.OPTIONS_CACHE_STALE_S: "0",
         # Circuits too: a circuit the workflow opens is seen by the next stream past the 2 s cache.
         names.CIRCUIT_CACHE_STALE_S: "0",
+        # ... and a tenant's quota settings (a budget set with the CLI applies past the 5 s cache).
+        names.QUOTA_SETTINGS_STALE_S: "0",
     }
     if endpoint_url:
         environment["AWS_ENDPOINT_URL"] = endpoint_url

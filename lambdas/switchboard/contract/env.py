@@ -42,6 +42,7 @@ PROVIDER_OVERRIDE: Final = "PROVIDER_OVERRIDE"
 CIRCUIT_PROBE_LEASE_S: Final = "CIRCUIT_PROBE_LEASE_S"
 CIRCUIT_CACHE_TTL_S: Final = "CIRCUIT_CACHE_TTL_S"
 CIRCUIT_CACHE_STALE_S: Final = "CIRCUIT_CACHE_STALE_S"
+QUOTA_SETTINGS_STALE_S: Final = "QUOTA_SETTINGS_STALE_S"
 MODEL_FAMILIES: Final = "MODEL_FAMILIES"
 ADAPTERS_TABLE: Final = "ADAPTERS_TABLE"
 """The tenant adapters table (issue 16) the model-deployment workflow keeps: (tenant, family) → adapter."""
@@ -105,6 +106,7 @@ DEFAULTED_IN_DEPLOYMENT: Final[Mapping[str, str]] = {
     CIRCUIT_PROBE_LEASE_S: "the breaker's default lease",
     CIRCUIT_CACHE_TTL_S: "the breaker's default read cache",
     CIRCUIT_CACHE_STALE_S: "the gateway loader's default (2 TTLs); the local stack reads synchronously (0)",
+    QUOTA_SETTINGS_STALE_S: "the gateway loader's default (2 TTLs); the local stack reads synchronously (0)",
     ANSWER_CACHE_TABLE: "only where streamed requests are served: without it their `cache` step is skipped",
     APPCONFIG_PROMPT_PROFILES: "only where tenant prompt profiles are deployed: without it none are applied",
     REGIONAL_ARTIFACT_BUCKETS: "only where a family lists other regions: without it a version whose "

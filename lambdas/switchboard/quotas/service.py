@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Literal
 
+from switchboard.background_refresh import SingleFlight, StartThread, daemon_thread
 from switchboard.contract import errors as catalogue
 from switchboard.contract.workflow import format_timestamp, timestamp_now
 from switchboard.errors import ApiError
@@ -421,11 +422,23 @@ class TenantQuotas:
         clock: Clock = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
         settings_ttl_s: float = SETTINGS_TTL_S,
+        settings_stale_s: float = 0.0,
+        start_thread: StartThread | None = None,
     ) -> None:
+        """
+        Args:
+            settings_ttl_s: how long a tenant's settings and spend are reused without a read.
+            settings_stale_s: how long past that they are still used while one background read per
+                tenant refreshes them (stale-while-revalidate, :mod:`switchboard.background_refresh`);
+                0 (the default): read on the path once expired. A new day or month is always read
+                on the path (its spend starts at zero).
+        """
         self._counters = counters
         self._clock = clock
         self._monotonic = monotonic
         self._ttl = settings_ttl_s
+        self._stale = max(0.0, settings_stale_s)
+        self._background = SingleFlight(start_thread or daemon_thread("quota-settings-refresh"))
         self.limiter = RateLimiter(counters, clock=clock)
         self.budgets = BudgetBook(counters, clock=clock)
         self._cache: dict[str, _Cached] = {}
@@ -434,23 +447,44 @@ class TenantQuotas:
         now = self._clock()
         labels: dict[Period, str] = {period: spend_sk(period, now) for period in PERIODS}
         cached = self._cache.get(tenant)
-        if (
-            cached is not None
-            and self._monotonic() - cached.read_at < self._ttl
-            and cached.period_labels == labels
-        ):
-            return cached
-        items = self._counters.read(tenant_pk(tenant), [LIMITS_SK, BUDGET_SK, *labels.values()])
-        cached = _Cached(
+        if cached is not None and cached.period_labels == labels:
+            age = self._monotonic() - cached.read_at
+            if age < self._ttl:
+                return cached
+            if age < self._ttl + self._stale:
+                seen = cached
+                self._background.start(tenant, lambda: self._refresh(tenant, labels, seen))
+                return cached
+        return self._read(tenant, labels)
+
+    def _read(self, tenant: str, labels: dict[Period, str]) -> _Cached:
+        cached = self._cached(self._read_items(tenant, labels), labels)
+        if len(self._cache) >= MAX_CACHED_TENANTS:
+            self._cache.clear()  # a bound, not an eviction policy: rereading costs one BatchGetItem
+        self._cache[tenant] = cached
+        return cached
+
+    def _refresh(self, tenant: str, labels: dict[Period, str], seen: _Cached) -> None:
+        """The background read; an unreadable table keeps ``seen`` until the stale window ends."""
+        try:
+            items = self._read_items(tenant, labels)
+        except Exception:
+            logger.exception("usage table unreadable: keeping this tenant's settings a while longer")
+            return
+        if self._cache.get(tenant) is seen:  # nothing newer landed meanwhile
+            self._cache[tenant] = self._cached(items, labels)
+
+    def _read_items(self, tenant: str, labels: dict[Period, str]) -> dict[str, Any]:
+        """One ``BatchGetItem``: the tenant's limits, budget and the spend of each current period."""
+        return self._counters.read(tenant_pk(tenant), [LIMITS_SK, BUDGET_SK, *labels.values()])
+
+    def _cached(self, items: dict[str, Any], labels: dict[Period, str]) -> _Cached:
+        return _Cached(
             settings=_settings_from_items(items),
             spend={period: _spend_from_item(items.get(sk)) for period, sk in labels.items()},
             period_labels=labels,
             read_at=self._monotonic(),
         )
-        if len(self._cache) >= MAX_CACHED_TENANTS:
-            self._cache.clear()  # a bound, not an eviction policy: rereading costs one BatchGetItem
-        self._cache[tenant] = cached
-        return cached
 
     def before_call(self, tenant: str, *, prompt_chars: int, max_tokens: int | None) -> QuotaCheck:
         """The budget status, and the request counted against the tenant's limits.
