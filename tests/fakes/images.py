@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+from typing import Any
+
 from switchboard.lifecycle.images import EcrImage, ImageCheckFailed
+
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 7023,
+            "digest": "sha256:" + "c" * 64,
+        },
+        "layers": [],
+    }
+)
+"""A minimal Docker image manifest moto's ECR accepts (``PutImage`` stores it as given)."""
+
+
+def push_ecr_image(ecr: Any, repository: str, tag: str) -> str:
+    """Put an image in (moto's) ECR, creating the repository when needed; its digest."""
+    with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
+        ecr.create_repository(repositoryName=repository)
+    image = ecr.put_image(repositoryName=repository, imageManifest=MANIFEST, imageTag=tag)["image"]
+    return str(image["imageId"]["imageDigest"])
 
 
 class InMemoryImages:

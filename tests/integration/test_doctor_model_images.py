@@ -25,6 +25,7 @@ from switchboard_local.cli.target import Target
 from switchboard_local.doctor import checks
 from switchboard_local.doctor.deployment import Deployment, FileFlags, HttpAnswer, Pins
 from switchboard_local.doctor.report import Finding
+from tests.fakes.images import push_ecr_image
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME, OTHER = "us-east-1", "eu-west-1"
@@ -38,18 +39,6 @@ FULL = {
     "endpoint_name": "support-ep",
     "regions": [HOME, OTHER],
 }
-MANIFEST = json.dumps(
-    {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": 1,
-            "digest": "sha256:" + "d" * 64,
-        },
-        "layers": [],
-    }
-)
 
 
 class DeploymentFunction:
@@ -102,9 +91,7 @@ def _live_version(image: str) -> None:
 
 
 def _push(region: str, repository: str = "switchboard-llm", tag: str = "v1") -> None:
-    ecr = boto3.client("ecr", region_name=region)
-    ecr.create_repository(repositoryName=repository)
-    ecr.put_image(repositoryName=repository, imageManifest=MANIFEST, imageTag=tag)
+    push_ecr_image(boto3.client("ecr", region_name=region), repository, tag)
 
 
 def _doctor(families: list[dict[str, Any]]) -> dict[str, Finding]:

@@ -8,8 +8,6 @@ validates the request against ECR's service model).
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,29 +17,14 @@ from botocore.stub import Stubber
 
 from switchboard.lifecycle.image_catalog import EcrImageCatalog
 from switchboard.lifecycle.images import EcrImage, ImageCheckFailed, check_rollout_images, parse_ecr_image
+from tests.fakes.images import push_ecr_image
 
 ACCOUNT = "123456789012"  # moto's default account
-MANIFEST = json.dumps(
-    {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": 7023,
-            "digest": "sha256:" + "b" * 64,
-        },
-        "layers": [],
-    }
-)
 
 
 def push(region: str, repository: str, tag: str) -> str:
     """Create the repository when needed, put the image; its digest."""
-    ecr = boto3.client("ecr", region_name=region)
-    with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
-        ecr.create_repository(repositoryName=repository)
-    image = ecr.put_image(repositoryName=repository, imageManifest=MANIFEST, imageTag=tag)["image"]
-    return str(image["imageId"]["imageDigest"])
+    return push_ecr_image(boto3.client("ecr", region_name=region), repository, tag)
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.fakes.images import push_ecr_image
+
 ROOT = Path(__file__).resolve().parents[2]
 ALL_STATES = set(json.loads((ROOT / "statemachines" / "model_deployment.asl.json").read_text())["States"])
 VISITED: dict[str, set[str]] = {}
@@ -1387,27 +1389,11 @@ def _regional_config(region: str) -> str:
     return str(sm.describe_endpoint(EndpointName=GLOBAL_GROUP)["EndpointConfigName"])
 
 
-IMAGE_MANIFEST = json.dumps(
-    {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": 7023,
-            "digest": "sha256:" + "c" * 64,
-        },
-        "layers": [],
-    }
-)
-
-
 def _push_image(*regions: str) -> None:
     """The registered versions' image (the account's ``switchboard-llm:1``) in ``regions``' ECR, as
     replication (cdk.json ``replicate_images``) puts it there: the rollout's plan checks each region."""
     for region in regions:
-        ecr = _in_region(region, "ecr")
-        ecr.create_repository(repositoryName="switchboard-llm")
-        ecr.put_image(repositoryName="switchboard-llm", imageManifest=IMAGE_MANIFEST, imageTag="1")
+        push_ecr_image(_in_region(region, "ecr"), "switchboard-llm", "1")
 
 
 def _regions_rolled_out(lifecycle: Lifecycle, execution: str) -> list[str]:

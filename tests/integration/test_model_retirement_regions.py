@@ -18,6 +18,8 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.fakes.images import push_ecr_image
+
 HOME, IRELAND = "us-east-1", "eu-west-1"
 GROUP = "switchboard-retire-global"
 LORA_GROUP = "switchboard-retire-lora"
@@ -141,19 +143,7 @@ IMAGE_REPOSITORY = "switchboard-llm"
 
 def _push_image(region: str) -> None:
     """The versions' image in ``region``'s ECR, as replication (cdk.json ``replicate_images``) puts it."""
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": 7023,
-            "digest": "sha256:" + "c" * 64,
-        },
-        "layers": [],
-    }
-    ecr = boto3.client("ecr", region_name=region)
-    ecr.create_repository(repositoryName=IMAGE_REPOSITORY)
-    ecr.put_image(repositoryName=IMAGE_REPOSITORY, imageManifest=json.dumps(manifest), imageTag="1")
+    push_ecr_image(boto3.client("ecr", region_name=region), IMAGE_REPOSITORY, "1")
 
 
 def _names(region: str) -> tuple[list[str], list[str]]:

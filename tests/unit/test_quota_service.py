@@ -31,6 +31,7 @@ from switchboard.quotas.service import (
 )
 from switchboard_local.moto_patches import DYNAMODB_ATOMIC_WRITES
 from tests.fakes.clock import ManualClock
+from tests.fakes.threads import HeldThreads
 from tests.fakes.usage_counters import InMemoryUsageCounters
 from tests.unit.test_quota_counters_dynamo import create_usage_table
 
@@ -292,25 +293,10 @@ def test_under_threads_the_window_ends_at_the_sum_of_the_real_usage(
     assert (usage.rpm, usage.tpm) == (48, total)
 
 
-class _HeldThreads:
-    """``start_thread`` that holds background refreshes until the test runs them."""
-
-    def __init__(self) -> None:
-        self.pending: list[Any] = []
-
-    def __call__(self, target: Any) -> None:
-        self.pending.append(target)
-
-    def run_all(self) -> None:
-        pending, self.pending = self.pending, []
-        for target in pending:
-            target()
-
-
 def test_expired_settings_in_the_stale_window_are_used_while_one_background_read_refreshes_them(
     counters: UsageCounters, clock: ManualClock
 ) -> None:
-    threads = _HeldThreads()
+    threads = HeldThreads()
     gateway = quotas(counters, clock, settings_ttl_s=5, settings_stale_s=10, start_thread=threads)
     assert gateway.before_call("acme", prompt_chars=40, max_tokens=10).reservation is None  # no limits
     QuotaSettingsStore(counters).set_limits("acme", TenantLimits(tpm=1000), actor="test")
@@ -327,7 +313,7 @@ def test_expired_settings_in_the_stale_window_are_used_while_one_background_read
 def test_past_the_stale_window_the_settings_are_read_on_the_path(
     counters: UsageCounters, clock: ManualClock
 ) -> None:
-    threads = _HeldThreads()
+    threads = HeldThreads()
     gateway = quotas(counters, clock, settings_ttl_s=5, settings_stale_s=10, start_thread=threads)
     gateway.before_call("acme", prompt_chars=40, max_tokens=10)
     QuotaSettingsStore(counters).set_limits("acme", TenantLimits(tpm=1000), actor="test")
@@ -339,7 +325,7 @@ def test_past_the_stale_window_the_settings_are_read_on_the_path(
 def test_without_a_stale_window_expired_settings_are_read_on_the_path(
     counters: UsageCounters, clock: ManualClock
 ) -> None:
-    threads = _HeldThreads()
+    threads = HeldThreads()
     gateway = quotas(counters, clock, settings_ttl_s=5, start_thread=threads)
     gateway.before_call("acme", prompt_chars=40, max_tokens=10)
     QuotaSettingsStore(counters).set_limits("acme", TenantLimits(tpm=1000), actor="test")
