@@ -34,9 +34,10 @@ JSON = "application/json"
 def _service() -> ChatService:
     """Built once per execution environment, on first use (so the cold start pays only once)."""
     from switchboard import aws
+    from switchboard.background_refresh import stale_window
     from switchboard.events import powertools_sink
     from switchboard.http_pool import KeepAliveOpener
-    from switchboard.options.store import OptionsStore, stale_window
+    from switchboard.options.store import OptionsStore
     from switchboard.payloads import PayloadStore
     from switchboard.routing.agent_client import RoutingFlags
     from switchboard.routing.profile_client import reader_for_gateway
@@ -93,12 +94,14 @@ def _circuits(settings: Any, on_event: Any) -> Any:
     once, and every transition reads consistently."""
     if not settings.circuit_table:
         return None
-    from switchboard.circuits.store import CircuitStore
-    from switchboard.options.store import stale_window
+    from switchboard.background_refresh import stale_window
+    from switchboard.circuits.store import CACHE_TTL_S, CircuitStore
 
-    store = CircuitStore(settings.circuit_table, on_event=on_event)
-    store.cache_stale_s = stale_window(store.cache_ttl_s, settings.circuit_cache_stale_s)
-    return store
+    return CircuitStore(
+        settings.circuit_table,
+        on_event=on_event,
+        cache_stale_s=stale_window(CACHE_TTL_S, settings.circuit_cache_stale_s),
+    )
 
 
 def _accounting(
@@ -116,8 +119,8 @@ def _accounting(
         return {}
     from switchboard import aws
     from switchboard.accounting import catalogue_prices
+    from switchboard.background_refresh import stale_window
     from switchboard.metering import Metering
-    from switchboard.options.store import stale_window
     from switchboard.quotas.dynamo import DynamoUsageCounters
     from switchboard.quotas.service import SETTINGS_TTL_S, TenantQuotas
     from switchboard.usage_store import DynamoUsageStore

@@ -35,9 +35,10 @@ class Dependencies:
 
     def __init__(self) -> None:
         from switchboard.adapter_routing import dynamo_adapter_router
+        from switchboard.background_refresh import stale_window
         from switchboard.circuits.service import CircuitService, CircuitSettings
         from switchboard.events import powertools_sink
-        from switchboard.options.store import OptionsStore, stale_window
+        from switchboard.options.store import OptionsStore
         from switchboard.payloads import PayloadStore
         from switchboard.providers.base import Provider
         from switchboard.providers.registry import provider_for

@@ -25,6 +25,16 @@ StartThread = Callable[[Callable[[], None]], None]
 """Starts ``target`` off the caller's thread (a daemon thread; tests pass their own)."""
 
 
+STALE_TTLS = 2.0
+"""The deployed stale window, in TTLs: past three TTLs a cached value is read on the path again."""
+
+
+def stale_window(ttl_s: float, configured: float | None) -> float:
+    """A store's stale window from its setting: the configured one, else :data:`STALE_TTLS` TTLs
+    (0: no window, every expired read is on the path, as the local stack wants)."""
+    return STALE_TTLS * ttl_s if configured is None else configured
+
+
 def daemon_thread(name: str) -> StartThread:
     def start(target: Callable[[], None]) -> None:
         threading.Thread(target=target, name=name, daemon=True).start()

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from switchboard.background_refresh import stale_window
 from switchboard.options.model import LlmOption
 from switchboard.options.store import (
     EVENT_LAST_KNOWN_GOOD,
     EVENT_REFRESH_FAILED,
     EVENT_REFRESHED,
     OptionsStore,
-    stale_window,
     to_dynamodb_item,
 )
 from tests.fakes import ManualClock, RecordedEvents

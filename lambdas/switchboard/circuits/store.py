@@ -283,6 +283,10 @@ def _lost_race(exc: BaseException) -> bool:
     return "ConditionalCheckFailed" in message or "TransactionConflict" in message
 
 
+CACHE_TTL_S = 2.0
+"""How long :meth:`CircuitStore.get` serves a snapshot without reading (``CIRCUIT_CACHE_TTL_S``)."""
+
+
 class CircuitStore:
     """Read-decide-write of circuit snapshots with optimistic locking and fail-open reads."""
 
@@ -293,7 +297,7 @@ class CircuitStore:
         client: Any | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_event: EventHook | None = None,
-        cache_ttl_s: float = 2.0,
+        cache_ttl_s: float = CACHE_TTL_S,
         cache_stale_s: float = 0.0,
         lease_s: int = PROBE_LEASE_S,
         max_attempts: int = MAX_ATTEMPTS,
@@ -366,11 +370,14 @@ class CircuitStore:
     def _key(self, option_id: str) -> dict[str, Any]:
         return {_PK: _s(option_id), _SK: _s(STATE_SK)}
 
-    def _read(self, option_id: str, *, consistent: bool = True) -> CircuitSnapshot:
+    def _fetch(self, option_id: str, *, consistent: bool) -> CircuitSnapshot:
         response = self.client.get_item(
             TableName=self.table_name, Key=self._key(option_id), ConsistentRead=consistent
         )
-        snapshot = snapshot_from_item(response.get("Item"))
+        return snapshot_from_item(response.get("Item"))
+
+    def _read(self, option_id: str, *, consistent: bool = True) -> CircuitSnapshot:
+        snapshot = self._fetch(option_id, consistent=consistent)
         self._remember(option_id, snapshot)
         return snapshot
 
@@ -434,14 +441,12 @@ class CircuitStore:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            response = self.client.get_item(
-                TableName=self.table_name, Key=self._key(option_id), ConsistentRead=False
-            )
+            snapshot = self._fetch(option_id, consistent=False)
         except (BotoCoreError, ClientError) as exc:
             self._unavailable(option_id, "get", exc)
             return
         if self._cache.get(option_id) is seen:
-            self._remember(option_id, snapshot_from_item(response.get("Item")))
+            self._remember(option_id, snapshot)
 
     def _read_quietly(self, option_id: str) -> CircuitSnapshot:
         """An eventually consistent read that fails open (CLOSED, not cached: the next get retries)."""

@@ -203,15 +203,6 @@ def load_seed_file(path: str | Path) -> list[LlmOption]:
 # --- the store ----------------------------------------------------------------------------------------
 
 
-STALE_TTLS = 2.0
-"""The deployed stale window, in TTLs: a snapshot is read synchronously once it is 3 TTLs old."""
-
-
-def stale_window(ttl_s: float, configured: float | None) -> float:
-    """`OptionsStore`'s `stale_s` from the settings: the configured one, else `STALE_TTLS` TTLs."""
-    return STALE_TTLS * ttl_s if configured is None else configured
-
-
 def _conflict_item(exc: Any) -> dict[str, Any] | None:
     """The stored item DynamoDB returned with a failed condition (ReturnValuesOnConditionCheckFailure)."""
     item = getattr(exc, "response", {}).get("Item")
