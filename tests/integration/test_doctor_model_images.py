@@ -9,7 +9,6 @@ them up.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from switchboard_local.cli.target import Target
 from switchboard_local.doctor import checks
 from switchboard_local.doctor.deployment import Deployment, FileFlags, HttpAnswer, Pins
 from switchboard_local.doctor.report import Finding
+from tests.fakes.deployment_function import DeploymentFunctionConfiguration
 from tests.fakes.images import push_ecr_image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,17 +39,6 @@ FULL = {
     "endpoint_name": "support-ep",
     "regions": [HOME, OTHER],
 }
-
-
-class DeploymentFunction:
-    """The deployment function's configuration, as ``lambda:GetFunctionConfiguration`` answers it."""
-
-    def __init__(self, families: list[dict[str, Any]]) -> None:
-        self.families = families
-
-    def get_function_configuration(self, **_: Any) -> dict[str, Any]:
-        variables = {"MODEL_FAMILIES": json.dumps(self.families), "SAGEMAKER_EXECUTION_ROLE_ARN": ROLE}
-        return {"Environment": {"Variables": variables}}
 
 
 @pytest.fixture
@@ -99,7 +88,9 @@ def _doctor(families: list[dict[str, Any]]) -> dict[str, Finding]:
 
     def client(service: str) -> Any:
         return (
-            DeploymentFunction(families) if service == "lambda" else boto3.client(service, region_name=HOME)
+            DeploymentFunctionConfiguration(families, SAGEMAKER_EXECUTION_ROLE_ARN=ROLE)
+            if service == "lambda"
+            else boto3.client(service, region_name=HOME)
         )
 
     def region_client(service: str, region: str) -> Any:

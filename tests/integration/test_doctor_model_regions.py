@@ -8,7 +8,6 @@ missing (endpoint, option, region, version) in that region only.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from switchboard_local.cli.target import Target
 from switchboard_local.doctor import checks
 from switchboard_local.doctor.deployment import Deployment, FileFlags, HttpAnswer, Pins
 from switchboard_local.doctor.report import Finding
+from tests.fakes.deployment_function import DeploymentFunctionConfiguration
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME, OTHER = "us-east-1", "eu-west-1"
@@ -43,16 +43,6 @@ LORA = {
     "base_component": "lora-base-ic",
     "regions": [OTHER, HOME],
 }
-
-
-class FamiliesFunction:
-    """The deployment function's configuration, as ``lambda:GetFunctionConfiguration`` answers it."""
-
-    def __init__(self, families: list[dict[str, Any]]) -> None:
-        self.families = families
-
-    def get_function_configuration(self, **_: Any) -> dict[str, Any]:
-        return {"Environment": {"Variables": {"MODEL_FAMILIES": json.dumps(self.families)}}}
 
 
 class WithComponents:
@@ -131,7 +121,7 @@ def _doctor(
 
     def client(service: str) -> Any:
         if service == "lambda":
-            return FamiliesFunction(families)
+            return DeploymentFunctionConfiguration(families)
         if service == "sagemaker":
             return sagemaker(HOME)
         return boto3.client(service, region_name=HOME)
