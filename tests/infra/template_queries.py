@@ -90,3 +90,18 @@ def role_of(function: dict[str, Any]) -> str:
     role_ref = function["Properties"]["Role"]["Fn::GetAtt"]
     assert role_ref[1] == "Arn"
     return str(role_ref[0])
+
+
+def resources_of_type(template_json: dict[str, Any], cfn_type: str) -> list[dict[str, Any]]:
+    """Every resource of a type, the model lifecycle's included (unlike :func:`of_type`)."""
+    return [r for r in template_json["Resources"].values() if r["Type"] == cfn_type]
+
+
+def statements_by_sid(template_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The IAM policy statements that carry a ``Sid``, by it."""
+    return {
+        statement["Sid"]: statement
+        for policy in resources_of_type(template_json, "AWS::IAM::Policy")
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "Sid" in statement
+    }

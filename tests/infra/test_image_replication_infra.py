@@ -19,6 +19,7 @@ import pytest
 
 from app import build_app
 from infra.config import ConfigError, SwitchboardConfig, load_cdk_json_context
+from tests.infra.template_queries import resources_of_type, statements_by_sid
 
 HOME = "us-east-1"
 REGIONS_BY_GROUP = {
@@ -58,19 +59,6 @@ def _templates(assembly: Path) -> dict[str, dict[str, Any]]:
     }
 
 
-def _of_type(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [r for r in template["Resources"].values() if r["Type"] == kind]
-
-
-def _statements(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        statement["Sid"]: statement
-        for policy in _of_type(template, "AWS::IAM::Policy")
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if "Sid" in statement
-    }
-
-
 def _arn(value: Any) -> str:
     """An ARN as CloudFormation renders it (partition aws, account 123456789012)."""
     if isinstance(value, str):
@@ -82,7 +70,7 @@ def _arn(value: Any) -> str:
 
 def test_replication_is_one_registry_configuration_in_the_home_stack_when_opted_in(replicated: Path) -> None:
     templates = _templates(replicated)
-    (configuration,) = _of_type(templates["Switchboard"], "AWS::ECR::ReplicationConfiguration")
+    (configuration,) = resources_of_type(templates["Switchboard"], "AWS::ECR::ReplicationConfiguration")
     (rule,) = configuration["Properties"]["ReplicationConfiguration"]["Rules"]
     assert [d["Region"] for d in rule["Destinations"]] == OTHERS
     assert all(d["RegistryId"] == {"Ref": "AWS::AccountId"} for d in rule["Destinations"])
@@ -91,16 +79,16 @@ def test_replication_is_one_registry_configuration_in_the_home_stack_when_opted_
     ]
     for name, template in templates.items():
         if name != "Switchboard":
-            assert not _of_type(template, "AWS::ECR::ReplicationConfiguration"), name
+            assert not resources_of_type(template, "AWS::ECR::ReplicationConfiguration"), name
 
 
 def test_no_replication_without_the_opt_in(default: Path) -> None:
     for name, template in _templates(default).items():
-        assert not _of_type(template, "AWS::ECR::ReplicationConfiguration"), name
+        assert not resources_of_type(template, "AWS::ECR::ReplicationConfiguration"), name
 
 
 def test_the_tasks_may_look_up_only_the_accounts_own_images_in_each_rollout_region(default: Path) -> None:
-    statements = _statements(_templates(default)["Switchboard"])
+    statements = statements_by_sid(_templates(default)["Switchboard"])
     found = {sid: s for sid, s in statements.items() if "ecr:DescribeImages" in json.dumps(s["Action"])}
     assert set(found) == {"FindImagesInEuWest1", "FindImagesInApEast1"}
     for region in OTHERS:
@@ -110,7 +98,7 @@ def test_the_tasks_may_look_up_only_the_accounts_own_images_in_each_rollout_regi
 
 
 def test_the_execution_role_pulls_each_regions_own_dlc_registry(default: Path) -> None:
-    statements = _statements(_templates(default)["Switchboard"])
+    statements = statements_by_sid(_templates(default)["Switchboard"])
     hong_kong = json.dumps(statements["PullImagesInApEast1"]["Resource"])
     assert "871362719292:repository/djl-inference" in hong_kong and "763104351884" not in hong_kong
     assert "763104351884:repository/djl-inference" in json.dumps(

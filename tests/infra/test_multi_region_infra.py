@@ -21,6 +21,7 @@ from infra.config import SwitchboardConfig, load_cdk_json_context
 from infra.constructs.regional_models import REGIONAL_ALARM_SPECS, extra_regions
 from infra.stacks import SwitchboardRegionalStack
 from switchboard.contract.model_deployment import alarm_names
+from tests.infra.template_queries import resources_of_type, statements_by_sid
 
 HOME = "us-east-1"
 REGIONS_BY_GROUP = {
@@ -48,19 +49,6 @@ def _template(assembly: Path, stack: str) -> dict[str, Any]:
     return data
 
 
-def _of_type(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [r for r in template["Resources"].values() if r["Type"] == kind]
-
-
-def _statements(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        statement["Sid"]: statement
-        for policy in _of_type(template, "AWS::IAM::Policy")
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if "Sid" in statement
-    }
-
-
 def test_one_stack_per_other_region_deployed_before_the_home_stack(assembly: Path) -> None:
     manifest = json.loads((assembly / "manifest.json").read_text())
     stacks = {k: v for k, v in manifest["artifacts"].items() if v["type"] == "aws:cloudformation:stack"}
@@ -82,12 +70,13 @@ def test_each_region_holds_its_replica_and_its_families_endpoint_alarms(
     assembly: Path, region: str, groups: list[str]
 ) -> None:
     template = _template(assembly, f"Switchboard-{region}")
-    (bucket,) = _of_type(template, "AWS::S3::Bucket")
+    (bucket,) = resources_of_type(template, "AWS::S3::Bucket")
     name = bucket["Properties"]["BucketName"]["Fn::Join"][1]
     assert name == [f"switchboard-models-{region}-", {"Ref": "AWS::AccountId"}]
     assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}  # replication needs it
     alarms = {
-        a["Properties"]["AlarmName"]: a["Properties"] for a in _of_type(template, "AWS::CloudWatch::Alarm")
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in resources_of_type(template, "AWS::CloudWatch::Alarm")
     }
     suffixes = tuple(spec.name_suffix for spec in REGIONAL_ALARM_SPECS)
     expected = {
@@ -114,7 +103,7 @@ def test_no_token_crosses_a_region(assembly: Path) -> None:
 def test_the_home_artifacts_bucket_replicates_to_every_other_region(assembly: Path) -> None:
     home = _template(assembly, "Switchboard")
     (source,) = [
-        b for b in _of_type(home, "AWS::S3::Bucket") if "ReplicationConfiguration" in b["Properties"]
+        b for b in resources_of_type(home, "AWS::S3::Bucket") if "ReplicationConfiguration" in b["Properties"]
     ]
     rules = source["Properties"]["ReplicationConfiguration"]["Rules"]
     assert [r["Id"] for r in rules] == ["to-eu-west-1", "to-ap-southeast-2"]
@@ -126,7 +115,7 @@ def test_the_home_artifacts_bucket_replicates_to_every_other_region(assembly: Pa
 
 
 def test_the_home_stack_may_deploy_in_each_region_with_the_one_execution_role(assembly: Path) -> None:
-    statements = _statements(_template(assembly, "Switchboard"))
+    statements = statements_by_sid(_template(assembly, "Switchboard"))
     deploy = json.dumps(statements["DeployInApSoutheast2"]["Resource"])
     assert ":sagemaker:ap-southeast-2:" in deploy
     assert "switchboard-lora-base" in deploy and "switchboard-support-llm" not in deploy  # only its families
@@ -152,7 +141,7 @@ def test_the_adapter_path_may_make_describe_and_delete_only_the_familys_componen
     ``delete_region_adapters``): on the family's own names (``<family prefix>*``) and its base."""
     from switchboard.lifecycle.logic import family_name_prefix
 
-    statements = _statements(_template(assembly, "Switchboard"))
+    statements = statements_by_sid(_template(assembly, "Switchboard"))
     prefix = family_name_prefix("switchboard-support-lora").lower()
     for tag, region in (("EuWest1", "eu-west-1"), ("ApSoutheast2", "ap-southeast-2")):
         deploy = statements[f"DeployIn{tag}"]
@@ -169,7 +158,7 @@ def test_without_regions_the_app_has_the_one_stack_and_no_cross_region_access(
     template_files: list[Path], template_json: dict[str, Any]
 ) -> None:
     assert [f.name for f in template_files] == ["Switchboard.template.json"]
-    sids = _statements(template_json)
+    sids = statements_by_sid(template_json)
     assert not [
         sid for sid in sids if sid.startswith(("DeployIn", "PullImagesIn", "PassExecutionRoleToSageMakerIn"))
     ]
@@ -191,7 +180,7 @@ def test_the_lifecycle_functions_get_each_familys_regions(assembly: Path) -> Non
 
     functions = [
         f["Properties"]["Environment"]["Variables"]
-        for f in _of_type(_template(assembly, "Switchboard"), "AWS::Lambda::Function")
+        for f in resources_of_type(_template(assembly, "Switchboard"), "AWS::Lambda::Function")
         if "MODEL_FAMILIES" in f["Properties"].get("Environment", {}).get("Variables", {})
     ]
     assert functions, "no lifecycle function carries MODEL_FAMILIES"
@@ -220,7 +209,7 @@ def test_the_deployment_tasks_read_each_regions_replica_with_the_one_execution_r
     home = _template(assembly, "Switchboard")
     (tasks,) = [
         f["Properties"]["Environment"]["Variables"]
-        for f in _of_type(home, "AWS::Lambda::Function")
+        for f in resources_of_type(home, "AWS::Lambda::Function")
         if "REGIONAL_ARTIFACT_BUCKETS" in f["Properties"].get("Environment", {}).get("Variables", {})
     ]
     settings = LifecycleSettings.from_env({k: _deployed(v) for k, v in tasks.items()})
@@ -228,7 +217,7 @@ def test_the_deployment_tasks_read_each_regions_replica_with_the_one_execution_r
         region: f"switchboard-models-{region}-123456789012" for region in ("eu-west-1", "ap-southeast-2")
     }
     for region in ("eu-west-1", "ap-southeast-2"):
-        (bucket,) = _of_type(_template(assembly, f"Switchboard-{region}"), "AWS::S3::Bucket")
+        (bucket,) = resources_of_type(_template(assembly, f"Switchboard-{region}"), "AWS::S3::Bucket")
         assert bucket["Properties"]["BucketName"]["Fn::Join"][1][0] == f"switchboard-models-{region}-"
     role = tasks["SAGEMAKER_EXECUTION_ROLE_ARN"]["Fn::GetAtt"][0]
     assert home["Resources"][role]["Type"] == "AWS::IAM::Role" and "SageMakerExecutionRole" in role
@@ -241,7 +230,7 @@ def test_retirement_may_clean_up_each_region_only_within_its_families_names(asse
     home = _template(assembly, "Switchboard")
     retirement_policies = [
         p
-        for p in _of_type(home, "AWS::IAM::Policy")
+        for p in resources_of_type(home, "AWS::IAM::Policy")
         if any("RetirementFunction" in json.dumps(role) for role in p["Properties"]["Roles"])
     ]
     statements = {
