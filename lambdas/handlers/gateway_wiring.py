@@ -25,6 +25,8 @@ from switchboard.observability import invocation_keys, logger, metrics, tracer
 from switchboard.request_json import UnacceptableJson, parse_request_json
 
 if TYPE_CHECKING:  # imported on the first streamed request: whole requests never load it
+    from switchboard.circuits.store import CircuitStore
+    from switchboard.options.store import OptionsStore
     from switchboard.streaming import StreamAnswer, StreamService
 
 JSON = "application/json"
@@ -34,10 +36,8 @@ JSON = "application/json"
 def _service() -> ChatService:
     """Built once per execution environment, on first use (so the cold start pays only once)."""
     from switchboard import aws
-    from switchboard.background_refresh import stale_window
     from switchboard.events import powertools_sink
     from switchboard.http_pool import KeepAliveOpener
-    from switchboard.options.store import OptionsStore
     from switchboard.payloads import PayloadStore
     from switchboard.routing.agent_client import RoutingFlags
     from switchboard.routing.profile_client import reader_for_gateway
@@ -52,12 +52,7 @@ def _service() -> ChatService:
         runner = SyncExpressRunner(sfn, settings.state_machine_arn)
     else:
         runner = PollingRunner(sfn, settings.state_machine_arn)
-    options = OptionsStore(
-        settings.options_table,
-        ttl_s=settings.options_cache_ttl_s,
-        stale_s=stale_window(settings.options_cache_ttl_s, settings.options_cache_stale_s),
-        on_event=on_event,
-    )
+    options = _options_store()
     agent = KeepAliveOpener()  # flags and profiles: two agent round trips a request, one connection
     return ChatService(
         routing=RoutingFlags(
@@ -72,7 +67,7 @@ def _service() -> ChatService:
         options=options,
         runner=runner,
         payloads=PayloadStore(settings.payload_bucket),
-        circuits=_circuits(settings, on_event),
+        circuits=circuit_store(),
         budget_ms=settings.request_budget_ms,
         stream_budget_ms=settings.stream_budget_ms,
         on_event=on_event,
@@ -87,20 +82,50 @@ def _service() -> ChatService:
     )
 
 
-def _circuits(settings: Any, on_event: Any) -> Any:
-    """The streaming path's circuit reads (a whole request's are the workflow's circuit tasks): the
-    breaker's read cache, then a stale window in which one background read per circuit refreshes it,
-    so a stream landing on an expiry does not wait for DynamoDB. Its own transitions are cached at
-    once, and every transition reads consistently."""
+@lru_cache(maxsize=1)
+def _options_store() -> "OptionsStore":
+    """This environment's options catalogue, one cache for everything the gateway reads from it:
+    the planner, the streaming path's breaker policies, metering's prices."""
+    from switchboard.background_refresh import stale_window
+    from switchboard.events import powertools_sink
+    from switchboard.options.store import OptionsStore
+    from switchboard.settings import GatewaySettings
+
+    settings = GatewaySettings.from_env()
+    return OptionsStore(
+        settings.options_table,
+        ttl_s=settings.options_cache_ttl_s,
+        stale_s=stale_window(settings.options_cache_ttl_s, settings.options_cache_stale_s),
+        on_event=powertools_sink(),
+    )
+
+
+@lru_cache(maxsize=1)
+def circuit_store() -> "CircuitStore | None":
+    """This environment's one circuit store, read by both services: the planner's `Retry-After`
+    and the streaming path's breaker (a whole request's circuits are the workflow's tasks).
+
+    Its reads are cached for `CIRCUIT_CACHE_TTL_S`, then served for a stale window while one
+    background read per circuit refreshes them, so a stream landing on an expiry does not wait for
+    DynamoDB. Its own transitions are cached at once, and every transition reads consistently. One
+    store, not one per service: two caches of the same circuits would each pay the reads, and each
+    see the other's transitions only once its own cache expired."""
+    from switchboard.background_refresh import stale_window
+    from switchboard.circuits.service import CircuitSettings
+    from switchboard.circuits.store import CircuitStore
+    from switchboard.events import powertools_sink
+    from switchboard.settings import GatewaySettings
+
+    settings = GatewaySettings.from_env()
     if not settings.circuit_table:
         return None
-    from switchboard.background_refresh import stale_window
-    from switchboard.circuits.store import CACHE_TTL_S, CircuitStore
-
+    breaker = CircuitSettings.from_env()
     return CircuitStore(
         settings.circuit_table,
-        on_event=on_event,
-        cache_stale_s=stale_window(CACHE_TTL_S, settings.circuit_cache_stale_s),
+        on_event=powertools_sink(),
+        lease_s=breaker.probe_lease_s,
+        cache_ttl_s=breaker.cache_ttl_s,
+        cache_stale_s=stale_window(breaker.cache_ttl_s, settings.circuit_cache_stale_s),
     )
 
 
@@ -152,8 +177,7 @@ def stream_service() -> "StreamService":
     from switchboard.adapter_routing import dynamo_adapter_router
     from switchboard.answer_cache import DynamoAnswerCache
     from switchboard.capacity import capacity_counters
-    from switchboard.circuits.service import CircuitService, CircuitSettings
-    from switchboard.contract import env as names
+    from switchboard.circuits.service import CircuitService
     from switchboard.events import powertools_sink
     from switchboard.options.model import ProviderKind
     from switchboard.payloads import PayloadStore
@@ -164,10 +188,8 @@ def stream_service() -> "StreamService":
 
     settings = GatewaySettings.from_env()
     events = powertools_sink()
-    circuits = None
-    if settings.circuit_table:
-        environ = {names.CIRCUIT_TABLE: settings.circuit_table, names.OPTIONS_TABLE: settings.options_table}
-        circuits = CircuitService.from_settings(CircuitSettings.from_env(environ), on_event=events)
+    store = circuit_store()  # the planner's: one cache and one background refresh per circuit
+    circuits = CircuitService(store, _options_store()) if store is not None else None
     override = ProviderKind(settings.provider_override) if settings.provider_override else None
 
     def providers(kind: ProviderKind) -> object:
@@ -192,6 +214,8 @@ def forget_cached_state() -> None:
     """Behave as a fresh execution environment: the next request builds clients and caches anew."""
     _service.cache_clear()
     stream_service.cache_clear()
+    circuit_store.cache_clear()
+    _options_store.cache_clear()
 
 
 def open_stream(event: dict[str, Any]) -> "StreamAnswer | None":
