@@ -12,6 +12,7 @@ from switchboard_local import moto_patches
 from switchboard_local.moto_patches import (
     ASL_PARSE_CACHE,
     DYNAMODB_ATOMIC_WRITES,
+    DYNAMODB_JSON_ITEM_READS,
     SAGEMAKER,
     SFN_START_SYNC,
     TARGETS,
@@ -23,7 +24,13 @@ from switchboard_local.moto_patches import (
 from tests.fresh_python import run_fresh
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULE_PATCH_SETS = (ASL_PARSE_CACHE, SFN_START_SYNC, SAGEMAKER, DYNAMODB_ATOMIC_WRITES)
+MODULE_PATCH_SETS = (
+    ASL_PARSE_CACHE,
+    SFN_START_SYNC,
+    SAGEMAKER,
+    DYNAMODB_ATOMIC_WRITES,
+    DYNAMODB_JSON_ITEM_READS,
+)
 
 
 @pytest.mark.parametrize("key", sorted(TARGETS))
