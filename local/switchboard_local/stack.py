@@ -300,7 +300,8 @@ class LocalStack:
         # moto as the stack needs it, undone when the stack stops: StartSyncExecution (the gateway
         # runs the workflow as deployed, WORKFLOW_MODE=sync), parse-once ASL, the lifecycle's
         # SageMaker, DynamoDB writes as atomic as DynamoDB's (exact usage counters), item reads
-        # answered without moto's slow serializer (its CPU is this process's: the requests').
+        # answered without moto's slow serializer and each host routed once (its CPU is this
+        # process's: the requests').
         from switchboard_local import moto_patches
 
         for patch_set in (
@@ -309,6 +310,7 @@ class LocalStack:
             moto_patches.SAGEMAKER,
             moto_patches.DYNAMODB_ATOMIC_WRITES,
             moto_patches.DYNAMODB_JSON_ITEM_READS,
+            moto_patches.MOTO_SERVER_HOST_ROUTING,
         ):
             self._exit.enter_context(patch_set.applied())
         # moto's backends live in this process, not in the server: a stack started earlier in the
