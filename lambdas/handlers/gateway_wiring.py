@@ -17,6 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from switchboard import after_response
 from switchboard.api_models import ChatCompletionRequest
+from switchboard.background_refresh import HeldRefreshes
 from switchboard.chat import Caller, ChatService
 from switchboard.contract import metrics as metric_names
 from switchboard.errors import ApiError, InternalError, UnsupportedMediaType
@@ -30,6 +31,10 @@ if TYPE_CHECKING:  # imported on the first streamed request: whole requests neve
     from switchboard.streaming import StreamAnswer, StreamService
 
 JSON = "application/json"
+FIRST_BYTE_GRACE_S = 0.02
+"""How long after a stream's first byte is out the cache refreshes it asked for start: the first
+chunk's way to the client (Lambda Web Adapter's proxy in AWS, on the same fraction of a vCPU)
+goes first."""
 
 
 @lru_cache(maxsize=1)
@@ -248,10 +253,14 @@ def open_stream(event: dict[str, Any]) -> "StreamAnswer | None":
         return None
     request_id = str((event.get("requestContext") or {}).get("requestId") or "local")
     metrics.add_metric(name=metric_names.CHAT_COMPLETIONS, unit=MetricUnit.Count, value=1)
+    # The cache refreshes this request asks for start once its first byte is out (see
+    # `switchboard.background_refresh`), or now when it is refused.
+    held = HeldRefreshes(grace_s=FIRST_BYTE_GRACE_S)
     try:
-        with invocation_keys(request_id=request_id):
+        with invocation_keys(request_id=request_id), held:
             answer = stream_service().open(body, caller, request_id)
     except Exception as exc:
+        held.release()
         if not isinstance(exc, ApiError):
             with invocation_keys(request_id=request_id):
                 logger.exception("unexpected error opening a stream")
@@ -264,22 +273,58 @@ def open_stream(event: dict[str, Any]) -> "StreamAnswer | None":
         # The same compact body the buffered path's Powertools response carries.
         error_body = json.dumps(exc.body(), separators=(",", ":")).encode()
         return StreamAnswer(exc.status, headers, iter([error_body]))
-    return StreamAnswer(answer.status, answer.headers, _flushing(answer.chunks, request_id))
+    return StreamAnswer(answer.status, answer.headers, _Flushing(answer.chunks, request_id, held.release))
 
 
-def _flushing(chunks: Any, request_id: str) -> Any:
+class _Flushing:
     """The chunks, each produced with the request id on every log line (only while it is produced:
-    between chunks the thread may serve something else); metrics flushed at the end."""
-    try:
-        while True:
-            with invocation_keys(request_id=request_id):
-                chunk = next(chunks, None)
-            if chunk is None:
-                return
-            yield chunk
-    finally:
-        chunks.close()
-        _flush_metrics()
+    between chunks the thread may serve something else); metrics flushed at the end.
+
+    ``first_byte_out`` runs when the next chunk is asked for after the first (so the first was
+    written), or when the stream ends or is closed, whichever comes first. An iterator rather than
+    a generator: closing one that never started must still run it and close ``chunks``.
+    """
+
+    def __init__(self, chunks: Any, request_id: str, first_byte_out: Any) -> None:
+        self._chunks = chunks
+        self._request_id = request_id
+        self._first_byte_out = first_byte_out
+        self._sent = False
+        self._closed = False
+
+    def __iter__(self) -> "_Flushing":
+        return self
+
+    def __next__(self) -> bytes:
+        if self._closed:
+            raise StopIteration
+        if self._sent and self._first_byte_out is not None:
+            self._first_byte_out, first_byte_out = None, self._first_byte_out
+            first_byte_out()
+        try:
+            with invocation_keys(request_id=self._request_id):
+                chunk = next(self._chunks, None)
+        except BaseException:
+            self.close()
+            raise
+        if chunk is None:
+            self.close()
+            raise StopIteration
+        self._sent = True
+        chunk_bytes: bytes = chunk
+        return chunk_bytes
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._first_byte_out is not None:
+                self._first_byte_out, first_byte_out = None, self._first_byte_out
+                first_byte_out()
+            self._chunks.close()
+        finally:
+            _flush_metrics()
 
 
 def _flush_metrics() -> None:

@@ -160,29 +160,43 @@ def attributed_stream(
             CURRENT.reset(token)
         if answer is None:
             return None
-        return dataclasses.replace(answer, chunks=_attributed_chunks(who, answer.chunks))
+        return dataclasses.replace(answer, chunks=_AttributedChunks(who, answer.chunks))
 
     run.__switchboard_iam__ = True  # type: ignore[attr-defined]
     return run
 
 
-def _attributed_chunks(who: Attribution, chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Each chunk produced (and the stream closed) with `who` as the caller; never across a yield:
-    between chunks the consumer's own calls are not the function's."""
-    try:
-        while True:
-            token = CURRENT.set(who)
-            try:
-                chunk = next(chunks)
-            except StopIteration:
-                return
-            finally:
-                CURRENT.reset(token)
-            yield chunk
-    finally:
-        close = getattr(chunks, "close", None)
+class _AttributedChunks:
+    """Each chunk produced (and the stream closed) with `who` as the caller; never across a
+    chunk: between chunks the consumer's own calls are not the function's. An iterator, not a
+    generator: closing it before its first chunk must still close `chunks` (a generator that never
+    started skips its `finally`)."""
+
+    def __init__(self, who: Attribution, chunks: Iterator[bytes]) -> None:
+        self._who = who
+        self._chunks = chunks
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._closed:
+            raise StopIteration
+        token = CURRENT.set(self._who)
+        try:
+            return next(self._chunks)
+        except StopIteration:
+            self._closed = True
+            raise
+        finally:
+            CURRENT.reset(token)
+
+    def close(self) -> None:
+        self._closed = True
+        close = getattr(self._chunks, "close", None)
         if callable(close):
-            token = CURRENT.set(who)
+            token = CURRENT.set(self._who)
             try:
                 close()
             finally:

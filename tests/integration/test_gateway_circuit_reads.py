@@ -1,6 +1,7 @@
 """The gateway reads circuits through one store per execution environment, and a stream that lands
-on an expired circuit cache does not wait for DynamoDB (emulated AWS: moto's DynamoDB, the agent
-emulator, the mock provider; streamed through `handlers.gateway.open_stream`).
+on an expired circuit cache does not wait for DynamoDB, nor share the CPU with the refresh before
+its first byte is out (emulated AWS: moto's DynamoDB, the agent emulator, the mock provider;
+streamed through `handlers.gateway.open_stream`).
 
 The streaming path's breaker once built a store of its own, without the stale window the
 planner's had: every `CIRCUIT_CACHE_TTL_S` one stream per circuit paid a GetItem before calling its
@@ -89,3 +90,58 @@ def test_a_stream_landing_on_an_expired_circuit_cache_reads_it_in_the_background
     assert reads.get_item_threads, "the expired snapshot was refreshed"
     assert on_the_path not in reads.get_item_threads  # ... by a background read, not the stream
     assert store.get(PRIMARY).state.value == "CLOSED"
+
+
+def _expired_circuit_store(gateway: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, _ReadsByThread]:
+    """A fresh environment whose primary circuit was read by one stream, and whose 0.3 s cache has
+    since expired (inside its 0.6 s stale window)."""
+    monkeypatch.delenv(names.CIRCUIT_CACHE_STALE_S, raising=False)
+    monkeypatch.setenv(names.CIRCUIT_CACHE_TTL_S, "0.3")
+    gateway_module.forget_cached_state()
+    store = gateway_wiring.circuit_store()
+    assert store is not None
+    reads = _ReadsByThread(store.client)
+    store._client = reads  # the store's own client, observed
+    _stream(gateway, "req-first")
+    reads.get_item_threads.clear()
+    time.sleep(0.4)
+    return store, reads
+
+
+def _refreshed_within(reads: _ReadsByThread, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not reads.get_item_threads and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return bool(reads.get_item_threads)
+
+
+def test_the_refresh_a_stream_asks_for_starts_once_its_first_byte_is_out(
+    gateway: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, reads = _expired_circuit_store(gateway, monkeypatch)
+    context = gateway.authorize(DEV_KEY)["context"]
+    body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    event = api_event("POST", "/v1/chat/completions", body, authorizer=context, request_id="req-held")
+    answer = gateway_module.open_stream(event)
+    assert answer is not None and answer.status == 200
+    chunks = iter(answer.chunks)
+    first = next(chunks)
+    assert first.startswith(b"data: {")
+    assert not _refreshed_within(reads, 0.3), "the refresh waits while the first chunk is written"
+    rest = b"".join(chunks)  # asking for the second chunk: the first is out
+    assert rest.endswith(b"data: [DONE]\n\n")
+    assert _refreshed_within(reads, 5)
+    assert threading.current_thread().name not in reads.get_item_threads
+
+
+def test_a_stream_closed_before_its_first_chunk_still_starts_the_refresh(
+    gateway: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, reads = _expired_circuit_store(gateway, monkeypatch)
+    context = gateway.authorize(DEV_KEY)["context"]
+    body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    event = api_event("POST", "/v1/chat/completions", body, authorizer=context, request_id="req-gone")
+    answer = gateway_module.open_stream(event)
+    assert answer is not None
+    answer.chunks.close()  # the client went away before anything was written
+    assert _refreshed_within(reads, 5)
