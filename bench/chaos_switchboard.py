@@ -66,7 +66,9 @@ def main() -> int:
     # Never overwrite the developer's `make local` state file.
     target.LOCAL_STATE_FILE = workdir / "local.json"
     phases: list[dict[str, Any]] = []
-    stack = LocalStack(port=0, agent_port=0, flags_file=flags, poll_interval_s=0.2)
+    stack = LocalStack(
+        port=0, agent_port=0, flags_file=flags, poll_interval_s=0.2, adapter_bake_seconds=None
+    )  # no start-up adapter rollout (bench/stream_switchboard.py)
     stack.start()
     try:
         assert stack.resources is not None

@@ -253,7 +253,9 @@ def main() -> int:
     front_door.usage_plan_throttles = lambda: {tier: unthrottled for tier in ("standard", "premium")}  # type: ignore[assignment]
     recorder = DynamoRecorder()
     results: dict[str, Any] = {}
-    stack = LocalStack(port=0, agent_port=0, flags_file=flags, poll_interval_s=1.0)
+    stack = LocalStack(
+        port=0, agent_port=0, flags_file=flags, poll_interval_s=1.0, adapter_bake_seconds=None
+    )  # no start-up adapter rollout (bench/stream_switchboard.py)
     stack.start()
     os.environ.pop(env_names.OPTIONS_CACHE_TTL_S, None)  # as deployed (10 s), not the local 1 s
     os.environ.pop(env_names.OPTIONS_CACHE_STALE_S, None)  # and its stale-while-revalidate window

@@ -306,7 +306,9 @@ def local_stack() -> Iterator[tuple[Any, dict[str, Any]]]:
         return {fn: (wrap(names[fn], h) if fn in names else h) for fn, h in handlers.items()}
 
     stack_module.in_process_handlers = recording
-    stack = stack_module.LocalStack(port=0, agent_port=0, flags_file=flags, poll_interval_s=1.0)
+    stack = stack_module.LocalStack(
+        port=0, agent_port=0, flags_file=flags, poll_interval_s=1.0, adapter_bake_seconds=None
+    )  # no start-up adapter rollout (bench/stream_switchboard.py)
     try:
         stack.start()
         yield stack, seen

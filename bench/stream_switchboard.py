@@ -291,7 +291,17 @@ def main() -> int:
     unthrottled = {"rateLimit": 10_000.0, "burstLimit": 10_000.0}
     front_door.usage_plan_throttles = lambda: {tier: unthrottled for tier in ("standard", "premium")}  # type: ignore[assignment]
     # provider_override None: the options' own provider (openai_compatible) is called, over HTTP.
-    stack = LocalStack(port=0, agent_port=0, flags_file=flags, poll_interval_s=1.0, provider_override=None)
+    # adapter_bake_seconds None: no start-up adapter rollout (`make local`'s demonstration of the
+    # model lifecycle): its workflow would run in this process, on the CPU the requests measured
+    # here use, for the first minute or so.
+    stack = LocalStack(
+        port=0,
+        agent_port=0,
+        flags_file=flags,
+        poll_interval_s=1.0,
+        provider_override=None,
+        adapter_bake_seconds=None,
+    )
     stack.start()
     # The local stack shortens the gateway's options cache to 1 s and refreshes it synchronously
     # (option edits show at once): a request that finds it expired scans the options table on its
