@@ -74,16 +74,17 @@ class HeldRefreshes:
         self._released = False
         self._lock = threading.Lock()
         self._grace_s = grace_s
+        self._outer: list[HeldRefreshes | None] = []
 
     def __enter__(self) -> HeldRefreshes:
+        self._outer.append(_holding.held)
         _holding.held = self
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if _holding.held is self:
-            _holding.held = None
+        _holding.held = self._outer.pop()  # an enclosing hold on this thread holds again
 
     def hold(self, start: Callable[[], object]) -> bool:
         """Keep ``start`` for :meth:`release`; False when already released (the caller starts it)."""

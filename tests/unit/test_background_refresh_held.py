@@ -55,6 +55,21 @@ def test_outside_the_scope_and_on_other_threads_nothing_is_held() -> None:
     assert sorted(ran) == ["after", "other"]
 
 
+def test_an_inner_hold_gives_the_thread_back_to_the_enclosing_one() -> None:
+    flight, threads, ran = _flight()
+    outer, inner = HeldRefreshes(), HeldRefreshes()
+    with outer:
+        with inner:
+            flight.start("inner", lambda: ran.append("inner"))
+        flight.start("outer", lambda: ran.append("outer"))
+    flight.start("none", lambda: ran.append("none"))
+    assert (outer.count, inner.count, len(threads.pending)) == (1, 1, 1)
+    inner.release()
+    outer.release()
+    threads.run_all()
+    assert ran == ["none", "inner", "outer"]
+
+
 def test_a_held_refresh_whose_thread_cannot_start_leaves_nothing_in_flight() -> None:
     def refuse(_target: object) -> None:
         raise RuntimeError("can't start new thread")
