@@ -25,13 +25,18 @@ DEV_KEY = "sk-switchboard-local-dev"
 PRIMARY = "claude-haiku-us"
 
 
-def _stream(gateway: Any, request_id: str) -> bytes:
+def _open(gateway: Any, request_id: str) -> Any:
+    """A streamed chat request through the stream seam: its answer, nothing read yet."""
     context = gateway.authorize(DEV_KEY)["context"]
     body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     event = api_event("POST", "/v1/chat/completions", body, authorizer=context, request_id=request_id)
     answer = gateway_module.open_stream(event)
-    assert answer is not None
-    return b"".join(answer.chunks)
+    assert answer is not None and answer.status == 200
+    return answer
+
+
+def _stream(gateway: Any, request_id: str) -> bytes:
+    return b"".join(_open(gateway, request_id).chunks)
 
 
 class _ReadsByThread:
@@ -119,12 +124,7 @@ def test_the_refresh_a_stream_asks_for_starts_once_its_first_byte_is_out(
     gateway: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, reads = _expired_circuit_store(gateway, monkeypatch)
-    context = gateway.authorize(DEV_KEY)["context"]
-    body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": True}
-    event = api_event("POST", "/v1/chat/completions", body, authorizer=context, request_id="req-held")
-    answer = gateway_module.open_stream(event)
-    assert answer is not None and answer.status == 200
-    chunks = iter(answer.chunks)
+    chunks = iter(_open(gateway, "req-held").chunks)
     first = next(chunks)
     assert first.startswith(b"data: {")
     assert not _refreshed_within(reads, 0.3), "the refresh waits while the first chunk is written"
@@ -138,10 +138,5 @@ def test_a_stream_closed_before_its_first_chunk_still_starts_the_refresh(
     gateway: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, reads = _expired_circuit_store(gateway, monkeypatch)
-    context = gateway.authorize(DEV_KEY)["context"]
-    body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": True}
-    event = api_event("POST", "/v1/chat/completions", body, authorizer=context, request_id="req-gone")
-    answer = gateway_module.open_stream(event)
-    assert answer is not None
-    answer.chunks.close()  # the client went away before anything was written
+    _open(gateway, "req-gone").chunks.close()  # the client went away before anything was written
     assert _refreshed_within(reads, 5)
