@@ -54,6 +54,19 @@ class _ReadsByThread:
         return getattr(self._client, name)
 
 
+def _observed_circuit_store(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, _ReadsByThread]:
+    """A fresh environment with the deployed stale window (two TTLs) over a 0.3 s circuit cache,
+    its circuit store's GetItems noted by thread."""
+    monkeypatch.delenv(names.CIRCUIT_CACHE_STALE_S, raising=False)
+    monkeypatch.setenv(names.CIRCUIT_CACHE_TTL_S, "0.3")
+    gateway_module.forget_cached_state()
+    store = gateway_wiring.circuit_store()
+    assert store is not None
+    reads = _ReadsByThread(store.client)
+    store._client = reads  # the store's own client, observed
+    return store, reads
+
+
 def test_the_planner_and_the_streaming_breaker_share_one_store_with_the_deployed_settings(
     gateway: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,13 +88,7 @@ def test_the_planner_and_the_streaming_breaker_share_one_store_with_the_deployed
 def test_a_stream_landing_on_an_expired_circuit_cache_reads_it_in_the_background(
     gateway: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(names.CIRCUIT_CACHE_STALE_S, raising=False)
-    monkeypatch.setenv(names.CIRCUIT_CACHE_TTL_S, "0.3")
-    gateway_module.forget_cached_state()
-    store = gateway_wiring.circuit_store()
-    assert store is not None
-    reads = _ReadsByThread(store.client)
-    store._client = reads  # the store's own client, observed
+    store, reads = _observed_circuit_store(monkeypatch)
     assert _stream(gateway, "req-first").endswith(b"data: [DONE]\n\n")
     assert reads.get_item_threads, "the first stream reads the primary's circuit: nothing is cached"
     on_the_path = threading.current_thread().name
@@ -100,13 +107,7 @@ def test_a_stream_landing_on_an_expired_circuit_cache_reads_it_in_the_background
 def _expired_circuit_store(gateway: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, _ReadsByThread]:
     """A fresh environment whose primary circuit was read by one stream, and whose 0.3 s cache has
     since expired (inside its 0.6 s stale window)."""
-    monkeypatch.delenv(names.CIRCUIT_CACHE_STALE_S, raising=False)
-    monkeypatch.setenv(names.CIRCUIT_CACHE_TTL_S, "0.3")
-    gateway_module.forget_cached_state()
-    store = gateway_wiring.circuit_store()
-    assert store is not None
-    reads = _ReadsByThread(store.client)
-    store._client = reads  # the store's own client, observed
+    store, reads = _observed_circuit_store(monkeypatch)
     _stream(gateway, "req-first")
     reads.get_item_threads.clear()
     time.sleep(0.4)
