@@ -298,9 +298,8 @@ class _Flushing:
     def __next__(self) -> bytes:
         if self._closed:
             raise StopIteration
-        if self._sent and self._first_byte_out is not None:
-            self._first_byte_out, first_byte_out = None, self._first_byte_out
-            first_byte_out()
+        if self._sent:
+            self._release_first_byte_out()
         try:
             with invocation_keys(request_id=self._request_id):
                 chunk = next(self._chunks, None)
@@ -319,12 +318,16 @@ class _Flushing:
             return
         self._closed = True
         try:
-            if self._first_byte_out is not None:
-                self._first_byte_out, first_byte_out = None, self._first_byte_out
-                first_byte_out()
+            self._release_first_byte_out()
             self._chunks.close()
         finally:
             _flush_metrics()
+
+    def _release_first_byte_out(self) -> None:
+        """Run ``first_byte_out`` the first time only."""
+        first_byte_out, self._first_byte_out = self._first_byte_out, None
+        if first_byte_out is not None:
+            first_byte_out()
 
 
 def _flush_metrics() -> None:
