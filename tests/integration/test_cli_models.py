@@ -15,36 +15,13 @@ from typing import Any
 import boto3
 import pytest
 
-REGION = "us-east-1"
+from tests.cli_lifecycle import REGION, local_model_lifecycle
 
 
 @pytest.fixture
 def local(emulated_aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    from switchboard_local.cli import target as target_mod
-    from switchboard_local.emulation import bind_lambda_handlers, provision
-    from switchboard_local.lifecycle_local import lifecycle_handlers, provision_model_lifecycle
-    from switchboard_local.moto_patches import SAGEMAKER
-
-    def client(service: str) -> Any:
-        return boto3.client(service, region_name=REGION)
-
-    SAGEMAKER.install()
-    resources = provision(client, region=REGION, seed=False)
-    names = provision_model_lifecycle(client, resources)
-    state = tmp_path / "local.json"
-    target_mod.write_local_state(
-        target_mod.Target(
-            region=REGION, options_table=resources.options_table, keys_table=resources.keys_table
-        ),
-        state,
-    )
-    monkeypatch.setattr(target_mod, "LOCAL_STATE_FILE", state)
-    monkeypatch.setattr("getpass.getuser", lambda: "tester")
-    try:
-        with bind_lambda_handlers(lifecycle_handlers(resources)):
-            yield names
-    finally:
-        SAGEMAKER.uninstall()
+    with local_model_lifecycle(tmp_path, monkeypatch) as names:
+        yield names
 
 
 def models(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
