@@ -9,7 +9,6 @@ missing (endpoint, option, region, version) in that region only.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -19,13 +18,10 @@ from moto import mock_aws
 from switchboard.contract import tables
 from switchboard.options.model import LlmOption
 from switchboard.options.store import OptionsStore
-from switchboard_local.cli.target import Target
 from switchboard_local.doctor import checks
-from switchboard_local.doctor.deployment import Deployment, FileFlags, HttpAnswer, Pins
 from switchboard_local.doctor.report import Finding
-from tests.fakes.deployment_function import DeploymentFunctionConfiguration
+from tests.fakes.deployment_function import DeploymentFunctionConfiguration, remote_deployment
 
-ROOT = Path(__file__).resolve().parents[2]
 HOME, OTHER = "us-east-1", "eu-west-1"
 ROLE = "arn:aws:iam::123456789012:role/sm-exec"
 V1 = "arn:aws:sagemaker:us-east-1:123456789012:model-package/support/1"
@@ -130,20 +126,7 @@ def _doctor(
         assert service == "sagemaker" and region != HOME  # the home region's client is the target's
         return sagemaker(region)
 
-    deployment = Deployment(
-        local=False,
-        label="test",
-        target=Target(region=HOME, options_table="options", keys_table="keys"),
-        client=client,
-        functions=list,
-        state_machine_arn=None,
-        flags=FileFlags(ROOT / "config" / "flags.json"),
-        deployment_state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:deploy",
-        deployment_function="sb-model-deployment",
-        pins=Pins(powertools="3.37.0", pydantic="2.14.3", source="requirements.txt"),
-        http=lambda *a: HttpAnswer(500, {}, b""),
-        region_client=region_client,
-    )
+    deployment = remote_deployment(HOME, client, region_client)
     return list(checks.check_model_regions(deployment))
 
 
