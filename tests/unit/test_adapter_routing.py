@@ -311,18 +311,21 @@ class ComponentStreams:
         yield StreamDelta(finish_reason="stop", usage=StreamUsage(3, 2))
 
 
-def stream_service(rows: InMemoryTenantAdapters, failing: set[str]) -> tuple[StreamService, ComponentStreams]:
-    clock = ManualClock()
-    provider = ComponentStreams(failing)
-    route = {"enabled": True, "chain": ["tuned-a"], "degrade": ["reject"], "_variant": "default"}
+def adapter_streaming(
+    rows: InMemoryTenantAdapters, options: list[LlmOption], provider: Any, clock: ManualClock
+) -> StreamService:
+    """Streams of the route `tuned` (its chain: the options, in order) through the adapter router
+    over ``rows``, every candidate served by ``provider``."""
+    chain = [option.id for option in options]
+    route = {"enabled": True, "chain": chain, "degrade": ["reject"], "_variant": "default"}
     planner = ChatService(
         routing=StaticRouting({"tuned": route}),
-        options=InMemoryOptions([tuned()]),
+        options=InMemoryOptions(options),
         runner=ScriptedRunner({}),
         payloads=InMemoryPayloads(),
         clock=clock,
     )
-    service = StreamService(
+    return StreamService(
         planner=planner,
         circuits=None,
         providers=lambda kind: provider,
@@ -332,7 +335,11 @@ def stream_service(rows: InMemoryTenantAdapters, failing: set[str]) -> tuple[Str
         monotonic=clock,
         adapters=AdapterRouter(rows),
     )
-    return service, provider
+
+
+def stream_service(rows: InMemoryTenantAdapters, failing: set[str]) -> tuple[StreamService, ComponentStreams]:
+    provider = ComponentStreams(failing)
+    return adapter_streaming(rows, [tuned()], provider, ManualClock()), provider
 
 
 def _streamed(service: StreamService, tenant: str) -> tuple[dict[str, str], str]:

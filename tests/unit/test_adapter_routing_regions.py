@@ -9,16 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from switchboard.adapter_routing import ADAPTER_HEADER, AdapterRouter
-from switchboard.chat import ChatService
 from switchboard.errors import ErrorClass, ProviderError
 from switchboard.events import RecordingEventSink
 from switchboard.invoking import CandidateInvoker
 from switchboard.options.model import LlmOption
 from switchboard.providers.base import ChatRequest, ChatResult, StreamDeadlines, StreamDelta, StreamUsage
 from switchboard.streaming import StreamService
-from tests.fakes import InMemoryOptions, InMemoryPayloads, ManualClock, ScriptedRunner, StaticRouting
+from tests.fakes import InMemoryOptions, ManualClock
 from tests.fakes.adapters import InMemoryTenantAdapters
-from tests.unit.test_adapter_routing import BASE, FAMILY, _streamed, row, table, tuned
+from tests.unit.test_adapter_routing import BASE, FAMILY, _streamed, adapter_streaming, row, table, tuned
 from tests.unit.test_candidate_invoker import NOW_MS, FakeCircuits, FakeClock, FakePayloads, event
 
 HOME, IRELAND = "us-east-1", "eu-west-1"
@@ -102,30 +101,7 @@ def test_a_tenant_without_an_adapter_gets_the_regions_base() -> None:
 def _stream_service(rows: InMemoryTenantAdapters, down: set[str]) -> tuple[StreamService, RegionalComponents]:
     clock = ManualClock()
     provider = RegionalComponents(clock, down)
-    route = {
-        "enabled": True,
-        "chain": ["tuned-a", f"tuned-a-{IRELAND}"],
-        "degrade": ["reject"],
-        "_variant": "default",
-    }
-    planner = ChatService(
-        routing=StaticRouting({"tuned": route}),
-        options=InMemoryOptions([HOME_OPTION, IRELAND_OPTION]),
-        runner=ScriptedRunner({}),
-        payloads=InMemoryPayloads(),
-        clock=clock,
-    )
-    service = StreamService(
-        planner=planner,
-        circuits=None,
-        providers=lambda kind: provider,
-        payloads=InMemoryPayloads(),
-        events=RecordingEventSink(),
-        clock=clock,
-        monotonic=clock,
-        adapters=AdapterRouter(rows),
-    )
-    return service, provider
+    return adapter_streaming(rows, [HOME_OPTION, IRELAND_OPTION], provider, clock), provider
 
 
 def test_a_streamed_request_fails_over_to_the_regional_option_and_its_tenant_adapter() -> None:
